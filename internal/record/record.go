@@ -1,0 +1,164 @@
+// Package record defines the structs the authorization server stores through
+// its Model, and the sentinel errors a Model returns. The root package
+// re-exports every name here as an alias, so users never import this package.
+//
+// No record ever holds a raw credential: codes, tokens, secrets and pending
+// request ids are stored as SHA-256 digests (see Digest), so a leaked database
+// yields nothing that can be presented to the server.
+package record
+
+import (
+	"encoding/hex"
+	"errors"
+	"time"
+
+	"github.com/mcpoauth/mcpoauth/metadata"
+)
+
+// Sentinel errors a Model returns. Callers test them with errors.Is; a Model may
+// wrap them with context.
+var (
+	// ErrNotFound means no record matches (unknown, deleted, or scoped to
+	// another client).
+	ErrNotFound = errors.New("mcpoauth: record not found")
+	// ErrAlreadyUsed means a one-time credential (authorization code, refresh
+	// token) was consumed before. The record is returned beside it, so the
+	// server can revoke the grant it descends from.
+	ErrAlreadyUsed = errors.New("mcpoauth: credential already used")
+	// ErrConflict means a record with the same key already exists.
+	ErrConflict = errors.New("mcpoauth: record already exists")
+)
+
+// Digest is the SHA-256 digest of a credential (code, token, client secret,
+// pending request id). Models key records by it; the raw value never reaches
+// storage.
+type Digest [32]byte
+
+// String returns the digest in lowercase hex. A digest is not a secret, but it
+// is still an identifier: log it only where a record must be correlated.
+func (d Digest) String() string { return hex.EncodeToString(d[:]) }
+
+// IsZero reports whether the digest is unset (all zero bytes).
+func (d Digest) IsZero() bool { return d == Digest{} }
+
+// Client is a registered OAuth client: its RFC 7591 metadata plus what the
+// server issued. A public client (token_endpoint_auth_method "none") has a zero
+// SecretDigest.
+type Client struct {
+	// ID is the client_id.
+	ID string
+	// SecretDigest is the SHA-256 digest of the client secret; zero for a
+	// public client.
+	SecretDigest Digest
+	// SecretExpiresAt is when the secret stops being accepted; zero means never.
+	SecretExpiresAt time.Time
+	// IssuedAt is when the client_id was issued.
+	IssuedAt time.Time
+	// Metadata is the client's registered metadata, after the server applied
+	// RFC 7591 defaults.
+	Metadata metadata.ClientMetadata
+}
+
+// IsPublic reports whether the client authenticates with no secret.
+func (c *Client) IsPublic() bool { return c.SecretDigest.IsZero() }
+
+// HasGrantType reports whether the client registered the grant type.
+func (c *Client) HasGrantType(grantType string) bool {
+	for _, g := range c.Metadata.GrantTypes {
+		if g == grantType {
+			return true
+		}
+	}
+	return false
+}
+
+// AuthorizationRequest is an authorization request that passed validation at
+// /authorize and waits for the user's decision on the consent page. It is
+// consumed exactly once, by the approval or the denial.
+type AuthorizationRequest struct {
+	// ID is the digest of the opaque request id carried by the consent URL.
+	ID Digest
+	// CSRFDigest is the digest of the CSRF token the consent form must return.
+	CSRFDigest Digest
+	// BrowserDigest is the digest of the browser-binding cookie set by
+	// /authorize: the decision must come from the same browser.
+	BrowserDigest Digest
+	ClientID      string
+	// RedirectURI is the redirect URI the response goes to (resolved when the
+	// request omitted it).
+	RedirectURI string
+	// RedirectURIProvided records whether the request named redirect_uri; if so
+	// the token request must repeat it (OAuth 2.1 §10.2, RFC 6749 §4.1.3).
+	RedirectURIProvided bool
+	Scopes              []string
+	// Resource is the canonical RFC 8707 resource the tokens will be bound to.
+	Resource      string
+	State         string
+	CodeChallenge string
+	ExpiresAt     time.Time
+}
+
+// AuthorizationCode is an issued authorization code. Models keep a consumed
+// code (with Used set) until it expires, so that a replay can be recognised
+// and the grant revoked.
+type AuthorizationCode struct {
+	// Digest is the SHA-256 digest of the code.
+	Digest              Digest
+	ClientID            string
+	UserID              string
+	GrantID             string
+	RedirectURI         string
+	RedirectURIProvided bool
+	Scopes              []string
+	Resource            string
+	CodeChallenge       string
+	ExpiresAt           time.Time
+	// GrantExpiresAt caps the lifetime of every token of the grant: refresh
+	// tokens are never rotated past it.
+	GrantExpiresAt time.Time
+	// Used is set once the code was redeemed.
+	Used bool
+}
+
+// TokenKind tells an access token from a refresh token.
+type TokenKind uint8
+
+// The token kinds.
+const (
+	AccessToken TokenKind = iota + 1
+	RefreshToken
+)
+
+// String names the kind as RFC 7009's token_type_hint does.
+func (k TokenKind) String() string {
+	switch k {
+	case AccessToken:
+		return "access_token"
+	case RefreshToken:
+		return "refresh_token"
+	}
+	return "unknown"
+}
+
+// Token is an issued access or refresh token. Records returned by a Model are
+// shared and must be treated as read-only.
+type Token struct {
+	// Digest is the SHA-256 digest of the token.
+	Digest   Digest
+	Kind     TokenKind
+	ClientID string
+	// UserID is empty for tokens that act for no user (client credentials).
+	UserID string
+	// GrantID names the grant (consent, client-credentials exchange, device
+	// approval) the token descends from; never empty.
+	GrantID   string
+	Scopes    []string
+	Resource  string
+	IssuedAt  time.Time
+	ExpiresAt time.Time
+	// GrantExpiresAt is the absolute end of the grant; rotation never
+	// extends a refresh token past it.
+	GrantExpiresAt time.Time
+	// Used is set on a refresh token once it was rotated.
+	Used bool
+}
