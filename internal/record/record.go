@@ -78,8 +78,6 @@ func (c *Client) HasGrantType(grantType string) bool {
 type AuthorizationRequest struct {
 	// ID is the digest of the opaque request id carried by the consent URL.
 	ID Digest
-	// CSRFDigest is the digest of the CSRF token the consent form must return.
-	CSRFDigest Digest
 	// BrowserDigest is the digest of the browser-binding cookie set by
 	// /authorize: the decision must come from the same browser.
 	BrowserDigest Digest

@@ -1,0 +1,5 @@
+//go:build race
+
+package bearer
+
+const raceEnabled = true

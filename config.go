@@ -1,0 +1,304 @@
+package mcpoauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
+	"github.com/mcpoauth/mcpoauth/internal/redirect"
+	"github.com/mcpoauth/mcpoauth/internal/resource"
+)
+
+// Grant types for Config.GrantTypes.
+const (
+	GrantAuthorizationCode = grants.AuthorizationCode
+	GrantRefreshToken      = grants.RefreshToken
+)
+
+// Defaults of the Config lifetimes, the seed's.
+const (
+	DefaultAccessTokenLifetime       = time.Hour
+	DefaultRefreshTokenLifetime      = 14 * 24 * time.Hour
+	DefaultClientSecretLifetime      = 90 * 24 * time.Hour
+	DefaultAuthorizationCodeLifetime = 5 * time.Minute
+	// DefaultGrantLifetime caps a grant however often its refresh token is
+	// rotated (the seed's expiry slid forever, §f.3).
+	DefaultGrantLifetime = 90 * 24 * time.Hour
+	// authorizationRequestLifetime bounds the consent step.
+	authorizationRequestLifetime = 10 * time.Minute
+)
+
+// NoExpiry, as ClientSecretLifetime, issues client secrets that never expire
+// (client_secret_expires_at 0). The seed could not express it (§f.6).
+const NoExpiry time.Duration = -1
+
+// Config configures an OAuthServer. Only Issuer is always required;
+// AuthorizationURL is required while the authorization_code grant is on
+// (it is by default). Every other field has a documented default.
+type Config struct {
+	// Model stores clients, requests, codes and tokens. Default: a new
+	// MemoryModel, closed by OAuthServer.Close.
+	Model Model
+	// Issuer is the authorization server's identifier (RFC 8414 §2): an
+	// https URL without query or fragment (http is accepted for localhost,
+	// 127.0.0.1 and [::1]). A trailing slash is removed: the one canonical
+	// string appears in metadata, in iss and in protected resource metadata.
+	Issuer string
+	// BaseURL is where the endpoints live, when not under the issuer (the
+	// seed's baseUrl), e.g. "https://example.com/oauth". Default: Issuer.
+	BaseURL string
+	// AuthorizationURL is the application's consent page; /authorize sends
+	// the browser there with a request_id query parameter. An absolute URL,
+	// or a path on the issuer's origin.
+	AuthorizationURL string
+	// ResourceServerURL is the MCP server's canonical URL (RFC 8707
+	// resource, RFC 9728 resource). Tokens are bound to it; its protected
+	// resource metadata is served by Router.
+	ResourceServerURL string
+	// ResourceName is the human-readable name in protected resource metadata.
+	ResourceName string
+	// ServiceDocumentationURL is advertised in both metadata documents.
+	ServiceDocumentationURL string
+	// ScopesSupported lists the scopes clients may request; a request
+	// without scope gets all of them (or the client's registered scope).
+	// Empty means any syntactically valid scope is accepted.
+	ScopesSupported []string
+	// AccessTokenLifetime defaults to DefaultAccessTokenLifetime.
+	AccessTokenLifetime time.Duration
+	// RefreshTokenLifetime defaults to DefaultRefreshTokenLifetime; each
+	// rotation starts a new one, never past GrantLifetime.
+	RefreshTokenLifetime time.Duration
+	// GrantLifetime caps a grant's life from the user's consent; defaults
+	// to DefaultGrantLifetime.
+	GrantLifetime time.Duration
+	// ClientSecretLifetime defaults to DefaultClientSecretLifetime; NoExpiry
+	// issues secrets that never expire.
+	ClientSecretLifetime time.Duration
+	// AuthorizationCodeLifetime defaults to DefaultAuthorizationCodeLifetime
+	// (OAuth 2.1 §4.1.2 recommends at most 10 minutes).
+	AuthorizationCodeLifetime time.Duration
+	// StrictResource requires the RFC 8707 resource parameter on
+	// authorization requests. Default true; set Bool(false) to let a missing
+	// resource default to ResourceServerURL.
+	StrictResource *bool
+	// ModifyAuthorizationRedirectURL may add display hints to the consent
+	// page URL; it must keep request_id.
+	ModifyAuthorizationRedirectURL func(u *url.URL, client *Client, req *AuthorizationRequest)
+	// ErrorHandler sees every error the endpoints answer with, tagged with
+	// the step that failed ("token:authorization_code", "register", ...). A
+	// storage failure arrives as a server_error wrapping the Model's error.
+	// It never receives a token, code, verifier or secret.
+	ErrorHandler func(ctx context.Context, step string, err error)
+	// DynamicClientRegistration enables RFC 7591 /register. Default true;
+	// it needs a Model that implements ClientRegistrar.
+	DynamicClientRegistration *bool
+	// GrantTypes are the enabled grants. Default: authorization_code and
+	// refresh_token.
+	GrantTypes []string
+	// AllowInsecureRedirectURIs accepts non-loopback http redirect URIs at
+	// registration. Development only.
+	AllowInsecureRedirectURIs bool
+	// RateLimits configures per-client-IP rate limits.
+	RateLimits RateLimits
+	// Logger receives structured logs; never a credential. Default:
+	// slog.Default().
+	Logger *slog.Logger
+	// Now is the clock. Default: time.Now.
+	Now func() time.Time
+}
+
+// RateLimit allows Requests per Window to each client IP.
+type RateLimit = ratelimit.Limit
+
+// RateLimits configures the per-endpoint limits, keyed by client IP. A zero
+// RateLimit takes the seed's default for its endpoint.
+type RateLimits struct {
+	// Disabled turns every limit off (benchmarks, or a limiter in front).
+	Disabled bool
+	// Authorize defaults to 100 per 15 minutes.
+	Authorize RateLimit
+	// Authenticate (the consent decision) defaults to 100 per 15 minutes.
+	Authenticate RateLimit
+	// Token defaults to 50 per 15 minutes.
+	Token RateLimit
+	// Register defaults to 20 per hour.
+	Register RateLimit
+	// Revoke defaults to 50 per 15 minutes.
+	Revoke RateLimit
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
+	// believed; from any other peer the header is ignored, so it cannot be
+	// used to dodge a limit.
+	TrustedProxies []netip.Prefix
+}
+
+// Bool returns a pointer to v, for Config's optional booleans.
+func Bool(v bool) *bool { return &v }
+
+// ErrInvalidConfig is wrapped by every error New returns for a bad Config.
+var ErrInvalidConfig = errors.New("mcpoauth: invalid config")
+
+func configError(field, reason string) error {
+	return fmt.Errorf("%w: %s: %s", ErrInvalidConfig, field, reason)
+}
+
+// supportedGrantTypes are the grant types this build can enable.
+var supportedGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+
+// settings is a validated Config with defaults applied.
+type settings struct {
+	Config
+	issuer, baseURL, resource string
+	authorizationURL          *url.URL
+	strictResource, dcr       bool
+	ownsModel                 bool
+}
+
+func (c Config) validate() (*settings, error) {
+	s := &settings{Config: c}
+	var err error
+	if s.issuer, err = canonicalIssuer("Issuer", c.Issuer); err != nil {
+		return nil, err
+	}
+	s.baseURL = s.issuer
+	if c.BaseURL != "" {
+		if s.baseURL, err = canonicalIssuer("BaseURL", c.BaseURL); err != nil {
+			return nil, err
+		}
+	}
+	if c.ResourceServerURL != "" {
+		if s.resource, err = resource.Canonical(c.ResourceServerURL); err != nil {
+			return nil, configError("ResourceServerURL", "must be an absolute http(s) URL without fragment")
+		}
+	}
+	if s.GrantTypes == nil {
+		s.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+	}
+	if len(s.GrantTypes) == 0 {
+		return nil, configError("GrantTypes", "at least one grant type is required")
+	}
+	for _, g := range s.GrantTypes {
+		if !contains(supportedGrantTypes, g) {
+			return nil, configError("GrantTypes", fmt.Sprintf("unsupported grant type %q", g))
+		}
+	}
+	if contains(s.GrantTypes, GrantAuthorizationCode) {
+		if c.AuthorizationURL == "" {
+			return nil, configError("AuthorizationURL", "required with the authorization_code grant")
+		}
+		u, err := url.Parse(c.AuthorizationURL)
+		if err != nil || u.Fragment != "" || !(u.IsAbs() && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") || !u.IsAbs() && strings.HasPrefix(u.Path, "/") && u.Host == "") {
+			return nil, configError("AuthorizationURL", "must be an absolute http(s) URL or an absolute path, without fragment")
+		}
+		if !u.IsAbs() {
+			base, _ := url.Parse(s.issuer)
+			u = base.ResolveReference(u)
+		}
+		s.authorizationURL = u
+	}
+	for _, sc := range c.ScopesSupported {
+		if sc == "" || strings.ContainsAny(sc, " \"\\") || !isPrintableASCII(sc) {
+			return nil, configError("ScopesSupported", fmt.Sprintf("invalid scope token %q", sc))
+		}
+	}
+	for _, d := range []struct {
+		field string
+		v     *time.Duration
+		def   time.Duration
+	}{
+		{"AccessTokenLifetime", &s.AccessTokenLifetime, DefaultAccessTokenLifetime},
+		{"RefreshTokenLifetime", &s.RefreshTokenLifetime, DefaultRefreshTokenLifetime},
+		{"GrantLifetime", &s.GrantLifetime, DefaultGrantLifetime},
+		{"AuthorizationCodeLifetime", &s.AuthorizationCodeLifetime, DefaultAuthorizationCodeLifetime},
+		{"ClientSecretLifetime", &s.ClientSecretLifetime, DefaultClientSecretLifetime},
+	} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v == NoExpiry && d.field == "ClientSecretLifetime":
+		case *d.v < time.Second:
+			return nil, configError(d.field, "must be at least one second")
+		}
+	}
+	s.strictResource = c.StrictResource == nil || *c.StrictResource
+	s.dcr = c.DynamicClientRegistration == nil || *c.DynamicClientRegistration
+	if s.Model == nil {
+		s.Model = NewMemoryModel()
+		s.ownsModel = true
+	}
+	if _, ok := s.Model.(ClientRegistrar); s.dcr && !ok {
+		return nil, configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar (RegisterClient)")
+	}
+	for _, l := range []struct {
+		field string
+		v     *RateLimit
+		def   RateLimit
+	}{
+		{"RateLimits.Authorize", &s.RateLimits.Authorize, RateLimit{Requests: 100, Window: 15 * time.Minute}},
+		{"RateLimits.Authenticate", &s.RateLimits.Authenticate, RateLimit{Requests: 100, Window: 15 * time.Minute}},
+		{"RateLimits.Token", &s.RateLimits.Token, RateLimit{Requests: 50, Window: 15 * time.Minute}},
+		{"RateLimits.Register", &s.RateLimits.Register, RateLimit{Requests: 20, Window: time.Hour}},
+		{"RateLimits.Revoke", &s.RateLimits.Revoke, RateLimit{Requests: 50, Window: 15 * time.Minute}},
+	} {
+		switch {
+		case *l.v == RateLimit{}:
+			*l.v = l.def
+		case l.v.Requests <= 0 || l.v.Window <= 0:
+			return nil, configError(l.field, "Requests and Window must be positive")
+		}
+	}
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	return s, nil
+}
+
+// canonicalIssuer checks an issuer-like URL (RFC 8414 §2: https, no query,
+// no fragment; http only on loopback for development) and removes a trailing
+// slash, so that one string identifies the server everywhere.
+func canonicalIssuer(field, raw string) (string, error) {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil {
+		return "", configError(field, "must be an absolute URL")
+	}
+	if u.RawQuery != "" || u.ForceQuery || u.Fragment != "" || strings.Contains(raw, "#") {
+		return "", configError(field, "must not have a query or fragment")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && redirect.IsLoopbackHost(u.Hostname()):
+	default:
+		return "", configError(field, "must use https (http only for localhost, 127.0.0.1 or [::1])")
+	}
+	if strings.ToLower(u.Host) != u.Host {
+		return "", configError(field, "host must be lowercase")
+	}
+	return strings.TrimSuffix(raw, "/"), nil
+}
+
+func contains(list []string, v string) bool {
+	for _, x := range list {
+		if x == v {
+			return true
+		}
+	}
+	return false
+}
+
+func isPrintableASCII(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if s[i] < 0x21 || s[i] > 0x7e {
+			return false
+		}
+	}
+	return true
+}

@@ -1,0 +1,314 @@
+package grants
+
+import (
+	"context"
+	"crypto/hmac"
+	"crypto/sha256"
+	"encoding/base64"
+	"errors"
+	"time"
+
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/pkce"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/internal/secret"
+)
+
+// AuthorizationParams is an authorization request (OAuth 2.1 §4.1.1) whose
+// client and redirect URI were verified by the caller: every error Authorize
+// returns may be sent to RedirectURI.
+type AuthorizationParams struct {
+	Client              *record.Client
+	RedirectURI         string
+	RedirectURIProvided bool
+	ResponseType        string
+	CodeChallenge       string
+	CodeChallengeMethod string
+	Scope               string
+	Resource            string
+	State               string
+	// BrowserSecret is the value of the browser-binding cookie; the decision
+	// must later come from the browser that holds it.
+	BrowserSecret string
+}
+
+// Authorize validates the rest of an authorization request and stores it as
+// pending. It returns the opaque request id the consent page is addressed by,
+// and the stored request.
+func (s *Service) Authorize(ctx context.Context, p AuthorizationParams) (string, *record.AuthorizationRequest, *oautherr.Error) {
+	if !s.Enabled(AuthorizationCode) || !p.Client.HasGrantType(AuthorizationCode) {
+		// Seed defect §f.18: a client not registered for the code grant
+		// could obtain codes it could never redeem.
+		return "", nil, oautherr.UnauthorizedClient("client is not allowed the authorization_code grant")
+	}
+	switch p.ResponseType {
+	case "":
+		return "", nil, oautherr.InvalidRequest("response_type is required")
+	case "code":
+	default:
+		return "", nil, oautherr.UnsupportedResponseType("only response_type=code is supported")
+	}
+	// OAuth 2.1 §4.1.2.1 and §7.5.2: PKCE is required of every client, S256
+	// only (an absent method would mean "plain").
+	if p.CodeChallenge == "" {
+		return "", nil, oautherr.InvalidRequest("code_challenge is required")
+	}
+	if p.CodeChallengeMethod != pkce.MethodS256 {
+		return "", nil, oautherr.InvalidRequest("code_challenge_method must be S256")
+	}
+	if !pkce.ValidChallenge(p.CodeChallenge) {
+		return "", nil, oautherr.InvalidRequest("code_challenge is malformed")
+	}
+	scopes, oerr := s.ResolveScopes(p.Client, p.Scope)
+	if oerr != nil {
+		return "", nil, oerr
+	}
+	res, oerr := s.ResolveResource(p.Resource, s.StrictResource)
+	if oerr != nil {
+		return "", nil, oerr
+	}
+	id := secret.New()
+	now := s.Now()
+	req := &record.AuthorizationRequest{
+		ID:                  secret.Digest(id),
+		BrowserDigest:       secret.Digest(p.BrowserSecret),
+		ClientID:            p.Client.ID,
+		RedirectURI:         p.RedirectURI,
+		RedirectURIProvided: p.RedirectURIProvided,
+		Scopes:              scopes,
+		Resource:            res,
+		State:               p.State,
+		CodeChallenge:       p.CodeChallenge,
+		ExpiresAt:           now.Add(s.AuthorizationRequestLifetime),
+	}
+	if err := s.Store.SaveAuthorizationRequest(ctx, req); err != nil {
+		return "", nil, storeError(err)
+	}
+	return id, req, nil
+}
+
+// CSRFToken derives the token the consent form carries: an HMAC of the
+// request id under the browser-binding secret, so only a page rendered for
+// the browser holding the cookie can produce it (double submit, bound to the
+// request).
+func CSRFToken(browserSecret, requestID string) string {
+	m := hmac.New(sha256.New, []byte(browserSecret))
+	m.Write([]byte(requestID))
+	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+}
+
+// Errors of the consent step. They are shown to the user, never redirected:
+// the request they concern cannot be trusted.
+var (
+	ErrUnknownRequest = oautherr.InvalidRequest("unknown, expired or already decided authorization request")
+	ErrForeignBrowser = &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "the decision did not come from the browser that started the authorization", Status: 403}
+)
+
+// PendingRequest returns a pending request and its client for the consent
+// page, after checking that browserSecret is the browser that started it.
+func (s *Service) PendingRequest(ctx context.Context, requestID, browserSecret string) (*record.AuthorizationRequest, *record.Client, *oautherr.Error) {
+	req, oerr := s.pending(ctx, requestID, browserSecret)
+	if oerr != nil {
+		return nil, nil, oerr
+	}
+	client, err := s.Store.GetClient(ctx, req.ClientID)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, nil, ErrUnknownRequest
+		}
+		return nil, nil, storeError(err)
+	}
+	return req, client, nil
+}
+
+func (s *Service) pending(ctx context.Context, requestID, browserSecret string) (*record.AuthorizationRequest, *oautherr.Error) {
+	if requestID == "" {
+		return nil, ErrUnknownRequest
+	}
+	req, err := s.Store.GetAuthorizationRequest(ctx, secret.Digest(requestID))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, ErrUnknownRequest
+		}
+		return nil, storeError(err)
+	}
+	if !s.Now().Before(req.ExpiresAt) {
+		return nil, ErrUnknownRequest
+	}
+	if browserSecret == "" || !secret.Equal(req.BrowserDigest, secret.Digest(browserSecret)) {
+		return nil, ErrForeignBrowser
+	}
+	return req, nil
+}
+
+// Decision is the user's answer on the consent page.
+type Decision struct {
+	RequestID     string
+	CSRFToken     string
+	BrowserSecret string
+	Approve       bool
+	// UserID is the signed-in user; required to approve.
+	UserID string
+}
+
+// Outcome is where the browser goes after a decision: to RedirectURI with
+// Code, or with Err (access_denied, server_error); State is echoed.
+type Outcome struct {
+	RedirectURI string
+	State       string
+	Code        string
+	Err         *oautherr.Error
+}
+
+// CheckDecision verifies a decision may be taken (known pending request, same
+// browser, valid CSRF token) without consuming anything, so the caller can
+// sign the user in only for a genuine request.
+func (s *Service) CheckDecision(ctx context.Context, d Decision) *oautherr.Error {
+	if _, oerr := s.pending(ctx, d.RequestID, d.BrowserSecret); oerr != nil {
+		return oerr
+	}
+	want := CSRFToken(d.BrowserSecret, d.RequestID)
+	if !hmac.Equal([]byte(want), []byte(d.CSRFToken)) {
+		return ErrForeignBrowser
+	}
+	return nil
+}
+
+// Decide consumes the pending request and, on approval, issues an
+// authorization code. The returned error is shown to the user; an Outcome
+// goes to the client's redirect URI.
+func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.Error) {
+	if oerr := s.CheckDecision(ctx, d); oerr != nil {
+		return nil, oerr
+	}
+	if d.Approve && d.UserID == "" {
+		return nil, &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: 401}
+	}
+	req, err := s.Store.ConsumeAuthorizationRequest(ctx, secret.Digest(d.RequestID))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, ErrUnknownRequest
+		}
+		return nil, storeError(err)
+	}
+	out := &Outcome{RedirectURI: req.RedirectURI, State: req.State}
+	if !d.Approve {
+		out.Err = oautherr.AccessDenied("the user denied the request")
+		return out, nil
+	}
+	code := secret.New()
+	now := s.Now()
+	rec := &record.AuthorizationCode{
+		Digest:              secret.Digest(code),
+		ClientID:            req.ClientID,
+		UserID:              d.UserID,
+		GrantID:             newGrantID(),
+		RedirectURI:         req.RedirectURI,
+		RedirectURIProvided: req.RedirectURIProvided,
+		Scopes:              req.Scopes,
+		Resource:            req.Resource,
+		CodeChallenge:       req.CodeChallenge,
+		ExpiresAt:           now.Add(s.AuthorizationCodeLifetime),
+		GrantExpiresAt:      now.Add(s.GrantLifetime),
+	}
+	if err := s.Store.SaveAuthorizationCode(ctx, rec); err != nil {
+		out.Err = storeError(err)
+		return out, nil
+	}
+	out.Code = code
+	return out, nil
+}
+
+// CodeExchange is a token request with grant_type=authorization_code from an
+// authenticated client.
+type CodeExchange struct {
+	Client       *record.Client
+	Code         string
+	CodeVerifier string
+	RedirectURI  string
+	Resource     string
+}
+
+// ExchangeCode redeems an authorization code (OAuth 2.1 §4.1.3). Every check
+// runs before the code is consumed, so a bad request burns nothing; a second
+// valid redemption revokes the grant (OAuth 2.1 §4.1.3, RFC 9700 §4.5).
+func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenResponse, *oautherr.Error) {
+	if x.Code == "" {
+		return nil, oautherr.InvalidRequest("code is required")
+	}
+	if x.CodeVerifier == "" {
+		// RFC 9700 §4.8: a code issued with a challenge needs its verifier.
+		return nil, oautherr.InvalidRequest("code_verifier is required")
+	}
+	digest := secret.Digest(x.Code)
+	code, err := s.Store.GetAuthorizationCode(ctx, digest)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, oautherr.InvalidGrant("invalid authorization code")
+		}
+		return nil, storeError(err)
+	}
+	now := s.Now()
+	switch {
+	case code.ClientID != x.Client.ID:
+		// OAuth 2.1 §4.1.3: the code must have been issued to this client.
+		return nil, oautherr.InvalidGrant("invalid authorization code")
+	case !now.Before(code.ExpiresAt):
+		return nil, oautherr.InvalidGrant("authorization code expired")
+	case !pkce.Verify(x.CodeVerifier, code.CodeChallenge):
+		return nil, oautherr.InvalidGrant("code_verifier does not match the code_challenge")
+	case code.RedirectURIProvided && x.RedirectURI == "",
+		x.RedirectURI != "" && x.RedirectURI != code.RedirectURI:
+		// OAuth 2.1 §10.2 / RFC 6749 §4.1.3: redirect_uri binding.
+		return nil, oautherr.InvalidGrant("redirect_uri does not match the authorization request")
+	}
+	if oerr := checkBoundResource(x.Resource, code.Resource); oerr != nil {
+		return nil, oerr
+	}
+	if code.Used {
+		return nil, s.replayed(ctx, code.GrantID, "authorization code already used")
+	}
+	access := s.mintToken(record.AccessToken, code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
+	toSave := []*record.Token{access.record}
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: code.Scopes}
+	if s.issuesRefresh(x.Client) {
+		refresh := s.mintToken(record.RefreshToken, code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
+		toSave = append(toSave, refresh.record)
+		resp.RefreshToken = refresh.value
+	}
+	if err := s.Store.ConsumeAuthorizationCode(ctx, digest, x.Client.ID, toSave...); err != nil {
+		switch {
+		case errors.Is(err, record.ErrAlreadyUsed):
+			// Lost a race with another valid redemption: a replay.
+			return nil, s.replayed(ctx, code.GrantID, "authorization code already used")
+		case isNotFound(err):
+			return nil, oautherr.InvalidGrant("invalid authorization code")
+		}
+		return nil, storeError(err)
+	}
+	return resp, nil
+}
+
+// issuesRefresh reports whether a refresh token goes with new tokens: only
+// when the server enables the grant and the client registered it (seed defect
+// §f, fixed list item 9).
+func (s *Service) issuesRefresh(c *record.Client) bool {
+	return s.Enabled(RefreshToken) && c.HasGrantType(RefreshToken)
+}
+
+// replayed revokes the grant of a credential presented a second time by its
+// legitimate client, and answers invalid_grant.
+func (s *Service) replayed(ctx context.Context, grantID, description string) *oautherr.Error {
+	if err := s.Store.RevokeGrant(ctx, grantID); err != nil {
+		return storeError(err)
+	}
+	return oautherr.InvalidGrant(description)
+}
+
+// expiresIn is the remaining lifetime, never negative.
+func expiresIn(exp, now time.Time) time.Duration {
+	if d := exp.Sub(now); d > 0 {
+		return d
+	}
+	return 0
+}

@@ -1,0 +1,240 @@
+// Package grants holds the transport-free logic of the authorization server:
+// what each grant checks, in which order, and what it stores. Handlers parse
+// HTTP and render; everything that decides lives here.
+//
+// The package declares the narrow store interfaces it consumes; the root
+// package's Model satisfies all of them.
+package grants
+
+import (
+	"context"
+	"errors"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/google/uuid"
+
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/internal/resource"
+	"github.com/mcpoauth/mcpoauth/internal/secret"
+)
+
+// Grant type identifiers (RFC 6749 §4, RFC 8628 §3.4).
+const (
+	AuthorizationCode = "authorization_code"
+	RefreshToken      = "refresh_token"
+	ClientCredentials = "client_credentials"
+	DeviceCode        = "urn:ietf:params:oauth:grant-type:device_code"
+)
+
+// ClientStore resolves clients.
+type ClientStore interface {
+	GetClient(ctx context.Context, clientID string) (*record.Client, error)
+}
+
+// ClientRegistrar stores new clients (RFC 7591).
+type ClientRegistrar interface {
+	RegisterClient(ctx context.Context, client *record.Client) error
+}
+
+// RequestStore keeps pending authorization requests between /authorize and
+// the user's decision.
+type RequestStore interface {
+	SaveAuthorizationRequest(ctx context.Context, req *record.AuthorizationRequest) error
+	GetAuthorizationRequest(ctx context.Context, id record.Digest) (*record.AuthorizationRequest, error)
+	ConsumeAuthorizationRequest(ctx context.Context, id record.Digest) (*record.AuthorizationRequest, error)
+}
+
+// CodeStore keeps authorization codes.
+type CodeStore interface {
+	SaveAuthorizationCode(ctx context.Context, code *record.AuthorizationCode) error
+	GetAuthorizationCode(ctx context.Context, code record.Digest) (*record.AuthorizationCode, error)
+	ConsumeAuthorizationCode(ctx context.Context, code record.Digest, clientID string, issued ...*record.Token) error
+}
+
+// TokenStore keeps access and refresh tokens.
+type TokenStore interface {
+	SaveTokens(ctx context.Context, tokens ...*record.Token) error
+	GetToken(ctx context.Context, token record.Digest) (*record.Token, error)
+	RotateRefreshToken(ctx context.Context, token record.Digest, clientID string, issued ...*record.Token) error
+	RevokeToken(ctx context.Context, token record.Digest, clientID string) (*record.Token, error)
+	RevokeGrant(ctx context.Context, grantID string) error
+}
+
+// Store is everything the authorization-code and refresh-token grants need.
+type Store interface {
+	ClientStore
+	RequestStore
+	CodeStore
+	TokenStore
+}
+
+// Policy is the configuration the grants apply. The root package fills it
+// from Config, defaults applied.
+type Policy struct {
+	// Now is the clock.
+	Now func() time.Time
+	// AccessTokenLifetime, RefreshTokenLifetime, AuthorizationCodeLifetime and
+	// AuthorizationRequestLifetime bound each credential.
+	AccessTokenLifetime          time.Duration
+	RefreshTokenLifetime         time.Duration
+	AuthorizationCodeLifetime    time.Duration
+	AuthorizationRequestLifetime time.Duration
+	// GrantLifetime caps a grant: no refresh token outlives its grant's start
+	// by more than this, however often it is rotated.
+	GrantLifetime time.Duration
+	// ClientSecretLifetime is the lifetime of a registered secret; zero or
+	// negative means it never expires.
+	ClientSecretLifetime time.Duration
+	// ScopesSupported lists the scopes the server knows; empty means any
+	// syntactically valid scope is accepted.
+	ScopesSupported []string
+	// Resource is the canonical RFC 8707 resource the server issues for;
+	// empty means any absolute http(s) resource is accepted.
+	Resource string
+	// StrictResource requires a resource on authorization requests.
+	StrictResource bool
+	// GrantTypes are the enabled grant types.
+	GrantTypes []string
+	// AllowInsecureRedirectURIs lets clients register non-loopback http
+	// redirect URIs (development only).
+	AllowInsecureRedirectURIs bool
+}
+
+// Enabled reports whether the server enables a grant type.
+func (p *Policy) Enabled(grantType string) bool { return slices.Contains(p.GrantTypes, grantType) }
+
+// Service runs the grants against a store.
+type Service struct {
+	Policy
+	Store Store
+}
+
+// ParseScope splits an RFC 6749 §3.3 scope string: scope-tokens of
+// %x21 / %x23-5B / %x5D-7E separated by single spaces. Duplicates are
+// dropped, order kept.
+func ParseScope(s string) ([]string, bool) {
+	if s == "" {
+		return nil, true
+	}
+	parts := strings.Split(s, " ")
+	out := make([]string, 0, len(parts))
+	for _, p := range parts {
+		if p == "" || !validScopeToken(p) {
+			return nil, false
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, true
+}
+
+func validScopeToken(t string) bool {
+	for i := 0; i < len(t); i++ {
+		c := t[i]
+		if c < 0x21 || c == 0x22 || c == 0x5C || c > 0x7E {
+			return false
+		}
+	}
+	return true
+}
+
+// ResolveScopes decides the scopes of a new grant for client. An empty
+// request gets the client's registered scope, else ScopesSupported (the seed's
+// README promised this default; its code did not deliver it, §f.5). Every
+// scope must be supported by the server and, when the client registered a
+// scope, be part of it.
+func (s *Service) ResolveScopes(client *record.Client, requested string) ([]string, *oautherr.Error) {
+	scopes, ok := ParseScope(requested)
+	if !ok {
+		return nil, oautherr.InvalidScope("malformed scope")
+	}
+	registered, _ := ParseScope(client.Metadata.Scope)
+	if len(scopes) == 0 {
+		if len(registered) > 0 {
+			return registered, nil
+		}
+		return slices.Clone(s.ScopesSupported), nil
+	}
+	for _, sc := range scopes {
+		if len(s.ScopesSupported) > 0 && !slices.Contains(s.ScopesSupported, sc) {
+			return nil, oautherr.InvalidScope("requested scope is not supported")
+		}
+		if len(registered) > 0 && !slices.Contains(registered, sc) {
+			return nil, oautherr.InvalidScope("requested scope is not registered for this client")
+		}
+	}
+	return scopes, nil
+}
+
+// ResolveResource decides the RFC 8707 resource a new grant is bound to. A
+// missing resource is invalid_target under StrictResource, else the server's
+// configured resource applies (MCP clients must send it; the MCP Go SDK's
+// client_credentials flow does not).
+func (s *Service) ResolveResource(requested string, strict bool) (string, *oautherr.Error) {
+	if requested == "" {
+		if strict {
+			return "", oautherr.InvalidTarget("resource is required")
+		}
+		return s.Resource, nil
+	}
+	canon, err := resource.Canonical(requested)
+	if err != nil {
+		return "", oautherr.InvalidTarget("resource must be an absolute URI without fragment")
+	}
+	if s.Resource != "" && canon != s.Resource {
+		return "", oautherr.InvalidTarget("resource is not served by this authorization server")
+	}
+	return canon, nil
+}
+
+// checkBoundResource verifies a resource repeated at the token endpoint names
+// the one the grant is bound to; omitting it is allowed (golang.org/x/oauth2
+// omits it on refresh).
+func checkBoundResource(requested, bound string) *oautherr.Error {
+	if requested == "" {
+		return nil
+	}
+	canon, err := resource.Canonical(requested)
+	if err != nil || canon != bound {
+		return oautherr.InvalidTarget("resource does not match the grant")
+	}
+	return nil
+}
+
+// newGrantID names a new grant.
+func newGrantID() string { return uuid.NewString() }
+
+// issued is a freshly minted credential pair: the value for the client and the
+// record for the store.
+type issued struct {
+	value  string
+	record *record.Token
+}
+
+// mintToken creates a token record of kind for a grant.
+func (s *Service) mintToken(kind record.TokenKind, clientID, userID, grantID string, scopes []string, res string, now, grantExpires time.Time) issued {
+	v := secret.New()
+	life := s.AccessTokenLifetime
+	if kind == record.RefreshToken {
+		life = s.RefreshTokenLifetime
+	}
+	exp := now.Add(life)
+	if !grantExpires.IsZero() && exp.After(grantExpires) {
+		exp = grantExpires
+	}
+	return issued{value: v, record: &record.Token{
+		Digest: secret.Digest(v), Kind: kind, ClientID: clientID, UserID: userID, GrantID: grantID,
+		Scopes: scopes, Resource: res, IssuedAt: now, ExpiresAt: exp, GrantExpiresAt: grantExpires,
+	}}
+}
+
+// storeError turns a store failure into server_error, keeping the cause for
+// ErrorHandler.
+func storeError(err error) *oautherr.Error { return oautherr.ServerError(err) }
+
+// isNotFound reports a missing record.
+func isNotFound(err error) bool { return errors.Is(err, record.ErrNotFound) }

@@ -1,0 +1,81 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/internal/secret"
+)
+
+// RefreshRequest is a token request with grant_type=refresh_token from an
+// authenticated client.
+type RefreshRequest struct {
+	Client       *record.Client
+	RefreshToken string
+	Scope        string
+	Resource     string
+}
+
+// Refresh rotates a refresh token (OAuth 2.1 §4.3). Every check runs before
+// the rotation, so a client mistake burns nothing (seed defect §f.3); a
+// rotated token presented again revokes the whole grant (OAuth 2.1 §4.3.1,
+// RFC 9700 §4.14.2). The new refresh token keeps the grant's scope, the new
+// access token may narrow it, and no token outlives the grant's absolute
+// lifetime.
+func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse, *oautherr.Error) {
+	if x.RefreshToken == "" {
+		return nil, oautherr.InvalidRequest("refresh_token is required")
+	}
+	digest := secret.Digest(x.RefreshToken)
+	old, err := s.Store.GetToken(ctx, digest)
+	if err != nil {
+		if isNotFound(err) {
+			return nil, oautherr.InvalidGrant("invalid refresh token")
+		}
+		return nil, storeError(err)
+	}
+	now := s.Now()
+	if old.Kind != record.RefreshToken || old.ClientID != x.Client.ID {
+		// OAuth 2.1 §4.3.1: the token is bound to the client it was issued to.
+		return nil, oautherr.InvalidGrant("invalid refresh token")
+	}
+	if old.Used {
+		return nil, s.replayed(ctx, old.GrantID, "refresh token already used")
+	}
+	if !now.Before(old.ExpiresAt) || !old.GrantExpiresAt.IsZero() && !now.Before(old.GrantExpiresAt) {
+		return nil, oautherr.InvalidGrant("refresh token expired")
+	}
+	scopes := old.Scopes
+	if x.Scope != "" {
+		requested, ok := ParseScope(x.Scope)
+		if !ok {
+			return nil, oautherr.InvalidScope("malformed scope")
+		}
+		for _, sc := range requested {
+			if !slices.Contains(old.Scopes, sc) {
+				// OAuth 2.1 §4.3.1: the scope may only narrow.
+				return nil, oautherr.InvalidScope("requested scope exceeds the grant")
+			}
+		}
+		scopes = requested
+	}
+	if oerr := checkBoundResource(x.Resource, old.Resource); oerr != nil {
+		return nil, oerr
+	}
+	access := s.mintToken(record.AccessToken, old.ClientID, old.UserID, old.GrantID, scopes, old.Resource, now, old.GrantExpiresAt)
+	// OAuth 2.1 §4.3.3: a new refresh token carries the scope of the old one.
+	refresh := s.mintToken(record.RefreshToken, old.ClientID, old.UserID, old.GrantID, old.Scopes, old.Resource, now, old.GrantExpiresAt)
+	if err := s.Store.RotateRefreshToken(ctx, digest, x.Client.ID, access.record, refresh.record); err != nil {
+		switch {
+		case errors.Is(err, record.ErrAlreadyUsed):
+			return nil, s.replayed(ctx, old.GrantID, "refresh token already used")
+		case isNotFound(err):
+			return nil, oautherr.InvalidGrant("invalid refresh token")
+		}
+		return nil, storeError(err)
+	}
+	return &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), RefreshToken: refresh.value, Scopes: scopes}, nil
+}

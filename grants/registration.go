@@ -1,0 +1,146 @@
+package grants
+
+import (
+	"context"
+	"errors"
+	"slices"
+
+	"github.com/google/uuid"
+
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/internal/redirect"
+	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/metadata"
+)
+
+// Token endpoint authentication methods (RFC 7591 §2).
+const (
+	AuthMethodNone              = "none"
+	AuthMethodClientSecretBasic = "client_secret_basic"
+	AuthMethodClientSecretPost  = "client_secret_post"
+)
+
+// AuthMethods are the token endpoint authentication methods the server
+// supports, in the order metadata advertises them.
+var AuthMethods = []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMethodClientSecretPost}
+
+// ValidateClientMetadata checks RFC 7591 client metadata and applies its
+// defaults (RFC 7591 §2): token_endpoint_auth_method client_secret_basic,
+// grant_types [authorization_code], response_types [code]. Grant types the
+// server does not enable are dropped (RFC 7591 §3.2.1 lets the server replace
+// values; the response shows what was registered).
+func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.ClientMetadata, *oautherr.Error) {
+	if m.TokenEndpointAuthMethod == "" {
+		m.TokenEndpointAuthMethod = AuthMethodClientSecretBasic
+	}
+	if !slices.Contains(AuthMethods, m.TokenEndpointAuthMethod) {
+		return m, oautherr.InvalidClientMetadata("unsupported token_endpoint_auth_method")
+	}
+	if len(m.GrantTypes) == 0 {
+		m.GrantTypes = []string{AuthorizationCode}
+	}
+	var grants []string
+	for _, g := range m.GrantTypes {
+		if s.Enabled(g) && !slices.Contains(grants, g) {
+			grants = append(grants, g)
+		}
+	}
+	if len(grants) == 0 {
+		return m, oautherr.InvalidClientMetadata("none of the requested grant_types is supported")
+	}
+	m.GrantTypes = grants
+	codeGrant := slices.Contains(grants, AuthorizationCode)
+	if len(m.ResponseTypes) == 0 && codeGrant {
+		m.ResponseTypes = []string{"code"}
+	}
+	for _, rt := range m.ResponseTypes {
+		if rt != "code" {
+			return m, oautherr.InvalidClientMetadata("only response_type code is supported")
+		}
+	}
+	// RFC 7591 §2.1: grant_types and response_types must agree.
+	if codeGrant != slices.Contains(m.ResponseTypes, "code") {
+		return m, oautherr.InvalidClientMetadata("response_types and grant_types are inconsistent")
+	}
+	if slices.Contains(grants, ClientCredentials) && m.TokenEndpointAuthMethod == AuthMethodNone {
+		// A public client cannot authenticate, so it cannot act for itself.
+		return m, oautherr.InvalidClientMetadata("client_credentials requires a confidential client")
+	}
+	if codeGrant && len(m.RedirectURIs) == 0 {
+		return m, oautherr.InvalidRedirectURI("redirect_uris is required for the authorization_code grant")
+	}
+	for _, u := range m.RedirectURIs {
+		if err := redirect.Validate(u, s.AllowInsecureRedirectURIs); err != nil {
+			return m, oautherr.InvalidRedirectURI(err.Error())
+		}
+	}
+	for field, u := range map[string]string{"client_uri": m.ClientURI, "logo_uri": m.LogoURI, "tos_uri": m.TOSURI, "policy_uri": m.PolicyURI, "jwks_uri": m.JWKSURI} {
+		if u == "" {
+			continue
+		}
+		if err := metadata.ValidateURI(field, u); err != nil {
+			return m, oautherr.InvalidClientMetadata(field + " must be an http(s) URL without fragment")
+		}
+	}
+	if m.JWKSURI != "" && len(m.JWKS) > 0 {
+		return m, oautherr.InvalidClientMetadata("jwks and jwks_uri are mutually exclusive")
+	}
+	if m.Scope != "" {
+		scopes, ok := ParseScope(m.Scope)
+		if !ok {
+			return m, oautherr.InvalidClientMetadata("malformed scope")
+		}
+		for _, sc := range scopes {
+			if len(s.ScopesSupported) > 0 && !slices.Contains(s.ScopesSupported, sc) {
+				return m, oautherr.InvalidClientMetadata("scope is not supported")
+			}
+		}
+	}
+	return m, nil
+}
+
+// NewClient builds the client record and the registration response for
+// validated metadata. An empty clientID gets a fresh UUID; an empty secret for
+// a confidential client gets a fresh 256-bit one from the unreserved
+// alphabet.
+func (s *Service) NewClient(m metadata.ClientMetadata, clientID, clientSecret string) (*record.Client, *metadata.ClientInformation) {
+	now := s.Now()
+	if clientID == "" {
+		clientID = uuid.NewString()
+	}
+	c := &record.Client{ID: clientID, IssuedAt: now, Metadata: m}
+	info := &metadata.ClientInformation{ClientID: clientID, ClientIDIssuedAt: now.Unix(), ClientMetadata: m}
+	if m.TokenEndpointAuthMethod != AuthMethodNone {
+		if clientSecret == "" {
+			clientSecret = secret.New()
+		}
+		c.SecretDigest = secret.Digest(clientSecret)
+		var exp int64 // RFC 7591 §3.2.1: 0 means it never expires.
+		if s.ClientSecretLifetime > 0 {
+			c.SecretExpiresAt = now.Add(s.ClientSecretLifetime)
+			exp = c.SecretExpiresAt.Unix()
+		}
+		info.ClientSecret = clientSecret
+		info.ClientSecretExpiresAt = &exp
+	}
+	return c, info
+}
+
+// Register validates metadata, mints credentials and stores the client
+// (RFC 7591 §3). It returns the registration response, which is the only
+// place the secret ever appears.
+func (s *Service) Register(ctx context.Context, reg ClientRegistrar, m metadata.ClientMetadata) (*metadata.ClientInformation, *oautherr.Error) {
+	m, oerr := s.ValidateClientMetadata(m)
+	if oerr != nil {
+		return nil, oerr
+	}
+	c, info := s.NewClient(m, "", "")
+	if err := reg.RegisterClient(ctx, c); err != nil {
+		if errors.Is(err, record.ErrConflict) {
+			return nil, oautherr.ServerError(err)
+		}
+		return nil, storeError(err)
+	}
+	return info, nil
+}

@@ -1,0 +1,35 @@
+package grants
+
+import (
+	"context"
+	"fmt"
+
+	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/internal/secret"
+)
+
+// VerifyAccessToken resolves an access token to what it grants. Unknown,
+// expired, revoked and refresh tokens are all bearer.ErrInvalidToken; any
+// other error is a storage failure. It is on the path of every protected
+// request: one digest, one lookup, one allocation.
+func (s *Service) VerifyAccessToken(ctx context.Context, token string) (*bearer.AuthInfo, error) {
+	tok, err := s.Store.GetToken(ctx, secret.Digest(token))
+	if err != nil {
+		if isNotFound(err) {
+			return nil, bearer.ErrInvalidToken
+		}
+		return nil, fmt.Errorf("verify access token: %w", err)
+	}
+	if tok.Kind != record.AccessToken || !s.Now().Before(tok.ExpiresAt) {
+		return nil, bearer.ErrInvalidToken
+	}
+	return &bearer.AuthInfo{
+		ClientID:  tok.ClientID,
+		UserID:    tok.UserID,
+		Scopes:    tok.Scopes,
+		Resource:  tok.Resource,
+		ExpiresAt: tok.ExpiresAt,
+		GrantID:   tok.GrantID,
+	}, nil
+}

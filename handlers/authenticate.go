@@ -1,0 +1,90 @@
+package handlers
+
+import (
+	"net/http"
+	"net/url"
+
+	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/httpx"
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/redirect"
+)
+
+// GetUserFunc returns the id of the user signed in on r, or "" (or an error)
+// if nobody is. The application owns sign-in; the library only asks.
+type GetUserFunc func(r *http.Request) (string, error)
+
+// Authenticate receives the user's decision from the consent page: a POST
+// (body only, never the query) with request_id, csrf_token and decision
+// (approve or deny). It checks the decision comes from the browser that
+// started the request, asks getUser who approves, consumes the pending
+// request once, and answers 303 to the client's redirect URI with code,
+// state and iss, or with error=access_denied. Errors about the request itself
+// are shown, never redirected.
+func Authenticate(env *Env, getUser GetUserFunc) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.NoStore(w)
+		form, oerr := httpx.ParseForm(w, r)
+		if oerr != nil {
+			env.fail(w, r, "authenticate", oerr)
+			return
+		}
+		// getUser may read the form (a demo sign-in field); the body is
+		// consumed, so hand it the parsed values.
+		r.Form, r.PostForm = form, form
+		var d grants.Decision
+		var decision string
+		for _, f := range []struct {
+			name string
+			dst  *string
+		}{{ParamRequestID, &d.RequestID}, {ParamCSRFToken, &d.CSRFToken}, {ParamDecision, &decision}} {
+			if *f.dst, oerr = httpx.Param(form, f.name); oerr != nil {
+				env.fail(w, r, "authenticate", oerr)
+				return
+			}
+		}
+		switch decision {
+		case DecisionApprove:
+			d.Approve = true
+		case DecisionDeny:
+		default:
+			env.fail(w, r, "authenticate", oautherr.InvalidRequest("decision must be approve or deny"))
+			return
+		}
+		d.BrowserSecret = BrowserSecret(r, env.SecureCookies)
+		// Check before asking who the user is, so a forged decision learns
+		// nothing and burns nothing.
+		if oerr := env.Grants.CheckDecision(r.Context(), d); oerr != nil {
+			env.fail(w, r, "authenticate", oerr)
+			return
+		}
+		if d.Approve {
+			user, err := getUser(r)
+			if err != nil || user == "" {
+				oerr := &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: http.StatusUnauthorized, Cause: err}
+				env.fail(w, r, "authenticate", oerr)
+				return
+			}
+			d.UserID = user
+		}
+		out, oerr := env.Grants.Decide(r.Context(), d)
+		if oerr != nil {
+			env.fail(w, r, "authenticate", oerr)
+			return
+		}
+		if out.Err != nil {
+			if env.OnError != nil && out.Err.Code != oautherr.CodeAccessDenied {
+				env.OnError(r.Context(), "authenticate", out.Err)
+			}
+			redirectError(w, r, env.Issuer, out.RedirectURI, out.State, out.Err)
+			return
+		}
+		v := url.Values{"code": {out.Code}}
+		if out.State != "" {
+			v.Set("state", out.State)
+		}
+		v.Set("iss", env.Issuer)
+		// RFC 9700 §4.12: 303 after a POST, never 307.
+		http.Redirect(w, r, redirect.WithParams(out.RedirectURI, v), http.StatusSeeOther)
+	})
+}

@@ -1,0 +1,126 @@
+package handlers
+
+import (
+	"errors"
+	"net/http"
+	"net/url"
+
+	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/httpx"
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/internal/redirect"
+)
+
+// Authorize serves the authorization endpoint (OAuth 2.1 §4.1.1), GET and
+// POST. It verifies client_id and redirect_uri first; until both hold, errors
+// are shown, never redirected (OAuth 2.1 §4.1.2.1, RFC 9700 §4.11). Later
+// errors go to the redirect URI with iss (RFC 9207) and state. A valid request
+// is stored as pending and the browser is sent to the consent page with an
+// opaque request_id.
+func Authorize(env *Env) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.NoStore(w)
+		form, oerr := httpx.ParseForm(w, r)
+		if oerr != nil {
+			env.fail(w, r, "authorize", oerr)
+			return
+		}
+		clientID, oerr := httpx.Param(form, "client_id")
+		if oerr != nil {
+			env.fail(w, r, "authorize", oerr)
+			return
+		}
+		requestedRedirect, oerr := httpx.Param(form, "redirect_uri")
+		if oerr != nil {
+			env.fail(w, r, "authorize", oerr)
+			return
+		}
+		if clientID == "" {
+			env.fail(w, r, "authorize", oautherr.InvalidRequest("client_id is required"))
+			return
+		}
+		client, err := env.Grants.Store.GetClient(r.Context(), clientID)
+		if err != nil {
+			if errors.Is(err, record.ErrNotFound) {
+				env.fail(w, r, "authorize", &oautherr.Error{Code: oautherr.CodeInvalidClient, Description: "unknown client_id", Status: http.StatusBadRequest})
+				return
+			}
+			env.fail(w, r, "authorize", oautherr.ServerError(err))
+			return
+		}
+		redirectURI, err := redirect.Resolve(client.Metadata.RedirectURIs, requestedRedirect)
+		if err != nil {
+			env.fail(w, r, "authorize", oautherr.InvalidRequest(err.Error()))
+			return
+		}
+		// From here on the redirect URI is trusted: errors go back to it.
+		state := ""
+		if len(form["state"]) == 1 {
+			state = form["state"][0]
+		}
+		fail := func(oerr *oautherr.Error) {
+			if env.OnError != nil {
+				env.OnError(r.Context(), "authorize", oerr)
+			}
+			redirectError(w, r, env.Issuer, redirectURI, state, oerr)
+		}
+		if len(form["resource"]) > 1 {
+			// RFC 8707 §2 allows several; tokens here have one audience.
+			fail(oautherr.InvalidTarget("only one resource per request is supported"))
+			return
+		}
+		p, oerr := params(form, "response_type", "code_challenge", "code_challenge_method", "scope", "resource", "state")
+		if oerr != nil {
+			fail(oerr)
+			return
+		}
+		id, pending, oerr := env.Grants.Authorize(r.Context(), grants.AuthorizationParams{
+			Client:              client,
+			RedirectURI:         redirectURI,
+			RedirectURIProvided: requestedRedirect != "",
+			ResponseType:        p[0],
+			CodeChallenge:       p[1],
+			CodeChallengeMethod: p[2],
+			Scope:               p[3],
+			Resource:            p[4],
+			State:               state,
+			BrowserSecret:       ensureBrowserSecret(w, r, env.SecureCookies),
+		})
+		if oerr != nil {
+			fail(oerr)
+			return
+		}
+		u := *env.AuthorizationURL
+		q := u.Query()
+		q.Set(ParamRequestID, id)
+		u.RawQuery = q.Encode()
+		if env.ModifyAuthorizationRedirectURL != nil {
+			env.ModifyAuthorizationRedirectURL(&u, client, pending)
+		}
+		http.Redirect(w, r, u.String(), redirectStatus(r))
+	})
+}
+
+// redirectStatus is 303 after a POST (RFC 9700 §4.12: never 307, which would
+// repost the form) and 302 otherwise.
+func redirectStatus(r *http.Request) int {
+	if r.Method == http.MethodPost {
+		return http.StatusSeeOther
+	}
+	return http.StatusFound
+}
+
+// redirectError sends an OAuth error to a verified redirect URI, with state
+// when one was sent and always iss (RFC 9207 §2).
+func redirectError(w http.ResponseWriter, r *http.Request, issuer, redirectURI, state string, oerr *oautherr.Error) {
+	v := url.Values{"error": {oerr.Code}}
+	if oerr.Description != "" {
+		v.Set("error_description", oerr.Description)
+	}
+	if state != "" {
+		v.Set("state", state)
+	}
+	v.Set("iss", issuer)
+	http.Redirect(w, r, redirect.WithParams(redirectURI, v), redirectStatus(r))
+}

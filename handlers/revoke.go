@@ -1,0 +1,38 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/mcpoauth/mcpoauth/internal/httpx"
+)
+
+// Revoke serves the revocation endpoint (RFC 7009 §2): POST, form-encoded,
+// the client authenticated first. token_type_hint is accepted and ignored:
+// both kinds are searched (RFC 7009 §2.1 lets the server ignore it, and the
+// seed trusted it wrongly). Success, including an unknown token or another
+// client's, is exactly 200 with an empty body (RFC 7009 §2.2); a storage
+// failure is 500, never a false 200.
+func Revoke(env *Env) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.NoStore(w)
+		form, oerr := httpx.ParseForm(w, r)
+		if oerr != nil {
+			env.fail(w, r, "revoke", oerr)
+			return
+		}
+		client, _, oerr := env.authenticateClient(r, form)
+		if oerr != nil {
+			env.writeClientError(w, r, "revoke", oerr)
+			return
+		}
+		p, oerr := params(form, "token", "token_type_hint")
+		if oerr == nil {
+			oerr = env.Grants.Revoke(r.Context(), client, p[0])
+		}
+		if oerr != nil {
+			env.fail(w, r, "revoke", oerr)
+			return
+		}
+		w.WriteHeader(http.StatusOK)
+	})
+}

@@ -1,0 +1,100 @@
+package handlers
+
+import (
+	"net/http"
+
+	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/httpx"
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+)
+
+// GrantHandler runs one grant type at the token endpoint for an
+// authenticated client and returns the token response. Grants added by other
+// packages (client credentials, device code) plug in through Env.ExtraGrants.
+type GrantHandler func(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error)
+
+// Token serves the token endpoint (OAuth 2.1 §3.2): POST, form-encoded, the
+// client authenticated first; then grant_type must be enabled on the server
+// (unsupported_grant_type) and registered by the client (unauthorized_client)
+// before the grant runs. Success is exactly 200 with the RFC 6749 §5.1
+// members and Cache-Control: no-store.
+func Token(env *Env, extra map[string]GrantHandler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.NoStore(w)
+		form, oerr := httpx.ParseForm(w, r)
+		if oerr != nil {
+			env.fail(w, r, "token", oerr)
+			return
+		}
+		client, _, oerr := env.authenticateClient(r, form)
+		if oerr != nil {
+			env.writeClientError(w, r, "token", oerr)
+			return
+		}
+		grantType, oerr := httpx.Param(form, "grant_type")
+		if oerr == nil && grantType == "" {
+			oerr = oautherr.InvalidRequest("grant_type is required")
+		}
+		if oerr != nil {
+			env.fail(w, r, "token", oerr)
+			return
+		}
+		handler := env.grantHandler(grantType, extra)
+		switch {
+		case handler == nil || !env.Grants.Enabled(grantType):
+			env.fail(w, r, "token", oautherr.UnsupportedGrantType("grant_type is not supported"))
+			return
+		case !client.HasGrantType(grantType):
+			env.fail(w, r, "token", oautherr.UnauthorizedClient("client is not registered for this grant_type"))
+			return
+		}
+		resp, oerr := handler(r, client, form)
+		if oerr != nil {
+			env.fail(w, r, "token:"+grantType, oerr)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(http.StatusOK)
+		_, _ = w.Write(resp.AppendJSON(make([]byte, 0, 256)))
+	})
+}
+
+func (e *Env) grantHandler(grantType string, extra map[string]GrantHandler) GrantHandler {
+	switch grantType {
+	case grants.AuthorizationCode:
+		return e.exchangeCode
+	case grants.RefreshToken:
+		return e.refresh
+	}
+	return extra[grantType]
+}
+
+// params reads single-valued parameters, failing on the first repeated one.
+func params(form map[string][]string, names ...string) ([]string, *oautherr.Error) {
+	out := make([]string, len(names))
+	for i, n := range names {
+		v, oerr := httpx.Param(form, n)
+		if oerr != nil {
+			return nil, oerr
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func (e *Env) exchangeCode(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+	p, oerr := params(form, "code", "code_verifier", "redirect_uri", "resource")
+	if oerr != nil {
+		return nil, oerr
+	}
+	return e.Grants.ExchangeCode(r.Context(), grants.CodeExchange{Client: client, Code: p[0], CodeVerifier: p[1], RedirectURI: p[2], Resource: p[3]})
+}
+
+func (e *Env) refresh(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+	p, oerr := params(form, "refresh_token", "scope", "resource")
+	if oerr != nil {
+		return nil, oerr
+	}
+	return e.Grants.Refresh(r.Context(), grants.RefreshRequest{Client: client, RefreshToken: p[0], Scope: p[1], Resource: p[2]})
+}

@@ -1,0 +1,327 @@
+package mcpoauth_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/internal/pkce"
+)
+
+// The test deployment: the AS at the root of its origin, the consent page
+// and the MCP endpoint beside it.
+const (
+	testIssuer     = "https://as.example.com"
+	testResource   = testIssuer + "/mcp"
+	testConsentURL = testIssuer + "/consent"
+	testRedirect   = "https://client.example.com/cb"
+	testScope      = "mcp:tools"
+	// testVerifier is a valid RFC 7636 verifier.
+	testVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
+)
+
+// fakeClock is an injectable clock tests advance instead of sleeping.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func newFakeClock() *fakeClock {
+	return &fakeClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Advance(d time.Duration) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.t = c.t.Add(d)
+}
+
+// harness drives the real router with httptest, no network.
+type harness struct {
+	t       *testing.T
+	srv     *mcpoauth.OAuthServer
+	model   *mcpoauth.MemoryModel
+	clock   *fakeClock
+	handler http.Handler
+	logs    *bytes.Buffer
+
+	mu   sync.Mutex
+	errs []error
+}
+
+// newHarness builds a server with rate limits off unless a mutator turns
+// them on; mutators adjust the Config.
+func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
+	t.Helper()
+	h := &harness{t: t, clock: newFakeClock(), logs: &bytes.Buffer{}}
+	h.model = mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
+	t.Cleanup(func() { _ = h.model.Close() })
+	cfg := mcpoauth.Config{
+		Model:             h.model,
+		Issuer:            testIssuer,
+		AuthorizationURL:  testConsentURL,
+		ResourceServerURL: testResource,
+		ScopesSupported:   []string{testScope, "mcp:admin"},
+		Now:               h.clock.Now,
+		Logger:            slog.New(slog.NewTextHandler(&lockedWriter{w: h.logs}, &slog.HandlerOptions{Level: slog.LevelDebug})),
+		RateLimits:        mcpoauth.RateLimits{Disabled: true},
+		ErrorHandler: func(_ context.Context, step string, err error) {
+			h.mu.Lock()
+			defer h.mu.Unlock()
+			h.errs = append(h.errs, err)
+		},
+	}
+	for _, m := range mutate {
+		m(&cfg)
+	}
+	srv, err := mcpoauth.New(cfg)
+	require.NoError(t, err)
+	h.srv = srv
+	mux := http.NewServeMux()
+	mux.Handle("/", srv.Router())
+	// A test consent page: answers the pending request as JSON.
+	mux.HandleFunc("GET /consent", func(w http.ResponseWriter, r *http.Request) {
+		p, err := srv.PendingAuthorization(r)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(p)
+	})
+	mux.Handle("/consent/decide", srv.AuthenticateHandler(func(r *http.Request) (string, error) {
+		if u := r.PostFormValue("username"); u != "" {
+			return u, nil
+		}
+		return "", errors.New("not signed in")
+	}))
+	mux.Handle("/mcp", srv.RequireBearerAuth(testScope)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, _ := bearer.FromContext(r.Context())
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": info.UserID, "client": info.ClientID, "scopes": info.Scopes})
+	})))
+	h.handler = mux
+	return h
+}
+
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// do serves one request through the whole mux.
+func (h *harness) do(r *http.Request) *httptest.ResponseRecorder {
+	w := httptest.NewRecorder()
+	h.handler.ServeHTTP(w, r)
+	return w
+}
+
+// postForm posts a form, with optional HTTP Basic credentials.
+func (h *harness) postForm(path string, form url.Values, basic ...string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, testIssuer+path, strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if len(basic) == 2 {
+		r.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	return h.do(r)
+}
+
+// register registers a client through /register and returns the response.
+func (h *harness) register(body string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, testIssuer+"/register", strings.NewReader(body))
+	r.Header.Set("Content-Type", "application/json")
+	return h.do(r)
+}
+
+// registerClient registers a client with the given metadata and returns its
+// registration response.
+func (h *harness) registerClient(meta map[string]any) map[string]any {
+	h.t.Helper()
+	b, _ := json.Marshal(meta)
+	w := h.register(string(b))
+	require.Equal(h.t, http.StatusCreated, w.Code, w.Body.String())
+	var out map[string]any
+	require.NoError(h.t, json.Unmarshal(w.Body.Bytes(), &out))
+	return out
+}
+
+// publicClient registers a public client for the code and refresh grants.
+func (h *harness) publicClient() string {
+	out := h.registerClient(map[string]any{
+		"redirect_uris":              []string{testRedirect},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"token_endpoint_auth_method": "none",
+		"client_name":                "Test Client",
+	})
+	return out["client_id"].(string)
+}
+
+// confidentialClient registers a client_secret_basic client.
+func (h *harness) confidentialClient() (id, secret string) {
+	out := h.registerClient(map[string]any{
+		"redirect_uris": []string{testRedirect},
+		"grant_types":   []string{"authorization_code", "refresh_token"},
+	})
+	return out["client_id"].(string), out["client_secret"].(string)
+}
+
+// authorizeParams are the parameters of a valid authorization request.
+func authorizeParams(clientID string) url.Values {
+	return url.Values{
+		"client_id":             {clientID},
+		"redirect_uri":          {testRedirect},
+		"response_type":         {"code"},
+		"code_challenge":        {pkce.Challenge(testVerifier)},
+		"code_challenge_method": {"S256"},
+		"scope":                 {testScope},
+		"resource":              {testResource},
+		"state":                 {"xyz"},
+	}
+}
+
+// browser is a cookie jar for one user agent.
+type browser struct{ cookies []*http.Cookie }
+
+func (b *browser) send(r *http.Request) {
+	for _, c := range b.cookies {
+		r.AddCookie(c)
+	}
+}
+
+func (b *browser) keep(w *httptest.ResponseRecorder) {
+	b.cookies = append(b.cookies, w.Result().Cookies()...)
+}
+
+// authorize sends a GET /authorize from a browser.
+func (h *harness) authorize(b *browser, params url.Values) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, testIssuer+"/authorize?"+params.Encode(), nil)
+	b.send(r)
+	w := h.do(r)
+	b.keep(w)
+	return w
+}
+
+// pending follows an /authorize redirect to the consent page.
+func (h *harness) pending(b *browser, w *httptest.ResponseRecorder) mcpoauth.PendingAuthorization {
+	h.t.Helper()
+	require.Equal(h.t, http.StatusFound, w.Code, w.Body.String())
+	loc := w.Header().Get("Location")
+	require.True(h.t, strings.HasPrefix(loc, testConsentURL+"?"), loc)
+	r := httptest.NewRequest(http.MethodGet, loc, nil)
+	b.send(r)
+	cw := h.do(r)
+	require.Equal(h.t, http.StatusOK, cw.Code, cw.Body.String())
+	var p mcpoauth.PendingAuthorization
+	require.NoError(h.t, json.Unmarshal(cw.Body.Bytes(), &p))
+	return p
+}
+
+// decide posts the consent decision from a browser.
+func (h *harness) decide(b *browser, form url.Values) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodPost, testIssuer+"/consent/decide", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	b.send(r)
+	return h.do(r)
+}
+
+// approve runs authorize → consent → approve and returns the redirect URL.
+func (h *harness) approve(params url.Values, user string) *url.URL {
+	h.t.Helper()
+	b := &browser{}
+	p := h.pending(b, h.authorize(b, params))
+	w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {user}})
+	require.Equal(h.t, http.StatusSeeOther, w.Code, w.Body.String())
+	u, err := url.Parse(w.Header().Get("Location"))
+	require.NoError(h.t, err)
+	return u
+}
+
+// code runs the consent flow for a client and returns the authorization code.
+func (h *harness) code(clientID string) string {
+	h.t.Helper()
+	u := h.approve(authorizeParams(clientID), "alice")
+	c := u.Query().Get("code")
+	require.NotEmpty(h.t, c, u.String())
+	return c
+}
+
+// exchangeForm is the token request redeeming code for a public client.
+func exchangeForm(clientID, code string) url.Values {
+	return url.Values{
+		"grant_type":    {"authorization_code"},
+		"client_id":     {clientID},
+		"code":          {code},
+		"code_verifier": {testVerifier},
+		"redirect_uri":  {testRedirect},
+		"resource":      {testResource},
+	}
+}
+
+// tokenResponse is the decoded success body of /token.
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
+}
+
+// tokens runs the whole flow for a public client and returns its tokens.
+func (h *harness) tokens(clientID string) tokenResponse {
+	h.t.Helper()
+	w := h.postForm("/token", exchangeForm(clientID, h.code(clientID)))
+	require.Equal(h.t, http.StatusOK, w.Code, w.Body.String())
+	var tr tokenResponse
+	require.NoError(h.t, json.Unmarshal(w.Body.Bytes(), &tr))
+	return tr
+}
+
+// callMCP calls the protected endpoint with a bearer token.
+func (h *harness) callMCP(token string) *httptest.ResponseRecorder {
+	r := httptest.NewRequest(http.MethodGet, testResource, nil)
+	r.Header.Set("Authorization", "Bearer "+token)
+	return h.do(r)
+}
+
+// oauthError decodes an error body.
+func oauthError(t *testing.T, w *httptest.ResponseRecorder) string {
+	t.Helper()
+	var e struct {
+		Error string `json:"error"`
+	}
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &e), w.Body.String())
+	return e.Error
+}
+
+// newRequest builds a request to the test issuer.
+func newRequest(method, path, body string) *http.Request {
+	r := httptest.NewRequest(method, testIssuer+path, strings.NewReader(body))
+	if body != "" {
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	}
+	return r
+}

@@ -1,0 +1,116 @@
+package redirect
+
+import (
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+func TestValidate(t *testing.T) {
+	for _, tc := range []struct {
+		uri  string
+		want error
+	}{
+		{"https://app.example.com/cb", nil},
+		{"https://app.example.com/cb?x=1", nil},
+		{"http://127.0.0.1/cb", nil},
+		{"http://127.0.0.1:8080/cb", nil},
+		{"http://[::1]:8080/cb", nil},
+		{"http://localhost:8090/callback", nil},
+		{"com.example.app:/oauth2redirect", nil},
+		{"vscode://vscode.github-authentication/did-authenticate", nil},
+		{"cursor://anysphere.cursor-retrieval/oauth/callback", nil},
+		{"http://app.example.com/cb", ErrInsecure},
+		{"http://127.0.0.1.evil.com/cb", ErrInsecure},
+		{"https://app.example.com/cb#", ErrInvalid},
+		{"https://app.example.com/cb#frag", ErrInvalid},
+		{"https://user:pw@app.example.com/cb", ErrInvalid},
+		{"/cb", ErrInvalid},
+		{"", ErrInvalid},
+		{"https:///cb", ErrInvalid},
+		{"javascript:alert(1)", ErrDangerous},
+		{"JavaScript:alert(1)", ErrDangerous},
+		{"data:text/html,hi", ErrDangerous},
+		{"vbscript:x", ErrDangerous},
+		{"file:///etc/passwd", ErrDangerous},
+	} {
+		require.ErrorIs(t, Validate(tc.uri, false), tc.want, tc.uri)
+		if tc.want == nil {
+			require.NoError(t, Validate(tc.uri, false), tc.uri)
+		}
+	}
+	require.NoError(t, Validate("http://app.example.com/cb", true))
+	require.ErrorIs(t, Validate("javascript:x", true), ErrDangerous)
+}
+
+func TestMatches(t *testing.T) {
+	for _, tc := range []struct {
+		reg, req string
+		want     bool
+	}{
+		{"https://app.example.com/cb", "https://app.example.com/cb", true},
+		// Peer lesson 4 (fosite CVE-2020-15234): no case folding.
+		{"https://app.example.com/callback", "https://app.example.com/CALLBACK", false},
+		{"https://app.example.com/cb", "https://APP.example.com/cb", false},
+		// Peer lesson 9 (go-oauth2 host suffix): no suffix or prefix match.
+		{"https://example.com/cb", "https://evilexample.com/cb", false},
+		{"https://example.com/cb", "https://example.com/cb/evil", false},
+		{"https://example.com/cb", "https://example.com/cb/", false},
+		{"https://example.com/cb", "http://example.com/cb", false},
+		{"https://example.com/cb", "https://example.com:8443/cb", false},
+		{"https://example.com/cb", "https://attacker@example.com/cb", false},
+		{"https://example.com/cb", "https://example.com/cb#x", false},
+		{"https://example.com/cb", "https://example.com/cb?x=1", false},
+		// RFC 8252 §7.3: loopback, any port.
+		{"http://127.0.0.1/cb", "http://127.0.0.1:5555/cb", true},
+		{"http://127.0.0.1:3000/cb", "http://127.0.0.1:5555/cb", true},
+		{"http://[::1]:3000/cb", "http://[::1]:61000/cb", true},
+		{"http://localhost:8090/callback", "http://localhost:9999/callback", true},
+		// Peer lesson 3 (fosite CVE-2020-15233): loopback still compares the query.
+		{"http://127.0.0.1/cb", "http://127.0.0.1:5555/cb?x=1", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:5555/cb#x", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:5555/cb/", false},
+		{"http://127.0.0.1/cb", "http://localhost:5555/cb", false},
+		{"http://127.0.0.1/cb", "https://127.0.0.1:5555/cb", false},
+		{"http://127.0.0.1/cb", "http://u@127.0.0.1:5555/cb", false},
+		{"http://127.0.0.1/cb", "http://127.0.0.1:abc/cb", false},
+		{"https://example.com:8080/cb", "https://example.com:9090/cb", false},
+	} {
+		require.Equal(t, tc.want, Matches(tc.reg, tc.req), "%s ~ %s", tc.reg, tc.req)
+	}
+}
+
+func TestResolve(t *testing.T) {
+	got, err := Resolve([]string{"https://a/cb"}, "")
+	require.NoError(t, err)
+	require.Equal(t, "https://a/cb", got)
+	_, err = Resolve([]string{"https://a/cb", "https://a/cb2"}, "")
+	require.ErrorIs(t, err, ErrAmbiguous)
+	_, err = Resolve(nil, "")
+	require.ErrorIs(t, err, ErrAmbiguous)
+	_, err = Resolve([]string{"https://a/cb"}, "https://evil/cb")
+	require.ErrorIs(t, err, ErrUnregistered)
+	got, err = Resolve([]string{"http://127.0.0.1/cb"}, "http://127.0.0.1:4000/cb")
+	require.NoError(t, err)
+	require.Equal(t, "http://127.0.0.1:4000/cb", got)
+}
+
+func TestWithParamsKeepsQuery(t *testing.T) {
+	p := url.Values{"code": {"c"}, "state": {"s t"}}
+	require.Equal(t, "https://a/cb?code=c&state=s+t", WithParams("https://a/cb", p))
+	require.Equal(t, "https://a/cb?tenant=x&code=c&state=s+t", WithParams("https://a/cb?tenant=x", p))
+}
+
+func FuzzMatches(f *testing.F) {
+	f.Add("http://127.0.0.1/cb", "http://127.0.0.1:5555/cb")
+	f.Add("https://example.com/cb", "https://evilexample.com/cb")
+	f.Fuzz(func(t *testing.T, reg, req string) {
+		if Matches(reg, req) && reg != req {
+			u, err := url.Parse(req)
+			require.NoError(t, err)
+			require.True(t, IsLoopbackHost(u.Hostname()))
+			require.Equal(t, "http", u.Scheme)
+		}
+	})
+}

@@ -1,0 +1,656 @@
+package mcpoauth
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+	"time"
+	"weak"
+)
+
+// Compile-time proofs that MemoryModel satisfies the storage contracts.
+var (
+	_ Model           = (*MemoryModel)(nil)
+	_ ClientRegistrar = (*MemoryModel)(nil)
+)
+
+const (
+	// memoryTokenShards is the number of token map shards; a power of two, so
+	// a shard is picked by masking one byte of the (uniform) SHA-256 digest.
+	memoryTokenShards = 64
+	// defaultSweepInterval is how often the sweeper runs unless configured.
+	defaultSweepInterval = time.Minute
+	// revokedGrantRetention is the least time a revoked grant is remembered,
+	// so that a late save of one of its tokens cannot resurrect it.
+	revokedGrantRetention = 30 * 24 * time.Hour
+)
+
+// The errors MemoryModel returns. They are built once, so that the hot paths
+// (GetToken above all) answer without allocating.
+var (
+	errMemClientNotFound  = fmt.Errorf("mcpoauth: memory model: client: %w", ErrNotFound)
+	errMemRequestNotFound = fmt.Errorf("mcpoauth: memory model: authorization request: %w", ErrNotFound)
+	errMemCodeNotFound    = fmt.Errorf("mcpoauth: memory model: authorization code: %w", ErrNotFound)
+	errMemTokenNotFound   = fmt.Errorf("mcpoauth: memory model: token: %w", ErrNotFound)
+	errMemGrantRevoked    = fmt.Errorf("mcpoauth: memory model: grant was revoked: %w", ErrNotFound)
+	errMemCodeUsed        = fmt.Errorf("mcpoauth: memory model: authorization code: %w", ErrAlreadyUsed)
+	errMemTokenUsed       = fmt.Errorf("mcpoauth: memory model: refresh token: %w", ErrAlreadyUsed)
+	errMemClientConflict  = fmt.Errorf("mcpoauth: memory model: client: %w", ErrConflict)
+	errMemRequestConflict = fmt.Errorf("mcpoauth: memory model: authorization request: %w", ErrConflict)
+	errMemCodeConflict    = fmt.Errorf("mcpoauth: memory model: authorization code: %w", ErrConflict)
+	errMemTokenConflict   = fmt.Errorf("mcpoauth: memory model: token: %w", ErrConflict)
+	errMemNilRecord       = errors.New("mcpoauth: memory model: nil record")
+	errMemZeroDigest      = errors.New("mcpoauth: memory model: record has a zero digest")
+	errMemEmptyClientID   = errors.New("mcpoauth: memory model: client has an empty ID")
+)
+
+// MemoryModel is the embedded default Model: every record lives in this
+// process's memory, so it suits a single-instance server, tests and
+// development; everything is lost on restart and nothing is shared between
+// instances. Create it with NewMemoryModel (the zero value is not usable) and
+// Close it when done to stop its sweeper.
+//
+// Token lookups, on the path of every protected request, take only the read
+// lock of one of 64 shards. Writes that span several records (consume, rotate,
+// revoke, sweep) are serialised by one model-wide lock, so they are atomic.
+type MemoryModel struct {
+	// Lock order: mu, then at most one token shard lock at a time.
+	// clientsMu and requestsMu are leaves: nothing is locked while holding
+	// them, and they are never taken while holding another lock.
+	//
+	// A token shard map is written only with both mu and the shard's write
+	// lock held, so holding either one is enough to read it.
+	mu      sync.RWMutex
+	codes   map[Digest]*AuthorizationCode
+	grants  map[string]*memoryGrant // grantID → its live codes and tokens
+	revoked map[string]time.Time    // revoked grantID → when to forget it
+	shards  [memoryTokenShards]memoryTokenShard
+
+	clientsMu sync.RWMutex
+	clients   map[string]*Client
+
+	requestsMu sync.RWMutex
+	requests   map[Digest]*AuthorizationRequest
+
+	now       func() time.Time
+	stop      chan struct{}
+	done      chan struct{}
+	closeOnce sync.Once
+}
+
+// memoryTokenShard is one shard of the token map. It is padded to 128 bytes
+// so that readers of neighbouring shards do not share a cache line (RLock
+// writes to the mutex).
+type memoryTokenShard struct {
+	mu     sync.RWMutex
+	tokens map[Digest]*Token
+	_      [128 - 32]byte
+}
+
+// memoryGrant indexes the live records of one grant, so RevokeGrant costs
+// time proportional to the grant and not to the whole store.
+type memoryGrant struct {
+	codes  map[Digest]struct{}
+	tokens map[Digest]struct{}
+}
+
+func (g *memoryGrant) empty() bool { return len(g.codes) == 0 && len(g.tokens) == 0 }
+
+// memoryModelConfig collects what MemoryModelOptions set.
+type memoryModelConfig struct {
+	sweepInterval time.Duration
+	clock         func() time.Time
+}
+
+// MemoryModelOption configures NewMemoryModel.
+type MemoryModelOption func(*memoryModelConfig)
+
+// WithSweepInterval sets how often the background sweeper deletes expired
+// records (default one minute). Zero or a negative interval disables the
+// sweeper; call Sweep yourself then, or storage grows without bound.
+func WithSweepInterval(d time.Duration) MemoryModelOption {
+	return func(c *memoryModelConfig) { c.sweepInterval = d }
+}
+
+// WithMemoryClock sets the clock (default time.Now) that the sweeper uses to
+// decide what expired and RevokeGrant uses to date a revocation; tests use it
+// to control time. It never makes a lookup refuse a record: expiry is the
+// server's business. A nil clock keeps the default.
+func WithMemoryClock(now func() time.Time) MemoryModelOption {
+	return func(c *memoryModelConfig) {
+		if now != nil {
+			c.clock = now
+		}
+	}
+}
+
+// NewMemoryModel returns an empty MemoryModel and starts its background
+// sweeper, which deletes expired records every sweep interval until Close.
+// A MemoryModel dropped without Close is still collected: its sweeper holds
+// it only weakly and exits once it is gone.
+func NewMemoryModel(opts ...MemoryModelOption) *MemoryModel {
+	cfg := memoryModelConfig{sweepInterval: defaultSweepInterval, clock: time.Now}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	m := &MemoryModel{
+		codes:    make(map[Digest]*AuthorizationCode),
+		grants:   make(map[string]*memoryGrant),
+		revoked:  make(map[string]time.Time),
+		clients:  make(map[string]*Client),
+		requests: make(map[Digest]*AuthorizationRequest),
+		now:      cfg.clock,
+		stop:     make(chan struct{}),
+		done:     make(chan struct{}),
+	}
+	for i := range m.shards {
+		m.shards[i].tokens = make(map[Digest]*Token)
+	}
+	if cfg.sweepInterval <= 0 {
+		close(m.done)
+		return m
+	}
+	go memorySweeper(weak.Make(m), cfg.sweepInterval, cfg.clock, m.stop, m.done)
+	return m
+}
+
+// memorySweeper sweeps the model every interval until stop is closed or the
+// model was garbage collected. It holds the model only through a weak pointer
+// and only for the duration of a sweep.
+func memorySweeper(wp weak.Pointer[MemoryModel], interval time.Duration, now func() time.Time, stop <-chan struct{}, done chan<- struct{}) {
+	defer close(done)
+	ticker := time.NewTicker(interval)
+	defer ticker.Stop()
+	for {
+		select {
+		case <-stop:
+			return
+		case <-ticker.C:
+			m := wp.Value()
+			if m == nil {
+				return
+			}
+			m.Sweep(now())
+		}
+	}
+}
+
+// Close stops the background sweeper and waits for it to exit. It is
+// idempotent and safe to call concurrently; the model stays usable afterwards,
+// only nothing sweeps it any more.
+func (m *MemoryModel) Close() error {
+	m.closeOnce.Do(func() { close(m.stop) })
+	<-m.done
+	return nil
+}
+
+// Sweep deletes, synchronously, every pending request, authorization code
+// (used or not) and token (used or not) whose ExpiresAt is before now, with
+// their index entries, and forgets revoked grants whose retention ended.
+// Clients are never swept. The sweeper calls it; tests call it to control time.
+func (m *MemoryModel) Sweep(now time.Time) {
+	m.requestsMu.Lock()
+	for id, r := range m.requests {
+		if r.ExpiresAt.Before(now) {
+			delete(m.requests, id)
+		}
+	}
+	m.requestsMu.Unlock()
+
+	// One shard per acquisition of mu, so that consumes and rotations wait
+	// for at most one shard's sweep.
+	for i := range m.shards {
+		s := &m.shards[i]
+		m.mu.Lock()
+		s.mu.Lock()
+		for d, t := range s.tokens {
+			if t.ExpiresAt.Before(now) {
+				delete(s.tokens, d)
+				m.unindexTokenLocked(t)
+			}
+		}
+		s.mu.Unlock()
+		m.mu.Unlock()
+	}
+
+	m.mu.Lock()
+	for d, c := range m.codes {
+		if c.ExpiresAt.Before(now) {
+			delete(m.codes, d)
+			m.unindexCodeLocked(c)
+		}
+	}
+	for g, until := range m.revoked {
+		if until.Before(now) {
+			delete(m.revoked, g)
+		}
+	}
+	m.mu.Unlock()
+}
+
+// MemoryStats counts the records a MemoryModel holds, for metrics and tests.
+type MemoryStats struct {
+	Clients               int
+	AuthorizationRequests int
+	AuthorizationCodes    int
+	Tokens                int
+	// Grants counts grants with at least one live code or token.
+	Grants int
+	// RevokedGrants counts revoked grants still remembered, so that their
+	// tokens cannot be saved again.
+	RevokedGrants int
+}
+
+// Stats returns the current record counts. The counts of different kinds are
+// not taken at one instant.
+func (m *MemoryModel) Stats() MemoryStats {
+	var st MemoryStats
+	m.clientsMu.RLock()
+	st.Clients = len(m.clients)
+	m.clientsMu.RUnlock()
+	m.requestsMu.RLock()
+	st.AuthorizationRequests = len(m.requests)
+	m.requestsMu.RUnlock()
+	m.mu.RLock()
+	st.AuthorizationCodes = len(m.codes)
+	st.Grants = len(m.grants)
+	st.RevokedGrants = len(m.revoked)
+	for i := range m.shards {
+		st.Tokens += len(m.shards[i].tokens) // mu excludes every writer
+	}
+	m.mu.RUnlock()
+	return st
+}
+
+// GetClient returns the client with this client_id, or ErrNotFound.
+func (m *MemoryModel) GetClient(ctx context.Context, clientID string) (*Client, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.clientsMu.RLock()
+	c := m.clients[clientID]
+	m.clientsMu.RUnlock()
+	if c == nil {
+		return nil, errMemClientNotFound
+	}
+	return c, nil
+}
+
+// RegisterClient stores a new client; ErrConflict if its ID exists.
+func (m *MemoryModel) RegisterClient(ctx context.Context, client *Client) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if client == nil {
+		return errMemNilRecord
+	}
+	if client.ID == "" {
+		return errMemEmptyClientID
+	}
+	m.clientsMu.Lock()
+	defer m.clientsMu.Unlock()
+	if _, ok := m.clients[client.ID]; ok {
+		return errMemClientConflict
+	}
+	m.clients[client.ID] = client
+	return nil
+}
+
+// SaveAuthorizationRequest stores a validated authorization request under
+// req.ID until the user decides; ErrConflict if the ID is taken.
+func (m *MemoryModel) SaveAuthorizationRequest(ctx context.Context, req *AuthorizationRequest) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if req == nil {
+		return errMemNilRecord
+	}
+	if req.ID.IsZero() {
+		return errMemZeroDigest
+	}
+	m.requestsMu.Lock()
+	defer m.requestsMu.Unlock()
+	if _, ok := m.requests[req.ID]; ok {
+		return errMemRequestConflict
+	}
+	m.requests[req.ID] = req
+	return nil
+}
+
+// GetAuthorizationRequest returns a pending request without consuming it;
+// ErrNotFound if unknown or consumed.
+func (m *MemoryModel) GetAuthorizationRequest(ctx context.Context, id Digest) (*AuthorizationRequest, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.requestsMu.RLock()
+	r := m.requests[id]
+	m.requestsMu.RUnlock()
+	if r == nil {
+		return nil, errMemRequestNotFound
+	}
+	return r, nil
+}
+
+// ConsumeAuthorizationRequest atomically removes and returns a pending
+// request; ErrNotFound if unknown or consumed already.
+func (m *MemoryModel) ConsumeAuthorizationRequest(ctx context.Context, id Digest) (*AuthorizationRequest, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.requestsMu.Lock()
+	defer m.requestsMu.Unlock()
+	r := m.requests[id]
+	if r == nil {
+		return nil, errMemRequestNotFound
+	}
+	delete(m.requests, id)
+	return r, nil
+}
+
+// SaveAuthorizationCode stores an issued authorization code; ErrConflict if
+// the digest is taken, and an error wrapping ErrNotFound if its grant was
+// revoked.
+func (m *MemoryModel) SaveAuthorizationCode(ctx context.Context, code *AuthorizationCode) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if code == nil {
+		return errMemNilRecord
+	}
+	if code.Digest.IsZero() {
+		return errMemZeroDigest
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.isRevokedLocked(code.GrantID) {
+		return errMemGrantRevoked
+	}
+	if _, ok := m.codes[code.Digest]; ok {
+		return errMemCodeConflict
+	}
+	m.codes[code.Digest] = code
+	if code.GrantID != "" {
+		m.grantLocked(code.GrantID).codes[code.Digest] = struct{}{}
+	}
+	return nil
+}
+
+// GetAuthorizationCode returns a code, consumed or not (Used tells), or
+// ErrNotFound.
+func (m *MemoryModel) GetAuthorizationCode(ctx context.Context, code Digest) (*AuthorizationCode, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.RLock()
+	c := m.codes[code]
+	m.mu.RUnlock()
+	if c == nil {
+		return nil, errMemCodeNotFound
+	}
+	return c, nil
+}
+
+// ConsumeAuthorizationCode atomically marks the code used and saves the
+// tokens issued for it, all or nothing: ErrNotFound if the code is unknown or
+// belongs to another client, ErrAlreadyUsed if it was consumed before,
+// ErrConflict if an issued token's digest is taken, and an error wrapping
+// ErrNotFound if an issued token's grant was revoked. On any error nothing
+// changes.
+func (m *MemoryModel) ConsumeAuthorizationCode(ctx context.Context, code Digest, clientID string, issued ...*Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	c := m.codes[code]
+	if c == nil || clientID == "" || c.ClientID != clientID {
+		return errMemCodeNotFound
+	}
+	if c.Used {
+		return errMemCodeUsed
+	}
+	if err := m.checkNewTokensLocked(issued); err != nil {
+		return err
+	}
+	// Callers may hold the stored pointer: store a modified copy instead of
+	// writing to it.
+	used := *c
+	used.Used = true
+	m.codes[code] = &used
+	m.insertTokensLocked(issued)
+	return nil
+}
+
+// SaveTokens stores newly issued tokens, all or nothing: ErrConflict if a
+// digest is taken (or repeated), an error wrapping ErrNotFound if a token's
+// grant was revoked.
+func (m *MemoryModel) SaveTokens(ctx context.Context, tokens ...*Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if err := m.checkNewTokensLocked(tokens); err != nil {
+		return err
+	}
+	m.insertTokensLocked(tokens)
+	return nil
+}
+
+// GetToken returns an access or refresh token by digest, including a rotated
+// refresh token (Used set), or ErrNotFound. It takes one shard's read lock and
+// does not allocate.
+func (m *MemoryModel) GetToken(ctx context.Context, token Digest) (*Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	s := m.shard(token)
+	s.mu.RLock()
+	t := s.tokens[token]
+	s.mu.RUnlock()
+	if t == nil {
+		return nil, errMemTokenNotFound
+	}
+	return t, nil
+}
+
+// RotateRefreshToken atomically marks the refresh token used and saves the
+// tokens that replace it, all or nothing: ErrNotFound if the token is
+// unknown, not a refresh token or another client's, ErrAlreadyUsed if it was
+// rotated before, ErrConflict if an issued token's digest is taken, and an
+// error wrapping ErrNotFound if an issued token's grant was revoked. On any
+// error nothing changes.
+func (m *MemoryModel) RotateRefreshToken(ctx context.Context, token Digest, clientID string, issued ...*Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.shard(token)
+	t := s.tokens[token] // mu excludes every writer
+	if t == nil || t.Kind != RefreshToken || clientID == "" || t.ClientID != clientID {
+		return errMemTokenNotFound
+	}
+	if t.Used {
+		return errMemTokenUsed
+	}
+	if err := m.checkNewTokensLocked(issued); err != nil {
+		return err
+	}
+	// Callers may hold the stored pointer: store a modified copy instead of
+	// writing to it. The digest and grant are unchanged, so the index is too.
+	used := *t
+	used.Used = true
+	s.mu.Lock()
+	s.tokens[token] = &used
+	s.mu.Unlock()
+	m.insertTokensLocked(issued)
+	return nil
+}
+
+// RevokeToken deletes a token of either kind that belongs to clientID and
+// returns it; ErrNotFound (and no change) otherwise.
+func (m *MemoryModel) RevokeToken(ctx context.Context, token Digest, clientID string) (*Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	s := m.shard(token)
+	t := s.tokens[token] // mu excludes every writer
+	if t == nil || clientID == "" || t.ClientID != clientID {
+		return nil, errMemTokenNotFound
+	}
+	s.mu.Lock()
+	delete(s.tokens, token)
+	s.mu.Unlock()
+	m.unindexTokenLocked(t)
+	return t, nil
+}
+
+// RevokeGrant deletes every token and authorization code whose GrantID is
+// grantID, in time proportional to the grant, and remembers the grant as
+// revoked so that no later save brings a token or code of it back (such saves
+// fail with an error wrapping ErrNotFound). The grant is remembered for 30
+// days or until the latest ExpiresAt or GrantExpiresAt of what was deleted,
+// whichever is later. An empty grantID matches nothing.
+func (m *MemoryModel) RevokeGrant(ctx context.Context, grantID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if grantID == "" {
+		return nil
+	}
+	until := m.now().Add(revokedGrantRetention)
+	later := func(t time.Time) {
+		if t.After(until) {
+			until = t
+		}
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if g := m.grants[grantID]; g != nil {
+		for d := range g.tokens {
+			s := m.shard(d)
+			if t := s.tokens[d]; t != nil {
+				later(t.ExpiresAt)
+				later(t.GrantExpiresAt)
+			}
+			s.mu.Lock()
+			delete(s.tokens, d)
+			s.mu.Unlock()
+		}
+		for d := range g.codes {
+			if c := m.codes[d]; c != nil {
+				later(c.ExpiresAt)
+				later(c.GrantExpiresAt)
+			}
+			delete(m.codes, d)
+		}
+		delete(m.grants, grantID)
+	}
+	if prev, ok := m.revoked[grantID]; ok {
+		later(prev)
+	}
+	m.revoked[grantID] = until
+	return nil
+}
+
+// shard returns the token shard that holds the digest.
+func (m *MemoryModel) shard(d Digest) *memoryTokenShard {
+	return &m.shards[d[0]&(memoryTokenShards-1)]
+}
+
+// isRevokedLocked reports whether grantID was revoked. Call with mu held.
+func (m *MemoryModel) isRevokedLocked(grantID string) bool {
+	if grantID == "" {
+		return false
+	}
+	_, ok := m.revoked[grantID]
+	return ok
+}
+
+// grantLocked returns the index entry of grantID, creating it. Call with mu
+// held for writing.
+func (m *MemoryModel) grantLocked(grantID string) *memoryGrant {
+	g := m.grants[grantID]
+	if g == nil {
+		g = &memoryGrant{codes: make(map[Digest]struct{}), tokens: make(map[Digest]struct{})}
+		m.grants[grantID] = g
+	}
+	return g
+}
+
+// unindexTokenLocked removes a deleted token from the grant index. Call with
+// mu held for writing.
+func (m *MemoryModel) unindexTokenLocked(t *Token) {
+	if g := m.grants[t.GrantID]; g != nil {
+		delete(g.tokens, t.Digest)
+		if g.empty() {
+			delete(m.grants, t.GrantID)
+		}
+	}
+}
+
+// unindexCodeLocked removes a deleted code from the grant index. Call with mu
+// held for writing.
+func (m *MemoryModel) unindexCodeLocked(c *AuthorizationCode) {
+	if g := m.grants[c.GrantID]; g != nil {
+		delete(g.codes, c.Digest)
+		if g.empty() {
+			delete(m.grants, c.GrantID)
+		}
+	}
+}
+
+// checkNewTokensLocked reports why tokens cannot be inserted, or nil. Call
+// with mu held.
+func (m *MemoryModel) checkNewTokensLocked(tokens []*Token) error {
+	var seen map[Digest]struct{}
+	if len(tokens) > 16 {
+		seen = make(map[Digest]struct{}, len(tokens))
+	}
+	for i, t := range tokens {
+		if t == nil {
+			return errMemNilRecord
+		}
+		if t.Digest.IsZero() {
+			return errMemZeroDigest
+		}
+		if m.isRevokedLocked(t.GrantID) {
+			return errMemGrantRevoked
+		}
+		if _, ok := m.shard(t.Digest).tokens[t.Digest]; ok {
+			return errMemTokenConflict
+		}
+		if seen != nil {
+			if _, ok := seen[t.Digest]; ok {
+				return errMemTokenConflict
+			}
+			seen[t.Digest] = struct{}{}
+			continue
+		}
+		for _, u := range tokens[:i] {
+			if u.Digest == t.Digest {
+				return errMemTokenConflict
+			}
+		}
+	}
+	return nil
+}
+
+// insertTokensLocked stores tokens that checkNewTokensLocked accepted and
+// indexes them by grant. Call with mu held for writing.
+func (m *MemoryModel) insertTokensLocked(tokens []*Token) {
+	for _, t := range tokens {
+		s := m.shard(t.Digest)
+		s.mu.Lock()
+		s.tokens[t.Digest] = t
+		s.mu.Unlock()
+		if t.GrantID != "" {
+			m.grantLocked(t.GrantID).tokens[t.Digest] = struct{}{}
+		}
+	}
+}
