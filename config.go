@@ -251,6 +251,8 @@ func (c Config) validate() (*settings, error) {
 			*l.v = l.def
 		case l.v.Requests <= 0 || l.v.Window <= 0:
 			return nil, configError(l.field, "Requests and Window must be positive")
+		case l.v.Window < time.Duration(l.v.Requests)*time.Millisecond:
+			return nil, configError(l.field, "more than one request per millisecond is not a limit")
 		}
 	}
 	if s.Logger == nil {

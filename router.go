@@ -105,17 +105,18 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
 	rl := s.cfg.RateLimits
 	if contains(s.cfg.GrantTypes, GrantAuthorizationCode) {
-		r.Handle(prefix+"/authorize", s.limit(rl.Authorize, methods(handlers.Authorize(s.env), http.MethodGet, http.MethodPost)))
+		r.Handle(prefix+"/authorize", methods(s.limit(rl.Authorize, handlers.Authorize(s.env)), http.MethodGet, http.MethodPost))
 	}
-	r.Handle(prefix+"/token", cors(s.limit(rl.Token, methods(handlers.Token(s.env, nil), http.MethodPost)), http.MethodPost))
-	r.Handle(prefix+"/revoke", cors(s.limit(rl.Revoke, methods(handlers.Revoke(s.env), http.MethodPost)), http.MethodPost))
+	r.Handle(prefix+"/token", cors(methods(s.limit(rl.Token, handlers.Token(s.env, nil)), http.MethodPost), http.MethodPost))
+	r.Handle(prefix+"/revoke", cors(methods(s.limit(rl.Revoke, handlers.Revoke(s.env)), http.MethodPost), http.MethodPost))
 	if s.env.Registrar != nil {
-		r.Handle(prefix+"/register", cors(s.limit(rl.Register, methods(handlers.Register(s.env), http.MethodPost)), http.MethodPost))
+		r.Handle(prefix+"/register", cors(methods(s.limit(rl.Register, handlers.Register(s.env)), http.MethodPost), http.MethodPost))
 	}
 	return r, nil
 }
 
 // limit wraps h in a per-client-IP rate limiter, unless limits are disabled.
+// It sits inside the method guard, so a 405 costs no request.
 func (s *OAuthServer) limit(l RateLimit, h http.Handler) http.Handler {
 	if s.cfg.RateLimits.Disabled {
 		return h

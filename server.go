@@ -182,7 +182,7 @@ func ProtectedResourceMetadataURL(resource string) string {
 // visible.
 func (s *OAuthServer) AuthenticateHandler(getUser GetUserFunc) http.Handler {
 	h := handlers.Authenticate(s.env, getUser)
-	return s.limit(s.cfg.RateLimits.Authenticate, methods(h, http.MethodPost))
+	return methods(s.limit(s.cfg.RateLimits.Authenticate, h), http.MethodPost)
 }
 
 // PendingAuthorization is what a consent page shows and posts back: who asks

@@ -1,0 +1,268 @@
+// Package ratelimit limits requests per client IP address with token
+// buckets, for the authorization server endpoints that an attacker can call
+// without credentials (registration, token, consent, device code entry;
+// RFC 7591 §5 and RFC 8628 §5.1 ask for this).
+//
+// The set of tracked clients is bounded (Options.MaxKeys), so a flood of
+// distinct addresses cannot grow memory without limit, and the client
+// address is taken from X-Forwarded-For only behind configured trusted
+// proxies (see ClientIP), so a client cannot pick its own key.
+package ratelimit
+
+import (
+	"container/list"
+	"fmt"
+	"math"
+	"net/http"
+	"net/netip"
+	"strconv"
+	"sync"
+	"time"
+
+	"golang.org/x/time/rate"
+)
+
+// DefaultMaxKeys is the number of client keys a Limiter tracks when
+// Options.MaxKeys is not positive.
+const DefaultMaxKeys = 100_000
+
+// ipv6KeyBits is the prefix length that identifies one IPv6 client: a
+// subscriber is normally given a whole /64, so keying on full addresses
+// would let one client rotate through 2^64 keys.
+const ipv6KeyBits = 64
+
+// Limit is a rate of "Requests per Window". It is enforced as a token bucket
+// holding Requests tokens and refilled at Requests/Window, so a client may
+// burst Requests requests and then continues at the average rate.
+type Limit struct {
+	// Requests is the bucket size: the number of requests allowed in a
+	// burst and per Window on average. It must be positive.
+	Requests int
+	// Window is the time in which a drained bucket refills completely. It
+	// must be positive.
+	Window time.Duration
+}
+
+// Options tune a Limiter. The zero value is usable.
+type Options struct {
+	// Now is the clock; nil means time.Now. Tests inject a fake clock.
+	Now func() time.Time
+	// MaxKeys bounds the number of clients tracked at once; 0 or less
+	// means DefaultMaxKeys.
+	MaxKeys int
+	// TrustedProxies are the networks of reverse proxies whose
+	// X-Forwarded-For entries are believed (see ClientIP). Empty means the
+	// TCP peer address is the client.
+	TrustedProxies []netip.Prefix
+}
+
+// Limiter limits requests per client address. A nil *Limiter allows every
+// request, so rate limiting can be switched off by not constructing one. It
+// is safe for concurrent use.
+type Limiter struct {
+	limit   Limit
+	rate    rate.Limit
+	now     func() time.Time
+	maxKeys int
+	trusted []netip.Prefix
+	policy  string
+
+	mu      sync.Mutex
+	buckets map[netip.Prefix]*bucket
+	lru     list.List // of *bucket; front is the most recently used
+	// insertsSinceSweep counts keys added since the last sweep for full
+	// buckets; a sweep costs O(MaxKeys), so it runs at most once every
+	// MaxKeys/4 insertions.
+	insertsSinceSweep int
+}
+
+// bucket is the token bucket of one client key.
+type bucket struct {
+	key  netip.Prefix
+	lim  *rate.Limiter
+	elem *list.Element
+}
+
+// New returns a Limiter enforcing limit per client. It panics if
+// limit.Requests or limit.Window is not positive, or if the limit exceeds
+// one request per nanosecond: a configuration that means "no limit" must be
+// expressed by not creating a Limiter (nil), never by a value that silently
+// disables it.
+func New(limit Limit, opts Options) *Limiter {
+	if limit.Requests <= 0 || limit.Window <= 0 {
+		panic(fmt.Sprintf("ratelimit: invalid limit %d per %v", limit.Requests, limit.Window))
+	}
+	if limit.Window < time.Duration(limit.Requests) {
+		// x/time/rate rounds waits down to whole nanoseconds, so a rate
+		// above one token per nanosecond would never refuse anything.
+		panic(fmt.Sprintf("ratelimit: limit %d per %v exceeds one request per nanosecond", limit.Requests, limit.Window))
+	}
+	now := opts.Now
+	if now == nil {
+		now = time.Now
+	}
+	maxKeys := opts.MaxKeys
+	if maxKeys <= 0 {
+		maxKeys = DefaultMaxKeys
+	}
+	return &Limiter{
+		limit: limit,
+		// Requests/Window tokens per second, computed in floating point
+		// rather than as rate.Every(Window/Requests), which truncates the
+		// interval to whole nanoseconds.
+		rate:    rate.Limit(float64(limit.Requests) / limit.Window.Seconds()),
+		now:     now,
+		maxKeys: maxKeys,
+		trusted: append([]netip.Prefix(nil), opts.TrustedProxies...),
+		policy:  strconv.Itoa(limit.Requests) + ";w=" + strconv.Itoa(ceilSeconds(limit.Window)),
+		buckets: make(map[netip.Prefix]*bucket),
+	}
+}
+
+// decision is the outcome of taking a token.
+type decision struct {
+	allowed    bool
+	remaining  int           // whole tokens left after this request
+	retryAfter time.Duration // until a token is available, when refused
+	reset      time.Duration // until the bucket is full again
+}
+
+// tooManyRequestsBody is the fixed 429 body, an OAuth-style error.
+var tooManyRequestsBody = []byte(`{"error":"too_many_requests","error_description":"Too many requests, please try again later"}`)
+
+// Middleware wraps next so that each request first takes a token from the
+// bucket of its client (ClientIP with the configured trusted proxies). A
+// request without a token is answered 429 with Retry-After (RFC 6585 §4),
+// a JSON error body and Cache-Control: no-store, and never reaches next.
+// Every response carries the RateLimit-Limit, RateLimit-Remaining,
+// RateLimit-Reset and RateLimit-Policy fields of the IETF RateLimit header
+// draft (the form express-rate-limit sends). On a nil Limiter it returns
+// next unchanged.
+func (l *Limiter) Middleware(next http.Handler) http.Handler {
+	if l == nil {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		d := l.take(ClientIP(r, l.trusted))
+		h := w.Header()
+		h.Set("RateLimit-Policy", l.policy)
+		h.Set("RateLimit-Limit", strconv.Itoa(l.limit.Requests))
+		h.Set("RateLimit-Remaining", strconv.Itoa(d.remaining))
+		h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.reset)))
+		if !d.allowed {
+			h.Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(d.retryAfter))))
+			h.Set("Content-Type", "application/json")
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusTooManyRequests)
+			_, _ = w.Write(tooManyRequestsBody)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// Allow takes a token for the client of r and reports whether the request
+// may proceed and, if not, how long the client should wait. It serves
+// handlers that count only some events (for example failed user code
+// entries) instead of every request. A nil Limiter allows everything.
+func (l *Limiter) Allow(r *http.Request) (allowed bool, retryAfter time.Duration) {
+	if l == nil {
+		return true, 0
+	}
+	d := l.take(ClientIP(r, l.trusted))
+	return d.allowed, d.retryAfter
+}
+
+// keyOf maps a client address to its bucket key: the address itself for
+// IPv4, its /64 for IPv6. Requests whose address is unknown (invalid) share
+// the zero key, so they are limited together rather than not at all.
+func keyOf(a netip.Addr) netip.Prefix {
+	switch {
+	case !a.IsValid():
+		return netip.Prefix{}
+	case a.Is4():
+		return netip.PrefixFrom(a, 32)
+	default:
+		p, err := a.WithZone("").Prefix(ipv6KeyBits)
+		if err != nil {
+			return netip.Prefix{}
+		}
+		return p
+	}
+}
+
+// take consumes one token from the bucket of client a at the current time.
+func (l *Limiter) take(a netip.Addr) decision {
+	key := keyOf(a)
+	now := l.now()
+
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	b := l.buckets[key]
+	if b == nil {
+		if len(l.buckets) >= l.maxKeys {
+			l.evict(now)
+		}
+		// A new bucket starts full.
+		b = &bucket{key: key, lim: rate.NewLimiter(l.rate, l.limit.Requests)}
+		b.elem = l.lru.PushFront(b)
+		l.buckets[key] = b
+		l.insertsSinceSweep++
+	} else {
+		l.lru.MoveToFront(b.elem)
+	}
+
+	d := decision{allowed: b.lim.AllowN(now, 1)}
+	tokens := b.lim.TokensAt(now)
+	if tokens > 0 {
+		d.remaining = int(math.Floor(tokens))
+	}
+	if !d.allowed {
+		d.retryAfter = l.durationFor(1 - tokens)
+	}
+	d.reset = l.durationFor(float64(l.limit.Requests) - tokens)
+	return d
+}
+
+// durationFor returns the time the bucket needs to gain n tokens.
+func (l *Limiter) durationFor(n float64) time.Duration {
+	if n <= 0 {
+		return 0
+	}
+	return time.Duration(n / float64(l.rate) * float64(time.Second))
+}
+
+// evict makes room for one key. Buckets that have refilled completely carry
+// no state (a new bucket starts full), so they go first: a sweep removes
+// them all. If none is full, the least recently used key is dropped; that
+// client merely starts again with a full bucket. Called with l.mu held.
+func (l *Limiter) evict(now time.Time) {
+	if l.insertsSinceSweep >= max(1, l.maxKeys/4) {
+		l.insertsSinceSweep = 0
+		burst := float64(l.limit.Requests)
+		for e := l.lru.Back(); e != nil; {
+			prev := e.Prev()
+			if b := e.Value.(*bucket); b.lim.TokensAt(now) >= burst {
+				l.remove(b)
+			}
+			e = prev
+		}
+	}
+	for len(l.buckets) >= l.maxKeys {
+		l.remove(l.lru.Back().Value.(*bucket))
+	}
+}
+
+// remove forgets a bucket. Called with l.mu held.
+func (l *Limiter) remove(b *bucket) {
+	l.lru.Remove(b.elem)
+	delete(l.buckets, b.key)
+}
+
+// ceilSeconds rounds d up to whole seconds.
+func ceilSeconds(d time.Duration) int {
+	if d <= 0 {
+		return 0
+	}
+	return int((d + time.Second - 1) / time.Second)
+}

@@ -1,0 +1,490 @@
+package metadata
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/http"
+	"net/url"
+	"strings"
+	"unicode/utf8"
+)
+
+// ErrInvalidClientMetadata is wrapped by every error of DecodeClientMetadata,
+// ValidateURI and ClientMetadata.ValidateURIs. A registration endpoint maps
+// it to the RFC 7591 §3.2.2 error invalid_client_metadata.
+//
+// The messages of these errors name at most a metadata member, never a value
+// taken from the input, and contain no quote or backslash, so they may be
+// sent as error_description (RFC 6749 §5.2 character set) or logged.
+var ErrInvalidClientMetadata = errors.New("invalid client metadata")
+
+// ErrTooLarge is wrapped, together with ErrInvalidClientMetadata, by the
+// error of DecodeClientMetadata for a body over the size limit, so a handler
+// can answer 413 instead of 400 if it prefers.
+var ErrTooLarge = errors.New("request body too large")
+
+// DefaultMaxClientMetadataBytes is the body size limit DecodeClientMetadata
+// applies when given a non-positive limit. Real registration requests are a
+// few hundred bytes; an inline jwks can make them a few kilobytes.
+const DefaultMaxClientMetadataBytes = 64 << 10
+
+// maxDepth bounds the nesting of JSON containers in a registration request;
+// legitimate metadata (a jwks) nests four levels deep at most.
+const maxDepth = 32
+
+// DecodeClientMetadata decodes an RFC 7591 §2 client registration request
+// strictly, so that no JSON parser quirk can smuggle a member past
+// validation (the key-smuggling and NUL-handling flaws of other MCP
+// implementations):
+//
+//   - the body must be one JSON object of at most maxBytes bytes (a
+//     non-positive maxBytes means DefaultMaxClientMetadataBytes), with
+//     nothing but white space after it;
+//   - it must be valid UTF-8, and no string anywhere may contain NUL
+//     (\u0000) or an unpaired surrogate escape (which encoding/json would
+//     silently turn into U+FFFD);
+//   - no object anywhere in it may repeat a member name;
+//   - members are matched to ClientMetadata fields by exact, case-sensitive
+//     name: "Redirect_Uris" is not redirect_uris;
+//   - a known member must have its JSON type (a string, an array of
+//     strings, or an object for jwks); null counts as absent; strings of
+//     known members must not contain control characters (U+0000-U+001F,
+//     U+007F), which have no business in names, URIs or e-mail addresses
+//     and could forge log lines or display text;
+//   - jwks and jwks_uri must not both be present (RFC 7591 §2);
+//   - unknown members are ignored (RFC 7591 §2).
+//
+// An empty array is decoded as an empty, non-nil slice, so a caller can tell
+// "redirect_uris": [] from an absent member. Every error wraps
+// ErrInvalidClientMetadata; a body over the limit also wraps ErrTooLarge.
+// Semantic checks (URI schemes, grant and response type consistency,
+// redirect URI rules) are the caller's.
+func DecodeClientMetadata(r io.Reader, maxBytes int64) (ClientMetadata, error) {
+	if maxBytes <= 0 {
+		maxBytes = DefaultMaxClientMetadataBytes
+	}
+	limit := maxBytes
+	if limit < math.MaxInt64 {
+		limit++ // read one byte more to detect an oversized body
+	}
+	body, err := io.ReadAll(io.LimitReader(r, limit))
+	if err != nil {
+		var mbe *http.MaxBytesError
+		if errors.As(err, &mbe) {
+			return ClientMetadata{}, errTooLarge
+		}
+		return ClientMetadata{}, fmt.Errorf("%w: reading the request body: %w", ErrInvalidClientMetadata, err)
+	}
+	if int64(len(body)) > maxBytes {
+		return ClientMetadata{}, errTooLarge
+	}
+	if err := checkStrict(body); err != nil {
+		return ClientMetadata{}, err
+	}
+	return decodeMembers(body)
+}
+
+// errTooLarge is the error for an oversized body.
+var errTooLarge = fmt.Errorf("%w: %w", ErrInvalidClientMetadata, ErrTooLarge)
+
+// invalid returns an error wrapping ErrInvalidClientMetadata with a fixed
+// message.
+func invalid(msg string) error {
+	return fmt.Errorf("%w: %s", ErrInvalidClientMetadata, msg)
+}
+
+// errMalformed is the error for a body that is not a single JSON object.
+var errMalformed = invalid("the body must be a single well-formed JSON object")
+
+// checkStrict applies the encoding and structure rules that do not depend on
+// member names: UTF-8, NUL and surrogate escapes, one top-level object with
+// no trailing data, unique member names at every depth, bounded nesting.
+func checkStrict(body []byte) error {
+	if !utf8.Valid(body) {
+		return invalid("the body is not valid UTF-8")
+	}
+	if err := checkEscapes(body); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(body))
+	tok, err := dec.Token()
+	if err != nil || tok != json.Delim('{') {
+		return errMalformed
+	}
+	type frame struct {
+		object  bool
+		wantKey bool
+		keys    map[string]struct{}
+	}
+	stack := []frame{{object: true, wantKey: true}}
+	valueDone := func() {
+		if n := len(stack); n > 0 && stack[n-1].object {
+			stack[n-1].wantKey = true
+		}
+	}
+	for len(stack) > 0 {
+		tok, err := dec.Token()
+		if err != nil {
+			return errMalformed
+		}
+		top := &stack[len(stack)-1]
+		if top.object && top.wantKey {
+			if tok == json.Delim('}') {
+				stack = stack[:len(stack)-1]
+				valueDone()
+				continue
+			}
+			key, ok := tok.(string)
+			if !ok {
+				return errMalformed
+			}
+			if _, dup := top.keys[key]; dup {
+				// RFC 8259 §4: names SHOULD be unique; parsers disagree
+				// on which duplicate wins, so refuse them all.
+				if len(stack) == 1 && isKnownMember(key) {
+					return invalid("duplicate member " + key)
+				}
+				return invalid("duplicate member name")
+			}
+			if top.keys == nil {
+				top.keys = make(map[string]struct{})
+			}
+			top.keys[key] = struct{}{}
+			top.wantKey = false
+			continue
+		}
+		switch tok {
+		case json.Delim('{'), json.Delim('['):
+			if len(stack) >= maxDepth {
+				return invalid("the body is nested too deeply")
+			}
+			stack = append(stack, frame{object: tok == json.Delim('{'), wantKey: true})
+		case json.Delim('}'), json.Delim(']'):
+			stack = stack[:len(stack)-1]
+			valueDone()
+		default:
+			valueDone()
+		}
+	}
+	if _, err := dec.Token(); err != io.EOF {
+		return invalid("unexpected data after the JSON object")
+	}
+	return nil
+}
+
+// checkEscapes scans the strings of a JSON text for \u escapes that
+// encoding/json would accept but that must not reach the server: NUL, and
+// unpaired UTF-16 surrogates (decoded as U+FFFD, which hides what was sent).
+// Syntax errors are left to the decoder.
+func checkEscapes(b []byte) error {
+	inString := false
+	for i := 0; i < len(b); i++ {
+		c := b[i]
+		if !inString {
+			inString = c == '"'
+			continue
+		}
+		switch c {
+		case '"':
+			inString = false
+		case '\\':
+			if i+1 >= len(b) {
+				return nil
+			}
+			i++
+			if b[i] != 'u' {
+				continue
+			}
+			r, ok := hex4(b, i+1)
+			if !ok {
+				return nil
+			}
+			i += 4
+			switch {
+			case r == 0:
+				return invalid("a string contains NUL")
+			case r >= 0xD800 && r < 0xDC00:
+				// A high surrogate must be followed by a low one.
+				if i+6 < len(b) && b[i+1] == '\\' && b[i+2] == 'u' {
+					if lo, ok := hex4(b, i+3); ok && lo >= 0xDC00 && lo < 0xE000 {
+						i += 6
+						continue
+					}
+				}
+				return invalid("a string contains an unpaired surrogate")
+			case r >= 0xDC00 && r < 0xE000:
+				return invalid("a string contains an unpaired surrogate")
+			}
+		}
+	}
+	return nil
+}
+
+// hex4 parses the four hex digits at b[i:i+4].
+func hex4(b []byte, i int) (rune, bool) {
+	if i+4 > len(b) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range b[i : i+4] {
+		switch {
+		case '0' <= c && c <= '9':
+			c -= '0'
+		case 'a' <= c && c <= 'f':
+			c = c - 'a' + 10
+		case 'A' <= c && c <= 'F':
+			c = c - 'A' + 10
+		default:
+			return 0, false
+		}
+		r = r<<4 | rune(c)
+	}
+	return r, true
+}
+
+// knownMembers are the member names DecodeClientMetadata assigns, with the
+// JSON type each must have.
+var knownMembers = map[string]memberKind{
+	"redirect_uris":              kindStrings,
+	"token_endpoint_auth_method": kindString,
+	"grant_types":                kindStrings,
+	"response_types":             kindStrings,
+	"client_name":                kindString,
+	"client_uri":                 kindString,
+	"logo_uri":                   kindString,
+	"scope":                      kindString,
+	"contacts":                   kindStrings,
+	"tos_uri":                    kindString,
+	"policy_uri":                 kindString,
+	"jwks_uri":                   kindString,
+	"jwks":                       kindObject,
+	"software_id":                kindString,
+	"software_version":           kindString,
+	"application_type":           kindString,
+}
+
+// memberKind is the JSON type of a known member.
+type memberKind int
+
+const (
+	kindString memberKind = iota
+	kindStrings
+	kindObject
+)
+
+// isKnownMember reports whether name is a member DecodeClientMetadata
+// assigns; only such names may appear in error messages.
+func isKnownMember(name string) bool {
+	_, ok := knownMembers[name]
+	return ok
+}
+
+// decodeMembers walks the top-level object of a body that passed
+// checkStrict and assigns the known members.
+func decodeMembers(body []byte) (ClientMetadata, error) {
+	var md ClientMetadata
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
+		return ClientMetadata{}, errMalformed
+	}
+	for dec.More() {
+		tok, err := dec.Token()
+		if err != nil {
+			return ClientMetadata{}, errMalformed
+		}
+		key, ok := tok.(string)
+		if !ok {
+			return ClientMetadata{}, errMalformed
+		}
+		var raw json.RawMessage
+		if err := dec.Decode(&raw); err != nil {
+			return ClientMetadata{}, errMalformed
+		}
+		kind, known := knownMembers[key]
+		if !known {
+			continue // RFC 7591 §2: ignore members not understood
+		}
+		raw = bytes.TrimSpace(raw)
+		if string(raw) == "null" {
+			continue // null is treated as absent
+		}
+		switch kind {
+		case kindString:
+			s, err := decodeString(raw, key)
+			if err != nil {
+				return ClientMetadata{}, err
+			}
+			*stringField(&md, key) = s
+		case kindStrings:
+			ss, err := decodeStrings(raw, key)
+			if err != nil {
+				return ClientMetadata{}, err
+			}
+			*stringsField(&md, key) = ss
+		case kindObject:
+			if len(raw) == 0 || raw[0] != '{' {
+				return ClientMetadata{}, invalid(key + " must be a JSON object")
+			}
+			var buf bytes.Buffer
+			if err := json.Compact(&buf, raw); err != nil {
+				return ClientMetadata{}, errMalformed
+			}
+			md.JWKS = json.RawMessage(buf.Bytes())
+		}
+	}
+	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
+		return ClientMetadata{}, errMalformed
+	}
+	if md.JWKS != nil && md.JWKSURI != "" {
+		// RFC 7591 §2: jwks and jwks_uri MUST NOT both be present.
+		return ClientMetadata{}, invalid("jwks and jwks_uri must not both be present")
+	}
+	return md, nil
+}
+
+// stringField returns the string field of md that member name maps to.
+func stringField(md *ClientMetadata, name string) *string {
+	switch name {
+	case "token_endpoint_auth_method":
+		return &md.TokenEndpointAuthMethod
+	case "client_name":
+		return &md.ClientName
+	case "client_uri":
+		return &md.ClientURI
+	case "logo_uri":
+		return &md.LogoURI
+	case "scope":
+		return &md.Scope
+	case "tos_uri":
+		return &md.TOSURI
+	case "policy_uri":
+		return &md.PolicyURI
+	case "jwks_uri":
+		return &md.JWKSURI
+	case "software_id":
+		return &md.SoftwareID
+	case "software_version":
+		return &md.SoftwareVersion
+	case "application_type":
+		return &md.ApplicationType
+	}
+	panic("metadata: no string field for member " + name)
+}
+
+// stringsField returns the []string field of md that member name maps to.
+func stringsField(md *ClientMetadata, name string) *[]string {
+	switch name {
+	case "redirect_uris":
+		return &md.RedirectURIs
+	case "grant_types":
+		return &md.GrantTypes
+	case "response_types":
+		return &md.ResponseTypes
+	case "contacts":
+		return &md.Contacts
+	}
+	panic("metadata: no []string field for member " + name)
+}
+
+// decodeString decodes a JSON string value of member name.
+func decodeString(raw json.RawMessage, name string) (string, error) {
+	if len(raw) == 0 || raw[0] != '"' {
+		return "", invalid(name + " must be a string")
+	}
+	var s string
+	if err := json.Unmarshal(raw, &s); err != nil {
+		return "", invalid(name + " must be a string")
+	}
+	if hasControl(s) {
+		return "", invalid(name + " contains a control character")
+	}
+	return s, nil
+}
+
+// decodeStrings decodes a JSON array of strings of member name; null
+// elements are refused (encoding/json would turn them into "").
+func decodeStrings(raw json.RawMessage, name string) ([]string, error) {
+	if len(raw) == 0 || raw[0] != '[' {
+		return nil, invalid(name + " must be an array of strings")
+	}
+	var elems []json.RawMessage
+	if err := json.Unmarshal(raw, &elems); err != nil {
+		return nil, invalid(name + " must be an array of strings")
+	}
+	out := make([]string, 0, len(elems))
+	for _, e := range elems {
+		e = bytes.TrimSpace(e)
+		if len(e) == 0 || e[0] != '"' {
+			return nil, invalid(name + " must be an array of strings")
+		}
+		var s string
+		if err := json.Unmarshal(e, &s); err != nil {
+			return nil, invalid(name + " must be an array of strings")
+		}
+		if hasControl(s) {
+			return nil, invalid(name + " contains a control character")
+		}
+		out = append(out, s)
+	}
+	return out, nil
+}
+
+// hasControl reports whether s contains a C0 control character or DEL.
+func hasControl(s string) bool {
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c < 0x20 || c == 0x7f {
+			return true
+		}
+	}
+	return false
+}
+
+// ValidateURI checks a URI-valued client metadata member other than
+// redirect_uris (client_uri, logo_uri, tos_uri, policy_uri, jwks_uri):
+// it must be an absolute http or https URL with a host, without userinfo,
+// fragment, white space, control characters or backslashes. Any other
+// scheme, javascript:, data:, vbscript: and file: included, is refused:
+// these values end up in links and images on the consent page and in
+// clients (RFC 7591 §5 and the MCP client RCE CVE-2025-6514). field is the
+// member name used in the error message; raw must not be empty (an absent
+// member needs no check). Errors wrap ErrInvalidClientMetadata.
+func ValidateURI(field, raw string) error {
+	bad := invalid(field + " must be an absolute http or https URL without fragment")
+	if raw == "" || hasSpaceOrControl(raw) || strings.ContainsAny(raw, "#\\") || !utf8.ValidString(raw) {
+		return bad
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		return bad
+	}
+	// url.Parse lowercases the scheme, so "JavaScript:" is caught too.
+	if (u.Scheme != "https" && u.Scheme != "http") || u.Opaque != "" || u.Host == "" || u.Hostname() == "" || u.User != nil {
+		return bad
+	}
+	return nil
+}
+
+// ValidateURIs applies ValidateURI to every non-empty URI member of m other
+// than redirect_uris (whose rules are stricter and live with redirect
+// matching), and returns the first error.
+func (m *ClientMetadata) ValidateURIs() error {
+	for _, f := range []struct{ name, value string }{
+		{"client_uri", m.ClientURI},
+		{"logo_uri", m.LogoURI},
+		{"tos_uri", m.TOSURI},
+		{"policy_uri", m.PolicyURI},
+		{"jwks_uri", m.JWKSURI},
+	} {
+		if f.value == "" {
+			continue
+		}
+		if err := ValidateURI(f.name, f.value); err != nil {
+			return err
+		}
+	}
+	return nil
+}
