@@ -62,9 +62,16 @@ var (
 //     atomic; use a compare-and-set (a conditional UPDATE, DELETE ... RETURNING,
 //     or one lock around both).
 //   - Methods scoped to a client ID act only on records of that client and
-//     answer ErrNotFound for another client's record, changing nothing.
+//     answer ErrNotFound for another client's record, changing nothing. The
+//     client is checked before use: another client's used code is
+//     ErrNotFound, never ErrAlreadyUsed (else a stranger could get a grant
+//     revoked).
+//   - Saving a record whose key exists is ErrConflict.
 //   - After RevokeGrant returns, no token of the grant is returned by GetToken,
-//     including tokens saved by a consume or rotation that raced with it.
+//     including tokens saved by a consume or rotation that raced with it, and
+//     a later save of a token or code of that grant fails with ErrNotFound
+//     (the revoked grant is remembered at least until its tokens would have
+//     expired).
 //   - A context deadline or cancellation is honoured.
 type Model interface {
 	// GetClient returns the client with this client_id, or ErrNotFound.

@@ -22,8 +22,8 @@ var (
 	// another client).
 	ErrNotFound = errors.New("mcpoauth: record not found")
 	// ErrAlreadyUsed means a one-time credential (authorization code, refresh
-	// token) was consumed before. The record is returned beside it, so the
-	// server can revoke the grant it descends from.
+	// token) was consumed before. The server learns the grant to revoke from
+	// the record it read before consuming.
 	ErrAlreadyUsed = errors.New("mcpoauth: credential already used")
 	// ErrConflict means a record with the same key already exists.
 	ErrConflict = errors.New("mcpoauth: record already exists")
