@@ -1,0 +1,188 @@
+package mcpoauth_test
+
+import (
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// consentForm is the decision a consent page posts back.
+func consentForm(p pendingFields, decision string) url.Values {
+	return url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {decision}, "username": {"alice"}}
+}
+
+type pendingFields struct{ RequestID, CSRFToken string }
+
+// startConsent runs /authorize in a fresh browser and returns it with the
+// consent page's hidden fields.
+func (h *harness) startConsent(clientID string) (*browser, pendingFields) {
+	b := &browser{}
+	p := h.pending(b, h.authorize(b, authorizeParams(clientID)))
+	return b, pendingFields{p.RequestID, p.CSRFToken}
+}
+
+func TestConsentApproveRedirectsWithCodeStateAndIss(t *testing.T) {
+	h := newHarness(t)
+	b, p := h.startConsent(h.publicClient())
+	w := h.decide(b, consentForm(p, "approve"))
+	// RFC 9700 §4.12: 303 after a POST, never 307.
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	require.Equal(t, "no-store", w.Header().Get("Cache-Control"))
+	loc, err := url.Parse(w.Header().Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, "https://client.example.com/cb", loc.Scheme+"://"+loc.Host+loc.Path)
+	q := loc.Query()
+	require.Len(t, q.Get("code"), 43)
+	require.Equal(t, "xyz", q.Get("state"))
+	require.Equal(t, testIssuer, q.Get("iss"), "RFC 9207 §2")
+	for k, v := range q {
+		require.Len(t, v, 1, "%s appears once", k)
+	}
+}
+
+func TestConsentDenyRedirectsAccessDenied(t *testing.T) {
+	h := newHarness(t)
+	b, p := h.startConsent(h.publicClient())
+	w := h.decide(b, consentForm(p, "deny"))
+	require.Equal(t, http.StatusSeeOther, w.Code)
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	require.Equal(t, "access_denied", loc.Query().Get("error"))
+	require.Equal(t, "xyz", loc.Query().Get("state"))
+	require.Equal(t, testIssuer, loc.Query().Get("iss"))
+	require.Empty(t, loc.Query().Get("code"))
+	// The request is consumed: approving afterwards fails.
+	require.Equal(t, http.StatusBadRequest, h.decide(b, consentForm(p, "approve")).Code)
+}
+
+// TestConsentKeepsRegisteredQuery: RFC 6749 §3.1.2 (the seed replaced the
+// redirect URI's query, §f.9).
+func TestConsentKeepsRegisteredQuery(t *testing.T) {
+	h := newHarness(t)
+	out := h.registerClient(map[string]any{"redirect_uris": []string{"https://client.example.com/cb?tenant=7"}, "token_endpoint_auth_method": "none"})
+	params := authorizeParams(out["client_id"].(string))
+	params.Set("redirect_uri", "https://client.example.com/cb?tenant=7")
+	u := h.approve(params, "alice")
+	require.Equal(t, "7", u.Query().Get("tenant"))
+	require.NotEmpty(t, u.Query().Get("code"))
+}
+
+// TestConsentCSRF: the decision must come from the browser that started the
+// request, carrying the CSRF token derived from its cookie (seed §f.10).
+func TestConsentCSRF(t *testing.T) {
+	h := newHarness(t)
+	id := h.publicClient()
+	for name, tc := range map[string]struct {
+		attack func(b *browser, p pendingFields) (*browser, url.Values)
+		status int
+	}{
+		"another browser (attacker's request, victim's browser)": {func(_ *browser, p pendingFields) (*browser, url.Values) {
+			return &browser{}, consentForm(p, "approve")
+		}, http.StatusForbidden},
+		"another browser with its own cookie": {func(_ *browser, p pendingFields) (*browser, url.Values) {
+			other, _ := h.startConsent(id)
+			return other, consentForm(p, "approve")
+		}, http.StatusForbidden},
+		"wrong csrf token": {func(b *browser, p pendingFields) (*browser, url.Values) {
+			p.CSRFToken = strings.Repeat("A", 43)
+			return b, consentForm(p, "approve")
+		}, http.StatusForbidden},
+		"missing csrf token": {func(b *browser, p pendingFields) (*browser, url.Values) {
+			f := consentForm(p, "approve")
+			f.Del("csrf_token")
+			return b, f
+		}, http.StatusForbidden},
+		"unknown request id": {func(b *browser, p pendingFields) (*browser, url.Values) {
+			p.RequestID = strings.Repeat("B", 43)
+			return b, consentForm(p, "approve")
+		}, http.StatusBadRequest},
+		"bad decision": {func(b *browser, p pendingFields) (*browser, url.Values) {
+			return b, consentForm(p, "maybe")
+		}, http.StatusBadRequest},
+		"repeated decision": {func(b *browser, p pendingFields) (*browser, url.Values) {
+			f := consentForm(p, "approve")
+			f.Add("decision", "deny")
+			return b, f
+		}, http.StatusBadRequest},
+	} {
+		t.Run(name, func(t *testing.T) {
+			b, p := h.startConsent(id)
+			attacker, form := tc.attack(b, p)
+			w := h.decide(attacker, form)
+			require.Equal(t, tc.status, w.Code, w.Body.String())
+			require.Empty(t, w.Header().Get("Location"), "never redirected")
+			// Nothing was burned: the genuine decision still works.
+			ok := h.decide(b, consentForm(p, "approve"))
+			require.Equal(t, http.StatusSeeOther, ok.Code, ok.Body.String())
+			require.Contains(t, ok.Header().Get("Location"), "code=")
+		})
+	}
+}
+
+// TestConsentReadsBodyOnly: a decision in the query string is refused (the
+// seed accepted GET consent, a cross-site hole).
+func TestConsentReadsBodyOnly(t *testing.T) {
+	h := newHarness(t)
+	b, p := h.startConsent(h.publicClient())
+	r := newRequest(http.MethodGet, "/consent/decide?"+consentForm(p, "approve").Encode(), "")
+	b.send(r)
+	require.Equal(t, http.StatusMethodNotAllowed, h.do(r).Code)
+	r = newRequest(http.MethodPost, "/consent/decide?"+consentForm(p, "approve").Encode(), "x=1")
+	b.send(r)
+	require.Equal(t, http.StatusBadRequest, h.do(r).Code)
+}
+
+func TestConsentApproveNeedsSignedInUser(t *testing.T) {
+	h := newHarness(t)
+	b, p := h.startConsent(h.publicClient())
+	f := consentForm(p, "approve")
+	f.Del("username")
+	w := h.decide(b, f)
+	require.Equal(t, http.StatusUnauthorized, w.Code)
+	require.Empty(t, w.Header().Get("Location"))
+	require.Equal(t, http.StatusSeeOther, h.decide(b, consentForm(p, "approve")).Code, "nothing consumed")
+}
+
+func TestConsentIsSingleUse(t *testing.T) {
+	h := newHarness(t)
+	b, p := h.startConsent(h.publicClient())
+	require.Equal(t, http.StatusSeeOther, h.decide(b, consentForm(p, "approve")).Code)
+	w := h.decide(b, consentForm(p, "approve"))
+	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Equal(t, "invalid_request", oauthError(t, w))
+}
+
+func TestConsentRequestExpires(t *testing.T) {
+	h := newHarness(t)
+	b, p := h.startConsent(h.publicClient())
+	h.clock.Advance(11 * time.Minute)
+	require.Equal(t, http.StatusBadRequest, h.decide(b, consentForm(p, "approve")).Code)
+}
+
+// TestPendingAuthorizationNeedsSameBrowser: the consent page lookup refuses
+// another browser, so the page of a stolen request_id shows nothing.
+func TestPendingAuthorizationNeedsSameBrowser(t *testing.T) {
+	h := newHarness(t)
+	b := &browser{}
+	w := h.authorize(b, authorizeParams(h.publicClient()))
+	r := newRequest(http.MethodGet, strings.TrimPrefix(w.Header().Get("Location"), testIssuer), "")
+	require.Equal(t, http.StatusBadRequest, h.do(r).Code)
+}
+
+func TestBrowserCookieAttributes(t *testing.T) {
+	h := newHarness(t)
+	w := h.authorize(&browser{}, authorizeParams(h.publicClient()))
+	cookies := w.Result().Cookies()
+	require.Len(t, cookies, 1)
+	c := cookies[0]
+	// spec-checklist 53: __Host- prefix, Secure, HttpOnly, SameSite=Lax.
+	require.Equal(t, "__Host-mcpoauth-browser", c.Name)
+	require.True(t, c.Secure)
+	require.True(t, c.HttpOnly)
+	require.Equal(t, http.SameSiteLaxMode, c.SameSite)
+	require.Equal(t, "/", c.Path)
+	require.Empty(t, c.Domain)
+}

@@ -1,0 +1,186 @@
+package mcpoauth_test
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// recordingModel writes down everything that crosses the Model boundary,
+// arguments and results.
+type recordingModel struct {
+	*mcpoauth.MemoryModel
+	mu  sync.Mutex
+	log strings.Builder
+}
+
+func (m *recordingModel) note(args ...any) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	for _, a := range args {
+		fmt.Fprintf(&m.log, "%+v\n", a)
+	}
+}
+
+func (m *recordingModel) GetClient(ctx context.Context, id string) (*mcpoauth.Client, error) {
+	c, err := m.MemoryModel.GetClient(ctx, id)
+	m.note(id, c, err)
+	return c, err
+}
+
+func (m *recordingModel) RegisterClient(ctx context.Context, c *mcpoauth.Client) error {
+	m.note(c)
+	return m.MemoryModel.RegisterClient(ctx, c)
+}
+
+func (m *recordingModel) SaveAuthorizationRequest(ctx context.Context, r *mcpoauth.AuthorizationRequest) error {
+	m.note(r)
+	return m.MemoryModel.SaveAuthorizationRequest(ctx, r)
+}
+
+func (m *recordingModel) GetAuthorizationRequest(ctx context.Context, id mcpoauth.Digest) (*mcpoauth.AuthorizationRequest, error) {
+	r, err := m.MemoryModel.GetAuthorizationRequest(ctx, id)
+	m.note(id, r, err)
+	return r, err
+}
+
+func (m *recordingModel) ConsumeAuthorizationRequest(ctx context.Context, id mcpoauth.Digest) (*mcpoauth.AuthorizationRequest, error) {
+	r, err := m.MemoryModel.ConsumeAuthorizationRequest(ctx, id)
+	m.note(id, r, err)
+	return r, err
+}
+
+func (m *recordingModel) SaveAuthorizationCode(ctx context.Context, c *mcpoauth.AuthorizationCode) error {
+	m.note(c)
+	return m.MemoryModel.SaveAuthorizationCode(ctx, c)
+}
+
+func (m *recordingModel) GetAuthorizationCode(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.AuthorizationCode, error) {
+	c, err := m.MemoryModel.GetAuthorizationCode(ctx, d)
+	m.note(d, c, err)
+	return c, err
+}
+
+func (m *recordingModel) ConsumeAuthorizationCode(ctx context.Context, d mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+	m.note(d, clientID)
+	for _, t := range issued {
+		m.note(t)
+	}
+	return m.MemoryModel.ConsumeAuthorizationCode(ctx, d, clientID, issued...)
+}
+
+func (m *recordingModel) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error {
+	for _, t := range tokens {
+		m.note(t)
+	}
+	return m.MemoryModel.SaveTokens(ctx, tokens...)
+}
+
+func (m *recordingModel) GetToken(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.Token, error) {
+	t, err := m.MemoryModel.GetToken(ctx, d)
+	m.note(d, t, err)
+	return t, err
+}
+
+func (m *recordingModel) RotateRefreshToken(ctx context.Context, d mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+	m.note(d, clientID)
+	for _, t := range issued {
+		m.note(t)
+	}
+	return m.MemoryModel.RotateRefreshToken(ctx, d, clientID, issued...)
+}
+
+func (m *recordingModel) RevokeToken(ctx context.Context, d mcpoauth.Digest, clientID string) (*mcpoauth.Token, error) {
+	t, err := m.MemoryModel.RevokeToken(ctx, d, clientID)
+	m.note(d, clientID, t, err)
+	return t, err
+}
+
+func (m *recordingModel) RevokeGrant(ctx context.Context, grantID string) error {
+	m.note(grantID)
+	return m.MemoryModel.RevokeGrant(ctx, grantID)
+}
+
+// TestNoCredentialReachesModelLogsOrErrorHandler: no raw token, code,
+// verifier, secret, request id or CSRF token reaches the model, a log line
+// or ErrorHandler (DESIGN invariant; seed §f.1, §f.15; peer lesson 5).
+func TestNoCredentialReachesModelLogsOrErrorHandler(t *testing.T) {
+	var rec *recordingModel
+	h := newHarness(t, func(c *mcpoauth.Config) {
+		rec = &recordingModel{MemoryModel: c.Model.(*mcpoauth.MemoryModel)}
+		c.Model = rec
+	})
+	var secrets []string
+	keep := func(s ...string) {
+		for _, v := range s {
+			require.NotEmpty(t, v)
+			secrets = append(secrets, v)
+		}
+	}
+
+	id, clientSecret := h.confidentialClient()
+	keep(clientSecret, testVerifier)
+	b := &browser{}
+	p := h.pending(b, h.authorize(b, authorizeParams(id)))
+	keep(p.RequestID, p.CSRFToken)
+	for _, c := range b.cookies {
+		keep(c.Value)
+	}
+	// A forged decision first, then the real one.
+	require.Equal(t, http.StatusForbidden, h.decide(&browser{}, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}}).Code)
+	w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
+	loc, _ := url.Parse(w.Header().Get("Location"))
+	code := loc.Query().Get("code")
+	keep(code)
+
+	// Failures: wrong verifier, wrong secret; then success; then a replay.
+	f := exchangeForm(id, code)
+	f.Set("code_verifier", strings.Repeat("w", 43))
+	keep(f.Get("code_verifier"))
+	require.Equal(t, "invalid_client", oauthError(t, h.postForm("/token", f, id, "wrong-"+clientSecret)))
+	f.Del("client_id")
+	require.Equal(t, "invalid_grant", oauthError(t, h.postForm("/token", f, id, clientSecret)))
+	f.Set("code_verifier", testVerifier)
+	w = h.postForm("/token", f, id, clientSecret)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	tr := decodeTokens(t, w)
+	keep(tr.AccessToken, tr.RefreshToken)
+	require.Equal(t, http.StatusOK, h.callMCP(tr.AccessToken).Code)
+	w = h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, id, clientSecret)
+	require.Equal(t, http.StatusOK, w.Code)
+	tr2 := decodeTokens(t, w)
+	keep(tr2.AccessToken, tr2.RefreshToken)
+	// Replay of the rotated token revokes the grant; a revoke and a
+	// verification of a dead token follow.
+	require.Equal(t, "invalid_grant", oauthError(t, h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, id, clientSecret)))
+	require.Equal(t, http.StatusOK, h.postForm("/revoke", url.Values{"token": {tr2.AccessToken}}, id, clientSecret).Code)
+	require.Equal(t, http.StatusUnauthorized, h.callMCP(tr2.AccessToken).Code)
+	require.Equal(t, "invalid_grant", oauthError(t, h.postForm("/token", f, id, clientSecret)))
+
+	h.mu.Lock()
+	var handlerErrs strings.Builder
+	for _, e := range h.errs {
+		fmt.Fprintf(&handlerErrs, "%v %+v\n", e, e)
+	}
+	h.mu.Unlock()
+	require.NotEmpty(t, handlerErrs.String(), "ErrorHandler saw the failures")
+	rec.mu.Lock()
+	modelLog := rec.log.String()
+	rec.mu.Unlock()
+	require.NotEmpty(t, modelLog)
+	logs := h.logs.String()
+	require.NotEmpty(t, logs)
+	for _, s := range secrets {
+		require.NotContains(t, modelLog, s, "the model saw a raw credential")
+		require.NotContains(t, logs, s, "a log line carries a raw credential")
+		require.NotContains(t, handlerErrs.String(), s, "ErrorHandler saw a raw credential")
+	}
+}
