@@ -160,6 +160,9 @@ func (s *OAuthServer) RequireBearerAuth(requiredScopes ...string) func(http.Hand
 		ResourceMetadataURL: ProtectedResourceMetadataURL(s.cfg.resource),
 		Resource:            s.cfg.resource,
 		Now:                 s.cfg.Now,
+		ErrorHandler: func(r *http.Request, err error) {
+			s.onError(r.Context(), "verify", oautherr.ServerError(err))
+		},
 	})
 }
 

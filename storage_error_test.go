@@ -1,0 +1,115 @@
+package mcpoauth_test
+
+import (
+	"context"
+	"errors"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// errStorage carries internals that must never reach a client.
+var errStorage = errors.New("pq: connection refused to db-internal-7.corp:5432 (password=hunter2)")
+
+// brokenModel fails every call once broken is set.
+type brokenModel struct {
+	*mcpoauth.MemoryModel
+	broken atomic.Bool
+}
+
+func (m *brokenModel) fail() error {
+	if m.broken.Load() {
+		return errStorage
+	}
+	return nil
+}
+
+func (m *brokenModel) GetClient(ctx context.Context, id string) (*mcpoauth.Client, error) {
+	if err := m.fail(); err != nil {
+		return nil, err
+	}
+	return m.MemoryModel.GetClient(ctx, id)
+}
+
+func (m *brokenModel) RegisterClient(ctx context.Context, c *mcpoauth.Client) error {
+	if err := m.fail(); err != nil {
+		return err
+	}
+	return m.MemoryModel.RegisterClient(ctx, c)
+}
+
+func (m *brokenModel) SaveAuthorizationRequest(ctx context.Context, r *mcpoauth.AuthorizationRequest) error {
+	if err := m.fail(); err != nil {
+		return err
+	}
+	return m.MemoryModel.SaveAuthorizationRequest(ctx, r)
+}
+
+func (m *brokenModel) GetToken(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.Token, error) {
+	if err := m.fail(); err != nil {
+		return nil, err
+	}
+	return m.MemoryModel.GetToken(ctx, d)
+}
+
+func (m *brokenModel) GetAuthorizationCode(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.AuthorizationCode, error) {
+	if err := m.fail(); err != nil {
+		return nil, err
+	}
+	return m.MemoryModel.GetAuthorizationCode(ctx, d)
+}
+
+// TestStorageErrorsAreServerErrors: a Model failure becomes a 500
+// server_error with a fixed body, and reaches ErrorHandler with its cause
+// (DESIGN invariant).
+func TestStorageErrorsAreServerErrors(t *testing.T) {
+	var bm *brokenModel
+	h := newHarness(t, func(c *mcpoauth.Config) {
+		bm = &brokenModel{MemoryModel: c.Model.(*mcpoauth.MemoryModel)}
+		c.Model = bm
+	})
+	id, sec := h.confidentialClient()
+	tr := h.tokens(h.publicClient())
+	bm.broken.Store(true)
+
+	for name, do := range map[string]func() (int, string, http.Header){
+		"token": func() (int, string, http.Header) {
+			w := h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, id, sec)
+			return w.Code, w.Body.String(), w.Header()
+		},
+		"register": func() (int, string, http.Header) {
+			w := h.register(`{"redirect_uris":["https://client.example.com/cb"]}`)
+			return w.Code, w.Body.String(), w.Header()
+		},
+		"authorize": func() (int, string, http.Header) {
+			w := h.authorize(&browser{}, authorizeParams(id))
+			return w.Code, w.Body.String(), w.Header()
+		},
+		"bearer": func() (int, string, http.Header) {
+			w := h.callMCP(tr.AccessToken)
+			return w.Code, w.Body.String(), w.Header()
+		},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, body, hdr := do()
+			require.Equal(t, http.StatusInternalServerError, code, body)
+			require.Contains(t, body, `"error":"server_error"`)
+			require.NotContains(t, body, "hunter2")
+			require.NotContains(t, body, "db-internal")
+			require.NotContains(t, strings.Join(hdr.Values("WWW-Authenticate"), " "), "hunter2")
+		})
+	}
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	var found bool
+	for _, e := range h.errs {
+		found = found || errors.Is(e, errStorage)
+	}
+	require.True(t, found, "ErrorHandler receives the storage error")
+}
