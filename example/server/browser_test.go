@@ -1,0 +1,263 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+// TestBrowserConsent runs the consent flow in headless Chromium: the
+// consent page's Content-Security-Policy must let the decision's 303 reach
+// the client's redirect URI (Chromium applies form-action to the redirects
+// after a form submission), and a hostile client name must not become
+// markup.
+func TestBrowserConsent(t *testing.T) {
+	chrome := startChromium(t)
+	e := newTestEnv(t, "")
+
+	got := make(chan url.Values, 4)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/callback" {
+			got <- r.URL.Query()
+		}
+		_, _ = w.Write([]byte("callback reached"))
+	}))
+	t.Cleanup(cb.Close)
+	redirectURI := cb.URL + "/callback"
+
+	body := fmt.Sprintf(`{"client_name":"<img src=x onerror=alert(1)><script>alert(2)</script>","redirect_uris":[%q],"token_endpoint_auth_method":"none"}`, redirectURI)
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, out := fetch(t, http.DefaultClient, req)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, out)
+	var info struct {
+		ClientID string `json:"client_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &info))
+
+	for _, decision := range []string{"approve", "deny"} {
+		t.Run(decision, func(t *testing.T) {
+			_, challenge := pkcePair()
+			q := url.Values{
+				"response_type": {"code"}, "client_id": {info.ClientID}, "redirect_uri": {redirectURI},
+				"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "scope": {scopeTools},
+				"resource": {e.issuer + "/mcp"}, "state": {"st-" + decision},
+			}
+			tab := chrome.newTab(t)
+			tab.navigate(t, e.issuer+"/authorize?"+q.Encode())
+			require.Eventually(t, func() bool {
+				// Errors are expected while the page navigates.
+				v, err := tab.tryEval(`location.href + " " + document.readyState`)
+				return err == nil && strings.HasPrefix(v, e.issuer+"/consent?") && strings.HasSuffix(v, " complete")
+			}, 10*time.Second, 50*time.Millisecond)
+			assert.Equal(t, "0", tab.eval(t, `String(document.querySelectorAll("script, img").length)`), "the client name stays text")
+			assert.Contains(t, tab.eval(t, `document.body.innerText`), "<script>alert(2)</script>")
+
+			tab.eval(t, `document.getElementById("username").value = "alice"; document.querySelector('button[value="`+decision+`"]').click(); "clicked"`)
+			select {
+			case v := <-got:
+				assert.Equal(t, "st-"+decision, v.Get("state"))
+				assert.Equal(t, e.issuer, v.Get("iss"))
+				if decision == "approve" {
+					assert.NotEmpty(t, v.Get("code"))
+				} else {
+					assert.Equal(t, "access_denied", v.Get("error"))
+				}
+			case <-time.After(10 * time.Second):
+				t.Fatalf("the browser never reached the redirect URI; now at %s", tab.eval(t, `location.href`))
+			}
+		})
+	}
+}
+
+// chromium is a headless Chromium driven over the DevTools protocol on
+// --remote-debugging-pipe: JSON messages separated by NUL bytes, written to
+// its fd 3 and read from its fd 4. No websocket client needed.
+type chromium struct {
+	cmd *exec.Cmd
+	in  *os.File
+
+	mu      sync.Mutex
+	nextID  int
+	pending map[int]chan cdpMessage
+}
+
+type cdpMessage struct {
+	ID     int             `json:"id"`
+	Result json.RawMessage `json:"result"`
+	Error  *struct {
+		Message string `json:"message"`
+	} `json:"error"`
+}
+
+// startChromium starts the browser, or skips the test when it is missing
+// (fails instead under MCPOAUTH_REQUIRE_BROWSER=1).
+func startChromium(t *testing.T) *chromium {
+	t.Helper()
+	var path string
+	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
+		if p, err := exec.LookPath(name); err == nil {
+			path = p
+			break
+		}
+	}
+	if path == "" {
+		msg := "needs Chromium (apt-get install -y chromium); MCPOAUTH_REQUIRE_BROWSER=1 makes its absence a failure"
+		if os.Getenv("MCPOAUTH_REQUIRE_BROWSER") == "1" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	toChrome, in, err := os.Pipe()
+	require.NoError(t, err)
+	out, fromChrome, err := os.Pipe()
+	require.NoError(t, err)
+	cmd := exec.Command(path, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+		"--disable-background-networking", "--disable-component-update", "--disable-sync",
+		"--user-data-dir="+t.TempDir(), "--remote-debugging-pipe", "about:blank")
+	cmd.ExtraFiles = []*os.File{toChrome, fromChrome} // fd 3 and fd 4
+	require.NoError(t, cmd.Start())
+	_ = toChrome.Close()
+	_ = fromChrome.Close()
+	c := &chromium{cmd: cmd, in: in, pending: map[int]chan cdpMessage{}}
+	go c.read(out)
+	t.Cleanup(func() {
+		done := make(chan error, 1)
+		go func() { done <- cmd.Wait() }()
+		_, _ = c.call("", "Browser.close", nil)
+		select {
+		case <-done:
+		case <-time.After(10 * time.Second):
+			_ = cmd.Process.Kill()
+			<-done
+		}
+		_ = in.Close()
+	})
+	return c
+}
+
+func (c *chromium) read(out *os.File) {
+	defer out.Close()
+	r := bufio.NewReader(out)
+	for {
+		b, err := r.ReadBytes(0)
+		if err != nil {
+			return
+		}
+		var m cdpMessage
+		if json.Unmarshal(b[:len(b)-1], &m) != nil || m.ID == 0 {
+			continue // an event
+		}
+		c.mu.Lock()
+		ch := c.pending[m.ID]
+		delete(c.pending, m.ID)
+		c.mu.Unlock()
+		if ch != nil {
+			ch <- m
+		}
+	}
+}
+
+// call sends one command (to a page session, or to the browser when session
+// is "") and waits for its result.
+func (c *chromium) call(session, method string, params any) (json.RawMessage, error) {
+	c.mu.Lock()
+	c.nextID++
+	id := c.nextID
+	ch := make(chan cdpMessage, 1)
+	c.pending[id] = ch
+	msg := map[string]any{"id": id, "method": method, "params": params}
+	if params == nil {
+		msg["params"] = struct{}{}
+	}
+	if session != "" {
+		msg["sessionId"] = session
+	}
+	b, _ := json.Marshal(msg)
+	_, err := c.in.Write(append(b, 0))
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	select {
+	case m := <-ch:
+		if m.Error != nil {
+			return nil, fmt.Errorf("%s: %s", method, m.Error.Message)
+		}
+		return m.Result, nil
+	case <-time.After(10 * time.Second):
+		return nil, fmt.Errorf("%s: no answer", method)
+	}
+}
+
+type tab struct {
+	c       *chromium
+	session string
+}
+
+func (c *chromium) newTab(t *testing.T) *tab {
+	t.Helper()
+	res, err := c.call("", "Target.createTarget", map[string]any{"url": "about:blank"})
+	require.NoError(t, err)
+	var target struct {
+		TargetID string `json:"targetId"`
+	}
+	require.NoError(t, json.Unmarshal(res, &target))
+	res, err = c.call("", "Target.attachToTarget", map[string]any{"targetId": target.TargetID, "flatten": true})
+	require.NoError(t, err)
+	var att struct {
+		SessionID string `json:"sessionId"`
+	}
+	require.NoError(t, json.Unmarshal(res, &att))
+	return &tab{c: c, session: att.SessionID}
+}
+
+func (tb *tab) navigate(t *testing.T, u string) {
+	t.Helper()
+	_, err := tb.c.call(tb.session, "Page.navigate", map[string]any{"url": u})
+	require.NoError(t, err)
+}
+
+// eval evaluates a JavaScript expression in the page (DevTools is not
+// subject to the page's CSP) and returns its string value.
+func (tb *tab) eval(t *testing.T, expr string) string {
+	t.Helper()
+	v, err := tb.tryEval(expr)
+	require.NoError(t, err)
+	return v
+}
+
+func (tb *tab) tryEval(expr string) (string, error) {
+	res, err := tb.c.call(tb.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true})
+	if err != nil {
+		return "", err
+	}
+	var r struct {
+		Result struct {
+			Value any `json:"value"`
+		} `json:"result"`
+		ExceptionDetails *struct {
+			Text string `json:"text"`
+		} `json:"exceptionDetails"`
+	}
+	if err := json.Unmarshal(res, &r); err != nil {
+		return "", err
+	}
+	if r.ExceptionDetails != nil {
+		return "", fmt.Errorf("evaluate %q: %s", expr, r.ExceptionDetails.Text)
+	}
+	return fmt.Sprint(r.Result.Value), nil
+}

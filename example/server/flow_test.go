@@ -1,0 +1,599 @@
+package main
+
+import (
+	"bytes"
+	"crypto/rand"
+	"crypto/sha256"
+	"encoding/base64"
+	"encoding/json"
+	"html"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/cookiejar"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// testRedirect is where the test clients want the browser sent. Nothing
+// listens there: the browsers below do not follow redirects.
+const testRedirect = "http://127.0.0.1:8765/callback"
+
+// testEnv is the example server on a loopback port, with issuer
+// http://127.0.0.1:PORT, driven over real HTTP as an outside tool would.
+type testEnv struct {
+	t      *testing.T
+	issuer string
+	ts     *httptest.Server
+	logs   *syncBuffer
+}
+
+func newTestEnv(t *testing.T, clientsFile string) *testEnv {
+	t.Helper()
+	ts := httptest.NewUnstartedServer(nil)
+	e := &testEnv{t: t, ts: ts, issuer: "http://" + ts.Listener.Addr().String(), logs: &syncBuffer{}}
+	handler, srv, err := newServer(options{
+		addr:        ts.Listener.Addr().String(),
+		issuer:      e.issuer,
+		clientsFile: clientsFile,
+		logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
+	})
+	require.NoError(t, err)
+	ts.Config.Handler = handler
+	ts.Start()
+	t.Cleanup(func() {
+		ts.Close()
+		_ = srv.Close()
+	})
+	return e
+}
+
+// syncBuffer is a log sink safe for the server's goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// newBrowser is a user agent with cookies that does not follow redirects, so
+// each hop can be inspected.
+func newBrowser(t *testing.T) *http.Client {
+	jar, err := cookiejar.New(nil)
+	require.NoError(t, err)
+	return &http.Client{
+		Jar:           jar,
+		Timeout:       10 * time.Second,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+}
+
+// fetch sends a request and returns the response with its body read.
+func fetch(t *testing.T, c *http.Client, req *http.Request) (*http.Response, string) {
+	t.Helper()
+	resp, err := c.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	return resp, string(b)
+}
+
+func (e *testEnv) get(c *http.Client, u string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodGet, u, nil)
+	require.NoError(e.t, err)
+	return fetch(e.t, c, req)
+}
+
+func (e *testEnv) postForm(c *http.Client, u string, form url.Values, basic ...string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, u, strings.NewReader(form.Encode()))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	if len(basic) == 2 {
+		// RFC 6749 §2.3.1: form-encode, then base64.
+		req.SetBasicAuth(url.QueryEscape(basic[0]), url.QueryEscape(basic[1]))
+	}
+	return fetch(e.t, c, req)
+}
+
+// register registers a public client through /register.
+func (e *testEnv) register(clientName string) string {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"client_name":                clientName,
+		"redirect_uris":              []string{testRedirect},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"response_types":             []string{"code"},
+		"token_endpoint_auth_method": "none",
+	})
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", bytes.NewReader(body))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, out := fetch(e.t, http.DefaultClient, req)
+	require.Equal(e.t, http.StatusCreated, resp.StatusCode, out)
+	var info struct {
+		ClientID     string `json:"client_id"`
+		ClientSecret string `json:"client_secret"`
+	}
+	require.NoError(e.t, json.Unmarshal([]byte(out), &info))
+	require.NotEmpty(e.t, info.ClientID)
+	require.Empty(e.t, info.ClientSecret, "a public client gets no secret")
+	return info.ClientID
+}
+
+// pkcePair returns an RFC 7636 verifier and its S256 challenge.
+func pkcePair() (verifier, challenge string) {
+	verifier = base64.RawURLEncoding.EncodeToString(randomBytes(32))
+	sum := sha256.Sum256([]byte(verifier))
+	return verifier, base64.RawURLEncoding.EncodeToString(sum[:])
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	_, _ = rand.Read(b)
+	return b
+}
+
+// authorize opens /authorize in the browser and returns the consent page URL
+// it redirects to.
+func (e *testEnv) authorize(b *http.Client, clientID, challenge, state string) string {
+	e.t.Helper()
+	q := url.Values{
+		"response_type":         {"code"},
+		"client_id":             {clientID},
+		"redirect_uri":          {testRedirect},
+		"code_challenge":        {challenge},
+		"code_challenge_method": {"S256"},
+		"scope":                 {scopeTools},
+		"resource":              {e.issuer + "/mcp"},
+		"state":                 {state},
+	}
+	resp, body := e.get(b, e.issuer+"/authorize?"+q.Encode())
+	require.Equal(e.t, http.StatusFound, resp.StatusCode, body)
+	loc := resp.Header.Get("Location")
+	require.True(e.t, strings.HasPrefix(loc, e.issuer+"/consent?request_id="), loc)
+	return loc
+}
+
+// consentForm is the decision form as parsed from the consent page's HTML.
+type consentForm struct {
+	action    string
+	hidden    url.Values
+	text      []string // names of the text inputs
+	decisions []string // values of the submit buttons named "decision"
+}
+
+var (
+	formRE   = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
+	hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
+	textRE   = regexp.MustCompile(`<input type="text" [^>]*name="([^"]*)"`)
+	buttonRE = regexp.MustCompile(`<button type="submit" name="([^"]*)" value="([^"]*)"`)
+)
+
+// parseConsentForm reads the form out of the template's well-formed output.
+func parseConsentForm(t *testing.T, page string) consentForm {
+	t.Helper()
+	forms := formRE.FindAllStringSubmatch(page, -1)
+	require.Len(t, forms, 1, "exactly one POST form")
+	f := consentForm{action: html.UnescapeString(forms[0][1]), hidden: url.Values{}}
+	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
+		f.hidden.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
+	}
+	for _, m := range textRE.FindAllStringSubmatch(page, -1) {
+		f.text = append(f.text, html.UnescapeString(m[1]))
+	}
+	for _, m := range buttonRE.FindAllStringSubmatch(page, -1) {
+		require.Equal(t, "decision", html.UnescapeString(m[1]))
+		f.decisions = append(f.decisions, html.UnescapeString(m[2]))
+	}
+	return f
+}
+
+// openConsent loads the consent page and parses its form.
+func (e *testEnv) openConsent(b *http.Client, consentURL string) (consentForm, *http.Response, string) {
+	e.t.Helper()
+	resp, page := e.get(b, consentURL)
+	require.Equal(e.t, http.StatusOK, resp.StatusCode, page)
+	return parseConsentForm(e.t, page), resp, page
+}
+
+// decide submits the consent form as a browser would and returns the
+// response (a 303 on success).
+func (e *testEnv) decide(b *http.Client, consentURL string, f consentForm, user, decision string) (*http.Response, string) {
+	e.t.Helper()
+	base, err := url.Parse(consentURL)
+	require.NoError(e.t, err)
+	action, err := base.Parse(f.action)
+	require.NoError(e.t, err)
+	form := url.Values{}
+	for k, v := range f.hidden {
+		form[k] = v
+	}
+	form.Set("username", user)
+	form.Set("decision", decision)
+	return e.postForm(b, action.String(), form)
+}
+
+type tokenResponse struct {
+	AccessToken  string `json:"access_token"`
+	TokenType    string `json:"token_type"`
+	ExpiresIn    int64  `json:"expires_in"`
+	RefreshToken string `json:"refresh_token"`
+	Scope        string `json:"scope"`
+}
+
+func (e *testEnv) token(form url.Values, basic ...string) tokenResponse {
+	e.t.Helper()
+	resp, body := e.postForm(http.DefaultClient, e.issuer+"/token", form, basic...)
+	require.Equal(e.t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(e.t, "no-store", resp.Header.Get("Cache-Control"))
+	var tr tokenResponse
+	require.NoError(e.t, json.Unmarshal([]byte(body), &tr))
+	require.NotEmpty(e.t, tr.AccessToken)
+	return tr
+}
+
+// callMCP calls /mcp with a bearer token.
+func (e *testEnv) callMCP(token string) (*http.Response, string) {
+	e.t.Helper()
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/mcp", strings.NewReader("{}"))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	return fetch(e.t, http.DefaultClient, req)
+}
+
+type whoamiResponse struct {
+	UserID   string   `json:"user_id"`
+	ClientID string   `json:"client_id"`
+	Scopes   []string `json:"scopes"`
+}
+
+// approve runs /authorize → consent page → approve for a client and returns
+// the authorization code.
+func (e *testEnv) approve(clientID, challenge, user string) string {
+	e.t.Helper()
+	b := newBrowser(e.t)
+	consentURL := e.authorize(b, clientID, challenge, "st")
+	f, _, _ := e.openConsent(b, consentURL)
+	resp, body := e.decide(b, consentURL, f, user, "approve")
+	require.Equal(e.t, http.StatusSeeOther, resp.StatusCode, body)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(e.t, err)
+	code := loc.Query().Get("code")
+	require.NotEmpty(e.t, code, loc.String())
+	return code
+}
+
+func TestFlowPublicClient(t *testing.T) {
+	e := newTestEnv(t, "")
+
+	// Discovery, as an MCP client does it.
+	resp, body := e.get(http.DefaultClient, e.issuer+"/.well-known/oauth-protected-resource/mcp")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	var prm struct {
+		Resource             string   `json:"resource"`
+		AuthorizationServers []string `json:"authorization_servers"`
+		ScopesSupported      []string `json:"scopes_supported"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &prm))
+	assert.Equal(t, e.issuer+"/mcp", prm.Resource)
+	assert.Equal(t, []string{e.issuer}, prm.AuthorizationServers)
+	assert.Equal(t, []string{scopeTools}, prm.ScopesSupported)
+	resp, body = e.get(http.DefaultClient, e.issuer+"/.well-known/oauth-authorization-server")
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	var asm struct {
+		Issuer               string   `json:"issuer"`
+		AuthorizationURL     string   `json:"authorization_endpoint"`
+		TokenURL             string   `json:"token_endpoint"`
+		RegistrationEndpoint string   `json:"registration_endpoint"`
+		RevocationEndpoint   string   `json:"revocation_endpoint"`
+		GrantTypes           []string `json:"grant_types_supported"`
+		PKCEMethods          []string `json:"code_challenge_methods_supported"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(body), &asm))
+	assert.Equal(t, e.issuer, asm.Issuer)
+	assert.Equal(t, e.issuer+"/authorize", asm.AuthorizationURL)
+	assert.Equal(t, e.issuer+"/token", asm.TokenURL)
+	assert.Equal(t, e.issuer+"/register", asm.RegistrationEndpoint)
+	assert.Equal(t, e.issuer+"/revoke", asm.RevocationEndpoint)
+	assert.ElementsMatch(t, []string{"authorization_code", "refresh_token"}, asm.GrantTypes)
+	assert.Equal(t, []string{"S256"}, asm.PKCEMethods)
+
+	// Without a token, /mcp challenges with the metadata URL.
+	resp, _ = e.callMCP("")
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `resource_metadata="`+e.issuer+`/.well-known/oauth-protected-resource/mcp"`)
+
+	clientID := e.register("Flow Test Client")
+	verifier, challenge := pkcePair()
+	b := newBrowser(t)
+	consentURL := e.authorize(b, clientID, challenge, "state-123")
+
+	f, cresp, page := e.openConsent(b, consentURL)
+	assert.Equal(t, "/consent", f.action)
+	assert.ElementsMatch(t, []string{mcpoauth.FormRequestID, mcpoauth.FormCSRFToken}, keys(f.hidden))
+	assert.NotEmpty(t, f.hidden.Get(mcpoauth.FormRequestID))
+	assert.NotEmpty(t, f.hidden.Get(mcpoauth.FormCSRFToken))
+	assert.Equal(t, []string{"username"}, f.text)
+	assert.Equal(t, []string{"approve", "deny"}, f.decisions)
+	assert.Contains(t, page, "Flow Test Client")
+	assert.Contains(t, page, "self-asserted")
+	assert.Contains(t, page, "127.0.0.1:8765", "the redirect host is shown")
+	assert.Contains(t, page, scopeTools)
+	assert.Contains(t, page, e.issuer+"/mcp")
+	assert.Contains(t, cresp.Header.Get("Content-Security-Policy"), "form-action 'self' http://127.0.0.1:8765;")
+
+	resp, body = e.decide(b, consentURL, f, "  alice ", "approve")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	assert.Equal(t, testRedirect, loc.Scheme+"://"+loc.Host+loc.Path)
+	code := loc.Query().Get("code")
+	require.NotEmpty(t, code)
+	assert.Equal(t, "state-123", loc.Query().Get("state"))
+	assert.Equal(t, e.issuer, loc.Query().Get("iss"), "RFC 9207")
+
+	// The decision is one-time: a second post is refused and shown.
+	resp, body = e.decide(b, consentURL, f, "alice", "approve")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+	assert.Empty(t, resp.Header.Get("Location"))
+
+	tr := e.token(url.Values{
+		"grant_type":    {"authorization_code"},
+		"client_id":     {clientID},
+		"code":          {code},
+		"code_verifier": {verifier},
+		"redirect_uri":  {testRedirect},
+		"resource":      {e.issuer + "/mcp"},
+	})
+	assert.Equal(t, "Bearer", tr.TokenType)
+	assert.NotEmpty(t, tr.RefreshToken)
+	assert.Equal(t, scopeTools, tr.Scope)
+
+	resp, body = e.callMCP(tr.AccessToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
+	var who whoamiResponse
+	require.NoError(t, json.Unmarshal([]byte(body), &who))
+	assert.Equal(t, whoamiResponse{UserID: "alice", ClientID: clientID, Scopes: []string{scopeTools}}, who)
+	assert.NotContains(t, body, tr.AccessToken, "whoami never echoes the token")
+
+	// Refresh rotates; the new access token works.
+	tr2 := e.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}, "refresh_token": {tr.RefreshToken}})
+	assert.NotEqual(t, tr.RefreshToken, tr2.RefreshToken)
+	resp, body = e.callMCP(tr2.AccessToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+
+	// Revocation answers 200; the revoked token is refused.
+	resp, body = e.postForm(http.DefaultClient, e.issuer+"/revoke", url.Values{"client_id": {clientID}, "token": {tr2.AccessToken}})
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	resp, _ = e.callMCP(tr2.AccessToken)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode)
+	assert.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
+
+	// The access log has every request, and no credential nor query string.
+	logs := e.logs.String()
+	assert.Contains(t, logs, "msg=request method=GET path=/authorize status=302")
+	assert.Contains(t, logs, "msg=request method=POST path=/consent status=303")
+	assert.Contains(t, logs, "msg=request method=POST path=/token status=200")
+	for _, secret := range []string{code, verifier, challenge, tr.AccessToken, tr.RefreshToken, tr2.AccessToken, tr2.RefreshToken,
+		f.hidden.Get(mcpoauth.FormRequestID), f.hidden.Get(mcpoauth.FormCSRFToken), "request_id=", "code_challenge", "state-123"} {
+		assert.NotContains(t, logs, secret)
+	}
+}
+
+func keys(v url.Values) []string {
+	var out []string
+	for k := range v {
+		out = append(out, k)
+	}
+	return out
+}
+
+func TestFlowDeny(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.register("Deny Client")
+	_, challenge := pkcePair()
+	b := newBrowser(t)
+	consentURL := e.authorize(b, clientID, challenge, "s-deny")
+	f, _, _ := e.openConsent(b, consentURL)
+	// Deny needs no sign-in.
+	resp, body := e.decide(b, consentURL, f, "", "deny")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	assert.Equal(t, testRedirect, loc.Scheme+"://"+loc.Host+loc.Path)
+	assert.Equal(t, "access_denied", loc.Query().Get("error"))
+	assert.Equal(t, "s-deny", loc.Query().Get("state"))
+	assert.Equal(t, e.issuer, loc.Query().Get("iss"))
+	assert.Empty(t, loc.Query().Get("code"))
+}
+
+func TestConsentRequiresUsername(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.register("Sign-in Client")
+	_, challenge := pkcePair()
+	b := newBrowser(t)
+	consentURL := e.authorize(b, clientID, challenge, "s")
+	f, _, _ := e.openConsent(b, consentURL)
+	for _, bad := range []string{"", "   ", "a\x01b", strings.Repeat("x", 65)} {
+		resp, body := e.decide(b, consentURL, f, bad, "approve")
+		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+		assert.Empty(t, resp.Header.Get("Location"))
+	}
+	// The refusals burnt nothing: the same form still approves.
+	resp, body := e.decide(b, consentURL, f, "bob", "approve")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+}
+
+func TestConsentPageSecurityHeaders(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.register("Header Client")
+	_, challenge := pkcePair()
+	b := newBrowser(t)
+	_, resp, _ := e.openConsent(b, e.authorize(b, clientID, challenge, "s"))
+	want := map[string]string{
+		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:8765; frame-ancestors 'none'; base-uri 'none'",
+		"X-Frame-Options":         "DENY",
+		"Referrer-Policy":         "no-referrer",
+		"X-Content-Type-Options":  "nosniff",
+		"Cache-Control":           "no-store",
+		"Content-Type":            "text/html; charset=utf-8",
+	}
+	for k, v := range want {
+		assert.Equal(t, v, resp.Header.Get(k), k)
+	}
+	// The error page has them too.
+	resp, _ = e.get(newBrowser(t), e.issuer+"/consent?request_id=nope")
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	for k := range want {
+		assert.NotEmpty(t, resp.Header.Get(k), k)
+	}
+	assert.Contains(t, resp.Header.Get("Content-Security-Policy"), "form-action 'self';")
+}
+
+func TestConsentEscapesClientName(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.register(`<script>alert(1)</script>`)
+	_, challenge := pkcePair()
+	b := newBrowser(t)
+	_, _, page := e.openConsent(b, e.authorize(b, clientID, challenge, "s"))
+	assert.NotContains(t, page, "<script")
+	assert.Contains(t, page, "&lt;script&gt;alert(1)&lt;/script&gt;")
+}
+
+func TestConsentErrorPages(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.register("Error Client")
+	_, challenge := pkcePair()
+	b := newBrowser(t)
+	consentURL := e.authorize(b, clientID, challenge, "s")
+
+	for name, u := range map[string]string{
+		"no request id":      e.issuer + "/consent",
+		"unknown request id": e.issuer + "/consent?request_id=" + url.QueryEscape(`"><script>alert(1)</script>`),
+	} {
+		resp, page := e.get(b, u)
+		assert.Equal(t, http.StatusBadRequest, resp.StatusCode, name)
+		assert.Equal(t, "text/html; charset=utf-8", resp.Header.Get("Content-Type"), name)
+		assert.NotContains(t, page, "<script", name)
+		assert.NotContains(t, page, "<form", name)
+	}
+
+	// Another browser (no binding cookie) cannot see the request.
+	resp, page := e.get(newBrowser(t), consentURL)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode)
+	assert.NotContains(t, page, "Error Client")
+
+	// Nor decide it, even with the first browser's form fields.
+	f, _, _ := e.openConsent(b, consentURL)
+	resp, body := e.decide(newBrowser(t), consentURL, f, "mallory", "approve")
+	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
+	assert.Empty(t, resp.Header.Get("Location"))
+
+	req, err := http.NewRequest(http.MethodPut, consentURL, nil)
+	require.NoError(t, err)
+	resp, _ = fetch(t, b, req)
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+}
+
+func TestClientsFile(t *testing.T) {
+	const secret = "static-secret-0123456789-abcdefghijklmnopqrstuvwxyz"
+	path := filepath.Join(t.TempDir(), "clients.json")
+	require.NoError(t, os.WriteFile(path, []byte(`[
+  {
+    "client_id": "static-app",
+    "client_secret": "`+secret+`",
+    "client_name": "Static App",
+    "redirect_uris": ["`+testRedirect+`"],
+    "grant_types": ["authorization_code", "refresh_token"],
+    "token_endpoint_auth_method": "client_secret_basic"
+  },
+  {
+    "client_id": "static-public",
+    "redirect_uris": ["`+testRedirect+`"],
+    "token_endpoint_auth_method": "none"
+  }
+]`), 0o600))
+	e := newTestEnv(t, path)
+	assert.NotContains(t, e.logs.String(), secret)
+	assert.Contains(t, e.logs.String(), "client_id=static-app")
+
+	verifier, challenge := pkcePair()
+	code := e.approve("static-app", challenge, "carol")
+	exchange := url.Values{
+		"grant_type":    {"authorization_code"},
+		"code":          {code},
+		"code_verifier": {verifier},
+		"redirect_uri":  {testRedirect},
+	}
+	// A wrong secret is invalid_client (and burns nothing).
+	resp, body := e.postForm(http.DefaultClient, e.issuer+"/token", exchange, "static-app", "wrong")
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+	assert.Contains(t, body, "invalid_client")
+
+	tr := e.token(exchange, "static-app", secret)
+	resp, body = e.callMCP(tr.AccessToken)
+	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	var who whoamiResponse
+	require.NoError(t, json.Unmarshal([]byte(body), &who))
+	assert.Equal(t, "carol", who.UserID)
+	assert.Equal(t, "static-app", who.ClientID)
+
+	// The public static client works with PKCE alone.
+	verifier, challenge = pkcePair()
+	code = e.approve("static-public", challenge, "dave")
+	e.token(url.Values{"grant_type": {"authorization_code"}, "client_id": {"static-public"}, "code": {code}, "code_verifier": {verifier}, "redirect_uri": {testRedirect}})
+}
+
+func TestHostHeaderCheck(t *testing.T) {
+	e := newTestEnv(t, "")
+	_, port, err := net.SplitHostPort(e.ts.Listener.Addr().String())
+	require.NoError(t, err)
+	for host, want := range map[string]int{
+		"127.0.0.1:" + port:        http.StatusOK,
+		"localhost:" + port:        http.StatusOK,
+		"LOCALHOST:" + port:        http.StatusOK,
+		"[::1]:" + port:            http.StatusOK,
+		"attacker.example:" + port: http.StatusMisdirectedRequest,
+		"attacker.example":         http.StatusMisdirectedRequest,
+		"localhost":                http.StatusMisdirectedRequest,
+		"127.0.0.1:1":              http.StatusMisdirectedRequest,
+		"127.0.0.1.nip.io:" + port: http.StatusMisdirectedRequest,
+	} {
+		req, err := http.NewRequest(http.MethodGet, e.issuer+"/.well-known/oauth-authorization-server", nil)
+		require.NoError(t, err)
+		req.Host = host
+		resp, body := fetch(t, http.DefaultClient, req)
+		assert.Equal(t, want, resp.StatusCode, "Host %s: %s", host, body)
+	}
+}

@@ -1,0 +1,167 @@
+// Command server is the mcpoauth example: an OAuth 2.1 authorization server
+// with a demo consent page, and an MCP resource at <issuer>/mcp that admits
+// only bearer tokens holding the scope mcp:tools.
+//
+//	go run ./example/server                  # http://localhost:3000
+//	go run ./example/server -addr 127.0.0.1:8080 -clients clients.json
+//
+// The HTTP surface is a contract that outside tools drive; see DESIGN.md,
+// "HTTP surface of the example server".
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"os/signal"
+	"strconv"
+	"syscall"
+	"time"
+)
+
+const (
+	defaultAddr = "127.0.0.1:3000"
+	// shutdownTimeout bounds the wait for in-flight requests on SIGINT/SIGTERM.
+	shutdownTimeout = 10 * time.Second
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	defer stop()
+	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	var uerr usageError
+	switch {
+	case err == nil, errors.Is(err, flag.ErrHelp):
+	case errors.As(err, &uerr):
+		os.Exit(2) // the flag package printed the problem and the usage
+	default:
+		fmt.Fprintln(os.Stderr, "server:", err)
+		os.Exit(1)
+	}
+}
+
+// options are the command-line settings newServer builds from.
+type options struct {
+	// addr is the listen address, host:port.
+	addr string
+	// issuer is the authorization server's identifier; empty means
+	// http://localhost:<port of addr>.
+	issuer string
+	// clientsFile is a JSON array of static clients to register; optional.
+	clientsFile string
+	// logger receives the access log and the library's logs.
+	logger *slog.Logger
+}
+
+// usageError is a command-line error the flag package has already reported.
+type usageError struct{ err error }
+
+func (e usageError) Error() string { return e.err.Error() }
+func (e usageError) Unwrap() error { return e.err }
+
+const usageIntro = `Usage: server [flags]
+
+Runs the mcpoauth example: an OAuth 2.1 authorization server (metadata,
+/authorize, /token, /register, /revoke), a demo consent page at
+<issuer>/consent where any non-empty user name signs in, and an MCP resource
+at <issuer>/mcp that requires a bearer token with scope mcp:tools. State is
+kept in memory and lost on exit.
+
+Flags:
+`
+
+// parseFlags reads args into options. -h prints the usage to stderr and
+// returns flag.ErrHelp.
+func parseFlags(args []string, stderr io.Writer) (options, error) {
+	var o options
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.StringVar(&o.addr, "addr", defaultAddr, "listen address `HOST:PORT`; port 0 picks a free port")
+	fs.StringVar(&o.issuer, "issuer", "", "issuer `URL` of the authorization server: https, or http on localhost, 127.0.0.1 or [::1]\n(default http://localhost:PORT, PORT being the port -addr listens on)")
+	fs.StringVar(&o.clientsFile, "clients", "", "JSON `FILE` with an array of RFC 7591 client information objects to pre-register:\nclient_id and the client metadata, plus client_secret unless token_endpoint_auth_method is \"none\"")
+	fs.Usage = func() {
+		fmt.Fprint(fs.Output(), usageIntro)
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return o, err
+		}
+		return o, usageError{err}
+	}
+	if fs.NArg() > 0 {
+		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		fmt.Fprintln(fs.Output(), err)
+		fs.Usage()
+		return o, usageError{err}
+	}
+	return o, nil
+}
+
+// run parses args, listens, serves until ctx is done, then shuts down
+// gracefully. Logs go to stderr; stdout gets one line with the issuer once
+// the server is listening, for scripts to wait on.
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	opts, err := parseFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	opts.logger = logger
+
+	ln, err := net.Listen("tcp", opts.addr)
+	if err != nil {
+		return fmt.Errorf("listen: %w", err)
+	}
+	defer ln.Close()
+	// Resolve port 0 and host names: the Host check and the default issuer
+	// need the address actually bound.
+	opts.addr = ln.Addr().String()
+	if opts.issuer == "" {
+		opts.issuer = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
+	}
+	handler, srv, err := newServer(opts)
+	if err != nil {
+		return err
+	}
+	defer srv.Close()
+
+	hs := &http.Server{
+		Handler: handler,
+		// Slow clients cannot hold connections open: headers within 10s,
+		// a whole request within 30s. WriteTimeout bounds each response;
+		// a streaming MCP endpoint will need per-request deadlines through
+		// http.ResponseController instead.
+		ReadHeaderTimeout: 10 * time.Second,
+		ReadTimeout:       30 * time.Second,
+		WriteTimeout:      60 * time.Second,
+		IdleTimeout:       2 * time.Minute,
+		MaxHeaderBytes:    32 << 10,
+		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
+	}
+	serveErr := make(chan error, 1)
+	go func() { serveErr <- hs.Serve(ln) }()
+	logger.Info("listening", slog.String("addr", opts.addr), slog.String("issuer", srv.Issuer()),
+		slog.String("mcp", srv.Issuer()+"/mcp"))
+	fmt.Fprintf(stdout, "mcpoauth example server: issuer %s, MCP endpoint %s/mcp\n", srv.Issuer(), srv.Issuer())
+
+	select {
+	case err := <-serveErr:
+		return fmt.Errorf("serve: %w", err)
+	case <-ctx.Done():
+	}
+	logger.Info("shutting down", slog.Duration("timeout", shutdownTimeout))
+	sctx, cancel := context.WithTimeout(context.Background(), shutdownTimeout)
+	defer cancel()
+	if err := hs.Shutdown(sctx); err != nil {
+		return fmt.Errorf("shutdown: %w", err)
+	}
+	logger.Info("stopped")
+	return nil
+}

@@ -1,0 +1,179 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+)
+
+func TestHelpMentionsEveryFlag(t *testing.T) {
+	var stdout, stderr bytes.Buffer
+	err := run(context.Background(), []string{"-h"}, &stdout, &stderr)
+	require.ErrorIs(t, err, flag.ErrHelp)
+	out := stderr.String()
+	assert.Contains(t, out, "Usage: server [flags]")
+	for _, f := range []string{"-addr", "-issuer", "-clients"} {
+		assert.Contains(t, out, f)
+	}
+	assert.Contains(t, out, "127.0.0.1:3000", "the default address")
+	assert.Contains(t, out, "http://localhost:PORT", "the default issuer")
+	assert.Empty(t, stdout.String())
+}
+
+func TestBadFlags(t *testing.T) {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-addr"}} {
+		var stdout, stderr bytes.Buffer
+		err := run(context.Background(), args, &stdout, &stderr)
+		var uerr usageError
+		require.ErrorAs(t, err, &uerr, "%v", args)
+		assert.Contains(t, stderr.String(), "Usage: server", "%v", args)
+	}
+}
+
+func TestRunServesAndShutsDown(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	done := make(chan error, 1)
+	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, stdout, stderr) }()
+
+	issuerRE := regexp.MustCompile(`issuer (http://localhost:[0-9]+),`)
+	var issuer string
+	require.Eventually(t, func() bool {
+		m := issuerRE.FindStringSubmatch(stdout.String())
+		if m != nil {
+			issuer = m[1]
+		}
+		return m != nil
+	}, 10*time.Second, 10*time.Millisecond, "stdout: %s\nstderr: %s", stdout, stderr)
+
+	resp, err := http.Get(strings.Replace(issuer, "localhost", "127.0.0.1", 1) + "/.well-known/oauth-authorization-server")
+	require.NoError(t, err)
+	resp.Body.Close()
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+
+	cancel()
+	select {
+	case err := <-done:
+		require.NoError(t, err)
+	case <-time.After(15 * time.Second):
+		t.Fatal("run did not return after cancellation")
+	}
+	logs := stderr.String()
+	assert.Contains(t, logs, "msg=listening")
+	assert.Contains(t, logs, "msg=\"shutting down\"")
+	assert.Contains(t, logs, "msg=stopped")
+}
+
+func TestRunRefusesBadConfig(t *testing.T) {
+	for name, args := range map[string][]string{
+		"http issuer off loopback": {"-addr", "127.0.0.1:0", "-issuer", "http://example.com"},
+		"missing clients file":     {"-addr", "127.0.0.1:0", "-clients", filepath.Join(t.TempDir(), "none.json")},
+	} {
+		err := run(context.Background(), args, &bytes.Buffer{}, &bytes.Buffer{})
+		assert.Error(t, err, name)
+	}
+}
+
+func TestLoadClientsRefuses(t *testing.T) {
+	const redirect = `"redirect_uris": ["http://127.0.0.1:8765/callback"]`
+	for name, tc := range map[string]struct{ json, want string }{
+		"not an array":             {`{"client_id": "a"}`, "cannot unmarshal"},
+		"trailing data":            {`[] []`, "unexpected data"},
+		"unknown member":           {`[{"client_id": "a", "scpoe": "x", "token_endpoint_auth_method": "none", ` + redirect + `}]`, `unknown field "scpoe"`},
+		"no client_id":             {`[{"token_endpoint_auth_method": "none", ` + redirect + `}]`, "client_id is required"},
+		"confidential, no secret":  {`[{"client_id": "a", ` + redirect + `}]`, "client_secret is required"},
+		"public with a secret":     {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "none", ` + redirect + `}]`, "has no client_secret"},
+		"invalid redirect":         {`[{"client_id": "a", "token_endpoint_auth_method": "none", "redirect_uris": ["http://example.com/cb"]}]`, "redirect_uri"},
+		"duplicate client_id":      {`[{"client_id": "a", "token_endpoint_auth_method": "none", ` + redirect + `}, {"client_id": "a", "token_endpoint_auth_method": "none", ` + redirect + `}]`, `"a"`},
+		"unsupported scope":        {`[{"client_id": "a", "scope": "admin", "token_endpoint_auth_method": "none", ` + redirect + `}]`, "scope"},
+		"unsupported grant only":   {`[{"client_id": "a", "grant_types": ["urn:example:unknown"], "client_secret": "s"}]`, "grant_types"},
+		"unsupported auth method":  {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "private_key_jwt", ` + redirect + `}]`, "token_endpoint_auth_method"},
+		"secret in a typo'd field": {`[{"client_id": "a", "client_secrt": "s", ` + redirect + `}]`, "unknown field"},
+	} {
+		path := filepath.Join(t.TempDir(), "clients.json")
+		require.NoError(t, os.WriteFile(path, []byte(tc.json), 0o600))
+		_, _, err := newServer(options{addr: "127.0.0.1:3000", issuer: "http://localhost:3000", clientsFile: path})
+		if assert.Error(t, err, name) {
+			assert.Contains(t, err.Error(), tc.want, name)
+			assert.NotContains(t, err.Error(), `"s"`, "%s: the secret is not echoed", name)
+		}
+	}
+}
+
+func TestRedirectSource(t *testing.T) {
+	for raw, want := range map[string]string{
+		"http://127.0.0.1:8765/callback":         "http://127.0.0.1:8765",
+		"http://localhost/cb":                    "http://localhost",
+		"https://Client.Example.com/cb?x=1":      "https://client.example.com",
+		"https://client.example.com:8443/cb":     "https://client.example.com:8443",
+		"com.example.app:/oauth2redirect":        "com.example.app:",
+		"vscode://vscode.github-authentication/": "vscode:",
+		"http://[::1]:8765/cb":                   "", // no CSP syntax for IPv6
+		"https://evil.example;script-src/cb":     "", // directive injection
+		"https://evil.example,x/cb":              "",
+		"https://bücher.example/cb":              "",
+		"javascript:alert(1)":                    "",
+		"%zz":                                    "",
+	} {
+		got, ok := redirectSource(raw)
+		assert.Equal(t, want, got, raw)
+		assert.Equal(t, want != "", ok, raw)
+	}
+}
+
+func TestHostCheckOffLoopback(t *testing.T) {
+	h, err := newHostCheck("https://as.example.com", "0.0.0.0:3000")
+	require.NoError(t, err)
+	assert.False(t, h.enabled, "a public listener is reached through its real host names")
+
+	h, err = newHostCheck("https://as.example.com", "127.0.0.1:3000")
+	require.NoError(t, err)
+	assert.True(t, h.enabled)
+	for host, want := range map[string]bool{
+		"as.example.com":     true,
+		"as.example.com:443": true,
+		"AS.example.com":     true,
+		"as.example.com:80":  false,
+		"localhost:3000":     true,
+		"127.0.0.1:3000":     true,
+		"127.0.0.2:3000":     true,
+		"127.0.0.1:443":      false,
+		"evil.example:3000":  false,
+		"":                   false,
+		"[fe80::1%lo]:3000":  false,
+	} {
+		assert.Equal(t, want, h.allowed(host), host)
+	}
+}
+
+func TestUsername(t *testing.T) {
+	for in, want := range map[string]string{
+		"alice":                 "alice",
+		"  Jane Doe\t":          "Jane Doe",
+		"":                      "",
+		" ":                     "",
+		"a\x00b":                "",
+		"a\u202eb":              "",
+		strings.Repeat("é", 64): strings.Repeat("é", 64),
+		strings.Repeat("é", 65): "",
+	} {
+		r, err := http.NewRequest(http.MethodPost, "/", strings.NewReader("username="+url.QueryEscape(in)))
+		require.NoError(t, err)
+		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		got, err := username(r)
+		assert.Equal(t, want, got, "%q", in)
+		assert.Equal(t, want == "", err != nil, "%q", in)
+	}
+}

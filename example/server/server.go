@@ -1,0 +1,296 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"os"
+	"strings"
+	"time"
+	"unicode"
+	"unicode/utf8"
+
+	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/metadata"
+)
+
+// scopeTools is the scope the MCP endpoint requires.
+const scopeTools = "mcp:tools"
+
+// newServer builds the example's handler and authorization server from opts
+// without listening, so tests can serve it with httptest. The caller closes
+// the returned server.
+func newServer(opts options) (http.Handler, *mcpoauth.OAuthServer, error) {
+	logger := opts.logger
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	issuer := strings.TrimSuffix(opts.issuer, "/")
+	iu, err := url.Parse(issuer)
+	if err != nil {
+		return nil, nil, fmt.Errorf("-issuer: %w", err)
+	}
+	// Everything is served under the issuer's path ("" for the usual issuer
+	// at the root of its origin); Router serves the well-known documents at
+	// the origin's root itself.
+	consentPath := iu.Path + "/consent"
+	mcpPath := iu.Path + "/mcp"
+
+	srv, err := mcpoauth.New(mcpoauth.Config{
+		Issuer:            issuer,
+		AuthorizationURL:  issuer + "/consent",
+		ResourceServerURL: issuer + "/mcp",
+		ResourceName:      "mcpoauth example MCP server",
+		ScopesSupported:   []string{scopeTools},
+		// Every grant this build supports.
+		GrantTypes: []string{mcpoauth.GrantAuthorizationCode, mcpoauth.GrantRefreshToken},
+		Logger:     logger,
+	})
+	if err != nil {
+		return nil, nil, err
+	}
+	if opts.clientsFile != "" {
+		if err := loadClients(context.Background(), srv, opts.clientsFile, logger); err != nil {
+			_ = srv.Close()
+			return nil, nil, err
+		}
+	}
+	hosts, err := newHostCheck(issuer, opts.addr)
+	if err != nil {
+		_ = srv.Close()
+		return nil, nil, err
+	}
+
+	router := srv.Router()
+	consent := newConsentHandler(srv, consentPath, logger)
+	mcp := srv.RequireBearerAuth(scopeTools)(http.HandlerFunc(whoami))
+	// Exact paths, not ServeMux patterns: the issuer's path is data, and
+	// must not be read as pattern syntax.
+	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case consentPath:
+			consent.ServeHTTP(w, r)
+		case mcpPath:
+			mcp.ServeHTTP(w, r)
+		default:
+			router.ServeHTTP(w, r)
+		}
+	})
+	return accessLog(logger, hosts.middleware(logger, app)), srv, nil
+}
+
+// whoami answers who the bearer token stands for. It never echoes the token
+// (the TypeScript example returned it, seed-behaviour §d.7).
+func whoami(w http.ResponseWriter, r *http.Request) {
+	info, ok := bearer.FromContext(r.Context())
+	if !ok {
+		http.Error(w, "no verified token", http.StatusInternalServerError)
+		return
+	}
+	scopes := info.Scopes
+	if scopes == nil {
+		scopes = []string{}
+	}
+	body, err := json.Marshal(struct {
+		UserID   string   `json:"user_id"`
+		ClientID string   `json:"client_id"`
+		Scopes   []string `json:"scopes"`
+	}{info.UserID, info.ClientID, scopes})
+	if err != nil {
+		http.Error(w, "internal error", http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(body, '\n'))
+}
+
+// loadClients registers the static clients of a JSON file: an array of RFC
+// 7591 client information objects. The file is decoded strictly (an unknown
+// member is an error) because a misspelt member, such as "scpoe", would
+// otherwise register a client with more than was meant.
+func loadClients(ctx context.Context, srv *mcpoauth.OAuthServer, path string, logger *slog.Logger) error {
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("-clients: %w", err)
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.DisallowUnknownFields()
+	var clients []metadata.ClientInformation
+	if err := dec.Decode(&clients); err != nil {
+		return fmt.Errorf("-clients %s: %w", path, err)
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return fmt.Errorf("-clients %s: unexpected data after the array", path)
+	}
+	for i, c := range clients {
+		public := c.TokenEndpointAuthMethod == "none"
+		switch {
+		case c.ClientID == "":
+			return fmt.Errorf("-clients %s: client %d: client_id is required", path, i)
+		case !public && c.ClientSecret == "":
+			// The library would mint a secret and return it once; a
+			// static client's secret belongs in the file, not in a log.
+			return fmt.Errorf("-clients %s: client %q: client_secret is required unless token_endpoint_auth_method is \"none\"", path, c.ClientID)
+		case public && c.ClientSecret != "":
+			return fmt.Errorf("-clients %s: client %q: a public client (token_endpoint_auth_method \"none\") has no client_secret", path, c.ClientID)
+		}
+		out, err := srv.RegisterClient(ctx, c)
+		if err != nil {
+			return fmt.Errorf("-clients %s: %w", path, err)
+		}
+		logger.Info("registered static client", slog.String("client_id", out.ClientID),
+			slog.String("token_endpoint_auth_method", out.TokenEndpointAuthMethod))
+	}
+	return nil
+}
+
+// hostCheck refuses requests whose Host header names neither the issuer nor
+// a loopback address on the listening port. A server on a loopback address
+// is reachable from any web page through DNS rebinding (attacker.example
+// resolving to 127.0.0.1); the browser then sends Host: attacker.example.
+type hostCheck struct {
+	enabled    bool
+	issuerHost []string // the issuer's host, with and without its default port
+	port       string   // the listening port
+}
+
+func newHostCheck(issuer, addr string) (*hostCheck, error) {
+	h := &hostCheck{}
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return nil, fmt.Errorf("-addr %q: %w", addr, err)
+	}
+	ip, err := netip.ParseAddr(host)
+	h.enabled = host == "localhost" || err == nil && ip.IsLoopback()
+	h.port = port
+	u, err := url.Parse(issuer)
+	if err != nil {
+		return nil, fmt.Errorf("-issuer: %w", err)
+	}
+	defaultPort := "443"
+	if u.Scheme == "http" {
+		defaultPort = "80"
+	}
+	name, p := strings.ToLower(u.Hostname()), u.Port()
+	if p == "" {
+		p = defaultPort
+	}
+	h.issuerHost = []string{net.JoinHostPort(name, p)}
+	if p == defaultPort {
+		h.issuerHost = append(h.issuerHost, strings.ToLower(u.Host))
+	}
+	return h, nil
+}
+
+// allowed reports whether a request's Host may be served.
+func (h *hostCheck) allowed(host string) bool {
+	host = strings.ToLower(host)
+	for _, ih := range h.issuerHost {
+		if host == ih {
+			return true
+		}
+	}
+	name, port, err := net.SplitHostPort(host)
+	if err != nil || port != h.port {
+		return false
+	}
+	if name == "localhost" {
+		return true
+	}
+	ip, err := netip.ParseAddr(name)
+	return err == nil && ip.IsLoopback() && ip.Zone() == ""
+}
+
+func (h *hostCheck) middleware(logger *slog.Logger, next http.Handler) http.Handler {
+	if !h.enabled {
+		return next
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !h.allowed(r.Host) {
+			logger.LogAttrs(r.Context(), slog.LevelWarn, "refused request for a foreign host", slog.String("host", r.Host))
+			// RFC 9110 §15.5.20: this server does not answer for that host.
+			http.Error(w, "misdirected request: unknown host", http.StatusMisdirectedRequest)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
+}
+
+// accessLog logs one line per request: method, path, status, duration. Never
+// the query string, which carries authorization codes and request ids.
+func accessLog(logger *slog.Logger, next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		start := time.Now()
+		sw := &statusWriter{ResponseWriter: w}
+		next.ServeHTTP(sw, r)
+		if sw.status == 0 {
+			sw.status = http.StatusOK
+		}
+		logger.LogAttrs(r.Context(), slog.LevelInfo, "request",
+			slog.String("method", r.Method),
+			slog.String("path", printable(r.URL.Path)),
+			slog.Int("status", sw.status),
+			slog.Duration("duration", time.Since(start)))
+	})
+}
+
+// printable bounds a client-chosen string for a log line.
+func printable(s string) string {
+	const maxLen = 256
+	if len(s) > maxLen {
+		s = s[:maxLen] + "..."
+	}
+	if !utf8.ValidString(s) {
+		return strings.ToValidUTF8(s, "\uFFFD")
+	}
+	return s
+}
+
+// statusWriter records the status code of a response. Unwrap lets
+// http.ResponseController reach the underlying writer (Flush, deadlines).
+type statusWriter struct {
+	http.ResponseWriter
+	status int
+}
+
+func (w *statusWriter) WriteHeader(code int) {
+	if w.status == 0 {
+		w.status = code
+	}
+	w.ResponseWriter.WriteHeader(code)
+}
+
+func (w *statusWriter) Write(b []byte) (int, error) {
+	if w.status == 0 {
+		w.status = http.StatusOK
+	}
+	return w.ResponseWriter.Write(b)
+}
+
+func (w *statusWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// username is the demo sign-in: the trimmed "username" form field, any
+// non-empty printable name of at most 64 characters. A real server asks its
+// session here.
+func username(r *http.Request) (string, error) {
+	name := strings.TrimSpace(r.PostFormValue("username"))
+	switch {
+	case name == "":
+		return "", errors.New("no username")
+	case utf8.RuneCountInString(name) > 64:
+		return "", errors.New("username too long")
+	case strings.IndexFunc(name, func(c rune) bool { return !unicode.IsPrint(c) }) >= 0:
+		return "", errors.New("username has unprintable characters")
+	}
+	return name, nil
+}
