@@ -141,7 +141,9 @@ func TestConsentApproveNeedsSignedInUser(t *testing.T) {
 	f := consentForm(p, "approve")
 	f.Del("username")
 	w := h.decide(b, f)
-	require.Equal(t, http.StatusUnauthorized, w.Code)
+	// 403, not 401: a 401 must carry a challenge (RFC 9110 §15.5.2), and
+	// sign-in belongs to the application.
+	require.Equal(t, http.StatusForbidden, w.Code)
 	require.Empty(t, w.Header().Get("Location"))
 	require.Equal(t, http.StatusSeeOther, h.decide(b, consentForm(p, "approve")).Code, "nothing consumed")
 }

@@ -182,7 +182,7 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 		return nil, oerr
 	}
 	if d.Approve && d.UserID == "" {
-		return nil, &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: 401}
+		return nil, &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: 403}
 	}
 	req, err := s.Store.ConsumeAuthorizationRequest(ctx, secret.Digest(d.RequestID))
 	if err != nil {

@@ -61,7 +61,7 @@ func Authenticate(env *Env, getUser GetUserFunc) http.Handler {
 		if d.Approve {
 			user, err := getUser(r)
 			if err != nil || user == "" {
-				oerr := &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: http.StatusUnauthorized, Cause: err}
+				oerr := &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: http.StatusForbidden, Cause: err}
 				env.fail(w, r, "authenticate", oerr)
 				return
 			}
