@@ -446,7 +446,7 @@ func TestConsentRequiresUsername(t *testing.T) {
 	f, _, _ := e.openConsent(b, consentURL)
 	for _, bad := range []string{"", "   ", "a\x01b", strings.Repeat("x", 65)} {
 		resp, body := e.decide(b, consentURL, f, bad, "approve")
-		assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+		assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 		assert.Empty(t, resp.Header.Get("Location"))
 	}
 	// The refusals burnt nothing: the same form still approves.
