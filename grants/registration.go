@@ -97,6 +97,13 @@ func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.Cl
 			}
 		}
 	}
+	// Echo empty lists as [] rather than null.
+	if m.RedirectURIs == nil {
+		m.RedirectURIs = []string{}
+	}
+	if m.ResponseTypes == nil {
+		m.ResponseTypes = []string{}
+	}
 	return m, nil
 }
 

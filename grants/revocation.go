@@ -19,17 +19,29 @@ func (s *Service) Revoke(ctx context.Context, client *record.Client, token strin
 	if token == "" {
 		return oautherr.InvalidRequest("token is required")
 	}
-	tok, err := s.Store.RevokeToken(ctx, secret.Digest(token), client.ID)
-	if err != nil {
-		if isNotFound(err) {
-			return nil
-		}
+	digest := secret.Digest(token)
+	tok, err := s.Store.GetToken(ctx, digest)
+	switch {
+	case isNotFound(err):
+		return nil
+	case err != nil:
 		return storeError(err)
+	case tok.ClientID != client.ID:
+		// RFC 7009 §2.1: only the client the token was issued to may
+		// revoke it; anyone else learns nothing.
+		return nil
 	}
 	if tok.Kind == record.RefreshToken {
+		// Revoking the grant deletes the refresh token with everything
+		// else; if it fails, the token is still there for the client's
+		// retry, which then revokes everything (never a false 200).
 		if err := s.Store.RevokeGrant(ctx, tok.GrantID); err != nil {
 			return storeError(err)
 		}
+		return nil
+	}
+	if _, err := s.Store.RevokeToken(ctx, digest, client.ID); err != nil && !isNotFound(err) {
+		return storeError(err)
 	}
 	return nil
 }

@@ -6,10 +6,13 @@ import "encoding/json"
 // the server does not understand are dropped on decoding (RFC 7591 §2 says to
 // ignore them).
 type ClientMetadata struct {
-	RedirectURIs            []string        `json:"redirect_uris,omitempty"`
-	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method,omitempty"`
-	GrantTypes              []string        `json:"grant_types,omitempty"`
-	ResponseTypes           []string        `json:"response_types,omitempty"`
+	// RedirectURIs, TokenEndpointAuthMethod, GrantTypes and ResponseTypes
+	// are always rendered: a registration response echoes them even when
+	// empty (RFC 7591 §3.2.1; the TypeScript SDK requires redirect_uris).
+	RedirectURIs            []string        `json:"redirect_uris"`
+	TokenEndpointAuthMethod string          `json:"token_endpoint_auth_method"`
+	GrantTypes              []string        `json:"grant_types"`
+	ResponseTypes           []string        `json:"response_types"`
 	ClientName              string          `json:"client_name,omitempty"`
 	ClientURI               string          `json:"client_uri,omitempty"`
 	LogoURI                 string          `json:"logo_uri,omitempty"`

@@ -131,7 +131,7 @@ func Methods(next http.Handler, allowed ...string) http.Handler {
 // the authorization endpoint). No credentials (cookies) are allowed, so the
 // wildcard origin is safe. Preflight requests are answered here.
 func CORS(next http.Handler, methods ...string) http.Handler {
-	allow := strings.Join(append(methods, http.MethodOptions), ", ")
+	allow := strings.Join(append(methods[:len(methods):len(methods)], http.MethodOptions), ", ")
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		h := w.Header()
 		h.Set("Access-Control-Allow-Origin", "*")
