@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"net/netip"
 	"net/url"
+	"reflect"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +22,14 @@ import (
 const (
 	GrantAuthorizationCode = grants.AuthorizationCode
 	GrantRefreshToken      = grants.RefreshToken
+	// GrantClientCredentials is the OAuth 2.1 §4.2 client credentials grant,
+	// as the MCP extension io.modelcontextprotocol/oauth-client-credentials
+	// uses it: confidential clients acting for themselves.
+	GrantClientCredentials = grants.ClientCredentials
+	// GrantDeviceCode is the RFC 8628 device authorization grant, named by
+	// its URN (§3.4). It needs DeviceAuthorizationURL and a Model that
+	// implements DeviceStore.
+	GrantDeviceCode = grants.DeviceCode
 )
 
 // Defaults of the Config lifetimes, the seed's.
@@ -31,6 +41,15 @@ const (
 	// DefaultGrantLifetime caps a grant however often its refresh token is
 	// rotated (the seed's expiry slid forever, §f.3).
 	DefaultGrantLifetime = 90 * 24 * time.Hour
+	// DefaultDeviceAuthorizationLifetime bounds a device flow from the
+	// device's request to the user's decision and the device's last poll.
+	DefaultDeviceAuthorizationLifetime = 15 * time.Minute
+	// DefaultDevicePollInterval is RFC 8628 §3.2's default interval.
+	DefaultDevicePollInterval = 5 * time.Second
+	// maxDevicePollInterval caps what slow_down raises the interval to
+	// (seed §f.21: it grew without bound), unless DevicePollInterval is
+	// larger.
+	maxDevicePollInterval = time.Minute
 	// authorizationRequestLifetime bounds the consent step.
 	authorizationRequestLifetime = 10 * time.Minute
 )
@@ -105,6 +124,20 @@ type Config struct {
 	// AllowInsecureRedirectURIs accepts non-loopback http redirect URIs at
 	// registration. Development only.
 	AllowInsecureRedirectURIs bool
+	// DeviceAuthorizationURL is the application's device verification page
+	// (RFC 8628 §3.2 verification_uri), where the user enters the code a
+	// device shows and approves or denies; see PendingDeviceAuthorization.
+	// An absolute URL, or a path on the issuer's origin. Required with
+	// GrantDeviceCode.
+	DeviceAuthorizationURL string
+	// DeviceAuthorizationLifetime defaults to
+	// DefaultDeviceAuthorizationLifetime (RFC 8628 §3.2 expires_in).
+	DeviceAuthorizationLifetime time.Duration
+	// DevicePollInterval is the least time a device waits between polls, a
+	// whole number of seconds; defaults to DefaultDevicePollInterval
+	// (RFC 8628 §3.2 interval). A device that polls faster gets slow_down,
+	// and its interval grows by five seconds, up to one minute.
+	DevicePollInterval time.Duration
 	// RateLimits configures per-client-IP rate limits.
 	RateLimits RateLimits
 	// Logger receives structured logs; never a credential. Default:
@@ -132,6 +165,13 @@ type RateLimits struct {
 	Register RateLimit
 	// Revoke defaults to 50 per 15 minutes.
 	Revoke RateLimit
+	// Device (the RFC 8628 device authorization endpoint) defaults to 50
+	// per 15 minutes.
+	Device RateLimit
+	// DeviceVerification is shared by PendingDeviceAuthorization and the
+	// approve and deny handlers, so that user codes cannot be guessed
+	// (RFC 8628 §5.1); defaults to 20 per 15 minutes.
+	DeviceVerification RateLimit
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed; from any other peer the header is ignored, so it cannot be
 	// used to dodge a limit.
@@ -149,19 +189,25 @@ func configError(field, reason string) error {
 }
 
 // supportedGrantTypes are the grant types this build can enable.
-var supportedGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
+var supportedGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
 
 // settings is a validated Config with defaults applied.
 type settings struct {
 	Config
 	issuer, baseURL, resource string
 	authorizationURL          *url.URL
+	deviceAuthorizationURL    *url.URL
 	strictResource, dcr       bool
 	ownsModel                 bool
 }
 
 func (c Config) validate() (*settings, error) {
 	s := &settings{Config: c}
+	// The server keeps its own copies: changing the caller's slices later
+	// must not change policy.
+	s.ScopesSupported = slices.Clone(c.ScopesSupported)
+	s.GrantTypes = slices.Clone(c.GrantTypes)
+	s.RateLimits.TrustedProxies = slices.Clone(c.RateLimits.TrustedProxies)
 	var err error
 	if s.issuer, err = canonicalIssuer("Issuer", c.Issuer); err != nil {
 		return nil, err
@@ -175,6 +221,11 @@ func (c Config) validate() (*settings, error) {
 	if c.ResourceServerURL != "" {
 		if s.resource, err = resource.Canonical(c.ResourceServerURL); err != nil {
 			return nil, configError("ResourceServerURL", "must be an absolute http(s) URL without fragment")
+		}
+		if s.resource != c.ResourceServerURL {
+			// RFC 9728 §3.3: clients compare the metadata's resource with the
+			// URL they use byte for byte; one canonical string serves both.
+			return nil, configError("ResourceServerURL", fmt.Sprintf("must be written in canonical form %q", s.resource))
 		}
 	}
 	if s.GrantTypes == nil {
@@ -192,15 +243,17 @@ func (c Config) validate() (*settings, error) {
 		if c.AuthorizationURL == "" {
 			return nil, configError("AuthorizationURL", "required with the authorization_code grant")
 		}
-		u, err := url.Parse(c.AuthorizationURL)
-		if err != nil || u.Fragment != "" || !(u.IsAbs() && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") || !u.IsAbs() && strings.HasPrefix(u.Path, "/") && u.Host == "") {
-			return nil, configError("AuthorizationURL", "must be an absolute http(s) URL or an absolute path, without fragment")
+		if s.authorizationURL, err = s.pageURL("AuthorizationURL", c.AuthorizationURL); err != nil {
+			return nil, err
 		}
-		if !u.IsAbs() {
-			base, _ := url.Parse(s.issuer)
-			u = base.ResolveReference(u)
+	}
+	if contains(s.GrantTypes, GrantDeviceCode) {
+		if c.DeviceAuthorizationURL == "" {
+			return nil, configError("DeviceAuthorizationURL", "required with the device_code grant")
 		}
-		s.authorizationURL = u
+		if s.deviceAuthorizationURL, err = s.pageURL("DeviceAuthorizationURL", c.DeviceAuthorizationURL); err != nil {
+			return nil, err
+		}
 	}
 	for _, sc := range c.ScopesSupported {
 		if sc == "" || strings.ContainsAny(sc, " \"\\") || !isPrintableASCII(sc) {
@@ -217,6 +270,8 @@ func (c Config) validate() (*settings, error) {
 		{"GrantLifetime", &s.GrantLifetime, DefaultGrantLifetime},
 		{"AuthorizationCodeLifetime", &s.AuthorizationCodeLifetime, DefaultAuthorizationCodeLifetime},
 		{"ClientSecretLifetime", &s.ClientSecretLifetime, DefaultClientSecretLifetime},
+		{"DeviceAuthorizationLifetime", &s.DeviceAuthorizationLifetime, DefaultDeviceAuthorizationLifetime},
+		{"DevicePollInterval", &s.DevicePollInterval, DefaultDevicePollInterval},
 	} {
 		switch {
 		case *d.v == 0:
@@ -226,6 +281,13 @@ func (c Config) validate() (*settings, error) {
 			return nil, configError(d.field, "must be at least one second")
 		}
 	}
+	if s.DevicePollInterval%time.Second != 0 {
+		// RFC 8628 §3.2 interval is a number of seconds.
+		return nil, configError("DevicePollInterval", "must be a whole number of seconds")
+	}
+	if s.DevicePollInterval >= s.DeviceAuthorizationLifetime {
+		return nil, configError("DevicePollInterval", "must be shorter than DeviceAuthorizationLifetime")
+	}
 	s.strictResource = c.StrictResource == nil || *c.StrictResource
 	s.dcr = c.DynamicClientRegistration == nil || *c.DynamicClientRegistration
 	if s.Model == nil {
@@ -234,6 +296,9 @@ func (c Config) validate() (*settings, error) {
 	}
 	if _, ok := s.Model.(ClientRegistrar); s.dcr && !ok {
 		return nil, configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar (RegisterClient)")
+	}
+	if _, ok := s.Model.(DeviceStore); contains(s.GrantTypes, GrantDeviceCode) && !ok {
+		return nil, configError("GrantTypes", "the device_code grant needs a Model that implements DeviceStore; "+missingMethods(s.Model, reflect.TypeFor[DeviceStore]()))
 	}
 	for _, l := range []struct {
 		field string
@@ -245,6 +310,8 @@ func (c Config) validate() (*settings, error) {
 		{"RateLimits.Token", &s.RateLimits.Token, RateLimit{Requests: 50, Window: 15 * time.Minute}},
 		{"RateLimits.Register", &s.RateLimits.Register, RateLimit{Requests: 20, Window: time.Hour}},
 		{"RateLimits.Revoke", &s.RateLimits.Revoke, RateLimit{Requests: 50, Window: 15 * time.Minute}},
+		{"RateLimits.Device", &s.RateLimits.Device, RateLimit{Requests: 50, Window: 15 * time.Minute}},
+		{"RateLimits.DeviceVerification", &s.RateLimits.DeviceVerification, RateLimit{Requests: 20, Window: 15 * time.Minute}},
 	} {
 		switch {
 		case *l.v == RateLimit{}:
@@ -264,6 +331,37 @@ func (c Config) validate() (*settings, error) {
 	return s, nil
 }
 
+// pageURL checks the URL of an application page the server sends users to
+// (consent, device verification): an absolute http(s) URL, or an absolute
+// path resolved against the issuer's origin; never a fragment.
+func (s *settings) pageURL(field, raw string) (*url.URL, error) {
+	u, err := url.Parse(raw)
+	if err != nil || u.Fragment != "" || strings.Contains(raw, "#") || !(u.IsAbs() && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") || !u.IsAbs() && strings.HasPrefix(u.Path, "/") && u.Host == "") {
+		return nil, configError(field, "must be an absolute http(s) URL or an absolute path, without fragment")
+	}
+	if !u.IsAbs() {
+		base, _ := url.Parse(s.issuer)
+		u = base.ResolveReference(u)
+	}
+	return u, nil
+}
+
+// missingMethods names the methods of iface that v's type lacks, for a
+// configuration error that tells an implementer what to add.
+func missingMethods(v any, iface reflect.Type) string {
+	t := reflect.TypeOf(v)
+	var missing []string
+	for i := range iface.NumMethod() {
+		if _, ok := t.MethodByName(iface.Method(i).Name); !ok {
+			missing = append(missing, iface.Method(i).Name)
+		}
+	}
+	if len(missing) == 0 {
+		return "its methods " + iface.Name() + " needs have other signatures"
+	}
+	return "missing " + strings.Join(missing, ", ")
+}
+
 // canonicalIssuer checks an issuer-like URL (RFC 8414 §2: https, no query,
 // no fragment; http only on loopback for development) and removes a trailing
 // slash, so that one string identifies the server everywhere.
@@ -281,8 +379,9 @@ func canonicalIssuer(field, raw string) (string, error) {
 	default:
 		return "", configError(field, "must use https (http only for localhost, 127.0.0.1 or [::1])")
 	}
-	if strings.ToLower(u.Host) != u.Host {
-		return "", configError(field, "host must be lowercase")
+	if strings.ToLower(u.Host) != u.Host || !strings.HasPrefix(raw, u.Scheme+"://") {
+		// One canonical string: clients compare iss byte for byte (RFC 9207 §2.4).
+		return "", configError(field, "scheme and host must be lowercase")
 	}
 	return strings.TrimSuffix(raw, "/"), nil
 }

@@ -66,6 +66,7 @@ type MemoryModel struct {
 	grants  map[string]*memoryGrant // grantID → its live codes and tokens
 	revoked map[string]time.Time    // revoked grantID → when to forget it
 	shards  [memoryTokenShards]memoryTokenShard
+	devices memoryDevices // RFC 8628 device authorizations (memory_model_device.go)
 
 	clientsMu sync.RWMutex
 	clients   map[string]*Client
@@ -186,9 +187,9 @@ func (m *MemoryModel) Close() error {
 }
 
 // Sweep deletes, synchronously, every pending request, authorization code
-// (used or not) and token (used or not) whose ExpiresAt is before now, with
-// their index entries, and forgets revoked grants whose retention ended.
-// Clients are never swept. The sweeper calls it; tests call it to control time.
+// (used or not), token (used or not) and device authorization (decided or
+// not) whose ExpiresAt is before now, with their index entries, and forgets
+// revoked grants whose retention ended. Clients are never swept. The sweeper calls it; tests call it to control time.
 func (m *MemoryModel) Sweep(now time.Time) {
 	m.requestsMu.Lock()
 	for id, r := range m.requests {
@@ -226,6 +227,7 @@ func (m *MemoryModel) Sweep(now time.Time) {
 			delete(m.revoked, g)
 		}
 	}
+	m.sweepDevicesLocked(now)
 	m.mu.Unlock()
 }
 
@@ -240,6 +242,9 @@ type MemoryStats struct {
 	// RevokedGrants counts revoked grants still remembered, so that their
 	// tokens cannot be saved again.
 	RevokedGrants int
+	// DeviceAuthorizations counts RFC 8628 device authorizations, decided
+	// or not.
+	DeviceAuthorizations int
 }
 
 // Stats returns the current record counts. The counts of different kinds are
@@ -256,6 +261,7 @@ func (m *MemoryModel) Stats() MemoryStats {
 	st.AuthorizationCodes = len(m.codes)
 	st.Grants = len(m.grants)
 	st.RevokedGrants = len(m.revoked)
+	st.DeviceAuthorizations = len(m.devices.byDeviceCode)
 	for i := range m.shards {
 		st.Tokens += len(m.shards[i].tokens) // mu excludes every writer
 	}

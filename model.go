@@ -2,6 +2,7 @@ package mcpoauth
 
 import (
 	"context"
+	"time"
 
 	"github.com/mcpoauth/mcpoauth/internal/record"
 )
@@ -22,12 +23,29 @@ type (
 	TokenKind = record.TokenKind
 	// Digest is the SHA-256 digest under which a credential is stored.
 	Digest = record.Digest
+	// DeviceAuthorization is an RFC 8628 device authorization awaiting, or
+	// carrying, the user's decision.
+	DeviceAuthorization = record.DeviceAuthorization
+	// DeviceStatus is the state of a device authorization.
+	DeviceStatus = record.DeviceStatus
+	// DevicePoll is the polling bookkeeping of a device authorization.
+	DevicePoll = record.DevicePoll
+	// DeviceDecision is the user's answer to a pending device authorization.
+	DeviceDecision = record.DeviceDecision
 )
 
 // The token kinds.
 const (
 	AccessToken  = record.AccessToken
 	RefreshToken = record.RefreshToken
+)
+
+// The device authorization states: pending until the user decides; a
+// decision is final.
+const (
+	DevicePending  = record.DevicePending
+	DeviceApproved = record.DeviceApproved
+	DeviceDenied   = record.DeviceDenied
 )
 
 // Sentinel errors a Model returns (wrapped or not); the server tests them with
@@ -125,4 +143,72 @@ type Model interface {
 type ClientRegistrar interface {
 	// RegisterClient stores a new client; ErrConflict if its ID exists.
 	RegisterClient(ctx context.Context, client *Client) error
+}
+
+// DeviceStore is the optional capability a Model needs for the RFC 8628
+// device authorization grant (GrantDeviceCode). New refuses that grant with
+// a Model that lacks it, naming the missing methods. MemoryModel implements
+// it.
+//
+// The contract, on top of Model's (digest keys, records owned by the Model
+// once saved and read-only once returned, context honoured):
+//
+//   - A device authorization is pending until ResolveDeviceAuthorization
+//     decides it, once: of N concurrent resolutions exactly one succeeds.
+//   - The poll bookkeeping (RecordDevicePoll) is a compare-and-set: it
+//     applies only while the record is still pending and its DevicePoll is
+//     the one the server read. A poll that read "pending" just before the
+//     user decided must fail harmlessly, never write "pending" back (the
+//     seed's lost update, which let a denied flow be approved later). Never
+//     save the whole record back; in SQL: UPDATE ... SET last_polled_at=$,
+//     interval=$ WHERE device_code=$ AND client_id=$ AND status='pending'
+//     AND last_polled_at IS NOT DISTINCT FROM $ AND interval=$.
+//   - ConsumeDeviceAuthorization is atomic and client-scoped like
+//     ConsumeAuthorizationCode: of N concurrent consumptions of one approved
+//     device code exactly one succeeds, and it saves the issued tokens all
+//     or nothing (DELETE ... WHERE status='approved' ... RETURNING, and the
+//     token inserts, in one transaction).
+//   - Methods that take a client ID answer ErrNotFound for another client's
+//     record and change nothing.
+//   - Both digests are unique among stored records: saving a record whose
+//     device code or user code digest is taken is ErrConflict, so that a
+//     user code names one authorization. Records are removed when consumed
+//     or deleted, and should be swept once expired.
+type DeviceStore interface {
+	// SaveDeviceAuthorization stores a new pending device authorization;
+	// ErrConflict if its DeviceCodeDigest or UserCodeDigest is taken.
+	SaveDeviceAuthorization(ctx context.Context, d *DeviceAuthorization) error
+	// GetDeviceAuthorization returns the device authorization with this
+	// device code digest, whatever its status, or ErrNotFound.
+	GetDeviceAuthorization(ctx context.Context, deviceCode Digest) (*DeviceAuthorization, error)
+	// GetDeviceAuthorizationByUserCode returns the device authorization with
+	// this (normalised) user code digest, whatever its status, or
+	// ErrNotFound. The verification page shows it to the user.
+	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode Digest) (*DeviceAuthorization, error)
+	// ResolveDeviceAuthorization atomically turns the pending authorization
+	// with this user code digest into decision.Status (approved or denied),
+	// recording decision.UserID and decision.GrantExpiresAt; ErrNotFound if
+	// there is no pending authorization with this user code (unknown, or
+	// decided before).
+	ResolveDeviceAuthorization(ctx context.Context, userCode Digest, decision DeviceDecision) error
+	// RecordDevicePoll atomically replaces the poll bookkeeping of the
+	// authorization with next, only if it belongs to clientID, is still
+	// pending, and its DevicePoll equals seen (LastPolledAt by time.Equal,
+	// Interval exactly); ErrNotFound, and no change, otherwise.
+	RecordDevicePoll(ctx context.Context, deviceCode Digest, clientID string, seen, next DevicePoll) error
+	// ConsumeDeviceAuthorization atomically removes the approved
+	// authorization of clientID with this device code digest and saves the
+	// tokens issued for it, all or nothing. It is the one method that
+	// compares times: the authorization must not have expired at now, so
+	// that a poll that read it just before its expiry cannot redeem it after
+	// (seed defect §f.21). ErrNotFound, and no change, if there is no such
+	// authorization (unknown, consumed before, another client's, not
+	// approved, or expired); ErrConflict if an issued token's digest is
+	// taken; an error wrapping ErrNotFound if the grant was revoked.
+	ConsumeDeviceAuthorization(ctx context.Context, deviceCode Digest, clientID string, now time.Time, issued ...*Token) error
+	// DeleteDeviceAuthorization removes the authorization of clientID with
+	// this device code digest, whatever its status; ErrNotFound, and no
+	// change, if there is none. The server calls it once a denial was
+	// reported to the device.
+	DeleteDeviceAuthorization(ctx context.Context, deviceCode Digest, clientID string) error
 }

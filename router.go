@@ -3,6 +3,7 @@ package mcpoauth
 import (
 	"net/http"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/go-chi/chi/v5"
@@ -21,11 +22,14 @@ import (
 //   - RFC 8414 metadata at /.well-known/oauth-authorization-server[/issuer path]
 //   - RFC 9728 metadata at /.well-known/oauth-protected-resource[/resource path]
 //     (when ResourceServerURL is set)
-//   - /authorize (GET, POST), /token, /register, /revoke under BaseURL's path
+//   - /authorize (GET, POST), /token, /register, /revoke, and /device (the
+//     RFC 8628 device authorization endpoint, when GrantDeviceCode is on)
+//     under BaseURL's path
 //
 // Each endpoint answers 405 with Allow to other methods (HEAD wherever GET
-// is allowed). Token, registration, revocation and metadata allow CORS; the
-// authorization endpoint never does (RFC 9700 §2.6).
+// is allowed). Token, registration, revocation, device authorization and
+// metadata allow CORS; the authorization endpoint never does (RFC 9700
+// §2.6).
 func (s *OAuthServer) Router() http.Handler { return s.router }
 
 // Metadata returns the RFC 8414 authorization server metadata the router
@@ -36,13 +40,13 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 	m := metadata.AuthorizationServer{
 		Issuer:                                 s.cfg.issuer,
 		TokenEndpoint:                          base + "/token",
-		ScopesSupported:                        s.cfg.ScopesSupported,
+		ScopesSupported:                        slices.Clone(s.cfg.ScopesSupported),
 		ResponseTypesSupported:                 []string{},
-		GrantTypesSupported:                    s.cfg.GrantTypes,
-		TokenEndpointAuthMethodsSupported:      grants.AuthMethods,
+		GrantTypesSupported:                    slices.Clone(s.cfg.GrantTypes),
+		TokenEndpointAuthMethodsSupported:      slices.Clone(grants.AuthMethods),
 		ServiceDocumentation:                   s.cfg.ServiceDocumentationURL,
 		RevocationEndpoint:                     base + "/revoke",
-		RevocationEndpointAuthMethodsSupported: grants.AuthMethods,
+		RevocationEndpointAuthMethodsSupported: slices.Clone(grants.AuthMethods),
 		CodeChallengeMethodsSupported:          []string{pkce.MethodS256},
 		// RFC 9207 §3: every authorization response carries iss.
 		AuthorizationResponseISSParameterSupported: true,
@@ -55,6 +59,10 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 	if s.env.Registrar != nil {
 		m.RegistrationEndpoint = base + "/register"
 	}
+	if contains(s.cfg.GrantTypes, GrantDeviceCode) {
+		// RFC 8628 §4.
+		m.DeviceAuthorizationEndpoint = base + "/device"
+	}
 	return m
 }
 
@@ -65,7 +73,7 @@ func (s *OAuthServer) ProtectedResourceMetadata() metadata.ProtectedResource {
 	return metadata.ProtectedResource{
 		Resource:               s.cfg.resource,
 		AuthorizationServers:   []string{s.cfg.issuer},
-		ScopesSupported:        s.cfg.ScopesSupported,
+		ScopesSupported:        slices.Clone(s.cfg.ScopesSupported),
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           s.cfg.ResourceName,
 		ResourceDocumentation:  s.cfg.ServiceDocumentationURL,
@@ -76,9 +84,27 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 	// No RedirectSlashes or RealIP middleware: both were open-redirect and
 	// spoofing advisories of chi (peer lessons 24-25).
 	r := chi.NewRouter()
-	r.NotFound(func(w http.ResponseWriter, _ *http.Request) {
+	notFound := func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteError(w, &OAuthError{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound})
+	}
+	r.NotFound(notFound)
+	// chi answers a method it does not know (PROPFIND) itself, before any
+	// handler: give that 405 its Allow header (RFC 9110 §15.5.6), and keep
+	// unknown paths 404.
+	allow := map[string]string{}
+	r.MethodNotAllowed(func(w http.ResponseWriter, req *http.Request) {
+		a, ok := allow[req.URL.Path]
+		if !ok {
+			notFound(w, req)
+			return
+		}
+		w.Header().Set("Allow", a)
+		httpx.WriteError(w, &OAuthError{Code: "method_not_allowed", Description: "method not allowed", Status: http.StatusMethodNotAllowed})
 	})
+	handle := func(path, allowed string, h http.Handler) {
+		allow[path] = allowed
+		r.Handle(path, h)
+	}
 
 	asPath, err := metadata.WellKnownPath(s.cfg.issuer, metadata.AuthorizationServerSuffix)
 	if err != nil {
@@ -88,7 +114,7 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.Handle(asPath, asDoc)
+	handle(asPath, "GET, HEAD", asDoc)
 	if s.cfg.resource != "" {
 		prmPath, err := metadata.WellKnownPath(s.cfg.resource, metadata.ProtectedResourceSuffix)
 		if err != nil {
@@ -98,19 +124,22 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		r.Handle(prmPath, prmDoc)
+		handle(prmPath, "GET, HEAD", prmDoc)
 	}
 
 	base, _ := url.Parse(s.cfg.baseURL)
 	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
 	rl := s.cfg.RateLimits
 	if contains(s.cfg.GrantTypes, GrantAuthorizationCode) {
-		r.Handle(prefix+"/authorize", methods(s.limit(rl.Authorize, handlers.Authorize(s.env)), http.MethodGet, http.MethodPost))
+		handle(prefix+"/authorize", "GET, HEAD, POST", methods(s.limit(rl.Authorize, handlers.Authorize(s.env)), http.MethodGet, http.MethodPost))
 	}
-	r.Handle(prefix+"/token", cors(methods(s.limit(rl.Token, handlers.Token(s.env, nil)), http.MethodPost), http.MethodPost))
-	r.Handle(prefix+"/revoke", cors(methods(s.limit(rl.Revoke, handlers.Revoke(s.env)), http.MethodPost), http.MethodPost))
+	handle(prefix+"/token", "POST", cors(methods(s.limit(rl.Token, handlers.Token(s.env)), http.MethodPost), http.MethodPost))
+	handle(prefix+"/revoke", "POST", cors(methods(s.limit(rl.Revoke, handlers.Revoke(s.env)), http.MethodPost), http.MethodPost))
+	if contains(s.cfg.GrantTypes, GrantDeviceCode) {
+		handle(prefix+"/device", "POST", cors(methods(s.limit(rl.Device, handlers.Device(s.env)), http.MethodPost), http.MethodPost))
+	}
 	if s.env.Registrar != nil {
-		r.Handle(prefix+"/register", cors(methods(s.limit(rl.Register, handlers.Register(s.env)), http.MethodPost), http.MethodPost))
+		handle(prefix+"/register", "POST", cors(methods(s.limit(rl.Register, handlers.Register(s.env)), http.MethodPost), http.MethodPost))
 	}
 	return r, nil
 }

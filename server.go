@@ -32,6 +32,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/grants"
 	"github.com/mcpoauth/mcpoauth/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -39,6 +40,7 @@ import (
 var (
 	_ grants.Store           = Model(nil)
 	_ grants.ClientRegistrar = ClientRegistrar(nil)
+	_ grants.DeviceStore     = DeviceStore(nil)
 	_ bearer.Verifier        = (*OAuthServer)(nil)
 )
 
@@ -69,6 +71,10 @@ type OAuthServer struct {
 	grants *grants.Service
 	env    *handlers.Env
 	router http.Handler
+	// deviceVerification limits user code entries per client IP across the
+	// lookup and both decision handlers (RFC 8628 §5.1); nil when limits
+	// are disabled.
+	deviceVerification *ratelimit.Limiter
 }
 
 // New validates cfg, applies its defaults and returns the server. An error
@@ -94,7 +100,19 @@ func New(cfg Config) (*OAuthServer, error) {
 			StrictResource:               s.strictResource,
 			GrantTypes:                   s.GrantTypes,
 			AllowInsecureRedirectURIs:    s.AllowInsecureRedirectURIs,
+			DeviceAuthorizationLifetime:  s.DeviceAuthorizationLifetime,
+			DevicePollInterval:           s.DevicePollInterval,
+			DeviceMaxPollInterval:        max(maxDevicePollInterval, s.DevicePollInterval),
 		},
+	}
+	if s.deviceAuthorizationURL != nil {
+		srv.grants.DeviceVerificationURI = s.deviceAuthorizationURL.String()
+	}
+	if ds, ok := s.Model.(DeviceStore); ok && contains(s.GrantTypes, GrantDeviceCode) {
+		srv.grants.Devices = ds
+	}
+	if !s.RateLimits.Disabled {
+		srv.deviceVerification = ratelimit.New(s.RateLimits.DeviceVerification, ratelimit.Options{Now: s.Now, TrustedProxies: s.RateLimits.TrustedProxies})
 	}
 	srv.env = &handlers.Env{
 		Grants:                         srv.grants,
@@ -250,10 +268,16 @@ func (s *OAuthServer) PendingAuthorization(r *http.Request) (*PendingAuthorizati
 	return p, nil
 }
 
+// minStaticSecretLength bounds how weak a pre-registered secret may be: 128
+// bits of hex, or 96 of base64.
+const minStaticSecretLength = 32
+
 // RegisterClient pre-registers a client (a static client of a
 // configuration file), validated like a dynamic registration. info.ClientID
 // is required; a confidential client with no ClientSecret gets a fresh one,
-// returned in the result, which is the only place it appears.
+// returned in the result, which is the only place it appears. A given secret
+// must have at least 32 characters; it expires at
+// info.ClientSecretExpiresAt (absent or 0: never).
 func (s *OAuthServer) RegisterClient(ctx context.Context, info metadata.ClientInformation) (*metadata.ClientInformation, error) {
 	reg, ok := s.cfg.Model.(ClientRegistrar)
 	if !ok {
@@ -266,7 +290,25 @@ func (s *OAuthServer) RegisterClient(ctx context.Context, info metadata.ClientIn
 	if oerr != nil {
 		return nil, fmt.Errorf("mcpoauth: client %q: %w", info.ClientID, oerr)
 	}
+	if m.TokenEndpointAuthMethod == grants.AuthMethodNone && info.ClientSecret != "" {
+		return nil, fmt.Errorf("mcpoauth: client %q: a public client (token_endpoint_auth_method none) has no secret", info.ClientID)
+	}
+	if info.ClientSecret != "" && len(info.ClientSecret) < minStaticSecretLength {
+		return nil, fmt.Errorf("mcpoauth: client %q: client_secret must have at least %d characters", info.ClientID, minStaticSecretLength)
+	}
 	c, out := s.grants.NewClient(m, info.ClientID, info.ClientSecret)
+	if out.ClientSecretExpiresAt != nil {
+		// A static client's secret is the operator's: it expires when the
+		// client information says (0 or absent: never), not after
+		// ClientSecretLifetime.
+		var exp int64
+		c.SecretExpiresAt = time.Time{}
+		if info.ClientSecretExpiresAt != nil && *info.ClientSecretExpiresAt > 0 {
+			exp = *info.ClientSecretExpiresAt
+			c.SecretExpiresAt = time.Unix(exp, 0)
+		}
+		out.ClientSecretExpiresAt = &exp
+	}
 	if err := reg.RegisterClient(ctx, c); err != nil {
 		return nil, fmt.Errorf("mcpoauth: register client %q: %w", info.ClientID, err)
 	}
@@ -274,3 +316,116 @@ func (s *OAuthServer) RegisterClient(ctx context.Context, info metadata.ClientIn
 }
 
 func isHTTPS(u string) bool { return len(u) > 8 && u[:8] == "https://" }
+
+// Field names of the device verification form that the approve and deny
+// handlers read (with FormCSRFToken), and the query parameter and values
+// with which they report the decision back to DeviceAuthorizationURL.
+const (
+	FormUserCode         = handlers.ParamUserCode
+	DeviceResultParam    = handlers.ParamDeviceResult
+	DeviceResultApproved = handlers.DeviceResultApproved
+	DeviceResultDenied   = handlers.DeviceResultDenied
+)
+
+// ApproveDeviceAuthorizationHandler receives the user's approval from the
+// device verification page (DeviceAuthorizationURL): a POST whose body
+// carries FormUserCode (as typed: case, dashes and spaces do not matter;
+// never read from the query) and FormCSRFToken (from DeviceFormToken).
+// getUser tells who is signed in; nobody signed in is 401 access_denied.
+// The decision is final and atomic. Success is a 303 to
+// DeviceAuthorizationURL with DeviceResultParam=DeviceResultApproved;
+// errors are JSON OAuth errors: 403 access_denied for a missing or wrong
+// CSRF token or cookie, 400 invalid_grant for an unknown or decided code,
+// 400 expired_token for an expired one, 429 when the per-IP user code
+// budget (RateLimits.DeviceVerification, shared with the deny handler and
+// PendingDeviceAuthorization) is spent. The body may have been parsed by
+// the application already (r.PostForm). Mount it on the issuer's origin,
+// where the browser-binding cookie is visible.
+func (s *OAuthServer) ApproveDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {
+	return methods(s.deviceVerification.Middleware(handlers.ApproveDevice(s.env, getUser)), http.MethodPost)
+}
+
+// DenyDeviceAuthorizationHandler receives the user's denial from the device
+// verification page, exactly as ApproveDeviceAuthorizationHandler receives
+// an approval: the same fields, a signed-in user (the seed let anyone who
+// knew a code deny it), the same CSRF check and rate limit. Success is a
+// 303 to DeviceAuthorizationURL with DeviceResultParam=DeviceResultDenied;
+// the device's next poll gets access_denied.
+func (s *OAuthServer) DenyDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {
+	return methods(s.deviceVerification.Middleware(handlers.DenyDevice(s.env, getUser)), http.MethodPost)
+}
+
+// DeviceFormToken returns the CSRF token the device verification form must
+// carry in its FormCSRFToken field, and sets the browser-binding cookie when
+// the browser has none yet. Call it once per render of the form, before
+// writing the body. The token is an HMAC under that cookie's secret, so a
+// form posted from another site, or from a browser that never loaded the
+// page, fails; it does not depend on the user code, which the user may type
+// into the same form.
+func (s *OAuthServer) DeviceFormToken(w http.ResponseWriter, r *http.Request) string {
+	return handlers.DeviceFormToken(w, r, s.env.SecureCookies)
+}
+
+// PendingDeviceAuthorization is what a device verification page shows
+// before the user decides (RFC 8628 §5.4: the user must see which client
+// asks for what, so that a code sent by a phisher is recognised).
+type PendingDeviceAuthorization struct {
+	// UserCode is the code in display form (XXXX-XXXX), for the form's
+	// FormUserCode field.
+	UserCode string
+	ClientID string
+	// ClientName, ClientURI and LogoURI are registered by the client itself:
+	// show them as claims, HTML-escaped.
+	ClientName string
+	ClientURI  string
+	LogoURI    string
+	Scopes     []string
+	Resource   string
+	// ExpiresAt is when the code stops being accepted.
+	ExpiresAt time.Time
+}
+
+// ErrNoPendingDeviceAuthorization is wrapped by PendingDeviceAuthorization's
+// error for a malformed, unknown, expired or already decided user code;
+// the error also wraps the OAuthError that tells which (errors.Is with
+// &OAuthError{Code: "expired_token"} finds an expired one).
+var ErrNoPendingDeviceAuthorization = errors.New("mcpoauth: no pending device authorization for this user code")
+
+// ErrTooManyUserCodeAttempts is returned by PendingDeviceAuthorization when
+// the client IP spent its user code budget (RateLimits.DeviceVerification);
+// the page should answer 429.
+var ErrTooManyUserCodeAttempts = errors.New("mcpoauth: too many user code attempts, try again later")
+
+// PendingDeviceAuthorization looks up the pending device authorization a
+// user code names (as the user typed it, or from verification_uri_complete's
+// user_code query parameter), so the verification page can show it. Each
+// call with a non-empty code takes one attempt from the client IP's user
+// code budget, shared with the approve and deny handlers: a lookup answers
+// whether a code exists, so it would otherwise be a guessing oracle
+// (RFC 8628 §5.1).
+func (s *OAuthServer) PendingDeviceAuthorization(r *http.Request, userCode string) (*PendingDeviceAuthorization, error) {
+	if userCode == "" {
+		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, grants.ErrUnknownUserCode)
+	}
+	if ok, _ := s.deviceVerification.Allow(r); !ok {
+		return nil, ErrTooManyUserCodeAttempts
+	}
+	d, client, oerr := s.grants.PendingDevice(r.Context(), userCode)
+	if oerr != nil {
+		if oerr.Code == oautherr.CodeServerError {
+			return nil, oerr
+		}
+		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, oerr)
+	}
+	norm, _ := grants.NormalizeUserCode(userCode)
+	return &PendingDeviceAuthorization{
+		UserCode:   grants.FormatUserCode(norm),
+		ClientID:   client.ID,
+		ClientName: client.Metadata.ClientName,
+		ClientURI:  client.Metadata.ClientURI,
+		LogoURI:    client.Metadata.LogoURI,
+		Scopes:     d.Scopes,
+		Resource:   d.Resource,
+		ExpiresAt:  d.ExpiresAt,
+	}, nil
+}

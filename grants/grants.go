@@ -63,6 +63,19 @@ type TokenStore interface {
 	RevokeGrant(ctx context.Context, grantID string) error
 }
 
+// DeviceStore keeps RFC 8628 device authorizations. The root package's
+// DeviceStore documents the contract; every update is conditional, so a poll
+// never overwrites a decision and an approved device code is redeemed once.
+type DeviceStore interface {
+	SaveDeviceAuthorization(ctx context.Context, d *record.DeviceAuthorization) error
+	GetDeviceAuthorization(ctx context.Context, deviceCode record.Digest) (*record.DeviceAuthorization, error)
+	GetDeviceAuthorizationByUserCode(ctx context.Context, userCode record.Digest) (*record.DeviceAuthorization, error)
+	ResolveDeviceAuthorization(ctx context.Context, userCode record.Digest, decision record.DeviceDecision) error
+	RecordDevicePoll(ctx context.Context, deviceCode record.Digest, clientID string, seen, next record.DevicePoll) error
+	ConsumeDeviceAuthorization(ctx context.Context, deviceCode record.Digest, clientID string, now time.Time, issued ...*record.Token) error
+	DeleteDeviceAuthorization(ctx context.Context, deviceCode record.Digest, clientID string) error
+}
+
 // Store is everything the authorization-code and refresh-token grants need.
 type Store interface {
 	ClientStore
@@ -101,6 +114,17 @@ type Policy struct {
 	// AllowInsecureRedirectURIs lets clients register non-loopback http
 	// redirect URIs (development only).
 	AllowInsecureRedirectURIs bool
+	// DeviceVerificationURI is the page where the user enters a device's
+	// user code (RFC 8628 §3.2 verification_uri), an absolute URL.
+	DeviceVerificationURI string
+	// DeviceAuthorizationLifetime bounds a device authorization (RFC 8628
+	// §3.2 expires_in).
+	DeviceAuthorizationLifetime time.Duration
+	// DevicePollInterval is the initial least time between two polls of a
+	// device code, in whole seconds (RFC 8628 §3.2 interval).
+	DevicePollInterval time.Duration
+	// DeviceMaxPollInterval caps the interval slow_down raises.
+	DeviceMaxPollInterval time.Duration
 }
 
 // Enabled reports whether the server enables a grant type.
@@ -110,6 +134,9 @@ func (p *Policy) Enabled(grantType string) bool { return slices.Contains(p.Grant
 type Service struct {
 	Policy
 	Store Store
+	// Devices stores device authorizations; nil unless the device grant is
+	// enabled.
+	Devices DeviceStore
 }
 
 // ParseScope splits an RFC 6749 §3.3 scope string: scope-tokens of

@@ -9,17 +9,16 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/record"
 )
 
-// GrantHandler runs one grant type at the token endpoint for an
-// authenticated client and returns the token response. Grants added by other
-// packages (client credentials, device code) plug in through Env.ExtraGrants.
-type GrantHandler func(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error)
+// grantHandler runs one grant type at the token endpoint for an
+// authenticated client and returns the token response.
+type grantHandler func(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error)
 
 // Token serves the token endpoint (OAuth 2.1 §3.2): POST, form-encoded, the
 // client authenticated first; then grant_type must be enabled on the server
 // (unsupported_grant_type) and registered by the client (unauthorized_client)
 // before the grant runs. Success is exactly 200 with the RFC 6749 §5.1
 // members and Cache-Control: no-store.
-func Token(env *Env, extra map[string]GrantHandler) http.Handler {
+func Token(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.NoStore(w)
 		form, oerr := httpx.ParseForm(w, r)
@@ -40,7 +39,7 @@ func Token(env *Env, extra map[string]GrantHandler) http.Handler {
 			env.fail(w, r, "token", oerr)
 			return
 		}
-		handler := env.grantHandler(grantType, extra)
+		handler := env.grantHandler(grantType)
 		switch {
 		case handler == nil || !env.Grants.Enabled(grantType):
 			env.fail(w, r, "token", oautherr.UnsupportedGrantType("grant_type is not supported"))
@@ -60,14 +59,18 @@ func Token(env *Env, extra map[string]GrantHandler) http.Handler {
 	})
 }
 
-func (e *Env) grantHandler(grantType string, extra map[string]GrantHandler) GrantHandler {
+func (e *Env) grantHandler(grantType string) grantHandler {
 	switch grantType {
 	case grants.AuthorizationCode:
 		return e.exchangeCode
 	case grants.RefreshToken:
 		return e.refresh
+	case grants.ClientCredentials:
+		return e.clientCredentials
+	case grants.DeviceCode:
+		return e.pollDeviceCode
 	}
-	return extra[grantType]
+	return nil
 }
 
 // params reads single-valued parameters, failing on the first repeated one.
@@ -97,4 +100,23 @@ func (e *Env) refresh(r *http.Request, client *record.Client, form map[string][]
 		return nil, oerr
 	}
 	return e.Grants.Refresh(r.Context(), grants.RefreshRequest{Client: client, RefreshToken: p[0], Scope: p[1], Resource: p[2]})
+}
+
+func (e *Env) clientCredentials(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+	p, oerr := params(form, "scope", "resource")
+	if oerr != nil {
+		return nil, oerr
+	}
+	return e.Grants.ClientCredentials(r.Context(), grants.ClientCredentialsRequest{Client: client, Scope: p[0], Resource: p[1]})
+}
+
+// pollDeviceCode reads only device_code: RFC 8628 §3.4 defines no other
+// parameter, and golang.org/x/oauth2 repeats scope on every poll (ignored,
+// the scope was fixed at the device authorization request).
+func (e *Env) pollDeviceCode(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+	p, oerr := params(form, "device_code")
+	if oerr != nil {
+		return nil, oerr
+	}
+	return e.Grants.PollDeviceCode(r.Context(), grants.DeviceTokenRequest{Client: client, DeviceCode: p[0]})
 }

@@ -160,3 +160,81 @@ type Token struct {
 	// Used is set on a refresh token once it was rotated.
 	Used bool
 }
+
+// DeviceStatus is the state of an RFC 8628 device authorization: pending
+// until the user approves or denies it on the verification page.
+type DeviceStatus uint8
+
+// The device authorization states. A pending authorization is decided once;
+// a decision is final.
+const (
+	DevicePending DeviceStatus = iota + 1
+	DeviceApproved
+	DeviceDenied
+)
+
+// String names the status.
+func (s DeviceStatus) String() string {
+	switch s {
+	case DevicePending:
+		return "pending"
+	case DeviceApproved:
+		return "approved"
+	case DeviceDenied:
+		return "denied"
+	}
+	return "unknown"
+}
+
+// DevicePoll is the polling bookkeeping of a device authorization: when the
+// device last polled the token endpoint, and the interval it must keep
+// (RFC 8628 §3.5: slow_down raises it by five seconds for this and every
+// later poll). The server updates it with a compare-and-set, so a poll can
+// never overwrite the user's decision.
+type DevicePoll struct {
+	// LastPolledAt is when the device last polled; zero before its first poll.
+	LastPolledAt time.Time
+	// Interval is the least time the device must wait between polls.
+	Interval time.Duration
+}
+
+// DeviceDecision is the user's answer to a pending device authorization.
+type DeviceDecision struct {
+	// Status is DeviceApproved or DeviceDenied.
+	Status DeviceStatus
+	// UserID is the signed-in user who decided.
+	UserID string
+	// GrantExpiresAt is the absolute end of the grant an approval starts;
+	// zero for a denial.
+	GrantExpiresAt time.Time
+}
+
+// DeviceAuthorization is an RFC 8628 device authorization: created at the
+// device authorization endpoint, decided by the user on the verification
+// page, and consumed by the device's successful poll. Neither code is
+// stored: both are kept as digests (the user code is a credential too,
+// since whoever holds it can approve).
+type DeviceAuthorization struct {
+	// DeviceCodeDigest is the SHA-256 digest of the device_code.
+	DeviceCodeDigest Digest
+	// UserCodeDigest is the SHA-256 digest of the normalised user_code
+	// (eight uppercase letters, no dash).
+	UserCodeDigest Digest
+	ClientID       string
+	Scopes         []string
+	// Resource is the canonical RFC 8707 resource the tokens will be bound to.
+	Resource string
+	// GrantID names the grant an approval starts; every token issued for
+	// this authorization carries it.
+	GrantID string
+	Status  DeviceStatus
+	// UserID is the user who decided; empty while pending.
+	UserID string
+	DevicePoll
+	// ExpiresAt ends the authorization, decided or not (RFC 8628 §3.2
+	// expires_in).
+	ExpiresAt time.Time
+	// GrantExpiresAt caps the lifetime of every token of the grant; set by
+	// the approval.
+	GrantExpiresAt time.Time
+}

@@ -1,0 +1,49 @@
+package grants
+
+import (
+	"context"
+
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+)
+
+// ClientCredentialsRequest is a token request with
+// grant_type=client_credentials from an authenticated client.
+type ClientCredentialsRequest struct {
+	Client   *record.Client
+	Scope    string
+	Resource string
+}
+
+// ClientCredentials issues an access token to a client acting on its own
+// behalf (OAuth 2.1 §4.2), as the MCP extension
+// io.modelcontextprotocol/oauth-client-credentials uses it for machine-to-
+// machine access. The token has a fresh grant, no user and no refresh token;
+// it is bound to the requested resource, or to the configured resource
+// server when the request names none (the MCP Go SDK's client omits it).
+func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequest) (*TokenResponse, *oautherr.Error) {
+	if !s.Enabled(ClientCredentials) || !x.Client.HasGrantType(ClientCredentials) {
+		return nil, oautherr.UnauthorizedClient("client is not allowed the client_credentials grant")
+	}
+	if x.Client.IsPublic() {
+		// OAuth 2.1 §4.2: only confidential clients may use this grant (a
+		// public client proves nothing by presenting its client_id), and the
+		// MCP extension requires client authentication.
+		return nil, oautherr.UnauthorizedClient("client_credentials requires a confidential client")
+	}
+	scopes, oerr := s.ResolveScopes(x.Client, x.Scope)
+	if oerr != nil {
+		return nil, oerr
+	}
+	res, oerr := s.ResolveResource(x.Resource, false)
+	if oerr != nil {
+		return nil, oerr
+	}
+	now := s.Now()
+	// OAuth 2.1 §4.2.2 / spec-checklist 118: no refresh token, and no user.
+	access := s.mintToken(record.AccessToken, x.Client.ID, "", newGrantID(), scopes, res, now, now.Add(s.AccessTokenLifetime))
+	if err := s.Store.SaveTokens(ctx, access.record); err != nil {
+		return nil, storeError(err)
+	}
+	return &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes}, nil
+}
