@@ -1,0 +1,588 @@
+package modeltest
+
+import (
+	"context"
+	"slices"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// deviceGroups are the subtests of the optional DeviceStore capability
+// (RFC 8628 device authorization grant). Each skips when the model does not
+// implement it.
+func deviceGroups() []group {
+	return []group{
+		{"SaveDeviceAuthorization", saveDeviceClauses},
+		{"GetDeviceAuthorization", getDeviceClauses},
+		{"ResolveDeviceAuthorization", resolveDeviceClauses},
+		{"RecordDevicePoll", recordPollClauses},
+		{"ConsumeDeviceAuthorization", consumeDeviceClauses()},
+		{"DeleteDeviceAuthorization", deleteDeviceClauses},
+		{"DeviceStore", deviceStoreClauses},
+	}
+}
+
+// devices returns the model as a DeviceStore, or skips the test.
+func devices(t *testing.T, k *kit) mcpoauth.DeviceStore {
+	t.Helper()
+	d, ok := k.m.(mcpoauth.DeviceStore)
+	if !ok {
+		t.Skip("the Model does not implement mcpoauth.DeviceStore")
+	}
+	return d
+}
+
+// device returns a pending device authorization of clientID, as the device
+// authorization endpoint saves it, that expires in ten minutes.
+func (k *kit) device(clientID string) *mcpoauth.DeviceAuthorization {
+	return &mcpoauth.DeviceAuthorization{
+		DeviceCodeDigest: newDigest(),
+		UserCodeDigest:   newDigest(),
+		ClientID:         clientID,
+		Scopes:           []string{"mcp:tools", "read"},
+		Resource:         "https://mcp.example.com/mcp",
+		GrantID:          newGrantID(),
+		Status:           mcpoauth.DevicePending,
+		DevicePoll:       mcpoauth.DevicePoll{Interval: 5 * time.Second},
+		ExpiresAt:        k.now.Add(10 * time.Minute),
+	}
+}
+
+// saveDevice stores d, which must be accepted, and returns a copy taken
+// before.
+func (k *kit) saveDevice(t *testing.T, ds mcpoauth.DeviceStore, d *mcpoauth.DeviceAuthorization) mcpoauth.DeviceAuthorization {
+	t.Helper()
+	want := *d
+	want.Scopes = slices.Clone(d.Scopes)
+	require.NoError(t, ds.SaveDeviceAuthorization(k.ctx, d))
+	return want
+}
+
+// approve approves want as userID and returns it as it is now stored.
+func (k *kit) approve(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth.DeviceAuthorization, userID string) mcpoauth.DeviceAuthorization {
+	t.Helper()
+	dec := mcpoauth.DeviceDecision{Status: mcpoauth.DeviceApproved, UserID: userID, GrantExpiresAt: k.now.Add(30 * 24 * time.Hour)}
+	require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec))
+	want.Status, want.UserID, want.GrantExpiresAt = dec.Status, dec.UserID, dec.GrantExpiresAt
+	return want
+}
+
+// requireDevice asserts that the authorization is found, equal to want, by
+// its device code and by its user code.
+func (k *kit) requireDevice(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth.DeviceAuthorization) {
+	t.Helper()
+	got, err := ds.GetDeviceAuthorization(k.ctx, want.DeviceCodeDigest)
+	require.NoError(t, err, "GetDeviceAuthorization of a stored authorization")
+	requireDeviceEqual(t, want, got)
+	got, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, want.UserCodeDigest)
+	require.NoError(t, err, "GetDeviceAuthorizationByUserCode of a stored authorization")
+	requireDeviceEqual(t, want, got)
+}
+
+// requireNoDevice asserts that neither code finds an authorization.
+func (k *kit) requireNoDevice(t *testing.T, ds mcpoauth.DeviceStore, d mcpoauth.DeviceAuthorization) {
+	t.Helper()
+	got, err := ds.GetDeviceAuthorization(k.ctx, d.DeviceCodeDigest)
+	require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetDeviceAuthorization of an authorization that must not exist")
+	require.Nil(t, got)
+	got, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, d.UserCodeDigest)
+	require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetDeviceAuthorizationByUserCode of an authorization that must not exist")
+	require.Nil(t, got)
+}
+
+// currentPoll returns the poll bookkeeping as the model returns it: the
+// server passes that back as seen.
+func (k *kit) currentPoll(t *testing.T, ds mcpoauth.DeviceStore, deviceCode mcpoauth.Digest) mcpoauth.DevicePoll {
+	t.Helper()
+	got, err := ds.GetDeviceAuthorization(k.ctx, deviceCode)
+	require.NoError(t, err)
+	return got.DevicePoll
+}
+
+func requireDeviceEqual(t *testing.T, want mcpoauth.DeviceAuthorization, got *mcpoauth.DeviceAuthorization) {
+	t.Helper()
+	require.NotNil(t, got)
+	g := *got
+	g.LastPolledAt = sameTime(want.LastPolledAt, g.LastPolledAt)
+	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
+	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
+	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
+	require.Equal(t, want, g, "the device authorization read back differs from the one saved")
+}
+
+var saveDeviceClauses = []clause{
+	{"RoundTrip", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		full := k.device(clientA)
+		minimal := k.device(clientB)
+		minimal.Scopes, minimal.Resource = nil, ""
+		for _, d := range []*mcpoauth.DeviceAuthorization{full, minimal} {
+			k.requireDevice(t, ds, k.saveDevice(t, ds, d))
+		}
+	}},
+	{"DeviceCodeTakenIsConflict", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		orig := k.device(clientA)
+		want := k.saveDevice(t, ds, orig)
+		dup := k.device(clientB)
+		dup.DeviceCodeDigest = orig.DeviceCodeDigest
+		require.ErrorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
+		k.requireDevice(t, ds, want)
+		got, err := ds.GetDeviceAuthorizationByUserCode(k.ctx, dup.UserCodeDigest)
+		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		require.Nil(t, got)
+	}},
+	{"UserCodeTakenIsConflict", func(t *testing.T, k *kit) {
+		// A user code names one authorization: whoever types it approves
+		// that one and no other.
+		ds := devices(t, k)
+		orig := k.device(clientA)
+		want := k.saveDevice(t, ds, orig)
+		dup := k.device(clientB)
+		dup.UserCodeDigest = orig.UserCodeDigest
+		require.ErrorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
+		k.requireDevice(t, ds, want)
+		got, err := ds.GetDeviceAuthorization(k.ctx, dup.DeviceCodeDigest)
+		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		require.Nil(t, got)
+	}},
+}
+
+var getDeviceClauses = []clause{
+	{"UnknownIsNotFound", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		d := k.saveDevice(t, ds, k.device(clientA))
+		// The two digests are two keys: neither finds the record by the
+		// other.
+		for _, digest := range []mcpoauth.Digest{newDigest(), d.UserCodeDigest} {
+			got, err := ds.GetDeviceAuthorization(k.ctx, digest)
+			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			require.Nil(t, got)
+		}
+		for _, digest := range []mcpoauth.Digest{newDigest(), d.DeviceCodeDigest} {
+			got, err := ds.GetDeviceAuthorizationByUserCode(k.ctx, digest)
+			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			require.Nil(t, got)
+		}
+	}},
+	{"AllBytesCount", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		d := k.saveDevice(t, ds, k.device(clientA))
+		for _, i := range []int{0, 15, 31} {
+			flip := func(x mcpoauth.Digest) mcpoauth.Digest { x[i] ^= 0x80; return x }
+			_, err := ds.GetDeviceAuthorization(k.ctx, flip(d.DeviceCodeDigest))
+			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			_, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, flip(d.UserCodeDigest))
+			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		}
+	}},
+	{"ExpiredMayBeReturned", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		d := k.device(clientA)
+		d.ExpiresAt = k.now.Add(-time.Hour)
+		want := k.saveDevice(t, ds, d)
+		if got, err := ds.GetDeviceAuthorization(k.ctx, d.DeviceCodeDigest); err == nil {
+			requireDeviceEqual(t, want, got)
+		} else {
+			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		}
+	}},
+}
+
+var resolveDeviceClauses = []clause{
+	{"Approves", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		want := k.approve(t, ds, k.saveDevice(t, ds, k.device(clientA)), "user-1")
+		k.requireDevice(t, ds, want)
+	}},
+	{"Denies", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		want := k.saveDevice(t, ds, k.device(clientA))
+		require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest,
+			mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "user-1"}))
+		want.Status, want.UserID = mcpoauth.DeviceDenied, "user-1"
+		k.requireDevice(t, ds, want)
+	}},
+	{"DecidedIsNotFound", func(t *testing.T, k *kit) {
+		// A decision is final: neither a second approval (by another user)
+		// nor a denial changes it.
+		ds := devices(t, k)
+		want := k.approve(t, ds, k.saveDevice(t, ds, k.device(clientA)), "user-1")
+		for _, dec := range []mcpoauth.DeviceDecision{
+			{Status: mcpoauth.DeviceDenied, UserID: "user-2"},
+			{Status: mcpoauth.DeviceApproved, UserID: "user-2", GrantExpiresAt: k.now.Add(time.Hour)},
+		} {
+			require.ErrorIs(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec), mcpoauth.ErrNotFound)
+		}
+		k.requireDevice(t, ds, want)
+	}},
+	{"UnknownIsNotFound", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		want := k.saveDevice(t, ds, k.device(clientA))
+		dec := mcpoauth.DeviceDecision{Status: mcpoauth.DeviceApproved, UserID: "user-1", GrantExpiresAt: k.now.Add(time.Hour)}
+		// Resolution is by user code: the device code is not one.
+		for _, digest := range []mcpoauth.Digest{newDigest(), want.DeviceCodeDigest} {
+			require.ErrorIs(t, ds.ResolveDeviceAuthorization(k.ctx, digest, dec), mcpoauth.ErrNotFound)
+		}
+		k.requireDevice(t, ds, want)
+	}},
+	{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		for range ConcurrencyRounds {
+			want := k.saveDevice(t, ds, k.device(clientA))
+			decisions := make([]mcpoauth.DeviceDecision, Concurrency)
+			for i := range decisions {
+				decisions[i] = mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: newGrantID()}
+				if i%2 == 0 {
+					decisions[i].Status, decisions[i].GrantExpiresAt = mcpoauth.DeviceApproved, k.now.Add(time.Duration(i+1)*time.Hour)
+				}
+			}
+			errs := runConcurrently(Concurrency, func(i int) error {
+				return ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, decisions[i])
+			})
+			winner := requireOneWinner(t, errs, mcpoauth.ErrNotFound)
+			dec := decisions[winner]
+			want.Status, want.UserID, want.GrantExpiresAt = dec.Status, dec.UserID, dec.GrantExpiresAt
+			k.requireDevice(t, ds, want)
+		}
+	}},
+}
+
+var recordPollClauses = []clause{
+	{"Succeeds", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		want := k.saveDevice(t, ds, k.device(clientA))
+		for i, next := range []mcpoauth.DevicePoll{
+			{LastPolledAt: k.now, Interval: 5 * time.Second},
+			{LastPolledAt: k.now.Add(6 * time.Second), Interval: 10 * time.Second}, // slow_down
+		} {
+			seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
+			require.NoError(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, next), "poll %d", i)
+			want.DevicePoll = next
+			k.requireDevice(t, ds, want)
+		}
+	}},
+	{"StaleSeenIsNotFound", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		want := k.saveDevice(t, ds, k.device(clientA))
+		first := mcpoauth.DevicePoll{LastPolledAt: k.now, Interval: 5 * time.Second}
+		require.NoError(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, k.currentPoll(t, ds, want.DeviceCodeDigest), first))
+		want.DevicePoll = first
+		seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
+		next := mcpoauth.DevicePoll{LastPolledAt: k.now.Add(time.Minute), Interval: 5 * time.Second}
+		for _, stale := range []mcpoauth.DevicePoll{
+			{Interval: 5 * time.Second}, // the bookkeeping before the first poll
+			{LastPolledAt: seen.LastPolledAt.Add(-time.Second), Interval: seen.Interval},
+			{LastPolledAt: seen.LastPolledAt, Interval: seen.Interval + time.Second},
+			{LastPolledAt: seen.LastPolledAt, Interval: seen.Interval - time.Nanosecond},
+		} {
+			require.ErrorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, stale, next), mcpoauth.ErrNotFound, "seen %+v", stale)
+		}
+		k.requireDevice(t, ds, want)
+	}},
+	{"OtherClientIsNotFound", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		want := k.saveDevice(t, ds, k.device(clientA))
+		seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
+		next := mcpoauth.DevicePoll{LastPolledAt: k.now, Interval: time.Hour}
+		for _, clientID := range otherClients {
+			require.ErrorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientID, seen, next), mcpoauth.ErrNotFound, "client_id %q", clientID)
+		}
+		require.ErrorIs(t, ds.RecordDevicePoll(k.ctx, newDigest(), clientA, seen, next), mcpoauth.ErrNotFound)
+		k.requireDevice(t, ds, want)
+	}},
+	{"DecidedIsNotFound", func(t *testing.T, k *kit) {
+		// A poll that read "pending" before the user decided must not
+		// write anything back over the decision.
+		ds := devices(t, k)
+		for _, status := range []mcpoauth.DeviceStatus{mcpoauth.DeviceApproved, mcpoauth.DeviceDenied} {
+			want := k.saveDevice(t, ds, k.device(clientA))
+			seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
+			dec := mcpoauth.DeviceDecision{Status: status, UserID: "user-1"}
+			if status == mcpoauth.DeviceApproved {
+				dec.GrantExpiresAt = k.now.Add(time.Hour)
+			}
+			require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec))
+			want.Status, want.UserID, want.GrantExpiresAt = dec.Status, dec.UserID, dec.GrantExpiresAt
+			next := mcpoauth.DevicePoll{LastPolledAt: k.now, Interval: seen.Interval}
+			require.ErrorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, next), mcpoauth.ErrNotFound)
+			k.requireDevice(t, ds, want)
+		}
+	}},
+	{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		for range ConcurrencyRounds {
+			want := k.saveDevice(t, ds, k.device(clientA))
+			seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
+			nexts := make([]mcpoauth.DevicePoll, Concurrency)
+			for i := range nexts {
+				nexts[i] = mcpoauth.DevicePoll{LastPolledAt: k.now.Add(time.Duration(i) * time.Second), Interval: time.Duration(i+1) * time.Second}
+			}
+			errs := runConcurrently(Concurrency, func(i int) error {
+				return ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, nexts[i])
+			})
+			winner := requireOneWinner(t, errs, mcpoauth.ErrNotFound)
+			want.DevicePoll = nexts[winner]
+			k.requireDevice(t, ds, want)
+		}
+	}},
+	{"RacesResolve", func(t *testing.T, k *kit) {
+		// The lost update: a poll racing the user's decision never brings
+		// back "pending". The decision always lands; the poll may or may
+		// not.
+		ds := devices(t, k)
+		for round := range RaceRounds {
+			want := k.saveDevice(t, ds, k.device(clientA))
+			seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
+			dec := mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "user-1"}
+			if round%2 == 0 {
+				dec = mcpoauth.DeviceDecision{Status: mcpoauth.DeviceApproved, UserID: "user-1", GrantExpiresAt: k.now.Add(time.Hour)}
+			}
+			next := mcpoauth.DevicePoll{LastPolledAt: k.now.Add(time.Second), Interval: 5 * time.Second}
+			errs := runConcurrently(2, func(i int) error {
+				if i == 0 {
+					return ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, next)
+				}
+				return ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec)
+			})
+			require.NoError(t, errs[1], "the decision was lost")
+			requireErrorIsOneOf(t, errs[0], mcpoauth.ErrNotFound)
+			if errs[0] == nil {
+				want.DevicePoll = next
+			}
+			want.Status, want.UserID, want.GrantExpiresAt = dec.Status, dec.UserID, dec.GrantExpiresAt
+			k.requireDevice(t, ds, want)
+		}
+	}},
+}
+
+// consumeDeviceCase is one row of the ConsumeDeviceAuthorization table.
+type consumeDeviceCase struct {
+	name      string
+	clientIDs []string // nil means clientA
+	unknown   bool     // the call names a device code never saved
+	status    mcpoauth.DeviceStatus
+	// at returns the now the call passes, given the authorization's expiry.
+	at      func(k *kit, expires time.Time) time.Time
+	issued  func(k *kit, grantID string, existing *mcpoauth.Token, revokedGrant string) []*mcpoauth.Token
+	wantErr error
+}
+
+func consumeDeviceClauses() []clause {
+	pair := func(k *kit, g string, _ *mcpoauth.Token, _ string) []*mcpoauth.Token { return k.tokens(clientA, g) }
+	cases := []consumeDeviceCase{
+		{name: "Succeeds", status: mcpoauth.DeviceApproved, issued: pair},
+		{name: "SucceedsJustBeforeExpiry", status: mcpoauth.DeviceApproved, issued: pair,
+			at: func(_ *kit, exp time.Time) time.Time { return exp.Add(-time.Millisecond) }},
+		{name: "UnknownIsNotFound", unknown: true, status: mcpoauth.DeviceApproved, issued: pair, wantErr: mcpoauth.ErrNotFound},
+		{name: "OtherClientIsNotFound", clientIDs: otherClients, status: mcpoauth.DeviceApproved, issued: pair, wantErr: mcpoauth.ErrNotFound},
+		{name: "PendingIsNotFound", status: mcpoauth.DevicePending, issued: pair, wantErr: mcpoauth.ErrNotFound},
+		{name: "DeniedIsNotFound", status: mcpoauth.DeviceDenied, issued: pair, wantErr: mcpoauth.ErrNotFound},
+		// The one method that compares times: an authorization read just
+		// before its expiry cannot be redeemed after it.
+		{name: "ExpiredIsNotFound", status: mcpoauth.DeviceApproved, issued: pair, wantErr: mcpoauth.ErrNotFound,
+			at: func(_ *kit, exp time.Time) time.Time { return exp.Add(time.Second) }},
+		{name: "AtExpiryIsNotFound", status: mcpoauth.DeviceApproved, issued: pair, wantErr: mcpoauth.ErrNotFound,
+			at: func(_ *kit, exp time.Time) time.Time { return exp }},
+		{name: "IssuedDigestExistsIsConflict", status: mcpoauth.DeviceApproved, wantErr: mcpoauth.ErrConflict,
+			issued: func(k *kit, g string, existing *mcpoauth.Token, _ string) []*mcpoauth.Token {
+				out := k.tokens(clientA, g)
+				out[1].Digest = existing.Digest
+				return out
+			}},
+		{name: "IssuedDigestRepeatedIsConflict", status: mcpoauth.DeviceApproved, wantErr: mcpoauth.ErrConflict,
+			issued: func(k *kit, g string, _ *mcpoauth.Token, _ string) []*mcpoauth.Token {
+				out := k.tokens(clientA, g)
+				out[1].Digest = out[0].Digest
+				return out
+			}},
+		{name: "IssuedTokenOfRevokedGrantIsNotFound", status: mcpoauth.DeviceApproved, wantErr: mcpoauth.ErrNotFound,
+			issued: func(k *kit, g string, _ *mcpoauth.Token, revoked string) []*mcpoauth.Token {
+				return []*mcpoauth.Token{k.token(mcpoauth.AccessToken, clientA, g), k.token(mcpoauth.RefreshToken, clientA, revoked)}
+			}},
+	}
+	var out []clause
+	for _, tc := range cases {
+		out = append(out, clause{tc.name, func(t *testing.T, k *kit) {
+			ds := devices(t, k)
+			clientIDs := tc.clientIDs
+			if clientIDs == nil {
+				clientIDs = []string{clientA}
+			}
+			for _, clientID := range clientIDs {
+				runConsumeDevice(t, k, ds, tc, clientID)
+			}
+		}})
+	}
+	return append(out, clause{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		for range ConcurrencyRounds {
+			d := k.approve(t, ds, k.saveDevice(t, ds, k.device(clientA)), "user-1")
+			issued := make([][]*mcpoauth.Token, Concurrency)
+			want := make([][]mcpoauth.Token, Concurrency)
+			for i := range issued {
+				issued[i] = k.tokens(clientA, d.GrantID)
+				want[i] = copyTokens(issued[i])
+			}
+			errs := runConcurrently(Concurrency, func(i int) error {
+				return ds.ConsumeDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA, k.now, issued[i]...)
+			})
+			winner := requireOneWinner(t, errs, mcpoauth.ErrNotFound)
+			for i := range issued {
+				if i == winner {
+					k.requireTokens(t, want[i])
+				} else {
+					k.requireNoToken(t, digests(issued[i])...)
+				}
+			}
+			k.requireNoDevice(t, ds, d)
+		}
+	}})
+}
+
+func runConsumeDevice(t *testing.T, k *kit, ds mcpoauth.DeviceStore, tc consumeDeviceCase, clientID string) {
+	t.Helper()
+	want := k.saveDevice(t, ds, k.device(clientA))
+	g := want.GrantID
+	existing := k.token(mcpoauth.AccessToken, clientA, newGrantID())
+	existingWant := k.saveTokens(t, existing)[0]
+	revoked := newGrantID()
+	require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+	switch tc.status {
+	case mcpoauth.DeviceApproved:
+		want = k.approve(t, ds, want, "user-1")
+	case mcpoauth.DeviceDenied:
+		require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "user-1"}))
+		want.Status, want.UserID = mcpoauth.DeviceDenied, "user-1"
+	}
+	var issued []*mcpoauth.Token
+	if tc.issued != nil {
+		issued = tc.issued(k, g, existing, revoked)
+	}
+	issuedWant := copyTokens(issued)
+	key := want.DeviceCodeDigest
+	if tc.unknown {
+		key = newDigest()
+	}
+	now := k.now
+	if tc.at != nil {
+		now = tc.at(k, want.ExpiresAt)
+	}
+
+	err := ds.ConsumeDeviceAuthorization(k.ctx, key, clientID, now, issued...)
+	k.requireToken(t, existingWant)
+	if tc.wantErr != nil {
+		require.ErrorIs(t, err, tc.wantErr, "client_id %q", clientID)
+		// All or nothing: the authorization is as it was, no token saved.
+		k.requireDevice(t, ds, want)
+		for _, tok := range issued {
+			if tok.Digest != existing.Digest {
+				k.requireNoToken(t, tok.Digest)
+			}
+		}
+		return
+	}
+	require.NoError(t, err)
+	k.requireNoDevice(t, ds, want)
+	k.requireTokens(t, issuedWant)
+
+	replay := k.tokens(clientA, g)
+	require.ErrorIs(t, ds.ConsumeDeviceAuthorization(k.ctx, want.DeviceCodeDigest, clientA, k.now, replay...), mcpoauth.ErrNotFound)
+	k.requireNoToken(t, digests(replay)...)
+}
+
+var deleteDeviceClauses = []clause{
+	{"DeletesWhateverTheStatus", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		pending := k.saveDevice(t, ds, k.device(clientA))
+		approved := k.approve(t, ds, k.saveDevice(t, ds, k.device(clientA)), "user-1")
+		denied := k.saveDevice(t, ds, k.device(clientA))
+		require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, denied.UserCodeDigest, mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "u"}))
+		kept := k.saveDevice(t, ds, k.device(clientA))
+		for _, d := range []mcpoauth.DeviceAuthorization{pending, approved, denied} {
+			require.NoError(t, ds.DeleteDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA))
+			k.requireNoDevice(t, ds, d)
+			require.ErrorIs(t, ds.DeleteDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA), mcpoauth.ErrNotFound)
+		}
+		k.requireDevice(t, ds, kept)
+	}},
+	{"FreesTheCodes", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		old := k.saveDevice(t, ds, k.device(clientA))
+		require.NoError(t, ds.DeleteDeviceAuthorization(k.ctx, old.DeviceCodeDigest, clientA))
+		again := k.device(clientA)
+		again.DeviceCodeDigest, again.UserCodeDigest = old.DeviceCodeDigest, old.UserCodeDigest
+		k.requireDevice(t, ds, k.saveDevice(t, ds, again))
+	}},
+	{"OtherClientIsNotFound", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		want := k.saveDevice(t, ds, k.device(clientA))
+		for _, clientID := range otherClients {
+			require.ErrorIs(t, ds.DeleteDeviceAuthorization(k.ctx, want.DeviceCodeDigest, clientID), mcpoauth.ErrNotFound, "client_id %q", clientID)
+		}
+		// By device code only: the user code is not a device code.
+		require.ErrorIs(t, ds.DeleteDeviceAuthorization(k.ctx, want.UserCodeDigest, clientA), mcpoauth.ErrNotFound)
+		require.ErrorIs(t, ds.DeleteDeviceAuthorization(k.ctx, newDigest(), clientA), mcpoauth.ErrNotFound)
+		k.requireDevice(t, ds, want)
+	}},
+}
+
+var deviceStoreClauses = []clause{
+	{"DoneContextIsAnError", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		approved := k.approve(t, ds, k.saveDevice(t, ds, k.device(clientA)), "user-1")
+		pending := k.saveDevice(t, ds, k.device(clientA))
+		fresh := k.device(clientA)
+		issued := k.tokens(clientA, approved.GrantID)
+		canceled, cancel := context.WithCancel(k.ctx)
+		cancel()
+		expired, cancel2 := context.WithDeadline(k.ctx, time.Unix(0, 0))
+		defer cancel2()
+		for _, done := range []context.Context{canceled, expired} {
+			calls := map[string]func() error{
+				"SaveDeviceAuthorization": func() error { return ds.SaveDeviceAuthorization(done, fresh) },
+				"GetDeviceAuthorization": func() error {
+					_, err := ds.GetDeviceAuthorization(done, pending.DeviceCodeDigest)
+					return err
+				},
+				"GetDeviceAuthorizationByUserCode": func() error {
+					_, err := ds.GetDeviceAuthorizationByUserCode(done, pending.UserCodeDigest)
+					return err
+				},
+				"ResolveDeviceAuthorization": func() error {
+					return ds.ResolveDeviceAuthorization(done, pending.UserCodeDigest, mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "u"})
+				},
+				"RecordDevicePoll": func() error {
+					return ds.RecordDevicePoll(done, pending.DeviceCodeDigest, clientA, pending.DevicePoll, mcpoauth.DevicePoll{LastPolledAt: k.now, Interval: time.Hour})
+				},
+				"ConsumeDeviceAuthorization": func() error {
+					return ds.ConsumeDeviceAuthorization(done, approved.DeviceCodeDigest, clientA, k.now, issued...)
+				},
+				"DeleteDeviceAuthorization": func() error { return ds.DeleteDeviceAuthorization(done, pending.DeviceCodeDigest, clientA) },
+			}
+			for name, call := range calls {
+				require.ErrorIs(t, call(), done.Err(), "%s with a done context", name)
+			}
+		}
+		k.requireDevice(t, ds, approved)
+		k.requireDevice(t, ds, pending)
+		k.requireNoDevice(t, ds, *fresh)
+		k.requireNoToken(t, digests(issued)...)
+	}},
+	{"RevokeGrantRacesConsume", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		k.raceRevokeGrant(t, func(g string) (func() error, []*mcpoauth.Token) {
+			dev := k.device(clientA)
+			dev.GrantID = g
+			d := k.approve(t, ds, k.saveDevice(t, ds, dev), "user-1")
+			issued := k.tokens(clientA, g)
+			return func() error {
+				return ds.ConsumeDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA, k.now, issued...)
+			}, issued
+		})
+	}},
+}

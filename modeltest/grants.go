@@ -1,0 +1,198 @@
+package modeltest
+
+import (
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// grantRecords is what a grant accumulates over its life: a redeemed code,
+// an unredeemed one, the tokens the code issued, a rotated refresh token and
+// the tokens that replaced it.
+type grantRecords struct {
+	codes  []mcpoauth.AuthorizationCode
+	tokens []mcpoauth.Token
+}
+
+// liveGrant builds a grant of clientID through the model's own methods and
+// returns its records as they are now stored.
+func (k *kit) liveGrant(t *testing.T, clientID, grantID string) grantRecords {
+	t.Helper()
+	redeemed := k.saveCode(t, k.code(clientID, grantID))
+	fresh := k.saveCode(t, k.code(clientID, grantID))
+	first := k.tokens(clientID, grantID)
+	firstWant := copyTokens(first)
+	require.NoError(t, k.m.ConsumeAuthorizationCode(k.ctx, redeemed.Digest, clientID, first...))
+	redeemed.Used = true
+	second := k.tokens(clientID, grantID)
+	secondWant := copyTokens(second)
+	require.NoError(t, k.m.RotateRefreshToken(k.ctx, first[1].Digest, clientID, second...))
+	firstWant[1].Used = true
+	return grantRecords{
+		codes:  []mcpoauth.AuthorizationCode{redeemed, fresh},
+		tokens: append(firstWant, secondWant...),
+	}
+}
+
+func (k *kit) requireGrantIntact(t *testing.T, g grantRecords) {
+	t.Helper()
+	for _, c := range g.codes {
+		k.requireCode(t, c)
+	}
+	k.requireTokens(t, g.tokens)
+}
+
+func (k *kit) requireGrantGone(t *testing.T, g grantRecords) {
+	t.Helper()
+	for _, c := range g.codes {
+		k.requireNoCode(t, c.Digest)
+	}
+	for _, tok := range g.tokens {
+		k.requireNoToken(t, tok.Digest)
+	}
+}
+
+var revokeGrantClauses = []clause{
+	{"DeletesTokensAndCodes", func(t *testing.T, k *kit) {
+		revoked, kept := newGrantID(), newGrantID()
+		gone := k.liveGrant(t, clientA, revoked)
+		stays := k.liveGrant(t, clientA, kept)
+		other := k.liveGrant(t, clientB, newGrantID())
+		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		k.requireGrantGone(t, gone)
+		k.requireGrantIntact(t, stays)
+		k.requireGrantIntact(t, other)
+	}},
+	{"EmptyGrantIDMatchesNothing", func(t *testing.T, k *kit) {
+		g := k.liveGrant(t, clientA, newGrantID())
+		require.NoError(t, k.m.RevokeGrant(k.ctx, ""))
+		k.requireGrantIntact(t, g)
+	}},
+	{"RepeatedAndUnknownAreNoOps", func(t *testing.T, k *kit) {
+		revoked := newGrantID()
+		k.liveGrant(t, clientA, revoked)
+		kept := k.liveGrant(t, clientA, newGrantID())
+		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		require.NoError(t, k.m.RevokeGrant(k.ctx, newGrantID()))
+		k.requireGrantIntact(t, kept)
+	}},
+	{"LaterSaveTokensIsNotFound", func(t *testing.T, k *kit) {
+		revoked, live := newGrantID(), newGrantID()
+		k.liveGrant(t, clientA, revoked)
+		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		// All or nothing, even beside a token of a live grant.
+		tokens := append(k.tokens(clientA, live), k.token(mcpoauth.AccessToken, clientA, revoked))
+		require.ErrorIs(t, k.m.SaveTokens(k.ctx, tokens...), mcpoauth.ErrNotFound)
+		k.requireNoToken(t, digests(tokens)...)
+		// A grant revoked before it issued anything is remembered too.
+		unused := newGrantID()
+		require.NoError(t, k.m.RevokeGrant(k.ctx, unused))
+		tokens = k.tokens(clientA, unused)
+		require.ErrorIs(t, k.m.SaveTokens(k.ctx, tokens...), mcpoauth.ErrNotFound)
+		k.requireNoToken(t, digests(tokens)...)
+	}},
+	{"LaterSaveAuthorizationCodeIsNotFound", func(t *testing.T, k *kit) {
+		revoked := newGrantID()
+		k.liveGrant(t, clientA, revoked)
+		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		code := k.code(clientA, revoked)
+		require.ErrorIs(t, k.m.SaveAuthorizationCode(k.ctx, code), mcpoauth.ErrNotFound)
+		k.requireNoCode(t, code.Digest)
+	}},
+	{"LaterConsumeAuthorizationCodeIsNotFound", func(t *testing.T, k *kit) {
+		revoked, live := newGrantID(), newGrantID()
+		k.liveGrant(t, clientA, revoked)
+		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		code := k.saveCode(t, k.code(clientA, live))
+		issued := k.tokens(clientA, revoked)
+		require.ErrorIs(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, issued...), mcpoauth.ErrNotFound)
+		k.requireCode(t, code) // not consumed
+		k.requireNoToken(t, digests(issued)...)
+	}},
+	{"LaterRotateRefreshTokenIsNotFound", func(t *testing.T, k *kit) {
+		revoked, live := newGrantID(), newGrantID()
+		k.liveGrant(t, clientA, revoked)
+		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, live))[0]
+		issued := k.tokens(clientA, revoked)
+		require.ErrorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...), mcpoauth.ErrNotFound)
+		k.requireToken(t, old) // not rotated
+		k.requireNoToken(t, digests(issued)...)
+	}},
+	{"RacesConsumeAuthorizationCode", func(t *testing.T, k *kit) {
+		k.raceRevokeGrant(t, func(g string) (func() error, []*mcpoauth.Token) {
+			code := k.saveCode(t, k.code(clientA, g))
+			issued := k.tokens(clientA, g)
+			return func() error { return k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, issued...) }, issued
+		})
+	}},
+	{"RacesRotateRefreshToken", func(t *testing.T, k *kit) {
+		k.raceRevokeGrant(t, func(g string) (func() error, []*mcpoauth.Token) {
+			old := k.token(mcpoauth.RefreshToken, clientA, g)
+			k.saveTokens(t, old)
+			issued := k.tokens(clientA, g)
+			return func() error { return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...) }, append(issued, old)
+		})
+	}},
+	{"RacesSaveTokens", func(t *testing.T, k *kit) {
+		k.raceRevokeGrant(t, func(g string) (func() error, []*mcpoauth.Token) {
+			issued := k.tokens(clientA, g)
+			return func() error { return k.m.SaveTokens(k.ctx, issued...) }, issued
+		})
+	}},
+	{"RacesSaveAuthorizationCode", func(t *testing.T, k *kit) {
+		var saved, refused int
+		for range RaceRounds {
+			g := newGrantID()
+			code := k.code(clientA, g)
+			errs := runConcurrently(2, func(i int) error {
+				if i == 0 {
+					return k.m.SaveAuthorizationCode(k.ctx, code)
+				}
+				return k.m.RevokeGrant(k.ctx, g)
+			})
+			require.NoError(t, errs[1], "RevokeGrant")
+			requireErrorIsOneOf(t, errs[0], mcpoauth.ErrNotFound)
+			if errs[0] == nil {
+				saved++
+			} else {
+				refused++
+			}
+			k.requireNoCode(t, code.Digest)
+		}
+		t.Logf("%d codes saved before the revocation, %d refused after it", saved, refused)
+	}},
+}
+
+// raceRevokeGrant runs RaceRounds rounds in which RevokeGrant races an
+// operation that saves tokens of the grant. setup prepares the operation
+// for a fresh grant and returns it with the tokens of the grant it may
+// leave behind. Whichever wins, none of them may be visible afterwards: the
+// operation either saved them before the revocation, which then deleted
+// them, or found the grant revoked and saved nothing (ErrNotFound).
+func (k *kit) raceRevokeGrant(t *testing.T, setup func(grantID string) (op func() error, tokens []*mcpoauth.Token)) {
+	t.Helper()
+	var saved, refused int
+	for range RaceRounds {
+		g := newGrantID()
+		op, tokens := setup(g)
+		errs := runConcurrently(2, func(i int) error {
+			if i == 0 {
+				return op()
+			}
+			return k.m.RevokeGrant(k.ctx, g)
+		})
+		require.NoError(t, errs[1], "RevokeGrant")
+		requireErrorIsOneOf(t, errs[0], mcpoauth.ErrNotFound)
+		if errs[0] == nil {
+			saved++
+		} else {
+			refused++
+		}
+		k.requireNoToken(t, digests(tokens)...)
+	}
+	t.Logf("%d saved before the revocation, %d refused after it", saved, refused)
+}

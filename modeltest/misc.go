@@ -1,0 +1,205 @@
+package modeltest
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+var expiryClauses = []clause{
+	{"ExpiredRecordsMayBeReturned", func(t *testing.T, k *kit) {
+		// Expiry is the server's business: a Model accepts records that
+		// have expired already, and may return them (unchanged) or have
+		// deleted them (ErrNotFound).
+		req := k.request(clientA)
+		req.ExpiresAt = k.now.Add(-time.Hour)
+		reqWant := k.saveRequest(t, req)
+		code := k.code(clientA, newGrantID())
+		code.ExpiresAt, code.GrantExpiresAt = k.now.Add(-time.Hour), k.now.Add(-time.Minute)
+		codeWant := k.saveCode(t, code)
+		tok := k.token(mcpoauth.RefreshToken, clientA, newGrantID())
+		tok.IssuedAt, tok.ExpiresAt, tok.GrantExpiresAt = k.now.Add(-2*time.Hour), k.now.Add(-time.Hour), k.now.Add(-time.Minute)
+		tokWant := k.saveTokens(t, tok)[0]
+
+		if got, err := k.m.GetAuthorizationRequest(k.ctx, req.ID); err == nil {
+			requireRequestEqual(t, reqWant, got)
+		} else {
+			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		}
+		if got, err := k.m.GetAuthorizationCode(k.ctx, code.Digest); err == nil {
+			requireCodeEqual(t, codeWant, got)
+		} else {
+			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		}
+		if got, err := k.m.GetToken(k.ctx, tok.Digest); err == nil {
+			requireTokenEqual(t, tokWant, got)
+		} else {
+			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		}
+	}},
+	{"ExpiredCredentialsAreConsumedOrNotFound", func(t *testing.T, k *kit) {
+		req := k.request(clientA)
+		req.ExpiresAt = k.now.Add(-time.Hour)
+		k.saveRequest(t, req)
+		g := newGrantID()
+		code := k.code(clientA, g)
+		code.ExpiresAt = k.now.Add(-time.Hour)
+		k.saveCode(t, code)
+		old := k.token(mcpoauth.RefreshToken, clientA, g)
+		old.ExpiresAt = k.now.Add(-time.Hour)
+		k.saveTokens(t, old)
+
+		_, err := k.m.ConsumeAuthorizationRequest(k.ctx, req.ID)
+		requireErrorIsOneOf(t, err, mcpoauth.ErrNotFound)
+		requireErrorIsOneOf(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, k.tokens(clientA, g)...), mcpoauth.ErrNotFound)
+		requireErrorIsOneOf(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.tokens(clientA, g)...), mcpoauth.ErrNotFound)
+	}},
+}
+
+var contextClauses = []clause{
+	{"CanceledIsAnError", func(t *testing.T, k *kit) {
+		ctx, cancel := context.WithCancel(k.ctx)
+		cancel()
+		k.requireDoneContextChangesNothing(t, ctx)
+	}},
+	{"DeadlineExceededIsAnError", func(t *testing.T, k *kit) {
+		ctx, cancel := context.WithDeadline(k.ctx, time.Unix(0, 0))
+		defer cancel()
+		k.requireDoneContextChangesNothing(t, ctx)
+	}},
+}
+
+// requireDoneContextChangesNothing calls every method with a done context
+// and checks that each one fails with an error wrapping the context's
+// error, and that nothing changed.
+func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Context) {
+	t.Helper()
+	g := newGrantID()
+	req := k.saveRequest(t, k.request(clientA))
+	code := k.saveCode(t, k.code(clientA, g))
+	tokens := k.saveTokens(t, k.tokens(clientA, g)...)
+	access, refresh := tokens[0], tokens[1]
+	newReq, newCode, newTokens := k.request(clientA), k.code(clientA, g), k.tokens(clientA, g)
+	r, registers := k.m.(mcpoauth.ClientRegistrar)
+	var client mcpoauth.Client
+	if registers {
+		client = copyClient(publicClient(clientA))
+		require.NoError(t, r.RegisterClient(k.ctx, publicClient(clientA)))
+	}
+
+	calls := []struct {
+		name string
+		call func() error
+	}{
+		{"GetClient", func() error { _, err := k.m.GetClient(done, clientA); return err }},
+		{"SaveAuthorizationRequest", func() error { return k.m.SaveAuthorizationRequest(done, newReq) }},
+		{"GetAuthorizationRequest", func() error { _, err := k.m.GetAuthorizationRequest(done, req.ID); return err }},
+		{"ConsumeAuthorizationRequest", func() error { _, err := k.m.ConsumeAuthorizationRequest(done, req.ID); return err }},
+		{"SaveAuthorizationCode", func() error { return k.m.SaveAuthorizationCode(done, newCode) }},
+		{"GetAuthorizationCode", func() error { _, err := k.m.GetAuthorizationCode(done, code.Digest); return err }},
+		{"ConsumeAuthorizationCode", func() error {
+			return k.m.ConsumeAuthorizationCode(done, code.Digest, clientA, newTokens[0])
+		}},
+		{"SaveTokens", func() error { return k.m.SaveTokens(done, newTokens[1]) }},
+		{"GetToken", func() error { _, err := k.m.GetToken(done, access.Digest); return err }},
+		{"RotateRefreshToken", func() error {
+			return k.m.RotateRefreshToken(done, refresh.Digest, clientA, newTokens[0])
+		}},
+		{"RevokeToken", func() error { _, err := k.m.RevokeToken(done, access.Digest, clientA); return err }},
+		{"RevokeGrant", func() error { return k.m.RevokeGrant(done, g) }},
+	}
+	if registers {
+		calls = append(calls, struct {
+			name string
+			call func() error
+		}{"RegisterClient", func() error { return r.RegisterClient(done, publicClient(clientB)) }})
+	}
+	for _, c := range calls {
+		require.ErrorIs(t, c.call(), done.Err(), "%s with a done context", c.name)
+	}
+
+	// Nothing changed: nothing consumed, rotated, revoked or saved.
+	k.requireRequest(t, req)
+	k.requireNoRequest(t, newReq.ID)
+	k.requireCode(t, code)
+	k.requireNoCode(t, newCode.Digest)
+	k.requireTokens(t, tokens)
+	k.requireNoToken(t, digests(newTokens)...)
+	if registers {
+		got, err := k.m.GetClient(k.ctx, clientA)
+		require.NoError(t, err)
+		requireClientEqual(t, client, got)
+		_, err = k.m.GetClient(k.ctx, clientB)
+		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+	}
+	// The grant was not revoked: it can still issue tokens.
+	k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, g))
+}
+
+var digestClauses = []clause{
+	{"AllBytesCount", func(t *testing.T, k *kit) {
+		// A record is found under its whole digest only: a Model that
+		// keys by a prefix, or by a text form that loses bytes, fails.
+		tok := k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, newGrantID()))[0]
+		code := k.saveCode(t, k.code(clientA, newGrantID()))
+		req := k.saveRequest(t, k.request(clientA))
+		for _, i := range []int{0, 1, 15, 16, 30, 31} {
+			flip := func(d mcpoauth.Digest) mcpoauth.Digest { d[i] ^= 0x01; return d }
+			k.requireNoToken(t, flip(tok.Digest))
+			k.requireNoCode(t, flip(code.Digest))
+			k.requireNoRequest(t, flip(req.ID))
+		}
+		k.requireToken(t, tok)
+		k.requireCode(t, code)
+		k.requireRequest(t, req)
+	}},
+	{"AnyBytesAreAKey", func(t *testing.T, k *kit) {
+		// Digests are bytes, not text: NUL, 0xff and invalid UTF-8 are
+		// ordinary values, and digests that differ only there are
+		// different keys.
+		var ones, lastOne, firstOne, nulMiddle mcpoauth.Digest
+		for i := range ones {
+			ones[i] = 0xff
+		}
+		lastOne[31] = 1
+		firstOne[0] = 1
+		nulMiddle = newDigest()
+		nulMiddle[16] = 0
+		for _, d := range []mcpoauth.Digest{ones, lastOne, firstOne, nulMiddle} {
+			tok := k.token(mcpoauth.AccessToken, clientA, newGrantID())
+			tok.Digest = d
+			code := k.code(clientA, newGrantID())
+			code.Digest = d
+			req := k.request(clientA)
+			req.ID = d
+			req.BrowserDigest = d
+			k.requireToken(t, k.saveTokens(t, tok)[0])
+			k.requireCode(t, k.saveCode(t, code))
+			k.requireRequest(t, k.saveRequest(t, req))
+		}
+	}},
+}
+
+var recordClauses = []clause{
+	{"ReturnedRecordsAreNotChangedLater", func(t *testing.T, k *kit) {
+		// The server reads a record, then consumes it, while other requests
+		// may hold the same record: a Model replaces a stored record and
+		// never writes to one it has returned.
+		g := newGrantID()
+		code := k.saveCode(t, k.code(clientA, g))
+		old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, g))[0]
+		gotCode, err := k.m.GetAuthorizationCode(k.ctx, code.Digest)
+		require.NoError(t, err)
+		gotToken, err := k.m.GetToken(k.ctx, old.Digest)
+		require.NoError(t, err)
+
+		require.NoError(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA))
+		require.NoError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
+		requireCodeEqual(t, code, gotCode)
+		requireTokenEqual(t, old, gotToken)
+	}},
+}

@@ -1,0 +1,444 @@
+package modeltest
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"errors"
+	"slices"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// Concurrency is the number of goroutines that race to redeem one
+// credential in the atomicity subtests: of them exactly one must succeed.
+const Concurrency = 50
+
+// ConcurrencyRounds is how many times each atomicity subtest races
+// Concurrency goroutines on a fresh credential: a defect that a lucky
+// schedule hides once is unlikely to stay hidden every time.
+const ConcurrencyRounds = 3
+
+// RaceRounds is the number of rounds in which RevokeGrant races a save of
+// one of the grant's tokens or codes.
+const RaceRounds = 100
+
+// Run runs the conformance tests of the Model contract as subtests of t,
+// grouped by the method whose contract they check. newModel must return a
+// fresh, empty model each time it is called: Run calls it once per subtest,
+// with the subtest's t, so that subtests are independent; release the model
+// there with t.Cleanup. Run never calls t.Parallel.
+//
+// Optional capabilities (ClientRegistrar, DeviceStore) are tested when the
+// model implements them, and their subtests skipped, with a message saying
+// so, when it does not.
+func Run(t *testing.T, newModel func(t *testing.T) mcpoauth.Model) {
+	t.Helper()
+	for _, g := range groups() {
+		t.Run(g.name, func(t *testing.T) {
+			for _, c := range g.clauses {
+				t.Run(c.name, func(t *testing.T) {
+					c.run(t, newKit(t, newModel))
+				})
+			}
+		})
+	}
+}
+
+// group is the subtests that check the contract of one method or concern.
+type group struct {
+	name    string
+	clauses []clause
+}
+
+// clause is one subtest: one sentence of the contract.
+type clause struct {
+	name string
+	run  func(t *testing.T, k *kit)
+}
+
+// groups lists every group of subtests, in the order they run.
+func groups() []group {
+	return append([]group{
+		{"GetClient", getClientClauses},
+		{"RegisterClient", registerClientClauses},
+		{"SaveAuthorizationRequest", saveRequestClauses},
+		{"GetAuthorizationRequest", getRequestClauses},
+		{"ConsumeAuthorizationRequest", consumeRequestClauses},
+		{"SaveAuthorizationCode", saveCodeClauses},
+		{"GetAuthorizationCode", getCodeClauses},
+		{"ConsumeAuthorizationCode", consumeCodeClauses()},
+		{"SaveTokens", saveTokensClauses},
+		{"GetToken", getTokenClauses},
+		{"RotateRefreshToken", rotateClauses()},
+		{"RevokeToken", revokeTokenClauses},
+		{"RevokeGrant", revokeGrantClauses},
+		{"Expiry", expiryClauses},
+		{"Context", contextClauses},
+		{"Digests", digestClauses},
+		{"Records", recordClauses},
+	}, deviceGroups()...)
+}
+
+// kit is what a subtest works with: a fresh model and record factories.
+type kit struct {
+	m   mcpoauth.Model
+	ctx context.Context
+	// now is when the subtest started, with nanoseconds and no monotonic
+	// reading; live records expire an hour or more after it, so that no
+	// sweeper running on the real clock removes them mid-test.
+	now time.Time
+}
+
+// newKit asks newModel for a fresh model for the subtest t.
+func newKit(t *testing.T, newModel func(t *testing.T) mcpoauth.Model) *kit {
+	t.Helper()
+	m := newModel(t)
+	require.NotNil(t, m, "newModel returned nil")
+	return &kit{m: m, ctx: t.Context(), now: time.Now().Round(0)}
+}
+
+// Client IDs and grant IDs the subtests use. Another client is
+// clientB; otherClients are the IDs that are not clientA, as a stranger
+// might present them.
+const (
+	clientA = "client-a"
+	clientB = "client-b"
+)
+
+// otherClients are client IDs that must not match a record of clientA: another
+// client, no client, a case variant, and bytes no client ID has.
+var otherClients = []string{clientB, "", "CLIENT-A", "client-a ", "\x00", "client-a\x00", "\xff\xfe"}
+
+// newDigest returns a random key. It is deliberately not the digest of
+// anything: a Model must treat a digest as 32 opaque bytes.
+func newDigest() mcpoauth.Digest {
+	var d mcpoauth.Digest
+	_, _ = rand.Read(d[:])
+	return d
+}
+
+// newGrantID returns a grant ID unique to the call.
+func newGrantID() string {
+	d := newDigest()
+	return "grant-" + d.String()[:16]
+}
+
+// token returns a fully populated token of kind, clientID and grantID that
+// expires in an hour.
+func (k *kit) token(kind mcpoauth.TokenKind, clientID, grantID string) *mcpoauth.Token {
+	return &mcpoauth.Token{
+		Digest:         newDigest(),
+		Kind:           kind,
+		ClientID:       clientID,
+		UserID:         "user-1",
+		GrantID:        grantID,
+		Scopes:         []string{"mcp:tools", "read"},
+		Resource:       "https://mcp.example.com/mcp",
+		IssuedAt:       k.now,
+		ExpiresAt:      k.now.Add(time.Hour),
+		GrantExpiresAt: k.now.Add(30 * 24 * time.Hour),
+	}
+}
+
+// tokens returns an access and a refresh token of clientID and grantID, as
+// a grant issues them.
+func (k *kit) tokens(clientID, grantID string) []*mcpoauth.Token {
+	return []*mcpoauth.Token{k.token(mcpoauth.AccessToken, clientID, grantID), k.token(mcpoauth.RefreshToken, clientID, grantID)}
+}
+
+// code returns a fully populated authorization code of clientID and
+// grantID that expires in an hour.
+func (k *kit) code(clientID, grantID string) *mcpoauth.AuthorizationCode {
+	return &mcpoauth.AuthorizationCode{
+		Digest:              newDigest(),
+		ClientID:            clientID,
+		UserID:              "user-1",
+		GrantID:             grantID,
+		RedirectURI:         "http://127.0.0.1:53682/callback?tenant=a",
+		RedirectURIProvided: true,
+		Scopes:              []string{"mcp:tools", "read"},
+		Resource:            "https://mcp.example.com/mcp",
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		ExpiresAt:           k.now.Add(time.Hour),
+		GrantExpiresAt:      k.now.Add(30 * 24 * time.Hour),
+	}
+}
+
+// request returns a fully populated pending authorization request of
+// clientID that expires in an hour.
+func (k *kit) request(clientID string) *mcpoauth.AuthorizationRequest {
+	return &mcpoauth.AuthorizationRequest{
+		ID:                  newDigest(),
+		BrowserDigest:       newDigest(),
+		ClientID:            clientID,
+		RedirectURI:         "https://client.example.com/cb",
+		RedirectURIProvided: true,
+		Scopes:              []string{"mcp:tools"},
+		Resource:            "https://mcp.example.com/mcp",
+		State:               "xyz-\u00e9t\u00e9-\U0001F600",
+		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
+		ExpiresAt:           k.now.Add(time.Hour),
+	}
+}
+
+// The save helpers store records that must be accepted and return a copy
+// taken before the save, to compare what is read back with: a saved record
+// belongs to the model.
+
+func (k *kit) saveTokens(t *testing.T, tokens ...*mcpoauth.Token) []mcpoauth.Token {
+	t.Helper()
+	want := copyTokens(tokens)
+	require.NoError(t, k.m.SaveTokens(k.ctx, tokens...))
+	return want
+}
+
+func (k *kit) saveCode(t *testing.T, c *mcpoauth.AuthorizationCode) mcpoauth.AuthorizationCode {
+	t.Helper()
+	want := copyCode(c)
+	require.NoError(t, k.m.SaveAuthorizationCode(k.ctx, c))
+	return want
+}
+
+func (k *kit) saveRequest(t *testing.T, r *mcpoauth.AuthorizationRequest) mcpoauth.AuthorizationRequest {
+	t.Helper()
+	want := *r
+	want.Scopes = slices.Clone(r.Scopes)
+	require.NoError(t, k.m.SaveAuthorizationRequest(k.ctx, r))
+	return want
+}
+
+func copyTokens(tokens []*mcpoauth.Token) []mcpoauth.Token {
+	out := make([]mcpoauth.Token, len(tokens))
+	for i, tok := range tokens {
+		if tok != nil {
+			out[i] = *tok
+			out[i].Scopes = slices.Clone(tok.Scopes)
+		}
+	}
+	return out
+}
+
+func copyCode(c *mcpoauth.AuthorizationCode) mcpoauth.AuthorizationCode {
+	out := *c
+	out.Scopes = slices.Clone(c.Scopes)
+	return out
+}
+
+// requireToken asserts GetToken returns a token equal to want.
+func (k *kit) requireToken(t *testing.T, want mcpoauth.Token) {
+	t.Helper()
+	got, err := k.m.GetToken(k.ctx, want.Digest)
+	require.NoError(t, err, "GetToken of a stored token")
+	requireTokenEqual(t, want, got)
+}
+
+// requireTokens asserts GetToken returns each token, unchanged.
+func (k *kit) requireTokens(t *testing.T, want []mcpoauth.Token) {
+	t.Helper()
+	for _, w := range want {
+		k.requireToken(t, w)
+	}
+}
+
+// requireUsedToken asserts GetToken returns want with Used set.
+func (k *kit) requireUsedToken(t *testing.T, want mcpoauth.Token) {
+	t.Helper()
+	want.Used = true
+	k.requireToken(t, want)
+}
+
+// requireNoToken asserts GetToken answers ErrNotFound for each digest.
+func (k *kit) requireNoToken(t *testing.T, digests ...mcpoauth.Digest) {
+	t.Helper()
+	for _, d := range digests {
+		got, err := k.m.GetToken(k.ctx, d)
+		require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetToken of a token that must not exist")
+		require.Nil(t, got)
+	}
+}
+
+// requireCode asserts GetAuthorizationCode returns a code equal to want.
+func (k *kit) requireCode(t *testing.T, want mcpoauth.AuthorizationCode) {
+	t.Helper()
+	got, err := k.m.GetAuthorizationCode(k.ctx, want.Digest)
+	require.NoError(t, err, "GetAuthorizationCode of a stored code")
+	requireCodeEqual(t, want, got)
+}
+
+// requireNoCode asserts GetAuthorizationCode answers ErrNotFound.
+func (k *kit) requireNoCode(t *testing.T, digests ...mcpoauth.Digest) {
+	t.Helper()
+	for _, d := range digests {
+		got, err := k.m.GetAuthorizationCode(k.ctx, d)
+		require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetAuthorizationCode of a code that must not exist")
+		require.Nil(t, got)
+	}
+}
+
+// requireRequest asserts GetAuthorizationRequest returns a request equal to
+// want.
+func (k *kit) requireRequest(t *testing.T, want mcpoauth.AuthorizationRequest) {
+	t.Helper()
+	got, err := k.m.GetAuthorizationRequest(k.ctx, want.ID)
+	require.NoError(t, err, "GetAuthorizationRequest of a pending request")
+	requireRequestEqual(t, want, got)
+}
+
+// requireNoRequest asserts GetAuthorizationRequest answers ErrNotFound.
+func (k *kit) requireNoRequest(t *testing.T, id mcpoauth.Digest) {
+	t.Helper()
+	got, err := k.m.GetAuthorizationRequest(k.ctx, id)
+	require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetAuthorizationRequest of a request that must not exist")
+	require.Nil(t, got)
+}
+
+// digests returns the digests of tokens.
+func digests(tokens []*mcpoauth.Token) []mcpoauth.Digest {
+	out := make([]mcpoauth.Digest, 0, len(tokens))
+	for _, tok := range tokens {
+		if tok != nil {
+			out = append(out, tok.Digest)
+		}
+	}
+	return out
+}
+
+// sameTime returns want if got is the same instant to the microsecond
+// (truncated or rounded), and got otherwise, so that a struct comparison
+// reports a real difference and ignores an allowed one.
+func sameTime(want, got time.Time) time.Time {
+	if got.Equal(want) || got.Equal(want.Truncate(time.Microsecond)) || got.Equal(want.Round(time.Microsecond)) {
+		return want
+	}
+	return got
+}
+
+// normSlice maps an empty slice to nil: a Model may return either.
+func normSlice(s []string) []string {
+	if len(s) == 0 {
+		return nil
+	}
+	return s
+}
+
+func requireTokenEqual(t *testing.T, want mcpoauth.Token, got *mcpoauth.Token) {
+	t.Helper()
+	require.NotNil(t, got)
+	g := *got
+	g.IssuedAt = sameTime(want.IssuedAt, g.IssuedAt)
+	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
+	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
+	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
+	require.Equal(t, want, g, "the token read back differs from the one saved")
+}
+
+func requireCodeEqual(t *testing.T, want mcpoauth.AuthorizationCode, got *mcpoauth.AuthorizationCode) {
+	t.Helper()
+	require.NotNil(t, got)
+	g := *got
+	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
+	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
+	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
+	require.Equal(t, want, g, "the authorization code read back differs from the one saved")
+}
+
+func requireRequestEqual(t *testing.T, want mcpoauth.AuthorizationRequest, got *mcpoauth.AuthorizationRequest) {
+	t.Helper()
+	require.NotNil(t, got)
+	g := *got
+	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
+	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
+	require.Equal(t, want, g, "the authorization request read back differs from the one saved")
+}
+
+func requireClientEqual(t *testing.T, want mcpoauth.Client, got *mcpoauth.Client) {
+	t.Helper()
+	require.NotNil(t, got)
+	g := *got
+	require.Equal(t, metadataJSON(t, want.Metadata), metadataJSON(t, g.Metadata), "the client metadata read back differs from the one registered")
+	g.Metadata = want.Metadata
+	g.IssuedAt = sameTime(want.IssuedAt, g.IssuedAt)
+	g.SecretExpiresAt = sameTime(want.SecretExpiresAt, g.SecretExpiresAt)
+	require.Equal(t, want, g, "the client read back differs from the one registered")
+}
+
+// metadataJSON returns client metadata as the JSON object the server sends,
+// decoded, without the members that are null, "" or [] (absent, in RFC 7591
+// terms): what a Model must keep of client metadata, whatever it stores
+// it as.
+func metadataJSON(t *testing.T, m any) map[string]any {
+	t.Helper()
+	b, err := json.Marshal(m)
+	require.NoError(t, err)
+	var obj map[string]any
+	require.NoError(t, json.Unmarshal(b, &obj))
+	for k, v := range obj {
+		switch v := v.(type) {
+		case nil:
+			delete(obj, k)
+		case string:
+			if v == "" {
+				delete(obj, k)
+			}
+		case []any:
+			if len(v) == 0 {
+				delete(obj, k)
+			}
+		}
+	}
+	return obj
+}
+
+// runConcurrently runs f(i) for i in [0, n) on n goroutines released at
+// once, and returns their errors.
+func runConcurrently(n int, f func(i int) error) []error {
+	errs := make([]error, n)
+	start := make(chan struct{})
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			<-start
+			errs[i] = f(i)
+		})
+	}
+	close(start)
+	wg.Wait()
+	return errs
+}
+
+// requireOneWinner asserts that exactly one error is nil and every other
+// one is loser (errors.Is), and returns the index of the winner.
+func requireOneWinner(t *testing.T, errs []error, loser error) int {
+	t.Helper()
+	winner := -1
+	for i, err := range errs {
+		if err == nil {
+			require.Equal(t, -1, winner, "two concurrent calls succeeded (calls %d and %d)", winner, i)
+			winner = i
+			continue
+		}
+		require.ErrorIs(t, err, loser, "a losing concurrent call failed with the wrong error")
+	}
+	require.NotEqual(t, -1, winner, "no concurrent call succeeded")
+	return winner
+}
+
+// requireErrorIsOneOf asserts err is nil or one of targets (errors.Is).
+func requireErrorIsOneOf(t *testing.T, err error, targets ...error) {
+	t.Helper()
+	if err == nil {
+		return
+	}
+	for _, target := range targets {
+		if errors.Is(err, target) {
+			return
+		}
+	}
+	require.Failf(t, "unexpected error", "got %v, want nil or one of %v", err, targets)
+}

@@ -1,0 +1,211 @@
+package modeltest_test
+
+import (
+	"context"
+	"errors"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/modeltest"
+)
+
+// envMutant names the broken model TestMutant runs the kit against, in the
+// child process that TestKitCatchesBrokenModels starts.
+const envMutant = "MODELTEST_MUTANT"
+
+// mutant is the MemoryModel with one defect, of the kind a third-party Model
+// might have. Its methods are the MemoryModel's except the one overridden.
+type mutant struct{ *mcpoauth.MemoryModel }
+
+// mutants maps a defect to the model that has it and to the subtest of the
+// kit that must catch it.
+var mutants = map[string]struct {
+	model   func(m *mcpoauth.MemoryModel) mcpoauth.Model
+	catches string
+}{
+	"consume ignores the client": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return consumeIgnoresClient{mutant{m}} },
+		"ConsumeAuthorizationCode/OtherClientIsNotFound",
+	},
+	"consume tells another client the code was used": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return usedBeforeClient{mutant{m}} },
+		"ConsumeAuthorizationCode/OtherClientsUsedIsNotFound",
+	},
+	"consume reads then writes": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return readThenWrite{mutant{m}} },
+		"ConsumeAuthorizationCode/ConcurrentCallsOneWins",
+	},
+	"pending request consumed by get then delete": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return requestGetThenDelete{mutant{m}} },
+		"ConsumeAuthorizationRequest/ConcurrentCallsOneWins",
+	},
+	"rotated tokens are hidden": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return hidesRotated{mutant{m}} },
+		"RotateRefreshToken/Succeeds",
+	},
+	"save replaces a stored token": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return saveReplaces{mutant{m}} },
+		"SaveTokens/StoredDigestIsConflict",
+	},
+	"revoke grant does nothing": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return revokeNothing{mutant{m}} },
+		"RevokeGrant/DeletesTokensAndCodes",
+	},
+	"times kept to the second": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return secondsOnly{mutant{m}} },
+		"SaveTokens/RoundTrip",
+	},
+	"context ignored": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return ignoresContext{mutant{m}} },
+		"Context/CanceledIsAnError",
+	},
+	"client IDs matched without case": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return caseInsensitive{mutant{m}} },
+		"RegisterClient/IDIsMatchedExactly",
+	},
+}
+
+// TestKitCatchesBrokenModels runs the kit, in a child process, against each
+// mutant and checks that it fails, in the subtest of the broken clause. A kit
+// that passed a broken model would certify nothing.
+func TestKitCatchesBrokenModels(t *testing.T) {
+	if os.Getenv(envMutant) != "" {
+		t.Skip("in a child process")
+	}
+	for name, mt := range mutants {
+		t.Run(name, func(t *testing.T) {
+			cmd := exec.Command(os.Args[0], "-test.run=^TestMutant$", "-test.count=1")
+			cmd.Env = append(os.Environ(), envMutant+"="+name)
+			out, err := cmd.CombinedOutput()
+			var exit *exec.ExitError
+			require.ErrorAs(t, err, &exit, "the kit passed a model whose %s:\n%s", name, out)
+			require.Contains(t, string(out), "--- FAIL: TestMutant/"+mt.catches+" ", "the kit did not fail where expected:\n%s", out)
+		})
+	}
+}
+
+// TestMutant runs the kit against the mutant named by MODELTEST_MUTANT, and
+// is skipped otherwise.
+func TestMutant(t *testing.T) {
+	name := os.Getenv(envMutant)
+	if name == "" {
+		t.Skip("run by TestKitCatchesBrokenModels")
+	}
+	mt, ok := mutants[name]
+	require.True(t, ok, "unknown mutant %q", name)
+	modeltest.Run(t, func(t *testing.T) mcpoauth.Model {
+		m := mcpoauth.NewMemoryModel()
+		t.Cleanup(func() { _ = m.Close() })
+		return mt.model(m)
+	})
+}
+
+type consumeIgnoresClient struct{ mutant }
+
+func (m consumeIgnoresClient) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, _ string, issued ...*mcpoauth.Token) error {
+	c, err := m.GetAuthorizationCode(ctx, code)
+	if err != nil {
+		return err
+	}
+	return m.MemoryModel.ConsumeAuthorizationCode(ctx, code, c.ClientID, issued...)
+}
+
+type usedBeforeClient struct{ mutant }
+
+func (m usedBeforeClient) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+	if c, err := m.GetAuthorizationCode(ctx, code); err == nil && c.Used {
+		return mcpoauth.ErrAlreadyUsed
+	}
+	return m.MemoryModel.ConsumeAuthorizationCode(ctx, code, clientID, issued...)
+}
+
+// readThenWrite redeems a code as a store without compare-and-set does:
+// it reads Used, then writes, and trusts what it read.
+type readThenWrite struct{ mutant }
+
+func (m readThenWrite) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+	c, err := m.GetAuthorizationCode(ctx, code)
+	if err != nil || c.ClientID != clientID {
+		return mcpoauth.ErrNotFound
+	}
+	if c.Used {
+		return mcpoauth.ErrAlreadyUsed
+	}
+	for range 3 {
+		runtime.Gosched() // the window between the read and the write
+	}
+	if err := m.MemoryModel.ConsumeAuthorizationCode(ctx, code, clientID); err != nil && !errors.Is(err, mcpoauth.ErrAlreadyUsed) {
+		return err
+	}
+	return m.SaveTokens(ctx, issued...)
+}
+
+type requestGetThenDelete struct{ mutant }
+
+func (m requestGetThenDelete) ConsumeAuthorizationRequest(ctx context.Context, id mcpoauth.Digest) (*mcpoauth.AuthorizationRequest, error) {
+	r, err := m.GetAuthorizationRequest(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for range 3 {
+		runtime.Gosched()
+	}
+	_, _ = m.MemoryModel.ConsumeAuthorizationRequest(ctx, id)
+	return r, nil
+}
+
+type hidesRotated struct{ mutant }
+
+func (m hidesRotated) GetToken(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.Token, error) {
+	t, err := m.MemoryModel.GetToken(ctx, d)
+	if err == nil && t.Used {
+		return nil, mcpoauth.ErrNotFound
+	}
+	return t, err
+}
+
+type saveReplaces struct{ mutant }
+
+func (m saveReplaces) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error {
+	for _, t := range tokens {
+		if old, err := m.MemoryModel.GetToken(ctx, t.Digest); err == nil {
+			_, _ = m.RevokeToken(ctx, t.Digest, old.ClientID)
+		}
+	}
+	return m.MemoryModel.SaveTokens(ctx, tokens...)
+}
+
+type revokeNothing struct{ mutant }
+
+func (revokeNothing) RevokeGrant(context.Context, string) error { return nil }
+
+type secondsOnly struct{ mutant }
+
+func (m secondsOnly) GetToken(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.Token, error) {
+	t, err := m.MemoryModel.GetToken(ctx, d)
+	if err != nil {
+		return nil, err
+	}
+	c := *t
+	c.IssuedAt, c.ExpiresAt = c.IssuedAt.Truncate(time.Second), c.ExpiresAt.Truncate(time.Second)
+	return &c, nil
+}
+
+type ignoresContext struct{ mutant }
+
+func (m ignoresContext) GetToken(_ context.Context, d mcpoauth.Digest) (*mcpoauth.Token, error) {
+	return m.MemoryModel.GetToken(context.Background(), d)
+}
+
+type caseInsensitive struct{ mutant }
+
+func (m caseInsensitive) GetClient(ctx context.Context, id string) (*mcpoauth.Client, error) {
+	return m.MemoryModel.GetClient(ctx, strings.ToLower(id))
+}

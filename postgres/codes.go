@@ -1,0 +1,111 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// SaveAuthorizationCode stores an issued authorization code; ErrConflict if
+// the digest is taken, and an error wrapping ErrNotFound if its grant was
+// revoked.
+func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.AuthorizationCode) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if code == nil {
+		return errNilRecord
+	}
+	if code.Digest.IsZero() {
+		return errZeroDigest
+	}
+	return m.inTx(ctx, "save authorization code", func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, lockKeys(code.GrantID),
+			`INSERT INTO mcpoauth_authorization_codes
+				(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
+			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+			WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $4)`,
+			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, code.RedirectURIProvided,
+			nonNil(code.Scopes), code.Resource, code.CodeChallenge, code.ExpiresAt, code.GrantExpiresAt)
+		if isUniqueViolation(err) {
+			return errCodeConflict
+		}
+		if err != nil {
+			return storageError(ctx, "save authorization code", err)
+		}
+		if tag.RowsAffected() != 1 {
+			return errGrantRevoked
+		}
+		return nil
+	})
+}
+
+// GetAuthorizationCode returns a code, consumed or not (Used tells), or
+// ErrNotFound.
+func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) (*mcpoauth.AuthorizationCode, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := &mcpoauth.AuthorizationCode{Digest: code}
+	err := m.pool.QueryRow(ctx,
+		`SELECT client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at, used
+		FROM mcpoauth_authorization_codes WHERE digest = $1`, code[:]).
+		Scan(&c.ClientID, &c.UserID, &c.GrantID, &c.RedirectURI, &c.RedirectURIProvided, &c.Scopes, &c.Resource, &c.CodeChallenge, &c.ExpiresAt, &c.GrantExpiresAt, &c.Used)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errCodeNotFound
+	}
+	if err != nil {
+		return nil, storageError(ctx, "get authorization code", err)
+	}
+	c.ExpiresAt, c.GrantExpiresAt = c.ExpiresAt.UTC(), c.GrantExpiresAt.UTC()
+	return c, nil
+}
+
+// ConsumeAuthorizationCode atomically marks the code used and saves the
+// tokens issued for it, all or nothing, in one transaction: a conditional
+// UPDATE ... WHERE NOT used redeems the code, so of concurrent calls exactly
+// one succeeds. It answers ErrNotFound if the code is unknown or belongs to
+// another client, ErrAlreadyUsed if it was consumed before, ErrConflict if
+// an issued token's digest is taken, and an error wrapping ErrNotFound if an
+// issued token's grant was revoked. On any error nothing changes.
+func (m *Model) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(clientID) {
+		return errCodeNotFound
+	}
+	batch, err := newTokenBatch(issued)
+	if err != nil {
+		return err
+	}
+	return m.inTx(ctx, "consume authorization code", func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, batch.locks,
+			`UPDATE mcpoauth_authorization_codes SET used = true WHERE digest = $1 AND client_id = $2 AND NOT used`,
+			code[:], clientID)
+		if err != nil {
+			return storageError(ctx, "consume authorization code", err)
+		}
+		if tag.RowsAffected() == 0 {
+			// Only now tell why; the client is part of the key, so
+			// another client's used code is not found.
+			var used bool
+			err := tx.QueryRow(ctx, `SELECT used FROM mcpoauth_authorization_codes WHERE digest = $1 AND client_id = $2`, code[:], clientID).Scan(&used)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				return errCodeNotFound
+			case err != nil:
+				return storageError(ctx, "consume authorization code", err)
+			case used:
+				return errCodeUsed
+			}
+			// Unused now, so it did not exist when the UPDATE ran: it
+			// was saved since.
+			return errCodeNotFound
+		}
+		return insertTokens(ctx, tx, batch, true)
+	})
+}

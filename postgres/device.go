@@ -1,0 +1,199 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// Compile-time proof that Model supports the device grant.
+var _ mcpoauth.DeviceStore = (*Model)(nil)
+
+var (
+	errDeviceNotFound  = fmt.Errorf("postgres: device authorization: %w", mcpoauth.ErrNotFound)
+	errDeviceConflict  = fmt.Errorf("postgres: device authorization: %w", mcpoauth.ErrConflict)
+	errDeviceBadStatus = errors.New("postgres: a device decision must approve or deny")
+)
+
+const deviceColumns = `device_code_digest, user_code_digest, client_id, scopes, resource, grant_id, status, user_id, last_polled_at, poll_interval_ns, expires_at, grant_expires_at`
+
+// SaveDeviceAuthorization stores a new device authorization; ErrConflict if
+// its device code or user code digest is taken by a stored authorization.
+func (m *Model) SaveDeviceAuthorization(ctx context.Context, d *mcpoauth.DeviceAuthorization) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if d == nil {
+		return errNilRecord
+	}
+	if d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero() {
+		return errZeroDigest
+	}
+	_, err := m.pool.Exec(ctx,
+		`INSERT INTO mcpoauth_device_authorizations (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
+		d.DeviceCodeDigest[:], d.UserCodeDigest[:], d.ClientID, nonNil(d.Scopes), d.Resource, d.GrantID,
+		int16(d.Status), d.UserID, toNullTime(d.LastPolledAt), int64(d.Interval), d.ExpiresAt, toNullTime(d.GrantExpiresAt))
+	if isUniqueViolation(err) {
+		return errDeviceConflict
+	}
+	if err != nil {
+		return storageError(ctx, "save device authorization", err)
+	}
+	return nil
+}
+
+// GetDeviceAuthorization returns the device authorization with this device
+// code digest, whatever its status, or ErrNotFound.
+func (m *Model) GetDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest) (*mcpoauth.DeviceAuthorization, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return scanDevice(ctx, "get device authorization", m.pool.QueryRow(ctx,
+		`SELECT `+deviceColumns+` FROM mcpoauth_device_authorizations WHERE device_code_digest = $1`, deviceCode[:]))
+}
+
+// GetDeviceAuthorizationByUserCode returns the device authorization with
+// this user code digest, whatever its status, or ErrNotFound.
+func (m *Model) GetDeviceAuthorizationByUserCode(ctx context.Context, userCode mcpoauth.Digest) (*mcpoauth.DeviceAuthorization, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return scanDevice(ctx, "get device authorization", m.pool.QueryRow(ctx,
+		`SELECT `+deviceColumns+` FROM mcpoauth_device_authorizations WHERE user_code_digest = $1`, userCode[:]))
+}
+
+func scanDevice(ctx context.Context, op string, row pgx.Row) (*mcpoauth.DeviceAuthorization, error) {
+	d := &mcpoauth.DeviceAuthorization{}
+	var (
+		deviceCode, userCode []byte
+		status               int16
+		polled, grantExp     *time.Time
+		interval             int64
+	)
+	err := row.Scan(&deviceCode, &userCode, &d.ClientID, &d.Scopes, &d.Resource, &d.GrantID, &status, &d.UserID, &polled, &interval, &d.ExpiresAt, &grantExp)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errDeviceNotFound
+	}
+	if err != nil {
+		return nil, storageError(ctx, op, err)
+	}
+	if len(deviceCode) != len(d.DeviceCodeDigest) || len(userCode) != len(d.UserCodeDigest) {
+		return nil, errUnexpectedResult
+	}
+	copy(d.DeviceCodeDigest[:], deviceCode)
+	copy(d.UserCodeDigest[:], userCode)
+	d.Status = mcpoauth.DeviceStatus(status)
+	d.LastPolledAt, d.Interval = fromNullTime(polled), time.Duration(interval)
+	d.ExpiresAt, d.GrantExpiresAt = d.ExpiresAt.UTC(), fromNullTime(grantExp)
+	return d, nil
+}
+
+// ResolveDeviceAuthorization atomically decides the pending authorization
+// with this user code digest, with one conditional UPDATE ... WHERE
+// status = pending; ErrNotFound if there is none (unknown, or decided
+// before).
+func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoauth.Digest, decision mcpoauth.DeviceDecision) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if decision.Status != mcpoauth.DeviceApproved && decision.Status != mcpoauth.DeviceDenied {
+		return errDeviceBadStatus
+	}
+	tag, err := m.execRC(ctx, "resolve device authorization",
+		`UPDATE mcpoauth_device_authorizations SET status = $2, user_id = $3, grant_expires_at = $4
+		WHERE user_code_digest = $1 AND status = $5`,
+		userCode[:], int16(decision.Status), decision.UserID, toNullTime(decision.GrantExpiresAt), int16(mcpoauth.DevicePending))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errDeviceNotFound
+	}
+	return nil
+}
+
+// RecordDevicePoll replaces the poll bookkeeping with next if the
+// authorization belongs to clientID, is pending, and still has the
+// bookkeeping seen, with one conditional UPDATE (a compare-and-set, so a
+// poll never writes over the user's decision); ErrNotFound, and no change,
+// otherwise.
+func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, seen, next mcpoauth.DevicePoll) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(clientID) {
+		return errDeviceNotFound
+	}
+	tag, err := m.execRC(ctx, "record device poll",
+		`UPDATE mcpoauth_device_authorizations SET last_polled_at = $3, poll_interval_ns = $4
+		WHERE device_code_digest = $1 AND client_id = $2 AND status = $5
+			AND last_polled_at IS NOT DISTINCT FROM $6 AND poll_interval_ns = $7`,
+		deviceCode[:], clientID, toNullTime(next.LastPolledAt), int64(next.Interval),
+		int16(mcpoauth.DevicePending), toNullTime(seen.LastPolledAt), int64(seen.Interval))
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errDeviceNotFound
+	}
+	return nil
+}
+
+// ConsumeDeviceAuthorization atomically removes the approved authorization
+// of clientID that has not expired at now, and saves the tokens issued for
+// it, all or nothing, in one transaction whose conditional DELETE redeems the
+// device code, so of concurrent calls exactly one succeeds. It answers
+// ErrNotFound if there is no such authorization, ErrConflict if an issued
+// token's digest is taken, and an error wrapping ErrNotFound if the grant
+// was revoked. On any error nothing changes.
+func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, now time.Time, issued ...*mcpoauth.Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(clientID) {
+		return errDeviceNotFound
+	}
+	batch, err := newTokenBatch(issued)
+	if err != nil {
+		return err
+	}
+	return m.inTx(ctx, "consume device authorization", func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, batch.locks,
+			`DELETE FROM mcpoauth_device_authorizations
+			WHERE device_code_digest = $1 AND client_id = $2 AND status = $3 AND expires_at > $4`,
+			deviceCode[:], clientID, int16(mcpoauth.DeviceApproved), now)
+		if err != nil {
+			return storageError(ctx, "consume device authorization", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return errDeviceNotFound
+		}
+		return insertTokens(ctx, tx, batch, true)
+	})
+}
+
+// DeleteDeviceAuthorization removes the authorization of clientID with this
+// device code digest, whatever its status; ErrNotFound, and no change, if
+// there is none.
+func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(clientID) {
+		return errDeviceNotFound
+	}
+	tag, err := m.execRC(ctx, "delete device authorization",
+		`DELETE FROM mcpoauth_device_authorizations WHERE device_code_digest = $1 AND client_id = $2`, deviceCode[:], clientID)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errDeviceNotFound
+	}
+	return nil
+}

@@ -1,0 +1,337 @@
+// Package postgres is an mcpoauth.Model on PostgreSQL, through a pgx/v5
+// connection pool, for servers that run more than one instance or must keep
+// their grants across restarts. It implements the optional capabilities
+// too (mcpoauth.ClientRegistrar, mcpoauth.DeviceStore), and passes the
+// modeltest conformance kit.
+//
+//	pool, err := pgxpool.New(ctx, "postgres://mcp@db.example.com/mcp")
+//	...
+//	model, err := postgres.New(ctx, pool)
+//	...
+//	defer model.Close()
+//	if err := model.Migrate(ctx); err != nil { ... }
+//	srv, err := mcpoauth.New(mcpoauth.Config{Model: model, ...})
+//
+// # Schema
+//
+// The schema is embedded in the package and applied by Migrate, which is
+// explicit (New never changes the database), versioned (the table
+// mcpoauth_schema_migrations records what was applied), idempotent, and
+// safe to run from several replicas at once. The tables, all named
+// mcpoauth_*, are created in the current schema, the first of the
+// connection's search_path: to keep them apart, give the pool's connections
+// a search_path (pgxpool.Config.ConnConfig.RuntimeParams["search_path"]).
+//
+// Every credential is stored under its SHA-256 digest, as a 32-byte bytea
+// (a CHECK refuses any other length); client metadata is jsonb, scopes are
+// text[], an authorization request's state is bytea (it is the client's,
+// byte for byte), times are timestamptz, so they keep microseconds, not
+// nanoseconds. Every lookup has an index: primary keys for the digests and
+// client IDs, grant_id for RevokeGrant, expires_at for the sweeper.
+//
+// # Atomicity
+//
+// Each one-time consumption is one atomic statement: a pending request is
+// consumed by DELETE ... RETURNING; a code or refresh token is redeemed by a
+// conditional UPDATE ... WHERE NOT used, and an approved device code by a
+// conditional DELETE, in the transaction that saves the tokens it issues,
+// so of concurrent redemptions exactly one succeeds and a failed save leaves
+// the credential unredeemed. A device authorization is decided, and its
+// polls recorded, by conditional UPDATEs (compare-and-set), so a poll never
+// writes over the user's decision. Nothing is read and then written.
+//
+// RevokeGrant and every save of a grant's tokens or codes take a
+// transaction-level advisory lock on the grant and check the
+// mcpoauth_revoked_grants table after taking it, so a save that races a
+// revocation either lands before it (and is deleted by it) or sees it (and
+// fails with ErrNotFound). Every statement that changes existing rows runs
+// in a READ COMMITTED transaction, whatever the database's default: that
+// reasoning needs it, and at a stricter level a conditional UPDATE that
+// meets a concurrent one fails instead of re-checking its condition.
+//
+// # Expiry
+//
+// Expired rows are deleted by a background sweeper, in bounded batches, every
+// sweep interval (WithSweepInterval, WithSweepBatch); Sweep runs one pass on
+// demand. Lookups return expired records: the server checks expiry.
+package postgres
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// Compile-time proofs that Model satisfies the storage contracts
+// (DeviceStore: device.go).
+var (
+	_ mcpoauth.Model           = (*Model)(nil)
+	_ mcpoauth.ClientRegistrar = (*Model)(nil)
+)
+
+const (
+	// DefaultSweepInterval is how often the sweeper runs unless
+	// WithSweepInterval says otherwise.
+	DefaultSweepInterval = time.Minute
+	// DefaultSweepBatch is the most rows one sweep statement deletes unless
+	// WithSweepBatch says otherwise.
+	DefaultSweepBatch = 1000
+	// RevokedGrantRetention is the least time a revoked grant is
+	// remembered (longer if its tokens or codes would have lived longer), so
+	// that a late save of one of its tokens cannot resurrect it.
+	RevokedGrantRetention = 30 * 24 * time.Hour
+)
+
+// Model is an mcpoauth.Model, mcpoauth.ClientRegistrar and
+// mcpoauth.DeviceStore on PostgreSQL.
+// Create it with New or Open, apply the schema with Migrate, and Close it
+// when done. It is safe for concurrent use, by any number of processes
+// sharing the database.
+type Model struct {
+	pool     *pgxpool.Pool
+	ownsPool bool
+	cfg      config
+
+	stopSweeper context.CancelFunc
+	done        chan struct{} // closed when the sweeper has exited
+	closeOnce   sync.Once
+}
+
+// config collects what Options set.
+type config struct {
+	sweepInterval time.Duration
+	sweepBatch    int
+	clock         func() time.Time
+	sweepError    func(error)
+}
+
+// Option configures New and Open.
+type Option func(*config)
+
+// WithSweepInterval sets how often the background sweeper deletes expired
+// rows (default DefaultSweepInterval). Zero or a negative interval disables
+// it: call Sweep yourself then (from one replica, or from a cron job), or the
+// tables grow without bound.
+func WithSweepInterval(d time.Duration) Option {
+	return func(c *config) { c.sweepInterval = d }
+}
+
+// WithSweepBatch sets the most rows one sweep statement deletes (default
+// DefaultSweepBatch), which bounds how long a sweep holds row locks and how
+// much WAL one statement writes. A sweep runs statements until the backlog is
+// gone. Zero or a negative n keeps the default.
+func WithSweepBatch(n int) Option {
+	return func(c *config) {
+		if n > 0 {
+			c.sweepBatch = n
+		}
+	}
+}
+
+// WithClock sets the clock (default time.Now) that the sweeper uses to
+// decide what expired and RevokeGrant uses to date a revocation; tests use
+// it to control time. It never makes a lookup refuse a record: expiry is the
+// server's business. A nil clock keeps the default.
+func WithClock(now func() time.Time) Option {
+	return func(c *config) {
+		if now != nil {
+			c.clock = now
+		}
+	}
+}
+
+// WithSweepErrorHandler sets the function the background sweeper reports
+// its failures to (default: a warning on slog.Default()), since it has no
+// caller to return them to. The error never carries a credential.
+func WithSweepErrorHandler(f func(error)) Option {
+	return func(c *config) {
+		if f != nil {
+			c.sweepError = f
+		}
+	}
+}
+
+// New returns a Model on pool, after checking that the database answers,
+// and starts its background sweeper. It does not create or change the
+// schema: call Migrate for that. The pool stays the caller's: Close does not
+// close it.
+func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Model, error) {
+	if pool == nil {
+		return nil, errors.New("postgres: nil pool")
+	}
+	if err := pool.Ping(ctx); err != nil {
+		return nil, fmt.Errorf("postgres: ping: %w", err)
+	}
+	return newModel(pool, false, opts), nil
+}
+
+// Open connects a new pool to the database at url (a PostgreSQL URL or
+// key=value connection string, as pgxpool.ParseConfig reads it) and returns
+// a Model on it, as New does. The Model owns that pool: Close closes it.
+func Open(ctx context.Context, url string, opts ...Option) (*Model, error) {
+	pool, err := pgxpool.New(ctx, url)
+	if err != nil {
+		// pgx's message names the connection string's fields, never the
+		// password.
+		return nil, fmt.Errorf("postgres: open: %w", err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("postgres: ping: %w", err)
+	}
+	return newModel(pool, true, opts), nil
+}
+
+func newModel(pool *pgxpool.Pool, owns bool, opts []Option) *Model {
+	cfg := config{
+		sweepInterval: DefaultSweepInterval,
+		sweepBatch:    DefaultSweepBatch,
+		clock:         time.Now,
+		sweepError: func(err error) {
+			slog.Default().Warn("mcpoauth postgres: sweep failed", "err", err)
+		},
+	}
+	for _, o := range opts {
+		o(&cfg)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	m := &Model{pool: pool, ownsPool: owns, cfg: cfg, stopSweeper: cancel, done: make(chan struct{})}
+	if cfg.sweepInterval <= 0 {
+		close(m.done)
+		return m
+	}
+	go m.sweeper(ctx)
+	return m
+}
+
+// Pool returns the connection pool the Model uses.
+func (m *Model) Pool() *pgxpool.Pool { return m.pool }
+
+// Close stops the background sweeper, interrupting a sweep in progress, and
+// waits for it to exit; if the Model was made by Open it then closes the
+// pool. It is idempotent and safe to call concurrently. A Model made by New
+// stays usable afterwards, only nothing sweeps it any more.
+func (m *Model) Close() {
+	m.closeOnce.Do(func() {
+		m.stopSweeper()
+		<-m.done
+		if m.ownsPool {
+			m.pool.Close()
+		}
+	})
+	<-m.done
+}
+
+// The errors Model returns for the sentinels, built once.
+var (
+	errClientNotFound   = fmt.Errorf("postgres: client: %w", mcpoauth.ErrNotFound)
+	errClientConflict   = fmt.Errorf("postgres: client: %w", mcpoauth.ErrConflict)
+	errRequestNotFound  = fmt.Errorf("postgres: authorization request: %w", mcpoauth.ErrNotFound)
+	errRequestConflict  = fmt.Errorf("postgres: authorization request: %w", mcpoauth.ErrConflict)
+	errCodeNotFound     = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrNotFound)
+	errCodeUsed         = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrAlreadyUsed)
+	errCodeConflict     = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrConflict)
+	errTokenNotFound    = fmt.Errorf("postgres: token: %w", mcpoauth.ErrNotFound)
+	errTokenUsed        = fmt.Errorf("postgres: refresh token: %w", mcpoauth.ErrAlreadyUsed)
+	errTokenConflict    = fmt.Errorf("postgres: token: %w", mcpoauth.ErrConflict)
+	errGrantRevoked     = fmt.Errorf("postgres: grant was revoked: %w", mcpoauth.ErrNotFound)
+	errNilRecord        = errors.New("postgres: nil record")
+	errZeroDigest       = errors.New("postgres: record has a zero digest")
+	errEmptyClientID    = errors.New("postgres: client has an empty ID")
+	errBadTokenKind     = errors.New("postgres: token has an unknown kind")
+	errUnexpectedResult = errors.New("postgres: unexpected result")
+)
+
+// isUniqueViolation reports whether err is PostgreSQL's unique_violation.
+func isUniqueViolation(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// storageError wraps an error of the database with what was being done.
+// A done context is reported as itself, so that errors.Is finds it whatever
+// pgx wrapped it in.
+func storageError(ctx context.Context, op string, err error) error {
+	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
+		return fmt.Errorf("postgres: %s: %w (%w)", op, ctxErr, err)
+	}
+	return fmt.Errorf("postgres: %s: %w", op, err)
+}
+
+// isStorableText reports whether PostgreSQL's text type can hold s: valid
+// UTF-8 without NUL. A client ID that is not cannot match a stored client,
+// so lookups answer ErrNotFound for it without asking the database, which
+// would answer an encoding error.
+func isStorableText(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
+}
+
+// validClientID reports whether clientID can name a stored record: it is
+// not empty (no record belongs to no client) and is storable text.
+func validClientID(clientID string) bool {
+	return clientID != "" && isStorableText(clientID)
+}
+
+// readCommitted is the isolation every transaction of the Model runs at,
+// whatever the database's default: each statement must see what committed
+// before it started, in particular after a lock statement returns.
+var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
+
+// inTx runs fn in a READ COMMITTED transaction and commits it if fn returns
+// nil; otherwise it rolls back and returns fn's error.
+func (m *Model) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
+	tx, err := m.pool.BeginTx(ctx, readCommitted)
+	if err != nil {
+		return storageError(ctx, op, err)
+	}
+	if err := fn(tx); err != nil {
+		// The transaction is discarded even if ROLLBACK fails (a done
+		// context, a broken connection): pgx then closes the connection,
+		// and the server aborts a transaction whose connection is gone.
+		_ = tx.Rollback(ctx)
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return storageError(ctx, op, err)
+	}
+	return nil
+}
+
+// execRC runs one statement that changes existing rows in a READ
+// COMMITTED transaction of its own, and returns its command tag. Run on its
+// own it would run at the database's default isolation, and at REPEATABLE
+// READ or SERIALIZABLE a conditional UPDATE or DELETE that meets a
+// concurrent change fails with a serialization error, where READ COMMITTED
+// re-checks its condition against the row that was committed.
+func (m *Model) execRC(ctx context.Context, op, sql string, args ...any) (pgconn.CommandTag, error) {
+	var tag pgconn.CommandTag
+	err := m.inTx(ctx, op, func(tx pgx.Tx) error {
+		var err error
+		tag, err = tx.Exec(ctx, sql, args...)
+		if err != nil {
+			return storageError(ctx, op, err)
+		}
+		return nil
+	})
+	return tag, err
+}
+
+// nonNil returns s, or an empty slice for nil: the scopes columns are NOT
+// NULL, and pgx sends a nil slice as NULL.
+func nonNil(s []string) []string {
+	if s == nil {
+		return []string{}
+	}
+	return s
+}

@@ -1,0 +1,129 @@
+package postgres
+
+import (
+	"context"
+	"errors"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, used`
+
+// SaveTokens stores newly issued tokens, all or nothing, in one
+// transaction: ErrConflict if a digest is taken (or repeated), an error
+// wrapping ErrNotFound if a token's grant was revoked.
+func (m *Model) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	batch, err := newTokenBatch(tokens)
+	if err != nil {
+		return err
+	}
+	return m.inTx(ctx, "save tokens", func(tx pgx.Tx) error {
+		return insertTokens(ctx, tx, batch, false)
+	})
+}
+
+// GetToken returns an access or refresh token by digest, including a
+// rotated refresh token (Used set), or ErrNotFound: one SELECT by primary
+// key, a statement pgx prepares once per connection.
+func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return scanToken(ctx, "get token", token, m.pool.QueryRow(ctx,
+		`SELECT `+tokenColumns+` FROM mcpoauth_tokens WHERE digest = $1`, token[:]))
+}
+
+func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.Row) (*mcpoauth.Token, error) {
+	t := &mcpoauth.Token{Digest: digest}
+	var kind int16
+	err := row.Scan(&kind, &t.ClientID, &t.UserID, &t.GrantID, &t.Scopes, &t.Resource, &t.IssuedAt, &t.ExpiresAt, &t.GrantExpiresAt, &t.Used)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errTokenNotFound
+	}
+	if err != nil {
+		return nil, storageError(ctx, op, err)
+	}
+	t.Kind = mcpoauth.TokenKind(kind)
+	if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
+		return nil, errBadTokenKind
+	}
+	t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.GrantExpiresAt.UTC()
+	return t, nil
+}
+
+// RotateRefreshToken atomically marks the refresh token used and saves the
+// tokens that replace it, all or nothing, in one transaction: a conditional
+// UPDATE ... WHERE NOT used rotates it, so of concurrent calls exactly one
+// succeeds. It answers ErrNotFound if the token is unknown, not a refresh
+// token or another client's, ErrAlreadyUsed if it was rotated before,
+// ErrConflict if an issued token's digest is taken, and an error wrapping
+// ErrNotFound if an issued token's grant was revoked. On any error nothing
+// changes.
+func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(clientID) {
+		return errTokenNotFound
+	}
+	batch, err := newTokenBatch(issued)
+	if err != nil {
+		return err
+	}
+	return m.inTx(ctx, "rotate refresh token", func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, batch.locks,
+			`UPDATE mcpoauth_tokens SET used = true WHERE digest = $1 AND client_id = $2 AND kind = $3 AND NOT used`,
+			token[:], clientID, int16(mcpoauth.RefreshToken))
+		if err != nil {
+			return storageError(ctx, "rotate refresh token", err)
+		}
+		if tag.RowsAffected() == 0 {
+			var used bool
+			err := tx.QueryRow(ctx, `SELECT used FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
+				token[:], clientID, int16(mcpoauth.RefreshToken)).Scan(&used)
+			switch {
+			case errors.Is(err, pgx.ErrNoRows):
+				return errTokenNotFound
+			case err != nil:
+				return storageError(ctx, "rotate refresh token", err)
+			case used:
+				return errTokenUsed
+			}
+			// Unused now, so it did not exist when the UPDATE ran: it
+			// was saved since.
+			return errTokenNotFound
+		}
+		return insertTokens(ctx, tx, batch, true)
+	})
+}
+
+// RevokeToken deletes a token of either kind that belongs to clientID and
+// returns it, in one DELETE ... RETURNING (in a READ COMMITTED transaction,
+// see execRC); ErrNotFound (and no change) otherwise.
+func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID string) (*mcpoauth.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !validClientID(clientID) {
+		return nil, errTokenNotFound
+	}
+	var t *mcpoauth.Token
+	err := m.inTx(ctx, "revoke token", func(tx pgx.Tx) error {
+		var err error
+		t, err = scanToken(ctx, "revoke token", token, tx.QueryRow(ctx,
+			`DELETE FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 RETURNING `+tokenColumns, token[:], clientID))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
