@@ -2,6 +2,7 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,6 +10,8 @@ import (
 	"net/url"
 	"os"
 	"os/exec"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -58,11 +61,7 @@ func TestBrowserConsent(t *testing.T) {
 			}
 			tab := chrome.newTab(t)
 			tab.navigate(t, e.issuer+"/authorize?"+q.Encode())
-			require.Eventually(t, func() bool {
-				// Errors are expected while the page navigates.
-				v, err := tab.tryEval(`location.href + " " + document.readyState`)
-				return err == nil && strings.HasPrefix(v, e.issuer+"/consent?") && strings.HasSuffix(v, " complete")
-			}, 10*time.Second, 50*time.Millisecond)
+			tab.waitFor(t, e.issuer+"/consent?")
 			assert.Equal(t, "0", tab.eval(t, `String(document.querySelectorAll("script, img").length)`), "the client name stays text")
 			assert.Contains(t, tab.eval(t, `document.body.innerText`), "<script>alert(2)</script>")
 
@@ -80,6 +79,140 @@ func TestBrowserConsent(t *testing.T) {
 				t.Fatalf("the browser never reached the redirect URI; now at %s", tab.eval(t, `location.href`))
 			}
 		})
+	}
+}
+
+// screenshotsEnv names the variable that makes the browser tests copy their
+// screenshots into testdata/screenshots (the committed ones). Without it the
+// PNGs are written to the test's temporary directory only:
+//
+//	MCPOAUTH_SCREENSHOTS=1 go test -run Browser ./example/server
+const screenshotsEnv = "MCPOAUTH_SCREENSHOTS"
+
+// TestBrowserConsentPage shows the consent page to a user: the client's name
+// and the scopes are on screen (screenshot consent.png), and approving
+// reaches the client.
+func TestBrowserConsentPage(t *testing.T) {
+	chrome := startChromium(t)
+	e := newTestEnv(t, "")
+	got := make(chan url.Values, 1)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/callback" {
+			got <- r.URL.Query()
+		}
+		_, _ = w.Write([]byte("callback reached"))
+	}))
+	t.Cleanup(cb.Close)
+	body := fmt.Sprintf(`{"client_name":"Example MCP Client","redirect_uris":[%q],"token_endpoint_auth_method":"none"}`, cb.URL+"/callback")
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, out := fetch(t, http.DefaultClient, req)
+	require.Equal(t, http.StatusCreated, resp.StatusCode, out)
+	var info struct {
+		ClientID string `json:"client_id"`
+	}
+	require.NoError(t, json.Unmarshal([]byte(out), &info))
+
+	_, challenge := pkcePair()
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {info.ClientID}, "redirect_uri": {cb.URL + "/callback"},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "scope": {scopeTools},
+		"resource": {e.issuer + "/mcp"}, "state": {"st"},
+	}
+	tab := chrome.newTab(t)
+	tab.navigate(t, e.issuer+"/authorize?"+q.Encode())
+	tab.waitFor(t, e.issuer+"/consent?")
+	text := tab.eval(t, `document.body.innerText`)
+	assert.Contains(t, text, "Example MCP Client")
+	assert.Contains(t, text, scopeTools)
+	assert.Contains(t, text, "self-asserted")
+	tab.screenshot(t, "consent.png")
+
+	tab.eval(t, `document.getElementById("username").value = "alice"; document.querySelector('button[value="approve"]').click(); "clicked"`)
+	select {
+	case v := <-got:
+		assert.NotEmpty(t, v.Get("code"))
+	case <-time.After(10 * time.Second):
+		t.Fatalf("the browser never reached the redirect URI; now at %s", tab.eval(t, `location.href`))
+	}
+}
+
+// TestBrowserDevice runs the device page in headless Chromium: the device
+// starts the flow, the user opens verification_uri_complete, sees the
+// client's name and the scopes (screenshot device.png), types a name,
+// approves, and lands on the result page; the device then gets its token.
+func TestBrowserDevice(t *testing.T) {
+	chrome := startChromium(t)
+	e := newTestEnv(t, "")
+	clientID := e.registerDevice("Living Room TV")
+	d := e.startDevice(clientID)
+
+	tab := chrome.newTab(t)
+	tab.navigate(t, d.VerificationURIComplete)
+	tab.waitFor(t, d.VerificationURIComplete)
+	text := tab.eval(t, `document.body.innerText`)
+	assert.Contains(t, text, "Living Room TV")
+	assert.Contains(t, text, scopeTools)
+	assert.Contains(t, text, "self-asserted")
+	assert.Equal(t, d.UserCode, tab.eval(t, `document.getElementById("user_code").value`))
+	tab.screenshot(t, "device.png")
+
+	// Typed, as a user would: focus the field and insert the text.
+	tab.eval(t, `document.getElementById("username").focus(); "focused"`)
+	_, err := tab.c.call(tab.session, "Input.insertText", map[string]any{"text": "dana"})
+	require.NoError(t, err)
+	tab.eval(t, `document.querySelector('button[value="approve"]').click(); "clicked"`)
+	tab.waitFor(t, e.issuer+"/activate?result=approved")
+	assert.Contains(t, tab.eval(t, `document.body.innerText`), "Device connected")
+
+	code, body := e.pollDevice(clientID, d.DeviceCode)
+	require.Equal(t, http.StatusOK, code, body)
+	var tr tokenResponse
+	require.NoError(t, json.Unmarshal([]byte(body), &tr))
+	assert.Equal(t, "dana", e.whoami(e.mcpSession(tr.AccessToken), tr.AccessToken).UserID)
+}
+
+// waitFor waits until the tab has loaded a URL starting with prefix.
+func (tb *tab) waitFor(t *testing.T, prefix string) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		// Errors are expected while the page navigates.
+		v, err := tb.tryEval(`location.href + " " + document.readyState`)
+		return err == nil && strings.HasPrefix(v, prefix) && strings.HasSuffix(v, " complete")
+	}, 10*time.Second, 50*time.Millisecond, "waiting for %s", prefix)
+}
+
+// screenshot captures the page as a PNG, 600 CSS pixels wide and as tall as
+// its content, into the test's temporary directory, and into
+// testdata/screenshots when MCPOAUTH_SCREENSHOTS=1.
+func (tb *tab) screenshot(t *testing.T, name string) {
+	t.Helper()
+	const width = 600
+	metrics := func(height int) {
+		_, err := tb.c.call(tb.session, "Emulation.setDeviceMetricsOverride", map[string]any{
+			"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false,
+		})
+		require.NoError(t, err)
+	}
+	metrics(800)
+	// The page's card and the margin above it, below too.
+	h, err := strconv.Atoi(tb.eval(t, `String(Math.ceil(document.querySelector("main").getBoundingClientRect().bottom) + 48)`))
+	require.NoError(t, err)
+	metrics(h)
+	res, err := tb.c.call(tb.session, "Page.captureScreenshot", map[string]any{"format": "png"})
+	require.NoError(t, err)
+	var shot struct {
+		Data []byte `json:"data"` // base64 in JSON
+	}
+	require.NoError(t, json.Unmarshal(res, &shot))
+	require.True(t, bytes.HasPrefix(shot.Data, []byte("\x89PNG\r\n\x1a\n")), "a PNG")
+	require.NoError(t, os.WriteFile(filepath.Join(t.TempDir(), name), shot.Data, 0o644))
+	if os.Getenv(screenshotsEnv) == "1" {
+		dir := filepath.Join("testdata", "screenshots")
+		require.NoError(t, os.MkdirAll(dir, 0o755))
+		require.NoError(t, os.WriteFile(filepath.Join(dir, name), shot.Data, 0o644))
+		t.Logf("wrote %s (%d bytes)", filepath.Join(dir, name), len(shot.Data))
 	}
 }
 

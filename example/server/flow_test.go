@@ -38,25 +38,33 @@ type testEnv struct {
 	t      *testing.T
 	issuer string
 	ts     *httptest.Server
+	app    *exampleServer
 	logs   *syncBuffer
 }
 
 func newTestEnv(t *testing.T, clientsFile string) *testEnv {
 	t.Helper()
+	return newTestEnvWith(t, options{clientsFile: clientsFile})
+}
+
+// newTestEnvWith serves the example built from opts; addr, issuer and
+// logger are filled in.
+func newTestEnvWith(t *testing.T, opts options) *testEnv {
+	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	e := &testEnv{t: t, ts: ts, issuer: "http://" + ts.Listener.Addr().String(), logs: &syncBuffer{}}
-	handler, srv, err := newServer(options{
-		addr:        ts.Listener.Addr().String(),
-		issuer:      e.issuer,
-		clientsFile: clientsFile,
-		logger:      slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug})),
-	})
+	opts.addr = ts.Listener.Addr().String()
+	opts.issuer = e.issuer
+	opts.logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
+	app, err := newServer(opts)
 	require.NoError(t, err)
-	ts.Config.Handler = handler
+	e.app = app
+	ts.Config.Handler = app
 	ts.Start()
 	t.Cleanup(func() {
+		// End the MCP streams first: Close waits for active connections.
+		_ = app.Close()
 		ts.Close()
-		_ = srv.Close()
 	})
 	return e
 }
@@ -270,12 +278,6 @@ func (e *testEnv) callMCP(token string) (*http.Response, string) {
 	return fetch(e.t, http.DefaultClient, req)
 }
 
-type whoamiResponse struct {
-	UserID   string   `json:"user_id"`
-	ClientID string   `json:"client_id"`
-	Scopes   []string `json:"scopes"`
-}
-
 // approve runs /authorize → consent page → approve for a client and returns
 // the authorization code.
 func (e *testEnv) approve(clientID, challenge, user string) string {
@@ -315,6 +317,7 @@ func TestFlowPublicClient(t *testing.T) {
 		TokenURL             string   `json:"token_endpoint"`
 		RegistrationEndpoint string   `json:"registration_endpoint"`
 		RevocationEndpoint   string   `json:"revocation_endpoint"`
+		DeviceEndpoint       string   `json:"device_authorization_endpoint"`
 		GrantTypes           []string `json:"grant_types_supported"`
 		PKCEMethods          []string `json:"code_challenge_methods_supported"`
 	}
@@ -324,7 +327,8 @@ func TestFlowPublicClient(t *testing.T) {
 	assert.Equal(t, e.issuer+"/token", asm.TokenURL)
 	assert.Equal(t, e.issuer+"/register", asm.RegistrationEndpoint)
 	assert.Equal(t, e.issuer+"/revoke", asm.RevocationEndpoint)
-	assert.ElementsMatch(t, []string{"authorization_code", "refresh_token"}, asm.GrantTypes)
+	assert.Equal(t, e.issuer+"/device", asm.DeviceEndpoint, "the RFC 8628 endpoint; /activate is the page")
+	assert.ElementsMatch(t, []string{"authorization_code", "refresh_token", "client_credentials", "urn:ietf:params:oauth:grant-type:device_code"}, asm.GrantTypes)
 	assert.Equal(t, []string{"S256"}, asm.PKCEMethods)
 
 	// Without a token, /mcp challenges with the metadata URL.
@@ -378,19 +382,16 @@ func TestFlowPublicClient(t *testing.T) {
 	assert.NotEmpty(t, tr.RefreshToken)
 	assert.Equal(t, scopeTools, tr.Scope)
 
-	resp, body = e.callMCP(tr.AccessToken)
-	require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	assert.Equal(t, "application/json", resp.Header.Get("Content-Type"))
-	var who whoamiResponse
-	require.NoError(t, json.Unmarshal([]byte(body), &who))
-	assert.Equal(t, whoamiResponse{UserID: "alice", ClientID: clientID, Scopes: []string{scopeTools}}, who)
-	assert.NotContains(t, body, tr.AccessToken, "whoami never echoes the token")
+	// /mcp speaks MCP: the SDK's client lists the tools and calls whoami.
+	cs := e.mcpSession(tr.AccessToken)
+	assert.Equal(t, []string{"echo", "whoami"}, e.toolNames(cs))
+	assert.Equal(t, whoamiOutput{UserID: "alice", ClientID: clientID, Scopes: []string{scopeTools}}, e.whoami(cs, tr.AccessToken, tr.RefreshToken))
 
 	// Refresh rotates; the new access token works.
 	tr2 := e.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {clientID}, "refresh_token": {tr.RefreshToken}})
 	assert.NotEqual(t, tr.RefreshToken, tr2.RefreshToken)
-	resp, body = e.callMCP(tr2.AccessToken)
-	require.Equal(t, http.StatusOK, resp.StatusCode, body)
+	cs2 := e.mcpSession(tr2.AccessToken)
+	assert.Equal(t, "alice", e.whoami(cs2, tr2.AccessToken).UserID)
 
 	// Revocation answers 200; the revoked token is refused.
 	resp, body = e.postForm(http.DefaultClient, e.issuer+"/revoke", url.Values{"client_id": {clientID}, "token": {tr2.AccessToken}})
@@ -562,10 +563,7 @@ func TestClientsFile(t *testing.T) {
 	assert.Contains(t, body, "invalid_client")
 
 	tr := e.token(exchange, "static-app", secret)
-	resp, body = e.callMCP(tr.AccessToken)
-	require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	var who whoamiResponse
-	require.NoError(t, json.Unmarshal([]byte(body), &who))
+	who := e.whoami(e.mcpSession(tr.AccessToken), tr.AccessToken, tr.RefreshToken, secret)
 	assert.Equal(t, "carol", who.UserID)
 	assert.Equal(t, "static-app", who.ClientID)
 
@@ -590,10 +588,18 @@ func TestHostHeaderCheck(t *testing.T) {
 		"127.0.0.1:1":              http.StatusMisdirectedRequest,
 		"127.0.0.1.nip.io:" + port: http.StatusMisdirectedRequest,
 	} {
-		req, err := http.NewRequest(http.MethodGet, e.issuer+"/.well-known/oauth-authorization-server", nil)
-		require.NoError(t, err)
-		req.Host = host
-		resp, body := fetch(t, http.DefaultClient, req)
-		assert.Equal(t, want, resp.StatusCode, "Host %s: %s", host, body)
+		// Every page of the example, the MCP endpoint included (the check
+		// comes before its bearer check: a rebinding page has no token).
+		for _, path := range []string{"/.well-known/oauth-authorization-server", "/activate", "/mcp"} {
+			req, err := http.NewRequest(http.MethodGet, e.issuer+path, nil)
+			require.NoError(t, err)
+			req.Host = host
+			resp, body := fetch(t, http.DefaultClient, req)
+			if path == "/mcp" && want == http.StatusOK {
+				assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "Host %s %s: %s", host, path, body)
+				continue
+			}
+			assert.Equal(t, want, resp.StatusCode, "Host %s %s: %s", host, path, body)
+		}
 	}
 }

@@ -1,6 +1,9 @@
 // Command server is the mcpoauth example: an OAuth 2.1 authorization server
-// with a demo consent page, and an MCP resource at <issuer>/mcp that admits
-// only bearer tokens holding the scope mcp:tools.
+// with every grant (authorization code, refresh token, client credentials,
+// device authorization), a demo consent page, a device verification page,
+// and an MCP server at <issuer>/mcp (streamable HTTP, built with the
+// official MCP Go SDK) that admits only bearer tokens holding the scope
+// mcp:tools.
 //
 //	go run ./example/server                  # http://localhost:3000
 //	go run ./example/server -addr 127.0.0.1:8080 -clients clients.json
@@ -23,6 +26,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth"
 )
 
 const (
@@ -55,8 +60,15 @@ type options struct {
 	issuer string
 	// clientsFile is a JSON array of static clients to register; optional.
 	clientsFile string
+	// model stores clients, requests, codes and tokens; nil is a new
+	// MemoryModel, which the server closes. The caller owns and closes a
+	// Model it passes (a -db flag selecting PostgreSQL will set it).
+	model mcpoauth.Model
 	// logger receives the access log and the library's logs.
 	logger *slog.Logger
+	// now is the authorization server's clock; nil is time.Now (tests
+	// move it).
+	now func() time.Time
 }
 
 // usageError is a command-line error the flag package has already reported.
@@ -67,11 +79,13 @@ func (e usageError) Unwrap() error { return e.err }
 
 const usageIntro = `Usage: server [flags]
 
-Runs the mcpoauth example: an OAuth 2.1 authorization server (metadata,
-/authorize, /token, /register, /revoke), a demo consent page at
-<issuer>/consent where any non-empty user name signs in, and an MCP resource
-at <issuer>/mcp that requires a bearer token with scope mcp:tools. State is
-kept in memory and lost on exit.
+Runs the mcpoauth example: an OAuth 2.1 authorization server with every
+grant (metadata, /authorize, /token, /register, /revoke, and /device for the
+RFC 8628 device flow), a demo consent page at <issuer>/consent and a device
+page at <issuer>/activate where any non-empty user name signs in, and an MCP
+server at <issuer>/mcp (streamable HTTP; tools whoami and echo) that
+requires a bearer token with scope mcp:tools. State is kept in memory and
+lost on exit.
 
 Flags:
 `
@@ -126,18 +140,18 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if opts.issuer == "" {
 		opts.issuer = "http://localhost:" + strconv.Itoa(ln.Addr().(*net.TCPAddr).Port)
 	}
-	handler, srv, err := newServer(opts)
+	srv, err := newServer(opts)
 	if err != nil {
 		return err
 	}
 	defer srv.Close()
 
 	hs := &http.Server{
-		Handler: handler,
+		Handler: srv,
 		// Slow clients cannot hold connections open: headers within 10s,
 		// a whole request within 30s. WriteTimeout bounds each response;
-		// a streaming MCP endpoint will need per-request deadlines through
-		// http.ResponseController instead.
+		// the MCP endpoint's GET streams lift both to the token's expiry
+		// through http.ResponseController.
 		ReadHeaderTimeout: 10 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		WriteTimeout:      60 * time.Second,
@@ -145,11 +159,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 		MaxHeaderBytes:    32 << 10,
 		ErrorLog:          slog.NewLogLogger(logger.Handler(), slog.LevelWarn),
 	}
+	// Shutdown waits for idle connections; the MCP GET streams never are.
+	hs.RegisterOnShutdown(srv.endStreams)
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- hs.Serve(ln) }()
-	logger.Info("listening", slog.String("addr", opts.addr), slog.String("issuer", srv.Issuer()),
-		slog.String("mcp", srv.Issuer()+"/mcp"))
-	fmt.Fprintf(stdout, "mcpoauth example server: issuer %s, MCP endpoint %s/mcp\n", srv.Issuer(), srv.Issuer())
+	issuer := srv.oauth.Issuer()
+	logger.Info("listening", slog.String("addr", opts.addr), slog.String("issuer", issuer),
+		slog.String("mcp", issuer+"/mcp"), slog.String("device_page", issuer+"/activate"))
+	fmt.Fprintf(stdout, "mcpoauth example server: issuer %s, MCP endpoint %s/mcp\n", issuer, issuer)
 
 	select {
 	case err := <-serveErr:

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"flag"
+	"io"
 	"net/http"
 	"net/url"
 	"os"
@@ -46,7 +47,9 @@ func TestRunServesAndShutsDown(t *testing.T) {
 	defer cancel()
 	stdout, stderr := &syncBuffer{}, &syncBuffer{}
 	done := make(chan error, 1)
-	go func() { done <- run(ctx, []string{"-addr", "127.0.0.1:0"}, stdout, stderr) }()
+	go func() {
+		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-clients", serviceClientsFile(t)}, stdout, stderr)
+	}()
 
 	issuerRE := regexp.MustCompile(`issuer (http://localhost:[0-9]+),`)
 	var issuer string
@@ -57,23 +60,52 @@ func TestRunServesAndShutsDown(t *testing.T) {
 		}
 		return m != nil
 	}, 10*time.Second, 10*time.Millisecond, "stdout: %s\nstderr: %s", stdout, stderr)
+	base := strings.Replace(issuer, "localhost", "127.0.0.1", 1)
 
-	resp, err := http.Get(strings.Replace(issuer, "localhost", "127.0.0.1", 1) + "/.well-known/oauth-authorization-server")
+	resp, err := http.Get(base + "/.well-known/oauth-authorization-server")
 	require.NoError(t, err)
 	resp.Body.Close()
 	assert.Equal(t, http.StatusOK, resp.StatusCode)
 
+	// An MCP client holding its event stream open must not stall the
+	// graceful shutdown.
+	e := &testEnv{t: t, issuer: base}
+	tr := e.token(url.Values{"grant_type": {"client_credentials"}}, "service", serviceSecret)
+	cs := e.mcpSession(tr.AccessToken)
+	req, err := http.NewRequest(http.MethodGet, base+"/mcp", nil)
+	require.NoError(t, err)
+	req.Header.Set("Accept", "text/event-stream")
+	req.Header.Set("Mcp-Session-Id", cs.ID())
+	req.Header.Set("Authorization", "Bearer "+tr.AccessToken)
+	stream, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer stream.Body.Close()
+	require.Equal(t, http.StatusOK, stream.StatusCode)
+	ended := make(chan struct{})
+	go func() {
+		_, _ = io.Copy(io.Discard, stream.Body)
+		close(ended)
+	}()
+
 	cancel()
 	select {
 	case err := <-done:
-		require.NoError(t, err)
+		require.NoError(t, err, "shutdown completed within its timeout")
 	case <-time.After(15 * time.Second):
 		t.Fatal("run did not return after cancellation")
+	}
+	select {
+	case <-ended:
+	case <-time.After(5 * time.Second):
+		t.Fatal("the event stream outlived the server")
 	}
 	logs := stderr.String()
 	assert.Contains(t, logs, "msg=listening")
 	assert.Contains(t, logs, "msg=\"shutting down\"")
 	assert.Contains(t, logs, "msg=stopped")
+	assert.Contains(t, logs, "msg=request method=GET path=/mcp status=200")
+	assert.NotContains(t, logs, tr.AccessToken)
+	assert.NotContains(t, logs, serviceSecret)
 }
 
 func TestRunRefusesBadConfig(t *testing.T) {
@@ -104,7 +136,7 @@ func TestLoadClientsRefuses(t *testing.T) {
 	} {
 		path := filepath.Join(t.TempDir(), "clients.json")
 		require.NoError(t, os.WriteFile(path, []byte(tc.json), 0o600))
-		_, _, err := newServer(options{addr: "127.0.0.1:3000", issuer: "http://localhost:3000", clientsFile: path})
+		_, err := newServer(options{addr: "127.0.0.1:3000", issuer: "http://localhost:3000", clientsFile: path})
 		if assert.Error(t, err, name) {
 			assert.Contains(t, err.Error(), tc.want, name)
 			assert.NotContains(t, err.Error(), `"s"`, "%s: the secret is not echoed", name)

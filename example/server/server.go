@@ -19,17 +19,37 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
 // scopeTools is the scope the MCP endpoint requires.
 const scopeTools = "mcp:tools"
 
-// newServer builds the example's handler and authorization server from opts
-// without listening, so tests can serve it with httptest. The caller closes
-// the returned server.
-func newServer(opts options) (http.Handler, *mcpoauth.OAuthServer, error) {
+// exampleServer is what newServer builds: the HTTP handler of the whole
+// example and the authorization server behind it.
+type exampleServer struct {
+	handler http.Handler
+	oauth   *mcpoauth.OAuthServer
+	mcp     *mcpEndpoint
+}
+
+// ServeHTTP serves the example.
+func (s *exampleServer) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.handler.ServeHTTP(w, r) }
+
+// endStreams ends the MCP GET streams, which would otherwise keep the HTTP
+// server's Shutdown waiting; run registers it with RegisterOnShutdown.
+func (s *exampleServer) endStreams() { s.mcp.endStreams() }
+
+// Close ends the MCP streams and closes the authorization server (and the
+// Model, if the server created it).
+func (s *exampleServer) Close() error {
+	s.endStreams()
+	return s.oauth.Close()
+}
+
+// newServer builds the example from opts without listening, so tests can
+// serve it with httptest. The caller closes the returned server.
+func newServer(opts options) (*exampleServer, error) {
 	logger := opts.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -37,81 +57,69 @@ func newServer(opts options) (http.Handler, *mcpoauth.OAuthServer, error) {
 	issuer := strings.TrimSuffix(opts.issuer, "/")
 	iu, err := url.Parse(issuer)
 	if err != nil {
-		return nil, nil, fmt.Errorf("-issuer: %w", err)
+		return nil, fmt.Errorf("-issuer: %w", err)
 	}
 	// Everything is served under the issuer's path ("" for the usual issuer
 	// at the root of its origin); Router serves the well-known documents at
 	// the origin's root itself.
 	consentPath := iu.Path + "/consent"
+	devicePath := iu.Path + "/activate"
 	mcpPath := iu.Path + "/mcp"
 
 	srv, err := mcpoauth.New(mcpoauth.Config{
+		Model:             opts.model,
 		Issuer:            issuer,
 		AuthorizationURL:  issuer + "/consent",
 		ResourceServerURL: issuer + "/mcp",
 		ResourceName:      "mcpoauth example MCP server",
 		ScopesSupported:   []string{scopeTools},
 		// Every grant this build supports.
-		GrantTypes: []string{mcpoauth.GrantAuthorizationCode, mcpoauth.GrantRefreshToken},
-		Logger:     logger,
+		GrantTypes: []string{mcpoauth.GrantAuthorizationCode, mcpoauth.GrantRefreshToken,
+			mcpoauth.GrantClientCredentials, mcpoauth.GrantDeviceCode},
+		// The device page; /device (inside Router) is the RFC 8628 device
+		// authorization endpoint the device itself calls.
+		DeviceAuthorizationURL: issuer + "/activate",
+		Logger:                 logger,
+		Now:                    opts.now,
 	})
 	if err != nil {
-		return nil, nil, err
+		return nil, err
 	}
 	if opts.clientsFile != "" {
 		if err := loadClients(context.Background(), srv, opts.clientsFile, logger); err != nil {
 			_ = srv.Close()
-			return nil, nil, err
+			return nil, err
 		}
 	}
 	hosts, err := newHostCheck(issuer, opts.addr)
 	if err != nil {
 		_ = srv.Close()
-		return nil, nil, err
+		return nil, err
 	}
 
 	router := srv.Router()
 	consent := newConsentHandler(srv, consentPath, logger)
-	mcp := srv.RequireBearerAuth(scopeTools)(http.HandlerFunc(whoami))
+	device := newDeviceHandler(srv, devicePath, logger)
+	mcpHandler := newMCPEndpoint(srv, !hosts.enabled, logger)
 	// Exact paths, not ServeMux patterns: the issuer's path is data, and
 	// must not be read as pattern syntax.
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case consentPath:
 			consent.ServeHTTP(w, r)
+		case devicePath:
+			device.ServeHTTP(w, r)
 		case mcpPath:
-			mcp.ServeHTTP(w, r)
+			mcpHandler.ServeHTTP(w, r)
 		default:
 			router.ServeHTTP(w, r)
 		}
 	})
-	return accessLog(logger, hosts.middleware(logger, app)), srv, nil
-}
-
-// whoami answers who the bearer token stands for. It never echoes the token
-// (the TypeScript example returned it, seed-behaviour §d.7).
-func whoami(w http.ResponseWriter, r *http.Request) {
-	info, ok := bearer.FromContext(r.Context())
-	if !ok {
-		http.Error(w, "no verified token", http.StatusInternalServerError)
-		return
-	}
-	scopes := info.Scopes
-	if scopes == nil {
-		scopes = []string{}
-	}
-	body, err := json.Marshal(struct {
-		UserID   string   `json:"user_id"`
-		ClientID string   `json:"client_id"`
-		Scopes   []string `json:"scopes"`
-	}{info.UserID, info.ClientID, scopes})
-	if err != nil {
-		http.Error(w, "internal error", http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(body, '\n'))
+	return &exampleServer{
+		handler: accessLog(logger, hosts.middleware(logger, app)),
+		oauth:   srv,
+		mcp:     mcpHandler,
+	}, nil
 }
 
 // loadClients registers the static clients of a JSON file: an array of RFC

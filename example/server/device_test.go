@@ -1,0 +1,467 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"html"
+	"net/http"
+	"net/url"
+	"regexp"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/interop/browser"
+)
+
+const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
+
+// registerDevice registers a public client for the device flow.
+func (e *testEnv) registerDevice(clientName string) string {
+	e.t.Helper()
+	body, _ := json.Marshal(map[string]any{
+		"client_name":                clientName,
+		"grant_types":                []string{deviceGrant, "refresh_token"},
+		"token_endpoint_auth_method": "none",
+	})
+	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", bytes.NewReader(body))
+	require.NoError(e.t, err)
+	req.Header.Set("Content-Type", "application/json")
+	resp, out := fetch(e.t, http.DefaultClient, req)
+	require.Equal(e.t, http.StatusCreated, resp.StatusCode, out)
+	var info struct {
+		ClientID string `json:"client_id"`
+	}
+	require.NoError(e.t, json.Unmarshal([]byte(out), &info))
+	return info.ClientID
+}
+
+// deviceAuthorization is the RFC 8628 §3.2 response.
+type deviceAuthorization struct {
+	DeviceCode              string `json:"device_code"`
+	UserCode                string `json:"user_code"`
+	VerificationURI         string `json:"verification_uri"`
+	VerificationURIComplete string `json:"verification_uri_complete"`
+	ExpiresIn               int64  `json:"expires_in"`
+	Interval                int64  `json:"interval"`
+}
+
+// startDevice is what the device does first: POST /device.
+func (e *testEnv) startDevice(clientID string) deviceAuthorization {
+	e.t.Helper()
+	resp, body := e.postForm(http.DefaultClient, e.issuer+"/device", url.Values{
+		"client_id": {clientID}, "scope": {scopeTools}, "resource": {e.issuer + "/mcp"},
+	})
+	require.Equal(e.t, http.StatusOK, resp.StatusCode, body)
+	var d deviceAuthorization
+	require.NoError(e.t, json.Unmarshal([]byte(body), &d))
+	require.Equal(e.t, e.issuer+"/activate", d.VerificationURI)
+	require.True(e.t, strings.HasPrefix(d.VerificationURIComplete, e.issuer+"/activate?user_code="), d.VerificationURIComplete)
+	return d
+}
+
+// pollDevice is the device's token request; it returns the status and body.
+func (e *testEnv) pollDevice(clientID, deviceCode string) (int, string) {
+	e.t.Helper()
+	resp, body := e.postForm(http.DefaultClient, e.issuer+"/token", url.Values{
+		"grant_type": {deviceGrant}, "client_id": {clientID}, "device_code": {deviceCode},
+	})
+	return resp.StatusCode, body
+}
+
+// htmlForm is the one POST form of a page, as a browser would submit it.
+type htmlForm struct {
+	action    string
+	hidden    url.Values
+	text      url.Values // text inputs and their values
+	textNames []string   // in page order
+	decisions []string   // values of the submit buttons named "decision"
+}
+
+var textInputRE = regexp.MustCompile(`<input type="text" ([^>]*)>`)
+var attrRE = regexp.MustCompile(`([a-z]+)="([^"]*)"`)
+
+// parseHTMLForm reads the form out of the templates' well-formed output.
+func parseHTMLForm(t *testing.T, page string) htmlForm {
+	t.Helper()
+	c := parseConsentForm(t, page)
+	f := htmlForm{action: c.action, hidden: c.hidden, text: url.Values{}, decisions: c.decisions}
+	for _, m := range textInputRE.FindAllStringSubmatch(page, -1) {
+		attrs := map[string]string{}
+		for _, a := range attrRE.FindAllStringSubmatch(m[1], -1) {
+			attrs[a[1]] = html.UnescapeString(a[2])
+		}
+		f.text.Set(attrs["name"], attrs["value"])
+		f.textNames = append(f.textNames, attrs["name"])
+	}
+	return f
+}
+
+// openDevice loads the device page in browser b.
+func (e *testEnv) openDevice(b *http.Client, u string) (htmlForm, *http.Response, string) {
+	e.t.Helper()
+	resp, page := e.get(b, u)
+	require.Equal(e.t, http.StatusOK, resp.StatusCode, page)
+	return parseHTMLForm(e.t, page), resp, page
+}
+
+// submitDevice posts the device form as a browser would, with the code
+// field set to userCode.
+func (e *testEnv) submitDevice(b *http.Client, f htmlForm, userCode, user, decision string) (*http.Response, string) {
+	e.t.Helper()
+	base, err := url.Parse(e.issuer + "/activate")
+	require.NoError(e.t, err)
+	action, err := base.Parse(f.action)
+	require.NoError(e.t, err)
+	form := url.Values{}
+	for k, v := range f.hidden {
+		form[k] = v
+	}
+	form.Set("user_code", userCode)
+	form.Set("username", user)
+	form.Set("decision", decision)
+	return e.postForm(b, action.String(), form)
+}
+
+// wantPageHeaders are the security headers of every device page response.
+var wantPageHeaders = map[string]string{
+	"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+	"X-Frame-Options":         "DENY",
+	"Referrer-Policy":         "no-referrer",
+	"X-Content-Type-Options":  "nosniff",
+	"Cache-Control":           "no-store",
+	"Content-Type":            "text/html; charset=utf-8",
+}
+
+func assertPageHeaders(t *testing.T, resp *http.Response, what string) {
+	t.Helper()
+	for k, v := range wantPageHeaders {
+		assert.Equal(t, v, resp.Header.Get(k), "%s: %s", what, k)
+	}
+}
+
+// assertSelfContained checks that a page loads nothing from anywhere.
+func assertSelfContained(t *testing.T, page string) {
+	t.Helper()
+	for _, s := range []string{"<script", "<link", "<img", "<iframe", "src=", "href=", "url(", "@import"} {
+		assert.NotContains(t, page, s)
+	}
+}
+
+func TestDevicePageWithoutCode(t *testing.T) {
+	e := newTestEnv(t, "")
+	f, resp, page := e.openDevice(newBrowser(t), e.issuer+"/activate")
+	assertPageHeaders(t, resp, "form")
+	assertSelfContained(t, page)
+	assert.Equal(t, "/activate", f.action)
+	assert.Equal(t, []string{mcpoauth.FormCSRFToken}, keys(f.hidden))
+	assert.NotEmpty(t, f.hidden.Get(mcpoauth.FormCSRFToken))
+	assert.Equal(t, []string{"user_code", "username"}, f.textNames)
+	assert.Empty(t, f.text.Get("user_code"))
+	assert.Equal(t, []string{"approve", "deny"}, f.decisions)
+	assert.NotContains(t, page, "self-asserted", "no client is shown without a code")
+	assert.NotEmpty(t, resp.Cookies(), "the browser-binding cookie the CSRF token is derived from")
+	for _, c := range resp.Cookies() {
+		assert.True(t, c.HttpOnly, c.Name)
+		assert.Equal(t, http.SameSiteLaxMode, c.SameSite, c.Name)
+	}
+}
+
+func TestDevicePageShowsPendingRequest(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.registerDevice(`TV <script>alert(1)</script> & "Co"`)
+	d := e.startDevice(clientID)
+	require.Regexp(t, `^[A-Z]{4}-[A-Z]{4}$`, d.UserCode)
+
+	// verification_uri_complete, and the code as a user might type it.
+	typed := strings.ToLower(strings.ReplaceAll(d.UserCode, "-", " "))
+	for _, u := range []string{d.VerificationURIComplete, e.issuer + "/activate?user_code=" + url.QueryEscape(typed)} {
+		f, resp, page := e.openDevice(newBrowser(t), u)
+		assertPageHeaders(t, resp, u)
+		assertSelfContained(t, page)
+		assert.Equal(t, d.UserCode, f.text.Get("user_code"), "pre-filled in display form")
+		assert.Equal(t, []string{"approve", "deny"}, f.decisions)
+		assert.Contains(t, page, "TV &lt;script&gt;alert(1)&lt;/script&gt; &amp; &#34;Co&#34;", "the client name, escaped")
+		assert.NotContains(t, page, "<script")
+		assert.Contains(t, page, "self-asserted")
+		assert.Contains(t, page, "<code>"+clientID+"</code>")
+		assert.Contains(t, page, "<li><code>"+scopeTools+"</code></li>")
+		assert.Contains(t, page, "<code>"+e.issuer+"/mcp</code>")
+	}
+}
+
+func TestDevicePageUnknownCode(t *testing.T) {
+	e := newTestEnv(t, "")
+	hostile := `"><script>alert(1)</script>`
+	for _, code := range []string{"BCDF-GHJK", hostile, strings.Repeat("A", 200)} {
+		resp, page := e.get(newBrowser(t), e.issuer+"/activate?user_code="+url.QueryEscape(code))
+		assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+		assertPageHeaders(t, resp, code)
+		assert.Contains(t, page, html.EscapeString(noticeUnknown))
+		assert.NotContains(t, page, "<script")
+		assert.NotContains(t, page, "BCDF", "the code is not echoed")
+		f := parseHTMLForm(t, page)
+		assert.Empty(t, f.text.Get("user_code"))
+		assert.Equal(t, []string{"approve", "deny"}, f.decisions, "the form is there to try again")
+	}
+}
+
+func TestDevicePageExpiredCode(t *testing.T) {
+	now := time.Now()
+	clock := func() time.Time { return now }
+	e := newTestEnvWith(t, options{now: clock})
+	clientID := e.registerDevice("Slow TV")
+	d := e.startDevice(clientID)
+	now = now.Add(mcpoauth.DefaultDeviceAuthorizationLifetime + time.Second)
+	resp, page := e.get(newBrowser(t), d.VerificationURIComplete)
+	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
+	assert.Contains(t, page, html.EscapeString(noticeExpired))
+	assert.NotContains(t, page, "Slow TV")
+}
+
+func TestDeviceApproveAndDeny(t *testing.T) {
+	for _, decision := range []string{"approve", "deny"} {
+		t.Run(decision, func(t *testing.T) {
+			e := newTestEnv(t, "")
+			clientID := e.registerDevice("Living Room TV")
+			d := e.startDevice(clientID)
+			code, body := e.pollDevice(clientID, d.DeviceCode)
+			require.Equal(t, http.StatusBadRequest, code)
+			require.Contains(t, body, "authorization_pending")
+
+			b := newBrowser(t)
+			f, _, _ := e.openDevice(b, d.VerificationURIComplete)
+			resp, body := e.submitDevice(b, f, f.text.Get("user_code"), "  dana ", decision)
+			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+			for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "Cache-Control"} {
+				assert.Equal(t, wantPageHeaders[h], resp.Header.Get(h), h)
+			}
+			want := map[string]string{"approve": "approved", "deny": "denied"}[decision]
+			loc := resp.Header.Get("Location")
+			require.Equal(t, e.issuer+"/activate?result="+want, loc)
+
+			resp, page := e.get(b, loc)
+			require.Equal(t, http.StatusOK, resp.StatusCode)
+			assertPageHeaders(t, resp, "result")
+			assertSelfContained(t, page)
+			assert.NotContains(t, page, "<form")
+			if decision == "approve" {
+				assert.Contains(t, page, "Device connected")
+			} else {
+				assert.Contains(t, page, "Request denied")
+			}
+
+			// A decision is final.
+			resp, body = e.submitDevice(b, f, f.text.Get("user_code"), "dana", "approve")
+			assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+			assert.Contains(t, body, "invalid_grant")
+
+			code, body = e.pollDevice(clientID, d.DeviceCode)
+			if decision == "deny" {
+				assert.Equal(t, http.StatusBadRequest, code)
+				assert.Contains(t, body, "access_denied")
+				return
+			}
+			require.Equal(t, http.StatusOK, code, body)
+			var tr tokenResponse
+			require.NoError(t, json.Unmarshal([]byte(body), &tr))
+			who := e.whoami(e.mcpSession(tr.AccessToken), tr.AccessToken, tr.RefreshToken, d.DeviceCode)
+			assert.Equal(t, whoamiOutput{UserID: "dana", ClientID: clientID, Scopes: []string{scopeTools}}, who)
+
+			logs := e.logs.String()
+			assert.Contains(t, logs, "msg=request method=POST path=/activate status=303")
+			for _, secret := range []string{d.DeviceCode, d.UserCode, strings.ReplaceAll(d.UserCode, "-", ""), tr.AccessToken, f.hidden.Get(mcpoauth.FormCSRFToken)} {
+				assert.NotContains(t, logs, secret)
+			}
+		})
+	}
+}
+
+// TestDeviceTypedCode: the page without a code, the code typed by the user
+// (any case, with or without the dash).
+func TestDeviceTypedCode(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.registerDevice("Printer")
+	d := e.startDevice(clientID)
+	b := newBrowser(t)
+	f, _, _ := e.openDevice(b, e.issuer+"/activate")
+	resp, body := e.submitDevice(b, f, strings.ToLower(strings.ReplaceAll(d.UserCode, "-", "")), "erin", "approve")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	code, body := e.pollDevice(clientID, d.DeviceCode)
+	require.Equal(t, http.StatusOK, code, body)
+}
+
+func TestDeviceDecisionRefusals(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.registerDevice("Refused TV")
+	d := e.startDevice(clientID)
+	b := newBrowser(t)
+	f, _, _ := e.openDevice(b, d.VerificationURIComplete)
+
+	post := func(c *http.Client, contentType string, form url.Values) (*http.Response, string) {
+		req, err := http.NewRequest(http.MethodPost, e.issuer+"/activate", strings.NewReader(form.Encode()))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", contentType)
+		return fetch(t, c, req)
+	}
+	valid := func() url.Values {
+		return url.Values{"csrf_token": f.hidden["csrf_token"], "user_code": {d.UserCode}, "username": {"frank"}, "decision": {"approve"}}
+	}
+	with := func(k string, v ...string) url.Values {
+		form := valid()
+		if v == nil {
+			form.Del(k)
+		} else {
+			form[k] = v
+		}
+		return form
+	}
+	denyAnonymously := with("username", "")
+	denyAnonymously.Set("decision", "deny")
+	tests := []struct {
+		name        string
+		browser     *http.Client
+		contentType string
+		form        url.Values
+		status      int
+		contains    string
+	}{
+		{"another browser (no binding cookie)", newBrowser(t), "application/x-www-form-urlencoded", valid(), http.StatusForbidden, "access_denied"},
+		{"no CSRF token", b, "application/x-www-form-urlencoded", with("csrf_token"), http.StatusForbidden, "access_denied"},
+		{"wrong CSRF token", b, "application/x-www-form-urlencoded", with("csrf_token", "x"+f.hidden.Get("csrf_token")), http.StatusForbidden, "access_denied"},
+		{"not signed in", b, "application/x-www-form-urlencoded", with("username", ""), http.StatusForbidden, "access_denied"},
+		{"deny needs a sign-in too", b, "application/x-www-form-urlencoded", denyAnonymously, http.StatusForbidden, "access_denied"},
+		{"two codes", b, "application/x-www-form-urlencoded", with("user_code", d.UserCode, d.UserCode), http.StatusBadRequest, "invalid_request"},
+		{"no decision", b, "application/x-www-form-urlencoded", with("decision"), http.StatusBadRequest, "Choose Approve or Deny"},
+		{"two decisions", b, "application/x-www-form-urlencoded", with("decision", "deny", "approve"), http.StatusBadRequest, "Choose Approve or Deny"},
+		{"unknown decision", b, "application/x-www-form-urlencoded", with("decision", "maybe"), http.StatusBadRequest, "Choose Approve or Deny"},
+		{"JSON body", b, "application/json", valid(), http.StatusUnsupportedMediaType, "form posts only"},
+		{"no code", b, "application/x-www-form-urlencoded", with("user_code", ""), http.StatusBadRequest, "invalid_request"},
+		{"wrong code", b, "application/x-www-form-urlencoded", with("user_code", "BCDF-GHJK"), http.StatusBadRequest, "invalid_grant"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			resp, body := post(tt.browser, tt.contentType, tt.form)
+			assert.Equal(t, tt.status, resp.StatusCode, body)
+			assert.Contains(t, body, tt.contains)
+			assert.Empty(t, resp.Header.Get("Location"))
+			assert.Equal(t, "DENY", resp.Header.Get("X-Frame-Options"))
+			assert.Equal(t, "no-store", resp.Header.Get("Cache-Control"))
+		})
+	}
+	tooBig := valid()
+	tooBig.Set("padding", strings.Repeat("x", maxFormBytes))
+	resp, body := post(b, "application/x-www-form-urlencoded", tooBig)
+	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+
+	// Nothing was decided: the device is still waiting, and the right
+	// browser approves.
+	code, body := e.pollDevice(clientID, d.DeviceCode)
+	require.Equal(t, http.StatusBadRequest, code)
+	require.Contains(t, body, "authorization_pending")
+	resp, body = e.submitDevice(b, f, d.UserCode, "frank", "approve")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+
+	req, err := http.NewRequest(http.MethodPut, e.issuer+"/activate", nil)
+	require.NoError(t, err)
+	resp, _ = fetch(t, b, req)
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+}
+
+// TestDeviceLookupRateLimit: looking codes up is rate limited per client
+// IP (RFC 8628 §5.1), with the budget the decisions share.
+func TestDeviceLookupRateLimit(t *testing.T) {
+	e := newTestEnv(t, "")
+	clientID := e.registerDevice("Limited TV")
+	d := e.startDevice(clientID)
+	b := newBrowser(t)
+	f, _, _ := e.openDevice(b, e.issuer+"/activate") // no code: free
+
+	const budget = 20 // RateLimits.DeviceVerification's default
+	for i := 1; i < budget; i++ {
+		resp, _ := e.get(b, e.issuer+"/activate?user_code=BCDF-GHJK")
+		require.Equal(t, http.StatusNotFound, resp.StatusCode, "attempt %d", i)
+	}
+	resp, page := e.get(b, d.VerificationURIComplete)
+	require.Equal(t, http.StatusOK, resp.StatusCode, "the last attempt of the budget")
+	require.Contains(t, page, "Limited TV")
+
+	resp, page = e.get(b, d.VerificationURIComplete)
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode)
+	assertPageHeaders(t, resp, "429")
+	assert.Contains(t, page, "Too many attempts")
+	assert.NotContains(t, page, "Limited TV")
+	assert.NotContains(t, page, "<form")
+
+	// The decision handlers share the budget.
+	resp, body := e.submitDevice(b, f, d.UserCode, "gina", "approve")
+	assert.Equal(t, http.StatusTooManyRequests, resp.StatusCode, body)
+
+	// The page without a code still renders.
+	resp, _ = e.get(b, e.issuer+"/activate")
+	assert.Equal(t, http.StatusOK, resp.StatusCode)
+}
+
+func TestDeviceResultPage(t *testing.T) {
+	e := newTestEnv(t, "")
+	for result, want := range map[string]string{"approved": "Device connected", "denied": "Request denied"} {
+		resp, page := e.get(newBrowser(t), e.issuer+"/activate?result="+result)
+		assert.Equal(t, http.StatusOK, resp.StatusCode)
+		assertPageHeaders(t, resp, result)
+		assert.Contains(t, page, want)
+		assert.NotContains(t, page, "<form")
+	}
+	// Anything else is the form.
+	f, _, page := e.openDevice(newBrowser(t), e.issuer+"/activate?result="+url.QueryEscape("<b>approved</b>"))
+	assert.Equal(t, []string{"approve", "deny"}, f.decisions)
+	assert.NotContains(t, page, "<b>")
+}
+
+// TestScriptedBrowserDrivesThePages: the scripted browser that the interop
+// tests and the example client's tests use (package interop/browser)
+// drives the consent and device pages by the HTTP contract of DESIGN.md.
+func TestScriptedBrowserDrivesThePages(t *testing.T) {
+	e := newTestEnv(t, "")
+	ctx := context.Background()
+
+	clientID := e.register("Scripted Client")
+	_, challenge := pkcePair()
+	q := url.Values{
+		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {testRedirect},
+		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "scope": {scopeTools},
+		"resource": {e.issuer + "/mcp"}, "state": {"s"},
+	}
+	cb, err := browser.New(10*time.Second).Consent(ctx, e.issuer+"/authorize?"+q.Encode(), "alice", browser.Approve)
+	require.NoError(t, err)
+	assert.NotEmpty(t, cb.Query().Get("code"))
+
+	deviceClient := e.registerDevice("Scripted TV")
+	for _, tc := range []struct {
+		name, uri, decision string
+	}{
+		{"typed code, approve", e.issuer + "/activate", browser.Approve},
+		{"verification_uri_complete, deny", "", browser.Deny},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			d := e.startDevice(deviceClient)
+			uri := tc.uri
+			if uri == "" {
+				uri = d.VerificationURIComplete
+			}
+			_, err := browser.New(10*time.Second).Device(ctx, uri, strings.ToLower(d.UserCode), "bob", tc.decision)
+			require.NoError(t, err)
+			code, body := e.pollDevice(deviceClient, d.DeviceCode)
+			if tc.decision == browser.Approve {
+				assert.Equal(t, http.StatusOK, code, body)
+			} else {
+				assert.Contains(t, body, "access_denied")
+			}
+		})
+	}
+}

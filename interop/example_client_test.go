@@ -1,0 +1,163 @@
+package interop
+
+import (
+	"bufio"
+	"encoding/json"
+	"io"
+	"net/http"
+	"net/url"
+	"os/exec"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth/interop/browser"
+)
+
+// clientProcess is a run of the example client as its own process, its
+// stderr (the prompts) readable line by line.
+type clientProcess struct {
+	t      *testing.T
+	lines  chan string
+	stderr *syncBuffer
+	stdout *syncBuffer
+	done   chan error
+}
+
+// startClient runs example/client with args against the example server.
+func startClient(t *testing.T, args ...string) *clientProcess {
+	t.Helper()
+	bin := binary(t, "example/client")
+	ctx := testContext(t, flowTimeout)
+	cmd := exec.CommandContext(ctx, bin, append([]string{"-no-browser", "-timeout", "60s"}, args...)...)
+	p := &clientProcess{t: t, lines: make(chan string, 1000), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	cmd.Stdout = p.stdout
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	cmd.WaitDelay = 5 * time.Second
+	require.NoError(t, cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			_, _ = p.stderr.Write(append(sc.Bytes(), '\n'))
+			select {
+			case p.lines <- sc.Text():
+			default:
+			}
+		}
+		_, _ = io.Copy(io.Discard, stderr)
+		close(p.lines)
+	}()
+	go func() { p.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case err := <-p.done:
+			p.done <- err
+		default:
+			_ = cmd.Process.Kill() // a failed test left it waiting
+		}
+		<-p.done
+		if t.Failed() {
+			t.Logf("example client stderr:\n%s\nstdout:\n%s", p.stderr, p.stdout)
+		}
+	})
+	return p
+}
+
+// waitLine returns the first stderr line (trimmed) starting with prefix.
+func (p *clientProcess) waitLine(prefix string) string {
+	p.t.Helper()
+	timeout := time.After(flowTimeout)
+	for {
+		select {
+		case line, ok := <-p.lines:
+			if !ok {
+				p.t.Fatalf("the client ended without a line starting with %q", prefix)
+			}
+			if l := strings.TrimSpace(line); strings.HasPrefix(l, prefix) {
+				return l
+			}
+		case <-timeout:
+			p.t.Fatalf("no line starting with %q", prefix)
+		}
+	}
+}
+
+// wait waits for the client to exit and returns whoami's answer.
+func (p *clientProcess) wait() whoamiResult {
+	p.t.Helper()
+	select {
+	case err := <-p.done:
+		p.done <- err
+		require.NoError(p.t, err)
+	case <-time.After(flowTimeout):
+		p.t.Fatal("the example client did not finish")
+	}
+	out := p.stdout.String()
+	assert.Contains(p.t, out, "tools:\n")
+	assert.Contains(p.t, out, "\n  whoami: ")
+	for _, line := range strings.Split(out, "\n") {
+		if js, ok := strings.CutPrefix(line, "whoami: "); ok {
+			var w whoamiResult
+			require.NoError(p.t, json.Unmarshal([]byte(js), &w), line)
+			return w
+		}
+	}
+	p.t.Fatal("no whoami answer")
+	return whoamiResult{}
+}
+
+// TestExampleClient runs example/client against example/server, both as
+// their own processes, with each of its sign-ins.
+func TestExampleClient(t *testing.T) {
+	t.Parallel()
+	clients := writeClients(t, []map[string]any{{
+		"client_id": "interop-svc", "client_secret": confidentialSecret, "client_name": "interop service",
+		"grant_types": []string{"client_credentials"},
+	}})
+	s := startServer(t, "-clients", clients)
+
+	t.Run("authorization code", func(t *testing.T) {
+		t.Parallel()
+		p := startClient(t, "-url", s.mcpURL)
+		authURL := p.waitLine(s.issuer + "/authorize?")
+		ctx := testContext(t, flowTimeout)
+		resp, err := newBrowser(t).Consent(ctx, authURL, "example-user", browser.Approve)
+		require.NoError(t, err)
+		// The browser follows the redirect to the client's listener.
+		req, err := http.NewRequestWithContext(ctx, http.MethodGet, resp.String(), nil)
+		require.NoError(t, err)
+		r, err := newHTTPClient(t).Do(req)
+		require.NoError(t, err)
+		body, _ := io.ReadAll(r.Body)
+		_ = r.Body.Close()
+		assert.Equal(t, http.StatusOK, r.StatusCode, "%s", body)
+		w := p.wait()
+		assert.Equal(t, "example-user", w.UserID)
+		assert.Equal(t, []string{scopeTools}, w.Scopes)
+		u, err := url.Parse(authURL)
+		require.NoError(t, err)
+		assert.Equal(t, u.Query().Get("client_id"), w.ClientID)
+	})
+
+	t.Run("device", func(t *testing.T) {
+		t.Parallel()
+		p := startClient(t, "-url", s.mcpURL, "-device")
+		complete := p.waitLine(s.issuer + "/activate?")
+		_, err := newBrowser(t).Device(testContext(t, flowTimeout), complete, "", "device-user", browser.Approve)
+		require.NoError(t, err)
+		w := p.wait()
+		assert.Equal(t, "device-user", w.UserID)
+		assert.NotEmpty(t, w.ClientID)
+	})
+
+	t.Run("client credentials", func(t *testing.T) {
+		t.Parallel()
+		p := startClient(t, "-url", s.mcpURL, "-client-id", "interop-svc", "-client-secret", confidentialSecret)
+		assert.Equal(t, whoamiResult{UserID: "", ClientID: "interop-svc", Scopes: []string{scopeTools}}, p.wait())
+		assert.NotContains(t, p.stderr.String()+p.stdout.String(), confidentialSecret)
+	})
+}

@@ -1,0 +1,265 @@
+package interop
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"regexp"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+	"time"
+)
+
+const (
+	// buildTimeout bounds `go build` of the example server.
+	buildTimeout = 3 * time.Minute
+	// startTimeout bounds the wait for the server's "listening" line.
+	startTimeout = 30 * time.Second
+	// stopTimeout bounds the graceful stop before the server is killed.
+	stopTimeout = 10 * time.Second
+)
+
+var (
+	buildMu  sync.Mutex
+	builds   = map[string]*build{}
+	buildDir string
+)
+
+// build is one `go build` of a command of the module.
+type build struct {
+	once   sync.Once
+	bin    string
+	err    error
+	output []byte
+}
+
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if buildDir != "" {
+		_ = os.RemoveAll(buildDir)
+	}
+	os.Exit(code)
+}
+
+// binary builds the module's command pkg ("example/server") once per test
+// binary and returns its path.
+func binary(t *testing.T, pkg string) string {
+	t.Helper()
+	buildMu.Lock()
+	if buildDir == "" {
+		dir, err := os.MkdirTemp("", "mcpoauth-interop-")
+		if err != nil {
+			buildMu.Unlock()
+			t.Fatal(err)
+		}
+		buildDir = dir
+	}
+	b := builds[pkg]
+	if b == nil {
+		b = &build{bin: filepath.Join(buildDir, strings.ReplaceAll(pkg, "/", "-"))}
+		builds[pkg] = b
+	}
+	buildMu.Unlock()
+	b.once.Do(func() {
+		goBin, err := exec.LookPath("go")
+		if err != nil {
+			b.err = fmt.Errorf("go is not in PATH: %w", err)
+			return
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), buildTimeout)
+		defer cancel()
+		// The module path works from any directory of the module.
+		cmd := exec.CommandContext(ctx, goBin, "build", "-o", b.bin, "github.com/mcpoauth/mcpoauth/"+pkg)
+		b.output, b.err = cmd.CombinedOutput()
+	})
+	if b.err != nil {
+		t.Fatalf("build %s: %v\n%s", pkg, b.err, b.output)
+	}
+	return b.bin
+}
+
+// exampleServer is the example server running as its own process.
+type exampleServer struct {
+	issuer, mcpURL string
+	logs           *syncBuffer
+}
+
+// issuerLine is what the server prints on stdout once it is listening.
+var issuerLine = regexp.MustCompile(`^mcpoauth example server: issuer (\S+), MCP endpoint (\S+)$`)
+
+// startServer starts the example server on a free loopback port with issuer
+// http://127.0.0.1:PORT and the given extra flags, waits until it listens,
+// and stops it when the test ends. Its logs are printed if the test fails.
+func startServer(t *testing.T, args ...string) *exampleServer {
+	t.Helper()
+	return startServerAt(t, "", args...)
+}
+
+// startServerAt is startServer with an issuer path ("/tenant1": issuer
+// http://127.0.0.1:PORT/tenant1), under which the server serves everything
+// but the well-known documents.
+func startServerAt(t *testing.T, issuerPath string, args ...string) *exampleServer {
+	t.Helper()
+	bin := binary(t, "example/server")
+	var lastErr error
+	// A free port can be taken between the probe and the server's listen:
+	// try again with another.
+	for attempt := 0; attempt < 3; attempt++ {
+		s, err := tryStartServer(t, bin, issuerPath, args)
+		if err == nil {
+			return s
+		}
+		lastErr = err
+	}
+	t.Fatalf("start the example server: %v", lastErr)
+	return nil
+}
+
+func freePort() (int, error) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, err
+	}
+	defer ln.Close()
+	return ln.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tryStartServer(t *testing.T, bin, issuerPath string, args []string) (*exampleServer, error) {
+	port, err := freePort()
+	if err != nil {
+		return nil, err
+	}
+	addr := "127.0.0.1:" + strconv.Itoa(port)
+	issuer := "http://" + addr + issuerPath
+	logs := &syncBuffer{}
+	cmd := exec.Command(bin, append([]string{"-addr", addr, "-issuer", issuer}, args...)...)
+	cmd.Stderr = logs
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		return nil, err
+	}
+	cmd.WaitDelay = stopTimeout
+	if err := cmd.Start(); err != nil {
+		return nil, err
+	}
+	exited := make(chan error, 1)
+	lines := make(chan string, 16)
+	go func() {
+		sc := bufio.NewScanner(stdout)
+		for sc.Scan() {
+			select {
+			case lines <- sc.Text():
+			default:
+			}
+		}
+		_, _ = io.Copy(io.Discard, stdout)
+	}()
+	go func() { exited <- cmd.Wait() }()
+	stop := func() {
+		start := time.Now()
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		select {
+		case <-exited:
+		case <-time.After(stopTimeout):
+			t.Errorf("the example server did not stop within %s of SIGTERM; killed", stopTimeout)
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+		if d := time.Since(start); d > time.Second {
+			t.Logf("the example server took %s to stop", d.Round(time.Millisecond))
+		}
+	}
+
+	started := time.Now()
+	timeout := time.NewTimer(startTimeout)
+	defer timeout.Stop()
+	for {
+		select {
+		case line := <-lines:
+			m := issuerLine.FindStringSubmatch(line)
+			if m == nil {
+				continue
+			}
+			if m[1] != issuer || m[2] != issuer+"/mcp" {
+				stop()
+				return nil, fmt.Errorf("the server announced issuer %s and MCP endpoint %s, want %s and %s/mcp", m[1], m[2], issuer, issuer)
+			}
+			if d := time.Since(started); d > time.Second {
+				t.Logf("the example server took %s to start", d.Round(time.Millisecond))
+			}
+			s := &exampleServer{issuer: issuer, mcpURL: issuer + "/mcp", logs: logs}
+			t.Cleanup(func() {
+				stop()
+				if t.Failed() {
+					t.Logf("example server logs:\n%s", logs)
+				}
+			})
+			return s, nil
+		case err := <-exited:
+			return nil, fmt.Errorf("the server exited (%v) before listening:\n%s", err, logs)
+		case <-timeout.C:
+			stop()
+			return nil, fmt.Errorf("the server did not announce its issuer within %s:\n%s", startTimeout, logs)
+		}
+	}
+}
+
+// writeClients writes a -clients file.
+func writeClients(t *testing.T, clients []map[string]any) string {
+	t.Helper()
+	b, err := json.Marshal(clients)
+	if err != nil {
+		t.Fatal(err)
+	}
+	path := filepath.Join(t.TempDir(), "clients.json")
+	if err := os.WriteFile(path, b, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	return path
+}
+
+// syncBuffer collects a process's output.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return strings.TrimRight(b.buf.String(), "\n")
+}
+
+// testContext is a context bounded by d that ends with the test.
+func testContext(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
+
+// requireInterop skips (or, with MCPOAUTH_REQUIRE_INTEROP=1, fails) a test
+// whose outside part is missing.
+func requireInterop(t *testing.T, problem string) {
+	t.Helper()
+	msg := problem + "; MCPOAUTH_REQUIRE_INTEROP=1 makes its absence a failure"
+	if os.Getenv("MCPOAUTH_REQUIRE_INTEROP") == "1" {
+		t.Fatal(msg)
+	}
+	t.Skip(msg)
+}
