@@ -63,8 +63,30 @@ func newMCPEndpoint(srv *mcpoauth.OAuthServer, sdkHostCheck bool, logger *slog.L
 		DisableLocalhostProtection: !sdkHostCheck,
 	})
 	forward := gosdk.ForwardAuthInfo(gosdk.WithSessionKey(gosdk.UserAndClient))
-	e.handler = srv.RequireBearerAuth(scopeTools)(forward(e.streams(sdk)))
+	e.handler = mcpCORS(srv.RequireBearerAuth(scopeTools)(forward(e.streams(sdk))))
 	return e
+}
+
+// mcpCORS lets browser-based MCP clients (the MCP Inspector, web apps) call
+// /mcp: it answers CORS preflights before bearer auth (a preflight carries
+// no credentials and must not be challenged) and exposes the headers a
+// client reads: the challenge that starts discovery and the session id.
+// Any origin is allowed: the credential is a bearer token the page must
+// already hold, never a cookie, so a foreign page gains nothing.
+func mcpCORS(next http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		h := w.Header()
+		h.Set("Access-Control-Allow-Origin", "*")
+		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version")
+		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
+			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
+			h.Set("Access-Control-Max-Age", "86400")
+			w.WriteHeader(http.StatusNoContent)
+			return
+		}
+		next.ServeHTTP(w, r)
+	})
 }
 
 func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }

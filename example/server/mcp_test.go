@@ -320,3 +320,31 @@ func TestMCPStreamEndsOnShutdown(t *testing.T) {
 		t.Fatal("the stream outlived shutdown")
 	}
 }
+
+// TestMCPCORS: a browser-based MCP client can reach /mcp: the preflight is
+// answered before bearer auth, and the challenge and session headers are
+// exposed to the page.
+func TestMCPCORS(t *testing.T) {
+	e := newTestEnv(t, "")
+	req, err := http.NewRequest(http.MethodOptions, e.issuer+"/mcp", nil)
+	require.NoError(t, err)
+	req.Header.Set("Origin", "http://localhost:6274")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, mcp-protocol-version")
+	resp, body := fetch(t, http.DefaultClient, req)
+	require.Equal(t, http.StatusNoContent, resp.StatusCode, body)
+	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
+	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "POST")
+	assert.Empty(t, resp.Header.Get("WWW-Authenticate"), "a preflight is not challenged")
+
+	req, err = http.NewRequest(http.MethodPost, e.issuer+"/mcp", strings.NewReader(`{}`))
+	require.NoError(t, err)
+	req.Header.Set("Origin", "http://localhost:6274")
+	req.Header.Set("Content-Type", "application/json")
+	resp, body = fetch(t, http.DefaultClient, req)
+	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
+	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate")
+	assert.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), "Mcp-Session-Id")
+}
