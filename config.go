@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
 	"net/netip"
 	"net/url"
 	"reflect"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/cimd"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
@@ -140,11 +142,85 @@ type Config struct {
 	DevicePollInterval time.Duration
 	// RateLimits configures per-client-IP rate limits.
 	RateLimits RateLimits
+	// ClientIDMetadataDocuments lets clients use the https URL of a client
+	// ID metadata document as their client_id instead of registering
+	// (draft-ietf-oauth-client-id-metadata-document; MCP 2025-11-25). Off
+	// by default; see CIMDConfig.
+	ClientIDMetadataDocuments CIMDConfig
+	// IntrospectionClients are the client IDs of resource servers that may
+	// introspect access tokens issued to other clients (RFC 7662 §2.1: the
+	// caller must be authorized). Each must be a confidential client; it
+	// sees every active access token bound to ResourceServerURL, which is
+	// then required, and never another client's refresh token. Any other
+	// confidential client may introspect only its own tokens. Default:
+	// none.
+	IntrospectionClients []string
 	// Logger receives structured logs; never a credential. Default:
 	// slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+}
+
+// Defaults of CIMDConfig.
+const (
+	DefaultCIMDCacheSize    = cimd.DefaultCacheSize
+	DefaultCIMDMinCacheTTL  = cimd.DefaultMinTTL
+	DefaultCIMDMaxCacheTTL  = cimd.DefaultMaxTTL
+	DefaultCIMDCacheTTL     = cimd.DefaultTTL
+	DefaultCIMDFetchTimeout = cimd.DefaultTimeout
+)
+
+// CIMDConfig configures client ID metadata documents
+// (draft-ietf-oauth-client-id-metadata-document; section numbers are those
+// of its revision 02). When Enabled, a client_id that begins with https://
+// is not looked up in the Model: it must be a URL with a path and without
+// query, fragment, userinfo, dot segments or an IP address host (draft §3),
+// and the server fetches the JSON document it names. The document must
+// name the URL as its client_id (§4), must not carry client_secret members
+// or a shared-secret authentication method (§4.1), must have client_name
+// and redirect_uris, and is validated like a dynamic registration; its
+// client is public (token_endpoint_auth_method none), its grant_types
+// default to authorization_code, and its redirect URIs match exactly (the
+// port of a loopback URI aside: RFC 8252 §7.3, which RFC 9700 §2.1 keeps
+// and the draft's §4.2 restates).
+//
+// Fetches are guarded against server-side request forgery (§8.6): https
+// only, to public IP addresses only (checked on the connected address, so
+// DNS rebinding does not help), no redirects, no cookies, no proxy, at most
+// 5 KB (§8.7), within FetchTimeout. Documents are cached, at most CacheSize
+// of them, for their Cache-Control max-age clamped to [MinCacheTTL,
+// MaxCacheTTL]; no-store and no-cache responses, errors and invalid
+// documents are not cached (§5.2), and concurrent lookups of one URL share
+// one fetch. PendingAuthorization reports the client_id's host
+// (ClientIDHost) for the consent page to show (§8.5).
+type CIMDConfig struct {
+	// Enabled turns client ID metadata documents on, and advertises
+	// client_id_metadata_document_supported in the server metadata.
+	Enabled bool
+	// AllowClientID, if set, decides which client_id URLs may be used (a
+	// domain allowlist or denylist, draft §8.9): it is called on every
+	// resolution, before any fetch, with the validated URL; an error
+	// refuses the client (invalid_client, the error goes to ErrorHandler).
+	AllowClientID func(u *url.URL) error
+	// CacheSize bounds the number of cached documents; defaults to
+	// DefaultCIMDCacheSize.
+	CacheSize int
+	// MinCacheTTL and MaxCacheTTL clamp a document's Cache-Control
+	// max-age; they default to DefaultCIMDMinCacheTTL and
+	// DefaultCIMDMaxCacheTTL.
+	MinCacheTTL, MaxCacheTTL time.Duration
+	// CacheTTL applies to a response whose Cache-Control names no max-age;
+	// defaults to DefaultCIMDCacheTTL, within the bounds above.
+	CacheTTL time.Duration
+	// FetchTimeout bounds a whole fetch; defaults to
+	// DefaultCIMDFetchTimeout.
+	FetchTimeout time.Duration
+
+	// testTransport replaces the guarded transport so that tests can
+	// fetch from loopback fixtures. Only export_test.go sets it: no
+	// configuration can reach it.
+	testTransport http.RoundTripper
 }
 
 // RateLimit allows Requests per Window to each client IP.
@@ -172,6 +248,10 @@ type RateLimits struct {
 	// approve and deny handlers, so that user codes cannot be guessed
 	// (RFC 8628 §5.1); defaults to 20 per 15 minutes.
 	DeviceVerification RateLimit
+	// Introspect (RFC 7662 token introspection, which resource servers
+	// call for every token they have not cached) defaults to 600 per
+	// minute.
+	Introspect RateLimit
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
 	// believed; from any other peer the header is ignored, so it cannot be
 	// used to dodge a limit.
@@ -208,6 +288,7 @@ func (c Config) validate() (*settings, error) {
 	s.ScopesSupported = slices.Clone(c.ScopesSupported)
 	s.GrantTypes = slices.Clone(c.GrantTypes)
 	s.RateLimits.TrustedProxies = slices.Clone(c.RateLimits.TrustedProxies)
+	s.IntrospectionClients = slices.Clone(c.IntrospectionClients)
 	var err error
 	if s.issuer, err = canonicalIssuer("Issuer", c.Issuer); err != nil {
 		return nil, err
@@ -312,6 +393,7 @@ func (c Config) validate() (*settings, error) {
 		{"RateLimits.Revoke", &s.RateLimits.Revoke, RateLimit{Requests: 50, Window: 15 * time.Minute}},
 		{"RateLimits.Device", &s.RateLimits.Device, RateLimit{Requests: 50, Window: 15 * time.Minute}},
 		{"RateLimits.DeviceVerification", &s.RateLimits.DeviceVerification, RateLimit{Requests: 20, Window: 15 * time.Minute}},
+		{"RateLimits.Introspect", &s.RateLimits.Introspect, RateLimit{Requests: 600, Window: time.Minute}},
 	} {
 		switch {
 		case *l.v == RateLimit{}:
@@ -322,6 +404,17 @@ func (c Config) validate() (*settings, error) {
 			return nil, configError(l.field, "more than one request per millisecond is not a limit")
 		}
 	}
+	if len(s.IntrospectionClients) > 0 && s.resource == "" {
+		return nil, configError("IntrospectionClients", "needs ResourceServerURL: a resource server sees the access tokens bound to it")
+	}
+	for _, id := range s.IntrospectionClients {
+		if id == "" {
+			return nil, configError("IntrospectionClients", "empty client ID")
+		}
+	}
+	if err := s.ClientIDMetadataDocuments.validate(); err != nil {
+		return nil, err
+	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
 	}
@@ -329,6 +422,40 @@ func (c Config) validate() (*settings, error) {
 		s.Now = time.Now
 	}
 	return s, nil
+}
+
+// validate applies the defaults of an enabled CIMDConfig and checks it.
+func (c *CIMDConfig) validate() error {
+	if !c.Enabled {
+		return nil
+	}
+	for _, d := range []struct {
+		field string
+		v     *time.Duration
+		def   time.Duration
+	}{
+		{"MinCacheTTL", &c.MinCacheTTL, DefaultCIMDMinCacheTTL},
+		{"MaxCacheTTL", &c.MaxCacheTTL, DefaultCIMDMaxCacheTTL},
+		{"CacheTTL", &c.CacheTTL, DefaultCIMDCacheTTL},
+		{"FetchTimeout", &c.FetchTimeout, DefaultCIMDFetchTimeout},
+	} {
+		switch {
+		case *d.v == 0:
+			*d.v = d.def
+		case *d.v < 0:
+			return configError("ClientIDMetadataDocuments."+d.field, "must not be negative")
+		}
+	}
+	switch {
+	case c.CacheSize == 0:
+		c.CacheSize = DefaultCIMDCacheSize
+	case c.CacheSize < 0:
+		return configError("ClientIDMetadataDocuments.CacheSize", "must not be negative")
+	}
+	if c.MinCacheTTL > c.MaxCacheTTL {
+		return configError("ClientIDMetadataDocuments.MinCacheTTL", "must not exceed MaxCacheTTL")
+	}
+	return nil
 }
 
 // pageURL checks the URL of an application page the server sends users to

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"sync"
 	"time"
 	"weak"
@@ -19,6 +20,11 @@ const (
 	// memoryTokenShards is the number of token map shards; a power of two, so
 	// a shard is picked by masking one byte of the (uniform) SHA-256 digest.
 	memoryTokenShards = 64
+	// bigGrantTokens is the number of tokens from which a grant's tokens are
+	// indexed in a map of their own instead of in the shared grant table,
+	// where they would make one long probe run (a client that refreshes
+	// often keeps many rotated refresh tokens until they expire).
+	bigGrantTokens = 16
 	// defaultSweepInterval is how often the sweeper runs unless configured.
 	defaultSweepInterval = time.Minute
 	// revokedGrantRetention is the least time a revoked grant is remembered,
@@ -52,21 +58,37 @@ var (
 // Close it when done to stop its sweeper.
 //
 // Token lookups, on the path of every protected request, take only the read
-// lock of one of 64 shards. Writes that span several records (consume, rotate,
-// revoke, sweep) are serialised by one model-wide lock, so they are atomic.
+// lock of one of 64 shards and do not allocate. Writes that span several
+// records (consume, rotate, revoke, sweep) are serialised by one model-wide
+// lock, so they are atomic.
+//
+// A token costs the model about 30 bytes besides the record itself: tokens
+// live in open-addressing tables of pointers (see tokenIndex), one per shard
+// keyed by digest and one keyed by grant, rather than in Go maps keyed by
+// 32-byte digests with a map per grant (about 550 bytes).
 type MemoryModel struct {
 	// Lock order: mu, then at most one token shard lock at a time.
 	// clientsMu and requestsMu are leaves: nothing is locked while holding
 	// them, and they are never taken while holding another lock.
 	//
-	// A token shard map is written only with both mu and the shard's write
-	// lock held, so holding either one is enough to read it.
+	// A token shard table is written only with both mu and the shard's
+	// write lock held, so holding either one is enough to read it.
 	mu      sync.RWMutex
 	codes   map[Digest]*AuthorizationCode
-	grants  map[string]*memoryGrant // grantID → its live codes and tokens
-	revoked map[string]time.Time    // revoked grantID → when to forget it
+	revoked map[string]time.Time // revoked grantID → when to forget it
 	shards  [memoryTokenShards]memoryTokenShard
 	devices memoryDevices // RFC 8628 device authorizations (memory_model_device.go)
+
+	// The grant index, so that RevokeGrant costs time proportional to the
+	// grant and not to the whole store. Guarded by mu. Every token with a
+	// GrantID is in exactly one of grantTokens (grants with fewer than
+	// bigGrantTokens tokens: most have one or two) and bigGrants.
+	// grantTokens is sharded only so that a table that grows rehashes a
+	// 64th of the tokens while writers wait.
+	grantTokens [memoryTokenShards]tokenIndex  // by grant
+	bigGrants   map[string]map[Digest]struct{} // grantID → its token digests
+	grantCodes  map[string][]Digest            // grantID → its live codes
+	liveGrants  int                            // grants with a live code or token
 
 	clientsMu sync.RWMutex
 	clients   map[string]*Client
@@ -80,23 +102,14 @@ type MemoryModel struct {
 	closeOnce sync.Once
 }
 
-// memoryTokenShard is one shard of the token map. It is padded to 128 bytes
-// so that readers of neighbouring shards do not share a cache line (RLock
-// writes to the mutex).
+// memoryTokenShard is one shard of the token store. It is padded to 128
+// bytes so that readers of neighbouring shards do not share a cache line
+// (RLock writes to the mutex).
 type memoryTokenShard struct {
-	mu     sync.RWMutex
-	tokens map[Digest]*Token
-	_      [128 - 32]byte
+	mu     sync.RWMutex // 24 bytes
+	tokens tokenIndex   // by digest; 64 bytes
+	_      [128 - 24 - 64]byte
 }
-
-// memoryGrant indexes the live records of one grant, so RevokeGrant costs
-// time proportional to the grant and not to the whole store.
-type memoryGrant struct {
-	codes  map[Digest]struct{}
-	tokens map[Digest]struct{}
-}
-
-func (g *memoryGrant) empty() bool { return len(g.codes) == 0 && len(g.tokens) == 0 }
 
 // memoryModelConfig collects what MemoryModelOptions set.
 type memoryModelConfig struct {
@@ -136,17 +149,18 @@ func NewMemoryModel(opts ...MemoryModelOption) *MemoryModel {
 		o(&cfg)
 	}
 	m := &MemoryModel{
-		codes:    make(map[Digest]*AuthorizationCode),
-		grants:   make(map[string]*memoryGrant),
-		revoked:  make(map[string]time.Time),
-		clients:  make(map[string]*Client),
-		requests: make(map[Digest]*AuthorizationRequest),
-		now:      cfg.clock,
-		stop:     make(chan struct{}),
-		done:     make(chan struct{}),
+		codes:      make(map[Digest]*AuthorizationCode),
+		revoked:    make(map[string]time.Time),
+		bigGrants:  make(map[string]map[Digest]struct{}),
+		grantCodes: make(map[string][]Digest),
+		clients:    make(map[string]*Client),
+		requests:   make(map[Digest]*AuthorizationRequest),
+		now:        cfg.clock,
+		stop:       make(chan struct{}),
+		done:       make(chan struct{}),
 	}
-	for i := range m.shards {
-		m.shards[i].tokens = make(map[Digest]*Token)
+	for i := range m.grantTokens {
+		m.grantTokens[i].byGrant = true
 	}
 	if cfg.sweepInterval <= 0 {
 		close(m.done)
@@ -201,19 +215,29 @@ func (m *MemoryModel) Sweep(now time.Time) {
 
 	// One shard per acquisition of mu, so that consumes and rotations wait
 	// for at most one shard's sweep.
+	var expired []*Token
 	for i := range m.shards {
 		s := &m.shards[i]
 		m.mu.Lock()
-		s.mu.Lock()
-		for d, t := range s.tokens {
+		expired = expired[:0]
+		s.tokens.all(func(t *Token) {
 			if t.ExpiresAt.Before(now) {
-				delete(s.tokens, d)
+				expired = append(expired, t)
+			}
+		})
+		if len(expired) > 0 {
+			s.mu.Lock()
+			for _, t := range expired {
+				s.tokens.remove(t)
+			}
+			s.mu.Unlock()
+			for _, t := range expired {
 				m.unindexTokenLocked(t)
 			}
 		}
-		s.mu.Unlock()
 		m.mu.Unlock()
 	}
+	clear(expired)
 
 	m.mu.Lock()
 	for d, c := range m.codes {
@@ -259,11 +283,11 @@ func (m *MemoryModel) Stats() MemoryStats {
 	m.requestsMu.RUnlock()
 	m.mu.RLock()
 	st.AuthorizationCodes = len(m.codes)
-	st.Grants = len(m.grants)
+	st.Grants = m.liveGrants
 	st.RevokedGrants = len(m.revoked)
 	st.DeviceAuthorizations = len(m.devices.byDeviceCode)
 	for i := range m.shards {
-		st.Tokens += len(m.shards[i].tokens) // mu excludes every writer
+		st.Tokens += m.shards[i].tokens.n // mu excludes every writer
 	}
 	m.mu.RUnlock()
 	return st
@@ -377,8 +401,11 @@ func (m *MemoryModel) SaveAuthorizationCode(ctx context.Context, code *Authoriza
 		return errMemCodeConflict
 	}
 	m.codes[code.Digest] = code
-	if code.GrantID != "" {
-		m.grantLocked(code.GrantID).codes[code.Digest] = struct{}{}
+	if g := code.GrantID; g != "" {
+		if !m.grantLiveLocked(g) {
+			m.liveGrants++
+		}
+		m.grantCodes[g] = append(m.grantCodes[g], code.Digest)
 	}
 	return nil
 }
@@ -454,7 +481,7 @@ func (m *MemoryModel) GetToken(ctx context.Context, token Digest) (*Token, error
 	}
 	s := m.shard(token)
 	s.mu.RLock()
-	t := s.tokens[token]
+	t := s.tokens.get(token)
 	s.mu.RUnlock()
 	if t == nil {
 		return nil, errMemTokenNotFound
@@ -475,8 +502,12 @@ func (m *MemoryModel) RotateRefreshToken(ctx context.Context, token Digest, clie
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.shard(token)
-	t := s.tokens[token] // mu excludes every writer
-	if t == nil || t.Kind != RefreshToken || clientID == "" || t.ClientID != clientID {
+	i := s.tokens.indexOfDigest(token) // mu excludes every writer
+	if i < 0 {
+		return errMemTokenNotFound
+	}
+	t := s.tokens.slots[i]
+	if t.Kind != RefreshToken || clientID == "" || t.ClientID != clientID {
 		return errMemTokenNotFound
 	}
 	if t.Used {
@@ -486,12 +517,19 @@ func (m *MemoryModel) RotateRefreshToken(ctx context.Context, token Digest, clie
 		return err
 	}
 	// Callers may hold the stored pointer: store a modified copy instead of
-	// writing to it. The digest and grant are unchanged, so the index is too.
+	// writing to it. The digest and grant are unchanged, so only the grant
+	// table's pointer changes.
 	used := *t
 	used.Used = true
 	s.mu.Lock()
-	s.tokens[token] = &used
+	s.tokens.set(i, &used)
 	s.mu.Unlock()
+	if t.GrantID != "" {
+		gt := m.grantTable(t.GrantID)
+		if j := gt.indexOf(t); j >= 0 { // else the grant is big, keyed by digest
+			gt.set(j, &used)
+		}
+	}
 	m.insertTokensLocked(issued)
 	return nil
 }
@@ -505,12 +543,16 @@ func (m *MemoryModel) RevokeToken(ctx context.Context, token Digest, clientID st
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	s := m.shard(token)
-	t := s.tokens[token] // mu excludes every writer
-	if t == nil || clientID == "" || t.ClientID != clientID {
+	i := s.tokens.indexOfDigest(token) // mu excludes every writer
+	if i < 0 {
+		return nil, errMemTokenNotFound
+	}
+	t := s.tokens.slots[i]
+	if clientID == "" || t.ClientID != clientID {
 		return nil, errMemTokenNotFound
 	}
 	s.mu.Lock()
-	delete(s.tokens, token)
+	s.tokens.removeAt(i)
 	s.mu.Unlock()
 	m.unindexTokenLocked(t)
 	return t, nil
@@ -537,26 +579,40 @@ func (m *MemoryModel) RevokeGrant(ctx context.Context, grantID string) error {
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	if g := m.grants[grantID]; g != nil {
-		for d := range g.tokens {
-			s := m.shard(d)
-			if t := s.tokens[d]; t != nil {
-				later(t.ExpiresAt)
-				later(t.GrantExpiresAt)
-			}
-			s.mu.Lock()
-			delete(s.tokens, d)
-			s.mu.Unlock()
-		}
-		for d := range g.codes {
-			if c := m.codes[d]; c != nil {
-				later(c.ExpiresAt)
-				later(c.GrantExpiresAt)
-			}
-			delete(m.codes, d)
-		}
-		delete(m.grants, grantID)
+	if m.grantLiveLocked(grantID) {
+		m.liveGrants--
 	}
+	var tokens []*Token
+	gt := m.grantTable(grantID)
+	gt.grant(grantID, func(t *Token) bool {
+		tokens = append(tokens, t)
+		return true
+	})
+	for _, t := range tokens {
+		gt.remove(t)
+	}
+	for d := range m.bigGrants[grantID] {
+		if t := m.shard(d).tokens.get(d); t != nil {
+			tokens = append(tokens, t)
+		}
+	}
+	delete(m.bigGrants, grantID)
+	for _, t := range tokens {
+		later(t.ExpiresAt)
+		later(t.GrantExpiresAt)
+		s := m.shard(t.Digest)
+		s.mu.Lock()
+		s.tokens.remove(t)
+		s.mu.Unlock()
+	}
+	for _, d := range m.grantCodes[grantID] {
+		if c := m.codes[d]; c != nil {
+			later(c.ExpiresAt)
+			later(c.GrantExpiresAt)
+		}
+		delete(m.codes, d)
+	}
+	delete(m.grantCodes, grantID)
 	if prev, ok := m.revoked[grantID]; ok {
 		later(prev)
 	}
@@ -578,36 +634,90 @@ func (m *MemoryModel) isRevokedLocked(grantID string) bool {
 	return ok
 }
 
-// grantLocked returns the index entry of grantID, creating it. Call with mu
+// grantLiveLocked reports whether the grant has a live code or token. Call
+// with mu held.
+func (m *MemoryModel) grantLiveLocked(grantID string) bool {
+	return len(m.grantCodes[grantID]) > 0 || m.bigGrants[grantID] != nil || m.grantTable(grantID).countGrant(grantID, 1) > 0
+}
+
+// grantTable returns the shard of the grant table that holds the tokens of
+// grantID (unless it is big).
+func (m *MemoryModel) grantTable(grantID string) *tokenIndex {
+	// Bits 8-13 of the hash: the tag uses bits 0-7, the home slot 32-63.
+	return &m.grantTokens[grantHash(grantID)>>8&(memoryTokenShards-1)]
+}
+
+// indexTokenLocked adds a stored token to the grant index. Call with mu
 // held for writing.
-func (m *MemoryModel) grantLocked(grantID string) *memoryGrant {
-	g := m.grants[grantID]
-	if g == nil {
-		g = &memoryGrant{codes: make(map[Digest]struct{}), tokens: make(map[Digest]struct{})}
-		m.grants[grantID] = g
+func (m *MemoryModel) indexTokenLocked(t *Token) {
+	g := t.GrantID
+	if g == "" {
+		return
 	}
-	return g
+	if big := m.bigGrants[g]; big != nil {
+		big[t.Digest] = struct{}{}
+		return
+	}
+	gt := m.grantTable(g)
+	n := gt.countGrant(g, bigGrantTokens)
+	if n == 0 && len(m.grantCodes[g]) == 0 {
+		m.liveGrants++
+	}
+	if n < bigGrantTokens-1 {
+		gt.insert(t)
+		return
+	}
+	// The grant's tokens move to a map of their own.
+	big := make(map[Digest]struct{}, 2*bigGrantTokens)
+	big[t.Digest] = struct{}{}
+	var moved []*Token
+	gt.grant(g, func(u *Token) bool {
+		moved = append(moved, u)
+		return true
+	})
+	for _, u := range moved {
+		big[u.Digest] = struct{}{}
+		gt.remove(u)
+	}
+	m.bigGrants[g] = big
 }
 
 // unindexTokenLocked removes a deleted token from the grant index. Call with
 // mu held for writing.
 func (m *MemoryModel) unindexTokenLocked(t *Token) {
-	if g := m.grants[t.GrantID]; g != nil {
-		delete(g.tokens, t.Digest)
-		if g.empty() {
-			delete(m.grants, t.GrantID)
+	g := t.GrantID
+	if g == "" {
+		return
+	}
+	if big := m.bigGrants[g]; big != nil {
+		delete(big, t.Digest)
+		if len(big) == 0 {
+			delete(m.bigGrants, g)
 		}
+	} else {
+		m.grantTable(g).remove(t)
+	}
+	if !m.grantLiveLocked(g) {
+		m.liveGrants--
 	}
 }
 
 // unindexCodeLocked removes a deleted code from the grant index. Call with mu
 // held for writing.
 func (m *MemoryModel) unindexCodeLocked(c *AuthorizationCode) {
-	if g := m.grants[c.GrantID]; g != nil {
-		delete(g.codes, c.Digest)
-		if g.empty() {
-			delete(m.grants, c.GrantID)
-		}
+	g := c.GrantID
+	codes := m.grantCodes[g]
+	i := slices.Index(codes, c.Digest)
+	if i < 0 {
+		return
+	}
+	if len(codes) == 1 {
+		delete(m.grantCodes, g)
+	} else {
+		m.grantCodes[g] = slices.Delete(codes, i, i+1)
+	}
+	if !m.grantLiveLocked(g) {
+		m.liveGrants--
 	}
 }
 
@@ -628,7 +738,7 @@ func (m *MemoryModel) checkNewTokensLocked(tokens []*Token) error {
 		if m.isRevokedLocked(t.GrantID) {
 			return errMemGrantRevoked
 		}
-		if _, ok := m.shard(t.Digest).tokens[t.Digest]; ok {
+		if m.shard(t.Digest).tokens.get(t.Digest) != nil {
 			return errMemTokenConflict
 		}
 		if seen != nil {
@@ -652,11 +762,17 @@ func (m *MemoryModel) checkNewTokensLocked(tokens []*Token) error {
 func (m *MemoryModel) insertTokensLocked(tokens []*Token) {
 	for _, t := range tokens {
 		s := m.shard(t.Digest)
-		s.mu.Lock()
-		s.tokens[t.Digest] = t
-		s.mu.Unlock()
-		if t.GrantID != "" {
-			m.grantLocked(t.GrantID).tokens[t.Digest] = struct{}{}
+		if s.tokens.needsGrowth() {
+			// Rebuild the table with only mu held (no writer can change
+			// it), so readers of the shard wait only for the swap.
+			grown := s.tokens.grown()
+			s.mu.Lock()
+			s.tokens = grown
+			s.mu.Unlock()
 		}
+		s.mu.Lock()
+		s.tokens.insert(t)
+		s.mu.Unlock()
+		m.indexTokenLocked(t)
 	}
 }

@@ -94,45 +94,77 @@ func requireTokenPresent(t *testing.T, m *MemoryModel, tokens ...*Token) {
 
 // requireMemoryInvariants checks that the grant index and the stores agree:
 // every record with a grant is indexed, every index entry names a live record
-// of that grant, no entry is empty, no record of a revoked grant survives, and
-// every token sits in the shard its digest selects, under its own digest.
+// of that grant, no entry is empty, no record of a revoked grant survives,
+// every token sits in the shard its digest selects, reachable under its own
+// digest, and the live grant count is right.
 func requireMemoryInvariants(t *testing.T, m *MemoryModel) {
 	t.Helper()
 	m.mu.RLock()
 	defer m.mu.RUnlock()
+	live := map[string]bool{}
+	indexed := 0
 	for i := range m.shards {
-		for d, tok := range m.shards[i].tokens {
-			require.Equal(t, d, tok.Digest)
-			require.Same(t, &m.shards[i], m.shard(d))
+		s := &m.shards[i]
+		n := 0
+		s.tokens.all(func(tok *Token) {
+			n++
+			require.Same(t, s, m.shard(tok.Digest))
+			require.Same(t, tok, s.tokens.get(tok.Digest))
 			require.NotContains(t, m.revoked, tok.GrantID)
-			if tok.GrantID != "" {
-				require.Contains(t, m.grants, tok.GrantID)
-				require.Contains(t, m.grants[tok.GrantID].tokens, d)
+			if tok.GrantID == "" {
+				return
 			}
-		}
+			live[tok.GrantID] = true
+			indexed++
+			if big := m.bigGrants[tok.GrantID]; big != nil {
+				require.Contains(t, big, tok.Digest)
+				require.Negative(t, m.grantTable(tok.GrantID).indexOf(tok))
+			} else {
+				require.GreaterOrEqual(t, m.grantTable(tok.GrantID).indexOf(tok), 0)
+			}
+		})
+		require.Equal(t, n, s.tokens.n)
 	}
 	for d, c := range m.codes {
 		require.Equal(t, d, c.Digest)
 		require.NotContains(t, m.revoked, c.GrantID)
 		if c.GrantID != "" {
-			require.Contains(t, m.grants, c.GrantID)
-			require.Contains(t, m.grants[c.GrantID].codes, d)
+			live[c.GrantID] = true
+			require.Contains(t, m.grantCodes[c.GrantID], d)
 		}
 	}
-	for id, g := range m.grants {
+	n := 0
+	for i := range m.grantTokens {
+		gt := &m.grantTokens[i]
+		gt.all(func(tok *Token) {
+			n++
+			require.NotEmpty(t, tok.GrantID)
+			require.Same(t, gt, m.grantTable(tok.GrantID))
+			require.Same(t, tok, m.shard(tok.Digest).tokens.get(tok.Digest))
+			require.Less(t, gt.countGrant(tok.GrantID, bigGrantTokens), bigGrantTokens)
+		})
+	}
+	for id, big := range m.bigGrants {
 		require.NotEmpty(t, id)
-		require.False(t, g.empty(), "empty index entry for grant %q", id)
-		for d := range g.tokens {
-			tok := m.shard(d).tokens[d]
+		require.NotEmpty(t, big, "empty index entry for grant %q", id)
+		for d := range big {
+			n++
+			tok := m.shard(d).tokens.get(d)
 			require.NotNil(t, tok)
 			require.Equal(t, id, tok.GrantID)
 		}
-		for d := range g.codes {
+	}
+	require.Equal(t, indexed, n)
+	for id, codes := range m.grantCodes {
+		require.NotEmpty(t, id)
+		require.NotEmpty(t, codes, "empty index entry for grant %q", id)
+		for _, d := range codes {
 			c := m.codes[d]
 			require.NotNil(t, c)
 			require.Equal(t, id, c.GrantID)
 		}
 	}
+	require.Equal(t, len(live), m.liveGrants)
 }
 
 func TestMemoryModelClients(t *testing.T) {
@@ -937,7 +969,11 @@ func TestMemoryModelSweep(t *testing.T) {
 	// Sweeping everything leaves only the client, and an empty index.
 	m.Sweep(memT0.Add(time.Hour))
 	require.Equal(t, MemoryStats{Clients: 1}, m.Stats())
-	require.Empty(t, m.grants)
+	for i := range m.grantTokens {
+		require.Zero(t, m.grantTokens[i].n)
+	}
+	require.Empty(t, m.bigGrants)
+	require.Empty(t, m.grantCodes)
 	requireMemoryInvariants(t, m)
 }
 

@@ -22,13 +22,13 @@ import (
 //   - RFC 8414 metadata at /.well-known/oauth-authorization-server[/issuer path]
 //   - RFC 9728 metadata at /.well-known/oauth-protected-resource[/resource path]
 //     (when ResourceServerURL is set)
-//   - /authorize (GET, POST), /token, /register, /revoke, and /device (the
-//     RFC 8628 device authorization endpoint, when GrantDeviceCode is on)
-//     under BaseURL's path
+//   - /authorize (GET, POST), /token, /register, /revoke, /introspect (RFC
+//     7662), and /device (the RFC 8628 device authorization endpoint, when
+//     GrantDeviceCode is on) under BaseURL's path
 //
 // Each endpoint answers 405 with Allow to other methods (HEAD wherever GET
-// is allowed). Token, registration, revocation, device authorization and
-// metadata allow CORS; the authorization endpoint never does (RFC 9700
+// is allowed). Token, registration, revocation, introspection, device
+// authorization and metadata allow CORS; the authorization endpoint never does (RFC 9700
 // §2.6).
 func (s *OAuthServer) Router() http.Handler { return s.router }
 
@@ -47,9 +47,14 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 		ServiceDocumentation:                   s.cfg.ServiceDocumentationURL,
 		RevocationEndpoint:                     base + "/revoke",
 		RevocationEndpointAuthMethodsSupported: slices.Clone(grants.AuthMethods),
-		CodeChallengeMethodsSupported:          []string{pkce.MethodS256},
+		IntrospectionEndpoint:                  base + "/introspect",
+		// RFC 7662 §2.1: only confidential clients may introspect.
+		IntrospectionEndpointAuthMethodsSupported: []string{grants.AuthMethodClientSecretBasic, grants.AuthMethodClientSecretPost},
+		CodeChallengeMethodsSupported:             []string{pkce.MethodS256},
 		// RFC 9207 §3: every authorization response carries iss.
 		AuthorizationResponseISSParameterSupported: true,
+		// draft-ietf-oauth-client-id-metadata-document §6.
+		ClientIDMetadataDocumentSupported: s.cfg.ClientIDMetadataDocuments.Enabled,
 	}
 	if contains(s.cfg.GrantTypes, GrantAuthorizationCode) {
 		m.AuthorizationEndpoint = base + "/authorize"
@@ -135,6 +140,7 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 	}
 	handle(prefix+"/token", "POST", cors(methods(s.limit(rl.Token, handlers.Token(s.env)), http.MethodPost), http.MethodPost))
 	handle(prefix+"/revoke", "POST", cors(methods(s.limit(rl.Revoke, handlers.Revoke(s.env)), http.MethodPost), http.MethodPost))
+	handle(prefix+"/introspect", "POST", cors(methods(s.limit(rl.Introspect, handlers.Introspect(s.env)), http.MethodPost), http.MethodPost))
 	if contains(s.cfg.GrantTypes, GrantDeviceCode) {
 		handle(prefix+"/device", "POST", cors(methods(s.limit(rl.Device, handlers.Device(s.env)), http.MethodPost), http.MethodPost))
 	}

@@ -65,6 +65,8 @@ func TestASMetadataDocument(t *testing.T) {
 		"grant_types_supported":                          rtList("authorization_code", "refresh_token"),
 		"token_endpoint_auth_methods_supported":          methods,
 		"revocation_endpoint_auth_methods_supported":     methods,
+		"introspection_endpoint":                         testIssuer + "/introspect",
+		"introspection_endpoint_auth_methods_supported":  rtList("client_secret_basic", "client_secret_post"),
 		"code_challenge_methods_supported":               rtList("S256"),
 		"authorization_response_iss_parameter_supported": true,
 	}, doc)
@@ -157,11 +159,12 @@ func TestIssuerWithPath(t *testing.T) {
 	require.Equal(t, issuer+"/token", doc["token_endpoint"])
 	require.Equal(t, issuer+"/register", doc["registration_endpoint"])
 	require.Equal(t, issuer+"/revoke", doc["revocation_endpoint"])
+	require.Equal(t, issuer+"/introspect", doc["introspection_endpoint"])
 
 	for _, p := range []string{
 		"/.well-known/oauth-authorization-server",
 		"/tenant1/.well-known/oauth-authorization-server",
-		"/token", "/register", "/revoke", "/authorize",
+		"/token", "/register", "/revoke", "/introspect", "/authorize",
 	} {
 		require.Equal(t, http.StatusNotFound, rtServe(h, http.MethodPost, testIssuer+p, "a=b").Code, p)
 	}
@@ -192,8 +195,9 @@ func TestBaseURL(t *testing.T) {
 	require.Equal(t, testIssuer+"/oauth/token", doc["token_endpoint"])
 	require.Equal(t, testIssuer+"/oauth/register", doc["registration_endpoint"])
 	require.Equal(t, testIssuer+"/oauth/revoke", doc["revocation_endpoint"])
+	require.Equal(t, testIssuer+"/oauth/introspect", doc["introspection_endpoint"])
 	require.Equal(t, http.StatusNotFound, rtServe(h, http.MethodGet, testIssuer+"/.well-known/oauth-authorization-server/oauth", "").Code)
-	for _, p := range []string{"/token", "/register", "/revoke", "/authorize"} {
+	for _, p := range []string{"/token", "/register", "/revoke", "/introspect", "/authorize"} {
 		require.Equal(t, http.StatusNotFound, rtServe(h, http.MethodPost, testIssuer+p, "a=b").Code, p)
 		require.NotEqual(t, http.StatusNotFound, rtServe(h, http.MethodPost, testIssuer+"/oauth"+p, "a=b").Code, p)
 	}
@@ -254,7 +258,7 @@ func TestProtectedResourceMetadataResourceVerbatim(t *testing.T) {
 // TestEndpointMethodGuards: 405 with Allow on each POST endpoint.
 func TestEndpointMethodGuards(t *testing.T) {
 	h := newHarness(t)
-	for _, p := range []string{"/token", "/revoke", "/register"} {
+	for _, p := range []string{"/token", "/revoke", "/introspect", "/register"} {
 		for _, m := range []string{http.MethodGet, http.MethodHead, http.MethodPut, http.MethodDelete, http.MethodPatch, http.MethodOptions} {
 			w := rtServe(h, m, testIssuer+p, "")
 			require.Equal(t, http.StatusMethodNotAllowed, w.Code, "%s %s", m, p)
@@ -273,7 +277,7 @@ func TestEndpointMethodGuards(t *testing.T) {
 // favourite); and a path that does not exist is 404 whatever the method.
 func TestEndpointMethodGuardUnknownMethod(t *testing.T) {
 	h := newHarness(t)
-	for _, p := range []string{"/token", "/revoke", "/register"} {
+	for _, p := range []string{"/token", "/revoke", "/introspect", "/register"} {
 		for _, m := range []string{"PROPFIND", "FOO"} {
 			w := rtServe(h, m, testIssuer+p, "")
 			require.Equal(t, http.StatusMethodNotAllowed, w.Code, "%s %s", m, p)
@@ -421,7 +425,7 @@ func TestAuthorizeHasNoCORS(t *testing.T) {
 		require.Empty(t, w.Header().Get("Access-Control-Allow-Methods"), m)
 		require.NotEqual(t, http.StatusNoContent, w.Code, m)
 	}
-	for _, p := range []string{"/token", "/revoke"} {
+	for _, p := range []string{"/token", "/revoke", "/introspect"} {
 		r := newRequest(http.MethodPost, p, "a=b")
 		r.Header.Set("Origin", "https://app.example.org")
 		require.Equal(t, "*", h.do(r).Header().Get("Access-Control-Allow-Origin"), p)

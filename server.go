@@ -31,6 +31,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/grants"
 	"github.com/mcpoauth/mcpoauth/handlers"
+	"github.com/mcpoauth/mcpoauth/internal/cimd"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/metadata"
@@ -103,6 +104,7 @@ func New(cfg Config) (*OAuthServer, error) {
 			DeviceAuthorizationLifetime:  s.DeviceAuthorizationLifetime,
 			DevicePollInterval:           s.DevicePollInterval,
 			DeviceMaxPollInterval:        max(maxDevicePollInterval, s.DevicePollInterval),
+			IntrospectionClients:         s.IntrospectionClients,
 		},
 	}
 	if s.deviceAuthorizationURL != nil {
@@ -110,6 +112,19 @@ func New(cfg Config) (*OAuthServer, error) {
 	}
 	if ds, ok := s.Model.(DeviceStore); ok && contains(s.GrantTypes, GrantDeviceCode) {
 		srv.grants.Devices = ds
+	}
+	if c := s.ClientIDMetadataDocuments; c.Enabled {
+		srv.grants.Documents = cimd.New(cimd.Options{
+			Now:        s.Now,
+			CacheSize:  c.CacheSize,
+			MinTTL:     c.MinCacheTTL,
+			MaxTTL:     c.MaxCacheTTL,
+			DefaultTTL: c.CacheTTL,
+			Timeout:    c.FetchTimeout,
+			Allow:      c.AllowClientID,
+			Validate:   srv.grants.ValidateDocumentMetadata,
+			Transport:  c.testTransport,
+		})
 	}
 	if !s.RateLimits.Disabled {
 		srv.deviceVerification = ratelimit.New(s.RateLimits.DeviceVerification, ratelimit.Options{Now: s.Now, TrustedProxies: s.RateLimits.TrustedProxies})
@@ -216,6 +231,12 @@ type PendingAuthorization struct {
 	RequestID string
 	CSRFToken string
 	ClientID  string
+	// ClientIDHost is the host (and port, if any) of a client_id that is a
+	// client ID metadata document URL, empty for any other client. It is
+	// the one verified fact about such a client (its document is served
+	// there): show it prominently (draft-ietf-oauth-client-id-metadata-
+	// document §8.5).
+	ClientIDHost string
 	// ClientName, ClientURI and LogoURI are registered by the client itself:
 	// show them as claims, HTML-escaped.
 	ClientName string
@@ -248,16 +269,17 @@ func (s *OAuthServer) PendingAuthorization(r *http.Request) (*PendingAuthorizati
 		return nil, fmt.Errorf("%w: %s", ErrNoPendingAuthorization, oerr.Description)
 	}
 	p := &PendingAuthorization{
-		RequestID:   id,
-		CSRFToken:   grants.CSRFToken(browser, id),
-		ClientID:    client.ID,
-		ClientName:  client.Metadata.ClientName,
-		ClientURI:   client.Metadata.ClientURI,
-		LogoURI:     client.Metadata.LogoURI,
-		RedirectURI: req.RedirectURI,
-		Scopes:      req.Scopes,
-		Resource:    req.Resource,
-		ExpiresAt:   req.ExpiresAt,
+		RequestID:    id,
+		CSRFToken:    grants.CSRFToken(browser, id),
+		ClientID:     client.ID,
+		ClientIDHost: s.clientIDHost(client.ID),
+		ClientName:   client.Metadata.ClientName,
+		ClientURI:    client.Metadata.ClientURI,
+		LogoURI:      client.Metadata.LogoURI,
+		RedirectURI:  req.RedirectURI,
+		Scopes:       req.Scopes,
+		Resource:     req.Resource,
+		ExpiresAt:    req.ExpiresAt,
 	}
 	if u, err := url.Parse(req.RedirectURI); err == nil {
 		p.RedirectHost = u.Host
@@ -285,6 +307,10 @@ func (s *OAuthServer) RegisterClient(ctx context.Context, info metadata.ClientIn
 	}
 	if info.ClientID == "" {
 		return nil, errors.New("mcpoauth: client_id is required")
+	}
+	if s.grants.IsDocumentClientID(info.ClientID) {
+		// It would never be looked up: such ids name metadata documents.
+		return nil, fmt.Errorf("mcpoauth: client %q: with ClientIDMetadataDocuments enabled, a client_id beginning with https:// names a metadata document and cannot be registered", info.ClientID)
 	}
 	m, oerr := s.grants.ValidateClientMetadata(info.ClientMetadata)
 	if oerr != nil {
@@ -315,6 +341,15 @@ func (s *OAuthServer) RegisterClient(ctx context.Context, info metadata.ClientIn
 	return out, nil
 }
 
+// clientIDHost is the host of a client_id resolved through a client ID
+// metadata document, "" for any other.
+func (s *OAuthServer) clientIDHost(clientID string) string {
+	if !s.grants.IsDocumentClientID(clientID) {
+		return ""
+	}
+	return cimd.ClientIDHost(clientID)
+}
+
 func isHTTPS(u string) bool { return len(u) > 8 && u[:8] == "https://" }
 
 // Field names of the device verification form that the approve and deny
@@ -331,7 +366,7 @@ const (
 // device verification page (DeviceAuthorizationURL): a POST whose body
 // carries FormUserCode (as typed: case, dashes and spaces do not matter;
 // never read from the query) and FormCSRFToken (from DeviceFormToken).
-// getUser tells who is signed in; nobody signed in is 401 access_denied.
+// getUser tells who is signed in; nobody signed in is 403 access_denied.
 // The decision is final and atomic. Success is a 303 to
 // DeviceAuthorizationURL with DeviceResultParam=DeviceResultApproved;
 // errors are JSON OAuth errors: 403 access_denied for a missing or wrong
@@ -374,6 +409,9 @@ type PendingDeviceAuthorization struct {
 	// FormUserCode field.
 	UserCode string
 	ClientID string
+	// ClientIDHost is the host of a client ID metadata document client_id,
+	// empty otherwise; see PendingAuthorization.
+	ClientIDHost string
 	// ClientName, ClientURI and LogoURI are registered by the client itself:
 	// show them as claims, HTML-escaped.
 	ClientName string
@@ -419,13 +457,14 @@ func (s *OAuthServer) PendingDeviceAuthorization(r *http.Request, userCode strin
 	}
 	norm, _ := grants.NormalizeUserCode(userCode)
 	return &PendingDeviceAuthorization{
-		UserCode:   grants.FormatUserCode(norm),
-		ClientID:   client.ID,
-		ClientName: client.Metadata.ClientName,
-		ClientURI:  client.Metadata.ClientURI,
-		LogoURI:    client.Metadata.LogoURI,
-		Scopes:     d.Scopes,
-		Resource:   d.Resource,
-		ExpiresAt:  d.ExpiresAt,
+		UserCode:     grants.FormatUserCode(norm),
+		ClientID:     client.ID,
+		ClientIDHost: s.clientIDHost(client.ID),
+		ClientName:   client.Metadata.ClientName,
+		ClientURI:    client.Metadata.ClientURI,
+		LogoURI:      client.Metadata.LogoURI,
+		Scopes:       d.Scopes,
+		Resource:     d.Resource,
+		ExpiresAt:    d.ExpiresAt,
 	}, nil
 }

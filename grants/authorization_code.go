@@ -3,7 +3,6 @@ package grants
 import (
 	"context"
 	"crypto/hmac"
-	"crypto/sha256"
 	"encoding/base64"
 	"errors"
 	"time"
@@ -92,9 +91,8 @@ func (s *Service) Authorize(ctx context.Context, p AuthorizationParams) (string,
 // the browser holding the cookie can produce it (double submit, bound to the
 // request).
 func CSRFToken(browserSecret, requestID string) string {
-	m := hmac.New(sha256.New, []byte(browserSecret))
-	m.Write([]byte(requestID))
-	return base64.RawURLEncoding.EncodeToString(m.Sum(nil))
+	m := secret.MAC(browserSecret, requestID) // crypto/hmac without its allocations
+	return base64.RawURLEncoding.EncodeToString(m[:])
 }
 
 // Errors of the consent step. They are shown to the user, never redirected:
@@ -111,12 +109,13 @@ func (s *Service) PendingRequest(ctx context.Context, requestID, browserSecret s
 	if oerr != nil {
 		return nil, nil, oerr
 	}
-	client, err := s.Store.GetClient(ctx, req.ClientID)
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil, ErrUnknownRequest
+	client, oerr := s.GetClient(ctx, req.ClientID)
+	if oerr != nil {
+		if oerr.Code == oautherr.CodeServerError {
+			return nil, nil, oerr
 		}
-		return nil, nil, storeError(err)
+		// Deleted since, or its metadata document is gone or invalid now.
+		return nil, nil, ErrUnknownRequest.WithCause(oerr)
 	}
 	return req, client, nil
 }

@@ -370,12 +370,12 @@ func (s *Service) PendingDevice(ctx context.Context, userCode string) (*record.D
 	if oerr != nil {
 		return nil, nil, oerr
 	}
-	client, err := s.Store.GetClient(ctx, d.ClientID)
-	if err != nil {
-		if isNotFound(err) {
-			return nil, nil, ErrUnknownUserCode
+	client, oerr := s.GetClient(ctx, d.ClientID)
+	if oerr != nil {
+		if oerr.Code == oautherr.CodeServerError {
+			return nil, nil, oerr
 		}
-		return nil, nil, storeError(err)
+		return nil, nil, ErrUnknownUserCode.WithCause(oerr)
 	}
 	return d, client, nil
 }

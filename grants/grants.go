@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"github.com/google/uuid"
-
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
@@ -125,6 +123,9 @@ type Policy struct {
 	DevicePollInterval time.Duration
 	// DeviceMaxPollInterval caps the interval slow_down raises.
 	DeviceMaxPollInterval time.Duration
+	// IntrospectionClients are the client IDs of resource servers that may
+	// introspect every access token bound to Resource (see Introspect).
+	IntrospectionClients []string
 }
 
 // Enabled reports whether the server enables a grant type.
@@ -137,6 +138,9 @@ type Service struct {
 	// Devices stores device authorizations; nil unless the device grant is
 	// enabled.
 	Devices DeviceStore
+	// Documents resolves URL client_ids through client ID metadata
+	// documents; nil unless they are enabled. See GetClient.
+	Documents ClientDocuments
 }
 
 // ParseScope splits an RFC 6749 §3.3 scope string: scope-tokens of
@@ -186,9 +190,16 @@ func (s *Service) ResolveScopes(client *record.Client, requested string) ([]stri
 		}
 		return slices.Clone(s.ScopesSupported), nil
 	}
-	for _, sc := range scopes {
-		if len(s.ScopesSupported) > 0 && !slices.Contains(s.ScopesSupported, sc) {
-			return nil, oautherr.InvalidScope("requested scope is not supported")
+	for i, sc := range scopes {
+		if len(s.ScopesSupported) > 0 {
+			j := slices.Index(s.ScopesSupported, sc)
+			if j < 0 {
+				return nil, oautherr.InvalidScope("requested scope is not supported")
+			}
+			// Keep the server's copy of the string, not the request's: the
+			// records that store the scopes would otherwise keep the request
+			// body alive as long as they live.
+			scopes[i] = s.ScopesSupported[j]
 		}
 		if len(registered) > 0 && !slices.Contains(registered, sc) {
 			return nil, oautherr.InvalidScope("requested scope is not registered for this client")
@@ -233,7 +244,9 @@ func checkBoundResource(requested, bound string) *oautherr.Error {
 }
 
 // newGrantID names a new grant.
-func newGrantID() string { return uuid.NewString() }
+// It is 128 random bits in 22 characters rather than a UUID string, which
+// takes twice the memory in every stored token.
+func newGrantID() string { return secret.NewID() }
 
 // issued is a freshly minted credential pair: the value for the client and the
 // record for the store.

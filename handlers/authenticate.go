@@ -85,6 +85,6 @@ func Authenticate(env *Env, getUser GetUserFunc) http.Handler {
 		}
 		v.Set("iss", env.Issuer)
 		// RFC 9700 §4.12: 303 after a POST, never 307.
-		http.Redirect(w, r, redirect.WithParams(out.RedirectURI, v), http.StatusSeeOther)
+		httpx.Redirect(w, redirect.WithParams(out.RedirectURI, v), http.StatusSeeOther)
 	})
 }

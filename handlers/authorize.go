@@ -1,14 +1,12 @@
 package handlers
 
 import (
-	"errors"
 	"net/http"
 	"net/url"
 
 	"github.com/mcpoauth/mcpoauth/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 )
 
@@ -40,13 +38,11 @@ func Authorize(env *Env) http.Handler {
 			env.fail(w, r, "authorize", oautherr.InvalidRequest("client_id is required"))
 			return
 		}
-		client, err := env.Grants.Store.GetClient(r.Context(), clientID)
-		if err != nil {
-			if errors.Is(err, record.ErrNotFound) {
-				env.fail(w, r, "authorize", &oautherr.Error{Code: oautherr.CodeInvalidClient, Description: "unknown client_id", Status: http.StatusBadRequest})
-				return
-			}
-			env.fail(w, r, "authorize", oautherr.ServerError(err))
+		// A URL client_id is resolved through its metadata document; its
+		// failures are shown like an unknown client's, never redirected.
+		client, oerr := env.Grants.GetClient(r.Context(), clientID)
+		if oerr != nil {
+			env.fail(w, r, "authorize", oerr)
 			return
 		}
 		redirectURI, err := redirect.Resolve(client.Metadata.RedirectURIs, requestedRedirect)
@@ -98,7 +94,7 @@ func Authorize(env *Env) http.Handler {
 		if env.ModifyAuthorizationRedirectURL != nil {
 			env.ModifyAuthorizationRedirectURL(&u, client, pending)
 		}
-		http.Redirect(w, r, u.String(), redirectStatus(r))
+		httpx.Redirect(w, u.String(), redirectStatus(r))
 	})
 }
 
@@ -122,5 +118,5 @@ func redirectError(w http.ResponseWriter, r *http.Request, issuer, redirectURI, 
 		v.Set("state", state)
 	}
 	v.Set("iss", issuer)
-	http.Redirect(w, r, redirect.WithParams(redirectURI, v), redirectStatus(r))
+	httpx.Redirect(w, redirect.WithParams(redirectURI, v), redirectStatus(r))
 }

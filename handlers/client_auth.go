@@ -2,7 +2,6 @@ package handlers
 
 import (
 	"encoding/base64"
-	"errors"
 	"net/http"
 	"net/url"
 	"strings"
@@ -49,16 +48,16 @@ func (e *Env) authenticateClient(r *http.Request, form url.Values) (*record.Clie
 	if id == "" {
 		return nil, basic, withBasic(oautherr.InvalidClient("client_id is required"), basic)
 	}
-	client, err := e.Grants.Store.GetClient(r.Context(), id)
-	if err != nil && !errors.Is(err, record.ErrNotFound) {
-		return nil, basic, oautherr.ServerError(err)
+	client, oerr := e.Grants.GetClient(r.Context(), id)
+	if oerr != nil && oerr.Code == oautherr.CodeServerError {
+		return nil, basic, oerr
 	}
 	presented := secret.Digest(sec)
 	if client == nil {
 		// Same work as a wrong secret, so timing does not tell an unknown
 		// client from a known one (peer lesson 18).
 		secret.Equal(presented, record.Digest{})
-		return nil, basic, withBasic(clientAuthFailed, basic)
+		return nil, basic, withBasic(clientAuthFailed.WithCause(oerr), basic)
 	}
 	if client.IsPublic() {
 		if sec != "" || basic {

@@ -79,7 +79,7 @@ func deviceDecision(env *Env, getUser GetUserFunc, approve bool) http.Handler {
 			return
 		}
 		// RFC 9700 §4.12: 303 after a POST.
-		http.Redirect(w, r, redirect.WithParams(env.Grants.DeviceVerificationURI, url.Values{ParamDeviceResult: {result}}), http.StatusSeeOther)
+		httpx.Redirect(w, redirect.WithParams(env.Grants.DeviceVerificationURI, url.Values{ParamDeviceResult: {result}}), http.StatusSeeOther)
 	})
 }
 

@@ -10,8 +10,10 @@ import (
 )
 
 // grantHandler runs one grant type at the token endpoint for an
-// authenticated client and returns the token response.
-type grantHandler func(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error)
+// authenticated client and returns the token response. It is a method
+// expression, not a method value bound to the Env, which would allocate a
+// closure on every request.
+type grantHandler func(e *Env, r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error)
 
 // Token serves the token endpoint (OAuth 2.1 §3.2): POST, form-encoded, the
 // client authenticated first; then grant_type must be enabled on the server
@@ -39,7 +41,7 @@ func Token(env *Env) http.Handler {
 			env.fail(w, r, "token", oerr)
 			return
 		}
-		handler := env.grantHandler(grantType)
+		handler := grantHandlerOf(grantType)
 		switch {
 		case handler == nil || !env.Grants.Enabled(grantType):
 			env.fail(w, r, "token", oautherr.UnsupportedGrantType("grant_type is not supported"))
@@ -48,27 +50,28 @@ func Token(env *Env) http.Handler {
 			env.fail(w, r, "token", oautherr.UnauthorizedClient("client is not registered for this grant_type"))
 			return
 		}
-		resp, oerr := handler(r, client, form)
+		resp, oerr := handler(env, r, client, form)
 		if oerr != nil {
 			env.fail(w, r, "token:"+grantType, oerr)
 			return
 		}
 		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("X-Content-Type-Options", "nosniff")
 		w.WriteHeader(http.StatusOK)
 		_, _ = w.Write(resp.AppendJSON(make([]byte, 0, 256)))
 	})
 }
 
-func (e *Env) grantHandler(grantType string) grantHandler {
+func grantHandlerOf(grantType string) grantHandler {
 	switch grantType {
 	case grants.AuthorizationCode:
-		return e.exchangeCode
+		return (*Env).exchangeCode
 	case grants.RefreshToken:
-		return e.refresh
+		return (*Env).refresh
 	case grants.ClientCredentials:
-		return e.clientCredentials
+		return (*Env).clientCredentials
 	case grants.DeviceCode:
-		return e.pollDeviceCode
+		return (*Env).pollDeviceCode
 	}
 	return nil
 }

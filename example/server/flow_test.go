@@ -603,3 +603,18 @@ func TestHostHeaderCheck(t *testing.T) {
 		}
 	}
 }
+
+// TestCIMDAdvertised: the example accepts client ID metadata documents, and
+// refuses a document URL on a loopback or IP-literal host without fetching.
+func TestCIMDAdvertised(t *testing.T) {
+	e := newTestEnv(t, "")
+	resp, body := e.get(http.DefaultClient, e.issuer+"/.well-known/oauth-authorization-server")
+	require.Equal(t, http.StatusOK, resp.StatusCode)
+	require.Contains(t, body, `"client_id_metadata_document_supported":true`)
+	for _, id := range []string{"https://127.0.0.1/client.json", "https://localhost/client.json"} {
+		q := url.Values{"client_id": {id}, "response_type": {"code"}, "redirect_uri": {"http://127.0.0.1/cb"}}
+		resp, body := e.get(http.DefaultClient, e.issuer+"/authorize?"+q.Encode())
+		require.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+		require.Contains(t, body, "invalid_client")
+	}
+}

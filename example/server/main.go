@@ -28,6 +28,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/postgres"
 )
 
 const (
@@ -60,6 +61,8 @@ type options struct {
 	issuer string
 	// clientsFile is a JSON array of static clients to register; optional.
 	clientsFile string
+	// dbURL selects the PostgreSQL model; empty keeps state in memory.
+	dbURL string
 	// model stores clients, requests, codes and tokens; nil is a new
 	// MemoryModel, which the server closes. The caller owns and closes a
 	// Model it passes (a -db flag selecting PostgreSQL will set it).
@@ -85,7 +88,7 @@ RFC 8628 device flow), a demo consent page at <issuer>/consent and a device
 page at <issuer>/activate where any non-empty user name signs in, and an MCP
 server at <issuer>/mcp (streamable HTTP; tools whoami and echo) that
 requires a bearer token with scope mcp:tools. State is kept in memory and
-lost on exit.
+lost on exit, or in PostgreSQL with -db.
 
 Flags:
 `
@@ -98,6 +101,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", defaultAddr, "listen address `HOST:PORT`; port 0 picks a free port")
 	fs.StringVar(&o.issuer, "issuer", "", "issuer `URL` of the authorization server: https, or http on localhost, 127.0.0.1 or [::1]\n(default http://localhost:PORT, PORT being the port -addr listens on)")
+	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL `URL` (postgres://user@host:5432/db): keep clients, codes and tokens there,\napplying the schema migrations at start (default: in memory, lost on exit)")
 	fs.StringVar(&o.clientsFile, "clients", "", "JSON `FILE` with an array of RFC 7591 client information objects to pre-register:\nclient_id and the client metadata, plus client_secret unless token_endpoint_auth_method is \"none\"")
 	fs.Usage = func() {
 		fmt.Fprint(fs.Output(), usageIntro)
@@ -128,6 +132,19 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	opts.logger = logger
+	if opts.dbURL != "" {
+		model, err := postgres.Open(ctx, opts.dbURL, postgres.WithSweepErrorHandler(func(err error) {
+			logger.Warn("postgres sweep failed", slog.Any("error", err))
+		}))
+		if err != nil {
+			return fmt.Errorf("database: %w", err)
+		}
+		defer model.Close() // after srv.Close
+		if err := model.Migrate(ctx); err != nil {
+			return fmt.Errorf("database: migrate: %w", err)
+		}
+		opts.model = model
+	}
 
 	ln, err := net.Listen("tcp", opts.addr)
 	if err != nil {

@@ -24,7 +24,7 @@ func TestHelpMentionsEveryFlag(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	out := stderr.String()
 	assert.Contains(t, out, "Usage: server [flags]")
-	for _, f := range []string{"-addr", "-issuer", "-clients"} {
+	for _, f := range []string{"-addr", "-issuer", "-clients", "-db"} {
 		assert.Contains(t, out, f)
 	}
 	assert.Contains(t, out, "127.0.0.1:3000", "the default address")

@@ -79,8 +79,12 @@ func newServer(opts options) (*exampleServer, error) {
 		// The device page; /device (inside Router) is the RFC 8628 device
 		// authorization endpoint the device itself calls.
 		DeviceAuthorizationURL: issuer + "/activate",
-		Logger:                 logger,
-		Now:                    opts.now,
+		// Clients may use the https URL of their client ID metadata
+		// document as client_id (MCP 2025-11-25); it is fetched from
+		// public addresses only.
+		ClientIDMetadataDocuments: mcpoauth.CIMDConfig{Enabled: true},
+		Logger:                    logger,
+		Now:                       opts.now,
 	})
 	if err != nil {
 		return nil, err

@@ -12,6 +12,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"unsafe"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 )
@@ -32,25 +33,48 @@ func ParseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oautherr.Er
 		}
 		return v, nil
 	}
-	mt, _, err := mime.ParseMediaType(r.Header.Get("Content-Type"))
-	if err != nil || mt != "application/x-www-form-urlencoded" {
-		// OAuth 2.1 §3.2: requests use application/x-www-form-urlencoded;
-		// refusing anything else also stops simple cross-site JSON posts.
-		return nil, oautherr.InvalidRequest("content type must be application/x-www-form-urlencoded")
+	const formType = "application/x-www-form-urlencoded"
+	// The exact type, as clients send it, needs no parsing.
+	if ct := r.Header.Get("Content-Type"); ct != formType {
+		mt, _, err := mime.ParseMediaType(ct)
+		if err != nil || mt != formType {
+			// OAuth 2.1 §3.2: requests use application/x-www-form-urlencoded;
+			// refusing anything else also stops simple cross-site JSON posts.
+			return nil, oautherr.InvalidRequest("content type must be application/x-www-form-urlencoded")
+		}
+	}
+	body, oerr := readBody(w, r)
+	if oerr != nil {
+		return nil, oerr
+	}
+	v, err := url.ParseQuery(body)
+	if err != nil {
+		return nil, oautherr.InvalidRequest("malformed form body")
+	}
+	return v, nil
+}
+
+// readBody reads a form body of at most MaxFormBytes. A body of known length
+// is read into one buffer of exactly that size, which becomes the string
+// without a copy (nothing writes to it afterwards): io.ReadAll would grow a
+// buffer from 512 bytes, and string() copy it.
+func readBody(w http.ResponseWriter, r *http.Request) (string, *oautherr.Error) {
+	if n := r.ContentLength; n > 0 && n <= MaxFormBytes {
+		buf := make([]byte, n)
+		if _, err := io.ReadFull(r.Body, buf); err != nil {
+			return "", oautherr.InvalidRequest("unreadable request body")
+		}
+		return unsafe.String(&buf[0], len(buf)), nil
 	}
 	body, err := io.ReadAll(http.MaxBytesReader(w, r.Body, MaxFormBytes))
 	if err != nil {
 		var mbe *http.MaxBytesError
 		if errors.As(err, &mbe) {
-			return nil, &oautherr.Error{Code: oautherr.CodeInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}
+			return "", &oautherr.Error{Code: oautherr.CodeInvalidRequest, Description: "request body too large", Status: http.StatusRequestEntityTooLarge}
 		}
-		return nil, oautherr.InvalidRequest("unreadable request body")
+		return "", oautherr.InvalidRequest("unreadable request body")
 	}
-	v, err := url.ParseQuery(string(body))
-	if err != nil {
-		return nil, oautherr.InvalidRequest("malformed form body")
-	}
-	return v, nil
+	return string(body), nil
 }
 
 // Param returns the single value of a parameter. A parameter sent more than
@@ -75,13 +99,16 @@ func NoStore(w http.ResponseWriter) {
 	h.Set("Pragma", "no-cache")
 }
 
-// WriteJSON writes v as a JSON response with the given status.
+// WriteJSON writes v as a JSON response with the given status. nosniff keeps
+// a browser from reading a body that echoes client input (a registered
+// client_name) as anything but JSON.
 func WriteJSON(w http.ResponseWriter, status int, v any) {
 	b, err := json.Marshal(v)
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error","error_description":"internal server error"}`)
 	}
 	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -100,6 +127,44 @@ func WriteError(w http.ResponseWriter, e *oautherr.Error) {
 		status = http.StatusBadRequest
 	}
 	WriteJSON(w, status, errorBody{Error: e.Code, Description: e.Description})
+}
+
+// Redirect answers a redirect to the absolute URL location. Unlike
+// http.Redirect it writes no HTML body, so the library never serves a page
+// that could be framed or sniffed; and it sets Referrer-Policy: no-referrer,
+// which a browser applies to the request that follows the redirect
+// (Referrer Policy §8.3): the page that led here, such as a consent page
+// whose URL carries a request id, is not sent as Referer to the client's
+// redirect URI or to the consent page (RFC 9700 §4.2.4). Non-ASCII bytes
+// are percent-encoded, as http.Redirect does.
+func Redirect(w http.ResponseWriter, location string, status int) {
+	h := w.Header()
+	h.Set("Location", escapeNonASCII(location))
+	h.Set("Referrer-Policy", "no-referrer")
+	w.WriteHeader(status)
+}
+
+// escapeNonASCII percent-encodes the bytes of s outside ASCII.
+func escapeNonASCII(s string) string {
+	const hex = "0123456789ABCDEF"
+	var b []byte
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c < 0x80 {
+			if b != nil {
+				b = append(b, c)
+			}
+			continue
+		}
+		if b == nil {
+			b = append(make([]byte, 0, len(s)+16), s[:i]...)
+		}
+		b = append(b, '%', hex[c>>4], hex[c&0xf])
+	}
+	if b == nil {
+		return s
+	}
+	return string(b)
 }
 
 // Methods guards a handler: other methods get 405 with an Allow header. HEAD

@@ -1,6 +1,7 @@
 package pkce
 
 import (
+	"regexp"
 	"strings"
 	"testing"
 
@@ -44,13 +45,30 @@ func TestValidChallenge(t *testing.T) {
 	require.False(t, ValidChallenge(strings.Repeat("a", 42)+"."))
 }
 
+// The RFC 7636 grammars: code-verifier = 43*128unreserved (§4.1), and an
+// S256 code-challenge is the unpadded base64url of a SHA-256 digest (§4.2).
+var (
+	verifierRE  = regexp.MustCompile(`^[A-Za-z0-9._~-]{43,128}$`)
+	challengeRE = regexp.MustCompile(`^[A-Za-z0-9_-]{43}$`)
+)
+
+// FuzzVerify checks PKCE parsing against the RFC 7636 grammars, and that
+// Verify accepts exactly a well-formed verifier with its own S256
+// challenge: never plain (the verifier as its own challenge), never an
+// empty or malformed challenge.
 func FuzzVerify(f *testing.F) {
 	f.Add(rfcVerifier, rfcChallenge)
 	f.Add("", "")
+	f.Add(rfcVerifier, rfcVerifier)
+	f.Add(rfcVerifier[:42], Challenge(rfcVerifier[:42]))
+	f.Add(strings.Repeat("~", 128), Challenge(strings.Repeat("~", 128)))
 	f.Fuzz(func(t *testing.T, v, c string) {
-		if Verify(v, c) {
-			require.True(t, ValidVerifier(v))
-			require.Equal(t, Challenge(v), c)
+		require.Equal(t, verifierRE.MatchString(v), ValidVerifier(v), "verifier %q", v)
+		require.Equal(t, challengeRE.MatchString(c), ValidChallenge(c), "challenge %q", c)
+		ok := Verify(v, c)
+		require.Equal(t, ValidVerifier(v) && ValidChallenge(c) && Challenge(v) == c, ok)
+		if ok {
+			require.NotEqual(t, v, c, "plain is never accepted")
 		}
 	})
 }

@@ -66,6 +66,7 @@ type Limiter struct {
 	maxKeys int
 	trusted []netip.Prefix
 	policy  string
+	limitN  string // limit.Requests, formatted once
 
 	mu      sync.Mutex
 	buckets map[netip.Prefix]*bucket
@@ -115,6 +116,7 @@ func New(limit Limit, opts Options) *Limiter {
 		maxKeys: maxKeys,
 		trusted: append([]netip.Prefix(nil), opts.TrustedProxies...),
 		policy:  strconv.Itoa(limit.Requests) + ";w=" + strconv.Itoa(ceilSeconds(limit.Window)),
+		limitN:  strconv.Itoa(limit.Requests),
 		buckets: make(map[netip.Prefix]*bucket),
 	}
 }
@@ -145,10 +147,14 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		d := l.take(ClientIP(r, l.trusted))
 		h := w.Header()
-		h.Set("RateLimit-Policy", l.policy)
-		h.Set("RateLimit-Limit", strconv.Itoa(l.limit.Requests))
-		h.Set("RateLimit-Remaining", strconv.Itoa(d.remaining))
-		h.Set("RateLimit-Reset", strconv.Itoa(ceilSeconds(d.reset)))
+		// One allocation for the four fields where Header.Set makes one
+		// each; the keys are in the canonical form Set would store them in.
+		v := make([]string, 4)
+		v[0], v[1], v[2], v[3] = l.policy, l.limitN, strconv.Itoa(d.remaining), strconv.Itoa(ceilSeconds(d.reset))
+		h["Ratelimit-Policy"] = v[0:1:1]
+		h["Ratelimit-Limit"] = v[1:2:2]
+		h["Ratelimit-Remaining"] = v[2:3:3]
+		h["Ratelimit-Reset"] = v[3:4:4]
 		if !d.allowed {
 			h.Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(d.retryAfter))))
 			h.Set("Content-Type", "application/json")

@@ -80,6 +80,11 @@ func Matches(registered, requested string) bool {
 	if strings.ContainsAny(requested, "#\\") {
 		return false
 	}
+	// Only the port may differ, so the scheme must be written alike too
+	// (url.Parse would lowercase "HTTP://").
+	if !strings.HasPrefix(registered, "http://") || !strings.HasPrefix(requested, "http://") {
+		return false
+	}
 	r, err := url.Parse(registered)
 	if err != nil {
 		return false

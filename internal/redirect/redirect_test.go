@@ -2,6 +2,7 @@ package redirect
 
 import (
 	"net/url"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -75,6 +76,9 @@ func TestMatches(t *testing.T) {
 		{"http://127.0.0.1/cb", "https://127.0.0.1:5555/cb", false},
 		{"http://127.0.0.1/cb", "http://u@127.0.0.1:5555/cb", false},
 		{"http://127.0.0.1/cb", "http://127.0.0.1:abc/cb", false},
+		// Nothing but the port varies: not even the case of the scheme.
+		{"http://127.0.0.1/cb", "HTTP://127.0.0.1:5555/cb", false},
+		{"HTTP://127.0.0.1/cb", "http://127.0.0.1:5555/cb", false},
 		{"https://example.com:8080/cb", "https://example.com:9090/cb", false},
 	} {
 		require.Equal(t, tc.want, Matches(tc.reg, tc.req), "%s ~ %s", tc.reg, tc.req)
@@ -110,7 +114,15 @@ func FuzzMatches(f *testing.F) {
 			u, err := url.Parse(req)
 			require.NoError(t, err)
 			require.True(t, IsLoopbackHost(u.Hostname()))
-			require.Equal(t, "http", u.Scheme)
+			require.True(t, strings.HasPrefix(req, "http://"))
+			require.True(t, strings.HasPrefix(reg, "http://"))
+			r, err := url.Parse(reg)
+			require.NoError(t, err)
+			require.Equal(t, r.Hostname(), u.Hostname())
+			require.Equal(t, r.EscapedPath(), u.EscapedPath())
+			require.Equal(t, r.RawQuery, u.RawQuery)
+			require.Nil(t, u.User)
+			require.Empty(t, u.Fragment)
 		}
 	})
 }

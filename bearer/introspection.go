@@ -1,0 +1,381 @@
+package bearer
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Defaults of IntrospectionOptions.
+const (
+	// DefaultIntrospectionCacheTTL is how long an active answer is reused:
+	// the longest a revoked token is still accepted by the resource server.
+	DefaultIntrospectionCacheTTL = 30 * time.Second
+	// DefaultIntrospectionNegativeCacheTTL is how long an inactive answer
+	// is reused, so that a flood of one bad token costs the authorization
+	// server one request per interval.
+	DefaultIntrospectionNegativeCacheTTL = 5 * time.Second
+	// DefaultIntrospectionMaxEntries bounds the cache.
+	DefaultIntrospectionMaxEntries = 10_000
+	// DefaultIntrospectionTimeout bounds one introspection request.
+	DefaultIntrospectionTimeout = 5 * time.Second
+)
+
+// maxIntrospectionResponse bounds the body read from the introspection
+// endpoint; an answer is a few hundred bytes.
+const maxIntrospectionResponse = 64 << 10
+
+// evictScan bounds how many cache entries one insertion into a full cache
+// inspects for an expired one before it evicts an arbitrary entry.
+const evictScan = 16
+
+// ErrIntrospectionFailed is wrapped by every IntrospectionVerifier error
+// that is not about the token: the endpoint could not be reached, timed
+// out, answered other than 200 (a 401 means the resource server's own
+// credentials were refused), or answered something that is not an RFC 7662
+// response. RequireBearerAuth answers such errors 500, and they are never
+// cached.
+var ErrIntrospectionFailed = errors.New("bearer: token introspection failed")
+
+// IntrospectionOptions configures NewIntrospectionVerifier.
+type IntrospectionOptions struct {
+	// Endpoint is the authorization server's RFC 7662 introspection
+	// endpoint (its metadata's introspection_endpoint). Required; https,
+	// or http on a loopback host (localhost, 127.0.0.1, [::1]) unless
+	// AllowHTTP is set.
+	Endpoint string
+	// ClientID and ClientSecret are the resource server's own confidential
+	// client at the authorization server, sent with HTTP Basic (RFC 6749
+	// §2.3.1: form-urlencoded, then base64). Required. With mcpoauth as the
+	// authorization server, list ClientID in its Config.IntrospectionClients
+	// so that it may see other clients' access tokens.
+	ClientID, ClientSecret string
+	// HTTPClient sends the requests. Default: http.DefaultClient's
+	// transport. Redirects are never followed, whichever client is given:
+	// a redirect would carry the token elsewhere.
+	HTTPClient *http.Client
+	// Timeout bounds one introspection request; default
+	// DefaultIntrospectionTimeout.
+	Timeout time.Duration
+	// CacheTTL is how long an active answer is reused, never past the
+	// token's exp. It is the revocation delay: a token revoked at the
+	// authorization server is still accepted here until its cached answer
+	// expires. Default DefaultIntrospectionCacheTTL; a negative value
+	// disables the cache (every request is introspected).
+	CacheTTL time.Duration
+	// NegativeCacheTTL is how long an inactive answer is reused; default
+	// DefaultIntrospectionNegativeCacheTTL, negative disables. (A token
+	// never turns from inactive to active, so this only trades memory for
+	// authorization server load.) Failures are never cached.
+	NegativeCacheTTL time.Duration
+	// MaxEntries bounds the number of cached answers; when full, an
+	// expired entry, else an arbitrary one, makes room. Default
+	// DefaultIntrospectionMaxEntries.
+	MaxEntries int
+	// Issuer, if set, must equal the iss of every active answer that has
+	// one; an answer from another issuer is an invalid token.
+	Issuer string
+	// AllowHTTP permits an http Endpoint on a non-loopback host: the token
+	// and the client secret then cross the network in clear. Only for a
+	// network you trust.
+	AllowHTTP bool
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+// IntrospectionVerifier is a Verifier that asks the authorization server
+// about each token over HTTP (RFC 7662), for a resource server that runs
+// apart from its authorization server. It is safe for concurrent use.
+//
+// Answers are cached under the SHA-256 digest of the token, never the token
+// itself: an active answer for CacheTTL (never past the token's exp), an
+// inactive one for NegativeCacheTTL, failures not at all. The cache holds at
+// most MaxEntries answers. Concurrent verifications of one token share one
+// request. A token is accepted only when the answer is active, its
+// token_type is Bearer (so a refresh token is never taken for an access
+// token), it has an exp in the future, no nbf in the future, and its iss (if
+// any) is Issuer (if set). The RFC 8707 audience is the answer's aud when it
+// names one resource; with several, Resource is left empty, which
+// RequireBearerAuth's Resource check refuses.
+type IntrospectionVerifier struct {
+	endpoint               string
+	clientID, clientSecret string
+	client                 *http.Client
+	timeout                time.Duration
+	ttl, negativeTTL       time.Duration
+	maxEntries             int
+	issuer                 string
+	now                    func() time.Time
+	onJoin                 func() // test hook: a caller joined a lookup in flight
+	mu                     sync.Mutex
+	entries                map[[sha256.Size]byte]cacheEntry
+	flights                map[[sha256.Size]byte]*flight
+}
+
+// cacheEntry is one cached answer; info nil means inactive.
+type cacheEntry struct {
+	info    *AuthInfo
+	expires time.Time
+}
+
+// flight is an introspection request in progress, shared by every caller
+// that asks about the same token meanwhile.
+type flight struct {
+	done chan struct{}
+	info *AuthInfo
+	err  error
+}
+
+var _ Verifier = (*IntrospectionVerifier)(nil)
+
+// NewIntrospectionVerifier checks opts, applies the defaults and returns the
+// verifier.
+func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier, error) {
+	u, err := url.Parse(opts.Endpoint)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return nil, errors.New("bearer: IntrospectionOptions.Endpoint must be an absolute URL without userinfo or fragment")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && (opts.AllowHTTP || isLoopbackHost(u.Hostname())):
+	default:
+		return nil, errors.New("bearer: IntrospectionOptions.Endpoint must use https (http only on loopback, or with AllowHTTP)")
+	}
+	if opts.ClientID == "" || opts.ClientSecret == "" {
+		return nil, errors.New("bearer: IntrospectionOptions.ClientID and ClientSecret are required")
+	}
+	v := &IntrospectionVerifier{
+		endpoint:     opts.Endpoint,
+		clientID:     opts.ClientID,
+		clientSecret: opts.ClientSecret,
+		timeout:      orDefault(opts.Timeout, DefaultIntrospectionTimeout),
+		ttl:          orDefault(opts.CacheTTL, DefaultIntrospectionCacheTTL),
+		negativeTTL:  orDefault(opts.NegativeCacheTTL, DefaultIntrospectionNegativeCacheTTL),
+		maxEntries:   opts.MaxEntries,
+		issuer:       opts.Issuer,
+		now:          opts.Now,
+		entries:      map[[sha256.Size]byte]cacheEntry{},
+		flights:      map[[sha256.Size]byte]*flight{},
+	}
+	if v.timeout < 0 {
+		return nil, errors.New("bearer: IntrospectionOptions.Timeout must not be negative")
+	}
+	if v.maxEntries <= 0 {
+		v.maxEntries = DefaultIntrospectionMaxEntries
+	}
+	if v.now == nil {
+		v.now = time.Now
+	}
+	c := http.Client{}
+	if opts.HTTPClient != nil {
+		c = *opts.HTTPClient
+	}
+	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
+	v.client = &c
+	return v, nil
+}
+
+func orDefault(d, def time.Duration) time.Duration {
+	if d == 0 {
+		return def
+	}
+	return d
+}
+
+// VerifyAccessToken implements Verifier: a cached answer if there is a
+// fresh one, else an introspection request (shared with concurrent callers
+// asking about the same token). An inactive or unacceptable token wraps
+// ErrInvalidToken; a failure to get an answer wraps ErrIntrospectionFailed.
+// The AuthInfo returned may be shared: treat it as read-only.
+func (v *IntrospectionVerifier) VerifyAccessToken(ctx context.Context, token string) (*AuthInfo, error) {
+	if token == "" {
+		return nil, ErrInvalidToken
+	}
+	key := sha256.Sum256([]byte(token))
+	v.mu.Lock()
+	if e, ok := v.entries[key]; ok {
+		if v.now().Before(e.expires) {
+			v.mu.Unlock()
+			if e.info == nil {
+				return nil, ErrInvalidToken
+			}
+			return e.info, nil
+		}
+		delete(v.entries, key)
+	}
+	f, joined := v.flights[key]
+	if !joined {
+		f = &flight{done: make(chan struct{})}
+		v.flights[key] = f
+		// The request outlives a caller that gives up: the others may
+		// still wait for it, and its answer is cached. Timeout bounds it.
+		go v.resolve(context.WithoutCancel(ctx), key, token, f)
+	} else if v.onJoin != nil {
+		v.onJoin()
+	}
+	v.mu.Unlock()
+	select {
+	case <-f.done:
+		return f.info, f.err
+	case <-ctx.Done():
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionFailed, ctx.Err())
+	}
+}
+
+// resolve runs one introspection request, caches its answer and releases
+// the callers waiting for it.
+func (v *IntrospectionVerifier) resolve(ctx context.Context, key [sha256.Size]byte, token string, f *flight) {
+	ctx, cancel := context.WithTimeout(ctx, v.timeout)
+	defer cancel()
+	info, err := v.introspect(ctx, token)
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	delete(v.flights, key)
+	f.info, f.err = info, err
+	close(f.done)
+	now := v.now()
+	switch {
+	case err == nil && v.ttl > 0:
+		exp := now.Add(v.ttl)
+		if info.ExpiresAt.Before(exp) {
+			exp = info.ExpiresAt
+		}
+		v.store(key, cacheEntry{info: info, expires: exp}, now)
+	case errors.Is(err, ErrInvalidToken) && v.negativeTTL > 0:
+		v.store(key, cacheEntry{expires: now.Add(v.negativeTTL)}, now)
+	}
+}
+
+// store caches an entry, making room first if the cache is full: an
+// expired entry among the first few looked at, else an arbitrary one (Go's
+// map iteration order is randomised). Called with mu held.
+func (v *IntrospectionVerifier) store(key [sha256.Size]byte, e cacheEntry, now time.Time) {
+	if _, ok := v.entries[key]; !ok && len(v.entries) >= v.maxEntries {
+		var victim [sha256.Size]byte
+		n := 0
+		for k, old := range v.entries {
+			if n == 0 || !now.Before(old.expires) {
+				victim = k
+			}
+			if n++; !now.Before(old.expires) || n >= evictScan {
+				break
+			}
+		}
+		delete(v.entries, victim)
+	}
+	v.entries[key] = e
+}
+
+// introspectionAnswer is the part of an RFC 7662 §2.2 response the
+// verifier reads.
+type introspectionAnswer struct {
+	Active    *bool           `json:"active"`
+	Scope     string          `json:"scope"`
+	ClientID  string          `json:"client_id"`
+	TokenType string          `json:"token_type"`
+	Exp       *int64          `json:"exp"`
+	Nbf       *int64          `json:"nbf"`
+	Sub       string          `json:"sub"`
+	Iss       string          `json:"iss"`
+	Aud       json.RawMessage `json:"aud"`
+}
+
+// introspect asks the endpoint about token and maps the answer.
+func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*AuthInfo, error) {
+	form := url.Values{"token": {token}, "token_type_hint": {"access_token"}}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, v.endpoint, strings.NewReader(form.Encode()))
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionFailed, err)
+	}
+	req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	req.Header.Set("Accept", "application/json")
+	req.SetBasicAuth(url.QueryEscape(v.clientID), url.QueryEscape(v.clientSecret))
+	resp, err := v.client.Do(req)
+	if err != nil {
+		// A *url.Error names the endpoint, never the token: it is in the
+		// body.
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionFailed, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, maxIntrospectionResponse+1))
+	if err != nil {
+		return nil, fmt.Errorf("%w: reading the response: %w", ErrIntrospectionFailed, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return nil, fmt.Errorf("%w: the endpoint answered %d", ErrIntrospectionFailed, resp.StatusCode)
+	}
+	if len(body) > maxIntrospectionResponse {
+		return nil, fmt.Errorf("%w: response larger than %d bytes", ErrIntrospectionFailed, maxIntrospectionResponse)
+	}
+	var a introspectionAnswer
+	dec := json.NewDecoder(bytes.NewReader(body))
+	if err := dec.Decode(&a); err != nil || a.Active == nil || dec.More() {
+		return nil, fmt.Errorf("%w: not an RFC 7662 response", ErrIntrospectionFailed)
+	}
+	if !*a.Active {
+		return nil, ErrInvalidToken
+	}
+	now := v.now()
+	switch {
+	case !strings.EqualFold(a.TokenType, "Bearer"):
+		return nil, fmt.Errorf("%w: not a bearer access token", ErrInvalidToken)
+	case a.Exp == nil:
+		return nil, fmt.Errorf("%w: no expiry", ErrInvalidToken)
+	case !now.Before(time.Unix(*a.Exp, 0)):
+		return nil, fmt.Errorf("%w: expired", ErrInvalidToken)
+	case a.Nbf != nil && now.Before(time.Unix(*a.Nbf, 0)):
+		return nil, fmt.Errorf("%w: not yet valid", ErrInvalidToken)
+	case v.issuer != "" && a.Iss != "" && a.Iss != v.issuer:
+		return nil, fmt.Errorf("%w: issued by another authorization server", ErrInvalidToken)
+	}
+	aud, err := audience(a.Aud)
+	if err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrIntrospectionFailed, err)
+	}
+	return &AuthInfo{
+		ClientID:  a.ClientID,
+		UserID:    a.Sub,
+		Scopes:    strings.Fields(a.Scope),
+		Resource:  aud,
+		ExpiresAt: time.Unix(*a.Exp, 0),
+	}, nil
+}
+
+// audience reads aud, a string or an array of strings (RFC 7662 §2.2,
+// RFC 7519 §4.1.3): the one resource it names, or "" for none or several.
+func audience(raw json.RawMessage) (string, error) {
+	if len(raw) == 0 || string(raw) == "null" {
+		return "", nil
+	}
+	var one string
+	if err := json.Unmarshal(raw, &one); err == nil {
+		return one, nil
+	}
+	var list []string
+	if err := json.Unmarshal(raw, &list); err != nil {
+		return "", errors.New("aud is neither a string nor an array of strings")
+	}
+	if len(list) == 1 {
+		return list[0], nil
+	}
+	return "", nil
+}
+
+// isLoopbackHost reports whether host names the local machine.
+func isLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
+}

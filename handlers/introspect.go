@@ -1,0 +1,93 @@
+package handlers
+
+import (
+	"net/http"
+	"strings"
+
+	"github.com/mcpoauth/mcpoauth/internal/httpx"
+	"github.com/mcpoauth/mcpoauth/internal/record"
+)
+
+// introspectionResponse is the RFC 7662 §2.2 response. Only active is sent
+// for an inactive token.
+type introspectionResponse struct {
+	Active    bool   `json:"active"`
+	Scope     string `json:"scope,omitempty"`
+	ClientID  string `json:"client_id,omitempty"`
+	TokenType string `json:"token_type,omitempty"`
+	Exp       int64  `json:"exp,omitempty"`
+	Iat       int64  `json:"iat,omitempty"`
+	Sub       string `json:"sub,omitempty"`
+	Aud       string `json:"aud,omitempty"`
+	Iss       string `json:"iss,omitempty"`
+}
+
+// inactiveBody is the one answer for a token the caller may not know about.
+var inactiveBody = []byte(`{"active":false}`)
+
+// Introspect serves the token introspection endpoint (RFC 7662 §2): POST,
+// form-encoded, the caller authenticated as at the revocation endpoint and
+// required to be a confidential client (a public client is 401
+// invalid_client with a Basic challenge). token is required;
+// token_type_hint is accepted and ignored. The answer is 200 with
+// Cache-Control: no-store: {"active":false} for an unknown, expired,
+// revoked or rotated token and for a token the caller may not see (the
+// visibility rule is grants.Service.Introspect's), else active, scope,
+// client_id, token_type ("Bearer" for an access token; absent for a refresh
+// token, which is no RFC 6749 §5.1 token type), exp, iat, sub (the user;
+// absent for a client's own client_credentials token), aud (the RFC 8707
+// resource) and iss. A storage failure is 500, never a false inactive.
+func Introspect(env *Env) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		httpx.NoStore(w)
+		form, oerr := httpx.ParseForm(w, r)
+		if oerr != nil {
+			env.fail(w, r, "introspect", oerr)
+			return
+		}
+		client, _, oerr := env.authenticateClient(r, form)
+		if oerr != nil {
+			env.writeClientError(w, r, "introspect", oerr)
+			return
+		}
+		p, oerr := params(form, "token", "token_type_hint")
+		if oerr != nil {
+			env.fail(w, r, "introspect", oerr)
+			return
+		}
+		info, oerr := env.Grants.Introspect(r.Context(), client, p[0])
+		if oerr != nil {
+			if oerr.Status == http.StatusUnauthorized {
+				// A public client: the Basic challenge names the scheme
+				// to authenticate with.
+				env.writeClientError(w, r, "introspect", oerr)
+				return
+			}
+			env.fail(w, r, "introspect", oerr)
+			return
+		}
+		if !info.Active {
+			w.Header().Set("Content-Type", "application/json")
+			w.WriteHeader(http.StatusOK)
+			_, _ = w.Write(inactiveBody)
+			return
+		}
+		resp := introspectionResponse{
+			Active:   true,
+			Scope:    strings.Join(info.Scopes, " "),
+			ClientID: info.ClientID,
+			Exp:      info.ExpiresAt.Unix(),
+			Sub:      info.UserID,
+			Aud:      info.Resource,
+			Iss:      env.Issuer,
+		}
+		if !info.IssuedAt.IsZero() {
+			resp.Iat = info.IssuedAt.Unix()
+		}
+		if info.Kind == record.AccessToken {
+			// RFC 6750 §4 spells the type "Bearer".
+			resp.TokenType = "Bearer"
+		}
+		httpx.WriteJSON(w, http.StatusOK, resp)
+	})
+}

@@ -1,0 +1,141 @@
+package mcpoauth
+
+import (
+	"context"
+	"encoding/binary"
+	"fmt"
+	"math/rand/v2"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// TestTokenIndexMatchesMap drives both kinds of tokenIndex with random
+// inserts, replacements and deletions and compares every lookup with a Go
+// map. Digests are built so that their home slots collide often and runs
+// wrap around the end of the table, the cases backward-shift deletion must
+// get right.
+func TestTokenIndexMatchesMap(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	// digest gives a digest whose hash (bytes 8-16) takes one of a few
+	// values, so that homes and tags collide.
+	digest := func(i int) Digest {
+		var d Digest
+		binary.LittleEndian.PutUint64(d[:8], uint64(i))
+		binary.LittleEndian.PutUint64(d[8:16], uint64(rng.IntN(8))<<61|uint64(rng.IntN(3)))
+		return d
+	}
+	byDigest := tokenIndex{}
+	byGrant := tokenIndex{byGrant: true}
+	want := map[Digest]*Token{}
+	grants := map[string]map[*Token]bool{}
+	check := func() {
+		t.Helper()
+		require.Equal(t, len(want), byDigest.n)
+		require.Equal(t, len(want), byGrant.n)
+		for d, tok := range want {
+			require.Same(t, tok, byDigest.get(d))
+			require.GreaterOrEqual(t, byGrant.indexOf(tok), 0)
+		}
+		for g, set := range grants {
+			got := map[*Token]bool{}
+			byGrant.grant(g, func(tok *Token) bool {
+				got[tok] = true
+				return true
+			})
+			require.Equal(t, set, got, "grant %s", g)
+			require.Equal(t, min(len(set), 3), byGrant.countGrant(g, 3))
+		}
+	}
+	next := 0
+	for step := range 20_000 {
+		switch r := rng.IntN(10); {
+		case r < 5 || len(want) == 0:
+			next++
+			g := fmt.Sprintf("g%d", rng.IntN(40))
+			tok := &Token{Digest: digest(next), GrantID: g}
+			byDigest.insert(tok)
+			byGrant.insert(tok)
+			want[tok.Digest] = tok
+			if grants[g] == nil {
+				grants[g] = map[*Token]bool{}
+			}
+			grants[g][tok] = true
+		case r < 6:
+			// Replace a token by a copy, as RotateRefreshToken does.
+			for d, tok := range want {
+				cp := *tok
+				byDigest.set(byDigest.indexOfDigest(d), &cp)
+				byGrant.set(byGrant.indexOf(tok), &cp)
+				want[d] = &cp
+				delete(grants[tok.GrantID], tok)
+				grants[tok.GrantID][&cp] = true
+				break
+			}
+		default:
+			for d, tok := range want {
+				byDigest.removeAt(byDigest.indexOfDigest(d))
+				byGrant.removeAt(byGrant.indexOf(tok))
+				delete(want, d)
+				delete(grants[tok.GrantID], tok)
+				require.Nil(t, byDigest.get(d))
+				require.Negative(t, byGrant.indexOf(tok))
+				break
+			}
+		}
+		if step%97 == 0 {
+			check()
+		}
+	}
+	check()
+	var missing Digest
+	missing[0] = 0xff
+	require.Nil(t, byDigest.get(missing))
+	require.Nil(t, (&tokenIndex{}).get(missing))
+}
+
+// TestMemoryModelBigGrant follows a grant past bigGrantTokens tokens (a
+// client that refreshes often): its tokens move to a map of their own, and
+// rotation, revocation of single tokens, sweeping and revoking the grant keep
+// the index exact.
+func TestMemoryModelBigGrant(t *testing.T) {
+	ctx := context.Background()
+	m := newTestMemoryModel(t)
+	other := memToken(AccessToken, "client", "other", memT0.Add(time.Hour))
+	require.NoError(t, m.SaveTokens(ctx, other))
+	refresh := memToken(RefreshToken, "client", "g", memT0.Add(time.Hour))
+	require.NoError(t, m.SaveTokens(ctx, refresh))
+	var all []*Token
+	for i := range 3 * bigGrantTokens {
+		// Each rotation keeps the used refresh token; half the access
+		// tokens expire early.
+		exp := memT0.Add(time.Hour)
+		if i%2 == 0 {
+			exp = memT0.Add(time.Minute)
+		}
+		access := memToken(AccessToken, "client", "g", exp)
+		next := memToken(RefreshToken, "client", "g", memT0.Add(time.Hour))
+		require.NoError(t, m.RotateRefreshToken(ctx, refresh.Digest, "client", access, next))
+		all = append(all, access)
+		refresh = next
+		requireMemoryInvariants(t, m)
+	}
+	m.mu.RLock()
+	require.Contains(t, m.bigGrants, "g")
+	m.mu.RUnlock()
+	require.Equal(t, 2, m.Stats().Grants)
+
+	_, err := m.RevokeToken(ctx, all[1].Digest, "client")
+	require.NoError(t, err)
+	requireMemoryInvariants(t, m)
+	m.Sweep(memT0.Add(30 * time.Minute))
+	requireMemoryInvariants(t, m)
+	require.Equal(t, 1+1+3*bigGrantTokens+3*bigGrantTokens/2-1, m.Stats().Tokens)
+
+	require.NoError(t, m.RevokeGrant(ctx, "g"))
+	requireMemoryInvariants(t, m)
+	require.Equal(t, MemoryStats{Tokens: 1, Grants: 1, RevokedGrants: 1}, m.Stats())
+	requireTokenPresent(t, m, other)
+	requireTokenAbsent(t, m, append(all, refresh)...)
+}
