@@ -118,6 +118,9 @@ func New(opts Options) *Resolver {
 		opts.Timeout = DefaultTimeout
 	}
 	rt := opts.Transport
+	if p := testTransport.Load(); rt == nil && p != nil {
+		rt = *p
+	}
 	if rt == nil {
 		rt = NewTransport(nil)
 	}

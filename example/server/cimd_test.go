@@ -1,0 +1,105 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth/internal/cimd"
+)
+
+// cimdClientID is the client ID metadata document URL of the test client;
+// the fixture serves it whatever the host.
+const cimdClientID = "https://app.example.com/oauth/client.json"
+
+// serveCIMDFixture serves the client's metadata document from a loopback TLS
+// server and routes the example's CIMD fetches to it (module-internal test
+// hook; production configuration cannot reach it).
+func serveCIMDFixture(t *testing.T, doc map[string]any) {
+	t.Helper()
+	body, err := json.Marshal(doc)
+	require.NoError(t, err)
+	fixture := httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path != "/oauth/client.json" {
+			http.NotFound(w, r)
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=300")
+		_, _ = w.Write(body)
+	}))
+	t.Cleanup(fixture.Close)
+	tr := fixture.Client().Transport.(*http.Transport).Clone()
+	addr := fixture.Listener.Addr().String()
+	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
+		var d net.Dialer
+		return d.DialContext(ctx, "tcp", addr)
+	}
+	tr.TLSClientConfig.ServerName = "example.com" // httptest's certificate
+	t.Cleanup(cimd.SetTestTransport(tr))
+}
+
+// TestCIMDEndToEnd: a client whose client_id is the URL of its metadata
+// document signs in through the example server's own consent page, which
+// shows the document's host, and its token calls /mcp.
+func TestCIMDEndToEnd(t *testing.T) {
+	serveCIMDFixture(t, map[string]any{
+		"client_id":                  cimdClientID,
+		"client_name":                "CIMD <b>App</b>",
+		"redirect_uris":              []string{testRedirect},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"response_types":             []string{"code"},
+		"token_endpoint_auth_method": "none",
+	})
+	e := newTestEnv(t, "")
+	verifier, challenge := pkcePair()
+	b := newBrowser(t)
+	consentURL := e.authorize(b, cimdClientID, challenge, "st")
+	f, _, page := e.openConsent(b, consentURL)
+	assert.Contains(t, page, "app.example.com", "the consent page shows who publishes the document")
+	assert.Contains(t, page, "CIMD &lt;b&gt;App&lt;/b&gt;", "the document's name is escaped")
+	assert.NotContains(t, page, "<b>App</b>")
+	resp, body := e.decide(b, consentURL, f, "alice", "approve")
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	tr := e.token(url.Values{
+		"grant_type": {"authorization_code"}, "client_id": {cimdClientID}, "code": {loc.Query().Get("code")},
+		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"},
+	})
+	require.NotEmpty(t, tr.RefreshToken)
+	resp, body = e.callMCP(tr.AccessToken)
+	require.NotEqual(t, http.StatusUnauthorized, resp.StatusCode, body)
+	require.NotEqual(t, http.StatusForbidden, resp.StatusCode, body)
+}
+
+// TestCIMDRefusesUnsafeDocuments: through the example, a document whose
+// client_id differs from its URL, or that asks for a shared secret, is
+// refused before any consent page.
+func TestCIMDRefusesUnsafeDocuments(t *testing.T) {
+	for name, doc := range map[string]map[string]any{
+		"client_id mismatch": {"client_id": "https://evil.example.com/oauth/client.json", "client_name": "X", "redirect_uris": []string{testRedirect}},
+		"shared secret":      {"client_id": cimdClientID, "client_name": "X", "redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "client_secret_post"},
+		"client_secret":      {"client_id": cimdClientID, "client_name": "X", "redirect_uris": []string{testRedirect}, "client_secret": "s"},
+		"no redirect_uris":   {"client_id": cimdClientID, "client_name": "X"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			serveCIMDFixture(t, doc)
+			e := newTestEnv(t, "")
+			_, challenge := pkcePair()
+			q := url.Values{"response_type": {"code"}, "client_id": {cimdClientID}, "redirect_uri": {testRedirect},
+				"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "resource": {e.issuer + "/mcp"}}
+			resp, body := e.get(newBrowser(t), e.issuer+"/authorize?"+q.Encode())
+			require.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
+			require.Contains(t, body, "invalid_client")
+			require.Empty(t, resp.Header.Get("Location"))
+		})
+	}
+}
