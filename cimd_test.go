@@ -17,7 +17,6 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bearer"
 )
 
 // The client ID metadata document of the tests, served by a loopback TLS
@@ -515,53 +514,14 @@ func TestCIMDConfigValidation(t *testing.T) {
 // newLiveServer's.
 func newCIMDLiveServer(t *testing.T, f *cimdFixture) *liveServer {
 	t.Helper()
-	ts := httptest.NewUnstartedServer(nil)
-	issuer := "http://" + ts.Listener.Addr().String()
-	ls := &liveServer{Server: ts, issuer: issuer, resource: issuer + "/mcp"}
-	cfg := mcpoauth.Config{
-		Issuer:            issuer,
-		AuthorizationURL:  issuer + "/consent",
-		ResourceServerURL: issuer + "/mcp",
-		ResourceName:      "mcpoauth example MCP server",
-		ScopesSupported:   []string{testScope},
-		GrantTypes: []string{mcpoauth.GrantAuthorizationCode, mcpoauth.GrantRefreshToken,
-			mcpoauth.GrantClientCredentials, mcpoauth.GrantDeviceCode},
-		DeviceAuthorizationURL:    issuer + "/activate",
-		ClientIDMetadataDocuments: mcpoauth.CIMDConfig{Enabled: true},
-	}
-	mcpoauth.SetCIMDTestTransport(&cfg.ClientIDMetadataDocuments, f.transport())
-	srv, err := mcpoauth.New(cfg)
-	require.NoError(t, err)
-	t.Cleanup(func() { _ = srv.Close() })
-	ls.srv = srv
-	mux := http.NewServeMux()
-	mux.Handle("/", srv.Router())
-	mux.HandleFunc("GET /consent", func(w http.ResponseWriter, r *http.Request) {
-		p, err := srv.PendingAuthorization(r)
-		if err != nil {
-			http.Error(w, "no pending request", http.StatusBadRequest)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(p)
+	return newLiveServer(t, func(issuer string, c *mcpoauth.Config) {
+		c.ResourceName = "mcpoauth example MCP server"
+		c.GrantTypes = []string{mcpoauth.GrantAuthorizationCode, mcpoauth.GrantRefreshToken,
+			mcpoauth.GrantClientCredentials, mcpoauth.GrantDeviceCode}
+		c.DeviceAuthorizationURL = issuer + "/activate"
+		c.ClientIDMetadataDocuments = mcpoauth.CIMDConfig{Enabled: true}
+		mcpoauth.SetCIMDTestTransport(&c.ClientIDMetadataDocuments, f.transport())
 	})
-	mux.Handle("POST /consent", srv.AuthenticateHandler(func(r *http.Request) (string, error) {
-		if u := r.PostFormValue("username"); u != "" {
-			return u, nil
-		}
-		return "", errors.New("not signed in")
-	}))
-	mux.Handle("/mcp", srv.RequireBearerAuth(testScope)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, ok := bearer.FromContext(r.Context())
-		if !ok {
-			http.Error(w, "no token", http.StatusInternalServerError)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(map[string]string{"user": info.UserID, "client": info.ClientID})
-	})))
-	ts.Config.Handler = mux
-	ts.Start()
-	t.Cleanup(ts.Close)
-	return ls
 }
 
 // TestIntegrationCIMD drives the authorization code flow end to end over

@@ -28,17 +28,21 @@ type liveServer struct {
 	srv              *mcpoauth.OAuthServer
 }
 
-func newLiveServer(t *testing.T) *liveServer {
+func newLiveServer(t *testing.T, mutate ...func(issuer string, c *mcpoauth.Config)) *liveServer {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
 	issuer := "http://" + ts.Listener.Addr().String()
 	ls := &liveServer{Server: ts, issuer: issuer, resource: issuer + "/mcp"}
-	srv, err := mcpoauth.New(mcpoauth.Config{
+	cfg := mcpoauth.Config{
 		Issuer:            issuer,
 		AuthorizationURL:  issuer + "/consent",
 		ResourceServerURL: ls.resource,
 		ScopesSupported:   []string{testScope},
-	})
+	}
+	for _, m := range mutate {
+		m(issuer, &cfg)
+	}
+	srv, err := mcpoauth.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
 	ls.srv = srv
