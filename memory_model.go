@@ -17,8 +17,8 @@ var (
 )
 
 const (
-	// memoryTokenShards is the number of token map shards; a power of two, so
-	// a shard is picked by masking one byte of the (uniform) SHA-256 digest.
+	// memoryTokenShards is the number of token store shards; a power of two,
+	// so a shard is picked by masking bits of the digest's hash.
 	memoryTokenShards = 64
 	// bigGrantTokens is the number of tokens from which a grant's tokens are
 	// indexed in a map of their own instead of in the shared grant table,
@@ -479,9 +479,13 @@ func (m *MemoryModel) GetToken(ctx context.Context, token Digest) (*Token, error
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	s := m.shard(token)
+	h := digestHash(token) // once, for the shard and the table
+	s := &m.shards[h>>8&(memoryTokenShards-1)]
 	s.mu.RLock()
-	t := s.tokens.get(token)
+	var t *Token
+	if i := s.tokens.indexOfHashed(h, token); i >= 0 {
+		t = s.tokens.slots[i]
+	}
 	s.mu.RUnlock()
 	if t == nil {
 		return nil, errMemTokenNotFound
@@ -622,7 +626,7 @@ func (m *MemoryModel) RevokeGrant(ctx context.Context, grantID string) error {
 
 // shard returns the token shard that holds the digest.
 func (m *MemoryModel) shard(d Digest) *memoryTokenShard {
-	return &m.shards[d[0]&(memoryTokenShards-1)]
+	return &m.shards[digestHash(d)>>8&(memoryTokenShards-1)]
 }
 
 // isRevokedLocked reports whether grantID was revoked. Call with mu held.

@@ -1,8 +1,10 @@
 package mcpoauth
 
 import (
+	"crypto/rand"
 	"encoding/binary"
 	"hash/maphash"
+	"math/bits"
 )
 
 // tokenIndex is an open-addressing hash table of *Token with linear
@@ -17,8 +19,10 @@ import (
 // Two kinds of table share the code:
 //
 //   - by digest: each shard's tokens, keyed by Token.Digest (unique). The
-//     hash is bytes 8-16 of the digest, which is uniform (SHA-256 of 256
-//     random bits) and independent of byte 0, which picks the shard.
+//     digest is hashed rather than used as is: the server's digests are
+//     uniform, but a Model also serves callers with digests of their own
+//     making (the conformance kit counts in them), which must not pile up in
+//     one probe run.
 //   - by grant: a multimap of the tokens of grants with few tokens, keyed by
 //     Token.GrantID (maphash with a per-process seed, so grant IDs cannot be
 //     chosen to collide). With linear probing every entry of a key lies in
@@ -40,12 +44,33 @@ type tokenIndex struct {
 // grantSeed seeds the grant ID hash.
 var grantSeed = maphash.MakeSeed()
 
-func digestHash(d Digest) uint64 { return binary.LittleEndian.Uint64(d[8:16]) }
+// digestSeed seeds the digest hash, per process.
+var digestSeed = func() (s [4]uint64) {
+	var b [32]byte
+	_, _ = rand.Read(b[:])
+	for i := range s {
+		s[i] = binary.LittleEndian.Uint64(b[8*i:])
+	}
+	return s
+}()
+
+// digestHash hashes a digest: wyhash's 128-bit multiply-fold of its four
+// words, each mixed with a secret first. A few nanoseconds, no allocation
+// (hash/maphash.Bytes costs several times as much).
+func digestHash(d Digest) uint64 {
+	mix := func(a, b uint64) uint64 {
+		hi, lo := bits.Mul64(a, b)
+		return hi ^ lo
+	}
+	le := binary.LittleEndian
+	return mix(le.Uint64(d[0:])^digestSeed[0], le.Uint64(d[8:])^digestSeed[1]) ^
+		mix(le.Uint64(d[16:])^digestSeed[2], le.Uint64(d[24:])^digestSeed[3])
+}
 
 func grantHash(grantID string) uint64 { return maphash.String(grantSeed, grantID) }
 
-// tagOf is the non-zero one-byte tag of a hash. It uses the low bits; the
-// home slot uses the high ones.
+// tagOf is the non-zero one-byte tag of a hash. It uses bits 0-7; the shard
+// is picked by bits 8-13, the home slot by bits 32-63.
 func tagOf(h uint64) uint8 {
 	if t := uint8(h); t != 0 {
 		return t
@@ -86,11 +111,14 @@ func (x *tokenIndex) get(d Digest) *Token {
 
 // indexOfDigest returns the slot of the token with digest d, or -1. For
 // tables by digest.
-func (x *tokenIndex) indexOfDigest(d Digest) int {
+func (x *tokenIndex) indexOfDigest(d Digest) int { return x.indexOfHashed(digestHash(d), d) }
+
+// indexOfHashed is indexOfDigest for a caller that hashed d already (to
+// pick the shard).
+func (x *tokenIndex) indexOfHashed(h uint64, d Digest) int {
 	if x.n == 0 {
 		return -1
 	}
-	h := digestHash(d)
 	tag := tagOf(h)
 	for i := x.home(h); ; i = x.next(i) {
 		switch x.tags[i] {

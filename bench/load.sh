@@ -1,0 +1,198 @@
+#!/usr/bin/env bash
+# Load test of mcpoauth over loopback: builds bench/server and bench/loadgen,
+# and for each case starts the server as its own process (so that no case
+# inherits the heap another one grew: registrations and tokens are never
+# swept within a run), warms it up, and reports requests/s, p50 and p99
+# latency, and the server's CPU time per request (utime+stime of the server
+# process from /proc/PID/stat, read before and after the measured window),
+# with ratios against the bare handler measured in the same run.
+#
+#   bench/load.sh                      # every case, 5 s each, 3 rounds (~3 minutes)
+#   DURATION=10s ROUNDS=5 CONNS=64 bench/load.sh
+#
+# Cases:
+#   hello               GET /hello, a bare net/http handler (wrk)
+#   bearer              GET /mcp, the same handler behind RequireBearerAuth (wrk)
+#   client_credentials  POST /token, grant_type=client_credentials, HTTP Basic (wrk)
+#   login               GET /authorize, POST /consent (auto-approve), POST /token:
+#                       one full authorization-code login per "request" (loadgen)
+#   register            POST /register, a client_credentials client (wrk)
+#   hello (loadgen)     GET /hello driven by loadgen, to compare the Go generator
+#                       with wrk on the same case
+#   hello (end)         GET /hello again, to show drift during the run
+#
+# Environment: DURATION (5s), WARMUP (2s, unmeasured, before each case),
+# ROUNDS (3: every case is run once per round, and each figure reported is
+# the median over the rounds, which tames a noisy shared machine), CONNS
+# (32), THREADS (2, wrk threads), ADDR (127.0.0.1:18080).
+# Needs Go and wrk (apt-get install -y wrk). On two cores the load generator
+# competes with the server: compare cases by CPU µs per request as well as by
+# requests/s, and only within one run.
+set -euo pipefail
+
+cd "$(dirname "$0")/.."
+DURATION=${DURATION:-5s}
+WARMUP=${WARMUP:-2s}
+CONNS=${CONNS:-32}
+THREADS=${THREADS:-2}
+ROUNDS=${ROUNDS:-3}
+ADDR=${ADDR:-127.0.0.1:18080}
+BASE="http://$ADDR"
+
+if ! command -v wrk >/dev/null 2>&1; then
+	echo "load.sh: wrk not found; install it with: apt-get install -y wrk" >&2
+	exit 1
+fi
+
+tmp=$(mktemp -d)
+server_pid=
+cleanup() {
+	if [ -n "$server_pid" ]; then
+		kill "$server_pid" 2>/dev/null || true
+		wait "$server_pid" 2>/dev/null || true
+	fi
+	rm -rf "$tmp"
+}
+trap cleanup EXIT
+
+go build -o "$tmp/server" ./bench/server
+go build -o "$tmp/loadgen" ./bench/loadgen
+
+# start_server starts a fresh server and prepares the credentials of the
+# wrk cases (BENCH_* variables).
+start_server() {
+	"$tmp/server" -addr "$ADDR" >"$tmp/server.out" 2>"$tmp/server.err" &
+	server_pid=$!
+	for _ in $(seq 100); do
+		grep -q '^listening' "$tmp/server.out" 2>/dev/null && break
+		if ! kill -0 "$server_pid" 2>/dev/null; then
+			cat "$tmp/server.err" >&2
+			exit 1
+		fi
+		sleep 0.1
+	done
+	grep -q '^listening' "$tmp/server.out" || { echo "load.sh: server did not start" >&2; exit 1; }
+	eval "$("$tmp/loadgen" prep -base "$BASE")"
+}
+
+stop_server() {
+	kill "$server_pid"
+	wait "$server_pid" 2>/dev/null || true
+	server_pid=
+}
+
+LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
+HZ=$(getconf CLK_TCK)
+
+# cpu_ticks prints the server's utime+stime in clock ticks (fields 14 and 15
+# of /proc/PID/stat, counted after the command name).
+cpu_ticks() {
+	sed 's/^.*) //' "/proc/$server_pid/stat" | awk '{print $12 + $13}'
+}
+
+results="$tmp/results"
+: >"$results"
+
+# record NAME LOADLINE TICKS appends a result row.
+record() {
+	local name=$1 line=$2 ticks=$3
+	local ops secs p50 p99 errs
+	ops=$(sed -n 's/.*ops=\([0-9]*\).*/\1/p' <<<"$line")
+	secs=$(sed -n 's/.*seconds=\([0-9.]*\).*/\1/p' <<<"$line")
+	p50=$(sed -n 's/.*p50_us=\([0-9]*\).*/\1/p' <<<"$line")
+	p99=$(sed -n 's/.*p99_us=\([0-9]*\).*/\1/p' <<<"$line")
+	errs=$(sed -n 's/.*errors=\([0-9]*\).*/\1/p' <<<"$line")
+	if [ -z "$ops" ] || [ "$ops" -eq 0 ]; then
+		echo "load.sh: case $name produced no result: $line" >&2
+		exit 1
+	fi
+	printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$ROUND" "$name" "$ops" "$secs" "$p50" "$p99" "$ticks" "$errs" >>"$results"
+	echo "  $name: ${line% cpu_ticks=*} cpu_ticks=$ticks" >&2
+}
+
+# wrk_case NAME METHOD PATH CTYPE AUTH BODY; the arguments are evaluated
+# after the server started, so they may use the BENCH_* variables.
+wrk_case() {
+	start_server
+	local name=$1
+	eval "export BENCH_METHOD=\"$2\" BENCH_CTYPE=\"$4\" BENCH_AUTH=\"$5\" BENCH_BODY=\"$6\""
+	local url=$BASE$3
+	wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s bench/wrk.lua "$url" >/dev/null
+	local t0 t1 out
+	t0=$(cpu_ticks)
+	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s bench/wrk.lua "$url")
+	t1=$(cpu_ticks)
+	stop_server
+	record "$name" "$(grep '^LOAD' <<<"$out")" $((t1 - t0))
+}
+
+# loadgen_case NAME CASE
+loadgen_case() {
+	start_server
+	local out
+	out=$("$tmp/loadgen" run -base "$BASE" -case "$2" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" -pid "$server_pid")
+	stop_server
+	local line
+	line=$(grep '^LOAD' <<<"$out")
+	record "$1" "$line" "$(sed -n 's/.*cpu_ticks=\([0-9]*\).*/\1/p' <<<"$line")"
+}
+
+echo "load.sh: $BASE, $CONNS connections, $DURATION per case after $WARMUP warm-up, wrk -t$THREADS, $ROUNDS round(s)" >&2
+for round in $(seq "$ROUNDS"); do
+	echo "round $round" >&2
+	ROUND=$round
+	wrk_case hello GET /hello "" "" ""
+	wrk_case bearer GET /mcp "" 'Bearer $BENCH_TOKEN' ""
+	wrk_case client_credentials POST /token "application/x-www-form-urlencoded" 'Basic $BENCH_BASIC' '$BENCH_CC_FORM'
+	loadgen_case login login
+	wrk_case register POST /register "application/json" "" '$BENCH_REGISTER_JSON'
+	loadgen_case "hello (loadgen)" hello
+	wrk_case "hello (end)" GET /hello "" "" ""
+done
+
+echo
+echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(go env GOVERSION), load average before: $LOAD_BEFORE"
+echo "wrk -t$THREADS -c$CONNS -d$DURATION (loadgen -c $CONNS), loopback, server and load generator sharing the cores;"
+echo "each figure is the median of $ROUNDS round(s); ratios are taken within each round against its first hello, then the median."
+echo
+awk -F'\t' -v hz="$HZ" '
+	# median of the n values a[1..n]
+	function median(a, n,    i, j, t) {
+		for (i = 2; i <= n; i++) {
+			t = a[i]
+			for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
+			a[j + 1] = t
+		}
+		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
+	}
+	{
+		r = $1; name = $2
+		if (!(name in seen)) { seen[name] = 1; order[++ncases] = name }
+		k = name SUBSEP r
+		rps[k] = $3 / $4; p50[k] = $5; p99[k] = $6
+		cpu[k] = $7 / hz * 1e6 / $3; errs[name] += $8
+		if (r > rounds) rounds = r
+	}
+	END {
+		printf "| %-19s | %9s | %8s | %8s | %10s | %13s | %11s | %6s |\n", "case", "req/s", "p50 µs", "p99 µs", "CPU µs/req", "req/s ÷ hello", "CPU ÷ hello", "errors"
+		printf "|%s|%s|%s|%s|%s|%s|%s|%s|\n", "---------------------", "----------:", "---------:", "---------:", "-----------:", "--------------:", "------------:", "-------:"
+		for (c = 1; c <= ncases; c++) {
+			name = order[c]
+			for (r = 1; r <= rounds; r++) {
+				k = name SUBSEP r; h = "hello" SUBSEP r
+				a1[r] = rps[k]; a2[r] = p50[k]; a3[r] = p99[k]; a4[r] = cpu[k]
+				a5[r] = rps[k] / rps[h]; a6[r] = cpu[k] / cpu[h]
+			}
+			m_rps[name] = median(a1, rounds); m_cpu[name] = median(a4, rounds)
+			m_rr[name] = median(a5, rounds); m_cr[name] = median(a6, rounds)
+			printf "| %-19s | %9.0f | %8d | %8d | %10.1f | %13.2f | %11.2f | %6d |\n", name, m_rps[name], median(a2, rounds), median(a3, rounds), m_cpu[name], m_rr[name], m_cr[name], errs[name]
+		}
+		print ""
+		print "login: one request = one full login (GET /authorize, POST /consent, POST /token)."
+		print ""
+		ok = "met"; no = "MISSED"
+		printf "target  bearer req/s ÷ hello req/s      %6.2f   (≥ 0.85)  %s\n", m_rr["bearer"], (m_rr["bearer"] >= 0.85 ? ok : no)
+		printf "target  bearer CPU ÷ hello CPU          %6.2f   (≤ 1.30)  %s\n", m_cr["bearer"], (m_cr["bearer"] <= 1.3 ? ok : no)
+		printf "target  client_credentials CPU µs/req   %6.1f   (≤ 40)    %s   = %.2f× hello (40 µs is %.2f× the issue'"'"'s 13 µs hello)\n", m_cpu["client_credentials"], (m_cpu["client_credentials"] <= 40 ? ok : no), m_cr["client_credentials"], 40 / 13
+		printf "target  login CPU µs/login              %6.1f   (≤ 100)   %s   = %.2f× hello (100 µs is %.2f× the issue'"'"'s 13 µs hello)\n", m_cpu["login"], (m_cpu["login"] <= 100 ? ok : no), m_cr["login"], 100 / 13
+	}' "$results"
