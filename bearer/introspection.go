@@ -237,13 +237,17 @@ func (v *IntrospectionVerifier) VerifyAccessToken(ctx context.Context, token str
 func (v *IntrospectionVerifier) resolve(ctx context.Context, key [sha256.Size]byte, token string, f *flight) {
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
+	// The cache lifetime counts from when the question was asked: the
+	// answer can only be older than that, never fresher.
+	now := v.now()
 	info, err := v.introspect(ctx, token)
 	v.mu.Lock()
 	defer v.mu.Unlock()
 	delete(v.flights, key)
 	f.info, f.err = info, err
-	close(f.done)
-	now := v.now()
+	// Waiters are released once the answer is cached, so a caller that
+	// asks again right after sees it.
+	defer close(f.done)
 	switch {
 	case err == nil && v.ttl > 0:
 		exp := now.Add(v.ttl)
