@@ -2,6 +2,7 @@ package mcpoauth_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -187,4 +188,31 @@ func TestBrowserCookieAttributes(t *testing.T) {
 	require.Equal(t, http.SameSiteLaxMode, c.SameSite)
 	require.Equal(t, "/", c.Path)
 	require.Empty(t, c.Domain)
+}
+
+// TestConsentForgeryNeverAsksWhoIsSignedIn: the application's getUser runs
+// only once the request, browser and CSRF token are verified, so a forged
+// decision cannot probe the sign-in.
+func TestConsentForgeryNeverAsksWhoIsSignedIn(t *testing.T) {
+	h := newHarness(t)
+	var asked int
+	decide := h.srv.AuthenticateHandler(func(*http.Request) (string, error) {
+		asked++
+		return "alice", nil
+	})
+	b, p := h.startConsent(h.publicClient())
+	post := func(br *browser, form url.Values) int {
+		r := newRequest(http.MethodPost, "/consent/decide", form.Encode())
+		br.send(r)
+		w := httptest.NewRecorder()
+		decide.ServeHTTP(w, r)
+		return w.Code
+	}
+	forged := consentForm(p, "approve")
+	forged.Set("csrf_token", strings.Repeat("A", 43))
+	require.Equal(t, http.StatusForbidden, post(b, forged))
+	require.Equal(t, http.StatusForbidden, post(&browser{}, consentForm(p, "approve")))
+	require.Zero(t, asked, "getUser was asked for a forged decision")
+	require.Equal(t, http.StatusSeeOther, post(b, consentForm(p, "approve")))
+	require.Equal(t, 1, asked)
 }

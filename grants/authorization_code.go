@@ -146,8 +146,10 @@ type Decision struct {
 	CSRFToken     string
 	BrowserSecret string
 	Approve       bool
-	// UserID is the signed-in user; required to approve.
-	UserID string
+	// SignIn tells who is signed in. Decide asks it only for an approval,
+	// and only after the request, browser and CSRF token were verified, so
+	// a forged decision learns nothing and burns nothing.
+	SignIn func() (string, error)
 }
 
 // Outcome is where the browser goes after a decision: to RedirectURI with
@@ -159,10 +161,9 @@ type Outcome struct {
 	Err         *oautherr.Error
 }
 
-// CheckDecision verifies a decision may be taken (known pending request, same
-// browser, valid CSRF token) without consuming anything, so the caller can
-// sign the user in only for a genuine request.
-func (s *Service) CheckDecision(ctx context.Context, d Decision) *oautherr.Error {
+// checkDecision verifies a decision may be taken (known pending request,
+// same browser, valid CSRF token) without consuming anything.
+func (s *Service) checkDecision(ctx context.Context, d Decision) *oautherr.Error {
 	if _, oerr := s.pending(ctx, d.RequestID, d.BrowserSecret); oerr != nil {
 		return oerr
 	}
@@ -177,11 +178,18 @@ func (s *Service) CheckDecision(ctx context.Context, d Decision) *oautherr.Error
 // authorization code. The returned error is shown to the user; an Outcome
 // goes to the client's redirect URI.
 func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.Error) {
-	if oerr := s.CheckDecision(ctx, d); oerr != nil {
+	if oerr := s.checkDecision(ctx, d); oerr != nil {
 		return nil, oerr
 	}
-	if d.Approve && d.UserID == "" {
-		return nil, &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: 403}
+	var userID string
+	if d.Approve {
+		var err error
+		if d.SignIn != nil {
+			userID, err = d.SignIn()
+		}
+		if err != nil || userID == "" {
+			return nil, ErrSignInRequired.WithCause(err)
+		}
 	}
 	req, err := s.Store.ConsumeAuthorizationRequest(ctx, secret.Digest(d.RequestID))
 	if err != nil {
@@ -200,7 +208,7 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 	rec := &record.AuthorizationCode{
 		Digest:              secret.Digest(code),
 		ClientID:            req.ClientID,
-		UserID:              d.UserID,
+		UserID:              userID,
 		GrantID:             newGrantID(),
 		RedirectURI:         req.RedirectURI,
 		RedirectURIProvided: req.RedirectURIProvided,

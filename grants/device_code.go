@@ -68,8 +68,6 @@ var (
 	// ErrDeviceForeignPage: the decision does not carry the CSRF token of a
 	// verification page this browser was shown.
 	ErrDeviceForeignPage = &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "the decision did not come from this server's verification page", Status: http.StatusForbidden}
-	// ErrSignInRequired: nobody is signed in to approve or deny.
-	ErrSignInRequired = &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: http.StatusForbidden}
 )
 
 // NewUserCode draws a user code from rnd, uniformly over UserCodeAlphabet

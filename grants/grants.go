@@ -9,6 +9,7 @@ package grants
 import (
 	"context"
 	"errors"
+	"net/http"
 	"slices"
 	"strings"
 	"time"
@@ -81,6 +82,11 @@ type Store interface {
 	CodeStore
 	TokenStore
 }
+
+// ErrSignInRequired: nobody is signed in to approve (or, for a device,
+// deny) a request. 403, not 401: sign-in belongs to the application, and a
+// 401 must carry a challenge (RFC 9110 §15.5.2).
+var ErrSignInRequired = &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: http.StatusForbidden}
 
 // Policy is the configuration the grants apply. The root package fills it
 // from Config, defaults applied.

@@ -52,21 +52,7 @@ func Authenticate(env *Env, getUser GetUserFunc) http.Handler {
 			return
 		}
 		d.BrowserSecret = BrowserSecret(r, env.SecureCookies)
-		// Check before asking who the user is, so a forged decision learns
-		// nothing and burns nothing.
-		if oerr := env.Grants.CheckDecision(r.Context(), d); oerr != nil {
-			env.fail(w, r, "authenticate", oerr)
-			return
-		}
-		if d.Approve {
-			user, err := getUser(r)
-			if err != nil || user == "" {
-				oerr := &oautherr.Error{Code: oautherr.CodeAccessDenied, Description: "sign-in required", Status: http.StatusForbidden, Cause: err}
-				env.fail(w, r, "authenticate", oerr)
-				return
-			}
-			d.UserID = user
-		}
+		d.SignIn = func() (string, error) { return getUser(r) }
 		out, oerr := env.Grants.Decide(r.Context(), d)
 		if oerr != nil {
 			env.fail(w, r, "authenticate", oerr)
