@@ -3,7 +3,6 @@ package grants
 import (
 	"context"
 	"crypto/hmac"
-	"encoding/base64"
 	"errors"
 	"time"
 
@@ -92,7 +91,7 @@ func (s *Service) Authorize(ctx context.Context, p AuthorizationParams) (string,
 // request).
 func CSRFToken(browserSecret, requestID string) string {
 	m := secret.MAC(browserSecret, requestID) // crypto/hmac without its allocations
-	return base64.RawURLEncoding.EncodeToString(m[:])
+	return secret.Encode(m[:])
 }
 
 // Errors of the consent step. They are shown to the user, never redirected:

@@ -225,6 +225,9 @@ func (s *Service) ResolveResource(requested string, strict bool) (string, *oauth
 		}
 		return s.Resource, nil
 	}
+	if requested == s.Resource && requested != "" {
+		return requested, nil // the canonical form already: nothing to parse
+	}
 	canon, err := resource.Canonical(requested)
 	if err != nil {
 		return "", oautherr.InvalidTarget("resource must be an absolute URI without fragment")
@@ -239,8 +242,8 @@ func (s *Service) ResolveResource(requested string, strict bool) (string, *oauth
 // the one the grant is bound to; omitting it is allowed (golang.org/x/oauth2
 // omits it on refresh).
 func checkBoundResource(requested, bound string) *oautherr.Error {
-	if requested == "" {
-		return nil
+	if requested == "" || requested == bound {
+		return nil // bound is canonical: an exact repeat needs no parsing
 	}
 	canon, err := resource.Canonical(requested)
 	if err != nil || canon != bound {

@@ -54,3 +54,25 @@ func parseQuery(query string) (url.Values, error) {
 	}
 	return m, nil
 }
+
+// QueryValue is url.ParseQuery(query).Get(name) (what r.URL.Query().Get
+// does, malformed pairs skipped alike) without building the map: a page
+// that needs one parameter of its URL, as the consent page needs its
+// request_id, parses only that.
+func QueryValue(query, name string) string {
+	for rest := query; rest != ""; {
+		var pair string
+		pair, rest, _ = strings.Cut(rest, "&")
+		if pair == "" || strings.IndexByte(pair, ';') >= 0 {
+			continue
+		}
+		k, v, _ := strings.Cut(pair, "=")
+		if key, err := url.QueryUnescape(k); err != nil || key != name {
+			continue
+		}
+		if value, err := url.QueryUnescape(v); err == nil {
+			return value
+		}
+	}
+	return ""
+}

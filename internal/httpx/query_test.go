@@ -23,6 +23,15 @@ func requireSameAsParseQuery(t *testing.T, q string) {
 	}
 }
 
+// QueryValue must agree with url.ParseQuery's Get for every query and name.
+func requireSameValue(t *testing.T, q string) {
+	t.Helper()
+	want, _ := url.ParseQuery(q)
+	for _, name := range []string{"a", "b", "a b", "", "é"} {
+		require.Equal(t, want.Get(name), QueryValue(q, name), "query %q, name %q", q, name)
+	}
+}
+
 func TestParseQueryMatchesURL(t *testing.T) {
 	for _, q := range []string{
 		"", "&", "&&", "a", "a=", "=b", "=", "a=1", "a=1&b=2", "a=1&a=2&b=3&a=4",
@@ -34,6 +43,7 @@ func TestParseQueryMatchesURL(t *testing.T) {
 		strings.Repeat("k=v&", 20000),
 	} {
 		requireSameAsParseQuery(t, q)
+		requireSameValue(t, q)
 	}
 	// Random queries over an alphabet rich in separators and escapes.
 	rng := rand.New(rand.NewPCG(3, 4))
@@ -44,6 +54,7 @@ func TestParseQueryMatchesURL(t *testing.T) {
 			b[i] = alphabet[rng.IntN(len(alphabet))]
 		}
 		requireSameAsParseQuery(t, string(b))
+		requireSameValue(t, string(b))
 	}
 }
 
@@ -60,5 +71,8 @@ func FuzzParseQueryMatchesURL(f *testing.F) {
 	for _, q := range []string{"a=1&b=2", "a=%zz", "a;b", "grant_type=x&scope=a+b"} {
 		f.Add(q)
 	}
-	f.Fuzz(func(t *testing.T, q string) { requireSameAsParseQuery(t, q) })
+	f.Fuzz(func(t *testing.T, q string) {
+		requireSameAsParseQuery(t, q)
+		requireSameValue(t, q)
+	})
 }

@@ -24,8 +24,24 @@ func New() string {
 	var b [Bytes]byte
 	// crypto/rand.Read never returns an error on supported platforms (Go 1.24+).
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return encode(b[:])
 }
+
+// encode is base64.RawURLEncoding.EncodeToString in one allocation (the
+// string) rather than two, for the short inputs the server encodes: every
+// login mints several credentials.
+func encode(b []byte) string {
+	var buf [86]byte // the base64url length of 64 bytes
+	if len(b) > 64 {
+		return base64.RawURLEncoding.EncodeToString(b)
+	}
+	n := base64.RawURLEncoding.EncodedLen(len(b))
+	base64.RawURLEncoding.Encode(buf[:n], b)
+	return string(buf[:n])
+}
+
+// Encode returns b in base64url without padding, as New encodes credentials.
+func Encode(b []byte) string { return encode(b) }
 
 // NewID returns a fresh identifier that is not a credential (a grant id):
 // 128 bits from crypto/rand, 22 characters of base64url. It is as unique as
@@ -34,7 +50,7 @@ func New() string {
 func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return base64.RawURLEncoding.EncodeToString(b[:])
+	return encode(b[:])
 }
 
 // stackInput bounds the inputs that Digest and MAC copy to the stack. A
