@@ -24,7 +24,9 @@
 # Environment: DURATION (5s), WARMUP (2s, unmeasured, before each case),
 # ROUNDS (3: every case is run once per round, and each figure reported is
 # the median over the rounds, which tames a noisy shared machine), CONNS
-# (32), THREADS (2, wrk threads), ADDR (127.0.0.1:18080).
+# (32), THREADS (2, wrk threads), ADDR (127.0.0.1:18080), CASES (every case;
+# a space-separated list such as "hello login" runs those only: the first
+# hello always runs, as the baseline of the ratios).
 # Needs Go and wrk (apt-get install -y wrk). On two cores the load generator
 # competes with the server: compare cases by CPU µs per request as well as by
 # requests/s, and only within one run.
@@ -37,6 +39,7 @@ CONNS=${CONNS:-32}
 THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 ADDR=${ADDR:-127.0.0.1:18080}
+CASES=${CASES:-}
 BASE="http://$ADDR"
 
 if ! command -v wrk >/dev/null 2>&1; then
@@ -110,9 +113,15 @@ record() {
 	echo "  $name: ${line% cpu_ticks=*} cpu_ticks=$ticks" >&2
 }
 
+# want NAME tells whether case NAME runs (CASES).
+want() {
+	[ -z "$CASES" ] || [ "$1" = hello ] || [[ " $CASES " == *" $1 "* ]]
+}
+
 # wrk_case NAME METHOD PATH CTYPE AUTH BODY; the arguments are evaluated
 # after the server started, so they may use the BENCH_* variables.
 wrk_case() {
+	want "$1" || return 0
 	start_server
 	local name=$1
 	eval "export BENCH_METHOD=\"$2\" BENCH_CTYPE=\"$4\" BENCH_AUTH=\"$5\" BENCH_BODY=\"$6\""
@@ -128,6 +137,7 @@ wrk_case() {
 
 # loadgen_case NAME CASE
 loadgen_case() {
+	want "$1" || return 0
 	start_server
 	local out
 	out=$("$tmp/loadgen" run -base "$BASE" -case "$2" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" -pid "$server_pid")
