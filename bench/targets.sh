@@ -69,6 +69,8 @@ awk '
 		h1 = med("BenchmarkMemoryModelLiveTokens/tokens=1000/hot", 2, "ns/op"); h2 = med("BenchmarkMemoryModelLiveTokens/tokens=1000000/hot", 2, "ns/op")
 		a1 = med("BenchmarkMemoryModelLiveTokens/tokens=1000/all", 2, "ns/op"); a2 = med("BenchmarkMemoryModelLiveTokens/tokens=1000000/all", 2, "ns/op")
 		printf "verification 1M ÷ 1k tokens, hot set  %7.2f× (%.0f ÷ %.0f ns)   (unchanged: ≤ 1.1×)  %s\n", h2 / h1, h2, h1, (h2 / h1 <= 1.1 ? "met" : "MISSED")
+		g1 = med("BenchmarkMemoryModelLiveTokens/tokens=1000/hot", 2, "gc-ns/op"); g2 = med("BenchmarkMemoryModelLiveTokens/tokens=1000000/hot", 2, "gc-ns/op")
+		printf "  of which garbage collection         %+7.0f ns (GC CPU per verification: %.0f at 1M, %.0f at 1k)\n", g2 - g1, g2, g1
 		printf "verification 1M ÷ 1k tokens, all      %7.2f× (%.0f ÷ %.0f ns)   (every lookup misses the caches)\n", a2 / a1, a2, a1
 		sv = speedup("BenchmarkVerifyParallel"); sb = speedup("BenchmarkParallelBaseline")
 		printf "RunParallel speed-up, 1 → 2 cores     %7.2f× (baseline loop: %.2f×)   (≥ 1.6×, or ≥ 0.9× the baseline)  %s\n", sv, sb, (sv >= 1.6 || sv >= 0.9 * sb ? "met" : "MISSED")
