@@ -11,12 +11,20 @@
 #   FUZZMINIMIZETIME  how long to minimise each new interesting input
 #              (default 5s; go test's 60s default can stall a short run on
 #              one large input, during which nothing else is executed)
+#   FUZZ_TOOLCHAIN  the Go toolchain that fuzzes (default go1.27.3, which
+#              .ci/govulncheck.sh uses too). Go 1.26's fuzzing coordinator
+#              can fail a target with a bare "context deadline exceeded"
+#              when -fuzztime ends while a worker is busy, with no failing
+#              input (go.dev/issue/75804, fixed in Go 1.27): CI saw it on a
+#              loaded machine. The module's own go line stays at 1.25.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
 fuzztime=${FUZZTIME:-5s}
 minimize=${FUZZMINIMIZETIME:-5s}
 only=${FUZZ_ONLY:-.}
+export GOTOOLCHAIN=${FUZZ_TOOLCHAIN:-go1.27.3}
+go version
 
 targets=()
 while read -r dir pkg; do
