@@ -3,6 +3,7 @@ package secret
 import (
 	"crypto/hmac"
 	"crypto/sha256"
+	"encoding/base64"
 	"regexp"
 	"strings"
 	"testing"
@@ -71,4 +72,17 @@ func TestDigestAndMACDoNotAllocate(t *testing.T) {
 	require.Zero(t, testing.AllocsPerRun(100, func() { sink = Digest(tok) }))
 	require.Zero(t, testing.AllocsPerRun(100, func() { mac = MAC(key, tok) }))
 	_, _ = sink, mac
+}
+
+// Encode must be base64.RawURLEncoding at every length, on both sides of
+// its stack buffer's 64-byte limit.
+func TestEncodeIsRawURLBase64(t *testing.T) {
+	b := make([]byte, 100)
+	for i := range b {
+		b[i] = byte(i*37 + 11)
+	}
+	for n := range len(b) + 1 {
+		require.Equal(t, base64.RawURLEncoding.EncodeToString(b[:n]), Encode(b[:n]), "length %d", n)
+	}
+	require.Equal(t, 1.0, testing.AllocsPerRun(100, func() { _ = Encode(b[:32]) }))
 }
