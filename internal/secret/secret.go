@@ -24,13 +24,13 @@ func New() string {
 	var b [Bytes]byte
 	// crypto/rand.Read never returns an error on supported platforms (Go 1.24+).
 	_, _ = rand.Read(b[:])
-	return encode(b[:])
+	return Encode(b[:])
 }
 
-// encode is base64.RawURLEncoding.EncodeToString in one allocation (the
-// string) rather than two, for the short inputs the server encodes: every
-// login mints several credentials.
-func encode(b []byte) string {
+// Encode is base64.RawURLEncoding.EncodeToString, as New encodes
+// credentials, in one allocation (the string) rather than two for inputs of
+// up to 64 bytes: every login mints several credentials.
+func Encode(b []byte) string {
 	var buf [86]byte // the base64url length of 64 bytes
 	if len(b) > 64 {
 		return base64.RawURLEncoding.EncodeToString(b)
@@ -40,9 +40,6 @@ func encode(b []byte) string {
 	return string(buf[:n])
 }
 
-// Encode returns b in base64url without padding, as New encodes credentials.
-func Encode(b []byte) string { return encode(b) }
-
 // NewID returns a fresh identifier that is not a credential (a grant id):
 // 128 bits from crypto/rand, 22 characters of base64url. It is as unique as
 // a random UUID, in 24 bytes of memory where a UUID string takes 48, which
@@ -50,7 +47,7 @@ func Encode(b []byte) string { return encode(b) }
 func NewID() string {
 	var b [16]byte
 	_, _ = rand.Read(b[:])
-	return encode(b[:])
+	return Encode(b[:])
 }
 
 // stackInput bounds the inputs that Digest and MAC copy to the stack. A
