@@ -176,22 +176,7 @@ func (d *benchDriver) issueTokens(n int) []string {
 // client, as bench/loadgen does over the network, and returns the token
 // response.
 func (d *benchDriver) login(clientID, authorizeTarget string) *benchWriter {
-	w := d.serve(http.MethodGet, authorizeTarget, http.Header{}, "")
-	d.expect(w, http.StatusFound)
-	consent, err := url.Parse(w.h.Get("Location"))
-	if err != nil {
-		d.tb.Fatal(err)
-	}
-	cookie, _, _ := strings.Cut(w.h.Get("Set-Cookie"), ";")
-	w = d.serve(http.MethodPost, "/consent", http.Header{
-		"Content-Type": {"application/x-www-form-urlencoded"}, "Cookie": {cookie},
-	}, consent.RawQuery)
-	d.expect(w, http.StatusSeeOther)
-	back, err := url.Parse(w.h.Get("Location"))
-	if err != nil {
-		d.tb.Fatal(err)
-	}
-	w = d.serve(http.MethodPost, "/token", formHeader, d.app.ExchangeForm(clientID, back.Query().Get("code")))
+	w := d.serve(http.MethodPost, "/token", formHeader, d.app.ExchangeForm(clientID, d.code(authorizeTarget)))
 	d.expect(w, http.StatusOK)
 	return w
 }
