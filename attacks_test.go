@@ -470,7 +470,7 @@ func libraryResponses(t *testing.T) map[string]*httptest.ResponseRecorder {
 	add("authorize shown error", h.authorize(&browser{}, authorizeParams("nope")))
 	add("authorize HEAD", h.do(httptest.NewRequest(http.MethodHead, testIssuer+"/authorize?"+authorizeParams(id).Encode(), nil)))
 	b, p := h.startConsent(id)
-	add("consent forged", h.decide(&browser{}, consentForm(p, "approve")))
+	add("consent forged (shown)", h.decide(&browser{}, consentForm(p, "approve")))
 	add("consent approve", h.decide(b, consentForm(p, "approve")))
 	b, p = h.startConsent(id)
 	add("consent deny", h.decide(b, consentForm(p, "deny")))
@@ -482,25 +482,33 @@ func libraryResponses(t *testing.T) map[string]*httptest.ResponseRecorder {
 	add("device authorization", h.postForm("/device", deviceForm(h.deviceClient())))
 	da := h.startDevice(h.deviceClient())
 	add("device approve", h.decideDevice(da.UserCode, "approve", "alice"))
-	add("device deny error", h.decideDevice(da.UserCode, "deny", "alice"))
+	add("device deny error (shown)", h.decideDevice(da.UserCode, "deny", "alice"))
 	add("bearer 401", h.callMCP("nope"))
 	r := httptest.NewRequest(http.MethodGet, testResource, nil)
 	add("bearer no token", h.do(r))
 	return out
 }
 
-// TestAttackClickjacking: clickjacking needs a page to frame, and the
-// library serves none: no response of any endpoint or handler, success or
-// error, is HTML (redirects have no body at all, unlike http.Redirect's
-// HTML note), and JSON is marked nosniff, so a client-chosen client_name
-// echoed by registration is never rendered. The consent and device pages
-// are the application's; they must send frame-ancestors 'none' and
-// X-Frame-Options: DENY (the example does, and its tests assert it).
+// TestAttackClickjacking: clickjacking needs a page to frame, and the one
+// page the library serves, the error page of the browser-facing steps, may
+// not be framed (frame-ancestors 'none', X-Frame-Options: DENY) and has no
+// link or form to click. No other response is HTML (redirects have no body
+// at all, unlike http.Redirect's HTML note), and JSON is marked nosniff, so
+// a client-chosen client_name echoed by registration is never rendered. The
+// consent and device pages are the application's; they must send the same
+// headers (the example does, and its tests assert it).
 func TestAttackClickjacking(t *testing.T) {
 	for name, w := range libraryResponses(t) {
 		t.Run(name, func(t *testing.T) {
 			ct := w.Header().Get("Content-Type")
-			require.NotContains(t, ct, "html", name)
+			if strings.Contains(ct, "html") {
+				require.Contains(t, name, "shown", "only the error page is HTML")
+				require.Contains(t, w.Header().Get("Content-Security-Policy"), "frame-ancestors 'none'", name)
+				require.Equal(t, "DENY", w.Header().Get("X-Frame-Options"), name)
+				require.Equal(t, "nosniff", w.Header().Get("X-Content-Type-Options"), name)
+				require.Equal(t, "no-store", w.Header().Get("Cache-Control"), name)
+				require.NotContains(t, strings.ToLower(w.Body.String()), "<form", name)
+			}
 			require.NotContains(t, strings.ToLower(w.Body.String()), "<a href", name)
 			if w.Code >= 300 && w.Code < 400 {
 				require.Empty(t, w.Body.String(), "a redirect has no body")

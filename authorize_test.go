@@ -99,7 +99,7 @@ func TestAuthorizeErrorWithoutStateHasNoState(t *testing.T) {
 // TestAuthorizeRefusesClientWithoutCodeGrant: seed defect §f.18.
 func TestAuthorizeRefusesClientWithoutCodeGrant(t *testing.T) {
 	h := newHarness(t)
-	out := h.registerClient(map[string]any{"redirect_uris": []string{testRedirect}, "grant_types": []string{"refresh_token"}, "response_types": []string{}})
+	out := h.preRegisterJSON(map[string]any{"redirect_uris": []string{testRedirect}, "grant_types": []string{"refresh_token"}, "response_types": []string{}})
 	w := h.authorize(&browser{}, authorizeParams(out["client_id"].(string)))
 	require.Equal(t, http.StatusFound, w.Code)
 	require.Contains(t, w.Header().Get("Location"), "error=unauthorized_client")
@@ -154,7 +154,7 @@ func TestAuthorizeDefaultsScope(t *testing.T) {
 // is held to it (§f.5: registered scope was never enforced).
 func TestAuthorizeDefaultsScopeToRegistered(t *testing.T) {
 	h := newHarness(t)
-	out := h.registerClient(map[string]any{"redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "none", "scope": testScope})
+	out := h.preRegisterJSON(map[string]any{"redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "none", "scope": testScope})
 	id := out["client_id"].(string)
 	p := authorizeParams(id)
 	p.Del("scope")

@@ -70,20 +70,29 @@ func caProbeForm(extra ...string) url.Values {
 
 // caClients registers one client of each authentication method.
 type caClients struct {
-	basicID, basicSecret string // client_secret_basic (the default)
-	postID, postSecret   string // client_secret_post
-	publicID             string // none
+	basicID, basicSecret     string // client_secret_basic, named at registration
+	postID, postSecret       string // client_secret_post
+	defaultID, defaultSecret string // no method named: either secret method
+	publicID                 string // none
 }
 
 func newCAClients(h *harness) caClients {
 	var c caClients
-	c.basicID, c.basicSecret = h.confidentialClient()
+	secretClient := func(method string) (string, string) {
+		out := h.registerClient(map[string]any{
+			"redirect_uris":              []string{testRedirect},
+			"grant_types":                []string{"authorization_code", "refresh_token"},
+			"token_endpoint_auth_method": method,
+		})
+		return out["client_id"].(string), out["client_secret"].(string)
+	}
+	c.basicID, c.basicSecret = secretClient("client_secret_basic")
+	c.postID, c.postSecret = secretClient("client_secret_post")
 	out := h.registerClient(map[string]any{
-		"redirect_uris":              []string{testRedirect},
-		"grant_types":                []string{"authorization_code", "refresh_token"},
-		"token_endpoint_auth_method": "client_secret_post",
+		"redirect_uris": []string{testRedirect},
+		"grant_types":   []string{"authorization_code", "refresh_token"},
 	})
-	c.postID, c.postSecret = out["client_id"].(string), out["client_secret"].(string)
+	c.defaultID, c.defaultSecret = out["client_id"].(string), out["client_secret"].(string)
 	c.publicID = h.publicClient()
 	return c
 }
@@ -98,20 +107,16 @@ func caRequireAuthenticated(t *testing.T, w *httptest.ResponseRecorder) {
 }
 
 // caRequireInvalidClient asserts invalid_client: 401 with a Basic challenge
-// when HTTP Basic was attempted (RFC 6749 §5.2 MUST), else 400 without one.
-func caRequireInvalidClient(t *testing.T, w *httptest.ResponseRecorder, basic bool) {
+// however the client tried (RFC 6749 §5.2 allows it for every failure and
+// requires it after HTTP Basic; claude.ai re-registers only after a 401).
+func caRequireInvalidClient(t *testing.T, w *httptest.ResponseRecorder) {
 	t.Helper()
 	require.Equal(t, "invalid_client", oauthError(t, w))
 	require.Equal(t, "no-store", w.Header().Get("Cache-Control"))
-	if basic {
-		require.Equal(t, http.StatusUnauthorized, w.Code, w.Body.String())
-		ch := w.Header().Get("WWW-Authenticate")
-		require.True(t, strings.HasPrefix(ch, "Basic "), "challenge %q", ch)
-		require.Contains(t, ch, `realm="`)
-		return
-	}
-	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
-	require.Empty(t, w.Header().Get("WWW-Authenticate"))
+	require.Equal(t, http.StatusUnauthorized, w.Code, w.Body.String())
+	ch := w.Header().Get("WWW-Authenticate")
+	require.True(t, strings.HasPrefix(ch, "Basic "), "challenge %q", ch)
+	require.Contains(t, ch, `realm="`)
 }
 
 func TestClientAuthMethods(t *testing.T) {
@@ -120,7 +125,7 @@ func TestClientAuthMethods(t *testing.T) {
 	for name, tc := range map[string]struct {
 		form func() url.Values
 		auth func() []string
-		want string // authenticated, invalid_client, invalid_client_basic, invalid_request
+		want string // authenticated, invalid_client, invalid_request
 	}{
 		"basic": {
 			func() url.Values { return caProbeForm() },
@@ -145,27 +150,42 @@ func TestClientAuthMethods(t *testing.T) {
 			func() url.Values { return caProbeForm("client_id", c.publicID) },
 			func() []string { return nil }, "authenticated"},
 
+		// RFC 7591 §2: a client uses the token_endpoint_auth_method it
+		// registered; one that named none may use either secret method.
+		"RFC 7591 §2: client_secret_basic client sending its secret in the body": {
+			func() url.Values { return caProbeForm("client_id", c.basicID, "client_secret", c.basicSecret) },
+			func() []string { return nil }, "invalid_client"},
+		"RFC 7591 §2: client_secret_post client using HTTP Basic": {
+			func() url.Values { return caProbeForm() },
+			func() []string { return []string{caBasic(c.postID, c.postSecret)} }, "invalid_client"},
+		"RFC 7591 §2: no method registered, HTTP Basic": {
+			func() url.Values { return caProbeForm() },
+			func() []string { return []string{caBasic(c.defaultID, c.defaultSecret)} }, "authenticated"},
+		"RFC 7591 §2: no method registered, secret in the body": {
+			func() url.Values { return caProbeForm("client_id", c.defaultID, "client_secret", c.defaultSecret) },
+			func() []string { return nil }, "authenticated"},
+
 		"basic wrong secret": {
 			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, c.basicSecret+"x")} }, "invalid_client_basic"},
+			func() []string { return []string{caBasic(c.basicID, c.basicSecret+"x")} }, "invalid_client"},
 		"basic secret of another client": {
 			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, c.postSecret)} }, "invalid_client_basic"},
+			func() []string { return []string{caBasic(c.basicID, c.postSecret)} }, "invalid_client"},
 		"basic unknown client": {
 			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic("unknown-client", c.basicSecret)} }, "invalid_client_basic"},
+			func() []string { return []string{caBasic("unknown-client", c.basicSecret)} }, "invalid_client"},
 		"basic empty secret": {
 			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, "")} }, "invalid_client_basic"},
+			func() []string { return []string{caBasic(c.basicID, "")} }, "invalid_client"},
 		"basic empty id": {
 			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic("", c.basicSecret)} }, "invalid_client_basic"},
+			func() []string { return []string{caBasic("", c.basicSecret)} }, "invalid_client"},
 		"basic public client with secret": {
 			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.publicID, "anything")} }, "invalid_client_basic"},
+			func() []string { return []string{caBasic(c.publicID, "anything")} }, "invalid_client"},
 		"basic secret case-variant": {
 			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, strings.ToUpper(c.basicSecret))} }, "invalid_client_basic"},
+			func() []string { return []string{caBasic(c.basicID, strings.ToUpper(c.basicSecret))} }, "invalid_client"},
 
 		"post wrong secret": {
 			func() url.Values { return caProbeForm("client_id", c.postID, "client_secret", c.postSecret+"x") },
@@ -216,9 +236,9 @@ func TestClientAuthMethods(t *testing.T) {
 			case "authenticated":
 				caRequireAuthenticated(t, w)
 			case "invalid_client":
-				caRequireInvalidClient(t, w, false)
+				caRequireInvalidClient(t, w)
 			case "invalid_client_basic":
-				caRequireInvalidClient(t, w, true)
+				caRequireInvalidClient(t, w)
 			case "invalid_request":
 				require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
 				require.Equal(t, "invalid_request", oauthError(t, w))
@@ -246,7 +266,7 @@ func TestClientAuthMalformedBasic(t *testing.T) {
 		"digest":               `Digest username="` + id + `"`,
 	} {
 		t.Run(name, func(t *testing.T) {
-			caRequireInvalidClient(t, h.do(caTokenRequest(caProbeForm(), header)), true)
+			caRequireInvalidClient(t, h.do(caTokenRequest(caProbeForm(), header)))
 		})
 	}
 }
@@ -276,7 +296,7 @@ func TestClientAuthBasicFormURLEncoding(t *testing.T) {
 	// The same credentials in the body (client_secret_post) work too.
 	caRequireAuthenticated(t, h.do(caTokenRequest(caProbeForm("client_id", id, "client_secret", sec))))
 	// Unencoded, "a:b c:p@ss:w/rd" splits at the first colon: client "a".
-	caRequireInvalidClient(t, h.do(caTokenRequest(caProbeForm(), caRawBasic(id+":"+sec))), true)
+	caRequireInvalidClient(t, h.do(caTokenRequest(caProbeForm(), caRawBasic(id+":"+sec))))
 	// "+" decodes to a space, as form-urlencoding says.
 	caRequireAuthenticated(t, h.do(caTokenRequest(caProbeForm(), caRawBasic("a%3Ab+c:p%40ss%3Aw%2Frd_0123456789abcdefghijklmnop"))))
 }
@@ -312,7 +332,7 @@ func TestClientAuthFailureBurnsNothing(t *testing.T) {
 	id, sec := h.confidentialClient()
 	form := exchangeForm(id, h.code(id))
 	form.Del("client_id")
-	caRequireInvalidClient(t, h.postForm("/token", form, id, "wrong"), true)
+	caRequireInvalidClient(t, h.postForm("/token", form, id, "wrong"))
 	w := h.postForm("/token", form)
 	require.Equal(t, "invalid_client", oauthError(t, w))
 	w = h.postForm("/token", form, id, sec)
@@ -328,8 +348,8 @@ func TestClientAuthExpiredSecret(t *testing.T) {
 	caRequireAuthenticated(t, h.do(caTokenRequest(caProbeForm(), caBasic(c.basicID, c.basicSecret))))
 	caRequireAuthenticated(t, h.do(caTokenRequest(caProbeForm("client_id", c.postID, "client_secret", c.postSecret))))
 	h.clock.Advance(time.Second)
-	caRequireInvalidClient(t, h.do(caTokenRequest(caProbeForm(), caBasic(c.basicID, c.basicSecret))), true)
-	caRequireInvalidClient(t, h.do(caTokenRequest(caProbeForm("client_id", c.postID, "client_secret", c.postSecret))), false)
+	caRequireInvalidClient(t, h.do(caTokenRequest(caProbeForm(), caBasic(c.basicID, c.basicSecret))))
+	caRequireInvalidClient(t, h.do(caTokenRequest(caProbeForm("client_id", c.postID, "client_secret", c.postSecret))))
 	// Public clients have no secret to expire.
 	caRequireAuthenticated(t, h.do(caTokenRequest(caProbeForm("client_id", c.publicID))))
 }
@@ -396,8 +416,9 @@ func TestClientAuthFailuresLookAlike(t *testing.T) {
 		}
 	}
 	require.Equal(t, http.StatusUnauthorized, basic[0].status)
-	require.Equal(t, http.StatusBadRequest, post[0].status)
-	require.Equal(t, basic[0].body, post[0].body, "only the status and challenge differ")
+	require.Equal(t, basic[0].status, post[0].status, "invalid_client is 401 however the client tried")
+	require.Equal(t, basic[0].header, post[0].header)
+	require.Equal(t, basic[0].body, post[0].body)
 	require.NotContains(t, basic[0].body, "unknown")
 	// No presented or registered secret reaches the logs or ErrorHandler.
 	for _, sec := range []string{c.basicSecret, c.postSecret, "wrong-secret"} {
@@ -415,9 +436,9 @@ func TestClientAuthAtRevocation(t *testing.T) {
 	c := newCAClients(h)
 	r := caTokenRequest(url.Values{"token": {"whatever"}}, caBasic(c.basicID, "wrong"))
 	r.URL.Path = "/revoke"
-	caRequireInvalidClient(t, h.do(r), true)
+	caRequireInvalidClient(t, h.do(r))
 	w := h.postForm("/revoke", url.Values{"token": {"whatever"}, "client_id": {c.postID}, "client_secret": {"wrong"}})
-	caRequireInvalidClient(t, w, false)
+	caRequireInvalidClient(t, w)
 	w = h.postForm("/revoke", url.Values{"token": {"whatever"}}, c.basicID, c.basicSecret)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 }

@@ -13,15 +13,16 @@ import (
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
-// ccClient registers a confidential client_credentials client with the
-// given extra metadata and returns its id and secret.
+// ccClient pre-registers a confidential client_credentials client with the
+// given extra metadata and returns its id and secret: /register refuses
+// that grant (TestRegisterRefusesClientCredentials).
 func (h *harness) ccClient(meta map[string]any) (id, secret string) {
 	h.t.Helper()
 	m := map[string]any{"grant_types": []string{mcpoauth.GrantClientCredentials}, "client_name": "Batch job"}
 	for k, v := range meta {
 		m[k] = v
 	}
-	out := h.registerClient(m)
+	out := h.preRegisterJSON(m)
 	return out["client_id"].(string), out["client_secret"].(string)
 }
 
@@ -149,8 +150,8 @@ func TestClientCredentialsRejections(t *testing.T) {
 		"public client":              {ccForm("client_id", "public-cc"), nil, 400, "unauthorized_client"},
 		"client without the grant":   {ccForm(), []string{codeID, codeSecret}, 400, "unauthorized_client"},
 		"wrong secret (basic)":       {ccForm(), []string{id, "wrong"}, 401, "invalid_client"},
-		"wrong secret (post)":        {ccForm("client_id", id, "client_secret", "wrong"), nil, 400, "invalid_client"},
-		"no secret":                  {ccForm("client_id", id), nil, 400, "invalid_client"},
+		"wrong secret (post)":        {ccForm("client_id", id, "client_secret", "wrong"), nil, 401, "invalid_client"},
+		"no secret":                  {ccForm("client_id", id), nil, 401, "invalid_client"},
 		"unknown client":             {ccForm(), []string{"nope", "x"}, 401, "invalid_client"},
 		"two authentication methods": {ccForm("client_secret", sec), []string{id, sec}, 400, "invalid_request"},
 	} {

@@ -14,10 +14,12 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
+	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
 // Grant types for Config.GrantTypes.
@@ -76,8 +78,9 @@ type Config struct {
 	// seed's baseUrl), e.g. "https://example.com/oauth". Default: Issuer.
 	BaseURL string
 	// AuthorizationURL is the application's consent page; /authorize sends
-	// the browser there with a request_id query parameter. An absolute URL,
-	// or a path on the issuer's origin.
+	// the browser there with a request_id query parameter. An absolute URL
+	// on the host of the endpoints (BaseURL's, else the issuer's: the
+	// browser-binding cookie is per host), or a path on the issuer's origin.
 	AuthorizationURL string
 	// ResourceServerURL is the MCP server's canonical URL (RFC 8707
 	// resource, RFC 9728 resource). Tokens are bound to it; its protected
@@ -89,7 +92,9 @@ type Config struct {
 	ServiceDocumentationURL string
 	// ScopesSupported lists the scopes clients may request; a request
 	// without scope gets all of them (or the client's registered scope).
-	// Empty means any syntactically valid scope is accepted.
+	// Empty means any syntactically valid scope is accepted, so that any
+	// scope a client invents is granted (New logs a warning), and a request
+	// without scope from a client that registered none is invalid_scope.
 	ScopesSupported []string
 	// AccessTokenLifetime defaults to DefaultAccessTokenLifetime.
 	AccessTokenLifetime time.Duration
@@ -120,6 +125,27 @@ type Config struct {
 	// DynamicClientRegistration enables RFC 7591 /register. Default true;
 	// it needs a Model that implements ClientRegistrar.
 	DynamicClientRegistration *bool
+	// RegistrationPolicy decides who may register what at /register. It is
+	// called with each registration after the metadata was validated and
+	// its defaults applied; it may refuse the registration by returning an
+	// error (an *OAuthError is answered as it is; any other error is 400
+	// invalid_client_metadata), or narrow it by changing reg.Metadata (drop
+	// a grant type, a redirect URI, a scope), which is then validated again.
+	// It is the place for an allow-list of redirect hosts, an initial access
+	// token (RFC 7591 §3) or a per-network rule. A registration that asks for
+	// client_credentials is refused unless the policy sets
+	// reg.AllowClientCredentials: such a client gets tokens with no user and
+	// no consent, so machine clients are pre-registered (RegisterClient).
+	// Default: nil, every valid registration but client_credentials is
+	// accepted.
+	RegistrationPolicy func(reg *Registration) error
+	// ErrorPage renders the errors a person sees in the browser: those of
+	// /authorize (every error of a client that is not pre-registered, and
+	// the errors found before its redirect URI was verified for any client),
+	// of AuthenticateHandler and of the device approve and deny handlers.
+	// It must write the status err.Status. Machine endpoints answer JSON
+	// whatever it does. Default: DefaultErrorPage.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, err *OAuthError)
 	// GrantTypes are the enabled grants. Default: authorization_code and
 	// refresh_token.
 	GrantTypes []string
@@ -129,8 +155,8 @@ type Config struct {
 	// DeviceAuthorizationURL is the application's device verification page
 	// (RFC 8628 §3.2 verification_uri), where the user enters the code a
 	// device shows and approves or denies; see PendingDeviceAuthorization.
-	// An absolute URL, or a path on the issuer's origin. Required with
-	// GrantDeviceCode.
+	// An absolute URL on the host of the endpoints, or a path on the
+	// issuer's origin. Required with GrantDeviceCode.
 	DeviceAuthorizationURL string
 	// DeviceAuthorizationLifetime defaults to
 	// DefaultDeviceAuthorizationLifetime (RFC 8628 §3.2 expires_in).
@@ -256,6 +282,27 @@ type RateLimits struct {
 	// believed; from any other peer the header is ignored, so it cannot be
 	// used to dodge a limit.
 	TrustedProxies []netip.Prefix
+}
+
+// Registration is a dynamic client registration (RFC 7591 §3.1) on its way
+// to RegistrationPolicy.
+type Registration struct {
+	// Request is the registration request: its headers (an initial access
+	// token, RFC 7591 §3), its remote address. The body was read already.
+	Request *http.Request
+	// Metadata is the validated client metadata, RFC 7591 defaults applied.
+	// The policy may narrow it; what it leaves is validated again.
+	Metadata metadata.ClientMetadata
+	// AllowClientCredentials lets this registration have the
+	// client_credentials grant (off by default; see RegistrationPolicy).
+	AllowClientCredentials bool
+}
+
+// DefaultErrorPage is the default ErrorPage: a plain HTML page with the
+// error's status, code and description, marked no-store and unframeable.
+// A custom ErrorPage may call it for the errors it does not restyle.
+func DefaultErrorPage(w http.ResponseWriter, r *http.Request, err *OAuthError) {
+	handlers.DefaultErrorPage(w, r, err)
 }
 
 // Bool returns a pointer to v, for Config's optional booleans.
@@ -459,8 +506,9 @@ func (c *CIMDConfig) validate() error {
 }
 
 // pageURL checks the URL of an application page the server sends users to
-// (consent, device verification): an absolute http(s) URL, or an absolute
-// path resolved against the issuer's origin; never a fragment.
+// (consent, device verification): an absolute http(s) URL on the host of
+// the endpoints (BaseURL, or the issuer), or an absolute path resolved
+// against the issuer's origin; never a fragment.
 func (s *settings) pageURL(field, raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil || u.Fragment != "" || strings.Contains(raw, "#") || !(u.IsAbs() && u.Host != "" && (u.Scheme == "https" || u.Scheme == "http") || !u.IsAbs() && strings.HasPrefix(u.Path, "/") && u.Host == "") {
@@ -469,6 +517,12 @@ func (s *settings) pageURL(field, raw string) (*url.URL, error) {
 	if !u.IsAbs() {
 		base, _ := url.Parse(s.issuer)
 		u = base.ResolveReference(u)
+	}
+	// /authorize binds the request to the browser with a cookie of its own
+	// host, which the page's decision must carry back: a page on another
+	// host never sees it, and every decision would fail.
+	if endpoints, _ := url.Parse(s.baseURL); !strings.EqualFold(u.Hostname(), endpoints.Hostname()) {
+		return nil, configError(field, fmt.Sprintf("must be on the host of the endpoints (%s): the browser-binding cookie set by /authorize is per host", endpoints.Hostname()))
 	}
 	return u, nil
 }

@@ -111,7 +111,7 @@ func TestConfigIssuerAccepted(t *testing.T) {
 		{"https://as.example.com/tenant1/", "https://as.example.com/tenant1", "/.well-known/oauth-authorization-server/tenant1"},
 	} {
 		t.Run(tc.issuer, func(t *testing.T) {
-			srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.Issuer = tc.issuer })
+			srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.Issuer, c.AuthorizationURL = tc.issuer, "/consent" })
 			require.NoError(t, err)
 			require.Equal(t, tc.canonical, srv.Issuer())
 			require.Equal(t, tc.canonical, srv.Metadata().Issuer)

@@ -336,11 +336,11 @@ func TestDeviceAuthorizationRejections(t *testing.T) {
 		status int
 		code   string
 	}{
-		"unknown client":              {deviceForm("nope"), nil, 400, "invalid_client"},
-		"missing client_id":           {url.Values{"scope": {testScope}, "resource": {testResource}}, nil, 400, "invalid_client"},
-		"confidential without secret": {deviceForm(confID), nil, 400, "invalid_client"},
+		"unknown client":              {deviceForm("nope"), nil, 401, "invalid_client"},
+		"missing client_id":           {url.Values{"scope": {testScope}, "resource": {testResource}}, nil, 401, "invalid_client"},
+		"confidential without secret": {deviceForm(confID), nil, 401, "invalid_client"},
 		"confidential wrong secret":   {deviceForm(""), []string{confID, "wrong"}, 401, "invalid_client"},
-		"public client with secret":   {withParam(deviceForm(public), "client_secret", "x"), nil, 400, "invalid_client"},
+		"public client with secret":   {withParam(deviceForm(public), "client_secret", "x"), nil, 401, "invalid_client"},
 		"client without the grant":    {deviceForm(codeOnly), nil, 400, "unauthorized_client"},
 		"unsupported scope":           {withParam(deviceForm(public), "scope", "mcp:root"), nil, 400, "invalid_scope"},
 		"malformed scope":             {withParam(deviceForm(public), "scope", "a  b"), nil, 400, "invalid_scope"},

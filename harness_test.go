@@ -5,11 +5,13 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -20,6 +22,7 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/pkce"
+	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
 // The test deployment: the AS at the root of its origin, the consent page
@@ -65,8 +68,9 @@ type harness struct {
 	handler http.Handler
 	logs    *bytes.Buffer
 
-	mu   sync.Mutex
-	errs []error
+	mu      sync.Mutex
+	errs    []error
+	clients int
 }
 
 // newHarness builds a server with rate limits off unless a mutator turns
@@ -169,8 +173,60 @@ func (h *harness) registerClient(meta map[string]any) map[string]any {
 	return out
 }
 
-// publicClient registers a public client for the code and refresh grants.
+// preRegister registers a static client through RegisterClient, as an
+// operator does: its errors at /authorize go back to its redirect URI.
+func (h *harness) preRegister(meta metadata.ClientMetadata) (id, secret string) {
+	h.t.Helper()
+	h.mu.Lock()
+	h.clients++
+	id = fmt.Sprintf("static-client-%d", h.clients)
+	h.mu.Unlock()
+	out, err := h.srv.RegisterClient(context.Background(), metadata.ClientInformation{ClientID: id, ClientMetadata: meta})
+	require.NoError(h.t, err)
+	return out.ClientID, out.ClientSecret
+}
+
+// preRegisterJSON pre-registers a client from JSON-shaped metadata, as
+// registerClient registers one at /register, and returns the client
+// information as registerClient does.
+func (h *harness) preRegisterJSON(meta map[string]any) map[string]any {
+	h.t.Helper()
+	b, err := json.Marshal(meta)
+	require.NoError(h.t, err)
+	var m metadata.ClientMetadata
+	require.NoError(h.t, json.Unmarshal(b, &m))
+	id, secret := h.preRegister(m)
+	out := map[string]any{"client_id": id}
+	if secret != "" {
+		out["client_secret"] = secret
+	}
+	return out
+}
+
+// publicClient pre-registers a public client for the code and refresh
+// grants.
 func (h *harness) publicClient() string {
+	id, _ := h.preRegister(metadata.ClientMetadata{
+		RedirectURIs:            []string{testRedirect},
+		GrantTypes:              []string{"authorization_code", "refresh_token"},
+		TokenEndpointAuthMethod: "none",
+		ClientName:              "Test Client",
+	})
+	return id
+}
+
+// confidentialClient pre-registers a client that named no authentication
+// method: client_secret_basic, with client_secret_post accepted too.
+func (h *harness) confidentialClient() (id, secret string) {
+	return h.preRegister(metadata.ClientMetadata{
+		RedirectURIs: []string{testRedirect},
+		GrantTypes:   []string{"authorization_code", "refresh_token"},
+	})
+}
+
+// dynamicPublicClient registers a public client through /register, as an
+// MCP client does: the operator never vetted it.
+func (h *harness) dynamicPublicClient() string {
 	out := h.registerClient(map[string]any{
 		"redirect_uris":              []string{testRedirect},
 		"grant_types":                []string{"authorization_code", "refresh_token"},
@@ -178,15 +234,6 @@ func (h *harness) publicClient() string {
 		"client_name":                "Test Client",
 	})
 	return out["client_id"].(string)
-}
-
-// confidentialClient registers a client_secret_basic client.
-func (h *harness) confidentialClient() (id, secret string) {
-	out := h.registerClient(map[string]any{
-		"redirect_uris": []string{testRedirect},
-		"grant_types":   []string{"authorization_code", "refresh_token"},
-	})
-	return out["client_id"].(string), out["client_secret"].(string)
 }
 
 // authorizeParams are the parameters of a valid authorization request.
@@ -307,9 +354,18 @@ func (h *harness) callMCP(token string) *httptest.ResponseRecorder {
 	return h.do(r)
 }
 
-// oauthError decodes an error body.
+// errorPageCode finds the error code on the default error page.
+var errorPageCode = regexp.MustCompile(`<code id="error">([a-z_]+)</code>`)
+
+// oauthError decodes an error body: the JSON of a machine endpoint, or the
+// error page a browser-facing step shows.
 func oauthError(t *testing.T, w *httptest.ResponseRecorder) string {
 	t.Helper()
+	if strings.HasPrefix(w.Header().Get("Content-Type"), "text/html") {
+		m := errorPageCode.FindStringSubmatch(w.Body.String())
+		require.NotNil(t, m, "no error code on the page: %s", w.Body.String())
+		return m[1]
+	}
 	var e struct {
 		Error string `json:"error"`
 	}

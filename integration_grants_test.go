@@ -106,7 +106,10 @@ func (ls *liveServer) whoami(t *testing.T, c *http.Client) (int, map[string]stri
 // golang.org/x/oauth2 as the device (Config.DeviceAuth, then
 // DeviceAccessToken polling at the advertised interval) and a browser on
 // the verification page: for a public client, and for a confidential one
-// that authenticates with HTTP Basic at the token endpoint.
+// that authenticates with HTTP Basic at the token endpoint. x/oauth2's
+// DeviceAuth can send a secret only in the body, so that client registers
+// no token_endpoint_auth_method, which lets it use both (RFC 7591 §2 binds
+// a client that names one to it).
 func TestIntegrationDeviceFlow(t *testing.T) {
 	for _, tc := range []struct {
 		name       string
@@ -114,7 +117,7 @@ func TestIntegrationDeviceFlow(t *testing.T) {
 		style      oauth2.AuthStyle
 	}{
 		{"public client", "none", oauth2.AuthStyleInParams},
-		{"client_secret_basic", "client_secret_basic", oauth2.AuthStyleInHeader},
+		{"confidential, HTTP Basic at the token endpoint", "", oauth2.AuthStyleInHeader},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			t.Parallel()
@@ -124,10 +127,11 @@ func TestIntegrationDeviceFlow(t *testing.T) {
 			require.Equal(t, ls.issuer+"/device", meta.DeviceAuthorizationEndpoint)
 			require.Contains(t, meta.GrantTypesSupported, mcpoauth.GrantDeviceCode)
 
-			body, _ := json.Marshal(map[string]any{
-				"grant_types":                []string{mcpoauth.GrantDeviceCode, "refresh_token"},
-				"token_endpoint_auth_method": tc.authMethod, "client_name": "Living room TV",
-			})
+			clientMeta := map[string]any{"grant_types": []string{mcpoauth.GrantDeviceCode, "refresh_token"}, "client_name": "Living room TV"}
+			if tc.authMethod != "" {
+				clientMeta["token_endpoint_auth_method"] = tc.authMethod
+			}
+			body, _ := json.Marshal(clientMeta)
 			resp, err := http.Post(meta.RegistrationEndpoint, "application/json", bytes.NewReader(body))
 			require.NoError(t, err)
 			require.Equal(t, http.StatusCreated, resp.StatusCode)

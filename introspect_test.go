@@ -191,9 +191,9 @@ func TestIntrospectionRequest(t *testing.T) {
 		challenge bool
 	}{
 		{"public client", url.Values{"token": {tr.AccessToken}, "client_id": {pubID}}, "", "", http.StatusUnauthorized, "invalid_client", true},
-		{"no client authentication", url.Values{"token": {tr.AccessToken}}, "", "", http.StatusBadRequest, "invalid_client", false},
+		{"no client authentication", url.Values{"token": {tr.AccessToken}}, "", "", http.StatusUnauthorized, "invalid_client", true},
 		{"wrong secret, Basic", url.Values{"token": {tr.AccessToken}}, confID, "wrong", http.StatusUnauthorized, "invalid_client", true},
-		{"wrong secret, post", url.Values{"token": {tr.AccessToken}, "client_id": {confID}, "client_secret": {"wrong"}}, "", "", http.StatusBadRequest, "invalid_client", false},
+		{"wrong secret, post", url.Values{"token": {tr.AccessToken}, "client_id": {confID}, "client_secret": {"wrong"}}, "", "", http.StatusUnauthorized, "invalid_client", true},
 		{"unknown client", url.Values{"token": {tr.AccessToken}}, "nobody", "secret", http.StatusUnauthorized, "invalid_client", true},
 		{"resource server, wrong secret", url.Values{"token": {tr.AccessToken}}, testRSClientID, "wrong", http.StatusUnauthorized, "invalid_client", true},
 		{"token missing", url.Values{}, confID, confSecret, http.StatusBadRequest, "invalid_request", false},

@@ -148,9 +148,9 @@ func TestRevokeRequestErrors(t *testing.T) {
 		"repeated token": {url.Values{"client_id": {id}, "token": {tr.AccessToken, tr.AccessToken}}, http.StatusBadRequest, "invalid_request"},
 		"repeated hint":  {url.Values{"client_id": {id}, "token": {tr.AccessToken}, "token_type_hint": {"access_token", "refresh_token"}}, http.StatusBadRequest, "invalid_request"},
 		// Client authentication is required (RFC 7009 §2.1).
-		"no client":                   {url.Values{"token": {tr.AccessToken}}, http.StatusBadRequest, "invalid_client"},
-		"unknown client":              {url.Values{"token": {tr.AccessToken}, "client_id": {"nope"}}, http.StatusBadRequest, "invalid_client"},
-		"confidential without secret": {url.Values{"token": {tr.AccessToken}, "client_id": {confID}}, http.StatusBadRequest, "invalid_client"},
+		"no client":                   {url.Values{"token": {tr.AccessToken}}, http.StatusUnauthorized, "invalid_client"},
+		"unknown client":              {url.Values{"token": {tr.AccessToken}, "client_id": {"nope"}}, http.StatusUnauthorized, "invalid_client"},
+		"confidential without secret": {url.Values{"token": {tr.AccessToken}, "client_id": {confID}}, http.StatusUnauthorized, "invalid_client"},
 	} {
 		t.Run(name, func(t *testing.T) {
 			w := h.postForm("/revoke", tc.form)
@@ -164,7 +164,8 @@ func TestRevokeRequestErrors(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, testIssuer+"/revoke?"+url.Values{"token": {tr.AccessToken}, "client_id": {id}}.Encode(), nil)
 	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 	w := h.do(r)
-	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+	require.Equal(t, http.StatusUnauthorized, w.Code, w.Body.String())
+	require.Equal(t, "invalid_client", oauthError(t, w), "client_id in the query was not read")
 	r = httptest.NewRequest(http.MethodPost, testIssuer+"/revoke", strings.NewReader(`{"token":"`+tr.AccessToken+`","client_id":"`+id+`"}`))
 	r.Header.Set("Content-Type", "application/json")
 	w = h.do(r)
@@ -185,7 +186,7 @@ func TestRevokeConfidentialClient(t *testing.T) {
 	tr := decodeRevokeTokens(t, w)
 
 	w = h.postForm("/revoke", url.Values{"token": {tr.AccessToken}, "client_id": {id}})
-	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Equal(t, http.StatusUnauthorized, w.Code)
 	require.Equal(t, "invalid_client", oauthError(t, w))
 	w = h.postForm("/revoke", url.Values{"token": {tr.AccessToken}}, id, "wrong")
 	require.Equal(t, http.StatusUnauthorized, w.Code)

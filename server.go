@@ -53,8 +53,18 @@ var (
 type OAuthError = oautherr.Error
 
 // GetUserFunc returns the id of the user signed in on a request, or "" or an
-// error if nobody is. AuthenticateHandler calls it to learn who approves.
+// error if nobody is. AuthenticateHandler calls it to learn who approves;
+// an error wrapping ErrAccessDenied says the user is signed in but may not
+// authorize the request.
 type GetUserFunc = handlers.GetUserFunc
+
+// ErrAccessDenied is what a GetUserFunc returns (or wraps) for a signed-in
+// user the application refuses (the wrong tenant, a suspended account).
+// AuthenticateHandler then consumes the request and sends the browser back
+// to the client with error=access_denied and iss (RFC 6749 §4.1.2.1), so the
+// client stops waiting; "" or any other error means nobody is signed in,
+// which stays a page of the application (ErrorPage, 403).
+var ErrAccessDenied = grants.ErrAccessDenied
 
 // Field names of the consent form that AuthenticateHandler reads.
 const (
@@ -138,14 +148,44 @@ func New(cfg Config) (*OAuthServer, error) {
 		SecureCookies:                  isHTTPS(s.issuer),
 		OnError:                        srv.onError,
 	}
+	if s.ErrorPage != nil {
+		srv.env.ErrorPage = s.ErrorPage
+	}
 	if reg, ok := s.Model.(ClientRegistrar); ok && s.dcr {
 		srv.env.Registrar = reg
+		if s.RegistrationPolicy != nil {
+			srv.env.RegistrationPolicy = srv.registrationPolicy
+		}
+	}
+	if len(s.ScopesSupported) == 0 {
+		s.Logger.Warn("mcpoauth: ScopesSupported is empty: any scope a client asks for is granted; list the scopes your resource server checks")
 	}
 	if srv.router, err = srv.newRouter(); err != nil {
 		return nil, err
 	}
 	return srv, nil
 }
+
+// registrationPolicy runs Config.RegistrationPolicy on a registration. An
+// error that is not an OAuthError is answered invalid_client_metadata, its
+// text kept for ErrorHandler only: a policy's message is not written for
+// clients.
+func (s *OAuthServer) registrationPolicy(r *http.Request, m *metadata.ClientMetadata) (bool, *oautherr.Error) {
+	reg := &Registration{Request: r, Metadata: *m}
+	if err := s.cfg.RegistrationPolicy(reg); err != nil {
+		var oerr *oautherr.Error
+		if errors.As(err, &oerr) {
+			return false, oerr
+		}
+		return false, errRegistrationRefused.WithCause(err)
+	}
+	*m = reg.Metadata
+	return reg.AllowClientCredentials, nil
+}
+
+// errRegistrationRefused answers a registration RegistrationPolicy refused
+// with a plain error.
+var errRegistrationRefused = oautherr.InvalidClientMetadata("the registration is not allowed by this server's policy")
 
 // onError logs an endpoint error and hands it to ErrorHandler. Server
 // errors are logged at Error level with their cause; client errors at Debug.
@@ -187,7 +227,16 @@ func (s *OAuthServer) VerifyAccessToken(ctx context.Context, token string) (*bea
 // requiredScopes; failures get the RFC 6750 / RFC 9728 challenges MCP
 // clients discover the server by. Use package bearer directly for more
 // options.
+//
+// It panics, as http.ServeMux.Handle does for a bad pattern, when a required
+// scope is not in a non-empty ScopesSupported: no token could ever hold it,
+// so every call would fail 403 at run time.
 func (s *OAuthServer) RequireBearerAuth(requiredScopes ...string) func(http.Handler) http.Handler {
+	for _, sc := range requiredScopes {
+		if len(s.cfg.ScopesSupported) > 0 && !contains(s.cfg.ScopesSupported, sc) {
+			panic(fmt.Sprintf("mcpoauth: RequireBearerAuth: scope %q is not in Config.ScopesSupported %q, so no token can hold it", sc, s.cfg.ScopesSupported))
+		}
+	}
 	return bearer.RequireBearerAuth(bearer.Options{
 		Verifier:            s,
 		RequiredScopes:      requiredScopes,
@@ -214,9 +263,12 @@ func ProtectedResourceMetadataURL(resource string) string {
 // AuthenticateHandler receives the consent page's decision (see
 // PendingAuthorization): a POST with request_id, csrf_token and decision
 // (approve or deny). getUser tells who is signed in; it is asked only for an
-// approval. The response is a 303 to the client's redirect URI. Mount it on
-// the issuer's origin, where the browser-binding cookie set by /authorize is
-// visible.
+// approval. The response is a 303 to the client's redirect URI, with a code,
+// or with error=access_denied after a denial or when getUser returns
+// ErrAccessDenied. Errors about the request itself, and nobody signed in,
+// are rendered with ErrorPage. The body may have been parsed by a
+// middleware already (r.PostForm). Mount it on the issuer's origin, where
+// the browser-binding cookie set by /authorize is visible.
 func (s *OAuthServer) AuthenticateHandler(getUser GetUserFunc) http.Handler {
 	h := handlers.Authenticate(s.env, getUser)
 	return methods(s.limit(s.cfg.RateLimits.Authenticate, h), http.MethodPost)
@@ -324,6 +376,8 @@ func (s *OAuthServer) RegisterClient(ctx context.Context, info metadata.ClientIn
 		return nil, fmt.Errorf("mcpoauth: client %q: client_secret must have at least %d characters", info.ClientID, minStaticSecretLength)
 	}
 	c, out := s.grants.NewClient(m, info.ClientID, info.ClientSecret)
+	c.PreRegistered = true
+	c.AuthMethodDefaulted = info.TokenEndpointAuthMethod == ""
 	if out.ClientSecretExpiresAt != nil {
 		// A static client's secret is the operator's: it expires when the
 		// client information says (0 or absent: never), not after

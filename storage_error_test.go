@@ -99,7 +99,12 @@ func TestStorageErrorsAreServerErrors(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			code, body, hdr := do()
 			require.Equal(t, http.StatusInternalServerError, code, body)
-			require.Contains(t, body, `"error":"server_error"`)
+			if strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
+				// The error page of a browser-facing step.
+				require.Contains(t, body, `<code id="error">server_error</code>`)
+			} else {
+				require.Contains(t, body, `"error":"server_error"`)
+			}
 			require.NotContains(t, body, "hunter2")
 			require.NotContains(t, body, "db-internal")
 			require.NotContains(t, strings.Join(hdr.Values("WWW-Authenticate"), " "), "hunter2")

@@ -185,7 +185,7 @@ func TestTokenConfidentialClientNeedsSecret(t *testing.T) {
 	h := newHarness(t)
 	id, _ := h.confidentialClient()
 	w := h.postForm("/token", exchangeForm(id, h.code(id)))
-	require.Equal(t, http.StatusBadRequest, w.Code)
+	require.Equal(t, http.StatusUnauthorized, w.Code)
 	require.Equal(t, "invalid_client", oauthError(t, w))
 }
 

@@ -173,6 +173,16 @@ func (s *Service) checkDecision(ctx context.Context, d Decision) *oautherr.Error
 	return nil
 }
 
+// ErrAccessDenied, returned (or wrapped) by the sign-in callback, says that
+// the user is signed in but may not authorize the request: the decision is
+// then a denial, sent to the client's redirect URI as access_denied (RFC
+// 6749 §4.1.2.1), not a sign-in page.
+var ErrAccessDenied = errors.New("mcpoauth: the signed-in user may not authorize this request")
+
+// errUserRefused is the access_denied a client gets when the application
+// refused the signed-in user.
+var errUserRefused = oautherr.AccessDenied("the signed-in user is not allowed to authorize this client")
+
 // Decide consumes the pending request and, on approval, issues an
 // authorization code. The returned error is shown to the user; an Outcome
 // goes to the client's redirect URI.
@@ -181,12 +191,19 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 		return nil, oerr
 	}
 	var userID string
+	var refused error
 	if d.Approve {
 		var err error
 		if d.SignIn != nil {
 			userID, err = d.SignIn()
 		}
-		if err != nil || userID == "" {
+		switch {
+		case errors.Is(err, ErrAccessDenied):
+			// Signed in, but refused by the application: the client
+			// learns it at once rather than waiting for a code that
+			// never comes.
+			refused = err
+		case err != nil || userID == "":
 			return nil, ErrSignInRequired.WithCause(err)
 		}
 	}
@@ -198,7 +215,11 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 		return nil, storeError(err)
 	}
 	out := &Outcome{RedirectURI: req.RedirectURI, State: req.State}
-	if !d.Approve {
+	switch {
+	case refused != nil:
+		out.Err = errUserRefused.WithCause(refused)
+		return out, nil
+	case !d.Approve:
 		out.Err = oautherr.AccessDenied("the user denied the request")
 		return out, nil
 	}

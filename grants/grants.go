@@ -179,6 +179,10 @@ func validScopeToken(t string) bool {
 	return true
 }
 
+// ErrNoDefaultScope: a request named no scope, and there is none to default
+// to.
+var ErrNoDefaultScope = oautherr.InvalidScope("scope is required: the server has no default scope (configure ScopesSupported, or register the client with a scope)")
+
 // ResolveScopes decides the scopes of a new grant for client. An empty
 // request gets the client's registered scope, else ScopesSupported (the seed's
 // README promised this default; its code did not deliver it, §f.5). Every
@@ -191,10 +195,15 @@ func (s *Service) ResolveScopes(client *record.Client, requested string) ([]stri
 	}
 	registered, _ := ParseScope(client.Metadata.Scope)
 	if len(scopes) == 0 {
-		if len(registered) > 0 {
+		switch {
+		case len(registered) > 0:
 			return registered, nil
+		case len(s.ScopesSupported) > 0:
+			return slices.Clone(s.ScopesSupported), nil
 		}
-		return slices.Clone(s.ScopesSupported), nil
+		// A token with no scope passes no scope check: fail here, where the
+		// description can say what is missing, not at every call.
+		return nil, ErrNoDefaultScope
 	}
 	for i, sc := range scopes {
 		if len(s.ScopesSupported) > 0 {

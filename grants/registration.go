@@ -2,7 +2,6 @@ package grants
 
 import (
 	"context"
-	"errors"
 	"slices"
 
 	"github.com/google/uuid"
@@ -134,19 +133,45 @@ func (s *Service) NewClient(m metadata.ClientMetadata, clientID, clientSecret st
 	return c, info
 }
 
-// Register validates metadata, mints credentials and stores the client
-// (RFC 7591 §3). It returns the registration response, which is the only
-// place the secret ever appears.
-func (s *Service) Register(ctx context.Context, reg ClientRegistrar, m metadata.ClientMetadata) (*metadata.ClientInformation, *oautherr.Error) {
+// ErrClientCredentialsNotRegistrable refuses the client_credentials grant at
+// /register. A client that registers itself has vouched for nothing, and
+// with that grant it would get tokens without a user or a consent: machine
+// clients are pre-registered (the MCP client-credentials extension), unless
+// the operator's registration policy lets a registration have it.
+var ErrClientCredentialsNotRegistrable = oautherr.InvalidClientMetadata("client_credentials is available to pre-registered clients only")
+
+// RegistrationPolicy is the operator's say over a registration: it sees the
+// validated metadata, may narrow it in place or refuse it, and tells whether
+// the client may have the client_credentials grant.
+type RegistrationPolicy func(m *metadata.ClientMetadata) (allowClientCredentials bool, err *oautherr.Error)
+
+// Register validates metadata, applies policy (nil: the default, which
+// refuses client_credentials), validates what the policy left, mints
+// credentials and stores the client (RFC 7591 §3). It returns the
+// registration response, which is the only place the secret ever appears.
+func (s *Service) Register(ctx context.Context, reg ClientRegistrar, m metadata.ClientMetadata, policy RegistrationPolicy) (*metadata.ClientInformation, *oautherr.Error) {
+	defaulted := m.TokenEndpointAuthMethod == ""
 	m, oerr := s.ValidateClientMetadata(m)
 	if oerr != nil {
 		return nil, oerr
 	}
-	c, info := s.NewClient(m, "", "")
-	if err := reg.RegisterClient(ctx, c); err != nil {
-		if errors.Is(err, record.ErrConflict) {
-			return nil, oautherr.ServerError(err)
+	allowClientCredentials := false
+	if policy != nil {
+		if allowClientCredentials, oerr = policy(&m); oerr != nil {
+			return nil, oerr
 		}
+		// RFC 7591 §3.2.1 lets the server replace what was asked; what the
+		// policy left must still be a valid registration.
+		if m, oerr = s.ValidateClientMetadata(m); oerr != nil {
+			return nil, oerr
+		}
+	}
+	if !allowClientCredentials && slices.Contains(m.GrantTypes, ClientCredentials) {
+		return nil, ErrClientCredentialsNotRegistrable
+	}
+	c, info := s.NewClient(m, "", "")
+	c.AuthMethodDefaulted = defaulted
+	if err := reg.RegisterClient(ctx, c); err != nil {
 		return nil, storeError(err)
 	}
 	return info, nil

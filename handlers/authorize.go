@@ -12,50 +12,59 @@ import (
 
 // Authorize serves the authorization endpoint (OAuth 2.1 §4.1.1), GET and
 // POST. It verifies client_id and redirect_uri first; until both hold, errors
-// are shown, never redirected (OAuth 2.1 §4.1.2.1, RFC 9700 §4.11). Later
-// errors go to the redirect URI with iss (RFC 9207) and state. A valid request
-// is stored as pending and the browser is sent to the consent page with an
-// opaque request_id.
+// are shown on the error page, never redirected (OAuth 2.1 §4.1.2.1, RFC 9700
+// §4.11). Later errors go to a pre-registered client's redirect URI with iss
+// (RFC 9207) and state; any other client's are shown too (RFC 9700
+// §4.11.2). A valid request is stored as pending and the browser is sent to
+// the consent page with an opaque request_id.
 func Authorize(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.NoStore(w)
 		form, oerr := httpx.ParseForm(w, r)
 		if oerr != nil {
-			env.fail(w, r, "authorize", oerr)
+			env.showError(w, r, "authorize", oerr)
 			return
 		}
 		clientID, oerr := httpx.Param(form, "client_id")
 		if oerr != nil {
-			env.fail(w, r, "authorize", oerr)
+			env.showError(w, r, "authorize", oerr)
 			return
 		}
 		requestedRedirect, oerr := httpx.Param(form, "redirect_uri")
 		if oerr != nil {
-			env.fail(w, r, "authorize", oerr)
+			env.showError(w, r, "authorize", oerr)
 			return
 		}
 		if clientID == "" {
-			env.fail(w, r, "authorize", oautherr.InvalidRequest("client_id is required"))
+			env.showError(w, r, "authorize", oautherr.InvalidRequest("client_id is required"))
 			return
 		}
 		// A URL client_id is resolved through its metadata document; its
 		// failures are shown like an unknown client's, never redirected.
 		client, oerr := env.Grants.GetClient(r.Context(), clientID)
 		if oerr != nil {
-			env.fail(w, r, "authorize", oerr)
+			env.showError(w, r, "authorize", oerr)
 			return
 		}
 		redirectURI, err := redirect.Resolve(client.Metadata.RedirectURIs, requestedRedirect)
 		if err != nil {
-			env.fail(w, r, "authorize", oautherr.InvalidRequest(err.Error()))
+			env.showError(w, r, "authorize", oautherr.InvalidRequest(err.Error()))
 			return
 		}
-		// From here on the redirect URI is trusted: errors go back to it.
 		state := ""
 		if len(form["state"]) == 1 {
 			state = form["state"][0]
 		}
+		// From here on the redirect URI is the client's. Errors go back to
+		// it only for a client the operator vetted: anyone can register a
+		// phishing page as a redirect URI, and an error sent there with no
+		// user in the loop would make this server an open redirector
+		// (RFC 9700 §4.11.2). Other clients' errors are shown.
 		fail := func(oerr *oautherr.Error) {
+			if !client.PreRegistered {
+				env.showError(w, r, "authorize", oerr)
+				return
+			}
 			if env.OnError != nil {
 				env.OnError(r.Context(), "authorize", oerr)
 			}

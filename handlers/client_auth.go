@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/mcpoauth/mcpoauth/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/record"
@@ -16,62 +17,91 @@ import (
 // unknown client, wrong secret and missing secret look alike.
 var clientAuthFailed = oautherr.InvalidClient("client authentication failed")
 
-// authenticateClient identifies the client of a token, revocation or device
-// request (OAuth 2.1 §2.4): client_secret_basic (RFC 6749 §2.3.1, id and
-// secret form-urlencoded before base64), client_secret_post, or none for a
-// public client. Using two methods at once is invalid_request (RFC 6749
-// §2.3). The returned bool tells whether HTTP Basic was used, so that
-// invalid_client is answered 401 with WWW-Authenticate: Basic.
-func (e *Env) authenticateClient(r *http.Request, form url.Values) (*record.Client, bool, *oautherr.Error) {
+// authenticateClient identifies the client of a token, revocation,
+// introspection or device request (OAuth 2.1 §2.4): client_secret_basic
+// (RFC 6749 §2.3.1, id and secret form-urlencoded before base64),
+// client_secret_post, or none for a public client. Using two methods at once
+// is invalid_request (RFC 6749 §2.3). A confidential client must use the
+// method it registered (RFC 7591 §2); one whose registration named none may
+// use either secret method. Every invalid_client is 401 with a Basic
+// challenge, however the client tried: RFC 6749 §5.2 allows it for any
+// failure, RFC 7662 §2.3 asks it of introspection, and clients (claude.ai)
+// re-register only after a 401.
+func (e *Env) authenticateClient(r *http.Request, form url.Values) (*record.Client, *oautherr.Error) {
 	bodyID, oerr := httpx.Param(form, "client_id")
 	if oerr != nil {
-		return nil, false, oerr
+		return nil, oerr
 	}
 	bodySecret, oerr := httpx.Param(form, "client_secret")
 	if oerr != nil {
-		return nil, false, oerr
+		return nil, oerr
 	}
 	id, sec, basic := bodyID, bodySecret, false
 	if h := r.Header.Values("Authorization"); len(h) > 0 {
 		if len(h) > 1 {
-			return nil, false, oautherr.InvalidRequest("repeated Authorization header")
+			return nil, oautherr.InvalidRequest("repeated Authorization header")
 		}
 		bid, bsec, ok := parseBasic(h[0])
 		if !ok {
-			return nil, true, basicFailure(oautherr.InvalidClient("malformed HTTP Basic credentials"))
+			return nil, oautherr.InvalidClient("malformed HTTP Basic credentials")
 		}
 		if bodySecret != "" || (bodyID != "" && bodyID != bid) {
-			return nil, true, oautherr.InvalidRequest("more than one client authentication method")
+			return nil, oautherr.InvalidRequest("more than one client authentication method")
 		}
 		id, sec, basic = bid, bsec, true
 	}
 	if id == "" {
-		return nil, basic, withBasic(oautherr.InvalidClient("client_id is required"), basic)
+		return nil, oautherr.InvalidClient("client_id is required")
 	}
 	client, oerr := e.Grants.GetClient(r.Context(), id)
 	if oerr != nil && oerr.Code == oautherr.CodeServerError {
-		return nil, basic, oerr
+		return nil, oerr
 	}
 	if client == nil {
 		// Same work as a wrong secret, so timing does not tell an unknown
 		// client from a known confidential one (peer lesson 18).
 		secret.Equal(secret.Digest(sec), record.Digest{})
-		return nil, basic, withBasic(clientAuthFailed.WithCause(oerr), basic)
+		return nil, clientAuthFailed.WithCause(oerr)
 	}
 	if client.IsPublic() {
 		if sec != "" || basic {
 			// Credentials were included, and they cannot be right.
-			return nil, basic, withBasic(clientAuthFailed, basic)
+			return nil, clientAuthFailed
 		}
-		return client, false, nil
+		return client, nil
 	}
 	if sec == "" || !secret.Equal(secret.Digest(sec), client.SecretDigest) {
-		return nil, basic, withBasic(clientAuthFailed, basic)
+		return nil, clientAuthFailed
+	}
+	if !usesRegisteredMethod(client, basic) {
+		return nil, errWrongAuthMethod
 	}
 	if !client.SecretExpiresAt.IsZero() && !e.Grants.Now().Before(client.SecretExpiresAt) {
-		return nil, basic, withBasic(oautherr.InvalidClient("client secret expired"), basic)
+		return nil, oautherr.InvalidClient("client secret expired")
 	}
-	return client, basic, nil
+	return client, nil
+}
+
+// errWrongAuthMethod: the secret is right, but not sent the way the client
+// registered. Checked after the secret, so that it tells nothing to a caller
+// who does not know it.
+var errWrongAuthMethod = oautherr.InvalidClient("client authentication method does not match the registered token_endpoint_auth_method")
+
+// usesRegisteredMethod reports whether a confidential client presented its
+// secret with the method it registered (RFC 7591 §2 token_endpoint_auth_method).
+// A client that registered no method may use either: RFC 7591 defaults it to
+// client_secret_basic, but clients in the wild send client_secret_post.
+func usesRegisteredMethod(c *record.Client, basic bool) bool {
+	if c.AuthMethodDefaulted {
+		return true
+	}
+	switch c.Metadata.TokenEndpointAuthMethod {
+	case grants.AuthMethodClientSecretBasic:
+		return basic
+	case grants.AuthMethodClientSecretPost:
+		return !basic
+	}
+	return false
 }
 
 // parseBasic decodes "Basic base64(urlencode(id):urlencode(secret))".
@@ -97,26 +127,9 @@ func parseBasic(h string) (id, sec string, ok bool) {
 	return id, sec, true
 }
 
-// withBasic makes invalid_client 401 when HTTP Basic was attempted (RFC 6749
-// §5.2), else 400: a 401 must carry a challenge, and a body-only client has
-// no scheme to be challenged with.
-func withBasic(oerr *oautherr.Error, basic bool) *oautherr.Error {
-	if basic {
-		return basicFailure(oerr)
-	}
-	c := *oerr
-	c.Status = http.StatusBadRequest
-	return &c
-}
-
-func basicFailure(oerr *oautherr.Error) *oautherr.Error {
-	c := *oerr
-	c.Status = http.StatusUnauthorized
-	return &c
-}
-
 // writeClientError renders an error of a client-authenticated endpoint,
-// adding the Basic challenge to a 401.
+// adding the Basic challenge to a 401 (RFC 6749 §5.2: a 401 names the
+// scheme to authenticate with).
 func (e *Env) writeClientError(w http.ResponseWriter, r *http.Request, step string, oerr *oautherr.Error) {
 	if oerr.Status == http.StatusUnauthorized {
 		w.Header().Set("WWW-Authenticate", `Basic realm="`+e.Issuer+`", charset="UTF-8"`)

@@ -32,7 +32,7 @@ func Device(env *Env) http.Handler {
 			env.fail(w, r, "device", oerr)
 			return
 		}
-		client, _, oerr := env.authenticateClient(r, form)
+		client, oerr := env.authenticateClient(r, form)
 		if oerr != nil {
 			env.writeClientError(w, r, "device", oerr)
 			return

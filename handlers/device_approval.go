@@ -31,7 +31,7 @@ func ApproveDevice(env *Env, getUser GetUserFunc) http.Handler {
 // the CSRF token against the browser-binding cookie first, so a forged post
 // learns nothing, then requires a signed-in user (the seed let anyone
 // deny), then decides once. Success is a 303 to the verification page with
-// result=approved or result=denied; errors are JSON OAuth errors. The body
+// result=approved or result=denied; errors are shown on the error page. The body
 // may have been parsed by the application already (r.PostForm), for
 // instance to dispatch on a decision field.
 func DenyDevice(env *Env, getUser GetUserFunc) http.Handler {
@@ -45,37 +45,31 @@ func deviceDecision(env *Env, getUser GetUserFunc, approve bool) http.Handler {
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.NoStore(w)
-		form := r.PostForm
-		if form == nil {
-			var oerr *oautherr.Error
-			if form, oerr = httpx.ParseForm(w, r); oerr != nil {
-				env.fail(w, r, step, oerr)
-				return
-			}
-			// getUser may read the form (a demo sign-in field); the body is
-			// consumed, so hand it the parsed values.
-			r.Form, r.PostForm = form, form
+		form, oerr := postForm(w, r)
+		if oerr != nil {
+			env.showError(w, r, step, oerr)
+			return
 		}
 		p, oerr := params(form, ParamUserCode, ParamCSRFToken)
 		if oerr != nil {
-			env.fail(w, r, step, oerr)
+			env.showError(w, r, step, oerr)
 			return
 		}
 		if !grants.CheckDeviceCSRF(BrowserSecret(r, env.SecureCookies), p[1]) {
-			env.fail(w, r, step, grants.ErrDeviceForeignPage)
+			env.showError(w, r, step, grants.ErrDeviceForeignPage)
 			return
 		}
 		if p[0] == "" {
-			env.fail(w, r, step, oautherr.InvalidRequest("user_code is required"))
+			env.showError(w, r, step, oautherr.InvalidRequest("user_code is required"))
 			return
 		}
 		user, err := getUser(r)
 		if err != nil || user == "" {
-			env.fail(w, r, step, grants.ErrSignInRequired.WithCause(err))
+			env.showError(w, r, step, grants.ErrSignInRequired.WithCause(err))
 			return
 		}
 		if oerr := env.Grants.DecideDevice(r.Context(), p[0], user, approve); oerr != nil {
-			env.fail(w, r, step, oerr)
+			env.showError(w, r, step, oerr)
 			return
 		}
 		// RFC 9700 §4.12: 303 after a POST.

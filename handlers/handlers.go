@@ -14,6 +14,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
 // Env is what every handler shares: the grant logic and the server-wide
@@ -37,6 +38,13 @@ type Env struct {
 	// OnError sees every error a handler answers with, tagged with the step
 	// that failed. It never receives a credential.
 	OnError func(ctx context.Context, step string, err *oautherr.Error)
+	// ErrorPage renders the errors of the browser-facing steps; nil means
+	// DefaultErrorPage.
+	ErrorPage func(w http.ResponseWriter, r *http.Request, err *oautherr.Error)
+	// RegistrationPolicy, if set, sees each validated registration with its
+	// request; it may narrow the metadata or refuse, and tells whether the
+	// client may have the client_credentials grant.
+	RegistrationPolicy func(r *http.Request, m *metadata.ClientMetadata) (allowClientCredentials bool, err *oautherr.Error)
 }
 
 func (e *Env) fail(w http.ResponseWriter, r *http.Request, step string, oerr *oautherr.Error) {

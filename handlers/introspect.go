@@ -45,7 +45,7 @@ func Introspect(env *Env) http.Handler {
 			env.fail(w, r, "introspect", oerr)
 			return
 		}
-		client, _, oerr := env.authenticateClient(r, form)
+		client, oerr := env.authenticateClient(r, form)
 		if oerr != nil {
 			env.writeClientError(w, r, "introspect", oerr)
 			return

@@ -5,6 +5,7 @@ import (
 	"mime"
 	"net/http"
 
+	"github.com/mcpoauth/mcpoauth/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/metadata"
@@ -18,6 +19,8 @@ const MaxRegistrationBytes = 64 << 10
 // trailing data: peer lessons 20-21), validated, defaults applied, and
 // answered 201 with every registered field, client_id_issued_at, and the
 // secret with client_secret_expires_at when one is issued (RFC 7591 §3.2.1).
+// The registration policy, if any, sees the validated metadata first; the
+// client_credentials grant is refused unless it allows it.
 func Register(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		httpx.NoStore(w)
@@ -34,7 +37,11 @@ func Register(env *Env) http.Handler {
 			env.fail(w, r, "register", oerr.WithCause(err))
 			return
 		}
-		info, oerr := env.Grants.Register(r.Context(), env.Registrar, m)
+		var policy grants.RegistrationPolicy
+		if env.RegistrationPolicy != nil {
+			policy = func(m *metadata.ClientMetadata) (bool, *oautherr.Error) { return env.RegistrationPolicy(r, m) }
+		}
+		info, oerr := env.Grants.Register(r.Context(), env.Registrar, m, policy)
 		if oerr != nil {
 			env.fail(w, r, "register", oerr)
 			return

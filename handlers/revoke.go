@@ -20,7 +20,7 @@ func Revoke(env *Env) http.Handler {
 			env.fail(w, r, "revoke", oerr)
 			return
 		}
-		client, _, oerr := env.authenticateClient(r, form)
+		client, oerr := env.authenticateClient(r, form)
 		if oerr != nil {
 			env.writeClientError(w, r, "revoke", oerr)
 			return

@@ -28,7 +28,7 @@ func Token(env *Env) http.Handler {
 			env.fail(w, r, "token", oerr)
 			return
 		}
-		client, _, oerr := env.authenticateClient(r, form)
+		client, oerr := env.authenticateClient(r, form)
 		if oerr != nil {
 			env.writeClientError(w, r, "token", oerr)
 			return

@@ -438,13 +438,17 @@ func TestGoSDKPreregisteredClient(t *testing.T) {
 // TestGoSDKClientCredentials: the MCP Go SDK's client credentials handler
 // (extauth, the io.modelcontextprotocol/oauth-client-credentials
 // extension): discovery from the 401, then a token request without
-// resource, authenticated with client_secret_post although the static
-// client was registered with client_secret_basic.
+// resource, authenticated with client_secret_post, which the SDK prefers
+// whenever the metadata lists it. The static client names no
+// token_endpoint_auth_method, so either secret method is accepted; one
+// that named client_secret_basic would be refused (RFC 7591 §2), so an
+// operator pre-registering a Go SDK client names client_secret_post or
+// nothing.
 func TestGoSDKClientCredentials(t *testing.T) {
 	t.Parallel()
 	clients := writeClients(t, []map[string]any{{
 		"client_id": "interop-svc", "client_secret": confidentialSecret, "client_name": "interop service",
-		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "client_secret_basic",
+		"grant_types": []string{"client_credentials"},
 	}})
 	s := startServer(t, "-clients", clients)
 	ctx := testContext(t, flowTimeout)

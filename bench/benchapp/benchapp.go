@@ -83,7 +83,15 @@ func New(base string, model mcpoauth.Model) (*App, error) {
 		// authorizations through the Model.
 		DeviceAuthorizationURL: base + "/activate",
 		RateLimits:             mcpoauth.RateLimits{Disabled: true},
-		Logger:                 slog.New(slog.DiscardHandler),
+		// The load tool registers its machine clients at /register, so
+		// this policy opts in to client_credentials there, which the
+		// default refuses. A real deployment pre-registers machine
+		// clients instead.
+		RegistrationPolicy: func(reg *mcpoauth.Registration) error {
+			reg.AllowClientCredentials = true
+			return nil
+		},
+		Logger: slog.New(slog.DiscardHandler),
 	})
 	if err != nil {
 		return nil, err

@@ -57,6 +57,20 @@ type Client struct {
 	// Metadata is the client's registered metadata, after the server applied
 	// RFC 7591 defaults.
 	Metadata metadata.ClientMetadata
+	// PreRegistered marks a client the operator registered
+	// (OAuthServer.RegisterClient): a static client, vetted by whoever wrote
+	// its configuration. A client that registered itself at /register is
+	// not, and neither is a client ID metadata document's. Only a
+	// pre-registered client's redirect URI receives errors found before the
+	// user acted; any other client's are shown on the server's error page,
+	// so that the server is no open redirector (RFC 9700 §4.11.2).
+	PreRegistered bool
+	// AuthMethodDefaulted records that the registration named no
+	// token_endpoint_auth_method: the server recorded client_secret_basic
+	// (RFC 7591 §2) and accepts client_secret_post as well, since clients in
+	// the wild send their secret in the body. A client that named a method
+	// must use it.
+	AuthMethodDefaulted bool
 }
 
 // IsPublic reports whether the client authenticates with no secret.
