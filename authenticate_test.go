@@ -1,6 +1,7 @@
 package mcpoauth_test
 
 import (
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -9,6 +10,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
 )
 
 // consentForm is the decision a consent page posts back.
@@ -215,4 +218,71 @@ func TestConsentForgeryNeverAsksWhoIsSignedIn(t *testing.T) {
 	require.Zero(t, asked, "getUser was asked for a forged decision")
 	require.Equal(t, http.StatusSeeOther, post(b, consentForm(p, "approve")))
 	require.Equal(t, 1, asked)
+}
+
+// TestConsentAfterMiddlewareParsedForm: AuthenticateHandler works when a
+// middleware (a CSRF or session library) called r.ParseForm first and so
+// consumed the body (audit finding 7).
+func TestConsentAfterMiddlewareParsedForm(t *testing.T) {
+	h := newHarness(t)
+	b, p := h.startConsent(h.publicClient())
+	parseFirst := func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			require.NoError(t, r.ParseForm())
+			next.ServeHTTP(w, r)
+		})
+	}
+	var user string
+	handler := parseFirst(h.srv.AuthenticateHandler(func(r *http.Request) (string, error) {
+		user = r.PostFormValue("username")
+		return user, nil
+	}))
+	r := newRequest(http.MethodPost, "/consent/decide", consentForm(p, "approve").Encode())
+	b.send(r)
+	w := httptest.NewRecorder()
+	handler.ServeHTTP(w, r)
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	require.Contains(t, w.Header().Get("Location"), "code=")
+	require.Equal(t, "alice", user, "getUser still reads the form")
+}
+
+// TestConsentRefusedUserGoesBackAsAccessDenied: a signed-in user whom the
+// application refuses (GetUserFunc returns ErrAccessDenied) sends the
+// browser back to the client with error=access_denied, state and iss (RFC
+// 6749 §4.1.2.1, RFC 9207), and consumes the request; nobody signed in stays
+// a 403 page of the server (audit finding 10).
+func TestConsentRefusedUserGoesBackAsAccessDenied(t *testing.T) {
+	h := newHarness(t)
+	refuse := h.srv.AuthenticateHandler(func(r *http.Request) (string, error) {
+		if r.PostFormValue("username") == "" {
+			return "", nil
+		}
+		return "mallory", fmt.Errorf("tenant suspended: %w", mcpoauth.ErrAccessDenied)
+	})
+	post := func(b *browser, form url.Values) *httptest.ResponseRecorder {
+		r := newRequest(http.MethodPost, "/consent/decide", form.Encode())
+		b.send(r)
+		w := httptest.NewRecorder()
+		refuse.ServeHTTP(w, r)
+		return w
+	}
+	b, p := h.startConsent(h.dynamicPublicClient())
+
+	notSignedIn := consentForm(p, "approve")
+	notSignedIn.Del("username")
+	w := post(b, notSignedIn)
+	require.Equal(t, http.StatusForbidden, w.Code)
+	require.Empty(t, w.Header().Get("Location"))
+	require.Equal(t, "access_denied", oauthError(t, w), "shown on the error page")
+
+	w = post(b, consentForm(p, "approve"))
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	loc, err := url.Parse(w.Header().Get("Location"))
+	require.NoError(t, err)
+	require.Equal(t, testRedirect, loc.Scheme+"://"+loc.Host+loc.Path)
+	require.Equal(t, "access_denied", loc.Query().Get("error"))
+	require.Equal(t, "xyz", loc.Query().Get("state"))
+	require.Equal(t, testIssuer, loc.Query().Get("iss"))
+	require.Empty(t, loc.Query().Get("code"))
+	require.Equal(t, http.StatusBadRequest, h.decide(b, consentForm(p, "approve")).Code, "the request is consumed")
 }

@@ -2,6 +2,7 @@ package mcpoauth_test
 
 import (
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
@@ -230,4 +231,79 @@ func TestAuthorizeMethodGuard(t *testing.T) {
 		require.Equal(t, http.StatusMethodNotAllowed, w.Code, m)
 		require.Equal(t, "GET, HEAD, POST", w.Header().Get("Allow"))
 	}
+}
+
+// TestAuthorizeNoOpenRedirectForUnvettedClients: RFC 9700 §4.11.2. Anyone
+// can register a phishing page as a redirect URI; an error sent there with
+// no user in the loop would make the server an open redirector (audit
+// finding 2). A dynamically registered client's errors before the user
+// acts are shown on the error page; after the user decides, the decision
+// still goes back to the client with iss.
+func TestAuthorizeNoOpenRedirectForUnvettedClients(t *testing.T) {
+	h := newHarness(t)
+	id := h.dynamicPublicClient()
+	for name, mutate := range map[string]func(url.Values){
+		"bare request (the audit's probe)": func(v url.Values) {
+			for k := range v {
+				if k != "client_id" && k != "response_type" {
+					v.Del(k)
+				}
+			}
+		},
+		"missing response_type": func(v url.Values) { v.Del("response_type") },
+		"unsupported scope":     func(v url.Values) { v.Set("scope", "mcp:root") },
+		"missing PKCE":          func(v url.Values) { v.Del("code_challenge") },
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := authorizeParams(id)
+			mutate(p)
+			w := h.authorize(&browser{}, p)
+			require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+			require.Empty(t, w.Header().Get("Location"), "never redirected")
+			require.True(t, strings.HasPrefix(w.Header().Get("Content-Type"), "text/html"))
+		})
+	}
+	t.Run("the user's denial still goes back to the client", func(t *testing.T) {
+		b, p := h.startConsent(id)
+		w := h.decide(b, consentForm(p, "deny"))
+		require.Equal(t, http.StatusSeeOther, w.Code)
+		loc, _ := url.Parse(w.Header().Get("Location"))
+		require.Equal(t, "access_denied", loc.Query().Get("error"))
+		require.Equal(t, testIssuer, loc.Query().Get("iss"))
+	})
+	t.Run("a pre-registered client's errors are redirected", func(t *testing.T) {
+		p := authorizeParams(h.publicClient())
+		p.Del("response_type")
+		w := h.authorize(&browser{}, p)
+		require.Equal(t, http.StatusFound, w.Code)
+		require.Contains(t, w.Header().Get("Location"), "error=invalid_request")
+	})
+}
+
+// TestErrorPageHook: Config.ErrorPage renders every browser-facing error
+// (authorization, consent, device verification); machine endpoints keep
+// JSON (audit finding 12).
+func TestErrorPageHook(t *testing.T) {
+	var shown []string
+	h := newDeviceHarness(t, func(c *mcpoauth.Config) {
+		c.ErrorPage = func(w http.ResponseWriter, _ *http.Request, err *mcpoauth.OAuthError) {
+			shown = append(shown, err.Code)
+			w.WriteHeader(err.Status)
+			_, _ = w.Write([]byte("custom page"))
+		}
+	})
+	id := h.dynamicPublicClient()
+	p := authorizeParams(id)
+	p.Del("code_challenge")
+	for name, w := range map[string]*httptest.ResponseRecorder{
+		"authorize, unknown client":  h.authorize(&browser{}, authorizeParams("nope")),
+		"authorize, unvetted client": h.authorize(&browser{}, p),
+		"consent, forged":            h.decide(&browser{}, url.Values{"request_id": {"x"}, "csrf_token": {"y"}, "decision": {"approve"}}),
+		"device approval, no cookie": h.decideDevice("ABCD-EFGH", "approve", "alice"),
+	} {
+		require.Equal(t, "custom page", w.Body.String(), name)
+	}
+	require.Len(t, shown, 4)
+	w := h.postForm("/token", url.Values{"grant_type": {"authorization_code"}})
+	require.Equal(t, "invalid_client", oauthError(t, w), "machine endpoints answer JSON")
 }

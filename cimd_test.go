@@ -622,3 +622,13 @@ func TestIntegrationCIMD(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, resp.StatusCode)
 	require.Empty(t, resp.Header.Get("Location"))
 }
+
+// TestCIMDErrorsAreShownNotRedirected: RFC 9700 §4.11.2. A metadata
+// document's client is vetted by nobody (its document is on a host anyone
+// may own), so even after its redirect URI matched, an error found before
+// the user acted is shown, never sent to that URI.
+func TestCIMDErrorsAreShownNotRedirected(t *testing.T) {
+	h, _ := newCIMDHarness(t)
+	requireShownError(t, h.authorize(&browser{}, withParam(authorizeParams(cimdClientID), "response_type", "token")), "unsupported_response_type")
+	requireShownError(t, h.authorize(&browser{}, withParam(authorizeParams(cimdClientID), "scope", "mcp:root")), "invalid_scope")
+}

@@ -1,9 +1,11 @@
 package mcpoauth_test
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
@@ -467,4 +469,84 @@ func TestConfigErrorsAreDistinct(t *testing.T) {
 	require.ErrorIs(t, err, mcpoauth.ErrInvalidConfig)
 	require.Contains(t, err.Error(), "Issuer")
 	require.False(t, errors.Is(err, mcpoauth.ErrNotFound))
+}
+
+// TestConfigPagesOnTheEndpointsHost: the consent and device pages must be
+// on the host where /authorize sets the browser-binding cookie (BaseURL's,
+// else the issuer's): on any other host the cookie is never seen and every
+// decision fails (audit finding 8). Ports do not matter: cookies ignore
+// them.
+func TestConfigPagesOnTheEndpointsHost(t *testing.T) {
+	for name, tc := range map[string]struct {
+		mutate func(*mcpoauth.Config)
+		field  string // "" means accepted
+	}{
+		"consent page on another host": {func(c *mcpoauth.Config) { c.AuthorizationURL = "https://login.example.com/consent" }, "AuthorizationURL"},
+		"device page on another host": {func(c *mcpoauth.Config) {
+			withAllGrants(c)
+			c.DeviceAuthorizationURL = "https://tv.example.com/activate"
+		}, "DeviceAuthorizationURL"},
+		"consent page on the issuer while BaseURL is elsewhere": {func(c *mcpoauth.Config) { c.BaseURL = "https://oauth.example.com" }, "AuthorizationURL"},
+		"consent page on BaseURL's host": {func(c *mcpoauth.Config) {
+			c.BaseURL, c.AuthorizationURL = "https://oauth.example.com/x", "https://oauth.example.com/consent"
+		}, ""},
+		"consent page on the issuer's host, another port": {func(c *mcpoauth.Config) { c.AuthorizationURL = "https://as.example.com:8443/consent" }, ""},
+		"host case does not matter":                       {func(c *mcpoauth.Config) { c.AuthorizationURL = "https://AS.example.com/consent" }, ""},
+	} {
+		t.Run(name, func(t *testing.T) {
+			srv, err := cfgNew(t, tc.mutate)
+			if tc.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			cfgRequireInvalid(t, srv, err, tc.field)
+			require.Contains(t, err.Error(), "cookie", "the error says why")
+		})
+	}
+}
+
+// TestConfigScopeMisconfigurationFailsEarly: audit finding 11. A scope
+// RequireBearerAuth requires but the server never grants panics at
+// construction; an empty ScopesSupported is warned about at New; and a
+// request without scope when there is no default is invalid_scope saying
+// what to configure, not a token with no scope that every call refuses.
+func TestConfigScopeMisconfigurationFailsEarly(t *testing.T) {
+	t.Run("RequireBearerAuth with a scope outside ScopesSupported", func(t *testing.T) {
+		srv, err := cfgNew(t, func(*mcpoauth.Config) {})
+		require.NoError(t, err)
+		require.PanicsWithValue(t, `mcpoauth: RequireBearerAuth: scope "mcp:tool" is not in Config.ScopesSupported ["mcp:tools"], so no token can hold it`,
+			func() { srv.RequireBearerAuth("mcp:tool") })
+		require.NotPanics(t, func() { srv.RequireBearerAuth(testScope) })
+	})
+	t.Run("New warns when ScopesSupported is empty", func(t *testing.T) {
+		var logs bytes.Buffer
+		_, err := cfgNew(t, func(c *mcpoauth.Config) {
+			c.ScopesSupported = nil
+			c.Logger = slog.New(slog.NewTextHandler(&logs, nil))
+		})
+		require.NoError(t, err)
+		require.Contains(t, logs.String(), "level=WARN")
+		require.Contains(t, logs.String(), "ScopesSupported is empty")
+		logs.Reset()
+		_, err = cfgNew(t, func(c *mcpoauth.Config) { c.Logger = slog.New(slog.NewTextHandler(&logs, nil)) })
+		require.NoError(t, err)
+		require.NotContains(t, logs.String(), "ScopesSupported")
+	})
+	t.Run("no scope requested and no default: invalid_scope", func(t *testing.T) {
+		h := newHarness(t, func(c *mcpoauth.Config) { c.ScopesSupported = nil })
+		p := authorizeParams(h.publicClient())
+		p.Del("scope")
+		w := h.authorize(&browser{}, p)
+		require.Equal(t, http.StatusFound, w.Code)
+		loc, err := url.Parse(w.Header().Get("Location"))
+		require.NoError(t, err)
+		require.Equal(t, "invalid_scope", loc.Query().Get("error"))
+		require.Contains(t, loc.Query().Get("error_description"), "ScopesSupported")
+		// A client that registered a scope has a default.
+		out := h.preRegisterJSON(map[string]any{"redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "none", "scope": "files:read"})
+		p = authorizeParams(out["client_id"].(string))
+		p.Del("scope")
+		b := &browser{}
+		require.Equal(t, []string{"files:read"}, h.pending(b, h.authorize(b, p)).Scopes)
+	})
 }

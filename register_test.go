@@ -4,9 +4,11 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"regexp"
 	"strings"
 	"testing"
@@ -598,4 +600,94 @@ func TestRegisteredClientCanAuthorize(t *testing.T) {
 	tr := h.tokens(id)
 	require.NotEmpty(t, tr.AccessToken)
 	require.Equal(t, http.StatusOK, h.callMCP(tr.AccessToken).Code)
+}
+
+// TestRegisterRefusesClientCredentials: a client that registers itself may
+// not have the client_credentials grant (audit finding 1): with it, anyone
+// could mint tokens with no user and no consent. Machine clients are
+// pre-registered; nothing is stored, and no token can be had.
+func TestRegisterRefusesClientCredentials(t *testing.T) {
+	h := newHarness(t, withAllGrants)
+	for name, grants := range map[string][]string{
+		"client_credentials only":      {"client_credentials"},
+		"client_credentials in a list": {"authorization_code", "client_credentials"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := h.register(regJSON(t, map[string]any{"grant_types": grants, "client_name": "x", "redirect_uris": []string{testRedirect}}))
+			regRequireError(t, w, http.StatusBadRequest, "invalid_client_metadata")
+			require.NotContains(t, w.Body.String(), "client_secret")
+		})
+	}
+	require.Zero(t, h.model.Stats().Clients, "a refused registration stores nothing")
+	// A pre-registered machine client keeps the grant.
+	id, sec := h.ccClient(nil)
+	w := h.postForm("/token", ccForm(), id, sec)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+}
+
+// TestRegistrationPolicy: Config.RegistrationPolicy sees the validated
+// metadata and the request; it may refuse (an OAuthError as it is, any other
+// error as invalid_client_metadata whose text stays out of the response),
+// narrow the metadata (validated again), or opt in to client_credentials.
+func TestRegistrationPolicy(t *testing.T) {
+	const allowedHost = "client.example.com"
+	policy := func(reg *mcpoauth.Registration) error {
+		if reg.Request.Header.Get("X-Deny") != "" {
+			return errors.New("secret policy reason")
+		}
+		if reg.Request.Header.Get("X-Need-Token") != "" {
+			return &mcpoauth.OAuthError{Code: "invalid_token", Description: "an initial access token is required", Status: http.StatusUnauthorized}
+		}
+		// Narrow: keep only redirect URIs on the allowed host.
+		var kept []string
+		for _, u := range reg.Metadata.RedirectURIs {
+			if pu, err := url.Parse(u); err == nil && pu.Host == allowedHost {
+				kept = append(kept, u)
+			}
+		}
+		reg.Metadata.RedirectURIs = kept
+		reg.AllowClientCredentials = reg.Request.Header.Get("X-Machine") != ""
+		return nil
+	}
+	h := newHarness(t, withAllGrants, func(c *mcpoauth.Config) { c.RegistrationPolicy = policy })
+	post := func(header string, meta map[string]any) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, testIssuer+"/register", strings.NewReader(regJSON(t, meta)))
+		r.Header.Set("Content-Type", "application/json")
+		if header != "" {
+			r.Header.Set(header, "1")
+		}
+		return h.do(r)
+	}
+	web := map[string]any{"redirect_uris": []string{testRedirect, "https://phish.example.net/cb"}, "token_endpoint_auth_method": "none"}
+
+	t.Run("narrowed: only the allowed redirect host is registered", func(t *testing.T) {
+		w := post("", web)
+		require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+		require.Equal(t, []any{testRedirect}, regDecode(t, w)["redirect_uris"])
+	})
+	t.Run("narrowed to nothing: validated again", func(t *testing.T) {
+		regRequireError(t, post("", map[string]any{"redirect_uris": []string{"https://phish.example.net/cb"}, "token_endpoint_auth_method": "none"}),
+			http.StatusBadRequest, "invalid_redirect_uri")
+	})
+	t.Run("refused with a plain error", func(t *testing.T) {
+		w := post("X-Deny", web)
+		regRequireError(t, w, http.StatusBadRequest, "invalid_client_metadata")
+		require.NotContains(t, w.Body.String(), "secret policy reason")
+		errs := h.errsSnapshot()
+		require.EqualError(t, errors.Unwrap(errs[len(errs)-1]), "secret policy reason", "the cause reaches ErrorHandler")
+	})
+	t.Run("refused with an OAuthError", func(t *testing.T) {
+		regRequireError(t, post("X-Need-Token", web), http.StatusUnauthorized, "invalid_token")
+	})
+	machine := map[string]any{"grant_types": []string{"client_credentials"}, "client_name": "batch"}
+	t.Run("client_credentials without the policy's opt-in", func(t *testing.T) {
+		regRequireError(t, post("", machine), http.StatusBadRequest, "invalid_client_metadata")
+	})
+	t.Run("client_credentials with the policy's opt-in", func(t *testing.T) {
+		w := post("X-Machine", machine)
+		require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+		out := regDecode(t, w)
+		tw := h.postForm("/token", ccForm(), out["client_id"].(string), out["client_secret"].(string))
+		require.Equal(t, http.StatusOK, tw.Code, tw.Body.String())
+	})
 }
