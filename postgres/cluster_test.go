@@ -13,6 +13,7 @@ import (
 	"net/http/cookiejar"
 	"net/http/httptest"
 	"net/url"
+	"regexp"
 	"strings"
 	"sync"
 	"testing"
@@ -151,8 +152,27 @@ func (r reply) str(name string) string {
 	return s
 }
 
-// errorCode returns the error member of an OAuth error body.
-func (r reply) errorCode() string { return r.str("error") }
+// errorPage finds the code and description on the error page the
+// browser-facing steps show.
+var errorPage = regexp.MustCompile(`<code id="error">([a-z_]+)</code></p>(?:\s*<p id="error_description">([^<]*)</p>)?`)
+
+// errorCode returns the error member of an OAuth error body, or the code
+// on the error page.
+func (r reply) errorCode() string {
+	if m := errorPage.FindSubmatch(r.Body); m != nil {
+		return string(m[1])
+	}
+	return r.str("error")
+}
+
+// errorDescription returns the error_description of an OAuth error body,
+// or the description on the error page.
+func (r reply) errorDescription() string {
+	if m := errorPage.FindSubmatch(r.Body); m != nil {
+		return string(m[2])
+	}
+	return r.str("error_description")
+}
 
 func (r reply) String() string { return fmt.Sprintf("%d %s", r.Status, r.Body) }
 

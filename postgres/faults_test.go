@@ -208,7 +208,7 @@ func requireServerError(t *testing.T, r reply, extra ...string) {
 	t.Helper()
 	require.Equal(t, http.StatusInternalServerError, r.Status, r.String())
 	require.Equal(t, "server_error", r.errorCode(), r.String())
-	require.Equal(t, "internal server error", r.str("error_description"))
+	require.Equal(t, "internal server error", r.errorDescription())
 	for _, s := range append(internals, extra...) {
 		require.NotContains(t, strings.ToLower(string(r.Body)), strings.ToLower(s))
 		for name, vals := range r.Header {
@@ -238,7 +238,9 @@ func TestDatabaseUnreachable(t *testing.T) {
 	ua := newAgent()
 	pubID, _, err := ua.register(rep.base, publicCodeClient())
 	require.NoError(t, err)
-	confID, confSecret, err := ua.register(rep.base, map[string]any{"grant_types": []string{"client_credentials"}, "client_name": "m2m"})
+	// A machine client is pre-registered: /register refuses client_credentials.
+	const confID, confSecret = "m2m", "m2m-secret-0123456789abcdefghijklmnopqrstuvwxyz"
+	_, err = rep.srv.RegisterClient(context.Background(), rsClient(confID, confSecret))
 	require.NoError(t, err)
 	devID, _, err := ua.register(rep.base, map[string]any{
 		"grant_types": []string{"urn:ietf:params:oauth:grant-type:device_code"}, "token_endpoint_auth_method": "none", "client_name": "TV",
@@ -475,7 +477,7 @@ func (w *loadWorker) code() (string, error) {
 		case code != "":
 			return code, nil
 		case r.Status >= 500:
-			if r.errorCode() != "server_error" || r.str("error_description") != "internal server error" {
+			if r.errorCode() != "server_error" || r.errorDescription() != "internal server error" {
 				return "", errors.New("5xx without a bare server_error: " + r.String())
 			}
 		case redirectError(r) == "server_error":
@@ -505,7 +507,7 @@ func (w *loadWorker) redeem(form url.Values) (tokenPair, bool, error) {
 		case r.Status == http.StatusOK:
 			return tokenPair{access: r.str("access_token"), refresh: r.str("refresh_token")}, true, nil
 		case r.Status >= 500:
-			if r.errorCode() != "server_error" || r.str("error_description") != "internal server error" {
+			if r.errorCode() != "server_error" || r.errorDescription() != "internal server error" {
 				return tokenPair{}, false, errors.New("5xx without a bare server_error: " + r.String())
 			}
 			w.stats.serverErrors.Add(1)
