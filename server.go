@@ -147,9 +147,7 @@ func New(cfg Config) (*OAuthServer, error) {
 		ModifyAuthorizationRedirectURL: s.ModifyAuthorizationRedirectURL,
 		SecureCookies:                  isHTTPS(s.issuer),
 		OnError:                        srv.onError,
-	}
-	if s.ErrorPage != nil {
-		srv.env.ErrorPage = s.ErrorPage
+		ErrorPage:                      s.ErrorPage,
 	}
 	if reg, ok := s.Model.(ClientRegistrar); ok && s.dcr {
 		srv.env.Registrar = reg
