@@ -49,16 +49,15 @@ func CORS(o OriginOptions) func(http.Handler) http.Handler {
 			panic("mcphttp: CORS: nil next handler")
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			origin, present, allowed := s.check(r)
-			if present && !allowed {
-				s.refuse(w, r)
+			origin, ok := s.screen(w, r)
+			if !ok {
 				return
 			}
 			h := w.Header()
 			if !s.any {
 				h.Add("Vary", "Origin")
 			}
-			if !present {
+			if origin == "" {
 				next.ServeHTTP(w, r)
 				return
 			}

@@ -78,20 +78,22 @@ func newOriginSet(caller string, o OriginOptions) *originSet {
 	return s
 }
 
-// check reports whether r carries an Origin header and, if so, whether it is
-// allowed; origin is its value. More than one Origin header is never
-// allowed: a browser sends one.
-func (s *originSet) check(r *http.Request) (origin string, present, allowed bool) {
+// screen refuses r with 403 when it carries an Origin header that is not
+// allowed, and reports whether r may go on; origin is the header's value,
+// empty when there is none. More than one Origin header is never allowed:
+// a browser sends one.
+func (s *originSet) screen(w http.ResponseWriter, r *http.Request) (origin string, ok bool) {
 	values := r.Header["Origin"]
-	switch len(values) {
-	case 0:
-		return "", false, true
-	case 1:
-		origin = values[0]
-	default:
-		return "", true, false
+	switch {
+	case len(values) == 0:
+		return "", true
+	case len(values) == 1 && s.allows(values[0]):
+		return values[0], true
 	}
-	return origin, true, s.allows(origin)
+	// MCP transport: a present, invalid Origin MUST get 403 Forbidden.
+	report(s.errorHandler, r, ErrOriginNotAllowed)
+	http.Error(w, "forbidden: origin not allowed", http.StatusForbidden)
+	return "", false
 }
 
 // allows reports whether origin, an Origin header value, is allowed.
@@ -107,13 +109,6 @@ func (s *originSet) allows(origin string) bool {
 		return true
 	}
 	return s.loopback && (strings.HasPrefix(canon, "http://") || strings.HasPrefix(canon, "https://")) && IsLoopback(host)
-}
-
-// refuse answers 403, as the MCP transport requires for a present, invalid
-// Origin, and tells the ErrorHandler.
-func (s *originSet) refuse(w http.ResponseWriter, r *http.Request) {
-	report(s.errorHandler, r, ErrOriginNotAllowed)
-	http.Error(w, "forbidden: origin not allowed", http.StatusForbidden)
 }
 
 // CheckOrigin returns middleware that refuses with 403 Forbidden a request
@@ -137,11 +132,9 @@ func CheckOrigin(o OriginOptions) func(http.Handler) http.Handler {
 			panic("mcphttp: CheckOrigin: nil next handler")
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, present, allowed := s.check(r); present && !allowed {
-				s.refuse(w, r)
-				return
+			if _, ok := s.screen(w, r); ok {
+				next.ServeHTTP(w, r)
 			}
-			next.ServeHTTP(w, r)
 		})
 	}
 }
