@@ -1,6 +1,7 @@
 package mcpoauth_test
 
 import (
+	"context"
 	"net/http"
 	"testing"
 
@@ -42,4 +43,32 @@ func TestRegisterDisplaySpoofing(t *testing.T) {
 	// the character, not the text.
 	w := h.register(`{"redirect_uris":["` + testRedirect + `"],"token_endpoint_auth_method":"none","client_name":"Acme \u05D0\u05D1 \u00e9"}`)
 	require.Equal(t, http.StatusCreated, w.Code, w.Body.String())
+}
+
+// TestRegisterClientDisplaySpoofing: a client registered from Go (a static
+// client file, an application's own registration page) is shown on the
+// same pages, so RegisterClient applies the same rule (Unicode TR 36).
+func TestRegisterClientDisplaySpoofing(t *testing.T) {
+	h := newHarness(t)
+	for _, tt := range []struct {
+		name, clientName string
+		ok               bool
+	}{
+		{"TR36 bidi override U+202E in client_name", "\u202eemcA", false},
+		{"TR36 C1 control U+009B in client_name", "\u009b31mAcme", false},
+		{"TR36 bidi mark U+200E (LRM) in client_name", "Acme\u200e", false},
+		{"TR36 right-to-left client_name without controls", "מחשבון", true},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			info := mcpoauthClientInfo("static-"+tt.name, testRedirect)
+			info.ClientName = tt.clientName
+			_, err := h.srv.RegisterClient(context.Background(), info)
+			if tt.ok {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, metadata.ErrInvalidClientMetadata)
+			require.ErrorContains(t, err, "client_name contains a control or bidirectional formatting character")
+		})
+	}
 }

@@ -525,3 +525,40 @@ func (m *ClientMetadata) ValidateURIs() error {
 	}
 	return nil
 }
+
+// ValidateText applies the character rule of DecodeClientMetadata (no
+// control or bidirectional formatting character, see there) to every string
+// member of m, for metadata that did not come through the decoder: clients
+// registered from Go with OAuthServer.RegisterClient or a static client
+// file, whose names the consent and device pages show just the same. It
+// returns the first error, which wraps ErrInvalidClientMetadata and names
+// the member only.
+func (m *ClientMetadata) ValidateText() error {
+	for _, f := range []struct {
+		name   string
+		values []string
+	}{
+		{"client_name", []string{m.ClientName}},
+		{"client_uri", []string{m.ClientURI}},
+		{"logo_uri", []string{m.LogoURI}},
+		{"tos_uri", []string{m.TOSURI}},
+		{"policy_uri", []string{m.PolicyURI}},
+		{"jwks_uri", []string{m.JWKSURI}},
+		{"scope", []string{m.Scope}},
+		{"software_id", []string{m.SoftwareID}},
+		{"software_version", []string{m.SoftwareVersion}},
+		{"application_type", []string{m.ApplicationType}},
+		{"token_endpoint_auth_method", []string{m.TokenEndpointAuthMethod}},
+		{"redirect_uris", m.RedirectURIs},
+		{"grant_types", m.GrantTypes},
+		{"response_types", m.ResponseTypes},
+		{"contacts", m.Contacts},
+	} {
+		for _, v := range f.values {
+			if hasControl(v) {
+				return invalid(f.name + " contains a control or bidirectional formatting character")
+			}
+		}
+	}
+	return nil
+}

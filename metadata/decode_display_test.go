@@ -77,3 +77,34 @@ func TestDecodeClientMetadataDisplaySpoofing(t *testing.T) {
 		})
 	}
 }
+
+// TestClientMetadataValidateText: metadata registered from Go, not decoded,
+// gets the decoder's character rule on every string member (Unicode TR 36).
+func TestClientMetadataValidateText(t *testing.T) {
+	for _, tt := range []struct {
+		name  string
+		md    metadata.ClientMetadata
+		field string // "" for valid
+	}{
+		{"TR36 valid metadata passes", metadata.ClientMetadata{ClientName: "Acme מחשבון", RedirectURIs: []string{"https://acme.example/cb"}}, ""},
+		{"TR36 bidi override U+202E in client_name", metadata.ClientMetadata{ClientName: "\u202eemcA"}, "client_name"},
+		{"TR36 C1 control U+0085 in client_name", metadata.ClientMetadata{ClientName: "Acme\u0085"}, "client_name"},
+		{"TR36 C0 control ESC in client_name", metadata.ClientMetadata{ClientName: "\x1b[31mAcme"}, "client_name"},
+		{"TR36 bidi isolate U+2066 in logo_uri", metadata.ClientMetadata{LogoURI: "https://acme.example/\u2066"}, "logo_uri"},
+		{"TR36 bidi mark U+200F in tos_uri", metadata.ClientMetadata{TOSURI: "https://acme.example/\u200f"}, "tos_uri"},
+		{"TR36 bidi override U+202D in policy_uri", metadata.ClientMetadata{PolicyURI: "https://acme.example/\u202d"}, "policy_uri"},
+		{"TR36 bidi override U+202E in client_uri", metadata.ClientMetadata{ClientURI: "https://acme.example/\u202e"}, "client_uri"},
+		{"TR36 bidi override U+202E in a redirect URI", metadata.ClientMetadata{RedirectURIs: []string{"https://acme.example/cb", "https://acme.example/\u202e"}}, "redirect_uris"},
+		{"TR36 bidi override U+202E in contacts", metadata.ClientMetadata{Contacts: []string{"a@acme.example\u202e"}}, "contacts"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			err := tt.md.ValidateText()
+			if tt.field == "" {
+				require.NoError(t, err)
+				return
+			}
+			require.ErrorIs(t, err, metadata.ErrInvalidClientMetadata)
+			require.Equal(t, "invalid client metadata: "+tt.field+" contains a control or bidirectional formatting character", err.Error())
+		})
+	}
+}
