@@ -117,8 +117,9 @@ func (s *originSet) allows(origin string) bool {
 // visits can reach a server on their machine or network, and DNS rebinding
 // even makes the browser treat it as same-origin, but the page cannot hide
 // its own origin. A request without Origin passes: non-browser clients do
-// not send one, and a browser always does on the requests a page can make
-// cross-origin with a body or custom headers. The opaque origin "null"
+// not send one. Browsers send one on every cross-origin fetch and on every
+// POST, which is how MCP messages travel; a rebinding page's same-origin GET
+// may come without one, and is what CheckHost catches. The opaque origin "null"
 // (sandboxed frames, file: pages) and a request with more than one Origin
 // header are refused.
 //
