@@ -30,6 +30,12 @@ var AuthMethods = []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMeth
 // server does not enable are dropped (RFC 7591 §3.2.1 lets the server replace
 // values; the response shows what was registered).
 func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.ClientMetadata, *oautherr.Error) {
+	// Metadata from DecodeClientMetadata passed this already; clients
+	// registered from Go did not, and the pages show their names too.
+	if err := m.ValidateText(); err != nil {
+		// Its message names the member only: safe as error_description.
+		return m, oautherr.InvalidClientMetadata(err.Error()).WithCause(err)
+	}
 	if m.TokenEndpointAuthMethod == "" {
 		m.TokenEndpointAuthMethod = AuthMethodClientSecretBasic
 	}

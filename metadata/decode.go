@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"unicode"
 	"unicode/utf8"
 )
 
@@ -52,9 +53,11 @@ const maxDepth = 32
 //     name: "Redirect_Uris" is not redirect_uris;
 //   - a known member must have its JSON type (a string, an array of
 //     strings, or an object for jwks); null counts as absent; strings of
-//     known members must not contain control characters (U+0000-U+001F,
-//     U+007F), which have no business in names, URIs or e-mail addresses
-//     and could forge log lines or display text;
+//     known members must not contain control characters (C0 U+0000-U+001F,
+//     DEL U+007F, C1 U+0080-U+009F) or bidirectional formatting characters
+//     (U+061C, U+200E, U+200F, U+202A-U+202E, U+2066-U+2069), which have no
+//     business in names, URIs or e-mail addresses and could forge log
+//     lines or display text (Unicode TR 36);
 //   - jwks and jwks_uri must not both be present (RFC 7591 §2);
 //   - unknown members are ignored (RFC 7591 §2).
 //
@@ -400,7 +403,7 @@ func decodeString(raw json.RawMessage, name string) (string, error) {
 		return "", invalid(name + " must be a string")
 	}
 	if hasControl(s) {
-		return "", invalid(name + " contains a control character")
+		return "", invalid(name + " contains a control or bidirectional formatting character")
 	}
 	return s, nil
 }
@@ -426,17 +429,51 @@ func decodeStrings(raw json.RawMessage, name string) ([]string, error) {
 			return nil, invalid(name + " must be an array of strings")
 		}
 		if hasControl(s) {
-			return nil, invalid(name + " contains a control character")
+			return nil, invalid(name + " contains a control or bidirectional formatting character")
 		}
 		out = append(out, s)
 	}
 	return out, nil
 }
 
-// hasControl reports whether s contains a C0 control character or DEL.
+// hasControl reports whether s contains a character that has no place in
+// the text of client metadata, which is shown on the consent and device
+// pages, in logs and in other software (Unicode TR 36 and UTS 39 on
+// visual spoofing; RFC 7591 §5 on client_name impersonation):
+//
+//   - C0 controls U+0000-U+001F and DEL U+007F, and C1 controls
+//     U+0080-U+009F (U+009B is the one-byte CSI of terminal escape
+//     sequences, U+0085 a line break): they forge log lines and break out
+//     of the text they sit in;
+//   - every character of the Unicode Bidi_Control property (UAX #9 §2):
+//     the embeddings and overrides U+202A-U+202E, the isolates
+//     U+2066-U+2069, and the marks U+061C (ALM), U+200E (LRM) and U+200F
+//     (RLM). They change the order in which text is displayed, so that
+//     "\u202Eevil.example" shows as another name, or a client name that
+//     imitates a host reads backwards.
+//
+// The three marks are refused too, though they are not overrides: they act
+// as an invisible strong letter, which still reorders the digits and
+// punctuation next to them (enough to make "Acme 2.0" or a dotted name read
+// differently), and being invisible they let two names that look the same
+// differ. A right-to-left client_name still displays without them: the
+// pages show each value in its own block, a bidi paragraph of its own, and
+// at worst a digit or punctuation mark at its edge sits on the other side,
+// a cosmetic cost worth less than an invisible reordering the client
+// controls. Refusing the whole property is also one rule a reviewer can
+// check against the Unicode data (unicode.Bidi_Control), not a subset.
+// Joiners (U+200C, U+200D) are not bidi controls and stay allowed: some
+// scripts and emoji need them.
 func hasControl(s string) bool {
-	for i := 0; i < len(s); i++ {
-		if c := s[i]; c < 0x20 || c == 0x7f {
+	for _, r := range s {
+		if r < utf8.RuneSelf {
+			if r < 0x20 || r == 0x7f {
+				return true
+			}
+			continue
+		}
+		// unicode.IsControl is C0, DEL and C1; above ASCII, C1 only.
+		if unicode.IsControl(r) || unicode.Is(unicode.Bidi_Control, r) {
 			return true
 		}
 	}
@@ -484,6 +521,43 @@ func (m *ClientMetadata) ValidateURIs() error {
 		}
 		if err := ValidateURI(f.name, f.value); err != nil {
 			return err
+		}
+	}
+	return nil
+}
+
+// ValidateText applies the character rule of DecodeClientMetadata (no
+// control or bidirectional formatting character, see there) to every string
+// member of m, for metadata that did not come through the decoder: clients
+// registered from Go with OAuthServer.RegisterClient or a static client
+// file, whose names the consent and device pages show just the same. It
+// returns the first error, which wraps ErrInvalidClientMetadata and names
+// the member only.
+func (m *ClientMetadata) ValidateText() error {
+	for _, f := range []struct {
+		name   string
+		values []string
+	}{
+		{"client_name", []string{m.ClientName}},
+		{"client_uri", []string{m.ClientURI}},
+		{"logo_uri", []string{m.LogoURI}},
+		{"tos_uri", []string{m.TOSURI}},
+		{"policy_uri", []string{m.PolicyURI}},
+		{"jwks_uri", []string{m.JWKSURI}},
+		{"scope", []string{m.Scope}},
+		{"software_id", []string{m.SoftwareID}},
+		{"software_version", []string{m.SoftwareVersion}},
+		{"application_type", []string{m.ApplicationType}},
+		{"token_endpoint_auth_method", []string{m.TokenEndpointAuthMethod}},
+		{"redirect_uris", m.RedirectURIs},
+		{"grant_types", m.GrantTypes},
+		{"response_types", m.ResponseTypes},
+		{"contacts", m.Contacts},
+	} {
+		for _, v := range f.values {
+			if hasControl(v) {
+				return invalid(f.name + " contains a control or bidirectional formatting character")
+			}
 		}
 	}
 	return nil

@@ -11,6 +11,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/mcphttp"
 	"github.com/mcpoauth/mcpoauth/mcpsdk/gosdk"
 )
 
@@ -30,17 +31,23 @@ type mcpEndpoint struct {
 
 // newMCPEndpoint builds the /mcp handler:
 //
+//	mcphttp.CORS                        browser clients: the Origin check (403 for a foreign page),
+//	                                    preflights answered before bearer auth, headers exposed
 //	srv.RequireBearerAuth("mcp:tools")  the token: RFC 6750 / RFC 9728 challenges, audience, scope
 //	gosdk.ForwardAuthInfo               the verified AuthInfo handed to the SDK: each session is
 //	                                    bound to the user and client of the token that created it
-//	streams                             GET streams end with the token and on shutdown
+//	mcphttp.BoundStreams                GET streams end when the token expires or is revoked, and
+//	                                    on shutdown
 //	mcp.StreamableHTTPHandler           one mcp.Server per session
 //
+// Browser pages of the issuer's origin and of loopback origins (the MCP
+// Inspector at http://localhost:6274) may call it.
+//
 // sdkHostCheck keeps the SDK's own DNS-rebinding check (a loopback
-// connection must name a loopback Host); it is off when hostCheck already
-// does it, since the SDK's would refuse a non-loopback issuer served
-// through a local proxy.
-func newMCPEndpoint(srv *mcpoauth.OAuthServer, sdkHostCheck bool, logger *slog.Logger) *mcpEndpoint {
+// connection must name a loopback Host); it is off when the server's Host
+// check already does it, since the SDK's would refuse a non-loopback issuer
+// served through a local proxy.
+func newMCPEndpoint(srv *mcpoauth.OAuthServer, issuerOrigin string, sdkHostCheck bool, logger *slog.Logger) *mcpEndpoint {
 	e := &mcpEndpoint{}
 	e.done, e.endStreams = context.WithCancel(context.Background())
 	cache := mcp.NewSchemaCache()
@@ -63,57 +70,26 @@ func newMCPEndpoint(srv *mcpoauth.OAuthServer, sdkHostCheck bool, logger *slog.L
 		DisableLocalhostProtection: !sdkHostCheck,
 	})
 	forward := gosdk.ForwardAuthInfo(gosdk.WithSessionKey(gosdk.UserAndClient))
-	e.handler = mcpCORS(srv.RequireBearerAuth(scopeTools)(forward(e.streams(sdk))))
+	cors := mcphttp.CORS(mcphttp.OriginOptions{
+		Origins:       []string{issuerOrigin},
+		AllowLoopback: true,
+		ErrorHandler: func(r *http.Request, _ error) {
+			logger.LogAttrs(r.Context(), slog.LevelWarn, "refused request from a foreign origin",
+				slog.String("origin", printable(r.Header.Get("Origin"))))
+		},
+	})
+	streams := mcphttp.BoundStreams(mcphttp.StreamOptions{
+		Verifier: srv, // revoking a grant ends its streams within a minute
+		Shutdown: e.done,
+		ErrorHandler: func(r *http.Request, err error) {
+			logger.LogAttrs(r.Context(), slog.LevelError, "MCP stream", slog.String("error", err.Error()))
+		},
+	})
+	e.handler = cors(srv.RequireBearerAuth(scopeTools)(forward(streams(sdk))))
 	return e
 }
 
-// mcpCORS lets browser-based MCP clients (the MCP Inspector, web apps) call
-// /mcp: it answers CORS preflights before bearer auth (a preflight carries
-// no credentials and must not be challenged) and exposes the headers a
-// client reads: the challenge that starts discovery and the session id.
-// Any origin is allowed: the credential is a bearer token the page must
-// already hold, never a cookie, so a foreign page gains nothing.
-func mcpCORS(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		h := w.Header()
-		h.Set("Access-Control-Allow-Origin", "*")
-		h.Set("Access-Control-Expose-Headers", "WWW-Authenticate, Mcp-Session-Id, Mcp-Protocol-Version")
-		if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-			h.Set("Access-Control-Allow-Methods", "GET, POST, DELETE, OPTIONS")
-			h.Set("Access-Control-Allow-Headers", "Authorization, Content-Type, Mcp-Session-Id, Mcp-Protocol-Version, Last-Event-ID")
-			h.Set("Access-Control-Max-Age", "86400")
-			w.WriteHeader(http.StatusNoContent)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
-}
-
 func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
-
-// streams bounds the standalone SSE stream a client opens with GET: it ends
-// when the access token that opened it expires (its later requests carry a
-// fresh token; the stream would not) or when the server shuts down. The
-// HTTP server's read and write timeouts, meant for ordinary requests, are
-// lifted to that bound for it.
-func (e *mcpEndpoint) streams(next http.Handler) http.Handler {
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, ok := bearer.FromContext(r.Context())
-		if r.Method != http.MethodGet || !ok {
-			next.ServeHTTP(w, r)
-			return
-		}
-		ctx, cancel := context.WithDeadline(r.Context(), info.ExpiresAt)
-		defer cancel()
-		defer context.AfterFunc(e.done, cancel)()
-		rc := http.NewResponseController(w)
-		// An error means the writer cannot change deadlines (a test
-		// recorder); the server's timeouts then apply.
-		_ = rc.SetReadDeadline(info.ExpiresAt)
-		_ = rc.SetWriteDeadline(info.ExpiresAt)
-		next.ServeHTTP(w, r.WithContext(ctx))
-	})
-}
 
 // newMCPServer is the MCP server of one session: the whoami and echo
 // tools. AuthInfoMiddleware gives each tool call the AuthInfo of the HTTP

@@ -321,30 +321,47 @@ func TestMCPStreamEndsOnShutdown(t *testing.T) {
 	}
 }
 
-// TestMCPCORS: a browser-based MCP client can reach /mcp: the preflight is
-// answered before bearer auth, and the challenge and session headers are
-// exposed to the page.
+// TestMCPCORS: a browser-based MCP client on a loopback origin (the MCP
+// Inspector) can reach /mcp: the preflight is answered before bearer auth,
+// and the challenge and session headers are exposed to the page; a page of
+// a foreign origin is refused with 403 (MCP transport). The rules
+// themselves are tested in mcphttp.
 func TestMCPCORS(t *testing.T) {
+	const inspector = "http://localhost:6274"
 	e := newTestEnv(t, "")
 	req, err := http.NewRequest(http.MethodOptions, e.issuer+"/mcp", nil)
 	require.NoError(t, err)
-	req.Header.Set("Origin", "http://localhost:6274")
+	req.Header.Set("Origin", inspector)
 	req.Header.Set("Access-Control-Request-Method", "POST")
 	req.Header.Set("Access-Control-Request-Headers", "authorization, content-type, mcp-protocol-version")
 	resp, body := fetch(t, http.DefaultClient, req)
 	require.Equal(t, http.StatusNoContent, resp.StatusCode, body)
-	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, inspector, resp.Header.Get("Access-Control-Allow-Origin"))
+	assert.Equal(t, "Origin", resp.Header.Get("Vary"))
 	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
 	assert.Contains(t, resp.Header.Get("Access-Control-Allow-Methods"), "POST")
 	assert.Empty(t, resp.Header.Get("WWW-Authenticate"), "a preflight is not challenged")
 
-	req, err = http.NewRequest(http.MethodPost, e.issuer+"/mcp", strings.NewReader(`{}`))
-	require.NoError(t, err)
-	req.Header.Set("Origin", "http://localhost:6274")
-	req.Header.Set("Content-Type", "application/json")
-	resp, body = fetch(t, http.DefaultClient, req)
-	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
-	assert.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
-	assert.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate")
-	assert.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), "Mcp-Session-Id")
+	for origin, want := range map[string]int{
+		inspector:                  http.StatusUnauthorized,
+		e.issuer:                   http.StatusUnauthorized,
+		"https://attacker.example": http.StatusForbidden,
+		"null":                     http.StatusForbidden,
+	} {
+		req, err = http.NewRequest(http.MethodPost, e.issuer+"/mcp", strings.NewReader(`{}`))
+		require.NoError(t, err)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Content-Type", "application/json")
+		resp, body = fetch(t, http.DefaultClient, req)
+		require.Equal(t, want, resp.StatusCode, "%s: %s", origin, body)
+		if want == http.StatusForbidden {
+			assert.Empty(t, resp.Header.Get("Access-Control-Allow-Origin"), origin)
+			assert.Empty(t, resp.Header.Get("WWW-Authenticate"), "%s: refused before bearer auth", origin)
+			continue
+		}
+		assert.Equal(t, origin, resp.Header.Get("Access-Control-Allow-Origin"))
+		assert.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), "WWW-Authenticate")
+		assert.Contains(t, resp.Header.Get("Access-Control-Expose-Headers"), "Mcp-Session-Id")
+	}
+	assert.Contains(t, e.logs.String(), `msg="refused request from a foreign origin" origin=https://attacker.example`)
 }

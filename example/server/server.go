@@ -10,7 +10,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"os"
 	"strings"
@@ -19,6 +18,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/mcphttp"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -95,7 +95,7 @@ func newServer(opts options) (*exampleServer, error) {
 			return nil, err
 		}
 	}
-	hosts, err := newHostCheck(issuer, opts.addr)
+	hosts, err := hostCheck(issuer, opts.addr, logger)
 	if err != nil {
 		_ = srv.Close()
 		return nil, err
@@ -104,7 +104,7 @@ func newServer(opts options) (*exampleServer, error) {
 	router := srv.Router()
 	consent := newConsentHandler(srv, consentPath, logger)
 	device := newDeviceHandler(srv, devicePath, logger)
-	mcpHandler := newMCPEndpoint(srv, !hosts.enabled, logger)
+	mcpHandler := newMCPEndpoint(srv, iu.Scheme+"://"+iu.Host, hosts == nil, logger)
 	// Exact paths, not ServeMux patterns: the issuer's path is data, and
 	// must not be read as pattern syntax.
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -119,8 +119,12 @@ func newServer(opts options) (*exampleServer, error) {
 			router.ServeHTTP(w, r)
 		}
 	})
+	var handler http.Handler = app
+	if hosts != nil {
+		handler = hosts(app)
+	}
 	return &exampleServer{
-		handler: accessLog(logger, hosts.middleware(logger, app)),
+		handler: accessLog(logger, handler),
 		oauth:   srv,
 		mcp:     mcpHandler,
 	}, nil
@@ -166,76 +170,27 @@ func loadClients(ctx context.Context, srv *mcpoauth.OAuthServer, path string, lo
 	return nil
 }
 
-// hostCheck refuses requests whose Host header names neither the issuer nor
-// a loopback address on the listening port. A server on a loopback address
-// is reachable from any web page through DNS rebinding (attacker.example
-// resolving to 127.0.0.1); the browser then sends Host: attacker.example.
-type hostCheck struct {
-	enabled    bool
-	issuerHost []string // the issuer's host, with and without its default port
-	port       string   // the listening port
-}
-
-func newHostCheck(issuer, addr string) (*hostCheck, error) {
-	h := &hostCheck{}
+// hostCheck returns the Host check of a server at issuer listening on addr,
+// or nil when addr is not a loopback address. A server on loopback is
+// reachable from any web page through DNS rebinding (attacker.example
+// resolving to 127.0.0.1), and the browser then sends Host:
+// attacker.example; a public listener is reached through its real host
+// names and proxies, so it gets no check.
+func hostCheck(issuer, addr string, logger *slog.Logger) (func(http.Handler) http.Handler, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, fmt.Errorf("-addr %q: %w", addr, err)
 	}
-	ip, err := netip.ParseAddr(host)
-	h.enabled = host == "localhost" || err == nil && ip.IsLoopback()
-	h.port = port
-	u, err := url.Parse(issuer)
-	if err != nil {
-		return nil, fmt.Errorf("-issuer: %w", err)
+	if !mcphttp.IsLoopback(host) {
+		return nil, nil
 	}
-	defaultPort := "443"
-	if u.Scheme == "http" {
-		defaultPort = "80"
-	}
-	name, p := strings.ToLower(u.Hostname()), u.Port()
-	if p == "" {
-		p = defaultPort
-	}
-	h.issuerHost = []string{net.JoinHostPort(name, p)}
-	if p == defaultPort {
-		h.issuerHost = append(h.issuerHost, strings.ToLower(u.Host))
-	}
-	return h, nil
-}
-
-// allowed reports whether a request's Host may be served.
-func (h *hostCheck) allowed(host string) bool {
-	host = strings.ToLower(host)
-	for _, ih := range h.issuerHost {
-		if host == ih {
-			return true
-		}
-	}
-	name, port, err := net.SplitHostPort(host)
-	if err != nil || port != h.port {
-		return false
-	}
-	if name == "localhost" {
-		return true
-	}
-	ip, err := netip.ParseAddr(name)
-	return err == nil && ip.IsLoopback() && ip.Zone() == ""
-}
-
-func (h *hostCheck) middleware(logger *slog.Logger, next http.Handler) http.Handler {
-	if !h.enabled {
-		return next
-	}
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if !h.allowed(r.Host) {
-			logger.LogAttrs(r.Context(), slog.LevelWarn, "refused request for a foreign host", slog.String("host", r.Host))
-			// RFC 9110 §15.5.20: this server does not answer for that host.
-			http.Error(w, "misdirected request: unknown host", http.StatusMisdirectedRequest)
-			return
-		}
-		next.ServeHTTP(w, r)
-	})
+	return mcphttp.CheckHost(mcphttp.HostOptions{
+		URLs:         []string{issuer},
+		LoopbackPort: port,
+		ErrorHandler: func(r *http.Request, _ error) {
+			logger.LogAttrs(r.Context(), slog.LevelWarn, "refused request for a foreign host", slog.String("host", printable(r.Host)))
+		},
+	}), nil
 }
 
 // accessLog logs one line per request: method, path, status, duration. Never
