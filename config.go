@@ -328,6 +328,8 @@ type settings struct {
 	ownsModel                 bool
 }
 
+// validate checks c and applies its defaults, one concern at a time; each
+// step sees what the steps before it settled.
 func (c Config) validate() (*settings, error) {
 	s := &settings{Config: c}
 	// The server keeps its own copies: changing the caller's slices later
@@ -336,58 +338,99 @@ func (c Config) validate() (*settings, error) {
 	s.GrantTypes = slices.Clone(c.GrantTypes)
 	s.RateLimits.TrustedProxies = slices.Clone(c.RateLimits.TrustedProxies)
 	s.IntrospectionClients = slices.Clone(c.IntrospectionClients)
-	var err error
-	if s.issuer, err = canonicalIssuer("Issuer", c.Issuer); err != nil {
-		return nil, err
-	}
-	s.baseURL = s.issuer
-	if c.BaseURL != "" {
-		if s.baseURL, err = canonicalIssuer("BaseURL", c.BaseURL); err != nil {
+	for _, step := range []func() error{
+		s.validateURLs,
+		s.validateGrants,
+		s.validateScopes,
+		s.validateLifetimes,
+		s.validateModel,
+		s.validateRateLimits,
+		s.validateIntrospection,
+		s.ClientIDMetadataDocuments.validate,
+	} {
+		if err := step(); err != nil {
 			return nil, err
 		}
 	}
-	if c.ResourceServerURL != "" {
-		if s.resource, err = resource.Canonical(c.ResourceServerURL); err != nil {
-			return nil, configError("ResourceServerURL", "must be an absolute http(s) URL without fragment")
-		}
-		if s.resource != c.ResourceServerURL {
-			// RFC 9728 §3.3: clients compare the metadata's resource with the
-			// URL they use byte for byte; one canonical string serves both.
-			return nil, configError("ResourceServerURL", fmt.Sprintf("must be written in canonical form %q", s.resource))
+	if s.Logger == nil {
+		s.Logger = slog.Default()
+	}
+	if s.Now == nil {
+		s.Now = time.Now
+	}
+	return s, nil
+}
+
+// validateURLs settles the issuer, the endpoints' base and the resource.
+func (s *settings) validateURLs() error {
+	var err error
+	if s.issuer, err = canonicalIssuer("Issuer", s.Issuer); err != nil {
+		return err
+	}
+	s.baseURL = s.issuer
+	if s.BaseURL != "" {
+		if s.baseURL, err = canonicalIssuer("BaseURL", s.BaseURL); err != nil {
+			return err
 		}
 	}
+	if s.ResourceServerURL != "" {
+		if s.resource, err = resource.Canonical(s.ResourceServerURL); err != nil {
+			return configError("ResourceServerURL", "must be an absolute http(s) URL without fragment")
+		}
+		if s.resource != s.ResourceServerURL {
+			// RFC 9728 §3.3: clients compare the metadata's resource with the
+			// URL they use byte for byte; one canonical string serves both.
+			return configError("ResourceServerURL", fmt.Sprintf("must be written in canonical form %q", s.resource))
+		}
+	}
+	return nil
+}
+
+// validateGrants checks the enabled grants and the pages they need.
+func (s *settings) validateGrants() error {
 	if s.GrantTypes == nil {
 		s.GrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken}
 	}
 	if len(s.GrantTypes) == 0 {
-		return nil, configError("GrantTypes", "at least one grant type is required")
+		return configError("GrantTypes", "at least one grant type is required")
 	}
 	for _, g := range s.GrantTypes {
 		if !contains(supportedGrantTypes, g) {
-			return nil, configError("GrantTypes", fmt.Sprintf("unsupported grant type %q", g))
+			return configError("GrantTypes", fmt.Sprintf("unsupported grant type %q", g))
 		}
 	}
+	var err error
 	if contains(s.GrantTypes, GrantAuthorizationCode) {
-		if c.AuthorizationURL == "" {
-			return nil, configError("AuthorizationURL", "required with the authorization_code grant")
+		if s.AuthorizationURL == "" {
+			return configError("AuthorizationURL", "required with the authorization_code grant")
 		}
-		if s.authorizationURL, err = s.pageURL("AuthorizationURL", c.AuthorizationURL); err != nil {
-			return nil, err
+		if s.authorizationURL, err = s.pageURL("AuthorizationURL", s.AuthorizationURL); err != nil {
+			return err
 		}
 	}
 	if contains(s.GrantTypes, GrantDeviceCode) {
-		if c.DeviceAuthorizationURL == "" {
-			return nil, configError("DeviceAuthorizationURL", "required with the device_code grant")
+		if s.DeviceAuthorizationURL == "" {
+			return configError("DeviceAuthorizationURL", "required with the device_code grant")
 		}
-		if s.deviceAuthorizationURL, err = s.pageURL("DeviceAuthorizationURL", c.DeviceAuthorizationURL); err != nil {
-			return nil, err
+		if s.deviceAuthorizationURL, err = s.pageURL("DeviceAuthorizationURL", s.DeviceAuthorizationURL); err != nil {
+			return err
 		}
 	}
-	for _, sc := range c.ScopesSupported {
+	return nil
+}
+
+// validateScopes checks each scope is an RFC 6749 §3.3 scope-token.
+func (s *settings) validateScopes() error {
+	for _, sc := range s.ScopesSupported {
 		if sc == "" || strings.ContainsAny(sc, " \"\\") || !isPrintableASCII(sc) {
-			return nil, configError("ScopesSupported", fmt.Sprintf("invalid scope token %q", sc))
+			return configError("ScopesSupported", fmt.Sprintf("invalid scope token %q", sc))
 		}
 	}
+	return nil
+}
+
+// validateLifetimes applies the default lifetimes and bounds them.
+func (s *settings) validateLifetimes() error {
 	for _, d := range []struct {
 		field string
 		v     *time.Duration
@@ -406,28 +449,39 @@ func (c Config) validate() (*settings, error) {
 			*d.v = d.def
 		case *d.v == NoExpiry && d.field == "ClientSecretLifetime":
 		case *d.v < time.Second:
-			return nil, configError(d.field, "must be at least one second")
+			return configError(d.field, "must be at least one second")
 		}
 	}
 	if s.DevicePollInterval%time.Second != 0 {
 		// RFC 8628 §3.2 interval is a number of seconds.
-		return nil, configError("DevicePollInterval", "must be a whole number of seconds")
+		return configError("DevicePollInterval", "must be a whole number of seconds")
 	}
 	if s.DevicePollInterval >= s.DeviceAuthorizationLifetime {
-		return nil, configError("DevicePollInterval", "must be shorter than DeviceAuthorizationLifetime")
+		return configError("DevicePollInterval", "must be shorter than DeviceAuthorizationLifetime")
 	}
-	s.strictResource = c.StrictResource == nil || *c.StrictResource
-	s.dcr = c.DynamicClientRegistration == nil || *c.DynamicClientRegistration
+	return nil
+}
+
+// validateModel settles the Model and checks it has the capabilities the
+// enabled features need.
+func (s *settings) validateModel() error {
+	s.strictResource = s.StrictResource == nil || *s.StrictResource
+	s.dcr = s.DynamicClientRegistration == nil || *s.DynamicClientRegistration
 	if s.Model == nil {
 		s.Model = NewMemoryModel()
 		s.ownsModel = true
 	}
 	if _, ok := s.Model.(ClientRegistrar); s.dcr && !ok {
-		return nil, configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar (RegisterClient)")
+		return configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar (RegisterClient)")
 	}
 	if _, ok := s.Model.(DeviceStore); contains(s.GrantTypes, GrantDeviceCode) && !ok {
-		return nil, configError("GrantTypes", "the device_code grant needs a Model that implements DeviceStore; "+missingMethods(s.Model, reflect.TypeFor[DeviceStore]()))
+		return configError("GrantTypes", "the device_code grant needs a Model that implements DeviceStore; "+missingMethods(s.Model, reflect.TypeFor[DeviceStore]()))
 	}
+	return nil
+}
+
+// validateRateLimits applies each endpoint's default limit and bounds them.
+func (s *settings) validateRateLimits() error {
 	for _, l := range []struct {
 		field string
 		v     *RateLimit
@@ -446,29 +500,25 @@ func (c Config) validate() (*settings, error) {
 		case *l.v == RateLimit{}:
 			*l.v = l.def
 		case l.v.Requests <= 0 || l.v.Window <= 0:
-			return nil, configError(l.field, "Requests and Window must be positive")
+			return configError(l.field, "Requests and Window must be positive")
 		case l.v.Window < time.Duration(l.v.Requests)*time.Millisecond:
-			return nil, configError(l.field, "more than one request per millisecond is not a limit")
+			return configError(l.field, "more than one request per millisecond is not a limit")
 		}
 	}
+	return nil
+}
+
+// validateIntrospection checks the resource servers that may introspect.
+func (s *settings) validateIntrospection() error {
 	if len(s.IntrospectionClients) > 0 && s.resource == "" {
-		return nil, configError("IntrospectionClients", "needs ResourceServerURL: a resource server sees the access tokens bound to it")
+		return configError("IntrospectionClients", "needs ResourceServerURL: a resource server sees the access tokens bound to it")
 	}
 	for _, id := range s.IntrospectionClients {
 		if id == "" {
-			return nil, configError("IntrospectionClients", "empty client ID")
+			return configError("IntrospectionClients", "empty client ID")
 		}
 	}
-	if err := s.ClientIDMetadataDocuments.validate(); err != nil {
-		return nil, err
-	}
-	if s.Logger == nil {
-		s.Logger = slog.Default()
-	}
-	if s.Now == nil {
-		s.Now = time.Now
-	}
-	return s, nil
+	return nil
 }
 
 // validate applies the defaults of an enabled CIMDConfig and checks it.
