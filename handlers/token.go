@@ -28,7 +28,7 @@ func Token(env *Env) http.Handler {
 			env.fail(w, r, "token", oerr)
 			return
 		}
-		client, _, oerr := env.authenticateClient(r, form)
+		client, basic, oerr := env.authenticateClient(r, form)
 		if oerr != nil {
 			env.writeClientError(w, r, "token", oerr)
 			return
@@ -51,6 +51,12 @@ func Token(env *Env) http.Handler {
 			return
 		}
 		resp, oerr := handler(env, r, client, form)
+		if oerr != nil && oerr.Code == oautherr.CodeInvalidClient {
+			// The client was deleted while the grant ran: answered as a
+			// failed authentication is, with the Basic challenge.
+			env.writeClientError(w, r, "token:"+grantType, withBasic(oerr, basic))
+			return
+		}
 		if oerr != nil {
 			env.fail(w, r, "token:"+grantType, oerr)
 			return

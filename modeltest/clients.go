@@ -1,7 +1,10 @@
 package modeltest
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -110,6 +113,59 @@ var updateClientClauses = []clause{
 		got, err := k.m.GetClient(k.ctx, clientB)
 		require.NoError(t, err)
 		requireClientEqual(t, otherWant, got)
+	}},
+	{"ConcurrentServerUpsertsAllSucceed", func(t *testing.T, k *kit) {
+		registrar(t, k)
+		srv := k.server(t)
+		const id = "static-client"
+		info := func(i int) metadata.ClientInformation {
+			return metadata.ClientInformation{
+				ClientID:     id,
+				ClientSecret: fmt.Sprintf("secret-%03d-%s", i, strings.Repeat("x", 32)),
+				ClientMetadata: metadata.ClientMetadata{
+					ClientName:   fmt.Sprintf("Static %d", i),
+					RedirectURIs: []string{"https://client.example.com/cb"},
+				},
+			}
+		}
+		// First N replicas register a new client at once, then N more
+		// register or update it at once: each call reads the client and
+		// registers or updates it, and every one must succeed whatever
+		// the others did in between.
+		var issuedAt int64
+		for round, update := range []func(i int) bool{
+			func(int) bool { return false },
+			func(i int) bool { return i%2 == 1 },
+		} {
+			outs := make([]*metadata.ClientInformation, Concurrency)
+			errs := runConcurrently(Concurrency, func(i int) error {
+				var err error
+				if update(i) {
+					outs[i], err = srv.UpdateClient(k.ctx, info(i))
+				} else {
+					outs[i], err = srv.RegisterClient(k.ctx, info(i))
+				}
+				return err
+			})
+			for i, err := range errs {
+				require.NoError(t, err, "round %d, call %d", round, i)
+			}
+			// The client is what one of the calls said, all of it: not
+			// one call's name with another's secret.
+			got, err := k.m.GetClient(k.ctx, id)
+			require.NoError(t, err)
+			var n int
+			_, err = fmt.Sscanf(got.Metadata.ClientName, "Static %d", &n)
+			require.NoError(t, err, "client_name %q", got.Metadata.ClientName)
+			require.Equal(t, mcpoauth.Digest(sha256.Sum256([]byte(info(n).ClientSecret))), got.SecretDigest,
+				"the stored secret is not the one of the call whose metadata is stored")
+			if round == 0 {
+				issuedAt = got.IssuedAt.Unix()
+			}
+			for _, out := range outs {
+				require.Equal(t, issuedAt, out.ClientIDIssuedAt, "client_id_issued_at changed on an update")
+			}
+		}
 	}},
 }
 
@@ -221,6 +277,21 @@ var deleteClientClauses = []clause{
 		}
 		t.Logf("%d saves before the delete, %d after it", before, after)
 	}},
+}
+
+// server returns an authorization server on the kit's model, for the
+// clauses that check what the server does through the model.
+func (k *kit) server(t *testing.T) *mcpoauth.OAuthServer {
+	t.Helper()
+	srv, err := mcpoauth.New(mcpoauth.Config{
+		Model:            k.m,
+		Issuer:           "https://as.example.com",
+		AuthorizationURL: "https://as.example.com/consent",
+		Logger:           slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
 }
 
 // registrar returns the model as a ClientRegistrar, or skips the test.
