@@ -394,7 +394,9 @@ func TestClientAdministrationNeedsARegistrar(t *testing.T) {
 
 // ExampleOAuthServer_RegisterClient registers the static clients of a
 // configuration at every start: registering one again updates it, so every
-// replica of a deployment may run this against the shared database.
+// replica of a deployment may run this against the shared database. A
+// client whose secret leaked gets a new one; a retired one is deleted, with
+// every token it holds.
 func ExampleOAuthServer_RegisterClient() {
 	srv, err := mcpoauth.New(mcpoauth.Config{
 		Issuer:           "https://mcp.example.com",
@@ -405,45 +407,25 @@ func ExampleOAuthServer_RegisterClient() {
 		log.Fatal(err)
 	}
 	defer srv.Close()
-	service := metadata.ClientInformation{
-		ClientID:       "reporting",
-		ClientSecret:   strings.Repeat("s", 43), // from a secret store
-		ClientMetadata: metadata.ClientMetadata{GrantTypes: []string{"client_credentials"}},
-	}
-	for range 2 { // two starts
-		if _, err := srv.RegisterClient(context.Background(), service); err != nil {
-			log.Fatal(err)
-		}
-	}
-	fmt.Println("registered")
-	// Output: registered
-}
-
-// ExampleOAuthServer_RotateClientSecret gives a client a new secret when
-// the old one leaked, and deletes a client that must stop at once.
-func ExampleOAuthServer_RotateClientSecret() {
-	srv, err := mcpoauth.New(mcpoauth.Config{
-		Issuer:           "https://mcp.example.com",
-		AuthorizationURL: "https://mcp.example.com/consent",
-		GrantTypes:       []string{mcpoauth.GrantClientCredentials},
-	})
-	if err != nil {
-		log.Fatal(err)
-	}
-	defer srv.Close()
 	ctx := context.Background()
-	for _, id := range []string{"leaked", "retired"} {
-		_, err := srv.RegisterClient(ctx, metadata.ClientInformation{ClientID: id,
-			ClientMetadata: metadata.ClientMetadata{GrantTypes: []string{"client_credentials"}}})
-		if err != nil {
-			log.Fatal(err)
+	for range 2 { // two starts
+		for _, id := range []string{"reporting", "retired"} {
+			_, err := srv.RegisterClient(ctx, metadata.ClientInformation{
+				ClientID:       id,
+				ClientSecret:   strings.Repeat("s", 43), // from a secret store
+				ClientMetadata: metadata.ClientMetadata{GrantTypes: []string{"client_credentials"}},
+			})
+			if err != nil {
+				log.Fatal(err)
+			}
 		}
 	}
-	secret, err := srv.RotateClientSecret(ctx, "leaked")
+
+	secret, err := srv.RotateClientSecret(ctx, "reporting")
 	if err != nil {
 		log.Fatal(err)
 	}
-	fmt.Println(len(secret)) // hand it to the client; it is not stored
+	fmt.Println(len(secret)) // hand it to the client: it is not stored
 	if err := srv.DeleteClient(ctx, "retired"); err != nil {
 		log.Fatal(err)
 	}
