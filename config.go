@@ -376,7 +376,7 @@ func (c Config) validate() (*settings, error) {
 		s.ownsModel = true
 	}
 	if _, ok := s.Model.(ClientRegistrar); s.dcr && !ok {
-		return nil, configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar (RegisterClient)")
+		return nil, configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar; "+missingMethods(s.Model, reflect.TypeFor[ClientRegistrar]()))
 	}
 	if _, ok := s.Model.(DeviceStore); contains(s.GrantTypes, GrantDeviceCode) && !ok {
 		return nil, configError("GrantTypes", "the device_code grant needs a Model that implements DeviceStore; "+missingMethods(s.Model, reflect.TypeFor[DeviceStore]()))
