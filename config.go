@@ -472,7 +472,7 @@ func (s *settings) validateModel() error {
 		s.ownsModel = true
 	}
 	if _, ok := s.Model.(ClientRegistrar); s.dcr && !ok {
-		return configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar (RegisterClient)")
+		return configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar; "+missingMethods(s.Model, reflect.TypeFor[ClientRegistrar]()))
 	}
 	if _, ok := s.Model.(DeviceStore); contains(s.GrantTypes, GrantDeviceCode) && !ok {
 		return configError("GrantTypes", "the device_code grant needs a Model that implements DeviceStore; "+missingMethods(s.Model, reflect.TypeFor[DeviceStore]()))

@@ -292,6 +292,22 @@ func TestConfigDynamicClientRegistrationNeedsRegistrar(t *testing.T) {
 	require.Error(t, err, "static registration needs a ClientRegistrar too")
 }
 
+// registerOnlyModel can register clients but neither update nor delete
+// them: a Model written before ClientRegistrar had those methods.
+type registerOnlyModel struct{ mcpoauth.Model }
+
+func (registerOnlyModel) RegisterClient(context.Context, *mcpoauth.Client) error { return nil }
+
+// TestConfigNamesMissingClientRegistrarMethods: a Model that lacks some of
+// ClientRegistrar's methods is told which.
+func TestConfigNamesMissingClientRegistrarMethods(t *testing.T) {
+	m := mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
+	t.Cleanup(func() { _ = m.Close() })
+	srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.Model = registerOnlyModel{Model: m} })
+	cfgRequireInvalid(t, srv, err, "DynamicClientRegistration")
+	require.Contains(t, err.Error(), "missing DeleteClient, UpdateClient")
+}
+
 func TestConfigLifetimes(t *testing.T) {
 	fields := map[string]func(*mcpoauth.Config, time.Duration){
 		"AccessTokenLifetime":       func(c *mcpoauth.Config, d time.Duration) { c.AccessTokenLifetime = d },

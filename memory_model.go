@@ -67,9 +67,11 @@ var (
 // keyed by digest and one keyed by grant, rather than in Go maps keyed by
 // 32-byte digests with a map per grant (about 550 bytes).
 type MemoryModel struct {
-	// Lock order: mu, then at most one token shard lock at a time.
-	// clientsMu and requestsMu are leaves: nothing is locked while holding
-	// them, and they are never taken while holding another lock.
+	// Lock order: mu, then clientsMu, then requestsMu, then at most one
+	// token shard lock at a time. clientsMu and requestsMu are leaves
+	// everywhere but in DeleteClient, which holds mu, clientsMu and
+	// requestsMu together so that a client and everything issued to it go
+	// in one step; nothing takes mu while holding either of them.
 	//
 	// A token shard table is written only with both mu and the shard's
 	// write lock held, so holding either one is enough to read it.
@@ -215,44 +217,60 @@ func (m *MemoryModel) Sweep(now time.Time) {
 
 	// One shard per acquisition of mu, so that consumes and rotations wait
 	// for at most one shard's sweep.
-	var expired []*Token
+	expired := func(t *Token) bool { return t.ExpiresAt.Before(now) }
+	var buf []*Token
 	for i := range m.shards {
-		s := &m.shards[i]
 		m.mu.Lock()
-		expired = expired[:0]
-		s.tokens.all(func(t *Token) {
-			if t.ExpiresAt.Before(now) {
-				expired = append(expired, t)
-			}
-		})
-		if len(expired) > 0 {
-			s.mu.Lock()
-			for _, t := range expired {
-				s.tokens.remove(t)
-			}
-			s.mu.Unlock()
-			for _, t := range expired {
-				m.unindexTokenLocked(t)
-			}
-		}
+		buf = m.deleteShardTokensLocked(&m.shards[i], expired, buf)
 		m.mu.Unlock()
 	}
-	clear(expired)
+	clear(buf)
 
 	m.mu.Lock()
-	for d, c := range m.codes {
-		if c.ExpiresAt.Before(now) {
-			delete(m.codes, d)
-			m.unindexCodeLocked(c)
-		}
-	}
+	m.deleteCodesLocked(func(c *AuthorizationCode) bool { return c.ExpiresAt.Before(now) })
 	for g, until := range m.revoked {
 		if until.Before(now) {
 			delete(m.revoked, g)
 		}
 	}
-	m.sweepDevicesLocked(now)
+	m.deleteDevicesLocked(func(d *DeviceAuthorization) bool { return d.ExpiresAt.Before(now) })
 	m.mu.Unlock()
+}
+
+// deleteShardTokensLocked deletes the tokens of shard s that match reports,
+// with their grant index entries. buf is scratch space, returned for the
+// next call; the caller clears it when done, so that it pins no token.
+// Call with mu held for writing.
+func (m *MemoryModel) deleteShardTokensLocked(s *memoryTokenShard, match func(*Token) bool, buf []*Token) []*Token {
+	buf = buf[:0]
+	s.tokens.all(func(t *Token) {
+		if match(t) {
+			buf = append(buf, t)
+		}
+	})
+	if len(buf) == 0 {
+		return buf
+	}
+	s.mu.Lock()
+	for _, t := range buf {
+		s.tokens.remove(t)
+	}
+	s.mu.Unlock()
+	for _, t := range buf {
+		m.unindexTokenLocked(t)
+	}
+	return buf
+}
+
+// deleteCodesLocked deletes the authorization codes that match reports,
+// with their grant index entries. Call with mu held for writing.
+func (m *MemoryModel) deleteCodesLocked(match func(*AuthorizationCode) bool) {
+	for d, c := range m.codes {
+		if match(c) {
+			delete(m.codes, d)
+			m.unindexCodeLocked(c)
+		}
+	}
 }
 
 // MemoryStats counts the records a MemoryModel holds, for metrics and tests.
@@ -324,6 +342,67 @@ func (m *MemoryModel) RegisterClient(ctx context.Context, client *Client) error 
 		return errMemClientConflict
 	}
 	m.clients[client.ID] = client
+	return nil
+}
+
+// UpdateClient replaces the stored client whose ID is client.ID with
+// client; ErrNotFound, and no change, if there is none.
+func (m *MemoryModel) UpdateClient(ctx context.Context, client *Client) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if client == nil {
+		return errMemNilRecord
+	}
+	m.clientsMu.Lock()
+	defer m.clientsMu.Unlock()
+	if _, ok := m.clients[client.ID]; !ok {
+		return errMemClientNotFound
+	}
+	// The record is replaced, not written to: callers may hold the old
+	// pointer.
+	m.clients[client.ID] = client
+	return nil
+}
+
+// DeleteClient removes the client and every token, authorization code,
+// pending authorization request and device authorization of it, in one
+// step under every lock those records live under: no lookup sees the
+// client gone and one of its tokens still there, and a save of its tokens
+// happens before (and is deleted) or after (when GetClient already answers
+// ErrNotFound). ErrNotFound, and no change, if there is no such client.
+//
+// It visits every stored token, code and request, so it costs time in
+// proportion to the whole store, not to the client: it is a rare
+// administrative operation, and an index by client would cost memory in
+// every token for it.
+func (m *MemoryModel) DeleteClient(ctx context.Context, clientID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clientsMu.Lock()
+	defer m.clientsMu.Unlock()
+	if _, ok := m.clients[clientID]; !ok {
+		return errMemClientNotFound
+	}
+	delete(m.clients, clientID)
+	m.requestsMu.Lock()
+	for id, r := range m.requests {
+		if r.ClientID == clientID {
+			delete(m.requests, id)
+		}
+	}
+	m.requestsMu.Unlock()
+	ofClient := func(t *Token) bool { return t.ClientID == clientID }
+	var buf []*Token
+	for i := range m.shards {
+		buf = m.deleteShardTokensLocked(&m.shards[i], ofClient, buf)
+	}
+	clear(buf)
+	m.deleteCodesLocked(func(c *AuthorizationCode) bool { return c.ClientID == clientID })
+	m.deleteDevicesLocked(func(d *DeviceAuthorization) bool { return d.ClientID == clientID })
 	return nil
 }
 

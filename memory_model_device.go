@@ -187,11 +187,12 @@ func (m *MemoryModel) deleteDeviceLocked(d *DeviceAuthorization) {
 	delete(m.devices.byUserCode, d.UserCodeDigest)
 }
 
-// sweepDevicesLocked deletes the device authorizations whose ExpiresAt is
-// before now. Call with mu held for writing.
-func (m *MemoryModel) sweepDevicesLocked(now time.Time) {
+// deleteDevicesLocked deletes the device authorizations that match
+// reports (the expired ones, or a deleted client's). Call with mu held for
+// writing.
+func (m *MemoryModel) deleteDevicesLocked(match func(*DeviceAuthorization) bool) {
 	for _, d := range m.devices.byDeviceCode {
-		if d.ExpiresAt.Before(now) {
+		if match(d) {
 			m.deleteDeviceLocked(d)
 		}
 	}

@@ -194,6 +194,59 @@ func TestMemoryModelClients(t *testing.T) {
 	require.Error(t, err)
 	require.NotErrorIs(t, err, ErrConflict)
 	require.Equal(t, 1, m.Stats().Clients)
+
+	// An update stores the record given, in place of the old one, which
+	// stays as it was for whoever holds it.
+	next := &Client{ID: "client-a", IssuedAt: memT0, SecretDigest: newDigest()}
+	require.NoError(t, m.UpdateClient(ctx, next))
+	got, err = m.GetClient(ctx, "client-a")
+	require.NoError(t, err)
+	require.Same(t, next, got)
+	require.True(t, c.IsPublic(), "the update wrote to the old record")
+	require.ErrorIs(t, m.UpdateClient(ctx, &Client{ID: "client-b"}), ErrNotFound)
+	require.Error(t, m.UpdateClient(ctx, nil))
+	require.Equal(t, 1, m.Stats().Clients)
+
+	require.NoError(t, m.DeleteClient(ctx, "client-a"))
+	require.ErrorIs(t, m.DeleteClient(ctx, "client-a"), ErrNotFound)
+	require.Zero(t, m.Stats().Clients)
+}
+
+// TestMemoryModelDeleteClientKeepsTheIndex: deleting a client removes its
+// tokens from the shards and from the grant index, big grants and codes
+// included, and leaves the index agreeing with the stores.
+func TestMemoryModelDeleteClientKeepsTheIndex(t *testing.T) {
+	ctx := t.Context()
+	exp := memT0.Add(time.Hour)
+	m := newTestMemoryModel(t)
+	for _, id := range []string{"gone", "stays"} {
+		require.NoError(t, m.RegisterClient(ctx, &Client{ID: id}))
+		// A grant with a code and a token, a big grant (its own map), a
+		// grant of codes only, and a token without a grant.
+		require.NoError(t, m.SaveAuthorizationCode(ctx, memCode(id, id+"-small", exp)))
+		require.NoError(t, m.SaveTokens(ctx, memToken(AccessToken, id, id+"-small", exp)))
+		for range 2 * bigGrantTokens {
+			require.NoError(t, m.SaveTokens(ctx, memToken(RefreshToken, id, id+"-big", exp)))
+		}
+		require.NoError(t, m.SaveAuthorizationCode(ctx, memCode(id, id+"-codes", exp)))
+		require.NoError(t, m.SaveTokens(ctx, memToken(AccessToken, id, "", exp)))
+		req := memRequest(exp)
+		req.ClientID = id
+		require.NoError(t, m.SaveAuthorizationRequest(ctx, req))
+		dev := &DeviceAuthorization{DeviceCodeDigest: newDigest(), UserCodeDigest: newDigest(), ClientID: id, GrantID: id + "-device", Status: DevicePending, ExpiresAt: exp}
+		require.NoError(t, m.SaveDeviceAuthorization(ctx, dev))
+	}
+	before := m.Stats()
+	require.NoError(t, m.DeleteClient(ctx, "gone"))
+	requireMemoryInvariants(t, m)
+	half := MemoryStats{
+		Clients: 1, AuthorizationRequests: 1, AuthorizationCodes: 2, Tokens: 2 + 2*bigGrantTokens,
+		Grants: 3, DeviceAuthorizations: 1,
+	}
+	require.Equal(t, before.Tokens, 2*half.Tokens, "test premise")
+	require.Equal(t, half, m.Stats())
+	require.NotContains(t, m.bigGrants, "gone-big")
+	require.Contains(t, m.bigGrants, "stays-big")
 }
 
 func TestMemoryModelAuthorizationRequests(t *testing.T) {
@@ -643,6 +696,8 @@ func TestMemoryModelHonoursDoneContext(t *testing.T) {
 		calls := map[string]func() error{
 			"GetClient":      func() error { _, err := m.GetClient(ctx, "client"); return err },
 			"RegisterClient": func() error { return m.RegisterClient(ctx, &Client{ID: "new"}) },
+			"UpdateClient":   func() error { return m.UpdateClient(ctx, &Client{ID: "client"}) },
+			"DeleteClient":   func() error { return m.DeleteClient(ctx, "client") },
 			"SaveAuthorizationRequest": func() error {
 				return m.SaveAuthorizationRequest(ctx, memRequest(exp))
 			},

@@ -138,11 +138,44 @@ type Model interface {
 }
 
 // ClientRegistrar is the optional capability a Model needs for RFC 7591
-// dynamic client registration and for RegisterClient. New refuses
-// DynamicClientRegistration with a Model that lacks it.
+// dynamic client registration and for the server's client administration
+// (RegisterClient, UpdateClient, DeleteClient, RotateClientSecret). New
+// refuses DynamicClientRegistration with a Model that lacks it.
+//
+// Updating and deleting belong to this one capability, not to a sibling one
+// found by a second type assertion: registering a static client again (every
+// restart of every replica) is an update, and a server that hands out
+// client credentials must be able to take them back (a leaked secret, a
+// retired service). A Model that could register but not delete would leave
+// the operator no way to end a client short of editing its storage.
+//
+// The contract, on top of Model's:
+//
+//   - UpdateClient replaces the whole stored record (secret digest, secret
+//     expiry, issue time, metadata) in one step: a concurrent GetClient
+//     sees the old record or the new one, never a mix.
+//   - DeleteClient removes the client and, in the same atomic step, every
+//     record whose ClientID is the client's: tokens (used or not),
+//     authorization codes (used or not), pending authorization requests,
+//     and device authorizations if the Model is a DeviceStore. Records of
+//     other clients are untouched.
+//   - A SaveTokens of the client that races DeleteClient either lands
+//     before it (and is removed by it) or returns only once GetClient
+//     answers ErrNotFound for the client. The server checks the client
+//     again after saving client-credentials tokens (whose save consumes
+//     nothing the delete removed), so that a token saved after the delete
+//     is never handed out.
 type ClientRegistrar interface {
 	// RegisterClient stores a new client; ErrConflict if its ID exists.
 	RegisterClient(ctx context.Context, client *Client) error
+	// UpdateClient replaces the stored client whose ID is client.ID with
+	// client; ErrNotFound, and no change, if there is none.
+	UpdateClient(ctx context.Context, client *Client) error
+	// DeleteClient removes the client with this client_id and everything
+	// issued to it (tokens, codes, pending requests, device
+	// authorizations), atomically; ErrNotFound, and no change, if there is
+	// no such client.
+	DeleteClient(ctx context.Context, clientID string) error
 }
 
 // DeviceStore is the optional capability a Model needs for the RFC 8628

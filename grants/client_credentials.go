@@ -7,6 +7,10 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/record"
 )
 
+// errClientGone answers a client_credentials request whose client was
+// deleted while it was under way as an unknown client's is answered.
+var errClientGone = oautherr.InvalidClient("client authentication failed")
+
 // ClientCredentialsRequest is a token request with
 // grant_type=client_credentials from an authenticated client.
 type ClientCredentialsRequest struct {
@@ -43,6 +47,18 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 	// OAuth 2.1 §4.2.2 / spec-checklist 118: no refresh token, and no user.
 	access := s.mintToken(record.AccessToken, x.Client.ID, "", newGrantID(), scopes, res, now, now.Add(s.AccessTokenLifetime))
 	if err := s.Store.SaveTokens(ctx, access.record); err != nil {
+		return nil, storeError(err)
+	}
+	// A DeleteClient since the client authenticated did not remove this
+	// token (no record it removed was consumed to issue it), so look again:
+	// the ClientRegistrar contract orders the save and the delete so that
+	// this look sees such a delete. The token is then never handed out; its
+	// grant is revoked so that it does not linger until it expires.
+	if _, err := s.Store.GetClient(ctx, x.Client.ID); err != nil {
+		_ = s.Store.RevokeGrant(ctx, access.record.GrantID)
+		if isNotFound(err) {
+			return nil, errClientGone
+		}
 		return nil, storeError(err)
 	}
 	return &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes}, nil

@@ -33,9 +33,14 @@ type ClientStore interface {
 	GetClient(ctx context.Context, clientID string) (*record.Client, error)
 }
 
-// ClientRegistrar stores new clients (RFC 7591).
+// ClientRegistrar stores new clients (RFC 7591), and replaces and removes
+// them for the server's client administration. The root package's
+// ClientRegistrar documents the contract: a delete also removes everything
+// issued to the client, atomically.
 type ClientRegistrar interface {
 	RegisterClient(ctx context.Context, client *record.Client) error
+	UpdateClient(ctx context.Context, client *record.Client) error
+	DeleteClient(ctx context.Context, clientID string) error
 }
 
 // RequestStore keeps pending authorization requests between /authorize and

@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 	"slices"
+	"time"
 
 	"github.com/google/uuid"
 
@@ -128,15 +129,36 @@ func (s *Service) NewClient(m metadata.ClientMetadata, clientID, clientSecret st
 			clientSecret = secret.New()
 		}
 		c.SecretDigest = secret.Digest(clientSecret)
+		c.SecretExpiresAt = s.secretExpiry(now)
 		var exp int64 // RFC 7591 §3.2.1: 0 means it never expires.
-		if s.ClientSecretLifetime > 0 {
-			c.SecretExpiresAt = now.Add(s.ClientSecretLifetime)
+		if !c.SecretExpiresAt.IsZero() {
 			exp = c.SecretExpiresAt.Unix()
 		}
 		info.ClientSecret = clientSecret
 		info.ClientSecretExpiresAt = &exp
 	}
 	return c, info
+}
+
+// NewClientSecret mints a fresh 256-bit secret for a confidential client:
+// it returns a copy of c with the secret's digest, expiring
+// ClientSecretLifetime from now as a registered secret does, and the
+// secret, which appears nowhere else. c is not changed.
+func (s *Service) NewClientSecret(c *record.Client) (*record.Client, string) {
+	v := secret.New()
+	out := *c
+	out.SecretDigest = secret.Digest(v)
+	out.SecretExpiresAt = s.secretExpiry(s.Now())
+	return &out, v
+}
+
+// secretExpiry is when a secret issued at now expires: ClientSecretLifetime
+// later, or never (zero) when that is not positive.
+func (s *Service) secretExpiry(now time.Time) time.Time {
+	if s.ClientSecretLifetime > 0 {
+		return now.Add(s.ClientSecretLifetime)
+	}
+	return time.Time{}
 }
 
 // ErrClientCredentialsNotRegistrable refuses the client_credentials grant at

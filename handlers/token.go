@@ -51,6 +51,12 @@ func Token(env *Env) http.Handler {
 			return
 		}
 		resp, oerr := handler(env, r, client, form)
+		if oerr != nil && oerr.Code == oautherr.CodeInvalidClient {
+			// The client was deleted while the grant ran: answered as a
+			// failed authentication is, with the Basic challenge.
+			env.writeClientError(w, r, "token:"+grantType, oerr)
+			return
+		}
 		if oerr != nil {
 			env.fail(w, r, "token:"+grantType, oerr)
 			return

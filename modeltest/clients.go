@@ -1,7 +1,10 @@
 package modeltest
 
 import (
+	"crypto/sha256"
 	"encoding/json"
+	"fmt"
+	"log/slog"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +64,236 @@ var registerClientClauses = []clause{
 	}},
 }
 
+var updateClientClauses = []clause{
+	{"MissingIsNotFound", func(t *testing.T, k *kit) {
+		r := registrar(t, k)
+		b := publicClient(clientB)
+		want := copyClient(b)
+		require.NoError(t, r.RegisterClient(k.ctx, b))
+		// An update is not an upsert: the server registers with
+		// RegisterClient, and must learn that a client it read is gone.
+		for _, id := range append([]string{clientA}, otherClients...) {
+			if id == clientB {
+				continue
+			}
+			require.ErrorIs(t, r.UpdateClient(k.ctx, confidentialClient(k, id)), mcpoauth.ErrNotFound, "client_id %q", id)
+		}
+		_, err := k.m.GetClient(k.ctx, clientA)
+		require.ErrorIs(t, err, mcpoauth.ErrNotFound, "UpdateClient created a client")
+		got, err := k.m.GetClient(k.ctx, clientB)
+		require.NoError(t, err)
+		requireClientEqual(t, want, got)
+	}},
+	{"ReplacesMetadataAndDigest", func(t *testing.T, k *kit) {
+		r := registrar(t, k)
+		other := confidentialClient(k, clientB)
+		otherWant := copyClient(other)
+		require.NoError(t, r.RegisterClient(k.ctx, other))
+		require.NoError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
+
+		// Every field changes, the secret digest included; then the
+		// client turns public (no digest), then confidential again.
+		changed := confidentialClient(k, clientA)
+		changed.SecretExpiresAt = k.now.Add(time.Hour)
+		changed.IssuedAt = k.now.Add(-time.Hour)
+		changed.Metadata.ClientName = "Renamed"
+		changed.Metadata.RedirectURIs = []string{"https://client.example.com/other"}
+		changed.Metadata.GrantTypes = []string{"client_credentials"}
+		changed.Metadata.ResponseTypes = nil
+		changed.Metadata.Scope = "read"
+		public := publicClient(clientA)
+		for _, c := range []*mcpoauth.Client{changed, public, confidentialClient(k, clientA)} {
+			want := copyClient(c)
+			require.NoError(t, r.UpdateClient(k.ctx, c))
+			got, err := k.m.GetClient(k.ctx, clientA)
+			require.NoError(t, err)
+			requireClientEqual(t, want, got)
+			require.Equal(t, want.IsPublic(), got.IsPublic())
+		}
+		got, err := k.m.GetClient(k.ctx, clientB)
+		require.NoError(t, err)
+		requireClientEqual(t, otherWant, got)
+	}},
+	{"ConcurrentServerUpsertsAllSucceed", func(t *testing.T, k *kit) {
+		registrar(t, k)
+		srv := k.server(t)
+		const id = "static-client"
+		info := func(i int) metadata.ClientInformation {
+			return metadata.ClientInformation{
+				ClientID:     id,
+				ClientSecret: fmt.Sprintf("secret-%03d-%s", i, strings.Repeat("x", 32)),
+				ClientMetadata: metadata.ClientMetadata{
+					ClientName:   fmt.Sprintf("Static %d", i),
+					RedirectURIs: []string{"https://client.example.com/cb"},
+				},
+			}
+		}
+		// First N replicas register a new client at once, then N more
+		// register or update it at once: each call reads the client and
+		// registers or updates it, and every one must succeed whatever
+		// the others did in between.
+		var issuedAt int64
+		for round, update := range []func(i int) bool{
+			func(int) bool { return false },
+			func(i int) bool { return i%2 == 1 },
+		} {
+			outs := make([]*metadata.ClientInformation, Concurrency)
+			errs := runConcurrently(Concurrency, func(i int) error {
+				var err error
+				if update(i) {
+					outs[i], err = srv.UpdateClient(k.ctx, info(i))
+				} else {
+					outs[i], err = srv.RegisterClient(k.ctx, info(i))
+				}
+				return err
+			})
+			for i, err := range errs {
+				require.NoError(t, err, "round %d, call %d", round, i)
+			}
+			// The client is what one of the calls said, all of it: not
+			// one call's name with another's secret.
+			got, err := k.m.GetClient(k.ctx, id)
+			require.NoError(t, err)
+			var n int
+			_, err = fmt.Sscanf(got.Metadata.ClientName, "Static %d", &n)
+			require.NoError(t, err, "client_name %q", got.Metadata.ClientName)
+			require.Equal(t, mcpoauth.Digest(sha256.Sum256([]byte(info(n).ClientSecret))), got.SecretDigest,
+				"the stored secret is not the one of the call whose metadata is stored")
+			if round == 0 {
+				issuedAt = got.IssuedAt.Unix()
+			}
+			for _, out := range outs {
+				require.Equal(t, issuedAt, out.ClientIDIssuedAt, "client_id_issued_at changed on an update")
+			}
+		}
+	}},
+}
+
+var deleteClientClauses = []clause{
+	{"RemovesTheClientAndEverythingIssuedToIt", func(t *testing.T, k *kit) {
+		r := registrar(t, k)
+		require.NoError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
+		other := publicClient(clientB)
+		otherWant := copyClient(other)
+		require.NoError(t, r.RegisterClient(k.ctx, other))
+
+		gone := k.liveGrant(t, clientA, newGrantID())
+		goneTokens := k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, newGrantID()))
+		goneRequest := k.saveRequest(t, k.request(clientA))
+		stays := k.liveGrant(t, clientB, newGrantID())
+		staysRequest := k.saveRequest(t, k.request(clientB))
+		ds, hasDevices := k.m.(mcpoauth.DeviceStore)
+		var goneDevices, staysDevices []mcpoauth.DeviceAuthorization
+		if hasDevices {
+			goneDevices = []mcpoauth.DeviceAuthorization{
+				k.saveDevice(t, ds, k.device(clientA)),
+				k.approve(t, ds, k.saveDevice(t, ds, k.device(clientA)), "user-1"),
+			}
+			staysDevices = []mcpoauth.DeviceAuthorization{k.saveDevice(t, ds, k.device(clientB))}
+		}
+
+		require.NoError(t, r.DeleteClient(k.ctx, clientA))
+		got, err := k.m.GetClient(k.ctx, clientA)
+		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		require.Nil(t, got)
+		k.requireGrantGone(t, gone)
+		k.requireNoToken(t, goneTokens[0].Digest)
+		k.requireNoRequest(t, goneRequest.ID)
+		for _, d := range goneDevices {
+			k.requireNoDevice(t, ds, d)
+		}
+		// Nothing of another client goes.
+		got, err = k.m.GetClient(k.ctx, clientB)
+		require.NoError(t, err)
+		requireClientEqual(t, otherWant, got)
+		k.requireGrantIntact(t, stays)
+		k.requireRequest(t, staysRequest)
+		for _, d := range staysDevices {
+			k.requireDevice(t, ds, d)
+		}
+	}},
+	{"MissingIsNotFound", func(t *testing.T, k *kit) {
+		r := registrar(t, k)
+		a := publicClient(clientA)
+		want := copyClient(a)
+		require.NoError(t, r.RegisterClient(k.ctx, a))
+		// Records of a client that is not registered (one of a client ID
+		// metadata document) stay, as does every other client.
+		unregistered := "https://app.example.com/client.json"
+		g := k.liveGrant(t, unregistered, newGrantID())
+		for _, id := range append(otherClients, unregistered) {
+			require.ErrorIs(t, r.DeleteClient(k.ctx, id), mcpoauth.ErrNotFound, "client_id %q", id)
+		}
+		k.requireGrantIntact(t, g)
+		got, err := k.m.GetClient(k.ctx, clientA)
+		require.NoError(t, err)
+		requireClientEqual(t, want, got)
+		require.NoError(t, r.DeleteClient(k.ctx, clientA))
+		require.ErrorIs(t, r.DeleteClient(k.ctx, clientA), mcpoauth.ErrNotFound, "a second delete")
+	}},
+	{"RegisterAfterDeleteSucceeds", func(t *testing.T, k *kit) {
+		r := registrar(t, k)
+		require.NoError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
+		require.NoError(t, r.DeleteClient(k.ctx, clientA))
+		again := publicClient(clientA)
+		want := copyClient(again)
+		require.NoError(t, r.RegisterClient(k.ctx, again))
+		got, err := k.m.GetClient(k.ctx, clientA)
+		require.NoError(t, err)
+		requireClientEqual(t, want, got)
+	}},
+	{"RacesSaveTokens", func(t *testing.T, k *kit) {
+		// A client-credentials grant saves a token of a client it
+		// authenticated a moment ago, then looks the client up again.
+		// Either the save landed before the delete, which removed the
+		// token, or that look finds the client gone (and the server hands
+		// nothing out); never a token saved unseen by the delete while the
+		// client still looked registered.
+		r := registrar(t, k)
+		var before, after int
+		for range RaceRounds {
+			require.NoError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
+			issued := k.token(mcpoauth.AccessToken, clientA, newGrantID())
+			var seen error
+			errs := runConcurrently(2, func(i int) error {
+				if i == 1 {
+					return r.DeleteClient(k.ctx, clientA)
+				}
+				if err := k.m.SaveTokens(k.ctx, issued); err != nil {
+					return err
+				}
+				_, seen = k.m.GetClient(k.ctx, clientA)
+				return nil
+			})
+			require.NoError(t, errs[0], "SaveTokens")
+			require.NoError(t, errs[1], "DeleteClient")
+			if seen == nil {
+				before++
+				k.requireNoToken(t, issued.Digest)
+			} else {
+				after++
+				require.ErrorIs(t, seen, mcpoauth.ErrNotFound)
+			}
+		}
+		t.Logf("%d saves before the delete, %d after it", before, after)
+	}},
+}
+
+// server returns an authorization server on the kit's model, for the
+// clauses that check what the server does through the model.
+func (k *kit) server(t *testing.T) *mcpoauth.OAuthServer {
+	t.Helper()
+	srv, err := mcpoauth.New(mcpoauth.Config{
+		Model:            k.m,
+		Issuer:           "https://as.example.com",
+		AuthorizationURL: "https://as.example.com/consent",
+		Logger:           slog.New(slog.DiscardHandler),
+	})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = srv.Close() })
+	return srv
+}
+
 // registrar returns the model as a ClientRegistrar, or skips the test.
 func registrar(t *testing.T, k *kit) mcpoauth.ClientRegistrar {
 	t.Helper()
@@ -71,14 +304,17 @@ func registrar(t *testing.T, k *kit) mcpoauth.ClientRegistrar {
 	return r
 }
 
-// confidentialClient returns a client with a secret and every metadata
-// field set.
+// confidentialClient returns a client with a secret, every metadata field
+// set, and the flags of a pre-registered client (publicClient has them
+// unset, so both values of each must survive a round trip).
 func confidentialClient(k *kit, id string) *mcpoauth.Client {
 	return &mcpoauth.Client{
-		ID:              id,
-		SecretDigest:    newDigest(),
-		SecretExpiresAt: k.now.Add(90 * 24 * time.Hour),
-		IssuedAt:        k.now,
+		ID:                  id,
+		SecretDigest:        newDigest(),
+		SecretExpiresAt:     k.now.Add(90 * 24 * time.Hour),
+		IssuedAt:            k.now,
+		PreRegistered:       true,
+		AuthMethodDefaulted: true,
 		Metadata: metadata.ClientMetadata{
 			RedirectURIs:            []string{"https://client.example.com/cb", "http://127.0.0.1/cb"},
 			TokenEndpointAuthMethod: "client_secret_basic",

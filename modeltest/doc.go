@@ -54,11 +54,17 @@
 // once (-count) when you change your Model's locking.
 //
 // Optional capabilities are checked when the Model has them (found by type
-// assertion, as the server finds them): ClientRegistrar, and DeviceStore
-// (RFC 8628), whose clauses add 50 concurrent decisions of one pending
-// device authorization, 50 concurrent polls, polls racing the decision (a
-// poll never writes "pending" back over it), and 50 concurrent redemptions
-// of one approved device code: in each, exactly one succeeds.
+// assertion, as the server finds them): ClientRegistrar, whose clauses add
+// an update that replaces the whole record and never creates one, a delete
+// that removes the client with every token, code, pending request and
+// device authorization of it (and nothing of another client's), a delete
+// racing a save of the client's tokens for 100 rounds, and 50 concurrent
+// registrations and updates of one static client through the server
+// (OAuthServer.RegisterClient and UpdateClient), all of which must succeed;
+// and DeviceStore (RFC 8628), whose clauses add 50 concurrent decisions of
+// one pending device authorization, 50 concurrent polls, polls racing the
+// decision (a poll never writes "pending" back over it), and 50 concurrent
+// redemptions of one approved device code: in each, exactly one succeeds.
 //
 // # What a Model may normalise
 //

@@ -113,10 +113,14 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 		{"RevokeGrant", func() error { return k.m.RevokeGrant(done, g) }},
 	}
 	if registers {
-		calls = append(calls, struct {
+		calls = append(calls, []struct {
 			name string
 			call func() error
-		}{"RegisterClient", func() error { return r.RegisterClient(done, publicClient(clientB)) }})
+		}{
+			{"RegisterClient", func() error { return r.RegisterClient(done, publicClient(clientB)) }},
+			{"UpdateClient", func() error { return r.UpdateClient(done, confidentialClient(k, clientA)) }},
+			{"DeleteClient", func() error { return r.DeleteClient(done, clientA) }},
+		}...)
 	}
 	for _, c := range calls {
 		require.ErrorIs(t, c.call(), done.Err(), "%s with a done context", c.name)

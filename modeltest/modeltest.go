@@ -67,6 +67,8 @@ func groups() []group {
 	return append([]group{
 		{"GetClient", getClientClauses},
 		{"RegisterClient", registerClientClauses},
+		{"UpdateClient", updateClientClauses},
+		{"DeleteClient", deleteClientClauses},
 		{"SaveAuthorizationRequest", saveRequestClauses},
 		{"GetAuthorizationRequest", getRequestClauses},
 		{"ConsumeAuthorizationRequest", consumeRequestClauses},

@@ -7,6 +7,7 @@ import (
 	"os/exec"
 	"runtime"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -69,6 +70,24 @@ var mutants = map[string]struct {
 	"client IDs matched without case": {
 		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return caseInsensitive{mutant{m}} },
 		"RegisterClient/IDIsMatchedExactly",
+	},
+	"update creates a missing client": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return updateUpserts{mutant{m}} },
+		"UpdateClient/MissingIsNotFound",
+	},
+	"update keeps the stored secret": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return updateKeepsSecret{mutant{m}} },
+		"UpdateClient/ReplacesMetadataAndDigest",
+	},
+	"delete forgets only the client": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model {
+			return &deletesOnlyTheClient{mutant: mutant{m}, deleted: make(map[string]bool)}
+		},
+		"DeleteClient/RemovesTheClientAndEverythingIssuedToIt",
+	},
+	"delete of a missing client succeeds": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return deleteMissingSucceeds{mutant{m}} },
+		"DeleteClient/MissingIsNotFound",
 	},
 }
 
@@ -208,4 +227,64 @@ type caseInsensitive struct{ mutant }
 
 func (m caseInsensitive) GetClient(ctx context.Context, id string) (*mcpoauth.Client, error) {
 	return m.MemoryModel.GetClient(ctx, strings.ToLower(id))
+}
+
+type updateUpserts struct{ mutant }
+
+func (m updateUpserts) UpdateClient(ctx context.Context, c *mcpoauth.Client) error {
+	if err := m.MemoryModel.UpdateClient(ctx, c); !errors.Is(err, mcpoauth.ErrNotFound) {
+		return err
+	}
+	return m.RegisterClient(ctx, c)
+}
+
+// updateKeepsSecret updates the metadata and leaves the secret columns
+// alone, as an UPDATE that lists too few columns does.
+type updateKeepsSecret struct{ mutant }
+
+func (m updateKeepsSecret) UpdateClient(ctx context.Context, c *mcpoauth.Client) error {
+	stored, err := m.GetClient(ctx, c.ID)
+	if err != nil {
+		return err
+	}
+	next := *c
+	next.SecretDigest, next.SecretExpiresAt = stored.SecretDigest, stored.SecretExpiresAt
+	return m.MemoryModel.UpdateClient(ctx, &next)
+}
+
+// deletesOnlyTheClient marks a deleted client as gone and keeps everything
+// issued to it, as a soft delete of the client row alone does.
+type deletesOnlyTheClient struct {
+	mutant
+	mu      sync.Mutex
+	deleted map[string]bool
+}
+
+func (m *deletesOnlyTheClient) GetClient(ctx context.Context, id string) (*mcpoauth.Client, error) {
+	m.mu.Lock()
+	gone := m.deleted[id]
+	m.mu.Unlock()
+	if gone {
+		return nil, mcpoauth.ErrNotFound
+	}
+	return m.MemoryModel.GetClient(ctx, id)
+}
+
+func (m *deletesOnlyTheClient) DeleteClient(ctx context.Context, id string) error {
+	if _, err := m.GetClient(ctx, id); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.deleted[id] = true
+	return nil
+}
+
+type deleteMissingSucceeds struct{ mutant }
+
+func (m deleteMissingSucceeds) DeleteClient(ctx context.Context, id string) error {
+	if err := m.MemoryModel.DeleteClient(ctx, id); !errors.Is(err, mcpoauth.ErrNotFound) {
+		return err
+	}
+	return nil
 }

@@ -23,17 +23,18 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 		secret           []byte
 		secretExp, issue *time.Time
 		meta             []byte
+		c                = &mcpoauth.Client{ID: clientID}
 	)
 	err := m.pool.QueryRow(ctx,
-		`SELECT secret_digest, secret_expires_at, issued_at, metadata FROM mcpoauth_clients WHERE id = $1`,
-		clientID).Scan(&secret, &secretExp, &issue, &meta)
+		`SELECT secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted FROM mcpoauth_clients WHERE id = $1`,
+		clientID).Scan(&secret, &secretExp, &issue, &meta, &c.PreRegistered, &c.AuthMethodDefaulted)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errClientNotFound
 	}
 	if err != nil {
 		return nil, storageError(ctx, "get client", err)
 	}
-	c := &mcpoauth.Client{ID: clientID, SecretExpiresAt: fromNullTime(secretExp), IssuedAt: fromNullTime(issue)}
+	c.SecretExpiresAt, c.IssuedAt = fromNullTime(secretExp), fromNullTime(issue)
 	if secret != nil {
 		if len(secret) != len(c.SecretDigest) {
 			return nil, errUnexpectedResult
@@ -57,17 +58,13 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 	if client.ID == "" {
 		return errEmptyClientID
 	}
-	meta, err := json.Marshal(client.Metadata)
+	meta, secret, err := clientColumns(ctx, "register client", client)
 	if err != nil {
-		return storageError(ctx, "register client: metadata", err)
-	}
-	var secret []byte
-	if !client.SecretDigest.IsZero() {
-		secret = client.SecretDigest[:]
+		return err
 	}
 	_, err = m.pool.Exec(ctx,
-		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, metadata) VALUES ($1, $2, $3, $4, $5)`,
-		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta)
+		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
+		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted)
 	if isUniqueViolation(err) {
 		return errClientConflict
 	}
@@ -75,6 +72,104 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 		return storageError(ctx, "register client", err)
 	}
 	return nil
+}
+
+// UpdateClient replaces the stored client whose ID is client.ID with
+// client, in one UPDATE; ErrNotFound, and no change, if there is none.
+func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if client == nil {
+		return errNilRecord
+	}
+	if !validClientID(client.ID) {
+		return errClientNotFound
+	}
+	meta, secret, err := clientColumns(ctx, "update client", client)
+	if err != nil {
+		return err
+	}
+	tag, err := m.execRC(ctx, "update client",
+		`UPDATE mcpoauth_clients SET secret_digest = $2, secret_expires_at = $3, issued_at = $4, metadata = $5, pre_registered = $6, auth_method_defaulted = $7 WHERE id = $1`,
+		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errClientNotFound
+	}
+	return nil
+}
+
+// deleteClientSQL deletes a client and every row of it: one statement, so
+// one snapshot, run once the client's lock is held (see lockThen), when
+// every token insert of the client has committed or waits for this
+// transaction. Its command tag counts the client rows: none means there is
+// no such client, and the transaction is rolled back, so that the records
+// of a client that is not registered (one of a client ID metadata
+// document) stay.
+const deleteClientSQL = `WITH
+	r AS (DELETE FROM mcpoauth_authorization_requests WHERE client_id = $1),
+	d AS (DELETE FROM mcpoauth_device_authorizations WHERE client_id = $1),
+	c AS (DELETE FROM mcpoauth_authorization_codes WHERE client_id = $1),
+	t AS (DELETE FROM mcpoauth_tokens WHERE client_id = $1)
+DELETE FROM mcpoauth_clients WHERE id = $1`
+
+// deleteClientAttempts bounds how often DeleteClient runs its transaction
+// when PostgreSQL ends it to break a deadlock.
+const deleteClientAttempts = 3
+
+// DeleteClient removes the client and every token, authorization code,
+// pending authorization request and device authorization of it, in one
+// transaction; ErrNotFound, and no change, if there is no such client.
+// It holds the client's advisory lock, which every transaction that saves
+// tokens takes too, so a save of the client's tokens commits before it
+// (and is deleted) or starts after it (and the server, checking the client
+// again, hands nothing out).
+//
+// The tables are scanned by client_id without an index: deleting a client
+// is a rare administrative operation, and an index on mcpoauth_tokens would
+// cost every token issued. A RevokeGrant of one of the client's grants
+// deletes some of the same rows in another order; should PostgreSQL break
+// the deadlock by ending this transaction, it is run again.
+func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(clientID) {
+		return errClientNotFound
+	}
+	var err error
+	for range deleteClientAttempts {
+		err = m.inTx(ctx, "delete client", func(tx pgx.Tx) error {
+			tag, err := lockThen(ctx, tx, lockKeys(lockClassClient, clientID), deleteClientSQL, clientID)
+			if err != nil {
+				return storageError(ctx, "delete client", err)
+			}
+			if tag.RowsAffected() == 0 {
+				return errClientNotFound
+			}
+			return nil
+		})
+		if !isDeadlock(err) {
+			break
+		}
+	}
+	return err
+}
+
+// clientColumns returns the metadata and secret digest columns of a
+// client: JSON, and NULL for a public client.
+func clientColumns(ctx context.Context, op string, client *mcpoauth.Client) (meta, secret []byte, err error) {
+	meta, err = json.Marshal(client.Metadata)
+	if err != nil {
+		return nil, nil, storageError(ctx, op+": metadata", err)
+	}
+	if !client.SecretDigest.IsZero() {
+		secret = client.SecretDigest[:]
+	}
+	return meta, secret, nil
 }
 
 // toNullTime maps the zero time to NULL.

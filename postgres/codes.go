@@ -23,7 +23,7 @@ func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.Author
 		return errZeroDigest
 	}
 	return m.inTx(ctx, "save authorization code", func(tx pgx.Tx) error {
-		tag, err := lockThen(ctx, tx, lockKeys(code.GrantID),
+		tag, err := lockThen(ctx, tx, lockKeys(lockClassGrant, code.GrantID),
 			`INSERT INTO mcpoauth_authorization_codes
 				(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
 			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11

@@ -1,6 +1,7 @@
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"hash/fnv"
@@ -13,50 +14,78 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 )
 
-// lockClassGrant is the first key of the transaction-level advisory locks
-// that serialise RevokeGrant with every save of a token or code of the
-// grant; the second key is grantLockKey of the grant ID.
-const lockClassGrant = 0x6d636f67 // "mcog"
+// The first keys of the transaction-level advisory locks; the second key is
+// lockKey of the grant or client ID. lockClassClient is the smaller, so that
+// sorted locks put a client's before a grant's.
+const (
+	// lockClassGrant locks serialise RevokeGrant with every save of a token
+	// or code of the grant.
+	lockClassGrant = 0x6d636f67 // "mcog"
+	// lockClassClient locks serialise DeleteClient with every save of a
+	// token of the client (clients.go).
+	lockClassClient = 0x6d636f63 // "mcoc"
+)
 
-// grantLockKey returns the second advisory lock key of grantID. Two grants
-// whose keys collide only wait for each other more than they need to.
-func grantLockKey(grantID string) int32 {
+// lockKey returns the second advisory lock key of a grant or client ID. Two
+// IDs whose keys collide only wait for each other more than they need to.
+func lockKey(id string) int32 {
 	h := fnv.New32a()
-	_, _ = h.Write([]byte(grantID))
+	_, _ = h.Write([]byte(id))
 	return int32(h.Sum32())
 }
 
-// grantLocks is the sorted, distinct advisory lock keys of some grants.
-// Transactions take them in that order, so two of them that lock the same
-// grants cannot deadlock.
-type grantLocks []int32
+// advisoryLock is the two keys of one transaction-level advisory lock.
+type advisoryLock struct{ class, key int32 }
 
-func lockKeys(grantIDs ...string) grantLocks {
-	keys := make(grantLocks, 0, len(grantIDs))
-	for _, g := range grantIDs {
-		keys = append(keys, grantLockKey(g))
+// advisoryLocks is a sorted (by class, then key), distinct set of advisory
+// locks: client locks before grant locks. Every transaction takes its locks
+// in that order, in its first statement, so two of them that lock some of
+// the same cannot deadlock.
+type advisoryLocks []advisoryLock
+
+// lockKeys returns the locks of class on ids, sorted and distinct.
+func lockKeys(class int32, ids ...string) advisoryLocks {
+	locks := make(advisoryLocks, 0, len(ids))
+	for _, id := range ids {
+		locks = append(locks, advisoryLock{class, lockKey(id)})
 	}
-	slices.Sort(keys)
-	return slices.Compact(keys)
+	return locks.sorted()
 }
 
-// lockThen runs, in tx, the statement that takes the advisory locks of
-// keys, then sql, in one round trip, and returns sql's command tag.
+// sorted sorts the locks and drops repeats.
+func (l advisoryLocks) sorted() advisoryLocks {
+	slices.SortFunc(l, func(a, b advisoryLock) int {
+		if c := cmp.Compare(a.class, b.class); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.key, b.key)
+	})
+	return slices.Compact(l)
+}
+
+// lockThen runs, in tx, the statement that takes the advisory locks, then
+// sql, in one round trip, and returns sql's command tag.
 //
 // Why it is correct: each statement of a READ COMMITTED transaction sees
 // what committed before that statement started, and sql starts only once
 // the locks are held. A RevokeGrant that took a lock first has committed by
 // then, so sql sees its row in mcpoauth_revoked_grants; one that takes it
 // after waits until this transaction has committed, so its DELETE sees the
-// rows sql wrote.
-func lockThen(ctx context.Context, tx pgx.Tx, keys grantLocks, sql string, args ...any) (pgconn.CommandTag, error) {
-	if len(keys) == 0 {
+// rows sql wrote. The same holds for a DeleteClient and the client's lock:
+// a token insert that took it first is visible to the delete, and one that
+// takes it after runs once the client is gone.
+func lockThen(ctx context.Context, tx pgx.Tx, locks advisoryLocks, sql string, args ...any) (pgconn.CommandTag, error) {
+	if len(locks) == 0 {
 		return tx.Exec(ctx, sql, args...)
+	}
+	classes, keys := make([]int32, len(locks)), make([]int32, len(locks))
+	for i, l := range locks {
+		classes[i], keys[i] = l.class, l.key
 	}
 	b := &pgx.Batch{}
 	// unnest yields the keys in array order, and a function scan evaluates
 	// the target list row by row: the locks are taken in sorted order.
-	b.Queue(`SELECT pg_advisory_xact_lock($1::int4, k) FROM unnest($2::int4[]) AS k`, lockClassGrant, []int32(keys))
+	b.Queue(`SELECT pg_advisory_xact_lock(c, k) FROM unnest($1::int4[], $2::int4[]) AS l(c, k)`, classes, keys)
 	b.Queue(sql, args...)
 	br := tx.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {
@@ -73,13 +102,18 @@ func lockThen(ctx context.Context, tx pgx.Tx, keys grantLocks, sql string, args 
 // tokenBatch is a validated list of tokens to insert.
 type tokenBatch struct {
 	tokens []*mcpoauth.Token
-	grants []string   // distinct grant IDs of the tokens
-	locks  grantLocks // their lock keys
+	grants []string // distinct grant IDs of the tokens
+	// locks are the locks of the tokens' clients and grants: every
+	// transaction that inserts tokens holds them from its first statement,
+	// so that DeleteClient and RevokeGrant, which take them too, see every
+	// such insert committed or none begun.
+	locks advisoryLocks
 }
 
 // newTokenBatch validates tokens for insertion.
 func newTokenBatch(tokens []*mcpoauth.Token) (tokenBatch, error) {
 	b := tokenBatch{tokens: tokens}
+	var clients []string
 	for _, t := range tokens {
 		if t == nil {
 			return b, errNilRecord
@@ -93,8 +127,11 @@ func newTokenBatch(tokens []*mcpoauth.Token) (tokenBatch, error) {
 		if !slices.Contains(b.grants, t.GrantID) {
 			b.grants = append(b.grants, t.GrantID)
 		}
+		if !slices.Contains(clients, t.ClientID) {
+			clients = append(clients, t.ClientID)
+		}
 	}
-	b.locks = lockKeys(b.grants...)
+	b.locks = append(lockKeys(lockClassClient, clients...), lockKeys(lockClassGrant, b.grants...)...).sorted()
 	return b, nil
 }
 
@@ -124,8 +161,8 @@ func buildInsertTokensSQL(n int) string {
 	return b.String()
 }
 
-// insertTokens inserts the batch in tx, whose grant locks the caller holds
-// or takes with the first statement (locked false). It answers ErrConflict
+// insertTokens inserts the batch in tx, whose locks the caller holds or
+// takes with the first statement (locked false). It answers ErrConflict
 // for a digest that exists or repeats, and ErrNotFound if a grant was
 // revoked; either way the caller must roll tx back.
 func insertTokens(ctx context.Context, tx pgx.Tx, b tokenBatch, locked bool) error {
@@ -142,7 +179,7 @@ func insertTokens(ctx context.Context, tx pgx.Tx, b tokenBatch, locked bool) err
 		for _, t := range chunk {
 			args = append(args, t.Digest[:], int16(t.Kind), t.ClientID, t.UserID, t.GrantID, nonNil(t.Scopes), t.Resource, t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt)
 		}
-		var keys grantLocks
+		var keys advisoryLocks
 		if !locked {
 			keys, locked = b.locks, true
 		}
@@ -189,7 +226,7 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 	}
 	now := m.cfg.clock()
 	return m.inTx(ctx, "revoke grant", func(tx pgx.Tx) error {
-		_, err := lockThen(ctx, tx, lockKeys(grantID), revokeGrantSQL, grantID, now, now.Add(RevokedGrantRetention))
+		_, err := lockThen(ctx, tx, lockKeys(lockClassGrant, grantID), revokeGrantSQL, grantID, now, now.Add(RevokedGrantRetention))
 		if err != nil {
 			return storageError(ctx, "revoke grant", err)
 		}

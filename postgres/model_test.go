@@ -429,7 +429,7 @@ func TestDeadlineHonoured(t *testing.T) {
 	require.NoError(t, m.SaveTokens(ctx, access, refresh))
 
 	grantLock := func(tx pgx.Tx) error {
-		_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, lockClassGrant, grantLockKey("g"))
+		_, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int4, $2::int4)`, lockClassGrant, lockKey("g"))
 		return err
 	}
 	tableLock := func(tx pgx.Tx) error {

@@ -27,7 +27,9 @@
 // text[], an authorization request's state is bytea (it is the client's,
 // byte for byte), times are timestamptz, so they keep microseconds, not
 // nanoseconds. Every lookup has an index: primary keys for the digests and
-// client IDs, grant_id for RevokeGrant, expires_at for the sweeper.
+// client IDs, grant_id for RevokeGrant, expires_at for the sweeper. The one
+// exception is DeleteClient, a rare administrative operation, which scans
+// by client_id rather than make every token insert maintain an index.
 //
 // # Atomicity
 //
@@ -44,10 +46,13 @@
 // transaction-level advisory lock on the grant and check the
 // mcpoauth_revoked_grants table after taking it, so a save that races a
 // revocation either lands before it (and is deleted by it) or sees it (and
-// fails with ErrNotFound). Every statement that changes existing rows runs
-// in a READ COMMITTED transaction, whatever the database's default: that
-// reasoning needs it, and at a stricter level a conditional UPDATE that
-// meets a concurrent one fails instead of re-checking its condition.
+// fails with ErrNotFound). DeleteClient and every save of a client's tokens
+// take an advisory lock on the client the same way, so such a save either
+// lands before the delete (and is deleted by it) or starts after it. Every
+// statement that changes existing rows runs in a READ COMMITTED
+// transaction, whatever the database's default: that reasoning needs it,
+// and at a stricter level a conditional UPDATE that meets a concurrent one
+// fails instead of re-checking its condition.
 //
 // # Expiry
 //
@@ -257,6 +262,13 @@ var (
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"
+}
+
+// isDeadlock reports whether err is PostgreSQL's deadlock_detected: it
+// ended the transaction to break a cycle of lock waits.
+func isDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
 // storageError wraps an error of the database with what was being done.

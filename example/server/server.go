@@ -148,11 +148,17 @@ func loadClients(ctx context.Context, srv *mcpoauth.OAuthServer, path string, lo
 	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
 		return fmt.Errorf("-clients %s: unexpected data after the array", path)
 	}
+	// RegisterClient updates a client registered before (the previous
+	// start's, or another replica's), so a client_id listed twice would
+	// quietly end as its second entry: refuse it.
+	seen := make(map[string]bool, len(clients))
 	for i, c := range clients {
 		public := c.TokenEndpointAuthMethod == "none"
 		switch {
 		case c.ClientID == "":
 			return fmt.Errorf("-clients %s: client %d: client_id is required", path, i)
+		case seen[c.ClientID]:
+			return fmt.Errorf("-clients %s: client %q is listed twice", path, c.ClientID)
 		case !public && c.ClientSecret == "":
 			// The library would mint a secret and return it once; a
 			// static client's secret belongs in the file, not in a log.
@@ -160,6 +166,7 @@ func loadClients(ctx context.Context, srv *mcpoauth.OAuthServer, path string, lo
 		case public && c.ClientSecret != "":
 			return fmt.Errorf("-clients %s: client %q: a public client (token_endpoint_auth_method \"none\") has no client_secret", path, c.ClientID)
 		}
+		seen[c.ClientID] = true
 		out, err := srv.RegisterClient(ctx, c)
 		if err != nil {
 			return fmt.Errorf("-clients %s: %w", path, err)
