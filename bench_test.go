@@ -27,7 +27,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/bench/benchapp"
-	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/grants"
 )
 
 // benchBase is the base URL of the in-process benchmark deployment.

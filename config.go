@@ -13,9 +13,9 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpoauth/mcpoauth/grants"
-	"github.com/mcpoauth/mcpoauth/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
+	"github.com/mcpoauth/mcpoauth/internal/grants"
+	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/resource"

@@ -4,11 +4,12 @@ import (
 	"context"
 	"time"
 
-	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
-// The records a Model stores. They are aliases of the internal record types, so
-// a Model written against this package and the server share one definition.
+// The records a Model stores. Each is the type of the same name in package
+// record, where its fields are documented (go doc
+// github.com/mcpoauth/mcpoauth/record.Client); the two names are one type.
 type (
 	// Client is a registered OAuth client.
 	Client = record.Client

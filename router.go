@@ -8,8 +8,8 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
-	"github.com/mcpoauth/mcpoauth/grants"
-	"github.com/mcpoauth/mcpoauth/handlers"
+	"github.com/mcpoauth/mcpoauth/internal/grants"
+	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/pkce"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"

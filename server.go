@@ -29,9 +29,9 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
-	"github.com/mcpoauth/mcpoauth/grants"
-	"github.com/mcpoauth/mcpoauth/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
+	"github.com/mcpoauth/mcpoauth/internal/grants"
+	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"

@@ -12,7 +12,7 @@ import (
 	"crypto/subtle"
 	"encoding/base64"
 
-	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // Bytes is the entropy of a credential: 256 bits, beyond the 2^-160 guessing

@@ -10,7 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
-	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 func TestNewIsUnreservedAnd256Bits(t *testing.T) {

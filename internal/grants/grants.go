@@ -15,9 +15,9 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // Grant type identifiers (RFC 6749 §4, RFC 8628 §3.4).

@@ -7,8 +7,8 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // ErrIntrospectionUnauthorized refuses an introspection request from a

@@ -5,7 +5,7 @@ import (
 	"strings"
 
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
-	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // introspectionResponse is the RFC 7662 §2.2 response. Only active is sent

@@ -8,10 +8,10 @@ import (
 	"github.com/google/uuid"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
 	"github.com/mcpoauth/mcpoauth/metadata"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // Token endpoint authentication methods (RFC 7591 §2).

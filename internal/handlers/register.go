@@ -5,7 +5,7 @@ import (
 	"mime"
 	"net/http"
 
-	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/metadata"

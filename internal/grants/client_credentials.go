@@ -4,7 +4,7 @@ import (
 	"context"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // errClientGone answers a client_credentials request whose client was

@@ -12,9 +12,9 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // User codes (RFC 8628 §6.1): eight characters from twenty consonants, with

@@ -1,6 +1,8 @@
-// Package record defines the structs the authorization server stores through
-// its Model, and the sentinel errors a Model returns. The root package
-// re-exports every name here as an alias, so users never import this package.
+// Package record defines the records the authorization server stores
+// through its Model, and the sentinel errors a Model returns. A Model author
+// reads their fields here; the root package names each one too
+// (mcpoauth.Client is record.Client), so code that implements a Model may
+// use either name and never needs to convert.
 //
 // No record ever holds a raw credential: codes, tokens, secrets and pending
 // request ids are stored as SHA-256 digests (see Digest), so a leaked database

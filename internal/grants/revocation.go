@@ -4,8 +4,8 @@ import (
 	"context"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // Revoke revokes a token of the authenticated client (RFC 7009 §2.1). Both

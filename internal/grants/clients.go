@@ -7,8 +7,8 @@ import (
 
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/metadata"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // ClientDocuments resolves client_ids that are URLs of client ID metadata

@@ -10,11 +10,11 @@ import (
 	"net/http"
 	"net/url"
 
-	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/metadata"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // Env is what every handler shares: the grant logic and the server-wide

@@ -5,8 +5,8 @@ import (
 	"fmt"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // VerifyAccessToken resolves an access token to what it grants. Unknown,

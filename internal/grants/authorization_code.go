@@ -8,8 +8,8 @@ import (
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/pkce"
-	"github.com/mcpoauth/mcpoauth/internal/record"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // AuthorizationParams is an authorization request (OAuth 2.1 §4.1.1) whose

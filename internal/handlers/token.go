@@ -3,10 +3,10 @@ package handlers
 import (
 	"net/http"
 
-	"github.com/mcpoauth/mcpoauth/grants"
+	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
-	"github.com/mcpoauth/mcpoauth/internal/record"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // grantHandler runs one grant type at the token endpoint for an
