@@ -181,7 +181,7 @@ func (s *OAuthServer) validateClientInformation(info metadata.ClientInformation)
 	}
 	m, oerr := s.grants.ValidateClientMetadata(info.ClientMetadata)
 	if oerr != nil {
-		return m, fmt.Errorf("%w: client %q: %w", ErrInvalidClientInformation, info.ClientID, oerr)
+		return m, fmt.Errorf("%w: client %q: %w", ErrInvalidClientInformation, info.ClientID, publicError(oerr))
 	}
 	if m.TokenEndpointAuthMethod == grants.AuthMethodNone && info.ClientSecret != "" {
 		return m, fmt.Errorf("%w: client %q: a public client (token_endpoint_auth_method none) has no secret", ErrInvalidClientInformation, info.ClientID)

@@ -13,10 +13,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/mcpoauth/mcpoauth/internal/cimd"
-	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
-	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
 	"github.com/mcpoauth/mcpoauth/metadata"
@@ -24,16 +21,16 @@ import (
 
 // Grant types for Config.GrantTypes.
 const (
-	GrantAuthorizationCode = grants.AuthorizationCode
-	GrantRefreshToken      = grants.RefreshToken
+	GrantAuthorizationCode = "authorization_code"
+	GrantRefreshToken      = "refresh_token"
 	// GrantClientCredentials is the OAuth 2.1 §4.2 client credentials grant,
 	// as the MCP extension io.modelcontextprotocol/oauth-client-credentials
 	// uses it: confidential clients acting for themselves.
-	GrantClientCredentials = grants.ClientCredentials
+	GrantClientCredentials = "client_credentials"
 	// GrantDeviceCode is the RFC 8628 device authorization grant, named by
 	// its URN (§3.4). It needs DeviceAuthorizationURL and a Model that
 	// implements DeviceStore.
-	GrantDeviceCode = grants.DeviceCode
+	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
 // Defaults of the Config lifetimes, the seed's.
@@ -190,11 +187,11 @@ type Config struct {
 
 // Defaults of CIMDConfig.
 const (
-	DefaultCIMDCacheSize    = cimd.DefaultCacheSize
-	DefaultCIMDMinCacheTTL  = cimd.DefaultMinTTL
-	DefaultCIMDMaxCacheTTL  = cimd.DefaultMaxTTL
-	DefaultCIMDCacheTTL     = cimd.DefaultTTL
-	DefaultCIMDFetchTimeout = cimd.DefaultTimeout
+	DefaultCIMDCacheSize    = 1000
+	DefaultCIMDMinCacheTTL  = time.Minute
+	DefaultCIMDMaxCacheTTL  = 24 * time.Hour
+	DefaultCIMDCacheTTL     = 5 * time.Minute
+	DefaultCIMDFetchTimeout = 5 * time.Second
 )
 
 // CIMDConfig configures client ID metadata documents
@@ -249,8 +246,16 @@ type CIMDConfig struct {
 	testTransport http.RoundTripper
 }
 
-// RateLimit allows Requests per Window to each client IP.
-type RateLimit = ratelimit.Limit
+// RateLimit allows Requests per Window to each client IP, as a token
+// bucket: a client may burst Requests requests, then goes on at the
+// average rate. Both must be positive.
+type RateLimit struct {
+	// Requests is the burst, and the number of requests per Window on
+	// average.
+	Requests int
+	// Window is the time in which a drained budget refills completely.
+	Window time.Duration
+}
 
 // RateLimits configures the per-endpoint limits, keyed by client IP. A zero
 // RateLimit takes the seed's default for its endpoint.
@@ -302,7 +307,7 @@ type Registration struct {
 // error's status, code and description, marked no-store and unframeable.
 // A custom ErrorPage may call it for the errors it does not restyle.
 func DefaultErrorPage(w http.ResponseWriter, r *http.Request, err *OAuthError) {
-	handlers.DefaultErrorPage(w, r, err)
+	handlers.DefaultErrorPage(w, r, err.internal())
 }
 
 // Bool returns a pointer to v, for Config's optional booleans.

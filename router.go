@@ -11,6 +11,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/pkce"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/metadata"
@@ -90,7 +91,7 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 	// spoofing advisories of chi (peer lessons 24-25).
 	r := chi.NewRouter()
 	notFound := func(w http.ResponseWriter, _ *http.Request) {
-		httpx.WriteError(w, &OAuthError{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound})
+		httpx.WriteError(w, &oautherr.Error{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound})
 	}
 	r.NotFound(notFound)
 	// chi answers a method it does not know (PROPFIND) itself, before any
@@ -104,7 +105,7 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 			return
 		}
 		w.Header().Set("Allow", a)
-		httpx.WriteError(w, &OAuthError{Code: "method_not_allowed", Description: "method not allowed", Status: http.StatusMethodNotAllowed})
+		httpx.WriteError(w, &oautherr.Error{Code: "method_not_allowed", Description: "method not allowed", Status: http.StatusMethodNotAllowed})
 	})
 	handle := func(path, allowed string, h http.Handler) {
 		allow[path] = allowed
@@ -156,7 +157,7 @@ func (s *OAuthServer) limit(l RateLimit, h http.Handler) http.Handler {
 	if s.cfg.RateLimits.Disabled {
 		return h
 	}
-	return ratelimit.New(l, ratelimit.Options{Now: s.cfg.Now, TrustedProxies: s.cfg.RateLimits.TrustedProxies}).Middleware(h)
+	return ratelimit.New(ratelimit.Limit(l), ratelimit.Options{Now: s.cfg.Now, TrustedProxies: s.cfg.RateLimits.TrustedProxies}).Middleware(h)
 }
 
 func methods(h http.Handler, allowed ...string) http.Handler { return httpx.Methods(h, allowed...) }

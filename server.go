@@ -46,17 +46,24 @@ var (
 	_ bearer.Verifier        = (*OAuthServer)(nil)
 )
 
-// OAuthError is the error type of every OAuth error response: it knows its
-// code (errors.Is compares codes), fixed description and HTTP status.
-// ErrorHandler receives it; storage failures arrive as server_error wrapping
-// the Model's error.
-type OAuthError = oautherr.Error
 
 // GetUserFunc returns the id of the user signed in on a request, or "" or an
 // error if nobody is. AuthenticateHandler calls it to learn who approves;
 // an error wrapping ErrAccessDenied says the user is signed in but may not
 // authorize the request.
-type GetUserFunc = handlers.GetUserFunc
+type GetUserFunc func(r *http.Request) (string, error)
+
+// internal is f as the handlers call it: a refusal (ErrAccessDenied) is
+// handed on as the one the grants recognise.
+func (f GetUserFunc) internal() handlers.GetUserFunc {
+	return func(r *http.Request) (string, error) {
+		user, err := f(r)
+		if errors.Is(err, ErrAccessDenied) {
+			err = fmt.Errorf("%w: %w", grants.ErrAccessDenied, err)
+		}
+		return user, err
+	}
+}
 
 // ErrAccessDenied is what a GetUserFunc returns (or wraps) for a signed-in
 // user the application refuses (the wrong tenant, a suspended account).
@@ -64,16 +71,16 @@ type GetUserFunc = handlers.GetUserFunc
 // to the client with error=access_denied and iss (RFC 6749 §4.1.2.1), so the
 // client stops waiting; "" or any other error means nobody is signed in,
 // which stays a page of the application (ErrorPage, 403).
-var ErrAccessDenied = grants.ErrAccessDenied
+var ErrAccessDenied = errors.New("mcpoauth: the signed-in user may not authorize this request")
 
 // Field names of the consent form that AuthenticateHandler reads.
 const (
-	FormRequestID = handlers.ParamRequestID
-	FormCSRFToken = handlers.ParamCSRFToken
-	FormDecision  = handlers.ParamDecision
+	FormRequestID = "request_id"
+	FormCSRFToken = "csrf_token"
+	FormDecision  = "decision"
 	// DecisionApprove and DecisionDeny are the values of FormDecision.
-	DecisionApprove = handlers.DecisionApprove
-	DecisionDeny    = handlers.DecisionDeny
+	DecisionApprove = "approve"
+	DecisionDeny    = "deny"
 )
 
 // OAuthServer is a configured authorization server. It is safe for
@@ -138,7 +145,7 @@ func New(cfg Config) (*OAuthServer, error) {
 		})
 	}
 	if !s.RateLimits.Disabled {
-		srv.deviceVerification = ratelimit.New(s.RateLimits.DeviceVerification, ratelimit.Options{Now: s.Now, TrustedProxies: s.RateLimits.TrustedProxies})
+		srv.deviceVerification = ratelimit.New(ratelimit.Limit(s.RateLimits.DeviceVerification), ratelimit.Options{Now: s.Now, TrustedProxies: s.RateLimits.TrustedProxies})
 	}
 	srv.env = &handlers.Env{
 		Grants:                         srv.grants,
@@ -147,7 +154,11 @@ func New(cfg Config) (*OAuthServer, error) {
 		ModifyAuthorizationRedirectURL: s.ModifyAuthorizationRedirectURL,
 		SecureCookies:                  isHTTPS(s.issuer),
 		OnError:                        srv.onError,
-		ErrorPage:                      s.ErrorPage,
+	}
+	if s.ErrorPage != nil {
+		srv.env.ErrorPage = func(w http.ResponseWriter, r *http.Request, oerr *oautherr.Error) {
+			s.ErrorPage(w, r, publicError(oerr))
+		}
 	}
 	if reg, ok := s.Model.(ClientRegistrar); ok && s.dcr {
 		srv.env.Registrar = reg
@@ -171,8 +182,7 @@ func New(cfg Config) (*OAuthServer, error) {
 func (s *OAuthServer) registrationPolicy(r *http.Request, m *metadata.ClientMetadata) (bool, *oautherr.Error) {
 	reg := &Registration{Request: r, Metadata: *m}
 	if err := s.cfg.RegistrationPolicy(reg); err != nil {
-		var oerr *oautherr.Error
-		if errors.As(err, &oerr) {
+		if oerr, ok := asInternalError(err); ok {
 			return false, oerr
 		}
 		return false, errRegistrationRefused.WithCause(err)
@@ -194,7 +204,7 @@ func (s *OAuthServer) onError(ctx context.Context, step string, oerr *oautherr.E
 		s.cfg.Logger.LogAttrs(ctx, slog.LevelDebug, "oauth request refused", slog.String("step", step), slog.String("error", oerr.Code))
 	}
 	if s.cfg.ErrorHandler != nil {
-		s.cfg.ErrorHandler(ctx, step, oerr)
+		s.cfg.ErrorHandler(ctx, step, publicError(oerr))
 	}
 }
 
@@ -268,7 +278,7 @@ func ProtectedResourceMetadataURL(resource string) string {
 // middleware already (r.PostForm). Mount it on the issuer's origin, where
 // the browser-binding cookie set by /authorize is visible.
 func (s *OAuthServer) AuthenticateHandler(getUser GetUserFunc) http.Handler {
-	h := handlers.Authenticate(s.env, getUser)
+	h := handlers.Authenticate(s.env, getUser.internal())
 	return methods(s.limit(s.cfg.RateLimits.Authenticate, h), http.MethodPost)
 }
 
@@ -315,7 +325,7 @@ func (s *OAuthServer) PendingAuthorization(r *http.Request) (*PendingAuthorizati
 	req, client, oerr := s.grants.PendingRequest(r.Context(), id, browser)
 	if oerr != nil {
 		if oerr.Code == oautherr.CodeServerError {
-			return nil, oerr
+			return nil, publicError(oerr)
 		}
 		return nil, fmt.Errorf("%w: %s", ErrNoPendingAuthorization, oerr.Description)
 	}
@@ -356,10 +366,10 @@ func isHTTPS(u string) bool { return len(u) > 8 && u[:8] == "https://" }
 // handlers read (with FormCSRFToken), and the query parameter and values
 // with which they report the decision back to DeviceAuthorizationURL.
 const (
-	FormUserCode         = handlers.ParamUserCode
-	DeviceResultParam    = handlers.ParamDeviceResult
-	DeviceResultApproved = handlers.DeviceResultApproved
-	DeviceResultDenied   = handlers.DeviceResultDenied
+	FormUserCode         = "user_code"
+	DeviceResultParam    = "result"
+	DeviceResultApproved = "approved"
+	DeviceResultDenied   = "denied"
 )
 
 // ApproveDeviceAuthorizationHandler receives the user's approval from the
@@ -377,7 +387,7 @@ const (
 // the application already (r.PostForm). Mount it on the issuer's origin,
 // where the browser-binding cookie is visible.
 func (s *OAuthServer) ApproveDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {
-	return methods(s.deviceVerification.Middleware(handlers.ApproveDevice(s.env, getUser)), http.MethodPost)
+	return methods(s.deviceVerification.Middleware(handlers.ApproveDevice(s.env, getUser.internal())), http.MethodPost)
 }
 
 // DenyDeviceAuthorizationHandler receives the user's denial from the device
@@ -387,7 +397,7 @@ func (s *OAuthServer) ApproveDeviceAuthorizationHandler(getUser GetUserFunc) htt
 // 303 to DeviceAuthorizationURL with DeviceResultParam=DeviceResultDenied;
 // the device's next poll gets access_denied.
 func (s *OAuthServer) DenyDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {
-	return methods(s.deviceVerification.Middleware(handlers.DenyDevice(s.env, getUser)), http.MethodPost)
+	return methods(s.deviceVerification.Middleware(handlers.DenyDevice(s.env, getUser.internal())), http.MethodPost)
 }
 
 // DeviceFormToken returns the CSRF token the device verification form must
@@ -443,7 +453,7 @@ var ErrTooManyUserCodeAttempts = errors.New("mcpoauth: too many user code attemp
 // (RFC 8628 §5.1).
 func (s *OAuthServer) PendingDeviceAuthorization(r *http.Request, userCode string) (*PendingDeviceAuthorization, error) {
 	if userCode == "" {
-		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, grants.ErrUnknownUserCode)
+		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, publicError(grants.ErrUnknownUserCode))
 	}
 	if ok, _ := s.deviceVerification.Allow(r); !ok {
 		return nil, ErrTooManyUserCodeAttempts
@@ -451,9 +461,9 @@ func (s *OAuthServer) PendingDeviceAuthorization(r *http.Request, userCode strin
 	d, client, oerr := s.grants.PendingDevice(r.Context(), userCode)
 	if oerr != nil {
 		if oerr.Code == oautherr.CodeServerError {
-			return nil, oerr
+			return nil, publicError(oerr)
 		}
-		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, oerr)
+		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, publicError(oerr))
 	}
 	norm, _ := grants.NormalizeUserCode(userCode)
 	return &PendingDeviceAuthorization{
