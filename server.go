@@ -46,7 +46,6 @@ var (
 	_ bearer.Verifier        = (*OAuthServer)(nil)
 )
 
-
 // GetUserFunc returns the id of the user signed in on a request, or "" or an
 // error if nobody is. AuthenticateHandler calls it to learn who approves;
 // an error wrapping ErrAccessDenied says the user is signed in but may not
