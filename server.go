@@ -21,18 +21,14 @@ package mcpoauth
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
-	"net/url"
-	"time"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
-	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/metadata"
@@ -44,42 +40,6 @@ var (
 	_ grants.ClientRegistrar = ClientRegistrar(nil)
 	_ grants.DeviceStore     = DeviceStore(nil)
 	_ bearer.Verifier        = (*OAuthServer)(nil)
-)
-
-// GetUserFunc returns the id of the user signed in on a request, or "" or an
-// error if nobody is. AuthenticateHandler calls it to learn who approves;
-// an error wrapping ErrAccessDenied says the user is signed in but may not
-// authorize the request.
-type GetUserFunc func(r *http.Request) (string, error)
-
-// internal is f as the handlers call it: a refusal (ErrAccessDenied) is
-// handed on as the one the grants recognise.
-func (f GetUserFunc) internal() handlers.GetUserFunc {
-	return func(r *http.Request) (string, error) {
-		user, err := f(r)
-		if errors.Is(err, ErrAccessDenied) {
-			err = fmt.Errorf("%w: %w", grants.ErrAccessDenied, err)
-		}
-		return user, err
-	}
-}
-
-// ErrAccessDenied is what a GetUserFunc returns (or wraps) for a signed-in
-// user the application refuses (the wrong tenant, a suspended account).
-// AuthenticateHandler then consumes the request and sends the browser back
-// to the client with error=access_denied and iss (RFC 6749 §4.1.2.1), so the
-// client stops waiting; "" or any other error means nobody is signed in,
-// which stays a page of the application (ErrorPage, 403).
-var ErrAccessDenied = errors.New("mcpoauth: the signed-in user may not authorize this request")
-
-// Field names of the consent form that AuthenticateHandler reads.
-const (
-	FormRequestID = "request_id"
-	FormCSRFToken = "csrf_token"
-	FormDecision  = "decision"
-	// DecisionApprove and DecisionDeny are the values of FormDecision.
-	DecisionApprove = "approve"
-	DecisionDeny    = "deny"
 )
 
 // OAuthServer is a configured authorization server. It is safe for
@@ -267,89 +227,6 @@ func ProtectedResourceMetadataURL(resource string) string {
 	return metadata.ProtectedResourceMetadataURL(resource)
 }
 
-// AuthenticateHandler receives the consent page's decision (see
-// PendingAuthorization): a POST with request_id, csrf_token and decision
-// (approve or deny). getUser tells who is signed in; it is asked only for an
-// approval. The response is a 303 to the client's redirect URI, with a code,
-// or with error=access_denied after a denial or when getUser returns
-// ErrAccessDenied. Errors about the request itself, and nobody signed in,
-// are rendered with ErrorPage. The body may have been parsed by a
-// middleware already (r.PostForm). Mount it on the issuer's origin, where
-// the browser-binding cookie set by /authorize is visible.
-func (s *OAuthServer) AuthenticateHandler(getUser GetUserFunc) http.Handler {
-	h := handlers.Authenticate(s.env, getUser.internal())
-	return methods(s.limit(s.cfg.RateLimits.Authenticate, h), http.MethodPost)
-}
-
-// PendingAuthorization is what a consent page shows and posts back: who asks
-// (the client's self-asserted name, and the redirect host where the browser
-// will go), for what (scopes, resource), and the hidden fields the decision
-// form must carry.
-type PendingAuthorization struct {
-	// RequestID and CSRFToken go in hidden form fields named FormRequestID
-	// and FormCSRFToken.
-	RequestID string
-	CSRFToken string
-	ClientID  string
-	// ClientIDHost is the host (and port, if any) of a client_id that is a
-	// client ID metadata document URL, empty for any other client. It is
-	// the one verified fact about such a client (its document is served
-	// there): show it prominently (draft-ietf-oauth-client-id-metadata-
-	// document §8.5).
-	ClientIDHost string
-	// ClientName, ClientURI and LogoURI are registered by the client itself:
-	// show them as claims, HTML-escaped.
-	ClientName string
-	ClientURI  string
-	LogoURI    string
-	// RedirectURI is where the browser goes after the decision; show its
-	// host (MCP authorization: the redirect host must be displayed).
-	RedirectURI  string
-	RedirectHost string
-	Scopes       []string
-	Resource     string
-	ExpiresAt    time.Time
-}
-
-// ErrNoPendingAuthorization is returned by PendingAuthorization for an
-// unknown, expired or decided request, or one started in another browser.
-var ErrNoPendingAuthorization = errors.New("mcpoauth: no pending authorization request for this browser")
-
-// PendingAuthorization looks up the authorization request a consent page
-// was opened for (its request_id query parameter), checking that this
-// browser started it.
-func (s *OAuthServer) PendingAuthorization(r *http.Request) (*PendingAuthorization, error) {
-	id := httpx.QueryValue(r.URL.RawQuery, FormRequestID)
-	browser := handlers.BrowserSecret(r, s.env.SecureCookies)
-	req, client, oerr := s.grants.PendingRequest(r.Context(), id, browser)
-	if oerr != nil {
-		if oerr.Code == oautherr.CodeServerError {
-			return nil, publicError(oerr)
-		}
-		return nil, fmt.Errorf("%w: %s", ErrNoPendingAuthorization, oerr.Description)
-	}
-	p := &PendingAuthorization{
-		RequestID:    id,
-		CSRFToken:    grants.CSRFToken(browser, id),
-		ClientID:     client.ID,
-		ClientIDHost: s.clientIDHost(client.ID),
-		ClientName:   client.Metadata.ClientName,
-		ClientURI:    client.Metadata.ClientURI,
-		LogoURI:      client.Metadata.LogoURI,
-		RedirectURI:  req.RedirectURI,
-		Scopes:       req.Scopes,
-		Resource:     req.Resource,
-		ExpiresAt:    req.ExpiresAt,
-	}
-	if u, err := url.Parse(req.RedirectURI); err == nil {
-		p.RedirectHost = u.Host
-		if p.RedirectHost == "" {
-			p.RedirectHost = u.Scheme + ":"
-		}
-	}
-	return p, nil
-}
-
 // clientIDHost is the host of a client_id resolved through a client ID
 // metadata document, "" for any other.
 func (s *OAuthServer) clientIDHost(clientID string) string {
@@ -360,120 +237,3 @@ func (s *OAuthServer) clientIDHost(clientID string) string {
 }
 
 func isHTTPS(u string) bool { return len(u) > 8 && u[:8] == "https://" }
-
-// Field names of the device verification form that the approve and deny
-// handlers read (with FormCSRFToken), and the query parameter and values
-// with which they report the decision back to DeviceAuthorizationURL.
-const (
-	FormUserCode         = "user_code"
-	DeviceResultParam    = "result"
-	DeviceResultApproved = "approved"
-	DeviceResultDenied   = "denied"
-)
-
-// ApproveDeviceAuthorizationHandler receives the user's approval from the
-// device verification page (DeviceAuthorizationURL): a POST whose body
-// carries FormUserCode (as typed: case, dashes and spaces do not matter;
-// never read from the query) and FormCSRFToken (from DeviceFormToken).
-// getUser tells who is signed in; nobody signed in is 403 access_denied.
-// The decision is final and atomic. Success is a 303 to
-// DeviceAuthorizationURL with DeviceResultParam=DeviceResultApproved;
-// errors are JSON OAuth errors: 403 access_denied for a missing or wrong
-// CSRF token or cookie, 400 invalid_grant for an unknown or decided code,
-// 400 expired_token for an expired one, 429 when the per-IP user code
-// budget (RateLimits.DeviceVerification, shared with the deny handler and
-// PendingDeviceAuthorization) is spent. The body may have been parsed by
-// the application already (r.PostForm). Mount it on the issuer's origin,
-// where the browser-binding cookie is visible.
-func (s *OAuthServer) ApproveDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {
-	return methods(s.deviceVerification.Middleware(handlers.ApproveDevice(s.env, getUser.internal())), http.MethodPost)
-}
-
-// DenyDeviceAuthorizationHandler receives the user's denial from the device
-// verification page, exactly as ApproveDeviceAuthorizationHandler receives
-// an approval: the same fields, a signed-in user (the seed let anyone who
-// knew a code deny it), the same CSRF check and rate limit. Success is a
-// 303 to DeviceAuthorizationURL with DeviceResultParam=DeviceResultDenied;
-// the device's next poll gets access_denied.
-func (s *OAuthServer) DenyDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {
-	return methods(s.deviceVerification.Middleware(handlers.DenyDevice(s.env, getUser.internal())), http.MethodPost)
-}
-
-// DeviceFormToken returns the CSRF token the device verification form must
-// carry in its FormCSRFToken field, and sets the browser-binding cookie when
-// the browser has none yet. Call it once per render of the form, before
-// writing the body. The token is an HMAC under that cookie's secret, so a
-// form posted from another site, or from a browser that never loaded the
-// page, fails; it does not depend on the user code, which the user may type
-// into the same form.
-func (s *OAuthServer) DeviceFormToken(w http.ResponseWriter, r *http.Request) string {
-	return handlers.DeviceFormToken(w, r, s.env.SecureCookies)
-}
-
-// PendingDeviceAuthorization is what a device verification page shows
-// before the user decides (RFC 8628 §5.4: the user must see which client
-// asks for what, so that a code sent by a phisher is recognised).
-type PendingDeviceAuthorization struct {
-	// UserCode is the code in display form (XXXX-XXXX), for the form's
-	// FormUserCode field.
-	UserCode string
-	ClientID string
-	// ClientIDHost is the host of a client ID metadata document client_id,
-	// empty otherwise; see PendingAuthorization.
-	ClientIDHost string
-	// ClientName, ClientURI and LogoURI are registered by the client itself:
-	// show them as claims, HTML-escaped.
-	ClientName string
-	ClientURI  string
-	LogoURI    string
-	Scopes     []string
-	Resource   string
-	// ExpiresAt is when the code stops being accepted.
-	ExpiresAt time.Time
-}
-
-// ErrNoPendingDeviceAuthorization is wrapped by PendingDeviceAuthorization's
-// error for a malformed, unknown, expired or already decided user code;
-// the error also wraps the OAuthError that tells which (errors.Is with
-// &OAuthError{Code: "expired_token"} finds an expired one).
-var ErrNoPendingDeviceAuthorization = errors.New("mcpoauth: no pending device authorization for this user code")
-
-// ErrTooManyUserCodeAttempts is returned by PendingDeviceAuthorization when
-// the client IP spent its user code budget (RateLimits.DeviceVerification);
-// the page should answer 429.
-var ErrTooManyUserCodeAttempts = errors.New("mcpoauth: too many user code attempts, try again later")
-
-// PendingDeviceAuthorization looks up the pending device authorization a
-// user code names (as the user typed it, or from verification_uri_complete's
-// user_code query parameter), so the verification page can show it. Each
-// call with a non-empty code takes one attempt from the client IP's user
-// code budget, shared with the approve and deny handlers: a lookup answers
-// whether a code exists, so it would otherwise be a guessing oracle
-// (RFC 8628 §5.1).
-func (s *OAuthServer) PendingDeviceAuthorization(r *http.Request, userCode string) (*PendingDeviceAuthorization, error) {
-	if userCode == "" {
-		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, publicError(grants.ErrUnknownUserCode))
-	}
-	if ok, _ := s.deviceVerification.Allow(r); !ok {
-		return nil, ErrTooManyUserCodeAttempts
-	}
-	d, client, oerr := s.grants.PendingDevice(r.Context(), userCode)
-	if oerr != nil {
-		if oerr.Code == oautherr.CodeServerError {
-			return nil, publicError(oerr)
-		}
-		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, publicError(oerr))
-	}
-	norm, _ := grants.NormalizeUserCode(userCode)
-	return &PendingDeviceAuthorization{
-		UserCode:     grants.FormatUserCode(norm),
-		ClientID:     client.ID,
-		ClientIDHost: s.clientIDHost(client.ID),
-		ClientName:   client.Metadata.ClientName,
-		ClientURI:    client.Metadata.ClientURI,
-		LogoURI:      client.Metadata.LogoURI,
-		Scopes:       d.Scopes,
-		Resource:     d.Resource,
-		ExpiresAt:    d.ExpiresAt,
-	}, nil
-}

@@ -8,7 +8,77 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
+	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/record"
 )
+
+// The consent flow, in the order a browser goes through it: /authorize
+// (authorize.go) sets the browser-binding cookie and stores the request;
+// the consent page asks Pending what to show; the page's form posts the
+// decision to Authenticate.
+
+// Browser binding: /authorize sets a random cookie and stores its digest with
+// the pending request; the consent decision must present the same cookie and
+// a CSRF token derived from it. A decision forged in another browser, or
+// posted cross-site (the cookie is SameSite=Lax), fails (spec-checklist 53).
+
+const (
+	browserCookie       = "mcpoauth-browser"
+	secureBrowserCookie = "__Host-mcpoauth-browser"
+)
+
+// BrowserSecret returns the browser-binding secret the request carries, or
+// "" if it has none (or a malformed one).
+func BrowserSecret(r *http.Request, secure bool) string {
+	name := browserCookie
+	if secure {
+		name = secureBrowserCookie
+	}
+	c, err := r.Cookie(name)
+	if err != nil || len(c.Value) != 43 {
+		return ""
+	}
+	return c.Value
+}
+
+// ensureBrowserSecret returns the request's browser secret, setting a new
+// cookie when it has none.
+func ensureBrowserSecret(w http.ResponseWriter, r *http.Request, secure bool) string {
+	if s := BrowserSecret(r, secure); s != "" {
+		return s
+	}
+	s := secret.New()
+	name := browserCookie
+	if secure {
+		name = secureBrowserCookie
+	}
+	http.SetCookie(w, &http.Cookie{
+		Name: name, Value: s, Path: "/", HttpOnly: true, Secure: secure, SameSite: http.SameSiteLaxMode,
+	})
+	return s
+}
+
+// Pending is what the consent page shows and posts back: the pending
+// request, its client, and the form's hidden fields.
+type Pending struct {
+	RequestID string
+	CSRFToken string
+	Request   *record.AuthorizationRequest
+	Client    *record.Client
+}
+
+// PendingConsent looks up the request a consent page was opened for (its
+// request_id query parameter), checking that this browser started it, and
+// derives the CSRF token the decision form must carry.
+func PendingConsent(env *Env, r *http.Request) (*Pending, *oautherr.Error) {
+	id := httpx.QueryValue(r.URL.RawQuery, ParamRequestID)
+	browser := BrowserSecret(r, env.SecureCookies)
+	req, client, oerr := env.Grants.PendingRequest(r.Context(), id, browser)
+	if oerr != nil {
+		return nil, oerr
+	}
+	return &Pending{RequestID: id, CSRFToken: grants.CSRFToken(browser, id), Request: req, Client: client}, nil
+}
 
 // GetUserFunc returns the id of the user signed in on r, or "" (or an error)
 // if nobody is. An error wrapping grants.ErrAccessDenied says the user is
