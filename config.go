@@ -61,27 +61,40 @@ const NoExpiry time.Duration = -1
 
 // Config configures an OAuthServer. Only Issuer is always required;
 // AuthorizationURL is required while the authorization_code grant is on
-// (it is by default). Every other field has a documented default.
+// (it is by default). Every other field has a documented default. New
+// checks every field and returns an error that wraps ErrInvalidConfig and
+// names the field.
+//
+// A pending authorization request (between /authorize and the user's
+// decision on the consent page) lives 10 minutes; this is not configurable.
 type Config struct {
-	// Model stores clients, requests, codes and tokens. Default: a new
-	// MemoryModel, closed by OAuthServer.Close.
+	// Model stores clients, pending authorization requests, codes, tokens
+	// and device authorizations. Default: a new MemoryModel, closed by
+	// OAuthServer.Close. A Model you pass is yours to close.
 	Model Model
 	// Issuer is the authorization server's identifier (RFC 8414 §2): an
-	// https URL without query or fragment (http is accepted for localhost,
-	// 127.0.0.1 and [::1]). A trailing slash is removed: the one canonical
-	// string appears in metadata, in iss and in protected resource metadata.
+	// https URL without query or fragment, with a lowercase scheme and host
+	// (http is accepted for localhost, 127.0.0.1 and [::1]). A trailing
+	// slash is removed: the one canonical string appears in metadata, in iss
+	// and in protected resource metadata.
 	Issuer string
 	// BaseURL is where the endpoints live, when not under the issuer (the
-	// seed's baseUrl), e.g. "https://example.com/oauth". Default: Issuer.
+	// seed's baseUrl), e.g. "https://example.com/oauth"; the same rules as
+	// Issuer apply. Default: Issuer.
 	BaseURL string
 	// AuthorizationURL is the application's consent page; /authorize sends
-	// the browser there with a request_id query parameter. An absolute URL
-	// on the host of the endpoints (BaseURL's, else the issuer's: the
-	// browser-binding cookie is per host), or a path on the issuer's origin.
+	// the browser there with a request_id query parameter. An absolute
+	// http(s) URL on the host of the endpoints (BaseURL's, else the
+	// issuer's: the browser-binding cookie is per host), or a path on the
+	// issuer's origin; no fragment. Required with the authorization_code
+	// grant.
 	AuthorizationURL string
 	// ResourceServerURL is the MCP server's canonical URL (RFC 8707
-	// resource, RFC 9728 resource). Tokens are bound to it; its protected
-	// resource metadata is served by Router.
+	// resource, RFC 9728 resource), written in canonical form (New names
+	// that form if it is not). Tokens are bound to it; its protected
+	// resource metadata is served by Router. Default: none; then any
+	// absolute resource is accepted and no protected resource metadata is
+	// served. IntrospectionClients requires it.
 	ResourceServerURL string
 	// ResourceName is the human-readable name in protected resource metadata.
 	ResourceName string
@@ -93,23 +106,27 @@ type Config struct {
 	// scope a client invents is granted (New logs a warning), and a request
 	// without scope from a client that registered none is invalid_scope.
 	ScopesSupported []string
-	// AccessTokenLifetime defaults to DefaultAccessTokenLifetime.
+	// AccessTokenLifetime defaults to DefaultAccessTokenLifetime. This and
+	// every other lifetime or interval of Config must be at least one
+	// second (NoExpiry as ClientSecretLifetime aside).
 	AccessTokenLifetime time.Duration
 	// RefreshTokenLifetime defaults to DefaultRefreshTokenLifetime; each
 	// rotation starts a new one, never past GrantLifetime.
 	RefreshTokenLifetime time.Duration
-	// GrantLifetime caps a grant's life from the user's consent; defaults
-	// to DefaultGrantLifetime.
+	// GrantLifetime is an absolute cap on a grant's life, counted from the
+	// user's consent; defaults to DefaultGrantLifetime.
 	GrantLifetime time.Duration
-	// ClientSecretLifetime defaults to DefaultClientSecretLifetime; NoExpiry
-	// issues secrets that never expire.
+	// ClientSecretLifetime applies to the secrets /register issues; defaults
+	// to DefaultClientSecretLifetime; NoExpiry issues secrets that never
+	// expire. A static client's secret (RegisterClient) expires at its
+	// client_secret_expires_at (absent or 0: never).
 	ClientSecretLifetime time.Duration
 	// AuthorizationCodeLifetime defaults to DefaultAuthorizationCodeLifetime
 	// (OAuth 2.1 §4.1.2 recommends at most 10 minutes).
 	AuthorizationCodeLifetime time.Duration
 	// StrictResource requires the RFC 8707 resource parameter on
-	// authorization requests. Default true; set Bool(false) to let a missing
-	// resource default to ResourceServerURL.
+	// authorization and device authorization requests. Default true; set
+	// Bool(false) to let a missing resource default to ResourceServerURL.
 	StrictResource *bool
 	// ModifyAuthorizationRedirectURL may add display hints to the consent
 	// page URL; it must keep request_id.
@@ -143,8 +160,11 @@ type Config struct {
 	// It must write the status err.Status. Machine endpoints answer JSON
 	// whatever it does. Default: DefaultErrorPage.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, err *OAuthError)
-	// GrantTypes are the enabled grants. Default: authorization_code and
-	// refresh_token.
+	// GrantTypes are the enabled grants: GrantAuthorizationCode,
+	// GrantRefreshToken, GrantClientCredentials, GrantDeviceCode. Default:
+	// authorization_code and refresh_token. A list you set replaces the
+	// default, so name GrantAuthorizationCode and GrantRefreshToken in it
+	// too if you still want them.
 	GrantTypes []string
 	// AllowInsecureRedirectURIs accepts non-loopback http redirect URIs at
 	// registration. Development only.
@@ -152,16 +172,19 @@ type Config struct {
 	// DeviceAuthorizationURL is the application's device verification page
 	// (RFC 8628 §3.2 verification_uri), where the user enters the code a
 	// device shows and approves or denies; see PendingDeviceAuthorization.
-	// An absolute URL on the host of the endpoints, or a path on the
-	// issuer's origin. Required with GrantDeviceCode.
+	// An absolute http(s) URL on the host of the endpoints, or a path on
+	// the issuer's origin; no fragment. Required with GrantDeviceCode.
 	DeviceAuthorizationURL string
-	// DeviceAuthorizationLifetime defaults to
-	// DefaultDeviceAuthorizationLifetime (RFC 8628 §3.2 expires_in).
+	// DeviceAuthorizationLifetime is how long a device code and its user
+	// code are valid (RFC 8628 §3.2 expires_in); defaults to
+	// DefaultDeviceAuthorizationLifetime.
 	DeviceAuthorizationLifetime time.Duration
 	// DevicePollInterval is the least time a device waits between polls, a
-	// whole number of seconds; defaults to DefaultDevicePollInterval
-	// (RFC 8628 §3.2 interval). A device that polls faster gets slow_down,
-	// and its interval grows by five seconds, up to one minute.
+	// whole number of seconds shorter than DeviceAuthorizationLifetime;
+	// defaults to DefaultDevicePollInterval (RFC 8628 §3.2 interval). A
+	// device that polls faster gets slow_down, and its interval grows by
+	// five seconds, up to one minute (or up to DevicePollInterval, if it is
+	// larger).
 	DevicePollInterval time.Duration
 	// RateLimits configures per-client-IP rate limits.
 	RateLimits RateLimits
@@ -178,7 +201,8 @@ type Config struct {
 	// confidential client may introspect only its own tokens. Default:
 	// none.
 	IntrospectionClients []string
-	// Logger receives structured logs; never a credential. Default:
+	// Logger receives structured logs; never a credential. Server errors
+	// are logged at Error level, refused requests at Debug. Default:
 	// slog.Default().
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
@@ -218,13 +242,16 @@ const (
 // one fetch. PendingAuthorization reports the client_id's host
 // (ClientIDHost) for the consent page to show (§8.5).
 type CIMDConfig struct {
-	// Enabled turns client ID metadata documents on, and advertises
-	// client_id_metadata_document_supported in the server metadata.
+	// Enabled turns client ID metadata documents on: a client_id beginning
+	// with https:// is the URL of a client metadata document, and
+	// client_id_metadata_document_supported is advertised in the server
+	// metadata. Such client IDs cannot be registered with RegisterClient.
 	Enabled bool
 	// AllowClientID, if set, decides which client_id URLs may be used (a
 	// domain allowlist or denylist, draft §8.9): it is called on every
 	// resolution, before any fetch, with the validated URL; an error
 	// refuses the client (invalid_client, the error goes to ErrorHandler).
+	// Default: nil, any public https URL.
 	AllowClientID func(u *url.URL) error
 	// CacheSize bounds the number of cached documents; defaults to
 	// DefaultCIMDCacheSize.
@@ -258,7 +285,9 @@ type RateLimit struct {
 }
 
 // RateLimits configures the per-endpoint limits, keyed by client IP. A zero
-// RateLimit takes the seed's default for its endpoint.
+// RateLimit takes the seed's default for its endpoint. Each limit is a
+// token bucket of Requests that refills over Window, per client IP; an
+// exhausted bucket answers 429 with Retry-After.
 type RateLimits struct {
 	// Disabled turns every limit off (benchmarks, or a limiter in front).
 	Disabled bool
@@ -283,9 +312,10 @@ type RateLimits struct {
 	// call for every token they have not cached) defaults to 600 per
 	// minute.
 	Introspect RateLimit
-	// TrustedProxies are the reverse proxies whose X-Forwarded-For is
-	// believed; from any other peer the header is ignored, so it cannot be
-	// used to dodge a limit.
+	// TrustedProxies are the networks of the reverse proxies whose
+	// X-Forwarded-For is believed; from any other peer the header is
+	// ignored, so it cannot be used to dodge a limit. Default: none,
+	// X-Forwarded-For is always ignored.
 	TrustedProxies []netip.Prefix
 }
 

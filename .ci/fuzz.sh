@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Runs every fuzz target of the module, one after the other, for FUZZTIME
-# each (default 5s: a smoke run for CI; see the README for longer runs).
+# each (default 5s: a smoke run for CI; see docs/testing.md for longer runs).
 # Seed corpora live in each package's testdata/fuzz/<FuzzName>/ and run with
 # every `go test`; a failure found here is written there as a new file,
 # which reproduces it with plain `go test -run '<FuzzName>/<file>' ./<pkg>`.
