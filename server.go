@@ -32,7 +32,6 @@ import (
 	"github.com/mcpoauth/mcpoauth/grants"
 	"github.com/mcpoauth/mcpoauth/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
-	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/metadata"
@@ -312,7 +311,7 @@ var ErrNoPendingAuthorization = errors.New("mcpoauth: no pending authorization r
 // was opened for (its request_id query parameter), checking that this
 // browser started it.
 func (s *OAuthServer) PendingAuthorization(r *http.Request) (*PendingAuthorization, error) {
-	id := httpx.QueryValue(r.URL.RawQuery, FormRequestID)
+	id := r.URL.Query().Get(FormRequestID)
 	browser := handlers.BrowserSecret(r, s.env.SecureCookies)
 	req, client, oerr := s.grants.PendingRequest(r.Context(), id, browser)
 	if oerr != nil {
