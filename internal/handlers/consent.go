@@ -71,7 +71,7 @@ type Pending struct {
 // request_id query parameter), checking that this browser started it, and
 // derives the CSRF token the decision form must carry.
 func PendingConsent(env *Env, r *http.Request) (*Pending, *oautherr.Error) {
-	id := httpx.QueryValue(r.URL.RawQuery, ParamRequestID)
+	id := r.URL.Query().Get(ParamRequestID)
 	browser := BrowserSecret(r, env.SecureCookies)
 	req, client, oerr := env.Grants.PendingRequest(r.Context(), id, browser)
 	if oerr != nil {

@@ -24,10 +24,13 @@ const MaxFormBytes = 64 << 10
 // ParseForm returns the parameters of a request: the query of a GET or HEAD,
 // the application/x-www-form-urlencoded body of a POST (never the query too,
 // so a parameter cannot be smuggled through the URL). The body is size-limited
-// and a malformed encoding is invalid_request.
+// and a malformed encoding is invalid_request: url.ParseQuery's error for a
+// bad escape, a ';' separator or too many parameters, where r.ParseForm
+// would skip the pair and go on. Repeated parameters are kept, for Param to
+// refuse.
 func ParseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oautherr.Error) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		v, err := parseQuery(r.URL.RawQuery)
+		v, err := url.ParseQuery(r.URL.RawQuery)
 		if err != nil {
 			return nil, oautherr.InvalidRequest("malformed query string")
 		}
@@ -47,7 +50,7 @@ func ParseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oautherr.Er
 	if oerr != nil {
 		return nil, oerr
 	}
-	v, err := parseQuery(body)
+	v, err := url.ParseQuery(body)
 	if err != nil {
 		return nil, oautherr.InvalidRequest("malformed form body")
 	}

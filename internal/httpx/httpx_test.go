@@ -3,6 +3,7 @@ package httpx
 import (
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -262,4 +263,45 @@ func TestWriteJSON(t *testing.T) {
 	WriteJSON(w, http.StatusOK, map[string]any{"f": func() {}})
 	require.Equal(t, http.StatusInternalServerError, w.Code, "an unmarshalable value is a server error, not a half-written 200")
 	require.JSONEq(t, `{"error":"server_error","error_description":"internal server error"}`, w.Body.String())
+}
+
+// BenchmarkParseForm parses the requests of the hot endpoints as the
+// benchmark deployment (bench/benchapp) sends them: a token request of each
+// grant that bench/load.sh drives, an authorization request, and the
+// consent decision. Compare it with BenchmarkToken and BenchmarkLogin in
+// the root package, which include it.
+func BenchmarkParseForm(b *testing.B) {
+	const (
+		client   = "4f1d6bd0-3c2a-4e8e-9a55-0b8a3e0f6a21"
+		code     = "Jq3v1mYQ2nq7v0Zb9GmTnXxk8sQpLr4d6wE2uHcY1aA"
+		resource = "http%3A%2F%2F127.0.0.1%3A8080%2Fmcp"
+		redirect = "http%3A%2F%2F127.0.0.1%2Fcallback"
+	)
+	for _, c := range []struct{ name, method, query, body string }{
+		{"client_credentials", http.MethodPost, "", "grant_type=client_credentials&scope=mcp%3Atools"},
+		{"authorization_code", http.MethodPost, "", "client_id=" + client + "&code=" + code +
+			"&code_verifier=dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk&grant_type=authorization_code" +
+			"&redirect_uri=" + redirect + "&resource=" + resource},
+		{"authorize", http.MethodGet, "client_id=" + client +
+			"&code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256" +
+			"&redirect_uri=" + redirect + "&resource=" + resource + "&response_type=code&scope=mcp%3Atools", ""},
+		{"consent", http.MethodPost, "", "request_id=" + code + "&csrf_token=" + code + "&decision=approve"},
+	} {
+		b.Run(c.name, func(b *testing.B) {
+			r := httptest.NewRequest(c.method, "/x?"+c.query, nil)
+			body := strings.NewReader(c.body)
+			if c.method == http.MethodPost {
+				r.Header.Set("Content-Type", formType)
+				r.Body, r.ContentLength = io.NopCloser(body), int64(len(c.body))
+			}
+			w := httptest.NewRecorder()
+			b.ReportAllocs()
+			for b.Loop() {
+				body.Reset(c.body)
+				if _, oerr := ParseForm(w, r); oerr != nil {
+					b.Fatal(oerr)
+				}
+			}
+		})
+	}
 }
