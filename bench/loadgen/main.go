@@ -11,12 +11,12 @@
 // cases, as shell assignments (BENCH_BASIC, BENCH_TOKEN, BENCH_CC_FORM,
 // BENCH_REGISTER_JSON) for the wrk cases.
 //
-// run keeps -c connections busy for -d after a -warmup: -c workers share
-// one net/http client whose transport keeps -c keep-alive connections, one
-// in use per worker (no redirects followed, no cookie jar: the login case
-// carries the browser cookie itself). On two cores the generator competes
-// with the server for CPU. Cases: login, and hello (GET /hello, to compare
-// the generator with wrk on the same case). It prints one line:
+// run keeps -c connections busy for -d after a -warmup, each worker on its
+// own keep-alive connection with a hand-written HTTP/1.1 client (no
+// redirects followed, no cookie jar, no per-request goroutines), so that the
+// generator is as lean as it can be: on two cores it competes with the
+// server for CPU. Cases: login, and hello (GET /hello, to compare the
+// generator with wrk on the same case). It prints one line:
 //
 //	LOAD ops=N seconds=S p50_us=X p99_us=Y errors=E cpu_ticks=T
 //
@@ -25,6 +25,7 @@
 package main
 
 import (
+	"bufio"
 	"bytes"
 	"encoding/base64"
 	"encoding/json"
@@ -32,6 +33,7 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/url"
 	"os"
@@ -65,47 +67,22 @@ func main() {
 	}
 }
 
-// client sends the requests of the cases to bench/server.
-type client struct {
-	base string
-	hc   *http.Client
+// conn is one keep-alive HTTP/1.1 connection.
+type conn struct {
+	addr string
+	host string
+	c    net.Conn
+	br   *bufio.Reader
+	buf  []byte
 }
 
-// newClient returns a client for base whose transport keeps up to conns
-// keep-alive connections, one per worker. It follows no redirect (the login
-// case reads each Location itself) and has no cookie jar (the login case
-// carries the browser cookie itself, one new browser per login).
-func newClient(base string, conns int) (*client, error) {
+func newConn(base string) (*conn, error) {
 	u, err := url.Parse(base)
 	if err != nil {
 		return nil, err
 	}
-	if u.Scheme != "http" || u.Host == "" {
-		return nil, fmt.Errorf("base %q: want http://HOST:PORT", base)
-	}
-	tr := &http.Transport{
-		// Loopback, with no proxy from the environment.
-		Proxy:               nil,
-		MaxIdleConns:        conns,
-		MaxIdleConnsPerHost: conns,
-		MaxConnsPerHost:     conns,
-		// No Accept-Encoding, as wrk sends none: no gzip reader on
-		// the response.
-		DisableCompression: true,
-	}
-	return &client{
-		base: strings.TrimSuffix(base, "/"),
-		hc: &http.Client{
-			Transport: tr,
-			CheckRedirect: func(*http.Request, []*http.Request) error {
-				return http.ErrUseLastResponse
-			},
-		},
-	}, nil
+	return &conn{addr: u.Host, host: u.Host}, nil
 }
-
-// close closes the idle connections.
-func (c *client) close() { c.hc.CloseIdleConnections() }
 
 // response is what the cases need of an answer.
 type response struct {
@@ -115,23 +92,49 @@ type response struct {
 	body      []byte
 }
 
-// noUserAgent, as a request's User-Agent, keeps net/http from sending its
-// own: the requests stay those wrk sends, so that the hello case compares
-// the two generators on the same bytes.
-var noUserAgent = []string{""}
+// do sends one request and reads the whole response, reconnecting once if
+// the kept-alive connection was closed.
+func (c *conn) do(method, target string, header []string, body string) (*response, error) {
+	for attempt := 0; ; attempt++ {
+		resp, err := c.try(method, target, header, body)
+		if err == nil || attempt > 0 {
+			return resp, err
+		}
+		c.close()
+	}
+}
 
-// do sends one request and reads the whole response, so that its
-// connection goes back to the pool. header becomes the request's.
-func (c *client) do(method, target string, header http.Header, body string) (*response, error) {
-	req, err := http.NewRequest(method, c.base+target, strings.NewReader(body))
-	if err != nil {
+func (c *conn) try(method, target string, header []string, body string) (*response, error) {
+	if c.c == nil {
+		nc, err := net.Dial("tcp", c.addr)
+		if err != nil {
+			return nil, err
+		}
+		c.c, c.br = nc, bufio.NewReaderSize(nc, 16<<10)
+	}
+	b := c.buf[:0]
+	b = append(b, method...)
+	b = append(b, ' ')
+	b = append(b, target...)
+	b = append(b, " HTTP/1.1\r\nHost: "...)
+	b = append(b, c.host...)
+	b = append(b, "\r\n"...)
+	for _, h := range header {
+		b = append(b, h...)
+		b = append(b, "\r\n"...)
+	}
+	if body != "" || method == http.MethodPost {
+		b = append(b, "Content-Length: "...)
+		b = strconv.AppendInt(b, int64(len(body)), 10)
+		b = append(b, "\r\n"...)
+	}
+	b = append(b, "\r\n"...)
+	b = append(b, body...)
+	c.buf = b
+	if _, err := c.c.Write(b); err != nil {
 		return nil, err
 	}
-	if header != nil {
-		req.Header = header
-	}
-	req.Header["User-Agent"] = noUserAgent
-	hr, err := c.hc.Do(req)
+	hr, err := http.ReadResponse(c.br, nil)
 	if err != nil {
 		return nil, err
 	}
@@ -141,7 +144,17 @@ func (c *client) do(method, target string, header http.Header, body string) (*re
 	if err != nil {
 		return nil, err
 	}
+	if hr.Close {
+		c.close()
+	}
 	return r, nil
+}
+
+func (c *conn) close() {
+	if c.c != nil {
+		c.c.Close()
+		c.c = nil
+	}
 }
 
 // expect checks a response's status.
@@ -153,16 +166,13 @@ func expect(r *response, status int) error {
 }
 
 const (
-	formType = "application/x-www-form-urlencoded"
-	jsonType = "application/json"
+	formType = "Content-Type: application/x-www-form-urlencoded"
+	jsonType = "Content-Type: application/json"
 )
 
-// contentType is the header of a request with a body of type t.
-func contentType(t string) http.Header { return http.Header{"Content-Type": {t}} }
-
 // register registers a client and returns its id and secret.
-func register(c *client, body string) (id, secret string, err error) {
-	r, err := c.do(http.MethodPost, "/register", contentType(jsonType), body)
+func register(c *conn, body string) (id, secret string, err error) {
+	r, err := c.do(http.MethodPost, "/register", []string{jsonType}, body)
 	if err != nil {
 		return "", "", err
 	}
@@ -181,7 +191,7 @@ func prep(args []string) error {
 	fs := flag.NewFlagSet("prep", flag.ExitOnError)
 	base := fs.String("base", "http://127.0.0.1:8080", "base `URL` of bench/server")
 	_ = fs.Parse(args)
-	c, err := newClient(*base, 1)
+	c, err := newConn(*base)
 	if err != nil {
 		return err
 	}
@@ -191,9 +201,7 @@ func prep(args []string) error {
 		return err
 	}
 	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
-	h := contentType(formType)
-	h.Set("Authorization", "Basic "+basic)
-	r, err := c.do(http.MethodPost, "/token", h, benchapp.ClientCredentialsForm)
+	r, err := c.do(http.MethodPost, "/token", []string{formType, "Authorization: Basic " + basic}, benchapp.ClientCredentialsForm)
 	if err != nil {
 		return err
 	}
@@ -222,7 +230,7 @@ type loginCase struct {
 	exchange  func(code string) string
 }
 
-func (l *loginCase) op(c *client) error {
+func (l *loginCase) op(c *conn) error {
 	r, err := c.do(http.MethodGet, l.authorize, nil, "")
 	if err != nil {
 		return err
@@ -235,9 +243,7 @@ func (l *loginCase) op(c *client) error {
 	if !ok || cookie == "" {
 		return fmt.Errorf("authorize: no consent redirect or cookie (%q, %q)", r.location, r.setCookie)
 	}
-	h := contentType(formType)
-	h.Set("Cookie", cookie)
-	r, err = c.do(http.MethodPost, "/consent", h, query)
+	r, err = c.do(http.MethodPost, "/consent", []string{formType, "Cookie: " + cookie}, query)
 	if err != nil {
 		return err
 	}
@@ -252,7 +258,7 @@ func (l *loginCase) op(c *client) error {
 	if code == "" {
 		return fmt.Errorf("consent: no code in %q", r.location)
 	}
-	r, err = c.do(http.MethodPost, "/token", contentType(formType), l.exchange(code))
+	r, err = c.do(http.MethodPost, "/token", []string{formType}, l.exchange(code))
 	if err != nil {
 		return err
 	}
@@ -275,18 +281,10 @@ func run(args []string) error {
 	pid := fs.Int("pid", 0, "server process id whose CPU time to report (0: none)")
 	_ = fs.Parse(args)
 
-	if *conns < 1 {
-		return fmt.Errorf("-c %d: want at least 1", *conns)
-	}
-	c, err := newClient(*base, *conns)
-	if err != nil {
-		return err
-	}
-	defer c.close()
-	var op func(*client) error
+	var op func(*conn) error
 	switch *name {
 	case "hello":
-		op = func(c *client) error {
+		op = func(c *conn) error {
 			r, err := c.do(http.MethodGet, "/hello", nil, "")
 			if err == nil {
 				err = expect(r, http.StatusOK)
@@ -294,14 +292,19 @@ func run(args []string) error {
 			return err
 		}
 	case "login":
-		clientID, _, err := register(c, benchapp.PublicClientJSON)
+		c, err := newConn(*base)
+		if err != nil {
+			return err
+		}
+		client, _, err := register(c, benchapp.PublicClientJSON)
+		c.close()
 		if err != nil {
 			return err
 		}
 		app := &benchapp.App{Base: *base, Resource: *base + "/mcp"}
 		l := &loginCase{
-			authorize: "/authorize?" + app.AuthorizeQuery(clientID),
-			exchange:  func(code string) string { return app.ExchangeForm(clientID, code) },
+			authorize: "/authorize?" + app.AuthorizeQuery(client),
+			exchange:  func(code string) string { return app.ExchangeForm(client, code) },
 		}
 		op = l.op
 	default:
@@ -317,9 +320,14 @@ func run(args []string) error {
 	)
 	lat := make([][]time.Duration, *conns)
 	for i := range *conns {
+		c, err := newConn(*base)
+		if err != nil {
+			return err
+		}
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
+			defer c.close()
 			for !stop.Load() {
 				t0 := time.Now()
 				err := op(c)
@@ -330,6 +338,7 @@ func run(args []string) error {
 				if err != nil {
 					errCount.Add(1)
 					firstErr.CompareAndSwap(nil, &err)
+					c.close()
 					continue
 				}
 				lat[i] = append(lat[i], d)
