@@ -33,14 +33,14 @@ const (
 	GrantDeviceCode = "urn:ietf:params:oauth:grant-type:device_code"
 )
 
-// Defaults of the Config lifetimes, the seed's.
+// Defaults of the Config lifetimes.
 const (
 	DefaultAccessTokenLifetime       = time.Hour
 	DefaultRefreshTokenLifetime      = 14 * 24 * time.Hour
 	DefaultClientSecretLifetime      = 90 * 24 * time.Hour
 	DefaultAuthorizationCodeLifetime = 5 * time.Minute
 	// DefaultGrantLifetime caps a grant however often its refresh token is
-	// rotated (the seed's expiry slid forever, §f.3).
+	// rotated, so that a grant cannot be kept alive forever.
 	DefaultGrantLifetime = 90 * 24 * time.Hour
 	// DefaultDeviceAuthorizationLifetime bounds a device flow from the
 	// device's request to the user's decision and the device's last poll.
@@ -48,7 +48,8 @@ const (
 	// DefaultDevicePollInterval is RFC 8628 §3.2's default interval.
 	DefaultDevicePollInterval = 5 * time.Second
 	// maxDevicePollInterval caps what slow_down raises the interval to
-	// (seed §f.21: it grew without bound), unless DevicePollInterval is
+	// (an interval that grew without bound would
+	// stall the device), unless DevicePollInterval is
 	// larger.
 	maxDevicePollInterval = time.Minute
 	// authorizationRequestLifetime bounds the consent step.
@@ -56,7 +57,7 @@ const (
 )
 
 // NoExpiry, as ClientSecretLifetime, issues client secrets that never expire
-// (client_secret_expires_at 0). The seed could not express it (§f.6).
+// (client_secret_expires_at 0).
 const NoExpiry time.Duration = -1
 
 // Config configures an OAuthServer. Only Issuer is always required;
@@ -79,7 +80,7 @@ type Config struct {
 	// and in protected resource metadata.
 	Issuer string
 	// BaseURL is where the endpoints live, when not under the issuer (the
-	// seed's baseUrl), e.g. "https://example.com/oauth"; the same rules as
+	// TypeScript original's baseUrl), e.g. "https://example.com/oauth"; the same rules as
 	// Issuer apply. Default: Issuer.
 	BaseURL string
 	// AuthorizationURL is the application's consent page; /authorize sends
@@ -285,7 +286,7 @@ type RateLimit struct {
 }
 
 // RateLimits configures the per-endpoint limits, keyed by client IP. A zero
-// RateLimit takes the seed's default for its endpoint. Each limit is a
+// RateLimit takes its endpoint's default. Each limit is a
 // token bucket of Requests that refills over Window, per client IP; an
 // exhausted bucket answers 429 with Retry-After.
 type RateLimits struct {

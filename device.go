@@ -46,8 +46,8 @@ func (s *OAuthServer) ApproveDeviceAuthorizationHandler(getUser GetUserFunc) htt
 
 // DenyDeviceAuthorizationHandler receives the user's denial from the device
 // verification page, exactly as ApproveDeviceAuthorizationHandler receives
-// an approval: the same fields, a signed-in user (the seed let anyone who
-// knew a code deny it), the same CSRF check and rate limit. Success is a
+// an approval: the same fields, a signed-in user (so that knowing a code is
+// not enough to deny it), the same CSRF check and rate limit. Success is a
 // 303 to DeviceAuthorizationURL with DeviceResultParam=DeviceResultDenied;
 // the device's next poll gets access_denied.
 func (s *OAuthServer) DenyDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {

@@ -193,7 +193,7 @@ type ClientRegistrar interface {
 //     applies only while the record is still pending and its DevicePoll is
 //     the one the server read. A poll that read "pending" just before the
 //     user decided must fail harmlessly, never write "pending" back (the
-//     seed's lost update, which let a denied flow be approved later). Never
+//     lost update that would let a denied flow be approved later). Never
 //     save the whole record back; in SQL: UPDATE ... SET last_polled_at=$,
 //     interval=$ WHERE device_code=$ AND client_id=$ AND status='pending'
 //     AND last_polled_at IS NOT DISTINCT FROM $ AND interval=$.
@@ -234,8 +234,8 @@ type DeviceStore interface {
 	// authorization of clientID with this device code digest and saves the
 	// tokens issued for it, all or nothing. It is the one method that
 	// compares times: the authorization must not have expired at now, so
-	// that a poll that read it just before its expiry cannot redeem it after
-	// (seed defect §f.21). ErrNotFound, and no change, if there is no such
+	// that a poll that read it just before its expiry cannot redeem it
+	// after. ErrNotFound, and no change, if there is no such
 	// authorization (unknown, consumed before, another client's, not
 	// approved, or expired); ErrConflict if an issued token's digest is
 	// taken; an error wrapping ErrNotFound if the grant was revoked.

@@ -121,7 +121,7 @@ type whoamiOutput struct {
 var errNoCaller = errors.New("no verified caller")
 
 // whoami answers who the bearer token stands for. It never echoes the token
-// (the TypeScript example returned it, seed-behaviour §d.7): it has no
+// (the TypeScript original's example returned it): it has no
 // access to it.
 func whoami(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, whoamiOutput, error) {
 	info, ok := bearer.FromContext(ctx)

@@ -35,7 +35,7 @@ type AuthorizationParams struct {
 // and the stored request.
 func (s *Service) Authorize(ctx context.Context, p AuthorizationParams) (string, *record.AuthorizationRequest, *oautherr.Error) {
 	if !s.Enabled(AuthorizationCode) || !p.Client.HasGrantType(AuthorizationCode) {
-		// Seed defect §f.18: a client not registered for the code grant
+		// A client not registered for the code grant
 		// could obtain codes it could never redeem.
 		return "", nil, oautherr.UnauthorizedClient("client is not allowed the authorization_code grant")
 	}
@@ -317,8 +317,7 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 }
 
 // issuesRefresh reports whether a refresh token goes with new tokens: only
-// when the server enables the grant and the client registered it (seed defect
-// §f, fixed list item 9).
+// when the server enables the grant and the client registered it.
 func (s *Service) issuesRefresh(c *record.Client) bool {
 	return s.Enabled(RefreshToken) && c.HasGrantType(RefreshToken)
 }

@@ -74,7 +74,7 @@ func (s *Service) GetClient(ctx context.Context, clientID string) (*record.Clien
 // document as a registration is checked (ValidateClientMetadata: redirect
 // URI and URI schemes, grant and response types, scope), for a public
 // client: the document's grant_types default to authorization_code, so a
-// document without them can redeem its codes (the seed could not, §f.19).
+// document without them can redeem its codes.
 func (s *Service) ValidateDocumentMetadata(m metadata.ClientMetadata) (metadata.ClientMetadata, error) {
 	m.TokenEndpointAuthMethod = AuthMethodNone
 	out, oerr := s.ValidateClientMetadata(m)

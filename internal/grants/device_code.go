@@ -27,7 +27,7 @@ const (
 	// userCodeAcceptBelow is the largest multiple of 20 a byte can hold:
 	// bytes from it up to 255 are rejected, so every letter is drawn with
 	// probability exactly 1/20 (256 is not a multiple of 20; a plain modulo
-	// would favour the first 16 letters, the seed-README's defect §f.8).
+	// would favour the first 16 letters).
 	userCodeAcceptBelow = 256 - 256%len(UserCodeAlphabet)
 	// maxUserCodeAttempts bounds the retries when a fresh user code collides
 	// with a stored one; with 2^34.6 codes a collision is rare, eight in a
@@ -322,7 +322,7 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 				// seconds for this and every later poll.
 				next.Interval = d.Interval + slowDownStep
 				if ceiling := max(s.DeviceMaxPollInterval, d.Interval); s.DeviceMaxPollInterval > 0 && next.Interval > ceiling {
-					// §f.21: the seed let the interval grow without bound.
+					// Capped: an interval that grew without bound would stall the device.
 					next.Interval = ceiling
 				}
 				answer = errSlowDown

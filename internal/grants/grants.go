@@ -189,8 +189,7 @@ func validScopeToken(t string) bool {
 var ErrNoDefaultScope = oautherr.InvalidScope("scope is required: the server has no default scope (configure ScopesSupported, or register the client with a scope)")
 
 // ResolveScopes decides the scopes of a new grant for client. An empty
-// request gets the client's registered scope, else ScopesSupported (the seed's
-// README promised this default; its code did not deliver it, §f.5). Every
+// request gets the client's registered scope, else ScopesSupported. Every
 // scope must be supported by the server and, when the client registered a
 // scope, be part of it.
 func (s *Service) ResolveScopes(client *record.Client, requested string) ([]string, *oautherr.Error) {

@@ -20,7 +20,7 @@ type RefreshRequest struct {
 }
 
 // Refresh rotates a refresh token (OAuth 2.1 §4.3). Every check runs before
-// the rotation, so a client mistake burns nothing (seed defect §f.3); a
+// the rotation, so a client mistake burns nothing; a
 // rotated token presented again revokes the whole grant (OAuth 2.1 §4.3.1,
 // RFC 9700 §4.14.2). The new refresh token keeps the grant's scope, the new
 // access token may narrow it, and no token outlives the grant's absolute

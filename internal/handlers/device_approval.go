@@ -27,10 +27,10 @@ func ApproveDevice(env *Env, getUser GetUserFunc) http.Handler {
 
 // DenyDevice receives the user's denial from the device verification page:
 // a POST whose body (never the query: a code in a URL leaks through logs and
-// Referer, seed §f fixed list 6) carries user_code and csrf_token. It checks
+// Referer) carries user_code and csrf_token. It checks
 // the CSRF token against the browser-binding cookie first, so a forged post
-// learns nothing, then requires a signed-in user (the seed let anyone
-// deny), then decides once. Success is a 303 to the verification page with
+// learns nothing, then requires a signed-in user (knowing a code is
+// not enough to deny it), then decides once. Success is a 303 to the verification page with
 // result=approved or result=denied; errors are shown on the error page. The body
 // may have been parsed by the application already (r.PostForm), for
 // instance to dispatch on a decision field.

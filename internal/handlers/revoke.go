@@ -8,8 +8,8 @@ import (
 
 // Revoke serves the revocation endpoint (RFC 7009 §2): POST, form-encoded,
 // the client authenticated first. token_type_hint is accepted and ignored:
-// both kinds are searched (RFC 7009 §2.1 lets the server ignore it, and the
-// seed trusted it wrongly). Success, including an unknown token or another
+// both kinds are searched (RFC 7009 §2.1 lets the server ignore it, and a
+// wrong hint must not hide a token). Success, including an unknown token or another
 // client's, is exactly 200 with an empty body (RFC 7009 §2.2); a storage
 // failure is 500, never a false 200.
 func Revoke(env *Env) http.Handler {

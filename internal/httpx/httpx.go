@@ -171,7 +171,7 @@ func escapeNonASCII(s string) string {
 }
 
 // Methods guards a handler: other methods get 405 with an Allow header. HEAD
-// is allowed wherever GET is (RFC 9110 §9.3.2; seed defect f.12).
+// is allowed wherever GET is (RFC 9110 §9.3.2).
 func Methods(next http.Handler, allowed ...string) http.Handler {
 	set := map[string]bool{}
 	var list []string

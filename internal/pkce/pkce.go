@@ -1,6 +1,6 @@
 // Package pkce checks RFC 7636 proof keys. Only S256 exists here: OAuth 2.1
 // §4.1.1 makes it mandatory to implement and MCP clients use nothing else, so
-// "plain" is refused (a downgrade the seed allowed through in older versions).
+// "plain" is refused (a downgrade: the challenge would be the verifier itself).
 package pkce
 
 import (

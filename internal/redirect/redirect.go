@@ -132,7 +132,7 @@ func Resolve(registered []string, requested string) (string, error) {
 }
 
 // WithParams appends response parameters to a redirect URI, keeping the
-// URI's own query component (RFC 6749 §3.1.2; the seed dropped it).
+// URI's own query component (RFC 6749 §3.1.2).
 func WithParams(redirectURI string, params url.Values) string {
 	sep := "?"
 	if strings.Contains(redirectURI, "?") {
