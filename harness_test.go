@@ -22,6 +22,7 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/pkce"
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -37,34 +38,16 @@ const (
 	testVerifier = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"
 )
 
-// fakeClock is an injectable clock tests advance instead of sleeping.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// harnessStart is when the harness's clock starts; tests advance it
+// instead of sleeping.
+var harnessStart = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // harness drives the real router with httptest, no network.
 type harness struct {
 	t       *testing.T
 	srv     *mcpoauth.OAuthServer
 	model   *mcpoauth.MemoryModel
-	clock   *fakeClock
+	clock   *testclock.Clock
 	handler http.Handler
 	logs    *bytes.Buffer
 
@@ -77,7 +60,7 @@ type harness struct {
 // them on; mutators adjust the Config.
 func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: newFakeClock(), logs: &bytes.Buffer{}}
+	h := &harness{t: t, clock: testclock.New(harnessStart), logs: &bytes.Buffer{}}
 	h.model = mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
 	t.Cleanup(func() { _ = h.model.Close() })
 	cfg := mcpoauth.Config{

@@ -12,6 +12,7 @@ import (
 	"unsafe"
 
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/stretchr/testify/require"
 )
 
@@ -22,7 +23,7 @@ var memT0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 // clock is fixed at memT0, closed when the test ends.
 func newTestMemoryModel(t testing.TB) *MemoryModel {
 	t.Helper()
-	m := NewMemoryModel(WithSweepInterval(0), WithMemoryClock(func() time.Time { return memT0 }))
+	m := NewMemoryModel(WithSweepInterval(0), WithMemoryClock(testclock.New(memT0).Now))
 	t.Cleanup(func() { require.NoError(t, m.Close()) })
 	return m
 }

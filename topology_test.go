@@ -17,6 +17,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -87,8 +88,7 @@ func TestSplitTopology(t *testing.T) {
 	getJSON(t, asIssuer+"/.well-known/oauth-authorization-server", &asMeta)
 	require.Equal(t, asIssuer+"/introspect", asMeta.IntrospectionEndpoint)
 	require.Equal(t, []string{"client_secret_basic", "client_secret_post"}, asMeta.IntrospectionEndpointAuthMethodsSupported)
-	rsClock := newFakeClock()
-	rsClock.t = time.Now()
+	rsClock := testclock.New(time.Now())
 	verifier, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionOptions{
 		Endpoint:     asMeta.IntrospectionEndpoint,
 		ClientID:     rsClientID,

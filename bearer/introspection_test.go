@@ -18,6 +18,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 )
 
 // The resource server's credentials at the stub authorization server; both
@@ -29,25 +30,8 @@ const (
 	stubResource   = "https://mcp.example.com/mcp"
 )
 
-// t0 is the stub clock's start; exp values are relative to it.
+// t0 is the test clock's start; exp values are relative to it.
 var t0 = time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
-
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // stubAS is an introspection endpoint whose answer a test sets; it checks
 // every request is what RFC 7662 §2.1 asks of a resource server.
@@ -109,7 +93,7 @@ func (s *stubAS) answer(status int, body string) {
 func (s *stubAS) endpoint() string { return s.srv.URL + "/introspect" }
 
 // newVerifier makes a verifier on the stub with a test clock.
-func newVerifier(t *testing.T, s *stubAS, clock *testClock, mutate ...func(*bearer.IntrospectionOptions)) *bearer.IntrospectionVerifier {
+func newVerifier(t *testing.T, s *stubAS, clock *testclock.Clock, mutate ...func(*bearer.IntrospectionOptions)) *bearer.IntrospectionVerifier {
 	t.Helper()
 	opts := bearer.IntrospectionOptions{
 		Endpoint: s.endpoint(), ClientID: rsClientID, ClientSecret: rsClientSecret,
@@ -221,7 +205,7 @@ func TestIntrospectionVerifierAnswers(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			as := newStubAS(t)
 			as.answer(tc.status, tc.body)
-			v := newVerifier(t, as, &testClock{t: t0})
+			v := newVerifier(t, as, testclock.New(t0))
 			const token = "the-token-value"
 			info, err := v.VerifyAccessToken(context.Background(), token)
 			if tc.err != nil {
@@ -317,7 +301,7 @@ func TestIntrospectionVerifierCache(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			as := newStubAS(t)
-			clock := &testClock{t: t0}
+			clock := testclock.New(t0)
 			var mutate []func(*bearer.IntrospectionOptions)
 			if tc.mutate != nil {
 				mutate = append(mutate, tc.mutate)
@@ -341,7 +325,7 @@ func TestIntrospectionVerifierCache(t *testing.T) {
 	t.Run("keyed by digest, bounded", func(t *testing.T) {
 		as := newStubAS(t)
 		as.answer(200, activeBody(time.Hour))
-		v := newVerifier(t, as, &testClock{t: t0}, func(o *bearer.IntrospectionOptions) { o.MaxEntries = 3 })
+		v := newVerifier(t, as, testclock.New(t0), func(o *bearer.IntrospectionOptions) { o.MaxEntries = 3 })
 		for i := range 10 {
 			_, err := v.VerifyAccessToken(ctx, fmt.Sprintf("token-%d", i))
 			require.NoError(t, err)
@@ -355,7 +339,7 @@ func TestIntrospectionVerifierCache(t *testing.T) {
 
 	t.Run("a full cache evicts expired entries first", func(t *testing.T) {
 		as := newStubAS(t)
-		clock := &testClock{t: t0}
+		clock := testclock.New(t0)
 		v := newVerifier(t, as, clock, func(o *bearer.IntrospectionOptions) { o.MaxEntries = 2 })
 		as.answer(200, activeBody(time.Hour))
 		_, err := v.VerifyAccessToken(ctx, "long")
@@ -372,7 +356,7 @@ func TestIntrospectionVerifierCache(t *testing.T) {
 
 	t.Run("empty token", func(t *testing.T) {
 		as := newStubAS(t)
-		_, err := newVerifier(t, as, &testClock{t: t0}).VerifyAccessToken(ctx, "")
+		_, err := newVerifier(t, as, testclock.New(t0)).VerifyAccessToken(ctx, "")
 		require.ErrorIs(t, err, bearer.ErrInvalidToken)
 		require.Zero(t, as.calls.Load())
 	})
@@ -385,7 +369,7 @@ func TestIntrospectionVerifierCoalesces(t *testing.T) {
 	as := newStubAS(t)
 	as.answer(200, activeBody(time.Hour))
 	as.arrived, as.release = make(chan struct{}, callers), make(chan struct{})
-	v := newVerifier(t, as, &testClock{t: t0})
+	v := newVerifier(t, as, testclock.New(t0))
 	joined := make(chan struct{}, callers)
 	bearer.SetOnJoin(v, func() { joined <- struct{}{} })
 
@@ -422,7 +406,7 @@ func TestIntrospectionVerifierCallerGivesUp(t *testing.T) {
 	as := newStubAS(t)
 	as.answer(200, activeBody(time.Hour))
 	as.arrived, as.release = make(chan struct{}, 2), make(chan struct{})
-	v := newVerifier(t, as, &testClock{t: t0})
+	v := newVerifier(t, as, testclock.New(t0))
 
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -455,7 +439,7 @@ func TestIntrospectionVerifierTimeout(t *testing.T) {
 	as := newStubAS(t)
 	as.release = make(chan struct{})
 	t.Cleanup(func() { close(as.release) })
-	v := newVerifier(t, as, &testClock{t: t0}, func(o *bearer.IntrospectionOptions) { o.Timeout = 50 * time.Millisecond })
+	v := newVerifier(t, as, testclock.New(t0), func(o *bearer.IntrospectionOptions) { o.Timeout = 50 * time.Millisecond })
 	_, err := v.VerifyAccessToken(context.Background(), "tok")
 	require.ErrorIs(t, err, bearer.ErrIntrospectionFailed)
 	require.ErrorIs(t, err, context.DeadlineExceeded)
@@ -484,10 +468,10 @@ func TestIntrospectionVerifierBehindMiddleware(t *testing.T) {
 			as.answer(tc.status, tc.body)
 			var reported []error
 			h := bearer.RequireBearerAuth(bearer.Options{
-				Verifier:       newVerifier(t, as, &testClock{t: t0}),
+				Verifier:       newVerifier(t, as, testclock.New(t0)),
 				RequiredScopes: []string{"mcp:tools"},
 				Resource:       stubResource,
-				Now:            func() time.Time { return t0 },
+				Now:            testclock.New(t0).Now,
 				ErrorHandler:   func(_ *http.Request, err error) { reported = append(reported, err) },
 			})(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				info, _ := bearer.FromContext(r.Context())

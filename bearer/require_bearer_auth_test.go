@@ -15,6 +15,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 )
 
 const (
@@ -109,7 +111,7 @@ func baseOptions(v Verifier) Options {
 		RequiredScopes:      []string{testScope},
 		ResourceMetadataURL: testPRM,
 		Resource:            testResource,
-		Now:                 func() time.Time { return testNow },
+		Now:                 testclock.New(testNow).Now,
 	}
 }
 

@@ -9,8 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
@@ -21,8 +19,8 @@ var getClientClauses = []clause{
 		// has is ErrNotFound, never a storage error.
 		for _, id := range append(otherClients, "unknown", strings.Repeat("x", 4096)) {
 			got, err := k.m.GetClient(k.ctx, id)
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound, "client_id %q", id)
-			require.Nil(t, got)
+			errorIs(t, err, mcpoauth.ErrNotFound, "client_id %q", id)
+			isNil(t, got)
 		}
 	}},
 }
@@ -32,34 +30,34 @@ var registerClientClauses = []clause{
 		r := registrar(t, k)
 		for _, c := range []*mcpoauth.Client{confidentialClient(k, clientA), publicClient(clientB)} {
 			want := copyClient(c)
-			require.NoError(t, r.RegisterClient(k.ctx, c))
+			noError(t, r.RegisterClient(k.ctx, c))
 			got, err := k.m.GetClient(k.ctx, want.ID)
-			require.NoError(t, err)
+			noError(t, err)
 			requireClientEqual(t, want, got)
-			require.Equal(t, want.IsPublic(), got.IsPublic())
+			equal(t, want.IsPublic(), got.IsPublic())
 		}
 	}},
 	{"DuplicateIDIsConflict", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
 		orig := confidentialClient(k, clientA)
 		want := copyClient(orig)
-		require.NoError(t, r.RegisterClient(k.ctx, orig))
+		noError(t, r.RegisterClient(k.ctx, orig))
 
 		// A second registration under the same ID must not replace the
 		// first: that would hand the client to whoever registered last.
 		err := r.RegisterClient(k.ctx, publicClient(clientA))
-		require.ErrorIs(t, err, mcpoauth.ErrConflict)
+		errorIs(t, err, mcpoauth.ErrConflict)
 		got, err := k.m.GetClient(k.ctx, clientA)
-		require.NoError(t, err)
+		noError(t, err)
 		requireClientEqual(t, want, got)
 	}},
 	{"IDIsMatchedExactly", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
-		require.NoError(t, r.RegisterClient(k.ctx, publicClient(clientA)))
+		noError(t, r.RegisterClient(k.ctx, publicClient(clientA)))
 		for _, id := range otherClients {
 			got, err := k.m.GetClient(k.ctx, id)
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound, "client_id %q", id)
-			require.Nil(t, got)
+			errorIs(t, err, mcpoauth.ErrNotFound, "client_id %q", id)
+			isNil(t, got)
 		}
 	}},
 }
@@ -69,27 +67,27 @@ var updateClientClauses = []clause{
 		r := registrar(t, k)
 		b := publicClient(clientB)
 		want := copyClient(b)
-		require.NoError(t, r.RegisterClient(k.ctx, b))
+		noError(t, r.RegisterClient(k.ctx, b))
 		// An update is not an upsert: the server registers with
 		// RegisterClient, and must learn that a client it read is gone.
 		for _, id := range append([]string{clientA}, otherClients...) {
 			if id == clientB {
 				continue
 			}
-			require.ErrorIs(t, r.UpdateClient(k.ctx, confidentialClient(k, id)), mcpoauth.ErrNotFound, "client_id %q", id)
+			errorIs(t, r.UpdateClient(k.ctx, confidentialClient(k, id)), mcpoauth.ErrNotFound, "client_id %q", id)
 		}
 		_, err := k.m.GetClient(k.ctx, clientA)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound, "UpdateClient created a client")
+		errorIs(t, err, mcpoauth.ErrNotFound, "UpdateClient created a client")
 		got, err := k.m.GetClient(k.ctx, clientB)
-		require.NoError(t, err)
+		noError(t, err)
 		requireClientEqual(t, want, got)
 	}},
 	{"ReplacesMetadataAndDigest", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
 		other := confidentialClient(k, clientB)
 		otherWant := copyClient(other)
-		require.NoError(t, r.RegisterClient(k.ctx, other))
-		require.NoError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
+		noError(t, r.RegisterClient(k.ctx, other))
+		noError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
 
 		// Every field changes, the secret digest included; then the
 		// client turns public (no digest), then confidential again.
@@ -104,14 +102,14 @@ var updateClientClauses = []clause{
 		public := publicClient(clientA)
 		for _, c := range []*mcpoauth.Client{changed, public, confidentialClient(k, clientA)} {
 			want := copyClient(c)
-			require.NoError(t, r.UpdateClient(k.ctx, c))
+			noError(t, r.UpdateClient(k.ctx, c))
 			got, err := k.m.GetClient(k.ctx, clientA)
-			require.NoError(t, err)
+			noError(t, err)
 			requireClientEqual(t, want, got)
-			require.Equal(t, want.IsPublic(), got.IsPublic())
+			equal(t, want.IsPublic(), got.IsPublic())
 		}
 		got, err := k.m.GetClient(k.ctx, clientB)
-		require.NoError(t, err)
+		noError(t, err)
 		requireClientEqual(t, otherWant, got)
 	}},
 	{"ConcurrentServerUpsertsAllSucceed", func(t *testing.T, k *kit) {
@@ -148,22 +146,22 @@ var updateClientClauses = []clause{
 				return err
 			})
 			for i, err := range errs {
-				require.NoError(t, err, "round %d, call %d", round, i)
+				noError(t, err, "round %d, call %d", round, i)
 			}
 			// The client is what one of the calls said, all of it: not
 			// one call's name with another's secret.
 			got, err := k.m.GetClient(k.ctx, id)
-			require.NoError(t, err)
+			noError(t, err)
 			var n int
 			_, err = fmt.Sscanf(got.Metadata.ClientName, "Static %d", &n)
-			require.NoError(t, err, "client_name %q", got.Metadata.ClientName)
-			require.Equal(t, mcpoauth.Digest(sha256.Sum256([]byte(info(n).ClientSecret))), got.SecretDigest,
+			noError(t, err, "client_name %q", got.Metadata.ClientName)
+			equal(t, mcpoauth.Digest(sha256.Sum256([]byte(info(n).ClientSecret))), got.SecretDigest,
 				"the stored secret is not the one of the call whose metadata is stored")
 			if round == 0 {
 				issuedAt = got.IssuedAt.Unix()
 			}
 			for _, out := range outs {
-				require.Equal(t, issuedAt, out.ClientIDIssuedAt, "client_id_issued_at changed on an update")
+				equal(t, issuedAt, out.ClientIDIssuedAt, "client_id_issued_at changed on an update")
 			}
 		}
 	}},
@@ -172,10 +170,10 @@ var updateClientClauses = []clause{
 var deleteClientClauses = []clause{
 	{"RemovesTheClientAndEverythingIssuedToIt", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
-		require.NoError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
+		noError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
 		other := publicClient(clientB)
 		otherWant := copyClient(other)
-		require.NoError(t, r.RegisterClient(k.ctx, other))
+		noError(t, r.RegisterClient(k.ctx, other))
 
 		gone := k.liveGrant(t, clientA, newGrantID())
 		goneTokens := k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, newGrantID()))
@@ -192,10 +190,10 @@ var deleteClientClauses = []clause{
 			staysDevices = []mcpoauth.DeviceAuthorization{k.saveDevice(t, ds, k.device(clientB))}
 		}
 
-		require.NoError(t, r.DeleteClient(k.ctx, clientA))
+		noError(t, r.DeleteClient(k.ctx, clientA))
 		got, err := k.m.GetClient(k.ctx, clientA)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound)
+		isNil(t, got)
 		k.requireGrantGone(t, gone)
 		k.requireNoToken(t, goneTokens[0].Digest)
 		k.requireNoRequest(t, goneRequest.ID)
@@ -204,7 +202,7 @@ var deleteClientClauses = []clause{
 		}
 		// Nothing of another client goes.
 		got, err = k.m.GetClient(k.ctx, clientB)
-		require.NoError(t, err)
+		noError(t, err)
 		requireClientEqual(t, otherWant, got)
 		k.requireGrantIntact(t, stays)
 		k.requireRequest(t, staysRequest)
@@ -216,30 +214,30 @@ var deleteClientClauses = []clause{
 		r := registrar(t, k)
 		a := publicClient(clientA)
 		want := copyClient(a)
-		require.NoError(t, r.RegisterClient(k.ctx, a))
+		noError(t, r.RegisterClient(k.ctx, a))
 		// Records of a client that is not registered (one of a client ID
 		// metadata document) stay, as does every other client.
 		unregistered := "https://app.example.com/client.json"
 		g := k.liveGrant(t, unregistered, newGrantID())
 		for _, id := range append(otherClients, unregistered) {
-			require.ErrorIs(t, r.DeleteClient(k.ctx, id), mcpoauth.ErrNotFound, "client_id %q", id)
+			errorIs(t, r.DeleteClient(k.ctx, id), mcpoauth.ErrNotFound, "client_id %q", id)
 		}
 		k.requireGrantIntact(t, g)
 		got, err := k.m.GetClient(k.ctx, clientA)
-		require.NoError(t, err)
+		noError(t, err)
 		requireClientEqual(t, want, got)
-		require.NoError(t, r.DeleteClient(k.ctx, clientA))
-		require.ErrorIs(t, r.DeleteClient(k.ctx, clientA), mcpoauth.ErrNotFound, "a second delete")
+		noError(t, r.DeleteClient(k.ctx, clientA))
+		errorIs(t, r.DeleteClient(k.ctx, clientA), mcpoauth.ErrNotFound, "a second delete")
 	}},
 	{"RegisterAfterDeleteSucceeds", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
-		require.NoError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
-		require.NoError(t, r.DeleteClient(k.ctx, clientA))
+		noError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
+		noError(t, r.DeleteClient(k.ctx, clientA))
 		again := publicClient(clientA)
 		want := copyClient(again)
-		require.NoError(t, r.RegisterClient(k.ctx, again))
+		noError(t, r.RegisterClient(k.ctx, again))
 		got, err := k.m.GetClient(k.ctx, clientA)
-		require.NoError(t, err)
+		noError(t, err)
 		requireClientEqual(t, want, got)
 	}},
 	{"RacesSaveTokens", func(t *testing.T, k *kit) {
@@ -252,7 +250,7 @@ var deleteClientClauses = []clause{
 		r := registrar(t, k)
 		var before, after int
 		for range RaceRounds {
-			require.NoError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
+			noError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
 			issued := k.token(mcpoauth.AccessToken, clientA, newGrantID())
 			var seen error
 			errs := runConcurrently(2, func(i int) error {
@@ -265,14 +263,14 @@ var deleteClientClauses = []clause{
 				_, seen = k.m.GetClient(k.ctx, clientA)
 				return nil
 			})
-			require.NoError(t, errs[0], "SaveTokens")
-			require.NoError(t, errs[1], "DeleteClient")
+			noError(t, errs[0], "SaveTokens")
+			noError(t, errs[1], "DeleteClient")
 			if seen == nil {
 				before++
 				k.requireNoToken(t, issued.Digest)
 			} else {
 				after++
-				require.ErrorIs(t, seen, mcpoauth.ErrNotFound)
+				errorIs(t, seen, mcpoauth.ErrNotFound)
 			}
 		}
 		t.Logf("%d saves before the delete, %d after it", before, after)
@@ -289,7 +287,7 @@ func (k *kit) server(t *testing.T) *mcpoauth.OAuthServer {
 		AuthorizationURL: "https://as.example.com/consent",
 		Logger:           slog.New(slog.DiscardHandler),
 	})
-	require.NoError(t, err)
+	noError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
 	return srv
 }

@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -22,7 +20,9 @@ var saveCodeClauses = []clause{
 		}
 		for _, c := range []*mcpoauth.AuthorizationCode{full, minimal} {
 			want := k.saveCode(t, c)
-			require.False(t, want.Used)
+			if want.Used {
+				t.Fatalf("a fresh code has Used set: %+v", want)
+			}
 			k.requireCode(t, want)
 		}
 	}},
@@ -31,20 +31,20 @@ var saveCodeClauses = []clause{
 		want := k.saveCode(t, orig)
 		dup := k.code(clientB, newGrantID())
 		dup.Digest = orig.Digest
-		require.ErrorIs(t, k.m.SaveAuthorizationCode(k.ctx, dup), mcpoauth.ErrConflict)
+		errorIs(t, k.m.SaveAuthorizationCode(k.ctx, dup), mcpoauth.ErrConflict)
 		k.requireCode(t, want)
 	}},
 	{"DuplicateDoesNotResetUsedCode", func(t *testing.T, k *kit) {
 		// Saving over a used code must not make it redeemable again.
 		orig := k.code(clientA, newGrantID())
 		want := k.saveCode(t, orig)
-		require.NoError(t, k.m.ConsumeAuthorizationCode(k.ctx, orig.Digest, clientA))
+		noError(t, k.m.ConsumeAuthorizationCode(k.ctx, orig.Digest, clientA))
 		dup := k.code(clientA, want.GrantID)
 		dup.Digest = orig.Digest
-		require.ErrorIs(t, k.m.SaveAuthorizationCode(k.ctx, dup), mcpoauth.ErrConflict)
+		errorIs(t, k.m.SaveAuthorizationCode(k.ctx, dup), mcpoauth.ErrConflict)
 		want.Used = true
 		k.requireCode(t, want)
-		require.ErrorIs(t, k.m.ConsumeAuthorizationCode(k.ctx, orig.Digest, clientA), mcpoauth.ErrAlreadyUsed)
+		errorIs(t, k.m.ConsumeAuthorizationCode(k.ctx, orig.Digest, clientA), mcpoauth.ErrAlreadyUsed)
 	}},
 }
 
@@ -157,11 +157,11 @@ func runConsumeCode(t *testing.T, k *kit, tc consumeCase, clientID string) {
 	existing := k.token(mcpoauth.AccessToken, clientA, g)
 	existingWant := k.saveTokens(t, existing)[0]
 	revoked := newGrantID()
-	require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+	noError(t, k.m.RevokeGrant(k.ctx, revoked))
 	code := k.code(clientA, g)
 	want := k.saveCode(t, code)
 	if tc.used {
-		require.NoError(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA))
+		noError(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA))
 		want.Used = true
 	}
 	var issued []*mcpoauth.Token
@@ -177,7 +177,7 @@ func runConsumeCode(t *testing.T, k *kit, tc consumeCase, clientID string) {
 	err := k.m.ConsumeAuthorizationCode(k.ctx, key, clientID, issued...)
 	k.requireToken(t, existingWant)
 	if tc.wantErr != nil {
-		require.ErrorIs(t, err, tc.wantErr, "client_id %q", clientID)
+		errorIs(t, err, tc.wantErr, "client_id %q", clientID)
 		// All or nothing: the code is as it was, no token was saved.
 		k.requireCode(t, want)
 		for _, tok := range issued {
@@ -187,7 +187,7 @@ func runConsumeCode(t *testing.T, k *kit, tc consumeCase, clientID string) {
 		}
 		return
 	}
-	require.NoError(t, err)
+	noError(t, err)
 	// A consumed code is kept, with every field, until it expires.
 	want.Used = true
 	k.requireCode(t, want)
@@ -195,7 +195,7 @@ func runConsumeCode(t *testing.T, k *kit, tc consumeCase, clientID string) {
 
 	// A replay answers ErrAlreadyUsed and saves nothing.
 	replay := k.tokens(clientA, g)
-	require.ErrorIs(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, replay...), mcpoauth.ErrAlreadyUsed)
+	errorIs(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, replay...), mcpoauth.ErrAlreadyUsed)
 	k.requireNoToken(t, digests(replay)...)
 	k.requireCode(t, want)
 }

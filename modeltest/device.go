@@ -6,8 +6,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -58,7 +56,7 @@ func (k *kit) saveDevice(t *testing.T, ds mcpoauth.DeviceStore, d *mcpoauth.Devi
 	t.Helper()
 	want := *d
 	want.Scopes = slices.Clone(d.Scopes)
-	require.NoError(t, ds.SaveDeviceAuthorization(k.ctx, d))
+	noError(t, ds.SaveDeviceAuthorization(k.ctx, d))
 	return want
 }
 
@@ -66,7 +64,7 @@ func (k *kit) saveDevice(t *testing.T, ds mcpoauth.DeviceStore, d *mcpoauth.Devi
 func (k *kit) approve(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth.DeviceAuthorization, userID string) mcpoauth.DeviceAuthorization {
 	t.Helper()
 	dec := mcpoauth.DeviceDecision{Status: mcpoauth.DeviceApproved, UserID: userID, GrantExpiresAt: k.now.Add(30 * 24 * time.Hour)}
-	require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec))
+	noError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec))
 	want.Status, want.UserID, want.GrantExpiresAt = dec.Status, dec.UserID, dec.GrantExpiresAt
 	return want
 }
@@ -76,10 +74,10 @@ func (k *kit) approve(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth.Devic
 func (k *kit) requireDevice(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth.DeviceAuthorization) {
 	t.Helper()
 	got, err := ds.GetDeviceAuthorization(k.ctx, want.DeviceCodeDigest)
-	require.NoError(t, err, "GetDeviceAuthorization of a stored authorization")
+	noError(t, err, "GetDeviceAuthorization of a stored authorization")
 	requireDeviceEqual(t, want, got)
 	got, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, want.UserCodeDigest)
-	require.NoError(t, err, "GetDeviceAuthorizationByUserCode of a stored authorization")
+	noError(t, err, "GetDeviceAuthorizationByUserCode of a stored authorization")
 	requireDeviceEqual(t, want, got)
 }
 
@@ -87,11 +85,11 @@ func (k *kit) requireDevice(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth
 func (k *kit) requireNoDevice(t *testing.T, ds mcpoauth.DeviceStore, d mcpoauth.DeviceAuthorization) {
 	t.Helper()
 	got, err := ds.GetDeviceAuthorization(k.ctx, d.DeviceCodeDigest)
-	require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetDeviceAuthorization of an authorization that must not exist")
-	require.Nil(t, got)
+	errorIs(t, err, mcpoauth.ErrNotFound, "GetDeviceAuthorization of an authorization that must not exist")
+	isNil(t, got, "GetDeviceAuthorization of an authorization that must not exist")
 	got, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, d.UserCodeDigest)
-	require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetDeviceAuthorizationByUserCode of an authorization that must not exist")
-	require.Nil(t, got)
+	errorIs(t, err, mcpoauth.ErrNotFound, "GetDeviceAuthorizationByUserCode of an authorization that must not exist")
+	isNil(t, got, "GetDeviceAuthorizationByUserCode of an authorization that must not exist")
 }
 
 // currentPoll returns the poll bookkeeping as the model returns it: the
@@ -99,19 +97,19 @@ func (k *kit) requireNoDevice(t *testing.T, ds mcpoauth.DeviceStore, d mcpoauth.
 func (k *kit) currentPoll(t *testing.T, ds mcpoauth.DeviceStore, deviceCode mcpoauth.Digest) mcpoauth.DevicePoll {
 	t.Helper()
 	got, err := ds.GetDeviceAuthorization(k.ctx, deviceCode)
-	require.NoError(t, err)
+	noError(t, err)
 	return got.DevicePoll
 }
 
 func requireDeviceEqual(t *testing.T, want mcpoauth.DeviceAuthorization, got *mcpoauth.DeviceAuthorization) {
 	t.Helper()
-	require.NotNil(t, got)
+	notNil(t, got, "the device authorization read back")
 	g := *got
 	g.LastPolledAt = sameTime(want.LastPolledAt, g.LastPolledAt)
 	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
 	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
 	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
-	require.Equal(t, want, g, "the device authorization read back differs from the one saved")
+	equal(t, want, g, "the device authorization read back differs from the one saved")
 }
 
 var saveDeviceClauses = []clause{
@@ -130,11 +128,11 @@ var saveDeviceClauses = []clause{
 		want := k.saveDevice(t, ds, orig)
 		dup := k.device(clientB)
 		dup.DeviceCodeDigest = orig.DeviceCodeDigest
-		require.ErrorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
+		errorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
 		k.requireDevice(t, ds, want)
 		got, err := ds.GetDeviceAuthorizationByUserCode(k.ctx, dup.UserCodeDigest)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound)
+		isNil(t, got)
 	}},
 	{"UserCodeTakenIsConflict", func(t *testing.T, k *kit) {
 		// A user code names one authorization: whoever types it approves
@@ -144,11 +142,11 @@ var saveDeviceClauses = []clause{
 		want := k.saveDevice(t, ds, orig)
 		dup := k.device(clientB)
 		dup.UserCodeDigest = orig.UserCodeDigest
-		require.ErrorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
+		errorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
 		k.requireDevice(t, ds, want)
 		got, err := ds.GetDeviceAuthorization(k.ctx, dup.DeviceCodeDigest)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound)
+		isNil(t, got)
 	}},
 }
 
@@ -160,13 +158,13 @@ var getDeviceClauses = []clause{
 		// other.
 		for _, digest := range []mcpoauth.Digest{newDigest(), d.UserCodeDigest} {
 			got, err := ds.GetDeviceAuthorization(k.ctx, digest)
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-			require.Nil(t, got)
+			errorIs(t, err, mcpoauth.ErrNotFound)
+			isNil(t, got)
 		}
 		for _, digest := range []mcpoauth.Digest{newDigest(), d.DeviceCodeDigest} {
 			got, err := ds.GetDeviceAuthorizationByUserCode(k.ctx, digest)
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-			require.Nil(t, got)
+			errorIs(t, err, mcpoauth.ErrNotFound)
+			isNil(t, got)
 		}
 	}},
 	{"AllBytesCount", func(t *testing.T, k *kit) {
@@ -175,9 +173,9 @@ var getDeviceClauses = []clause{
 		for _, i := range []int{0, 15, 31} {
 			flip := func(x mcpoauth.Digest) mcpoauth.Digest { x[i] ^= 0x80; return x }
 			_, err := ds.GetDeviceAuthorization(k.ctx, flip(d.DeviceCodeDigest))
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			errorIs(t, err, mcpoauth.ErrNotFound)
 			_, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, flip(d.UserCodeDigest))
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
 	}},
 	{"ExpiredMayBeReturned", func(t *testing.T, k *kit) {
@@ -188,7 +186,7 @@ var getDeviceClauses = []clause{
 		if got, err := ds.GetDeviceAuthorization(k.ctx, d.DeviceCodeDigest); err == nil {
 			requireDeviceEqual(t, want, got)
 		} else {
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
 	}},
 }
@@ -202,7 +200,7 @@ var resolveDeviceClauses = []clause{
 	{"Denies", func(t *testing.T, k *kit) {
 		ds := devices(t, k)
 		want := k.saveDevice(t, ds, k.device(clientA))
-		require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest,
+		noError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest,
 			mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "user-1"}))
 		want.Status, want.UserID = mcpoauth.DeviceDenied, "user-1"
 		k.requireDevice(t, ds, want)
@@ -216,7 +214,7 @@ var resolveDeviceClauses = []clause{
 			{Status: mcpoauth.DeviceDenied, UserID: "user-2"},
 			{Status: mcpoauth.DeviceApproved, UserID: "user-2", GrantExpiresAt: k.now.Add(time.Hour)},
 		} {
-			require.ErrorIs(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec), mcpoauth.ErrNotFound)
+			errorIs(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec), mcpoauth.ErrNotFound)
 		}
 		k.requireDevice(t, ds, want)
 	}},
@@ -226,7 +224,7 @@ var resolveDeviceClauses = []clause{
 		dec := mcpoauth.DeviceDecision{Status: mcpoauth.DeviceApproved, UserID: "user-1", GrantExpiresAt: k.now.Add(time.Hour)}
 		// Resolution is by user code: the device code is not one.
 		for _, digest := range []mcpoauth.Digest{newDigest(), want.DeviceCodeDigest} {
-			require.ErrorIs(t, ds.ResolveDeviceAuthorization(k.ctx, digest, dec), mcpoauth.ErrNotFound)
+			errorIs(t, ds.ResolveDeviceAuthorization(k.ctx, digest, dec), mcpoauth.ErrNotFound)
 		}
 		k.requireDevice(t, ds, want)
 	}},
@@ -261,7 +259,7 @@ var recordPollClauses = []clause{
 			{LastPolledAt: k.now.Add(6 * time.Second), Interval: 10 * time.Second}, // slow_down
 		} {
 			seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
-			require.NoError(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, next), "poll %d", i)
+			noError(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, next), "poll %d", i)
 			want.DevicePoll = next
 			k.requireDevice(t, ds, want)
 		}
@@ -270,7 +268,7 @@ var recordPollClauses = []clause{
 		ds := devices(t, k)
 		want := k.saveDevice(t, ds, k.device(clientA))
 		first := mcpoauth.DevicePoll{LastPolledAt: k.now, Interval: 5 * time.Second}
-		require.NoError(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, k.currentPoll(t, ds, want.DeviceCodeDigest), first))
+		noError(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, k.currentPoll(t, ds, want.DeviceCodeDigest), first))
 		want.DevicePoll = first
 		seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
 		next := mcpoauth.DevicePoll{LastPolledAt: k.now.Add(time.Minute), Interval: 5 * time.Second}
@@ -280,7 +278,7 @@ var recordPollClauses = []clause{
 			{LastPolledAt: seen.LastPolledAt, Interval: seen.Interval + time.Second},
 			{LastPolledAt: seen.LastPolledAt, Interval: seen.Interval - time.Nanosecond},
 		} {
-			require.ErrorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, stale, next), mcpoauth.ErrNotFound, "seen %+v", stale)
+			errorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, stale, next), mcpoauth.ErrNotFound, "seen %+v", stale)
 		}
 		k.requireDevice(t, ds, want)
 	}},
@@ -290,9 +288,9 @@ var recordPollClauses = []clause{
 		seen := k.currentPoll(t, ds, want.DeviceCodeDigest)
 		next := mcpoauth.DevicePoll{LastPolledAt: k.now, Interval: time.Hour}
 		for _, clientID := range otherClients {
-			require.ErrorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientID, seen, next), mcpoauth.ErrNotFound, "client_id %q", clientID)
+			errorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientID, seen, next), mcpoauth.ErrNotFound, "client_id %q", clientID)
 		}
-		require.ErrorIs(t, ds.RecordDevicePoll(k.ctx, newDigest(), clientA, seen, next), mcpoauth.ErrNotFound)
+		errorIs(t, ds.RecordDevicePoll(k.ctx, newDigest(), clientA, seen, next), mcpoauth.ErrNotFound)
 		k.requireDevice(t, ds, want)
 	}},
 	{"DecidedIsNotFound", func(t *testing.T, k *kit) {
@@ -306,10 +304,10 @@ var recordPollClauses = []clause{
 			if status == mcpoauth.DeviceApproved {
 				dec.GrantExpiresAt = k.now.Add(time.Hour)
 			}
-			require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec))
+			noError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec))
 			want.Status, want.UserID, want.GrantExpiresAt = dec.Status, dec.UserID, dec.GrantExpiresAt
 			next := mcpoauth.DevicePoll{LastPolledAt: k.now, Interval: seen.Interval}
-			require.ErrorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, next), mcpoauth.ErrNotFound)
+			errorIs(t, ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, next), mcpoauth.ErrNotFound)
 			k.requireDevice(t, ds, want)
 		}
 	}},
@@ -349,7 +347,7 @@ var recordPollClauses = []clause{
 				}
 				return ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, dec)
 			})
-			require.NoError(t, errs[1], "the decision was lost")
+			noError(t, errs[1], "the decision was lost")
 			requireErrorIsOneOf(t, errs[0], mcpoauth.ErrNotFound)
 			if errs[0] == nil {
 				want.DevicePoll = next
@@ -451,12 +449,12 @@ func runConsumeDevice(t *testing.T, k *kit, ds mcpoauth.DeviceStore, tc consumeD
 	existing := k.token(mcpoauth.AccessToken, clientA, newGrantID())
 	existingWant := k.saveTokens(t, existing)[0]
 	revoked := newGrantID()
-	require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+	noError(t, k.m.RevokeGrant(k.ctx, revoked))
 	switch tc.status {
 	case mcpoauth.DeviceApproved:
 		want = k.approve(t, ds, want, "user-1")
 	case mcpoauth.DeviceDenied:
-		require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "user-1"}))
+		noError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "user-1"}))
 		want.Status, want.UserID = mcpoauth.DeviceDenied, "user-1"
 	}
 	var issued []*mcpoauth.Token
@@ -476,7 +474,7 @@ func runConsumeDevice(t *testing.T, k *kit, ds mcpoauth.DeviceStore, tc consumeD
 	err := ds.ConsumeDeviceAuthorization(k.ctx, key, clientID, now, issued...)
 	k.requireToken(t, existingWant)
 	if tc.wantErr != nil {
-		require.ErrorIs(t, err, tc.wantErr, "client_id %q", clientID)
+		errorIs(t, err, tc.wantErr, "client_id %q", clientID)
 		// All or nothing: the authorization is as it was, no token saved.
 		k.requireDevice(t, ds, want)
 		for _, tok := range issued {
@@ -486,12 +484,12 @@ func runConsumeDevice(t *testing.T, k *kit, ds mcpoauth.DeviceStore, tc consumeD
 		}
 		return
 	}
-	require.NoError(t, err)
+	noError(t, err)
 	k.requireNoDevice(t, ds, want)
 	k.requireTokens(t, issuedWant)
 
 	replay := k.tokens(clientA, g)
-	require.ErrorIs(t, ds.ConsumeDeviceAuthorization(k.ctx, want.DeviceCodeDigest, clientA, k.now, replay...), mcpoauth.ErrNotFound)
+	errorIs(t, ds.ConsumeDeviceAuthorization(k.ctx, want.DeviceCodeDigest, clientA, k.now, replay...), mcpoauth.ErrNotFound)
 	k.requireNoToken(t, digests(replay)...)
 }
 
@@ -501,19 +499,19 @@ var deleteDeviceClauses = []clause{
 		pending := k.saveDevice(t, ds, k.device(clientA))
 		approved := k.approve(t, ds, k.saveDevice(t, ds, k.device(clientA)), "user-1")
 		denied := k.saveDevice(t, ds, k.device(clientA))
-		require.NoError(t, ds.ResolveDeviceAuthorization(k.ctx, denied.UserCodeDigest, mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "u"}))
+		noError(t, ds.ResolveDeviceAuthorization(k.ctx, denied.UserCodeDigest, mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "u"}))
 		kept := k.saveDevice(t, ds, k.device(clientA))
 		for _, d := range []mcpoauth.DeviceAuthorization{pending, approved, denied} {
-			require.NoError(t, ds.DeleteDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA))
+			noError(t, ds.DeleteDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA))
 			k.requireNoDevice(t, ds, d)
-			require.ErrorIs(t, ds.DeleteDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA), mcpoauth.ErrNotFound)
+			errorIs(t, ds.DeleteDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA), mcpoauth.ErrNotFound)
 		}
 		k.requireDevice(t, ds, kept)
 	}},
 	{"FreesTheCodes", func(t *testing.T, k *kit) {
 		ds := devices(t, k)
 		old := k.saveDevice(t, ds, k.device(clientA))
-		require.NoError(t, ds.DeleteDeviceAuthorization(k.ctx, old.DeviceCodeDigest, clientA))
+		noError(t, ds.DeleteDeviceAuthorization(k.ctx, old.DeviceCodeDigest, clientA))
 		again := k.device(clientA)
 		again.DeviceCodeDigest, again.UserCodeDigest = old.DeviceCodeDigest, old.UserCodeDigest
 		k.requireDevice(t, ds, k.saveDevice(t, ds, again))
@@ -522,11 +520,11 @@ var deleteDeviceClauses = []clause{
 		ds := devices(t, k)
 		want := k.saveDevice(t, ds, k.device(clientA))
 		for _, clientID := range otherClients {
-			require.ErrorIs(t, ds.DeleteDeviceAuthorization(k.ctx, want.DeviceCodeDigest, clientID), mcpoauth.ErrNotFound, "client_id %q", clientID)
+			errorIs(t, ds.DeleteDeviceAuthorization(k.ctx, want.DeviceCodeDigest, clientID), mcpoauth.ErrNotFound, "client_id %q", clientID)
 		}
 		// By device code only: the user code is not a device code.
-		require.ErrorIs(t, ds.DeleteDeviceAuthorization(k.ctx, want.UserCodeDigest, clientA), mcpoauth.ErrNotFound)
-		require.ErrorIs(t, ds.DeleteDeviceAuthorization(k.ctx, newDigest(), clientA), mcpoauth.ErrNotFound)
+		errorIs(t, ds.DeleteDeviceAuthorization(k.ctx, want.UserCodeDigest, clientA), mcpoauth.ErrNotFound)
+		errorIs(t, ds.DeleteDeviceAuthorization(k.ctx, newDigest(), clientA), mcpoauth.ErrNotFound)
 		k.requireDevice(t, ds, want)
 	}},
 }
@@ -565,7 +563,7 @@ var deviceStoreClauses = []clause{
 				"DeleteDeviceAuthorization": func() error { return ds.DeleteDeviceAuthorization(done, pending.DeviceCodeDigest, clientA) },
 			}
 			for name, call := range calls {
-				require.ErrorIs(t, call(), done.Err(), "%s with a done context", name)
+				errorIs(t, call(), done.Err(), "%s with a done context", name)
 			}
 		}
 		k.requireDevice(t, ds, approved)

@@ -20,6 +20,9 @@
 //		})
 //	}
 //
+// The kit is built on the standard library's testing alone: running it adds
+// no assertion library to your build.
+//
 // Run the tests with -race: the concurrency subtests are meant to be run
 // under the race detector. Subtests are named after the clause of the
 // contract they check ("ConsumeAuthorizationCode/OtherClientIsNotFound"), so

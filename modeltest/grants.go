@@ -3,8 +3,6 @@ package modeltest
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -24,11 +22,11 @@ func (k *kit) liveGrant(t *testing.T, clientID, grantID string) grantRecords {
 	fresh := k.saveCode(t, k.code(clientID, grantID))
 	first := k.tokens(clientID, grantID)
 	firstWant := copyTokens(first)
-	require.NoError(t, k.m.ConsumeAuthorizationCode(k.ctx, redeemed.Digest, clientID, first...))
+	noError(t, k.m.ConsumeAuthorizationCode(k.ctx, redeemed.Digest, clientID, first...))
 	redeemed.Used = true
 	second := k.tokens(clientID, grantID)
 	secondWant := copyTokens(second)
-	require.NoError(t, k.m.RotateRefreshToken(k.ctx, first[1].Digest, clientID, second...))
+	noError(t, k.m.RotateRefreshToken(k.ctx, first[1].Digest, clientID, second...))
 	firstWant[1].Used = true
 	return grantRecords{
 		codes:  []mcpoauth.AuthorizationCode{redeemed, fresh},
@@ -60,65 +58,65 @@ var revokeGrantClauses = []clause{
 		gone := k.liveGrant(t, clientA, revoked)
 		stays := k.liveGrant(t, clientA, kept)
 		other := k.liveGrant(t, clientB, newGrantID())
-		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		noError(t, k.m.RevokeGrant(k.ctx, revoked))
 		k.requireGrantGone(t, gone)
 		k.requireGrantIntact(t, stays)
 		k.requireGrantIntact(t, other)
 	}},
 	{"EmptyGrantIDMatchesNothing", func(t *testing.T, k *kit) {
 		g := k.liveGrant(t, clientA, newGrantID())
-		require.NoError(t, k.m.RevokeGrant(k.ctx, ""))
+		noError(t, k.m.RevokeGrant(k.ctx, ""))
 		k.requireGrantIntact(t, g)
 	}},
 	{"RepeatedAndUnknownAreNoOps", func(t *testing.T, k *kit) {
 		revoked := newGrantID()
 		k.liveGrant(t, clientA, revoked)
 		kept := k.liveGrant(t, clientA, newGrantID())
-		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
-		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
-		require.NoError(t, k.m.RevokeGrant(k.ctx, newGrantID()))
+		noError(t, k.m.RevokeGrant(k.ctx, revoked))
+		noError(t, k.m.RevokeGrant(k.ctx, revoked))
+		noError(t, k.m.RevokeGrant(k.ctx, newGrantID()))
 		k.requireGrantIntact(t, kept)
 	}},
 	{"LaterSaveTokensIsNotFound", func(t *testing.T, k *kit) {
 		revoked, live := newGrantID(), newGrantID()
 		k.liveGrant(t, clientA, revoked)
-		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		noError(t, k.m.RevokeGrant(k.ctx, revoked))
 		// All or nothing, even beside a token of a live grant.
 		tokens := append(k.tokens(clientA, live), k.token(mcpoauth.AccessToken, clientA, revoked))
-		require.ErrorIs(t, k.m.SaveTokens(k.ctx, tokens...), mcpoauth.ErrNotFound)
+		errorIs(t, k.m.SaveTokens(k.ctx, tokens...), mcpoauth.ErrNotFound)
 		k.requireNoToken(t, digests(tokens)...)
 		// A grant revoked before it issued anything is remembered too.
 		unused := newGrantID()
-		require.NoError(t, k.m.RevokeGrant(k.ctx, unused))
+		noError(t, k.m.RevokeGrant(k.ctx, unused))
 		tokens = k.tokens(clientA, unused)
-		require.ErrorIs(t, k.m.SaveTokens(k.ctx, tokens...), mcpoauth.ErrNotFound)
+		errorIs(t, k.m.SaveTokens(k.ctx, tokens...), mcpoauth.ErrNotFound)
 		k.requireNoToken(t, digests(tokens)...)
 	}},
 	{"LaterSaveAuthorizationCodeIsNotFound", func(t *testing.T, k *kit) {
 		revoked := newGrantID()
 		k.liveGrant(t, clientA, revoked)
-		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		noError(t, k.m.RevokeGrant(k.ctx, revoked))
 		code := k.code(clientA, revoked)
-		require.ErrorIs(t, k.m.SaveAuthorizationCode(k.ctx, code), mcpoauth.ErrNotFound)
+		errorIs(t, k.m.SaveAuthorizationCode(k.ctx, code), mcpoauth.ErrNotFound)
 		k.requireNoCode(t, code.Digest)
 	}},
 	{"LaterConsumeAuthorizationCodeIsNotFound", func(t *testing.T, k *kit) {
 		revoked, live := newGrantID(), newGrantID()
 		k.liveGrant(t, clientA, revoked)
-		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		noError(t, k.m.RevokeGrant(k.ctx, revoked))
 		code := k.saveCode(t, k.code(clientA, live))
 		issued := k.tokens(clientA, revoked)
-		require.ErrorIs(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, issued...), mcpoauth.ErrNotFound)
+		errorIs(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, issued...), mcpoauth.ErrNotFound)
 		k.requireCode(t, code) // not consumed
 		k.requireNoToken(t, digests(issued)...)
 	}},
 	{"LaterRotateRefreshTokenIsNotFound", func(t *testing.T, k *kit) {
 		revoked, live := newGrantID(), newGrantID()
 		k.liveGrant(t, clientA, revoked)
-		require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+		noError(t, k.m.RevokeGrant(k.ctx, revoked))
 		old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, live))[0]
 		issued := k.tokens(clientA, revoked)
-		require.ErrorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...), mcpoauth.ErrNotFound)
+		errorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...), mcpoauth.ErrNotFound)
 		k.requireToken(t, old) // not rotated
 		k.requireNoToken(t, digests(issued)...)
 	}},
@@ -154,7 +152,7 @@ var revokeGrantClauses = []clause{
 				}
 				return k.m.RevokeGrant(k.ctx, g)
 			})
-			require.NoError(t, errs[1], "RevokeGrant")
+			noError(t, errs[1], "RevokeGrant")
 			requireErrorIsOneOf(t, errs[0], mcpoauth.ErrNotFound)
 			if errs[0] == nil {
 				saved++
@@ -185,7 +183,7 @@ func (k *kit) raceRevokeGrant(t *testing.T, setup func(grantID string) (op func(
 			}
 			return k.m.RevokeGrant(k.ctx, g)
 		})
-		require.NoError(t, errs[1], "RevokeGrant")
+		noError(t, errs[1], "RevokeGrant")
 		requireErrorIsOneOf(t, errs[0], mcpoauth.ErrNotFound)
 		if errs[0] == nil {
 			saved++

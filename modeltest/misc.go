@@ -5,8 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -28,17 +26,17 @@ var expiryClauses = []clause{
 		if got, err := k.m.GetAuthorizationRequest(k.ctx, req.ID); err == nil {
 			requireRequestEqual(t, reqWant, got)
 		} else {
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
 		if got, err := k.m.GetAuthorizationCode(k.ctx, code.Digest); err == nil {
 			requireCodeEqual(t, codeWant, got)
 		} else {
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
 		if got, err := k.m.GetToken(k.ctx, tok.Digest); err == nil {
 			requireTokenEqual(t, tokWant, got)
 		} else {
-			require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
 	}},
 	{"ExpiredCredentialsAreConsumedOrNotFound", func(t *testing.T, k *kit) {
@@ -88,7 +86,7 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 	var client mcpoauth.Client
 	if registers {
 		client = copyClient(publicClient(clientA))
-		require.NoError(t, r.RegisterClient(k.ctx, publicClient(clientA)))
+		noError(t, r.RegisterClient(k.ctx, publicClient(clientA)))
 	}
 
 	calls := []struct {
@@ -123,7 +121,7 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 		}...)
 	}
 	for _, c := range calls {
-		require.ErrorIs(t, c.call(), done.Err(), "%s with a done context", c.name)
+		errorIs(t, c.call(), done.Err(), "%s with a done context", c.name)
 	}
 
 	// Nothing changed: nothing consumed, rotated, revoked or saved.
@@ -135,10 +133,10 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 	k.requireNoToken(t, digests(newTokens)...)
 	if registers {
 		got, err := k.m.GetClient(k.ctx, clientA)
-		require.NoError(t, err)
+		noError(t, err)
 		requireClientEqual(t, client, got)
 		_, err = k.m.GetClient(k.ctx, clientB)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+		errorIs(t, err, mcpoauth.ErrNotFound)
 	}
 	// The grant was not revoked: it can still issue tokens.
 	k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, g))
@@ -197,12 +195,12 @@ var recordClauses = []clause{
 		code := k.saveCode(t, k.code(clientA, g))
 		old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, g))[0]
 		gotCode, err := k.m.GetAuthorizationCode(k.ctx, code.Digest)
-		require.NoError(t, err)
+		noError(t, err)
 		gotToken, err := k.m.GetToken(k.ctx, old.Digest)
-		require.NoError(t, err)
+		noError(t, err)
 
-		require.NoError(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA))
-		require.NoError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
+		noError(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA))
+		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
 		requireCodeEqual(t, code, gotCode)
 		requireTokenEqual(t, old, gotToken)
 	}},

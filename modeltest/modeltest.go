@@ -10,8 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -101,7 +99,9 @@ type kit struct {
 func newKit(t *testing.T, newModel func(t *testing.T) mcpoauth.Model) *kit {
 	t.Helper()
 	m := newModel(t)
-	require.NotNil(t, m, "newModel returned nil")
+	if nilValue(m) {
+		t.Fatal("newModel returned nil")
+	}
 	return &kit{m: m, ctx: t.Context(), now: time.Now().Round(0)}
 }
 
@@ -196,14 +196,14 @@ func (k *kit) request(clientID string) *mcpoauth.AuthorizationRequest {
 func (k *kit) saveTokens(t *testing.T, tokens ...*mcpoauth.Token) []mcpoauth.Token {
 	t.Helper()
 	want := copyTokens(tokens)
-	require.NoError(t, k.m.SaveTokens(k.ctx, tokens...))
+	noError(t, k.m.SaveTokens(k.ctx, tokens...))
 	return want
 }
 
 func (k *kit) saveCode(t *testing.T, c *mcpoauth.AuthorizationCode) mcpoauth.AuthorizationCode {
 	t.Helper()
 	want := copyCode(c)
-	require.NoError(t, k.m.SaveAuthorizationCode(k.ctx, c))
+	noError(t, k.m.SaveAuthorizationCode(k.ctx, c))
 	return want
 }
 
@@ -211,7 +211,7 @@ func (k *kit) saveRequest(t *testing.T, r *mcpoauth.AuthorizationRequest) mcpoau
 	t.Helper()
 	want := *r
 	want.Scopes = slices.Clone(r.Scopes)
-	require.NoError(t, k.m.SaveAuthorizationRequest(k.ctx, r))
+	noError(t, k.m.SaveAuthorizationRequest(k.ctx, r))
 	return want
 }
 
@@ -236,7 +236,7 @@ func copyCode(c *mcpoauth.AuthorizationCode) mcpoauth.AuthorizationCode {
 func (k *kit) requireToken(t *testing.T, want mcpoauth.Token) {
 	t.Helper()
 	got, err := k.m.GetToken(k.ctx, want.Digest)
-	require.NoError(t, err, "GetToken of a stored token")
+	noError(t, err, "GetToken of a stored token")
 	requireTokenEqual(t, want, got)
 }
 
@@ -260,8 +260,8 @@ func (k *kit) requireNoToken(t *testing.T, digests ...mcpoauth.Digest) {
 	t.Helper()
 	for _, d := range digests {
 		got, err := k.m.GetToken(k.ctx, d)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetToken of a token that must not exist")
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound, "GetToken of a token that must not exist")
+		isNil(t, got, "GetToken of a token that must not exist")
 	}
 }
 
@@ -269,7 +269,7 @@ func (k *kit) requireNoToken(t *testing.T, digests ...mcpoauth.Digest) {
 func (k *kit) requireCode(t *testing.T, want mcpoauth.AuthorizationCode) {
 	t.Helper()
 	got, err := k.m.GetAuthorizationCode(k.ctx, want.Digest)
-	require.NoError(t, err, "GetAuthorizationCode of a stored code")
+	noError(t, err, "GetAuthorizationCode of a stored code")
 	requireCodeEqual(t, want, got)
 }
 
@@ -278,8 +278,8 @@ func (k *kit) requireNoCode(t *testing.T, digests ...mcpoauth.Digest) {
 	t.Helper()
 	for _, d := range digests {
 		got, err := k.m.GetAuthorizationCode(k.ctx, d)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetAuthorizationCode of a code that must not exist")
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound, "GetAuthorizationCode of a code that must not exist")
+		isNil(t, got, "GetAuthorizationCode of a code that must not exist")
 	}
 }
 
@@ -288,7 +288,7 @@ func (k *kit) requireNoCode(t *testing.T, digests ...mcpoauth.Digest) {
 func (k *kit) requireRequest(t *testing.T, want mcpoauth.AuthorizationRequest) {
 	t.Helper()
 	got, err := k.m.GetAuthorizationRequest(k.ctx, want.ID)
-	require.NoError(t, err, "GetAuthorizationRequest of a pending request")
+	noError(t, err, "GetAuthorizationRequest of a pending request")
 	requireRequestEqual(t, want, got)
 }
 
@@ -296,8 +296,8 @@ func (k *kit) requireRequest(t *testing.T, want mcpoauth.AuthorizationRequest) {
 func (k *kit) requireNoRequest(t *testing.T, id mcpoauth.Digest) {
 	t.Helper()
 	got, err := k.m.GetAuthorizationRequest(k.ctx, id)
-	require.ErrorIs(t, err, mcpoauth.ErrNotFound, "GetAuthorizationRequest of a request that must not exist")
-	require.Nil(t, got)
+	errorIs(t, err, mcpoauth.ErrNotFound, "GetAuthorizationRequest of a request that must not exist")
+	isNil(t, got, "GetAuthorizationRequest of a request that must not exist")
 }
 
 // digests returns the digests of tokens.
@@ -331,43 +331,43 @@ func normSlice(s []string) []string {
 
 func requireTokenEqual(t *testing.T, want mcpoauth.Token, got *mcpoauth.Token) {
 	t.Helper()
-	require.NotNil(t, got)
+	notNil(t, got, "the token read back")
 	g := *got
 	g.IssuedAt = sameTime(want.IssuedAt, g.IssuedAt)
 	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
 	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
 	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
-	require.Equal(t, want, g, "the token read back differs from the one saved")
+	equal(t, want, g, "the token read back differs from the one saved")
 }
 
 func requireCodeEqual(t *testing.T, want mcpoauth.AuthorizationCode, got *mcpoauth.AuthorizationCode) {
 	t.Helper()
-	require.NotNil(t, got)
+	notNil(t, got, "the authorization code read back")
 	g := *got
 	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
 	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
 	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
-	require.Equal(t, want, g, "the authorization code read back differs from the one saved")
+	equal(t, want, g, "the authorization code read back differs from the one saved")
 }
 
 func requireRequestEqual(t *testing.T, want mcpoauth.AuthorizationRequest, got *mcpoauth.AuthorizationRequest) {
 	t.Helper()
-	require.NotNil(t, got)
+	notNil(t, got, "the authorization request read back")
 	g := *got
 	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
 	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
-	require.Equal(t, want, g, "the authorization request read back differs from the one saved")
+	equal(t, want, g, "the authorization request read back differs from the one saved")
 }
 
 func requireClientEqual(t *testing.T, want mcpoauth.Client, got *mcpoauth.Client) {
 	t.Helper()
-	require.NotNil(t, got)
+	notNil(t, got, "the client read back")
 	g := *got
-	require.Equal(t, metadataJSON(t, want.Metadata), metadataJSON(t, g.Metadata), "the client metadata read back differs from the one registered")
+	equal(t, metadataJSON(t, want.Metadata), metadataJSON(t, g.Metadata), "the client metadata read back differs from the one registered")
 	g.Metadata = want.Metadata
 	g.IssuedAt = sameTime(want.IssuedAt, g.IssuedAt)
 	g.SecretExpiresAt = sameTime(want.SecretExpiresAt, g.SecretExpiresAt)
-	require.Equal(t, want, g, "the client read back differs from the one registered")
+	equal(t, want, g, "the client read back differs from the one registered")
 }
 
 // metadataJSON returns client metadata as the JSON object the server sends,
@@ -377,9 +377,9 @@ func requireClientEqual(t *testing.T, want mcpoauth.Client, got *mcpoauth.Client
 func metadataJSON(t *testing.T, m any) map[string]any {
 	t.Helper()
 	b, err := json.Marshal(m)
-	require.NoError(t, err)
+	noError(t, err)
 	var obj map[string]any
-	require.NoError(t, json.Unmarshal(b, &obj))
+	noError(t, json.Unmarshal(b, &obj))
 	for k, v := range obj {
 		switch v := v.(type) {
 		case nil:
@@ -421,13 +421,17 @@ func requireOneWinner(t *testing.T, errs []error, loser error) int {
 	winner := -1
 	for i, err := range errs {
 		if err == nil {
-			require.Equal(t, -1, winner, "two concurrent calls succeeded (calls %d and %d)", winner, i)
+			if winner != -1 {
+				t.Fatalf("two concurrent calls succeeded (calls %d and %d)", winner, i)
+			}
 			winner = i
 			continue
 		}
-		require.ErrorIs(t, err, loser, "a losing concurrent call failed with the wrong error")
+		errorIs(t, err, loser, "a losing concurrent call failed with the wrong error")
 	}
-	require.NotEqual(t, -1, winner, "no concurrent call succeeded")
+	if winner == -1 {
+		t.Fatal("no concurrent call succeeded")
+	}
 	return winner
 }
 
@@ -442,5 +446,5 @@ func requireErrorIsOneOf(t *testing.T, err error, targets ...error) {
 			return
 		}
 	}
-	require.Failf(t, "unexpected error", "got %v, want nil or one of %v", err, targets)
+	t.Fatalf("unexpected error: got %v, want nil or one of %v", err, targets)
 }

@@ -11,8 +11,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/modeltest"
 )
@@ -103,9 +101,15 @@ func TestKitCatchesBrokenModels(t *testing.T) {
 			cmd := exec.Command(os.Args[0], "-test.run=^TestMutant$", "-test.count=1")
 			cmd.Env = append(os.Environ(), envMutant+"="+name)
 			out, err := cmd.CombinedOutput()
-			var exit *exec.ExitError
-			require.ErrorAs(t, err, &exit, "the kit passed a model whose %s:\n%s", name, out)
-			require.Contains(t, string(out), "--- FAIL: TestMutant/"+mt.catches+" ", "the kit did not fail where expected:\n%s", out)
+			if err == nil {
+				t.Fatalf("the kit passed a model whose %s:\n%s", name, out)
+			}
+			if exit := (*exec.ExitError)(nil); !errors.As(err, &exit) {
+				t.Fatalf("running the kit against a model whose %s: %v", name, err)
+			}
+			if want := "--- FAIL: TestMutant/" + mt.catches + " "; !strings.Contains(string(out), want) {
+				t.Fatalf("the kit did not fail where expected (%q):\n%s", want, out)
+			}
 		})
 	}
 }
@@ -118,7 +122,9 @@ func TestMutant(t *testing.T) {
 		t.Skip("run by TestKitCatchesBrokenModels")
 	}
 	mt, ok := mutants[name]
-	require.True(t, ok, "unknown mutant %q", name)
+	if !ok {
+		t.Fatalf("unknown mutant %q", name)
+	}
 	modeltest.Run(t, func(t *testing.T) mcpoauth.Model {
 		m := mcpoauth.NewMemoryModel()
 		t.Cleanup(func() { _ = m.Close() })

@@ -4,8 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -38,7 +36,7 @@ var saveRequestClauses = []clause{
 		want := k.saveRequest(t, orig)
 		dup := k.request(clientB)
 		dup.ID = orig.ID
-		require.ErrorIs(t, k.m.SaveAuthorizationRequest(k.ctx, dup), mcpoauth.ErrConflict)
+		errorIs(t, k.m.SaveAuthorizationRequest(k.ctx, dup), mcpoauth.ErrConflict)
 		k.requireRequest(t, want)
 	}},
 }
@@ -49,7 +47,7 @@ var getRequestClauses = []clause{
 		k.requireRequest(t, want)
 		k.requireRequest(t, want)
 		got, err := k.m.ConsumeAuthorizationRequest(k.ctx, want.ID)
-		require.NoError(t, err)
+		noError(t, err)
 		requireRequestEqual(t, want, got)
 	}},
 	{"UnknownIsNotFound", func(t *testing.T, k *kit) {
@@ -63,7 +61,7 @@ var consumeRequestClauses = []clause{
 		want := k.saveRequest(t, k.request(clientA))
 		other := k.saveRequest(t, k.request(clientA))
 		got, err := k.m.ConsumeAuthorizationRequest(k.ctx, want.ID)
-		require.NoError(t, err)
+		noError(t, err)
 		requireRequestEqual(t, want, got)
 		k.requireNoRequest(t, want.ID)
 		k.requireRequest(t, other)
@@ -71,16 +69,16 @@ var consumeRequestClauses = []clause{
 	{"SecondConsumeIsNotFound", func(t *testing.T, k *kit) {
 		want := k.saveRequest(t, k.request(clientA))
 		_, err := k.m.ConsumeAuthorizationRequest(k.ctx, want.ID)
-		require.NoError(t, err)
+		noError(t, err)
 		got, err := k.m.ConsumeAuthorizationRequest(k.ctx, want.ID)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound)
+		isNil(t, got)
 	}},
 	{"UnknownIsNotFound", func(t *testing.T, k *kit) {
 		other := k.saveRequest(t, k.request(clientA))
 		got, err := k.m.ConsumeAuthorizationRequest(k.ctx, newDigest())
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound)
+		isNil(t, got)
 		k.requireRequest(t, other)
 	}},
 	{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {

@@ -3,8 +3,6 @@ package modeltest
 import (
 	"testing"
 
-	"github.com/stretchr/testify/require"
-
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -21,12 +19,14 @@ var saveTokensClauses = []clause{
 		many.Scopes = []string{"z", "a", "mcp:tools", "a"}
 		want := k.saveTokens(t, append(pair, machine, many)...)
 		for _, w := range want {
-			require.False(t, w.Used)
+			if w.Used {
+				t.Fatalf("a fresh token has Used set: %+v", w)
+			}
 		}
 		k.requireTokens(t, want)
 	}},
 	{"NoTokensIsNoOp", func(t *testing.T, k *kit) {
-		require.NoError(t, k.m.SaveTokens(k.ctx))
+		noError(t, k.m.SaveTokens(k.ctx))
 	}},
 	{"StoredDigestIsConflict", func(t *testing.T, k *kit) {
 		stored := k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, newGrantID()))[0]
@@ -35,14 +35,14 @@ var saveTokensClauses = []clause{
 		dup.Digest = stored.Digest
 		// All or nothing: the fresh token is not saved either, and the
 		// stored one is not replaced.
-		require.ErrorIs(t, k.m.SaveTokens(k.ctx, fresh, dup), mcpoauth.ErrConflict)
+		errorIs(t, k.m.SaveTokens(k.ctx, fresh, dup), mcpoauth.ErrConflict)
 		k.requireNoToken(t, fresh.Digest)
 		k.requireToken(t, stored)
 	}},
 	{"RepeatedDigestIsConflict", func(t *testing.T, k *kit) {
 		pair := k.tokens(clientA, newGrantID())
 		pair[1].Digest = pair[0].Digest
-		require.ErrorIs(t, k.m.SaveTokens(k.ctx, pair...), mcpoauth.ErrConflict)
+		errorIs(t, k.m.SaveTokens(k.ctx, pair...), mcpoauth.ErrConflict)
 		k.requireNoToken(t, pair[0].Digest)
 	}},
 	{"SavesMany", func(t *testing.T, k *kit) {
@@ -117,9 +117,9 @@ func runRotate(t *testing.T, k *kit, tc consumeCase, clientID string, kind mcpoa
 	saved := k.saveTokens(t, existing, old)
 	existingWant, want := saved[0], saved[1]
 	revoked := newGrantID()
-	require.NoError(t, k.m.RevokeGrant(k.ctx, revoked))
+	noError(t, k.m.RevokeGrant(k.ctx, revoked))
 	if tc.used {
-		require.NoError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
+		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
 		want.Used = true
 	}
 	var issued []*mcpoauth.Token
@@ -135,7 +135,7 @@ func runRotate(t *testing.T, k *kit, tc consumeCase, clientID string, kind mcpoa
 	err := k.m.RotateRefreshToken(k.ctx, key, clientID, issued...)
 	k.requireToken(t, existingWant)
 	if tc.wantErr != nil {
-		require.ErrorIs(t, err, tc.wantErr, "client_id %q", clientID)
+		errorIs(t, err, tc.wantErr, "client_id %q", clientID)
 		// All or nothing: the token is as it was, no token was saved.
 		k.requireToken(t, want)
 		for _, tok := range issued {
@@ -145,13 +145,13 @@ func runRotate(t *testing.T, k *kit, tc consumeCase, clientID string, kind mcpoa
 		}
 		return
 	}
-	require.NoError(t, err)
+	noError(t, err)
 	// A rotated token is kept, with every field, so a replay is detected.
 	k.requireUsedToken(t, want)
 	k.requireTokens(t, issuedWant)
 
 	replay := k.tokens(clientA, g)
-	require.ErrorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, replay...), mcpoauth.ErrAlreadyUsed)
+	errorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, replay...), mcpoauth.ErrAlreadyUsed)
 	k.requireNoToken(t, digests(replay)...)
 	k.requireUsedToken(t, want)
 }
@@ -161,16 +161,16 @@ var revokeTokenClauses = []clause{
 		want := k.saveTokens(t, k.tokens(clientA, newGrantID())...)
 		for _, w := range want {
 			got, err := k.m.RevokeToken(k.ctx, w.Digest, clientA)
-			require.NoError(t, err, "revoking a %v", w.Kind)
+			noError(t, err, "revoking a %v", w.Kind)
 			requireTokenEqual(t, w, got)
 			k.requireNoToken(t, w.Digest)
 		}
 	}},
 	{"RotatedRefreshTokenIsRevocable", func(t *testing.T, k *kit) {
 		old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, newGrantID()))[0]
-		require.NoError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
+		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
 		got, err := k.m.RevokeToken(k.ctx, old.Digest, clientA)
-		require.NoError(t, err)
+		noError(t, err)
 		old.Used = true
 		requireTokenEqual(t, old, got)
 		k.requireNoToken(t, old.Digest)
@@ -180,8 +180,8 @@ var revokeTokenClauses = []clause{
 		for _, w := range want {
 			for _, clientID := range otherClients {
 				got, err := k.m.RevokeToken(k.ctx, w.Digest, clientID)
-				require.ErrorIs(t, err, mcpoauth.ErrNotFound, "client_id %q", clientID)
-				require.Nil(t, got)
+				errorIs(t, err, mcpoauth.ErrNotFound, "client_id %q", clientID)
+				isNil(t, got)
 			}
 		}
 		k.requireTokens(t, want)
@@ -189,24 +189,24 @@ var revokeTokenClauses = []clause{
 	{"UnknownIsNotFound", func(t *testing.T, k *kit) {
 		want := k.saveTokens(t, k.tokens(clientA, newGrantID())...)
 		got, err := k.m.RevokeToken(k.ctx, newDigest(), clientA)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound)
+		isNil(t, got)
 		k.requireTokens(t, want)
 	}},
 	{"SecondRevokeIsNotFound", func(t *testing.T, k *kit) {
 		w := k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, newGrantID()))[0]
 		_, err := k.m.RevokeToken(k.ctx, w.Digest, clientA)
-		require.NoError(t, err)
+		noError(t, err)
 		got, err := k.m.RevokeToken(k.ctx, w.Digest, clientA)
-		require.ErrorIs(t, err, mcpoauth.ErrNotFound)
-		require.Nil(t, got)
+		errorIs(t, err, mcpoauth.ErrNotFound)
+		isNil(t, got)
 	}},
 	{"OtherTokensOfTheGrantStay", func(t *testing.T, k *kit) {
 		g := newGrantID()
 		want := k.saveTokens(t, k.tokens(clientA, g)...)
 		code := k.saveCode(t, k.code(clientA, g))
 		_, err := k.m.RevokeToken(k.ctx, want[0].Digest, clientA)
-		require.NoError(t, err)
+		noError(t, err)
 		k.requireToken(t, want[1])
 		k.requireCode(t, code)
 	}},

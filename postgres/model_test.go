@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 )
 
 // t0 is the fixed "now" of the tests that control the clock.
@@ -246,7 +247,7 @@ func TestSweep(t *testing.T) {
 	tracer := &sweepTracer{deleted: map[string][]int64{}}
 	pool := newTestPool(t, func(c *pgxpool.Config) { c.ConnConfig.Tracer = tracer })
 	const batch = 10
-	m, err := New(ctx, pool, WithSweepInterval(0), WithSweepBatch(batch), WithClock(func() time.Time { return t0 }))
+	m, err := New(ctx, pool, WithSweepInterval(0), WithSweepBatch(batch), WithClock(testclock.New(t0).Now))
 	require.NoError(t, err)
 	t.Cleanup(m.Close)
 	require.NoError(t, m.Migrate(ctx))
@@ -334,7 +335,7 @@ func TestSweepSkipsLockedRows(t *testing.T) {
 
 func TestRevokedGrantRetention(t *testing.T) {
 	ctx := t.Context()
-	m := newTestModel(t, WithSweepInterval(0), WithClock(func() time.Time { return t0 }))
+	m := newTestModel(t, WithSweepInterval(0), WithClock(testclock.New(t0).Now))
 	short := testToken(mcpoauth.AccessToken, "short", t0.Add(time.Hour))
 	long := testToken(mcpoauth.RefreshToken, "long", t0.Add(60*24*time.Hour))
 	long.GrantExpiresAt = t0.Add(90 * 24 * time.Hour)

@@ -16,6 +16,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/mcpoauth/mcpoauth/interop/browser"
 )
 
@@ -212,12 +213,11 @@ func TestDevicePageUnknownCode(t *testing.T) {
 }
 
 func TestDevicePageExpiredCode(t *testing.T) {
-	now := time.Now()
-	clock := func() time.Time { return now }
-	e := newTestEnvWith(t, options{now: clock})
+	clock := testclock.New(time.Now())
+	e := newTestEnvWith(t, options{now: clock.Now})
 	clientID := e.registerDevice("Slow TV")
 	d := e.startDevice(clientID)
-	now = now.Add(mcpoauth.DefaultDeviceAuthorizationLifetime + time.Second)
+	clock.Advance(mcpoauth.DefaultDeviceAuthorizationLifetime + time.Second)
 	resp, page := e.get(newBrowser(t), d.VerificationURIComplete)
 	assert.Equal(t, http.StatusNotFound, resp.StatusCode)
 	assert.Contains(t, page, html.EscapeString(noticeExpired))

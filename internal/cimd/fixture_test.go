@@ -96,25 +96,9 @@ func (f *fixture) port() string {
 	return p
 }
 
-// testClock is an injectable clock.
-type testClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newTestClock() *testClock { return &testClock{t: time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)} }
-
-func (c *testClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *testClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clockStart is when each test's clock starts; tests advance it instead of
+// sleeping.
+var clockStart = time.Date(2026, 11, 26, 12, 0, 0, 0, time.UTC)
 
 // stubResolver is a DNS resolver whose answers the test chooses: answer
 // gets the n-th query (counting from 1) for a name and type (1 for A, 28

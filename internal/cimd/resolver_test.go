@@ -15,13 +15,14 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
 const docPath = "/client.json"
 
 // newFixtureResolver is a resolver that fetches from f, with clock c.
-func newFixtureResolver(f *fixture, c *testClock, mutate ...func(*Options)) *Resolver {
+func newFixtureResolver(f *fixture, c *testclock.Clock, mutate ...func(*Options)) *Resolver {
 	o := Options{Now: c.Now, Transport: f.transport()}
 	for _, m := range mutate {
 		m(&o)
@@ -34,7 +35,7 @@ func newFixtureResolver(f *fixture, c *testClock, mutate ...func(*Options)) *Res
 // cache until its max-age runs out.
 func TestResolveFetchesAndCaches(t *testing.T) {
 	f := newFixture(t)
-	c := newTestClock()
+	c := testclock.New(clockStart)
 	r := newFixtureResolver(f, c)
 	f.doc(docPath, "public, max-age=600", docJSON(t, nil))
 
@@ -94,7 +95,7 @@ func TestResolveCacheTTL(t *testing.T) {
 // lookup.
 func TestResolveNoStoreIsNotCached(t *testing.T) {
 	f := newFixture(t)
-	r := newFixtureResolver(f, newTestClock())
+	r := newFixtureResolver(f, testclock.New(clockStart))
 	f.doc(docPath, "no-store", docJSON(t, nil))
 	for i := 1; i <= 3; i++ {
 		_, err := r.Resolve(context.Background(), testClientID)
@@ -110,7 +111,7 @@ func TestResolveRefusesRedirects(t *testing.T) {
 	for _, status := range []int{http.StatusMovedPermanently, http.StatusFound, http.StatusSeeOther, http.StatusTemporaryRedirect, http.StatusPermanentRedirect} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			f := newFixture(t)
-			r := newFixtureResolver(f, newTestClock())
+			r := newFixtureResolver(f, testclock.New(clockStart))
 			f.handle(docPath, func(w http.ResponseWriter, r *http.Request) {
 				http.Redirect(w, r, "/elsewhere.json", status)
 			})
@@ -128,7 +129,7 @@ func TestResolveRefusesNon200(t *testing.T) {
 	for _, status := range []int{http.StatusCreated, http.StatusNoContent, http.StatusNotModified, http.StatusNotFound, http.StatusInternalServerError} {
 		t.Run(fmt.Sprint(status), func(t *testing.T) {
 			f := newFixture(t)
-			r := newFixtureResolver(f, newTestClock())
+			r := newFixtureResolver(f, testclock.New(clockStart))
 			f.handle(docPath, func(w http.ResponseWriter, _ *http.Request) {
 				w.Header().Set("Content-Type", "application/json")
 				w.Header().Set("Cache-Control", "max-age=3600")
@@ -159,7 +160,7 @@ func TestResolveRequiresJSON(t *testing.T) {
 	} {
 		t.Run(ct, func(t *testing.T) {
 			f := newFixture(t)
-			r := newFixtureResolver(f, newTestClock())
+			r := newFixtureResolver(f, testclock.New(clockStart))
 			body := docJSON(t, nil)
 			f.handle(docPath, func(w http.ResponseWriter, _ *http.Request) {
 				w.Header()["Content-Type"] = []string{ct}
@@ -187,7 +188,7 @@ func paddedDoc(t *testing.T, n int) []byte {
 // is declared or not.
 func TestResolveSizeCap(t *testing.T) {
 	f := newFixture(t)
-	r := newFixtureResolver(f, newTestClock())
+	r := newFixtureResolver(f, testclock.New(clockStart))
 	f.doc("/exact.json", "", paddedDoc(t, MaxDocumentBytes))
 	_, err := r.Resolve(context.Background(), "https://app.example.com/exact.json")
 	require.ErrorIs(t, err, ErrInvalidDocument, "the client_id differs, but the size passed")
@@ -223,7 +224,7 @@ func TestResolveTimeout(t *testing.T) {
 	release := make(chan struct{})
 	t.Cleanup(func() { close(release) })
 	f.handle(docPath, func(http.ResponseWriter, *http.Request) { <-release })
-	r := newFixtureResolver(f, newTestClock(), func(o *Options) { o.Timeout = 50 * time.Millisecond })
+	r := newFixtureResolver(f, testclock.New(clockStart), func(o *Options) { o.Timeout = 50 * time.Millisecond })
 	start := time.Now()
 	_, err := r.Resolve(context.Background(), testClientID)
 	require.ErrorIs(t, err, ErrFetch)
@@ -235,7 +236,7 @@ func TestResolveTimeout(t *testing.T) {
 // sent back (no cookie jar).
 func TestResolveSendsNoCookies(t *testing.T) {
 	f := newFixture(t)
-	r := newFixtureResolver(f, newTestClock())
+	r := newFixtureResolver(f, testclock.New(clockStart))
 	f.handle(docPath, func(w http.ResponseWriter, _ *http.Request) {
 		http.SetCookie(w, &http.Cookie{Name: "session", Value: "tracking", Path: "/"})
 		w.Header().Set("Content-Type", "application/json")
@@ -265,7 +266,7 @@ func TestResolveCoalescesConcurrentLookups(t *testing.T) {
 	})
 	const n = 8
 	joined := make(chan struct{}, n)
-	r := newFixtureResolver(f, newTestClock())
+	r := newFixtureResolver(f, testclock.New(clockStart))
 	r.onJoin = func() { joined <- struct{}{} }
 
 	type result struct {
@@ -305,7 +306,7 @@ func TestResolveInvalidDocumentsAreNotCached(t *testing.T) {
 	f := newFixture(t)
 	refuse := true
 	var mu sync.Mutex
-	r := newFixtureResolver(f, newTestClock(), func(o *Options) {
+	r := newFixtureResolver(f, testclock.New(clockStart), func(o *Options) {
 		o.Validate = func(m metadata.ClientMetadata) (metadata.ClientMetadata, error) {
 			mu.Lock()
 			defer mu.Unlock()
@@ -338,7 +339,7 @@ func TestResolveInvalidDocumentsAreNotCached(t *testing.T) {
 // first, then those closest to expiry.
 func TestResolveCacheIsBounded(t *testing.T) {
 	f := newFixture(t)
-	c := newTestClock()
+	c := testclock.New(clockStart)
 	r := newFixtureResolver(f, c, func(o *Options) { o.CacheSize = 2 })
 	ids := map[string]string{}
 	for i, ttl := range []int{3600, 7200, 10800, 14400} {
@@ -370,7 +371,7 @@ func TestResolveAllowHook(t *testing.T) {
 	var mu sync.Mutex
 	denied := map[string]bool{"evil.example.com": true}
 	var asked []string
-	r := newFixtureResolver(f, newTestClock(), func(o *Options) {
+	r := newFixtureResolver(f, testclock.New(clockStart), func(o *Options) {
 		o.Allow = func(u *url.URL) error {
 			mu.Lock()
 			defer mu.Unlock()

@@ -12,29 +12,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 )
 
-// fakeClock is a manually advanced clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
+// clockStart is when each test's clock starts; tests advance it instead of
+// sleeping.
+var clockStart = time.Date(2026, 1, 2, 3, 4, 5, 0, time.UTC)
 
 // okHandler counts the requests that reach it.
 type okHandler struct{ n atomic.Int64 }
@@ -56,7 +40,7 @@ func do(h http.Handler, remote string, xff ...string) *httptest.ResponseRecorder
 }
 
 func TestMiddlewareLimitsAndRefills(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New(clockStart)
 	next := &okHandler{}
 	l := New(Limit{Requests: 3, Window: time.Minute}, Options{Now: clock.Now})
 	h := l.Middleware(next)
@@ -123,7 +107,7 @@ func TestRetryAfterAndReset(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := testclock.New(clockStart)
 			h := New(tt.limit, Options{Now: clock.Now}).Middleware(&okHandler{})
 			for i := 0; i < tt.limit.Requests; i++ {
 				require.Equal(t, http.StatusOK, do(h, "192.0.2.1:1").Code)
@@ -158,7 +142,7 @@ func TestKeys(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := testclock.New(clockStart)
 			h := New(Limit{Requests: 1, Window: time.Hour}, Options{Now: clock.Now, TrustedProxies: tt.trusted}).Middleware(&okHandler{})
 			require.Equal(t, http.StatusOK, do(h, tt.first[0], tt.first[1:]...).Code)
 			want := http.StatusOK
@@ -180,7 +164,7 @@ func TestNilLimiter(t *testing.T) {
 }
 
 func TestAllow(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New(clockStart)
 	l := New(Limit{Requests: 2, Window: 10 * time.Second}, Options{Now: clock.Now})
 	r := httptest.NewRequest(http.MethodPost, "/device", nil)
 	r.RemoteAddr = "192.0.2.1:1"
@@ -194,7 +178,7 @@ func TestAllow(t *testing.T) {
 }
 
 func TestNewAcceptsSmallestEnforceableLimit(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New(clockStart)
 	h := New(Limit{Requests: 2, Window: 2 * time.Nanosecond}, Options{Now: clock.Now}).Middleware(&okHandler{})
 	require.Equal(t, http.StatusOK, do(h, "192.0.2.1:1").Code)
 	require.Equal(t, http.StatusOK, do(h, "192.0.2.1:1").Code)
@@ -252,7 +236,7 @@ func TestKeyMapIsBounded(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := newFakeClock()
+			clock := testclock.New(clockStart)
 			l := New(Limit{Requests: 2, Window: 30 * time.Second}, Options{Now: clock.Now, MaxKeys: maxKeys})
 			h := l.Middleware(&okHandler{})
 			for i := 0; i < 10*maxKeys; i++ {
@@ -269,7 +253,7 @@ func TestKeyMapIsBounded(t *testing.T) {
 }
 
 func TestEvictionPrefersFullBuckets(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New(clockStart)
 	l := New(Limit{Requests: 2, Window: 20 * time.Second}, Options{Now: clock.Now, MaxKeys: 3})
 	h := l.Middleware(&okHandler{})
 	const a, b, c, d = "192.0.2.1:1", "192.0.2.2:1", "192.0.2.3:1", "192.0.2.4:1"
@@ -292,7 +276,7 @@ func TestEvictionPrefersFullBuckets(t *testing.T) {
 }
 
 func TestEvictionFallsBackToLeastRecentlyUsed(t *testing.T) {
-	clock := newFakeClock()
+	clock := testclock.New(clockStart)
 	l := New(Limit{Requests: 1, Window: time.Hour}, Options{Now: clock.Now, MaxKeys: 2})
 	h := l.Middleware(&okHandler{})
 	const a, b, c = "192.0.2.1:1", "192.0.2.2:1", "192.0.2.3:1"
@@ -311,7 +295,7 @@ func TestConcurrentRequests(t *testing.T) {
 		goroutines = 32
 		perG       = 20
 	)
-	clock := newFakeClock()
+	clock := testclock.New(clockStart)
 	next := &okHandler{}
 	// Each goroutine alternates shared and churn requests, so at most
 	// goroutines churn keys arrive between two uses of the shared key: with

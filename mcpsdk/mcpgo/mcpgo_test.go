@@ -17,6 +17,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/mcpoauth/mcpoauth/mcpsdk/mcpgo"
 )
 
@@ -248,19 +249,19 @@ func serveAs(h http.Handler, info *bearer.AuthInfo, method, sessionID string) (i
 }
 
 func TestBindSessionsIdleTimeout(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	var n int
-	h := mcpgo.BindSessions(mcpgo.BindOptions{IdleTimeout: time.Hour, Now: func() time.Time { return now }})(fakeMCP(&n))
+	h := mcpgo.BindSessions(mcpgo.BindOptions{IdleTimeout: time.Hour, Now: clock.Now})(fakeMCP(&n))
 	alice := user("alice", "app")
 
 	_, s1 := serveAs(h, alice, http.MethodPost, "")
-	now = now.Add(59 * time.Minute)
+	clock.Advance(59 * time.Minute)
 	code, _ := serveAs(h, alice, http.MethodPost, s1)
 	require.Equal(t, http.StatusOK, code, "each request restarts the idle timer")
-	now = now.Add(59 * time.Minute)
+	clock.Advance(59 * time.Minute)
 	code, _ = serveAs(h, alice, http.MethodGet, s1)
 	require.Equal(t, http.StatusOK, code)
-	now = now.Add(time.Hour)
+	clock.Advance(time.Hour)
 	code, _ = serveAs(h, alice, http.MethodPost, s1)
 	require.Equal(t, http.StatusNotFound, code, "an idle binding is forgotten")
 	code, _ = serveAs(h, user("bob", "app"), http.MethodPost, s1)
@@ -268,20 +269,20 @@ func TestBindSessionsIdleTimeout(t *testing.T) {
 }
 
 func TestBindSessionsPerOwnerLimit(t *testing.T) {
-	now := time.Unix(1_700_000_000, 0)
+	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	var n int
-	h := mcpgo.BindSessions(mcpgo.BindOptions{MaxSessionsPerOwner: 2, Now: func() time.Time { return now }})(fakeMCP(&n))
+	h := mcpgo.BindSessions(mcpgo.BindOptions{MaxSessionsPerOwner: 2, Now: clock.Now})(fakeMCP(&n))
 	alice, bob := user("alice", "app"), user("bob", "app")
 
 	_, b1 := serveAs(h, bob, http.MethodPost, "")
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	_, a1 := serveAs(h, alice, http.MethodPost, "")
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	_, a2 := serveAs(h, alice, http.MethodPost, "")
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	code, _ := serveAs(h, alice, http.MethodPost, a1) // a1 is now the most recent
 	require.Equal(t, http.StatusOK, code)
-	now = now.Add(time.Second)
+	clock.Advance(time.Second)
 	_, a3 := serveAs(h, alice, http.MethodPost, "") // evicts a2, alice's least recently used
 
 	for id, want := range map[string]int{a1: 200, a2: 404, a3: 200} {
