@@ -46,7 +46,7 @@ func TestAuthorizeShowsErrorsUntilRedirectURIIsVerified(t *testing.T) {
 // TestAuthorizeRedirectsLaterErrors: once the redirect URI is trusted,
 // errors go back to it with error, state (only if sent) and iss (RFC 9207).
 func TestAuthorizeRedirectsLaterErrors(t *testing.T) {
-	h := newHarness(t)
+	h := newHarness(t, func(c *mcpoauth.Config) { c.StrictResource = true })
 	id := h.publicClient()
 	for name, tc := range map[string]struct {
 		mutate func(url.Values)
@@ -166,10 +166,10 @@ func TestAuthorizeDefaultsScopeToRegistered(t *testing.T) {
 	require.Contains(t, w.Header().Get("Location"), "error=invalid_scope")
 }
 
-// TestAuthorizeLenientResource: with StrictResource off a missing resource
-// defaults to ResourceServerURL.
+// TestAuthorizeLenientResource: without StrictResource (the default) a
+// missing resource defaults to ResourceServerURL.
 func TestAuthorizeLenientResource(t *testing.T) {
-	h := newHarness(t, func(c *mcpoauth.Config) { c.StrictResource = mcpoauth.Bool(false) })
+	h := newHarness(t)
 	p := authorizeParams(h.publicClient())
 	p.Del("resource")
 	b := &browser{}

@@ -323,7 +323,7 @@ func BenchmarkToken(b *testing.B) {
 		}
 	})
 	b.Run("device_code", func(b *testing.B) {
-		model := mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
+		model := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
 		d := newBenchDriver(b, model)
 		client, _ := d.register(`{"grant_types":["urn:ietf:params:oauth:grant-type:device_code"],"token_endpoint_auth_method":"none","scope":"mcp:tools"}`)
 		ctx := context.Background()

@@ -373,11 +373,11 @@ func TestRotateClientSecretRefusesClientsWithoutOne(t *testing.T) {
 // TestClientAdministrationNeedsARegistrar: with a Model that cannot store
 // clients, every client administration method says so.
 func TestClientAdministrationNeedsARegistrar(t *testing.T) {
-	m := mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
+	m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
 	t.Cleanup(func() { _ = m.Close() })
 	srv, err := cfgNew(t, func(c *mcpoauth.Config) {
 		c.Model = registrarlessModel{Model: m}
-		c.DynamicClientRegistration = mcpoauth.Bool(false)
+		c.DisableDynamicClientRegistration = true
 	})
 	require.NoError(t, err)
 	ctx := t.Context()

@@ -126,9 +126,11 @@ type Config struct {
 	// (OAuth 2.1 §4.1.2 recommends at most 10 minutes).
 	AuthorizationCodeLifetime time.Duration
 	// StrictResource requires the RFC 8707 resource parameter on
-	// authorization and device authorization requests. Default true; set
-	// Bool(false) to let a missing resource default to ResourceServerURL.
-	StrictResource *bool
+	// authorization and device authorization requests. Default false: a
+	// missing resource means ResourceServerURL, since some MCP clients
+	// (Claude Code 2.1) send none; the token, refresh and client
+	// credentials requests may always omit it.
+	StrictResource bool
 	// ModifyAuthorizationRedirectURL may add display hints to the consent
 	// page URL; it must keep request_id.
 	ModifyAuthorizationRedirectURL func(u *url.URL, client *Client, req *AuthorizationRequest)
@@ -137,9 +139,9 @@ type Config struct {
 	// storage failure arrives as a server_error wrapping the Model's error.
 	// It never receives a token, code, verifier or secret.
 	ErrorHandler func(ctx context.Context, step string, err error)
-	// DynamicClientRegistration enables RFC 7591 /register. Default true;
-	// it needs a Model that implements ClientRegistrar.
-	DynamicClientRegistration *bool
+	// DisableDynamicClientRegistration turns RFC 7591 /register off. It is
+	// on by default, and needs a Model that implements ClientRegistrar.
+	DisableDynamicClientRegistration bool
 	// RegistrationPolicy decides who may register what at /register. It is
 	// called with each registration after the metadata was validated and
 	// its defaults applied; it may refuse the registration by returning an
@@ -341,9 +343,6 @@ func DefaultErrorPage(w http.ResponseWriter, r *http.Request, err *OAuthError) {
 	handlers.DefaultErrorPage(w, r, err.internal())
 }
 
-// Bool returns a pointer to v, for Config's optional booleans.
-func Bool(v bool) *bool { return &v }
-
 // ErrInvalidConfig is wrapped by every error New returns for a bad Config.
 var ErrInvalidConfig = errors.New("mcpoauth: invalid config")
 
@@ -360,7 +359,7 @@ type settings struct {
 	issuer, baseURL, resource string
 	authorizationURL          *url.URL
 	deviceAuthorizationURL    *url.URL
-	strictResource, dcr       bool
+	dcr                       bool
 	ownsModel                 bool
 }
 
@@ -501,14 +500,13 @@ func (s *settings) validateLifetimes() error {
 // validateModel settles the Model and checks it has the capabilities the
 // enabled features need.
 func (s *settings) validateModel() error {
-	s.strictResource = s.StrictResource == nil || *s.StrictResource
-	s.dcr = s.DynamicClientRegistration == nil || *s.DynamicClientRegistration
+	s.dcr = !s.DisableDynamicClientRegistration
 	if s.Model == nil {
-		s.Model = NewMemoryModel()
+		s.Model = NewMemoryModel(MemoryModelOptions{})
 		s.ownsModel = true
 	}
 	if _, ok := s.Model.(ClientRegistrar); s.dcr && !ok {
-		return configError("DynamicClientRegistration", "the Model does not implement ClientRegistrar; "+missingMethods(s.Model, reflect.TypeFor[ClientRegistrar]()))
+		return configError("DisableDynamicClientRegistration", "dynamic registration needs a Model that implements ClientRegistrar; "+missingMethods(s.Model, reflect.TypeFor[ClientRegistrar]()))
 	}
 	if _, ok := s.Model.(DeviceStore); contains(s.GrantTypes, GrantDeviceCode) && !ok {
 		return configError("GrantTypes", "the device_code grant needs a Model that implements DeviceStore; "+missingMethods(s.Model, reflect.TypeFor[DeviceStore]()))

@@ -25,7 +25,7 @@ import (
 // cfgValid is a valid configuration with its own memory model.
 func cfgValid(t *testing.T) mcpoauth.Config {
 	t.Helper()
-	m := mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
+	m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
 	t.Cleanup(func() { _ = m.Close() })
 	return mcpoauth.Config{
 		Model:             m,
@@ -261,25 +261,18 @@ func TestConfigGrantTypes(t *testing.T) {
 type registrarlessModel struct{ mcpoauth.Model }
 
 func TestConfigDynamicClientRegistrationNeedsRegistrar(t *testing.T) {
-	m := mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
+	m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
 	t.Cleanup(func() { _ = m.Close() })
 	model := registrarlessModel{Model: m}
 	_, ok := any(model).(mcpoauth.ClientRegistrar)
 	require.False(t, ok, "test premise: the model cannot register clients")
 
-	for name, dcr := range map[string]*bool{"default (on)": nil, "explicitly on": mcpoauth.Bool(true)} {
-		t.Run(name, func(t *testing.T) {
-			srv, err := cfgNew(t, func(c *mcpoauth.Config) {
-				c.Model = model
-				c.DynamicClientRegistration = dcr
-			})
-			cfgRequireInvalid(t, srv, err, "DynamicClientRegistration")
-		})
-	}
+	srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.Model = model })
+	cfgRequireInvalid(t, srv, err, "DisableDynamicClientRegistration")
 
-	srv, err := cfgNew(t, func(c *mcpoauth.Config) {
+	srv, err = cfgNew(t, func(c *mcpoauth.Config) {
 		c.Model = model
-		c.DynamicClientRegistration = mcpoauth.Bool(false)
+		c.DisableDynamicClientRegistration = true
 	})
 	require.NoError(t, err)
 	require.Empty(t, srv.Metadata().RegistrationEndpoint)
@@ -301,10 +294,10 @@ func (registerOnlyModel) RegisterClient(context.Context, *mcpoauth.Client) error
 // TestConfigNamesMissingClientRegistrarMethods: a Model that lacks some of
 // ClientRegistrar's methods is told which.
 func TestConfigNamesMissingClientRegistrarMethods(t *testing.T) {
-	m := mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
+	m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
 	t.Cleanup(func() { _ = m.Close() })
 	srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.Model = registerOnlyModel{Model: m} })
-	cfgRequireInvalid(t, srv, err, "DynamicClientRegistration")
+	cfgRequireInvalid(t, srv, err, "DisableDynamicClientRegistration")
 	require.Contains(t, err.Error(), "missing DeleteClient, UpdateClient")
 }
 

@@ -256,8 +256,8 @@ func TestDeviceConfigValidation(t *testing.T) {
 		"page with fragment": {func(c *mcpoauth.Config) { c.DeviceAuthorizationURL = testDevicePage + "#x" }, []string{"DeviceAuthorizationURL"}},
 		"relative page":      {func(c *mcpoauth.Config) { c.DeviceAuthorizationURL = "activate" }, []string{"DeviceAuthorizationURL"}},
 		"model without DeviceStore": {func(c *mcpoauth.Config) {
-			c.Model = modelOnly{mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))}
-			c.DynamicClientRegistration = mcpoauth.Bool(false)
+			c.Model = modelOnly{mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})}
+			c.DisableDynamicClientRegistration = true
 		}, []string{"DeviceStore", "SaveDeviceAuthorization", "ConsumeDeviceAuthorization", "RecordDevicePoll"}},
 		"fractional interval": {func(c *mcpoauth.Config) { c.DevicePollInterval = 1500 * time.Millisecond }, []string{"DevicePollInterval"}},
 		"interval beyond lifetime": {func(c *mcpoauth.Config) {
@@ -325,7 +325,7 @@ func TestDeviceMetadata(t *testing.T) {
 // endpoint (RFC 8628 §3.1), the client's registered grant, scope and
 // resource; a refused request stores nothing.
 func TestDeviceAuthorizationRejections(t *testing.T) {
-	h := newDeviceHarness(t)
+	h := newDeviceHarness(t, func(c *mcpoauth.Config) { c.StrictResource = true })
 	public := h.deviceClient()
 	conf := h.registerClient(map[string]any{"grant_types": []string{mcpoauth.GrantDeviceCode}})
 	confID, confSecret := conf["client_id"].(string), conf["client_secret"].(string)
@@ -749,7 +749,7 @@ func TestDeviceUserCodeCollision(t *testing.T) {
 		"give up": {1000, http.StatusInternalServerError},
 	} {
 		t.Run(name, func(t *testing.T) {
-			m := &conflictingModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))}
+			m := &conflictingModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})}
 			m.conflicts.Store(tc.conflicts)
 			h := newDeviceHarness(t, func(c *mcpoauth.Config) { c.Model = m })
 			w := h.postForm("/device", deviceForm(h.deviceClient()))
@@ -784,7 +784,7 @@ func (m *conflictingModel) SaveDeviceAuthorization(ctx context.Context, d *mcpoa
 func TestDevicePollLosesToDecision(t *testing.T) {
 	for _, decision := range []mcpoauth.DeviceStatus{mcpoauth.DeviceApproved, mcpoauth.DeviceDenied} {
 		t.Run(decision.String(), func(t *testing.T) {
-			m := &decisionInjectingModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))}
+			m := &decisionInjectingModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})}
 			h := newDeviceHarness(t, func(c *mcpoauth.Config) { c.Model = m })
 			id := h.deviceClient()
 			da := h.startDevice(id)
@@ -836,7 +836,7 @@ func (m *decisionInjectingModel) RecordDevicePoll(ctx context.Context, deviceCod
 // TestDeviceErrorsReachErrorHandler: a storage failure at /device is a
 // server_error without internals, and reaches ErrorHandler with its cause.
 func TestDeviceErrorsReachErrorHandler(t *testing.T) {
-	m := &conflictingModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))}
+	m := &conflictingModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})}
 	m.conflicts.Store(1 << 20)
 	h := newDeviceHarness(t, func(c *mcpoauth.Config) { c.Model = m })
 	w := h.postForm("/device", deviceForm(h.deviceClient()))

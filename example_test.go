@@ -106,7 +106,7 @@ func (m auditModel) RevokeGrant(ctx context.Context, grantID string) error {
 // implements every method of the interface (see package postgres) and
 // passes modeltest.Run.
 func ExampleModel() {
-	model := auditModel{MemoryModel: mcpoauth.NewMemoryModel(), revoked: func(string) {}}
+	model := auditModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{}), revoked: func(string) {}}
 	defer model.Close()
 	srv, err := mcpoauth.New(mcpoauth.Config{
 		Model:            model,

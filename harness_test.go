@@ -61,7 +61,7 @@ type harness struct {
 func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	t.Helper()
 	h := &harness{t: t, clock: testclock.New(harnessStart), logs: &bytes.Buffer{}}
-	h.model = mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0))
+	h.model = mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
 	t.Cleanup(func() { _ = h.model.Close() })
 	cfg := mcpoauth.Config{
 		Model:             h.model,

@@ -1,6 +1,7 @@
 package mcpoauth
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -113,42 +114,31 @@ type memoryTokenShard struct {
 	_      [128 - 24 - 64]byte
 }
 
-// memoryModelConfig collects what MemoryModelOptions set.
-type memoryModelConfig struct {
-	sweepInterval time.Duration
-	clock         func() time.Time
-}
+// NoSweep, as MemoryModelOptions.SweepInterval, runs no background
+// sweeper: call Sweep yourself then, or storage grows without bound.
+const NoSweep time.Duration = -1
 
-// MemoryModelOption configures NewMemoryModel.
-type MemoryModelOption func(*memoryModelConfig)
-
-// WithSweepInterval sets how often the background sweeper deletes expired
-// records (default one minute). Zero or a negative interval disables the
-// sweeper; call Sweep yourself then, or storage grows without bound.
-func WithSweepInterval(d time.Duration) MemoryModelOption {
-	return func(c *memoryModelConfig) { c.sweepInterval = d }
-}
-
-// WithMemoryClock sets the clock (default time.Now) that the sweeper uses to
-// decide what expired and RevokeGrant uses to date a revocation; tests use it
-// to control time. It never makes a lookup refuse a record: expiry is the
-// server's business. A nil clock keeps the default.
-func WithMemoryClock(now func() time.Time) MemoryModelOption {
-	return func(c *memoryModelConfig) {
-		if now != nil {
-			c.clock = now
-		}
-	}
+// MemoryModelOptions configures NewMemoryModel; the zero value is the
+// default.
+type MemoryModelOptions struct {
+	// SweepInterval is how often the background sweeper deletes expired
+	// records: 0 means one minute, NoSweep (any negative value) none.
+	SweepInterval time.Duration
+	// Now is the clock (nil: time.Now) that the sweeper uses to decide what
+	// expired and RevokeGrant uses to date a revocation; tests use it to
+	// control time. It never makes a lookup refuse a record: expiry is the
+	// server's business.
+	Now func() time.Time
 }
 
 // NewMemoryModel returns an empty MemoryModel and starts its background
 // sweeper, which deletes expired records every sweep interval until Close.
 // A MemoryModel dropped without Close is still collected: its sweeper holds
 // it only weakly and exits once it is gone.
-func NewMemoryModel(opts ...MemoryModelOption) *MemoryModel {
-	cfg := memoryModelConfig{sweepInterval: defaultSweepInterval, clock: time.Now}
-	for _, o := range opts {
-		o(&cfg)
+func NewMemoryModel(opts MemoryModelOptions) *MemoryModel {
+	interval, clock := cmp.Or(opts.SweepInterval, defaultSweepInterval), opts.Now
+	if clock == nil {
+		clock = time.Now
 	}
 	m := &MemoryModel{
 		codes:      make(map[Digest]*AuthorizationCode),
@@ -157,18 +147,18 @@ func NewMemoryModel(opts ...MemoryModelOption) *MemoryModel {
 		grantCodes: make(map[string][]Digest),
 		clients:    make(map[string]*Client),
 		requests:   make(map[Digest]*AuthorizationRequest),
-		now:        cfg.clock,
+		now:        clock,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
 	}
 	for i := range m.grantTokens {
 		m.grantTokens[i].byGrant = true
 	}
-	if cfg.sweepInterval <= 0 {
+	if interval < 0 {
 		close(m.done)
 		return m
 	}
-	go memorySweeper(weak.Make(m), cfg.sweepInterval, cfg.clock, m.stop, m.done)
+	go memorySweeper(weak.Make(m), interval, clock, m.stop, m.done)
 	return m
 }
 

@@ -54,7 +54,7 @@ func fillLiveTokens(b *testing.B, n int) *liveTokens {
 		delete(liveTokensCache, size)
 	}
 	// A driver outliving the sub-benchmark: the cache keeps the model.
-	app, err := benchapp.New(benchBase, mcpoauth.NewMemoryModel(mcpoauth.WithSweepInterval(0)))
+	app, err := benchapp.New(benchBase, mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep}))
 	if err != nil {
 		b.Fatal(err)
 	}

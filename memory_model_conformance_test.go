@@ -12,7 +12,7 @@ import (
 // newConformanceMemoryModel returns a fresh MemoryModel with its default
 // background sweeper, as a server runs it, closed when the test ends.
 func newConformanceMemoryModel(tb testing.TB) mcpoauth.Model {
-	m := mcpoauth.NewMemoryModel()
+	m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{})
 	tb.Cleanup(func() { require.NoError(tb, m.Close()) })
 	return m
 }

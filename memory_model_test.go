@@ -23,7 +23,7 @@ var memT0 = time.Date(2025, 6, 1, 12, 0, 0, 0, time.UTC)
 // clock is fixed at memT0, closed when the test ends.
 func newTestMemoryModel(t testing.TB) *MemoryModel {
 	t.Helper()
-	m := NewMemoryModel(WithSweepInterval(0), WithMemoryClock(testclock.New(memT0).Now))
+	m := NewMemoryModel(MemoryModelOptions{SweepInterval: NoSweep, Now: testclock.New(memT0).Now})
 	t.Cleanup(func() { require.NoError(t, m.Close()) })
 	return m
 }
@@ -1043,7 +1043,7 @@ func TestMemoryModelSweeperRuns(t *testing.T) {
 		}
 		return memT0
 	}
-	m := NewMemoryModel(WithSweepInterval(time.Millisecond), WithMemoryClock(clock))
+	m := NewMemoryModel(MemoryModelOptions{SweepInterval: time.Millisecond, Now: clock})
 	defer func() { require.NoError(t, m.Close()) }()
 	old := memToken(AccessToken, "client", "g", memT0.Add(-time.Second))
 	live := memToken(AccessToken, "client", "g", memT0.Add(time.Second))
@@ -1060,7 +1060,7 @@ func TestMemoryModelSweeperRuns(t *testing.T) {
 
 func TestMemoryModelClose(t *testing.T) {
 	t.Run("with sweeper", func(t *testing.T) {
-		m := NewMemoryModel(WithSweepInterval(time.Millisecond))
+		m := NewMemoryModel(MemoryModelOptions{SweepInterval: time.Millisecond})
 		errs := runConcurrently(10, func(int) error { return m.Close() })
 		for _, err := range errs {
 			require.NoError(t, err)
@@ -1075,13 +1075,13 @@ func TestMemoryModelClose(t *testing.T) {
 		require.NoError(t, m.SaveTokens(t.Context(), memToken(AccessToken, "client", "g", memT0)))
 	})
 	t.Run("default interval", func(t *testing.T) {
-		m := NewMemoryModel()
+		m := NewMemoryModel(MemoryModelOptions{})
 		require.NoError(t, m.Close())
 		require.NoError(t, m.Close())
 	})
 	t.Run("sweeper disabled", func(t *testing.T) {
 		for _, d := range []time.Duration{0, -time.Second} {
-			m := NewMemoryModel(WithSweepInterval(d))
+			m := NewMemoryModel(MemoryModelOptions{SweepInterval: d})
 			require.NoError(t, m.Close())
 			require.NoError(t, m.Close())
 		}
@@ -1092,7 +1092,7 @@ func TestMemoryModelClose(t *testing.T) {
 // without Close does not leak its sweeper goroutine (nor, through it, itself).
 func TestMemoryModelSweeperStopsWhenCollected(t *testing.T) {
 	done := func() <-chan struct{} {
-		m := NewMemoryModel(WithSweepInterval(time.Millisecond))
+		m := NewMemoryModel(MemoryModelOptions{SweepInterval: time.Millisecond})
 		return m.done
 	}()
 	timeout := time.After(30 * time.Second)

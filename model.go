@@ -141,7 +141,8 @@ type Model interface {
 // ClientRegistrar is the optional capability a Model needs for RFC 7591
 // dynamic client registration and for the server's client administration
 // (RegisterClient, UpdateClient, DeleteClient, RotateClientSecret). New
-// refuses DynamicClientRegistration with a Model that lacks it.
+// refuses dynamic registration with a Model that lacks it, unless
+// DisableDynamicClientRegistration.
 //
 // Updating and deleting belong to this one capability, not to a sibling one
 // found by a second type assertion: registering a static client again (every

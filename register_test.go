@@ -514,7 +514,7 @@ func TestRegisterGrantDisabledOnServer(t *testing.T) {
 // TestRegisterDisabled: DynamicClientRegistration off: no endpoint and no
 // registration_endpoint in metadata.
 func TestRegisterDisabled(t *testing.T) {
-	h := newHarness(t, func(c *mcpoauth.Config) { c.DynamicClientRegistration = mcpoauth.Bool(false) })
+	h := newHarness(t, func(c *mcpoauth.Config) { c.DisableDynamicClientRegistration = true })
 	w := h.register(`{"redirect_uris":["` + testRedirect + `"]}`)
 	require.Equal(t, http.StatusNotFound, w.Code, w.Body.String())
 	require.Zero(t, h.model.Stats().Clients)

@@ -75,7 +75,7 @@ func New(cfg Config) (*OAuthServer, error) {
 			ClientSecretLifetime:         s.ClientSecretLifetime,
 			ScopesSupported:              s.ScopesSupported,
 			Resource:                     s.resource,
-			StrictResource:               s.strictResource,
+			StrictResource:               s.StrictResource,
 			GrantTypes:                   s.GrantTypes,
 			AllowInsecureRedirectURIs:    s.AllowInsecureRedirectURIs,
 			DeviceAuthorizationLifetime:  s.DeviceAuthorizationLifetime,

@@ -14,14 +14,14 @@ func Example() {
 	// In mystore_test.go:
 	testConformance := func(t *testing.T) {
 		modeltest.Run(t, func(t *testing.T) mcpoauth.Model {
-			m := mcpoauth.NewMemoryModel()
+			m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{})
 			t.Cleanup(func() { _ = m.Close() })
 			return m
 		})
 	}
 	benchmarkModel := func(b *testing.B) {
 		modeltest.RunBenchmarks(b, func(b *testing.B) mcpoauth.Model {
-			m := mcpoauth.NewMemoryModel()
+			m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{})
 			b.Cleanup(func() { _ = m.Close() })
 			return m
 		})

@@ -126,7 +126,7 @@ func TestMutant(t *testing.T) {
 		t.Fatalf("unknown mutant %q", name)
 	}
 	modeltest.Run(t, func(t *testing.T) mcpoauth.Model {
-		m := mcpoauth.NewMemoryModel()
+		m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{})
 		t.Cleanup(func() { _ = m.Close() })
 		return mt.model(m)
 	})

@@ -13,5 +13,5 @@ import (
 // (BenchmarkMemoryModel), so the figures compare.
 func BenchmarkModel(b *testing.B) {
 	requirePostgres(b)
-	modeltest.RunBenchmarks(b, func(b *testing.B) mcpoauth.Model { return newTestModel(b) })
+	modeltest.RunBenchmarks(b, func(b *testing.B) mcpoauth.Model { return newTestModel(b, Options{}) })
 }

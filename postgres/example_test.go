@@ -20,7 +20,7 @@ func Example() {
 	}
 	defer pool.Close()
 
-	model, err := postgres.New(ctx, pool)
+	model, err := postgres.New(ctx, pool, postgres.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}
@@ -46,7 +46,7 @@ func Example() {
 // Open makes a Model that owns its pool: Close closes both.
 func ExampleOpen() {
 	ctx := context.Background()
-	model, err := postgres.Open(ctx, "postgres://mcp@db.example.com:5432/mcp?pool_max_conns=20")
+	model, err := postgres.Open(ctx, "postgres://mcp@db.example.com:5432/mcp?pool_max_conns=20", postgres.Options{})
 	if err != nil {
 		log.Fatal(err)
 	}

@@ -51,7 +51,7 @@ func NewSharedTestPools(tb testing.TB, n int, configure ...func(*pgxpool.Config)
 
 // NewTestModelOn is newTestModelOn: a migrated Model on pool, closed when
 // tb ends.
-func NewTestModelOn(tb testing.TB, pool *pgxpool.Pool, opts ...Option) *Model {
+func NewTestModelOn(tb testing.TB, pool *pgxpool.Pool, opts Options) *Model {
 	tb.Helper()
-	return newTestModelOn(tb, pool, opts...)
+	return newTestModelOn(tb, pool, opts)
 }

@@ -228,7 +228,7 @@ func requireServerError(t *testing.T, r reply, extra ...string) {
 // (ISSUE 5 item 4.)
 func TestDatabaseUnreachable(t *testing.T) {
 	proxy, pool := newProxiedPool(t)
-	model := postgres.NewTestModelOn(t, pool, postgres.WithSweepInterval(0))
+	model := postgres.NewTestModelOn(t, pool, postgres.Options{SweepInterval: postgres.NoSweep})
 	const rsID, rsSecret = "resource-server", "rs-secret-0123456789abcdefghijklmnopqrstuvwxyz"
 	rep := newReplica(t, model, nil, func(c *mcpoauth.Config) { c.IntrospectionClients = []string{rsID} })
 	_, err := rep.srv.RegisterClient(context.Background(), rsClient(rsID, rsSecret))
@@ -350,7 +350,7 @@ func TestDatabaseUnreachable(t *testing.T) {
 // whose acknowledgement was lost is simply repeated: 200. (ISSUE 5 item 4.)
 func TestLostCommitAcknowledgement(t *testing.T) {
 	proxy, pool := newProxiedPool(t)
-	rep := newReplica(t, postgres.NewTestModelOn(t, pool, postgres.WithSweepInterval(0)), nil)
+	rep := newReplica(t, postgres.NewTestModelOn(t, pool, postgres.Options{SweepInterval: postgres.NoSweep}), nil)
 	ua := newAgent()
 	clientID, _, err := ua.register(rep.base, publicCodeClient())
 	require.NoError(t, err)
@@ -598,7 +598,7 @@ func TestTerminateBackendsUnderLoad(t *testing.T) {
 	})
 	replicas := make([]*replica, len(pools))
 	for i, pool := range pools {
-		replicas[i] = newReplica(t, postgres.NewTestModelOn(t, pool, postgres.WithSweepInterval(0)), nil)
+		replicas[i] = newReplica(t, postgres.NewTestModelOn(t, pool, postgres.Options{SweepInterval: postgres.NoSweep}), nil)
 	}
 	clientID, _, err := newAgent().register(replicas[0].base, publicCodeClient())
 	require.NoError(t, err)

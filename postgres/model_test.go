@@ -67,7 +67,7 @@ func count(t *testing.T, m *Model, table string) int {
 func TestMigrate(t *testing.T) {
 	ctx := t.Context()
 	pool := newTestPool(t)
-	m, err := New(ctx, pool, WithSweepInterval(0))
+	m, err := New(ctx, pool, Options{SweepInterval: NoSweep})
 	require.NoError(t, err)
 	t.Cleanup(m.Close)
 
@@ -100,7 +100,7 @@ func TestMigrateConcurrently(t *testing.T) {
 	const replicas = 4
 	models := make([]*Model, replicas)
 	for i := range models {
-		m, err := New(ctx, pool, WithSweepInterval(0))
+		m, err := New(ctx, pool, Options{SweepInterval: NoSweep})
 		require.NoError(t, err)
 		t.Cleanup(m.Close)
 		models[i] = m
@@ -142,7 +142,7 @@ func TestMigrationsAreWellFormed(t *testing.T) {
 // TestLookupsUseIndexes plans every query that finds rows by a key with
 // sequential scans disabled: a plan that still has one has no index to use.
 func TestLookupsUseIndexes(t *testing.T) {
-	m := newTestModel(t, WithSweepInterval(0))
+	m := newTestModel(t, Options{SweepInterval: NoSweep})
 	lookups := []struct {
 		name, sql string
 		args      []any
@@ -189,7 +189,7 @@ func TestLookupsUseIndexes(t *testing.T) {
 }
 
 func TestDigestColumnsHoldOnly32Bytes(t *testing.T) {
-	m := newTestModel(t, WithSweepInterval(0))
+	m := newTestModel(t, Options{SweepInterval: NoSweep})
 	// A random 32-byte value, without the pgcrypto extension.
 	_, err := m.pool.Exec(t.Context(), `CREATE FUNCTION gen_random_bytes_32() RETURNS bytea LANGUAGE sql VOLATILE
 		AS $$ SELECT decode(md5(random()::text) || md5(random()::text), 'hex') $$`)
@@ -247,7 +247,7 @@ func TestSweep(t *testing.T) {
 	tracer := &sweepTracer{deleted: map[string][]int64{}}
 	pool := newTestPool(t, func(c *pgxpool.Config) { c.ConnConfig.Tracer = tracer })
 	const batch = 10
-	m, err := New(ctx, pool, WithSweepInterval(0), WithSweepBatch(batch), WithClock(testclock.New(t0).Now))
+	m, err := New(ctx, pool, Options{SweepInterval: NoSweep, SweepBatch: batch, Now: testclock.New(t0).Now})
 	require.NoError(t, err)
 	t.Cleanup(m.Close)
 	require.NoError(t, m.Migrate(ctx))
@@ -311,7 +311,7 @@ func TestSweep(t *testing.T) {
 
 func TestSweepSkipsLockedRows(t *testing.T) {
 	ctx := t.Context()
-	m := newTestModel(t, WithSweepInterval(0))
+	m := newTestModel(t, Options{SweepInterval: NoSweep})
 	held, free := testToken(mcpoauth.AccessToken, "g", t0), testToken(mcpoauth.AccessToken, "g", t0)
 	require.NoError(t, m.SaveTokens(ctx, held, free))
 
@@ -335,7 +335,7 @@ func TestSweepSkipsLockedRows(t *testing.T) {
 
 func TestRevokedGrantRetention(t *testing.T) {
 	ctx := t.Context()
-	m := newTestModel(t, WithSweepInterval(0), WithClock(testclock.New(t0).Now))
+	m := newTestModel(t, Options{SweepInterval: NoSweep, Now: testclock.New(t0).Now})
 	short := testToken(mcpoauth.AccessToken, "short", t0.Add(time.Hour))
 	long := testToken(mcpoauth.RefreshToken, "long", t0.Add(60*24*time.Hour))
 	long.GrantExpiresAt = t0.Add(90 * 24 * time.Hour)
@@ -379,14 +379,14 @@ func TestSweeperRuns(t *testing.T) {
 		}
 		return t0
 	}
-	setup, err := New(ctx, pool, WithSweepInterval(0))
+	setup, err := New(ctx, pool, Options{SweepInterval: NoSweep})
 	require.NoError(t, err)
 	require.NoError(t, setup.Migrate(ctx))
 	old, live := testToken(mcpoauth.AccessToken, "g", t0.Add(-time.Second)), testToken(mcpoauth.AccessToken, "g", t0.Add(time.Second))
 	require.NoError(t, setup.SaveTokens(ctx, old, live))
 
 	errs := make(chan error, 10)
-	m, err := New(ctx, pool, WithSweepInterval(time.Millisecond), WithClock(clock), WithSweepErrorHandler(func(err error) { errs <- err }))
+	m, err := New(ctx, pool, Options{SweepInterval: time.Millisecond, Now: clock, SweepErrorHandler: func(err error) { errs <- err }})
 	require.NoError(t, err)
 	defer m.Close()
 	// The sweeper reads the clock, then sweeps; once it has read the clock
@@ -405,12 +405,12 @@ func TestSweeperReportsErrors(t *testing.T) {
 	ctx := t.Context()
 	pool := newTestPool(t) // never migrated: every sweep fails
 	errs := make(chan error, 1)
-	m, err := New(ctx, pool, WithSweepInterval(time.Millisecond), WithSweepErrorHandler(func(err error) {
+	m, err := New(ctx, pool, Options{SweepInterval: time.Millisecond, SweepErrorHandler: func(err error) {
 		select {
 		case errs <- err:
 		default:
 		}
-	}))
+	}})
 	require.NoError(t, err)
 	defer m.Close()
 	err = <-errs
@@ -421,7 +421,7 @@ func TestSweeperReportsErrors(t *testing.T) {
 // another connection and checks that it gives up when its context's
 // deadline passes, with an error that says so, and changes nothing.
 func TestDeadlineHonoured(t *testing.T) {
-	m := newTestModel(t, WithSweepInterval(0))
+	m := newTestModel(t, Options{SweepInterval: NoSweep})
 	ctx := t.Context()
 	code := testCode("g", t0)
 	require.NoError(t, m.SaveAuthorizationCode(ctx, code))
@@ -489,7 +489,7 @@ func TestDeadlineHonoured(t *testing.T) {
 
 func TestNew(t *testing.T) {
 	ctx := t.Context()
-	_, err := New(ctx, nil)
+	_, err := New(ctx, nil, Options{})
 	require.Error(t, err)
 
 	// A server that does not answer: New fails, Open too.
@@ -497,11 +497,11 @@ func TestNew(t *testing.T) {
 	pool, err := pgxpool.New(ctx, unreachable)
 	require.NoError(t, err)
 	defer pool.Close()
-	_, err = New(ctx, pool)
+	_, err = New(ctx, pool, Options{})
 	require.ErrorContains(t, err, "postgres: ping")
-	_, err = Open(ctx, unreachable)
+	_, err = Open(ctx, unreachable, Options{})
 	require.ErrorContains(t, err, "postgres: ping")
-	_, err = Open(ctx, "postgres://%zz")
+	_, err = Open(ctx, "postgres://%zz", Options{})
 	require.ErrorContains(t, err, "postgres: open")
 }
 
@@ -509,7 +509,7 @@ func TestClose(t *testing.T) {
 	ctx := t.Context()
 	t.Run("New leaves the pool open", func(t *testing.T) {
 		pool := newTestPool(t)
-		m, err := New(ctx, pool, WithSweepInterval(time.Millisecond))
+		m, err := New(ctx, pool, Options{SweepInterval: time.Millisecond})
 		require.NoError(t, err)
 		var wg sync.WaitGroup
 		for range 4 {
@@ -522,7 +522,7 @@ func TestClose(t *testing.T) {
 	})
 	t.Run("Open closes its pool", func(t *testing.T) {
 		requirePostgres(t)
-		m, err := Open(ctx, testDB.admin)
+		m, err := Open(ctx, testDB.admin, Options{})
 		require.NoError(t, err)
 		require.NoError(t, m.Pool().Ping(ctx))
 		m.Close()
@@ -534,7 +534,7 @@ func TestClose(t *testing.T) {
 // TestErrorsWrapContext checks that a context done before a call is
 // reported as itself, before the database is asked.
 func TestErrorsWrapContext(t *testing.T) {
-	m := newTestModel(t, WithSweepInterval(0))
+	m := newTestModel(t, Options{SweepInterval: NoSweep})
 	ctx, cancel := context.WithCancel(t.Context())
 	cancel()
 	_, err := m.GetToken(ctx, newDigest())

@@ -6,7 +6,7 @@
 //
 //	pool, err := pgxpool.New(ctx, "postgres://mcp@db.example.com/mcp")
 //	...
-//	model, err := postgres.New(ctx, pool)
+//	model, err := postgres.New(ctx, pool, postgres.Options{})
 //	...
 //	defer model.Close()
 //	if err := model.Migrate(ctx); err != nil { ... }
@@ -57,11 +57,12 @@
 // # Expiry
 //
 // Expired rows are deleted by a background sweeper, in bounded batches, every
-// sweep interval (WithSweepInterval, WithSweepBatch); Sweep runs one pass on
+// sweep interval (Options.SweepInterval, Options.SweepBatch); Sweep runs one pass on
 // demand. Lookups return expired records: the server checks expiry.
 package postgres
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -87,10 +88,10 @@ var (
 
 const (
 	// DefaultSweepInterval is how often the sweeper runs unless
-	// WithSweepInterval says otherwise.
+	// Options.SweepInterval says otherwise.
 	DefaultSweepInterval = time.Minute
 	// DefaultSweepBatch is the most rows one sweep statement deletes unless
-	// WithSweepBatch says otherwise.
+	// Options.SweepBatch says otherwise.
 	DefaultSweepBatch = 1000
 	// RevokedGrantRetention is the least time a revoked grant is
 	// remembered (longer if its tokens or codes would have lived longer), so
@@ -113,7 +114,33 @@ type Model struct {
 	closeOnce   sync.Once
 }
 
-// config collects what Options set.
+// NoSweep, as Options.SweepInterval, runs no background sweeper: call
+// Sweep yourself then (from one replica, or from a cron job), or the tables
+// grow without bound.
+const NoSweep time.Duration = -1
+
+// Options configures New and Open; the zero value is the default.
+type Options struct {
+	// SweepInterval is how often the background sweeper deletes expired
+	// rows: 0 means DefaultSweepInterval, NoSweep (any negative value) none.
+	SweepInterval time.Duration
+	// SweepBatch is the most rows one sweep statement deletes (0:
+	// DefaultSweepBatch), which bounds how long a sweep holds row locks and
+	// how much WAL one statement writes. A sweep runs statements until the
+	// backlog is gone.
+	SweepBatch int
+	// Now is the clock (nil: time.Now) that the sweeper uses to decide what
+	// expired and RevokeGrant uses to date a revocation; tests use it to
+	// control time. It never makes a lookup refuse a record: expiry is the
+	// server's business.
+	Now func() time.Time
+	// SweepErrorHandler receives the background sweeper's failures, since
+	// it has no caller to return them to (nil: a warning on
+	// slog.Default()). The error never carries a credential.
+	SweepErrorHandler func(error)
+}
+
+// config is Options with the defaults applied.
 type config struct {
 	sweepInterval time.Duration
 	sweepBatch    int
@@ -121,57 +148,11 @@ type config struct {
 	sweepError    func(error)
 }
 
-// Option configures New and Open.
-type Option func(*config)
-
-// WithSweepInterval sets how often the background sweeper deletes expired
-// rows (default DefaultSweepInterval). Zero or a negative interval disables
-// it: call Sweep yourself then (from one replica, or from a cron job), or the
-// tables grow without bound.
-func WithSweepInterval(d time.Duration) Option {
-	return func(c *config) { c.sweepInterval = d }
-}
-
-// WithSweepBatch sets the most rows one sweep statement deletes (default
-// DefaultSweepBatch), which bounds how long a sweep holds row locks and how
-// much WAL one statement writes. A sweep runs statements until the backlog is
-// gone. Zero or a negative n keeps the default.
-func WithSweepBatch(n int) Option {
-	return func(c *config) {
-		if n > 0 {
-			c.sweepBatch = n
-		}
-	}
-}
-
-// WithClock sets the clock (default time.Now) that the sweeper uses to
-// decide what expired and RevokeGrant uses to date a revocation; tests use
-// it to control time. It never makes a lookup refuse a record: expiry is the
-// server's business. A nil clock keeps the default.
-func WithClock(now func() time.Time) Option {
-	return func(c *config) {
-		if now != nil {
-			c.clock = now
-		}
-	}
-}
-
-// WithSweepErrorHandler sets the function the background sweeper reports
-// its failures to (default: a warning on slog.Default()), since it has no
-// caller to return them to. The error never carries a credential.
-func WithSweepErrorHandler(f func(error)) Option {
-	return func(c *config) {
-		if f != nil {
-			c.sweepError = f
-		}
-	}
-}
-
 // New returns a Model on pool, after checking that the database answers,
 // and starts its background sweeper. It does not create or change the
 // schema: call Migrate for that. The pool stays the caller's: Close does not
 // close it.
-func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Model, error) {
+func New(ctx context.Context, pool *pgxpool.Pool, opts Options) (*Model, error) {
 	if pool == nil {
 		return nil, errors.New("postgres: nil pool")
 	}
@@ -184,7 +165,7 @@ func New(ctx context.Context, pool *pgxpool.Pool, opts ...Option) (*Model, error
 // Open connects a new pool to the database at url (a PostgreSQL URL or
 // key=value connection string, as pgxpool.ParseConfig reads it) and returns
 // a Model on it, as New does. The Model owns that pool: Close closes it.
-func Open(ctx context.Context, url string, opts ...Option) (*Model, error) {
+func Open(ctx context.Context, url string, opts Options) (*Model, error) {
 	pool, err := pgxpool.New(ctx, url)
 	if err != nil {
 		// pgx's message names the connection string's fields, never the
@@ -198,17 +179,23 @@ func Open(ctx context.Context, url string, opts ...Option) (*Model, error) {
 	return newModel(pool, true, opts), nil
 }
 
-func newModel(pool *pgxpool.Pool, owns bool, opts []Option) *Model {
+func newModel(pool *pgxpool.Pool, owns bool, opts Options) *Model {
 	cfg := config{
-		sweepInterval: DefaultSweepInterval,
+		sweepInterval: cmp.Or(opts.SweepInterval, DefaultSweepInterval),
 		sweepBatch:    DefaultSweepBatch,
-		clock:         time.Now,
-		sweepError: func(err error) {
-			slog.Default().Warn("mcpoauth postgres: sweep failed", "err", err)
-		},
+		clock:         opts.Now,
+		sweepError:    opts.SweepErrorHandler,
 	}
-	for _, o := range opts {
-		o(&cfg)
+	if cfg.clock == nil {
+		cfg.clock = time.Now
+	}
+	if opts.SweepBatch > 0 {
+		cfg.sweepBatch = opts.SweepBatch
+	}
+	if cfg.sweepError == nil {
+		cfg.sweepError = func(err error) {
+			slog.Default().Warn("mcpoauth postgres: sweep failed", "err", err)
+		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	m := &Model{pool: pool, ownsPool: owns, cfg: cfg, stopSweeper: cancel, done: make(chan struct{})}

@@ -131,16 +131,16 @@ func newTestPool(tb testing.TB, configure ...func(*pgxpool.Config)) *pgxpool.Poo
 
 // newTestModel returns a migrated Model on a fresh schema, closed when tb
 // ends.
-func newTestModel(tb testing.TB, opts ...Option) *Model {
+func newTestModel(tb testing.TB, opts Options) *Model {
 	tb.Helper()
-	return newTestModelOn(tb, newTestPool(tb), opts...)
+	return newTestModelOn(tb, newTestPool(tb), opts)
 }
 
 // newTestModelOn returns a migrated Model on pool, closed when tb ends.
-func newTestModelOn(tb testing.TB, pool *pgxpool.Pool, opts ...Option) *Model {
+func newTestModelOn(tb testing.TB, pool *pgxpool.Pool, opts Options) *Model {
 	tb.Helper()
 	ctx := context.Background()
-	m, err := New(ctx, pool, opts...)
+	m, err := New(ctx, pool, opts)
 	require.NoError(tb, err)
 	tb.Cleanup(m.Close)
 	require.NoError(tb, m.Migrate(ctx))
@@ -149,7 +149,7 @@ func newTestModelOn(tb testing.TB, pool *pgxpool.Pool, opts ...Option) *Model {
 
 func TestConformance(t *testing.T) {
 	requirePostgres(t)
-	modeltest.Run(t, func(t *testing.T) mcpoauth.Model { return newTestModel(t) })
+	modeltest.Run(t, func(t *testing.T) mcpoauth.Model { return newTestModel(t, Options{}) })
 }
 
 // TestConformanceStricterDefaultIsolation runs the kit on a database whose
@@ -161,6 +161,6 @@ func TestConformanceStricterDefaultIsolation(t *testing.T) {
 	modeltest.Run(t, func(t *testing.T) mcpoauth.Model {
 		return newTestModelOn(t, newTestPool(t, func(c *pgxpool.Config) {
 			c.ConnConfig.RuntimeParams["default_transaction_isolation"] = "repeatable read"
-		}))
+		}), Options{})
 	})
 }

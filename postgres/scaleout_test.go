@@ -41,7 +41,7 @@ func TestScaleOut(t *testing.T) {
 	pools := postgres.NewSharedTestPools(t, 2)
 	var replicas [2]*replica
 	for i, pool := range pools {
-		m := postgres.NewTestModelOn(t, pool, postgres.WithSweepInterval(0))
+		m := postgres.NewTestModelOn(t, pool, postgres.Options{SweepInterval: postgres.NoSweep})
 		replicas[i] = newReplica(t, m, nil)
 	}
 	a, b := replicas[0], replicas[1]

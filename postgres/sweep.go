@@ -29,10 +29,10 @@ func sweepSQL(table, key, until string) string {
 // ExpiresAt is before now, and forgets the
 // revoked grants whose retention ended before now, and returns how many
 // rows it deleted. Each statement deletes at most the sweep batch
-// (WithSweepBatch) and commits on its own; Sweep runs them until nothing
+// (Options.SweepBatch) and commits on its own; Sweep runs them until nothing
 // is left or ctx is done. Rows locked by a transaction in progress are left
 // for the next sweep. The background sweeper calls it with the clock's time;
-// call it yourself if you disabled that (WithSweepInterval).
+// call it yourself if you disabled that (Options.SweepInterval).
 func (m *Model) Sweep(ctx context.Context, now time.Time) (int64, error) {
 	var total int64
 	for _, target := range sweepTargets {

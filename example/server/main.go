@@ -133,9 +133,9 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	opts.logger = logger
 	if opts.dbURL != "" {
-		model, err := postgres.Open(ctx, opts.dbURL, postgres.WithSweepErrorHandler(func(err error) {
+		model, err := postgres.Open(ctx, opts.dbURL, postgres.Options{SweepErrorHandler: func(err error) {
 			logger.Warn("postgres sweep failed", slog.Any("error", err))
-		}))
+		}})
 		if err != nil {
 			return fmt.Errorf("database: %w", err)
 		}

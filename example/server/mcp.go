@@ -69,7 +69,7 @@ func newMCPEndpoint(srv *mcpoauth.OAuthServer, issuerOrigin string, sdkHostCheck
 		SessionTimeout:             mcpSessionTimeout,
 		DisableLocalhostProtection: !sdkHostCheck,
 	})
-	forward := gosdk.ForwardAuthInfo(gosdk.WithSessionKey(gosdk.UserAndClient))
+	forward := gosdk.ForwardAuthInfo(gosdk.Options{SessionKey: gosdk.UserAndClient})
 	cors := mcphttp.CORS(mcphttp.OriginOptions{
 		Origins:       []string{issuerOrigin},
 		AllowLoopback: true,

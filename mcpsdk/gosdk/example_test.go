@@ -105,7 +105,7 @@ func ExampleTokenVerifier() {
 		mcpURL = "https://mcp.example.com/mcp"
 		prmURL = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
 	)
-	protect := auth.RequireBearerToken(gosdk.TokenVerifier(demoVerifier(mcpURL), mcpURL),
+	protect := auth.RequireBearerToken(gosdk.TokenVerifier(demoVerifier(mcpURL), mcpURL, gosdk.Options{}),
 		&auth.RequireBearerTokenOptions{ResourceMetadataURL: prmURL, Scopes: []string{"mcp:tools"}})
 	// One server per session: no state is shared between clients.
 	handler := mcp.NewStreamableHTTPHandler(func(*http.Request) *mcp.Server { return whoamiServer() }, nil)
@@ -138,7 +138,7 @@ func ExampleForwardAuthInfo() {
 	mux := http.NewServeMux()
 	// Sessions are bound to the user and the client of the token that
 	// created them.
-	mux.Handle("/mcp", protect(gosdk.ForwardAuthInfo(gosdk.WithSessionKey(gosdk.UserAndClient))(handler)))
+	mux.Handle("/mcp", protect(gosdk.ForwardAuthInfo(gosdk.Options{SessionKey: gosdk.UserAndClient})(handler)))
 	ts := httptest.NewServer(mux)
 	defer ts.Close()
 

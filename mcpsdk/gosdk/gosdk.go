@@ -7,7 +7,7 @@
 // With the SDK's own middleware, verifying tokens with a bearer.Verifier
 // (an *mcpoauth.OAuthServer is one):
 //
-//	mw := auth.RequireBearerToken(gosdk.TokenVerifier(srv, mcpURL),
+//	mw := auth.RequireBearerToken(gosdk.TokenVerifier(srv, mcpURL, gosdk.Options{}),
 //		&auth.RequireBearerTokenOptions{ResourceMetadataURL: prmURL, Scopes: []string{"mcp:tools"}})
 //	mux.Handle("/mcp", gosdk.WithRFC6750Errors(mw(mcpHandler)))
 //
@@ -16,7 +16,7 @@
 // ForwardAuthInfo, which hands its verdict to the SDK without verifying the
 // token again:
 //
-//	mux.Handle("/mcp", srv.RequireBearerAuth("mcp:tools")(gosdk.ForwardAuthInfo()(mcpHandler)))
+//	mux.Handle("/mcp", srv.RequireBearerAuth("mcp:tools")(gosdk.ForwardAuthInfo(gosdk.Options{})(mcpHandler)))
 //
 // Either way, add AuthInfoMiddleware to every mcp.Server so that tool
 // handlers can call bearer.FromContext(ctx): the SDK runs a session's
@@ -47,33 +47,28 @@ const ExtraClientID = "client_id"
 // read it with AuthInfo.
 const extraAuthInfo = "github.com/mcpoauth/mcpoauth/bearer.AuthInfo"
 
-// Option configures TokenVerifier and ForwardAuthInfo.
-type Option func(*options)
+// Options configures TokenVerifier and ForwardAuthInfo; the zero value is
+// the default.
+type Options struct {
+	// SessionKey sets what TokenInfo.UserID holds, which is what the SDK
+	// binds a session to: a request that names a session created under
+	// another UserID is refused with 403 ("session user mismatch"). nil
+	// means SessionKey (the function); UserAndClient binds sessions to the
+	// OAuth client as well. A function returning "" turns the SDK's binding
+	// off for that token, so it should not.
+	SessionKey func(*bearer.AuthInfo) string
+}
 
 type options struct {
 	sessionKey func(*bearer.AuthInfo) string
 }
 
-func newOptions(opts []Option) *options {
+func newOptions(opts Options) *options {
 	o := &options{sessionKey: SessionKey}
-	for _, opt := range opts {
-		opt(o)
+	if opts.SessionKey != nil {
+		o.sessionKey = opts.SessionKey
 	}
 	return o
-}
-
-// WithSessionKey sets what TokenInfo.UserID holds, which is what the SDK
-// binds a session to: a request that names a session created under another
-// UserID is refused with 403 ("session user mismatch"). The default is
-// SessionKey; UserAndClient binds sessions to the OAuth client as well. A
-// function returning "" turns the SDK's binding off for that token, so it
-// should not.
-func WithSessionKey(key func(*bearer.AuthInfo) string) Option {
-	return func(o *options) {
-		if key != nil {
-			o.sessionKey = key
-		}
-	}
 }
 
 // clientPrefix marks the session key of a token that acts for no user.
@@ -96,7 +91,7 @@ func SessionKey(info *bearer.AuthInfo) string {
 // UserAndClient is a session key naming both the user and the client of a
 // token, unambiguously (each is quoted), so that a session is usable only
 // with tokens of the same user issued to the same client. Pass it to
-// WithSessionKey. TokenInfo.UserID then is not a plain user id: read the
+// Options.SessionKey. TokenInfo.UserID then is not a plain user id: read the
 // user from AuthInfo or bearer.FromContext.
 func UserAndClient(info *bearer.AuthInfo) string {
 	return strconv.Quote(info.UserID) + " " + strconv.Quote(info.ClientID)
@@ -155,7 +150,7 @@ var (
 // TokenVerifier adapts v to the SDK's auth.TokenVerifier, for
 // auth.RequireBearerToken. The TokenInfo it returns carries the token's
 // scopes, its expiry (never zero: a token without one is refused), the
-// session key (SessionKey, or WithSessionKey's) as UserID so that the SDK
+// session key (SessionKey, or Options.SessionKey's) as UserID so that the SDK
 // binds sessions to it, and in Extra the client id under ExtraClientID and
 // the whole AuthInfo (read it with AuthInfo).
 //
@@ -173,7 +168,7 @@ var (
 //
 // The SDK's middleware omits the RFC 6750 error codes from its challenge;
 // wrap it with WithRFC6750Errors.
-func TokenVerifier(v bearer.Verifier, resourceURL string, opts ...Option) auth.TokenVerifier {
+func TokenVerifier(v bearer.Verifier, resourceURL string, opts Options) auth.TokenVerifier {
 	if v == nil {
 		panic("gosdk: TokenVerifier: nil verifier")
 	}
@@ -218,7 +213,7 @@ func TokenVerifier(v bearer.Verifier, resourceURL string, opts ...Option) auth.T
 // is private. A request that reaches it without an AuthInfo in its context
 // means the middleware was mounted without bearer.RequireBearerAuth in front
 // of it: it is answered 500, never let through.
-func ForwardAuthInfo(opts ...Option) func(http.Handler) http.Handler {
+func ForwardAuthInfo(opts Options) func(http.Handler) http.Handler {
 	o := newOptions(opts)
 	verify := func(ctx context.Context, _ string, _ *http.Request) (*auth.TokenInfo, error) {
 		info, ok := bearer.FromContext(ctx)

@@ -76,7 +76,7 @@ func TestTokenVerifier(t *testing.T) {
 				require.Equal(t, "secret-token", token)
 				return tt.info, tt.err
 			})
-			ti, err := gosdk.TokenVerifier(v, tt.resource)(context.Background(), "secret-token", nil)
+			ti, err := gosdk.TokenVerifier(v, tt.resource, gosdk.Options{})(context.Background(), "secret-token", nil)
 			if tt.wantMsg != "" {
 				require.Nil(t, ti)
 				require.EqualError(t, err, tt.wantMsg, "a fixed message: the SDK writes it into the body")
@@ -104,9 +104,9 @@ func TestTokenVerifier(t *testing.T) {
 }
 
 func TestTokenVerifierPanics(t *testing.T) {
-	require.PanicsWithValue(t, "gosdk: TokenVerifier: nil verifier", func() { gosdk.TokenVerifier(nil, testResource) })
-	require.Panics(t, func() { gosdk.TokenVerifier(fakeVerifier{}, "/mcp") })
-	require.Panics(t, func() { gosdk.TokenVerifier(fakeVerifier{}, "https://h/mcp#x") })
+	require.PanicsWithValue(t, "gosdk: TokenVerifier: nil verifier", func() { gosdk.TokenVerifier(nil, testResource, gosdk.Options{}) })
+	require.Panics(t, func() { gosdk.TokenVerifier(fakeVerifier{}, "/mcp", gosdk.Options{}) })
+	require.Panics(t, func() { gosdk.TokenVerifier(fakeVerifier{}, "https://h/mcp#x", gosdk.Options{}) })
 	require.PanicsWithValue(t, "gosdk: WithRFC6750Errors: nil handler", func() { gosdk.WithRFC6750Errors(nil) })
 }
 
@@ -135,10 +135,10 @@ func TestSessionKeys(t *testing.T) {
 		gosdk.UserAndClient(&bearer.AuthInfo{UserID: `a" "b`, ClientID: "c"}),
 		gosdk.UserAndClient(&bearer.AuthInfo{UserID: "a", ClientID: `b" "c`}))
 
-	ti, err := gosdk.TokenVerifier(fakeVerifier{"t": user("alice", "app")}, testResource, gosdk.WithSessionKey(gosdk.UserAndClient))(context.Background(), "t", nil)
+	ti, err := gosdk.TokenVerifier(fakeVerifier{"t": user("alice", "app")}, testResource, gosdk.Options{SessionKey: gosdk.UserAndClient})(context.Background(), "t", nil)
 	require.NoError(t, err)
 	require.Equal(t, `"alice" "app"`, ti.UserID)
-	ti, err = gosdk.TokenVerifier(fakeVerifier{"t": user("alice", "app")}, testResource, gosdk.WithSessionKey(nil))(context.Background(), "t", nil)
+	ti, err = gosdk.TokenVerifier(fakeVerifier{"t": user("alice", "app")}, testResource, gosdk.Options{})(context.Background(), "t", nil)
 	require.NoError(t, err)
 	require.Equal(t, "alice", ti.UserID, "a nil key keeps the default")
 }
@@ -334,15 +334,15 @@ func rawPOST(t *testing.T, url, token, sessionID string) (*http.Response, string
 }
 
 // chains are the two supported ways to put a verifier in front of the SDK.
-func chains(v bearer.Verifier, opts ...gosdk.Option) map[string]func(http.Handler) http.Handler {
+func chains(v bearer.Verifier, opts gosdk.Options) map[string]func(http.Handler) http.Handler {
 	return map[string]func(http.Handler) http.Handler{
 		"SDK middleware with TokenVerifier": func(h http.Handler) http.Handler {
-			return gosdk.WithRFC6750Errors(auth.RequireBearerToken(gosdk.TokenVerifier(v, testResource, opts...),
+			return gosdk.WithRFC6750Errors(auth.RequireBearerToken(gosdk.TokenVerifier(v, testResource, opts),
 				&auth.RequireBearerTokenOptions{ResourceMetadataURL: testPRM, Scopes: []string{"mcp:tools"}})(h))
 		},
 		"bearer middleware with ForwardAuthInfo": func(h http.Handler) http.Handler {
 			return bearer.RequireBearerAuth(bearer.Options{Verifier: v, RequiredScopes: []string{"mcp:tools"},
-				Resource: testResource, ResourceMetadataURL: testPRM})(gosdk.ForwardAuthInfo(opts...)(h))
+				Resource: testResource, ResourceMetadataURL: testPRM})(gosdk.ForwardAuthInfo(opts)(h))
 		},
 	}
 }
@@ -356,7 +356,7 @@ func TestRoundTrip(t *testing.T) {
 		"alice-noscope": user("alice", "app", "read"),
 		"foreign":       {UserID: "alice", ClientID: "app", Scopes: []string{"mcp:tools"}, Resource: "https://elsewhere.example/mcp", ExpiresAt: time.Now().Add(time.Hour)},
 	}
-	for name, protect := range chains(v) {
+	for name, protect := range chains(v, gosdk.Options{}) {
 		t.Run(name, func(t *testing.T) {
 			e := newMCPEnv(t, true, protect)
 			tokens := &switchableToken{token: "alice-1"}
@@ -423,7 +423,7 @@ func TestRoundTripUserAndClient(t *testing.T) {
 		"alice-other": user("alice", "other-app", "mcp:tools"),
 		"service":     user("", "app", "mcp:tools"),
 	}
-	for name, protect := range chains(v, gosdk.WithSessionKey(gosdk.UserAndClient)) {
+	for name, protect := range chains(v, gosdk.Options{SessionKey: gosdk.UserAndClient}) {
 		t.Run(name, func(t *testing.T) {
 			e := newMCPEnv(t, true, protect)
 			cs := connect(t, e.url, &switchableToken{token: "alice"})
@@ -451,7 +451,7 @@ func TestSDKHandsToolsTheSessionContext(t *testing.T) {
 		"alice-1": user("alice", "app", "mcp:tools"),
 		"alice-2": user("alice", "app", "mcp:tools", "more"),
 	}
-	e := newMCPEnv(t, false, chains(v)["bearer middleware with ForwardAuthInfo"])
+	e := newMCPEnv(t, false, chains(v, gosdk.Options{})["bearer middleware with ForwardAuthInfo"])
 	tokens := &switchableToken{token: "alice-1"}
 	cs := connect(t, e.url, tokens)
 	tokens.set("alice-2")
@@ -482,7 +482,7 @@ func TestAuthInfoMiddlewareHidesStaleAuthInfo(t *testing.T) {
 }
 
 func TestForwardAuthInfoWithoutBearerMiddleware(t *testing.T) {
-	h := gosdk.ForwardAuthInfo()(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
+	h := gosdk.ForwardAuthInfo(gosdk.Options{})(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {
 		t.Fatal("reached the handler")
 	}))
 	req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
@@ -523,7 +523,7 @@ func TestWithOAuthServer(t *testing.T) {
 		})
 		return s
 	}
-	protect := auth.RequireBearerToken(gosdk.TokenVerifier(srv, issuer+"/mcp"), &auth.RequireBearerTokenOptions{
+	protect := auth.RequireBearerToken(gosdk.TokenVerifier(srv, issuer+"/mcp", gosdk.Options{}), &auth.RequireBearerTokenOptions{
 		ResourceMetadataURL: mcpoauth.ProtectedResourceMetadataURL(issuer + "/mcp"),
 		Scopes:              []string{"mcp:tools"},
 	})
