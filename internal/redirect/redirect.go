@@ -62,6 +62,11 @@ func Validate(raw string, allowInsecureHTTP bool) error {
 	default:
 		// A private-use scheme (RFC 8252 §7.1): "com.example.app:/cb",
 		// "vscode://...". Hosts are allowed; the app owns the scheme.
+		// RFC 8252 §7.1 tells the app to use a reverse domain name as
+		// the scheme, but Cursor registers "cursor://anysphere.cursor-mcp/..."
+		// and VS Code "vscode://...": requiring a period in the scheme
+		// would refuse both, so the scheme is not checked further. The
+		// schemes a browser runs or reads from are refused above.
 		if u.Opaque != "" && !strings.HasPrefix(u.Opaque, "/") {
 			return ErrInvalid
 		}

@@ -35,6 +35,9 @@ func TestValidate(t *testing.T) {
 		{"data:text/html,hi", ErrDangerous},
 		{"vbscript:x", ErrDangerous},
 		{"file:///etc/passwd", ErrDangerous},
+		// A private-use-looking authority does not launder a forbidden scheme.
+		{"javascript://anysphere.cursor-mcp/%0Aalert(1)", ErrDangerous},
+		{"blob:https://claude.ai/api/mcp/auth_callback", ErrDangerous},
 	} {
 		require.ErrorIs(t, Validate(tc.uri, false), tc.want, tc.uri)
 		if tc.want == nil {
@@ -125,4 +128,138 @@ func FuzzMatches(f *testing.F) {
 			require.Empty(t, u.Fragment)
 		}
 	})
+}
+
+// TestRealClients pins the redirect URIs the MCP clients in use register and
+// then send, as /work/shared/reference/clients-2026.md ("Clients") records
+// them from the clients' issue threads and changelogs: each one registers,
+// and each one the client sends at /authorize resolves to itself.
+func TestRealClients(t *testing.T) {
+	for _, tc := range []struct {
+		name       string
+		registered []string
+		requested  string
+	}{
+		{
+			// RFC 8252 §7.1 asks apps for a reverse-DNS scheme; "cursor" is
+			// not one, but its authority is, and Cursor cannot be told
+			// otherwise: refusing it fails Cursor's whole registration.
+			name: "cursor private-use scheme beside https and localhost, RFC 8252 §7.1",
+			registered: []string{
+				"cursor://anysphere.cursor-mcp/oauth/callback",
+				"https://www.cursor.com/agents/mcp/oauth/callback",
+				"http://localhost:8787/callback",
+			},
+			requested: "cursor://anysphere.cursor-mcp/oauth/callback",
+		},
+		{
+			name: "cursor https callback, exact match",
+			registered: []string{
+				"cursor://anysphere.cursor-mcp/oauth/callback",
+				"https://www.cursor.com/agents/mcp/oauth/callback",
+				"http://localhost:8787/callback",
+			},
+			requested: "https://www.cursor.com/agents/mcp/oauth/callback",
+		},
+		{
+			name: "cursor localhost callback on its registered port, RFC 8252 §7.3",
+			registered: []string{
+				"cursor://anysphere.cursor-mcp/oauth/callback",
+				"https://www.cursor.com/agents/mcp/oauth/callback",
+				"http://localhost:8787/callback",
+			},
+			requested: "http://localhost:8787/callback",
+		},
+		{
+			name:       "vscode portless loopback used with a random port, RFC 8252 §7.3",
+			registered: []string{"https://vscode.dev/redirect", "http://127.0.0.1/", "http://127.0.0.1:33418/"},
+			requested:  "http://127.0.0.1:49152/",
+		},
+		{
+			name:       "vscode loopback on its usual port 33418, RFC 8252 §7.3",
+			registered: []string{"https://vscode.dev/redirect", "http://127.0.0.1/", "http://127.0.0.1:33418/"},
+			requested:  "http://127.0.0.1:33418/",
+		},
+		{
+			name:       "vscode https redirect, RFC 8252 §7.2 claimed https",
+			registered: []string{"https://vscode.dev/redirect", "http://127.0.0.1/", "http://127.0.0.1:33418/"},
+			requested:  "https://vscode.dev/redirect",
+		},
+		{
+			name:       "claude.ai callback, exact match",
+			registered: []string{"https://claude.ai/api/mcp/auth_callback"},
+			requested:  "https://claude.ai/api/mcp/auth_callback",
+		},
+		{
+			name:       "claude.com callback, exact match",
+			registered: []string{"https://claude.com/api/mcp/auth_callback"},
+			requested:  "https://claude.com/api/mcp/auth_callback",
+		},
+		{
+			name:       "chatgpt connector callback, exact match",
+			registered: []string{"https://chatgpt.com/connector/oauth/g-4f6a2c9e1b"},
+			requested:  "https://chatgpt.com/connector/oauth/g-4f6a2c9e1b",
+		},
+		{
+			name:       "chatgpt legacy connector callback, exact match",
+			registered: []string{"https://chatgpt.com/connector_platform_oauth_redirect"},
+			requested:  "https://chatgpt.com/connector_platform_oauth_redirect",
+		},
+		{
+			name:       "claude code localhost callback on another port, RFC 8252 §7.3",
+			registered: []string{"http://localhost:53117/callback"},
+			requested:  "http://localhost:60001/callback",
+		},
+		{
+			name:       "mcp inspector localhost callback",
+			registered: []string{"http://localhost:6274/oauth/callback"},
+			requested:  "http://localhost:6274/oauth/callback",
+		},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			for _, u := range tc.registered {
+				require.NoError(t, Validate(u, false), u)
+			}
+			got, err := Resolve(tc.registered, tc.requested)
+			require.NoError(t, err)
+			require.Equal(t, tc.requested, got)
+		})
+	}
+}
+
+// TestRealClientsNoLooserMatch: what the real clients need stays the one
+// exception to exact matching. Neighbours of their URIs do not match.
+func TestRealClientsNoLooserMatch(t *testing.T) {
+	vscode := []string{"https://vscode.dev/redirect", "http://127.0.0.1/", "http://127.0.0.1:33418/"}
+	cursor := []string{
+		"cursor://anysphere.cursor-mcp/oauth/callback",
+		"https://www.cursor.com/agents/mcp/oauth/callback",
+		"http://localhost:8787/callback",
+	}
+	for _, tc := range []struct {
+		name       string
+		registered []string
+		requested  string
+	}{
+		// RFC 8252 §7.3 frees the port of a loopback URI, nothing else.
+		{"vscode loopback path differs", vscode, "http://127.0.0.1:49152/cb"},
+		{"vscode loopback host differs: 127.0.0.1 is not localhost", vscode, "http://localhost:49152/"},
+		{"vscode loopback over https is not the registered http", vscode, "https://127.0.0.1:49152/"},
+		{"vscode loopback with a query", vscode, "http://127.0.0.1:49152/?next=x"},
+		{"vscode loopback with userinfo", vscode, "http://evil@127.0.0.1:49152/"},
+		{"vscode https port may not vary", vscode, "https://vscode.dev:8443/redirect"},
+		{"vscode https trailing slash", vscode, "https://vscode.dev/redirect/"},
+		// Private-use and https URIs match exactly (RFC 9700 §2.1).
+		{"cursor private-use scheme case", cursor, "Cursor://anysphere.cursor-mcp/oauth/callback"},
+		{"cursor private-use authority differs", cursor, "cursor://anysphere.cursor-evil/oauth/callback"},
+		{"cursor private-use path differs", cursor, "cursor://anysphere.cursor-mcp/oauth/callback/x"},
+		{"cursor https host suffix", cursor, "https://www.cursor.com.evil.example/agents/mcp/oauth/callback"},
+		{"chatgpt connector id differs", []string{"https://chatgpt.com/connector/oauth/g-4f6a2c9e1b"}, "https://chatgpt.com/connector/oauth/g-0000000000"},
+		{"claude.ai callback is not claude.com's", []string{"https://claude.ai/api/mcp/auth_callback"}, "https://claude.com/api/mcp/auth_callback"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			_, err := Resolve(tc.registered, tc.requested)
+			require.ErrorIs(t, err, ErrUnregistered)
+		})
+	}
 }
