@@ -579,28 +579,12 @@ func TestIntegrationCIMD(t *testing.T) {
 	authURL := cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), resourceOpt)
 
 	ua := userAgent(t)
-	resp, err := ua.Get(authURL)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	consent := resp.Header.Get("Location")
-	resp, err = ua.Get(consent)
-	require.NoError(t, err)
-	var p mcpoauth.PendingAuthorization
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
-	resp.Body.Close()
+	consent, p := openConsent(t, ua, authURL)
 	require.Equal(t, "app.example.com", p.ClientIDHost)
 	require.Equal(t, "CIMD Test Client", p.ClientName)
 	require.Equal(t, "127.0.0.1:51234", p.RedirectHost)
 	require.Equal(t, []string{testScope}, p.Scopes)
-	u, _ := url.Parse(consent)
-	u.RawQuery = ""
-	resp, err = ua.PostForm(u.String(), url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := approveConsent(t, ua, consent, p)
 	require.Equal(t, "127.0.0.1:51234", loc.Host)
 	require.Equal(t, ls.issuer, loc.Query().Get("iss"))
 	require.Equal(t, "st4te", loc.Query().Get("state"))
@@ -622,7 +606,7 @@ func TestIntegrationCIMD(t *testing.T) {
 	// use is refused at the start of the next flow.
 	f.serve(cimdPath, cimdResponse{body: cimdDoc(t, cimdClientID, map[string]any{"client_secret": "x"})})
 	other := newCIMDLiveServer(t, f)
-	resp, err = userAgent(t).Get(other.issuer + "/authorize?" + url.Values{
+	resp, err := userAgent(t).Get(other.issuer + "/authorize?" + url.Values{
 		"client_id": {cimdClientID}, "redirect_uri": {"http://127.0.0.1:51234/callback"}, "response_type": {"code"},
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "resource": {other.resource},
 	}.Encode())

@@ -3,10 +3,13 @@ package integration_test
 import (
 	"net/http"
 	"net/http/httptest"
+	"net/url"
 	"sync"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
 )
 
 // raceTokenRequests fires n identical token requests at once and returns
@@ -102,4 +105,96 @@ func TestConcurrentConsent(t *testing.T) {
 		}
 	}
 	require.Equal(t, 1, n)
+}
+
+// TestDeviceConcurrentPollsOfApprovedCode: 50 concurrent polls of one
+// approved device code yield exactly one token response (atomic consume);
+// the others are invalid_grant and revoke nothing.
+func TestDeviceConcurrentPollsOfApprovedCode(t *testing.T) {
+	h := newDeviceHarness(t)
+	id := h.deviceClient()
+	da := h.startDevice(id)
+	require.Equal(t, http.StatusSeeOther, h.decideDevice(da.UserCode, "approve", "alice").Code)
+	ws := raceTokenRequests(h, 50, func() *http.Request {
+		return newRequest(http.MethodPost, "/token", devicePollForm(id, da.DeviceCode).Encode())
+	})
+	ok := successes(t, ws)
+	require.Len(t, ok, 1)
+	tr := decodeTokens(t, ok[0])
+	require.Equal(t, http.StatusOK, h.callMCP(tr.AccessToken).Code, "the losers revoke nothing")
+	require.Equal(t, 2, h.model.Stats().Tokens, "one access and one refresh token")
+}
+
+// TestDevicePollRacesDecision: the seed's lost update (§f.4) under real
+// concurrency. Each of 1,000 rounds starts a device flow, then releases at
+// once a poll and the user's decision (approve and deny alternate). The
+// decision is never lost: afterwards the stored status is the decision
+// (unless the racing poll already answered by it and consumed the record),
+// and the next poll answers by it: tokens exactly once for an approval,
+// access_denied for a denial; never authorization_pending.
+func TestDevicePollRacesDecision(t *testing.T) {
+	rounds := 1000
+	if testing.Short() {
+		rounds = 100
+	}
+	h := newDeviceHarness(t)
+	id := h.deviceClient()
+	b := &browser{}
+	csrf := h.openDevicePage(b, "").CSRFToken
+	for round := range rounds {
+		approve := round%2 == 0
+		action, decided := "deny", mcpoauth.DeviceDenied
+		if approve {
+			action, decided = "approve", mcpoauth.DeviceApproved
+		}
+		da := h.startDevice(id)
+		decide := url.Values{"user_code": {da.UserCode}, "csrf_token": {csrf}, "username": {"alice"}}
+
+		var racing, decision *httptest.ResponseRecorder
+		start := make(chan struct{})
+		var wg sync.WaitGroup
+		wg.Go(func() {
+			<-start
+			racing = h.pollDevice(id, da.DeviceCode)
+		})
+		wg.Go(func() {
+			<-start
+			decision = h.postDecision(b, action, decide)
+		})
+		close(start)
+		wg.Wait()
+		require.Equal(t, http.StatusSeeOther, decision.Code, "round %d: %s", round, decision.Body.String())
+
+		// The racing poll came before the decision (pending) or after it
+		// (answered by it); nothing else.
+		racedFirst := racing.Code == http.StatusBadRequest && oauthError(t, racing) == "authorization_pending"
+		if !racedFirst {
+			if approve {
+				require.Equal(t, http.StatusOK, racing.Code, "round %d: %s", round, racing.Body.String())
+			} else {
+				require.Equal(t, "access_denied", oauthError(t, racing), "round %d", round)
+			}
+		}
+
+		stored := storedDevice(t, h.model, da.DeviceCode)
+		if racedFirst {
+			require.NotNil(t, stored, "round %d: the decision was lost", round)
+			require.Equal(t, decided, stored.Status, "round %d: the decision was overwritten", round)
+			require.Equal(t, "alice", stored.UserID, "round %d", round)
+		} else {
+			require.Nil(t, stored, "round %d: consumed by the racing poll", round)
+		}
+
+		final := h.pollDevice(id, da.DeviceCode)
+		switch {
+		case !racedFirst:
+			require.Equal(t, "invalid_grant", oauthError(t, final), "round %d: answered once", round)
+		case approve:
+			require.Equal(t, http.StatusOK, final.Code, "round %d: %s", round, final.Body.String())
+		default:
+			require.Equal(t, "access_denied", oauthError(t, final), "round %d", round)
+		}
+	}
+	require.Zero(t, h.model.Stats().DeviceAuthorizations)
+	require.Equal(t, rounds/2*2, h.model.Stats().Tokens, "one token pair per approval")
 }
