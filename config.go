@@ -269,11 +269,6 @@ type CIMDConfig struct {
 	// FetchTimeout bounds a whole fetch; defaults to
 	// DefaultCIMDFetchTimeout.
 	FetchTimeout time.Duration
-
-	// testTransport replaces the guarded transport so that tests can
-	// fetch from loopback fixtures. Only export_test.go sets it: no
-	// configuration can reach it.
-	testTransport http.RoundTripper
 }
 
 // RateLimit allows Requests per Window to each client IP, as a token

@@ -768,19 +768,16 @@ func requireExactlyOneWinner(t *testing.T, errs []error, loser error) int {
 
 const memConcurrency = 50
 
-func TestMemoryModelConcurrentConsumeAuthorizationCode(t *testing.T) {
-	ctx := t.Context()
-	exp := memT0.Add(time.Hour)
-	m := newTestMemoryModel(t)
-	code := memCode("client", "g", exp)
-	require.NoError(t, m.SaveAuthorizationCode(ctx, code))
+// requireOneRedemption has memConcurrency callers redeem one credential at
+// once, each with a token of its own to issue: exactly one wins, only its
+// token is stored, and the model then holds wantTokens tokens.
+func requireOneRedemption(t *testing.T, m *MemoryModel, kind TokenKind, wantTokens int, redeem func(issued *Token) error) {
+	t.Helper()
 	issued := make([]*Token, memConcurrency)
 	for i := range issued {
-		issued[i] = memToken(AccessToken, "client", "g", exp)
+		issued[i] = memToken(kind, "client", "g", memT0.Add(time.Hour))
 	}
-	errs := runConcurrently(memConcurrency, func(i int) error {
-		return m.ConsumeAuthorizationCode(ctx, code.Digest, "client", issued[i])
-	})
+	errs := runConcurrently(memConcurrency, func(i int) error { return redeem(issued[i]) })
 	winner := requireExactlyOneWinner(t, errs, ErrAlreadyUsed)
 	for i, tok := range issued {
 		if i == winner {
@@ -789,33 +786,28 @@ func TestMemoryModelConcurrentConsumeAuthorizationCode(t *testing.T) {
 			requireTokenAbsent(t, m, tok)
 		}
 	}
-	require.Equal(t, 1, m.Stats().Tokens)
+	require.Equal(t, wantTokens, m.Stats().Tokens)
 	requireMemoryInvariants(t, m)
+}
+
+func TestMemoryModelConcurrentConsumeAuthorizationCode(t *testing.T) {
+	ctx := t.Context()
+	m := newTestMemoryModel(t)
+	code := memCode("client", "g", memT0.Add(time.Hour))
+	require.NoError(t, m.SaveAuthorizationCode(ctx, code))
+	requireOneRedemption(t, m, AccessToken, 1, func(issued *Token) error {
+		return m.ConsumeAuthorizationCode(ctx, code.Digest, "client", issued)
+	})
 }
 
 func TestMemoryModelConcurrentRotateRefreshToken(t *testing.T) {
 	ctx := t.Context()
-	exp := memT0.Add(time.Hour)
 	m := newTestMemoryModel(t)
-	old := memToken(RefreshToken, "client", "g", exp)
+	old := memToken(RefreshToken, "client", "g", memT0.Add(time.Hour))
 	require.NoError(t, m.SaveTokens(ctx, old))
-	issued := make([]*Token, memConcurrency)
-	for i := range issued {
-		issued[i] = memToken(RefreshToken, "client", "g", exp)
-	}
-	errs := runConcurrently(memConcurrency, func(i int) error {
-		return m.RotateRefreshToken(ctx, old.Digest, "client", issued[i])
+	requireOneRedemption(t, m, RefreshToken, 2, func(issued *Token) error {
+		return m.RotateRefreshToken(ctx, old.Digest, "client", issued)
 	})
-	winner := requireExactlyOneWinner(t, errs, ErrAlreadyUsed)
-	for i, tok := range issued {
-		if i == winner {
-			requireTokenPresent(t, m, tok)
-		} else {
-			requireTokenAbsent(t, m, tok)
-		}
-	}
-	require.Equal(t, 2, m.Stats().Tokens)
-	requireMemoryInvariants(t, m)
 }
 
 func TestMemoryModelConcurrentConsumeAuthorizationRequest(t *testing.T) {

@@ -100,7 +100,6 @@ func New(cfg Config) (*OAuthServer, error) {
 			Timeout:    c.FetchTimeout,
 			Allow:      c.AllowClientID,
 			Validate:   srv.grants.ValidateDocumentMetadata,
-			Transport:  c.testTransport,
 		})
 	}
 	if !s.RateLimits.Disabled {

@@ -15,14 +15,14 @@ COUNT=${COUNT:-3}
 tmp=$(mktemp -d)
 trap 'rm -rf "$tmp"' EXIT
 
-echo "== go test -run '^\$' -bench 'VerifyAccessToken\$|MemoryModelLiveTokens' -benchmem -count $COUNT ." >&2
-go test -run '^$' -bench 'VerifyAccessToken$|MemoryModelLiveTokens' -benchmem -count "$COUNT" . |
+echo "== go test -run '^\$' -bench 'VerifyAccessToken\$|MemoryModelLiveTokens' -benchmem -count $COUNT ./integration" >&2
+go test -run '^$' -bench 'VerifyAccessToken$|MemoryModelLiveTokens' -benchmem -count "$COUNT" ./integration |
 	tee "$tmp/bench" >&2
 # The 1- and 2-core runs alternate (the -cpu list is the outer loop), so
 # that the machine's drifting load hits both alike.
 cpus=$(printf '1,2,%.0s' $(seq 5))
-echo "== go test -run '^\$' -bench 'VerifyParallel\$|ParallelBaseline' -benchmem -cpu ${cpus%,} ." >&2
-go test -run '^$' -bench 'VerifyParallel$|ParallelBaseline' -benchmem -cpu "${cpus%,}" . |
+echo "== go test -run '^\$' -bench 'VerifyParallel\$|ParallelBaseline' -benchmem -cpu ${cpus%,} ./integration" >&2
+go test -run '^$' -bench 'VerifyParallel$|ParallelBaseline' -benchmem -cpu "${cpus%,}" ./integration |
 	tee "$tmp/parallel" >&2
 echo "== bench/load.sh" >&2
 bench/load.sh | tee "$tmp/load"

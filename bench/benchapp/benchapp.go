@@ -1,5 +1,5 @@
 // Package benchapp wires mcpoauth for load tests: the load server
-// (bench/server) and the in-process benchmarks (bench_test.go) serve the same
+// (bench/server) and the in-process benchmarks (integration/bench_test.go) serve the same
 // handler, so a figure from one can be compared with the other.
 //
 // It is benchmark plumbing, not an example to copy: rate limits are off and

@@ -76,8 +76,8 @@ func (f *fixture) lastHeader() http.Header {
 	return f.headers[len(f.headers)-1]
 }
 
-// transport reaches the fixture for any URL: the test-only override the
-// root package's export_test.go also uses.
+// transport reaches the fixture for any URL, as SetTestTransport's
+// callers (integration/, example/server) install it.
 func (f *fixture) transport() http.RoundTripper {
 	tr := f.Client().Transport.(*http.Transport).Clone()
 	addr := f.Listener.Addr().String()

@@ -1,4 +1,4 @@
-package mcpoauth_test
+package integration_test
 
 import (
 	"context"
@@ -17,6 +17,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/cimd"
 )
 
 // The client ID metadata document of the tests, served by a loopback TLS
@@ -28,7 +29,7 @@ const (
 
 // cimdFixture is a loopback TLS server that serves client ID metadata
 // documents by path and counts fetches. Servers reach it through the
-// test-only transport override (export_test.go), whatever the URL's host;
+// test-only transport override (fetchFrom), whatever the URL's host;
 // its certificate is httptest's, verified as example.com.
 type cimdFixture struct {
 	*httptest.Server
@@ -110,14 +111,23 @@ func (f *cimdFixture) transport() http.RoundTripper {
 	return tr
 }
 
+// fetchFrom makes every server built until the test ends fetch client ID
+// metadata documents from f instead of through the guarded transport. The
+// hook is global, so a test that uses it must not run in parallel.
+func fetchFrom(t *testing.T, f *cimdFixture) {
+	t.Helper()
+	t.Cleanup(cimd.SetTestTransport(f.transport()))
+}
+
 // withCIMD enables client ID metadata documents, fetched from f.
-func withCIMD(f *cimdFixture, mutate ...func(*mcpoauth.CIMDConfig)) func(*mcpoauth.Config) {
+func withCIMD(t *testing.T, f *cimdFixture, mutate ...func(*mcpoauth.CIMDConfig)) func(*mcpoauth.Config) {
+	t.Helper()
+	fetchFrom(t, f)
 	return func(c *mcpoauth.Config) {
 		c.ClientIDMetadataDocuments = mcpoauth.CIMDConfig{Enabled: true}
 		for _, m := range mutate {
 			m(&c.ClientIDMetadataDocuments)
 		}
-		mcpoauth.SetCIMDTestTransport(&c.ClientIDMetadataDocuments, f.transport())
 	}
 }
 
@@ -149,7 +159,7 @@ func newCIMDHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) (*harness, *
 	t.Helper()
 	f := newCIMDFixture(t)
 	f.serveDoc(t, cimdPath, nil)
-	return newHarness(t, append([]func(*mcpoauth.Config){withCIMD(f)}, mutate...)...), f
+	return newHarness(t, append([]func(*mcpoauth.Config){withCIMD(t, f)}, mutate...)...), f
 }
 
 // requireShownError checks an /authorize answer is an error shown to the
@@ -178,9 +188,8 @@ func TestCIMDMetadata(t *testing.T) {
 func TestCIMDDisabledByDefault(t *testing.T) {
 	f := newCIMDFixture(t)
 	f.serveDoc(t, cimdPath, nil)
-	h := newHarness(t, func(c *mcpoauth.Config) {
-		mcpoauth.SetCIMDTestTransport(&c.ClientIDMetadataDocuments, f.transport())
-	})
+	fetchFrom(t, f)
+	h := newHarness(t)
 	requireShownError(t, h.authorize(&browser{}, authorizeParams(cimdClientID)), "invalid_client")
 	require.Zero(t, f.hitCount(cimdPath))
 }
@@ -349,7 +358,7 @@ func TestCIMDRefusesUnsafeDocuments(t *testing.T) {
 		t.Run(name, func(t *testing.T) {
 			f := newCIMDFixture(t)
 			// Every grant on, so that no grant type is dropped unseen.
-			h := newHarness(t, withAllGrants, withCIMD(f))
+			h := newHarness(t, withAllGrants, withCIMD(t, f))
 			f.serveDoc(t, cimdPath, extra)
 			for i := 1; i <= 2; i++ {
 				w := h.authorize(&browser{}, authorizeParams(cimdClientID))
@@ -377,7 +386,7 @@ func TestCIMDRefusesUnsafeResponses(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			f := newCIMDFixture(t)
-			h := newHarness(t, withCIMD(f))
+			h := newHarness(t, withCIMD(t, f))
 			if resp.body == "" && name != "empty body" {
 				pad := ""
 				if name == "too large" {
@@ -416,7 +425,7 @@ func TestCIMDAllowClientID(t *testing.T) {
 	}
 	f := newCIMDFixture(t)
 	f.serveDoc(t, cimdPath, nil)
-	h := newHarness(t, withCIMD(f, allow))
+	h := newHarness(t, withCIMD(t, f, allow))
 	f.serve("/evil.json", cimdResponse{body: cimdDoc(t, "https://evil.example.net/evil.json", nil)})
 	w := h.authorize(&browser{}, authorizeParams("https://evil.example.net/evil.json"))
 	requireShownError(t, w, "invalid_client")
@@ -437,7 +446,7 @@ func TestCIMDAllowClientID(t *testing.T) {
 // once the cached one expires (draft §8.4), and no-store is never cached.
 func TestCIMDCacheFollowsCacheControl(t *testing.T) {
 	f := newCIMDFixture(t)
-	h := newHarness(t, withCIMD(f, func(c *mcpoauth.CIMDConfig) { c.MinCacheTTL, c.MaxCacheTTL = time.Minute, time.Hour }))
+	h := newHarness(t, withCIMD(t, f, func(c *mcpoauth.CIMDConfig) { c.MinCacheTTL, c.MaxCacheTTL = time.Minute, time.Hour }))
 	f.serve(cimdPath, cimdResponse{cacheControl: "max-age=86400", body: cimdDoc(t, cimdClientID, nil)})
 	require.Equal(t, http.StatusFound, h.authorize(&browser{}, authorizeParams(cimdClientID)).Code)
 	f.serve(cimdPath, cimdResponse{cacheControl: "max-age=86400", body: cimdDoc(t, cimdClientID, map[string]any{"redirect_uris": []string{"https://client.example.com/new"}})})
@@ -460,7 +469,7 @@ func TestCIMDCacheFollowsCacheControl(t *testing.T) {
 // document lists it; the verification page sees the client_id host.
 func TestCIMDDeviceFlow(t *testing.T) {
 	f := newCIMDFixture(t)
-	h := newDeviceHarness(t, withCIMD(f))
+	h := newDeviceHarness(t, withCIMD(t, f))
 	f.serveDoc(t, cimdPath, map[string]any{"grant_types": []string{mcpoauth.GrantDeviceCode}})
 	da := h.startDevice(cimdClientID)
 	p := h.openDevicePage(&browser{}, da.UserCode)
@@ -514,13 +523,13 @@ func TestCIMDConfigValidation(t *testing.T) {
 // newLiveServer's.
 func newCIMDLiveServer(t *testing.T, f *cimdFixture) *liveServer {
 	t.Helper()
+	fetchFrom(t, f)
 	return newLiveServer(t, func(issuer string, c *mcpoauth.Config) {
 		c.ResourceName = "mcpoauth example MCP server"
 		c.GrantTypes = []string{mcpoauth.GrantAuthorizationCode, mcpoauth.GrantRefreshToken,
 			mcpoauth.GrantClientCredentials, mcpoauth.GrantDeviceCode}
 		c.DeviceAuthorizationURL = issuer + "/activate"
 		c.ClientIDMetadataDocuments = mcpoauth.CIMDConfig{Enabled: true}
-		mcpoauth.SetCIMDTestTransport(&c.ClientIDMetadataDocuments, f.transport())
 	})
 }
 
@@ -570,28 +579,12 @@ func TestIntegrationCIMD(t *testing.T) {
 	authURL := cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), resourceOpt)
 
 	ua := userAgent(t)
-	resp, err := ua.Get(authURL)
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusFound, resp.StatusCode)
-	consent := resp.Header.Get("Location")
-	resp, err = ua.Get(consent)
-	require.NoError(t, err)
-	var p mcpoauth.PendingAuthorization
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&p))
-	resp.Body.Close()
+	consent, p := openConsent(t, ua, authURL)
 	require.Equal(t, "app.example.com", p.ClientIDHost)
 	require.Equal(t, "CIMD Test Client", p.ClientName)
 	require.Equal(t, "127.0.0.1:51234", p.RedirectHost)
 	require.Equal(t, []string{testScope}, p.Scopes)
-	u, _ := url.Parse(consent)
-	u.RawQuery = ""
-	resp, err = ua.PostForm(u.String(), url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
-	require.NoError(t, err)
-	resp.Body.Close()
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := approveConsent(t, ua, consent, p)
 	require.Equal(t, "127.0.0.1:51234", loc.Host)
 	require.Equal(t, ls.issuer, loc.Query().Get("iss"))
 	require.Equal(t, "st4te", loc.Query().Get("state"))
@@ -613,7 +606,7 @@ func TestIntegrationCIMD(t *testing.T) {
 	// use is refused at the start of the next flow.
 	f.serve(cimdPath, cimdResponse{body: cimdDoc(t, cimdClientID, map[string]any{"client_secret": "x"})})
 	other := newCIMDLiveServer(t, f)
-	resp, err = userAgent(t).Get(other.issuer + "/authorize?" + url.Values{
+	resp, err := userAgent(t).Get(other.issuer + "/authorize?" + url.Values{
 		"client_id": {cimdClientID}, "redirect_uri": {"http://127.0.0.1:51234/callback"}, "response_type": {"code"},
 		"code_challenge": {oauth2.S256ChallengeFromVerifier(verifier)}, "code_challenge_method": {"S256"}, "resource": {other.resource},
 	}.Encode())

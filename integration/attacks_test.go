@@ -1,4 +1,4 @@
-package mcpoauth_test
+package integration_test
 
 // The attack suite: one test per attack, named after it. Each tries the
 // attack through the real router (and the library's consent and device
@@ -874,7 +874,7 @@ func TestAttackRateLimitSpoofedXForwardedFor(t *testing.T) {
 // is proved in internal/cimd (TestGuardedTransport*). Nothing is stored.
 func TestAttackCIMDServerSideRequestForgery(t *testing.T) {
 	f := newCIMDFixture(t)
-	h := newHarness(t, withCIMD(f))
+	h := newHarness(t, withCIMD(t, f))
 	f.serve("/redirect.json", cimdResponse{status: http.StatusFound, location: "https://169.254.169.254/latest/meta-data/"})
 	before := h.model.Stats()
 	for _, id := range []string{

@@ -1,4 +1,4 @@
-package mcpoauth_test
+package integration_test
 
 import (
 	"bytes"
@@ -84,9 +84,21 @@ func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	srv, err := mcpoauth.New(cfg)
 	require.NoError(t, err)
 	h.srv = srv
+	mux := newTestMux(srv, "/consent/decide")
+	mux.Handle("/mcp", srv.RequireBearerAuth(testScope)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		info, _ := bearer.FromContext(r.Context())
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": info.UserID, "client": info.ClientID, "scopes": info.Scopes})
+	})))
+	h.handler = mux
+	return h
+}
+
+// newTestMux serves srv's router with the tests' consent page: GET /consent
+// answers the pending request as JSON, and decidePattern takes the decision
+// of the user testSignIn names.
+func newTestMux(srv *mcpoauth.OAuthServer, decidePattern string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Router())
-	// A test consent page: answers the pending request as JSON.
 	mux.HandleFunc("GET /consent", func(w http.ResponseWriter, r *http.Request) {
 		p, err := srv.PendingAuthorization(r)
 		if err != nil {
@@ -95,18 +107,16 @@ func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 		}
 		_ = json.NewEncoder(w).Encode(p)
 	})
-	mux.Handle("/consent/decide", srv.AuthenticateHandler(func(r *http.Request) (string, error) {
-		if u := r.PostFormValue("username"); u != "" {
-			return u, nil
-		}
-		return "", errors.New("not signed in")
-	}))
-	mux.Handle("/mcp", srv.RequireBearerAuth(testScope)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		info, _ := bearer.FromContext(r.Context())
-		_ = json.NewEncoder(w).Encode(map[string]any{"user": info.UserID, "client": info.ClientID, "scopes": info.Scopes})
-	})))
-	h.handler = mux
-	return h
+	mux.Handle(decidePattern, srv.AuthenticateHandler(testSignIn))
+	return mux
+}
+
+// testSignIn is the tests' sign-in: any non-empty username field.
+func testSignIn(r *http.Request) (string, error) {
+	if u := r.PostFormValue("username"); u != "" {
+		return u, nil
+	}
+	return "", errors.New("not signed in")
 }
 
 type lockedWriter struct {

@@ -1,12 +1,12 @@
-package mcpoauth_test
+package integration_test
 
 // Benchmarks of the hot paths, in process (no network): token verification,
 // the bearer middleware, the token endpoint per grant, registration and a
 // full authorization-code login, all through the same handler the load
 // server (bench/server) serves. They avoid testify in the timed loops.
 //
-//	go test -run '^$' -bench . -benchmem
-//	go test -run '^$' -bench 'VerifyParallel$|ParallelBaseline' -cpu 1,2,1,2,1,2
+//	go test -run '^$' -bench . -benchmem ./integration
+//	go test -run '^$' -bench 'VerifyParallel$|ParallelBaseline' -cpu 1,2,1,2,1,2 ./integration
 //
 // Compare figures only within one run: the machine is shared. A -cpu list
 // that alternates runs the 1- and 2-core variants in turn, so that drift in

@@ -1,10 +1,9 @@
-package mcpoauth_test
+package integration_test
 
 import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -58,25 +57,10 @@ func TestSplitTopology(t *testing.T) {
 	})
 	require.NoError(t, err)
 	var introspections atomic.Int64
-	asMux := http.NewServeMux()
-	asMux.Handle("/", as.Router())
+	asMux := newTestMux(as, "POST /consent")
 	asMux.Handle("POST /introspect", http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		introspections.Add(1)
 		as.Router().ServeHTTP(w, r)
-	}))
-	asMux.HandleFunc("GET /consent", func(w http.ResponseWriter, r *http.Request) {
-		p, err := as.PendingAuthorization(r)
-		if err != nil {
-			http.Error(w, "no pending request", http.StatusBadRequest)
-			return
-		}
-		_ = json.NewEncoder(w).Encode(p)
-	})
-	asMux.Handle("POST /consent", as.AuthenticateHandler(func(r *http.Request) (string, error) {
-		if u := r.PostFormValue("username"); u != "" {
-			return u, nil
-		}
-		return "", errors.New("not signed in")
 	}))
 	asTS.Config.Handler = asMux
 	asTS.Start()

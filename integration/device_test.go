@@ -1,4 +1,4 @@
-package mcpoauth_test
+package integration_test
 
 import (
 	"context"
@@ -46,14 +46,8 @@ type devicePage struct {
 func newDeviceHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	t.Helper()
 	h := newHarness(t, append([]func(*mcpoauth.Config){withAllGrants}, mutate...)...)
-	getUser := func(r *http.Request) (string, error) {
-		if u := r.PostFormValue("username"); u != "" {
-			return u, nil
-		}
-		return "", errors.New("not signed in")
-	}
-	approve := h.srv.ApproveDeviceAuthorizationHandler(getUser)
-	deny := h.srv.DenyDeviceAuthorizationHandler(getUser)
+	approve := h.srv.ApproveDeviceAuthorizationHandler(testSignIn)
+	deny := h.srv.DenyDeviceAuthorizationHandler(testSignIn)
 	mux := http.NewServeMux()
 	mux.Handle("/", h.handler)
 	mux.HandleFunc("GET /activate", func(w http.ResponseWriter, r *http.Request) {

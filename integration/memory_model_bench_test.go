@@ -1,4 +1,4 @@
-package mcpoauth_test
+package integration_test
 
 import (
 	"context"
@@ -114,7 +114,7 @@ func fillLiveTokens(b *testing.B, n int) *liveTokens {
 //
 // At 1k both patterns visit the same tokens.
 //
-//	go test -run '^$' -bench MemoryModelLiveTokens -benchmem
+//	go test -run '^$' -bench MemoryModelLiveTokens -benchmem ./integration
 func BenchmarkMemoryModelLiveTokens(b *testing.B) {
 	for _, n := range []int{1_000, 1_000_000} {
 		for _, pattern := range []string{"hot", "all"} {
