@@ -1,4 +1,4 @@
-package mcpoauth_test
+package integration_test
 
 import (
 	"encoding/json"
