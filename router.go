@@ -41,7 +41,7 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 	m := metadata.AuthorizationServer{
 		Issuer:                                 s.cfg.issuer,
 		TokenEndpoint:                          base + "/token",
-		ScopesSupported:                        slices.Clone(s.cfg.ScopesSupported),
+		ScopesSupported:                        s.asScopes(),
 		ResponseTypesSupported:                 []string{},
 		GrantTypesSupported:                    slices.Clone(s.cfg.GrantTypes),
 		TokenEndpointAuthMethodsSupported:      slices.Clone(grants.AuthMethods),
@@ -72,6 +72,17 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 	return m
 }
 
+// asScopes are the scopes the server metadata lists: ScopesSupported, and
+// offline_access while the refresh grant is on (MCP SEP-2207: clients such
+// as ChatGPT look for it there before they ask for a refresh token).
+func (s *OAuthServer) asScopes() []string {
+	scopes := slices.DeleteFunc(slices.Clone(s.cfg.ScopesSupported), func(sc string) bool { return sc == grants.OfflineAccess })
+	if contains(s.cfg.GrantTypes, GrantRefreshToken) {
+		scopes = append(scopes, grants.OfflineAccess)
+	}
+	return scopes
+}
+
 // ProtectedResourceMetadata returns the RFC 9728 document of
 // ResourceServerURL: its resource identifier byte for byte, this server as
 // its authorization server, and the scopes.
@@ -79,7 +90,8 @@ func (s *OAuthServer) ProtectedResourceMetadata() metadata.ProtectedResource {
 	return metadata.ProtectedResource{
 		Resource:               s.cfg.resource,
 		AuthorizationServers:   []string{s.cfg.issuer},
-		ScopesSupported:        slices.Clone(s.cfg.ScopesSupported),
+		// SEP-2207: offline_access is no resource's scope.
+		ScopesSupported:        slices.DeleteFunc(slices.Clone(s.cfg.ScopesSupported), func(sc string) bool { return sc == grants.OfflineAccess }),
 		BearerMethodsSupported: []string{"header"},
 		ResourceName:           s.cfg.ResourceName,
 		ResourceDocumentation:  s.cfg.ServiceDocumentationURL,

@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"slices"
 	"crypto/hmac"
 	"errors"
 	"time"
@@ -298,7 +299,7 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 	access := s.mintToken(record.AccessToken, code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
 	toSave := []*record.Token{access.record}
 	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: code.Scopes}
-	if s.issuesRefresh(x.Client) {
+	if s.issuesRefresh(x.Client, code.Scopes) {
 		refresh := s.mintToken(record.RefreshToken, code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
 		toSave = append(toSave, refresh.record)
 		resp.RefreshToken = refresh.value
@@ -316,10 +317,14 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 	return resp, nil
 }
 
-// issuesRefresh reports whether a refresh token goes with new tokens: only
-// when the server enables the grant and the client registered it.
-func (s *Service) issuesRefresh(c *record.Client) bool {
-	return s.Enabled(RefreshToken) && c.HasGrantType(RefreshToken)
+// issuesRefresh reports whether a refresh token goes with the tokens of a
+// grant of scopes: only when the server enables the refresh grant, and then
+// when the client registered it or asked for offline_access (MCP SEP-2207;
+// OpenID Connect Core §11). Most MCP clients register refresh_token and do
+// not ask; ChatGPT asks, and refreshes only when the server metadata lists
+// offline_access.
+func (s *Service) issuesRefresh(c *record.Client, scopes []string) bool {
+	return s.Enabled(RefreshToken) && (c.HasGrantType(RefreshToken) || slices.Contains(scopes, OfflineAccess))
 }
 
 // replayed revokes the grant of a credential presented a second time by its

@@ -351,7 +351,7 @@ func (s *Service) deviceTokens(d *record.DeviceAuthorization, client *record.Cli
 	access := s.mintToken(record.AccessToken, d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, now, d.GrantExpiresAt)
 	issued := []*record.Token{access.record}
 	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: d.Scopes}
-	if s.issuesRefresh(client) {
+	if s.issuesRefresh(client, d.Scopes) {
 		refresh := s.mintToken(record.RefreshToken, d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, now, d.GrantExpiresAt)
 		issued = append(issued, refresh.record)
 		resp.RefreshToken = refresh.value

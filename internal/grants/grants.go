@@ -20,6 +20,13 @@ import (
 	"github.com/mcpoauth/mcpoauth/record"
 )
 
+// OfflineAccess is the scope with which a client asks for a refresh token
+// (OpenID Connect Core §11; MCP SEP-2207). It is no resource's scope: the
+// authorization server metadata lists it while the refresh grant is on, the
+// protected resource metadata never does, and a request may carry it
+// whatever ScopesSupported says.
+const OfflineAccess = "offline_access"
+
 // Grant type identifiers (RFC 6749 §4, RFC 8628 §3.4).
 const (
 	AuthorizationCode = "authorization_code"
@@ -191,7 +198,8 @@ var ErrNoDefaultScope = oautherr.InvalidScope("scope is required: the server has
 // ResolveScopes decides the scopes of a new grant for client. An empty
 // request gets the client's registered scope, else ScopesSupported. Every
 // scope must be supported by the server and, when the client registered a
-// scope, be part of it.
+// scope, be part of it; offline_access is accepted whenever the refresh
+// grant is on.
 func (s *Service) ResolveScopes(client *record.Client, requested string) ([]string, *oautherr.Error) {
 	scopes, ok := ParseScope(requested)
 	if !ok {
@@ -210,6 +218,13 @@ func (s *Service) ResolveScopes(client *record.Client, requested string) ([]stri
 		return nil, ErrNoDefaultScope
 	}
 	for i, sc := range scopes {
+		if sc == OfflineAccess {
+			if !s.Enabled(RefreshToken) {
+				return nil, oautherr.InvalidScope("offline_access needs the refresh_token grant, which this server does not enable")
+			}
+			scopes[i] = OfflineAccess // the constant, not the request's copy
+			continue
+		}
 		if len(s.ScopesSupported) > 0 {
 			j := slices.Index(s.ScopesSupported, sc)
 			if j < 0 {

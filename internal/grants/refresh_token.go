@@ -19,6 +19,10 @@ type RefreshRequest struct {
 	Resource     string
 }
 
+// errRefreshNotRegistered: the client registered no refresh grant, and the
+// token is not of a grant that asked for offline_access.
+var errRefreshNotRegistered = oautherr.UnauthorizedClient("client is not registered for this grant_type")
+
 // Refresh rotates a refresh token (OAuth 2.1 §4.3). Every check runs before
 // the rotation, so a client mistake burns nothing; a
 // rotated token presented again revokes the whole grant (OAuth 2.1 §4.3.1,
@@ -31,17 +35,20 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	}
 	digest := secret.Digest(x.RefreshToken)
 	old, err := s.Store.GetToken(ctx, digest)
-	if err != nil {
-		if isNotFound(err) {
-			return nil, oautherr.InvalidGrant("invalid refresh token")
-		}
+	if err != nil && !isNotFound(err) {
 		return nil, storeError(err)
 	}
-	now := s.Now()
-	if old.Kind != record.RefreshToken || old.ClientID != x.Client.ID {
+	mine := err == nil && old.Kind == record.RefreshToken && old.ClientID == x.Client.ID
+	if !x.Client.HasGrantType(RefreshToken) && !(mine && slices.Contains(old.Scopes, OfflineAccess)) {
+		// Only a grant that asked for offline_access lets a client that
+		// did not register the refresh grant use it.
+		return nil, errRefreshNotRegistered
+	}
+	if !mine {
 		// OAuth 2.1 §4.3.1: the token is bound to the client it was issued to.
 		return nil, oautherr.InvalidGrant("invalid refresh token")
 	}
+	now := s.Now()
 	if old.Used {
 		return nil, s.replayed(ctx, old.GrantID, "refresh token already used")
 	}

@@ -46,7 +46,9 @@ func Token(env *Env) http.Handler {
 		case handler == nil || !env.Grants.Enabled(grantType):
 			env.fail(w, r, "token", oautherr.UnsupportedGrantType("grant_type is not supported"))
 			return
-		case !client.HasGrantType(grantType):
+		case !client.HasGrantType(grantType) && grantType != grants.RefreshToken:
+			// A refresh is checked by the grant: a grant with
+			// offline_access may be refreshed without the registration.
 			env.fail(w, r, "token", oautherr.UnauthorizedClient("client is not registered for this grant_type"))
 			return
 		}
