@@ -106,6 +106,11 @@ type Config struct {
 	// Empty means any syntactically valid scope is accepted, so that any
 	// scope a client invents is granted (New logs a warning), and a request
 	// without scope from a client that registered none is invalid_scope.
+	// offline_access need not be listed: while the refresh grant is on, the
+	// server metadata lists it and requests may carry it (MCP SEP-2207). A
+	// refresh token is issued to a client registered for the refresh grant,
+	// whether or not it asks for offline_access, and to any client that
+	// asks for it.
 	ScopesSupported []string
 	// AccessTokenLifetime defaults to DefaultAccessTokenLifetime. This and
 	// every other lifetime or interval of Config must be at least one

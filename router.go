@@ -88,8 +88,8 @@ func (s *OAuthServer) asScopes() []string {
 // its authorization server, and the scopes.
 func (s *OAuthServer) ProtectedResourceMetadata() metadata.ProtectedResource {
 	return metadata.ProtectedResource{
-		Resource:               s.cfg.resource,
-		AuthorizationServers:   []string{s.cfg.issuer},
+		Resource:             s.cfg.resource,
+		AuthorizationServers: []string{s.cfg.issuer},
 		// SEP-2207: offline_access is no resource's scope.
 		ScopesSupported:        slices.DeleteFunc(slices.Clone(s.cfg.ScopesSupported), func(sc string) bool { return sc == grants.OfflineAccess }),
 		BearerMethodsSupported: []string{"header"},

@@ -465,7 +465,7 @@ func TestConfigKeepsItsOwnSlices(t *testing.T) {
 	})
 	scopes[1] = "mcp:root"
 	grants[1] = "authorization_code"
-	require.Equal(t, []string{testScope, "mcp:admin"}, h.srv.Metadata().ScopesSupported)
+	require.Equal(t, []string{testScope, "mcp:admin", "offline_access"}, h.srv.Metadata().ScopesSupported)
 	require.Equal(t, []string{"authorization_code", "refresh_token"}, h.srv.Metadata().GrantTypesSupported)
 	p := authorizeParams(h.publicClient())
 	p.Set("scope", "mcp:root")

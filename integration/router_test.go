@@ -59,7 +59,7 @@ func TestASMetadataDocument(t *testing.T) {
 		"token_endpoint":                                 testIssuer + "/token",
 		"registration_endpoint":                          testIssuer + "/register",
 		"revocation_endpoint":                            testIssuer + "/revoke",
-		"scopes_supported":                               rtList(testScope, "mcp:admin"),
+		"scopes_supported":                               rtList(testScope, "mcp:admin", "offline_access"), // SEP-2207: the refresh grant is on
 		"response_types_supported":                       rtList("code"),
 		"response_modes_supported":                       rtList("query"),
 		"grant_types_supported":                          rtList("authorization_code", "refresh_token"),
@@ -135,7 +135,7 @@ func TestMetadataReturnsCopies(t *testing.T) {
 	}
 
 	require.Equal(t, []string{"none", "client_secret_basic", "client_secret_post"}, h.srv.Metadata().TokenEndpointAuthMethodsSupported)
-	require.Equal(t, []string{testScope, "mcp:admin"}, h.srv.Metadata().ScopesSupported)
+	require.Equal(t, []string{testScope, "mcp:admin", "offline_access"}, h.srv.Metadata().ScopesSupported)
 	require.Equal(t, []string{"authorization_code", "refresh_token"}, h.srv.Metadata().GrantTypesSupported)
 	require.Equal(t, []string{"S256"}, h.srv.Metadata().CodeChallengeMethodsSupported)
 	require.Equal(t, []string{testIssuer}, h.srv.ProtectedResourceMetadata().AuthorizationServers)

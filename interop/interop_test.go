@@ -383,13 +383,15 @@ func testGoSDKAuthorizationCode(t *testing.T, issuerPath string) {
 	assert.Contains(t, tools, "whoami")
 	assert.Equal(t, "go-sdk-user", w.UserID)
 	assert.NotEmpty(t, w.ClientID)
-	assert.Equal(t, []string{scopeTools}, w.Scopes)
+	// The SDK adds offline_access because the server metadata lists it
+	// (MCP SEP-2207).
+	assert.Equal(t, []string{scopeTools, "offline_access"}, w.Scopes)
 
 	require.Len(t, fetched, 1, "one authorization")
 	q := fetched[0].Query()
 	assert.Equal(t, "S256", q.Get("code_challenge_method"))
 	assert.Equal(t, s.mcpURL, q.Get("resource"))
-	assert.Equal(t, scopeTools, q.Get("scope"))
+	assert.Equal(t, scopeTools+" offline_access", q.Get("scope"))
 	assert.Equal(t, w.ClientID, q.Get("client_id"))
 	assert.Equal(t, []string{"authorization_code", "refresh_token"}, rec.grantTypes())
 }

@@ -2,9 +2,9 @@ package grants
 
 import (
 	"context"
-	"slices"
 	"crypto/hmac"
 	"errors"
+	"slices"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
