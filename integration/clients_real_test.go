@@ -134,3 +134,35 @@ func TestRealClientRedirectURIs(t *testing.T) {
 		})
 	}
 }
+
+// TestWebClientsGetNoNativeRedirects: an application_type "web" client may
+// not register a loopback or private-use redirect URI (OIDC Registration
+// §2, MCP 2026-07-28: apps on the user's device register as "native"); a
+// "native" one may register https beside them (RFC 8252 §7.2, VS Code); no
+// application_type means no check (older clients send none).
+func TestWebClientsGetNoNativeRedirects(t *testing.T) {
+	h := newHarness(t)
+	for _, tc := range []struct {
+		name, appType string
+		uris          []string
+		want          int
+	}{
+		{"web with a loopback URI", "web", []string{"https://app.example.com/cb", "http://127.0.0.1/cb"}, http.StatusBadRequest},
+		{"web with a private-use scheme", "web", []string{"cursor://anysphere.cursor-mcp/oauth/callback"}, http.StatusBadRequest},
+		{"web with https only", "web", []string{"https://app.example.com/cb"}, http.StatusCreated},
+		{"native with https beside loopback (VS Code)", "native", []string{"https://vscode.dev/redirect", "http://127.0.0.1/"}, http.StatusCreated},
+		{"no application_type, loopback", "", []string{"http://localhost:8787/callback"}, http.StatusCreated},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			meta := map[string]any{"redirect_uris": tc.uris, "token_endpoint_auth_method": "none"}
+			if tc.appType != "" {
+				meta["application_type"] = tc.appType
+			}
+			w := h.register(regJSON(t, meta))
+			require.Equal(t, tc.want, w.Code, w.Body.String())
+			if tc.want == http.StatusBadRequest {
+				require.Equal(t, "invalid_redirect_uri", oauthError(t, w))
+			}
+		})
+	}
+}

@@ -92,7 +92,7 @@ func TestRegisterEchoesEveryRegisteredField(t *testing.T) {
 			"jwks_uri":                   "https://client.example.com/jwks.json",
 			"software_id":                "4NRB1-0XZABZI9E6-5SM3R",
 			"software_version":           "2.1.0",
-			"application_type":           "web",
+			"application_type":           "native", // loopback and private-use URIs above: a web client may not have them
 		},
 		"inline jwks": {
 			"redirect_uris":              []string{testRedirect},

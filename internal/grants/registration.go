@@ -21,6 +21,12 @@ const (
 	AuthMethodClientSecretPost  = "client_secret_post"
 )
 
+// Application types (OpenID Connect Dynamic Client Registration 1.0 §2).
+const (
+	ApplicationTypeWeb    = "web"
+	ApplicationTypeNative = "native"
+)
+
 // AuthMethods are the token endpoint authentication methods the server
 // supports, in the order metadata advertises them.
 var AuthMethods = []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMethodClientSecretPost}
@@ -30,6 +36,20 @@ var AuthMethods = []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMeth
 // grant_types [authorization_code], response_types [code]. Grant types the
 // server does not enable are dropped (RFC 7591 §3.2.1 lets the server replace
 // values; the response shows what was registered).
+//
+// application_type (OpenID Connect Dynamic Client Registration 1.0 §2) is
+// kept as sent and echoed. A "web" client may not register a loopback or
+// private-use redirect URI: it is served from a host of its own, and the
+// MCP authorization spec (2026-07-28) tells apps on the user's device, a
+// web app on localhost included, to register as "native". A "native"
+// client may register https URIs beside loopback and private-use ones
+// (RFC 8252 §7.2; VS Code registers https://vscode.dev/redirect), though
+// OIDC Registration §2 predates that and names only the latter two. No
+// application_type, or another value, means no check: clients older than
+// the 2026-07-28 revision send none, and OIDC's default "web" would refuse
+// Cursor and Claude Code. A refusal is invalid_redirect_uri (RFC 7591
+// §3.2.2, OIDC Registration §3.3: the value of a redirect URI is invalid
+// for this client), not invalid_client_metadata.
 func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.ClientMetadata, *oautherr.Error) {
 	// Metadata from DecodeClientMetadata passed this already; clients
 	// registered from Go did not, and the pages show their names too.
@@ -79,6 +99,13 @@ func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.Cl
 	for _, u := range m.RedirectURIs {
 		if err := redirect.Validate(u, s.AllowInsecureRedirectURIs); err != nil {
 			return m, oautherr.InvalidRedirectURI(err.Error())
+		}
+	}
+	if m.ApplicationType == ApplicationTypeWeb {
+		for _, u := range m.RedirectURIs {
+			if redirect.IsNativeOnly(u) {
+				return m, oautherr.InvalidRedirectURI("a web client's redirect_uris must not be loopback or private-use URIs")
+			}
 		}
 	}
 	for field, u := range map[string]string{"client_uri": m.ClientURI, "logo_uri": m.LogoURI, "tos_uri": m.TOSURI, "policy_uri": m.PolicyURI, "jwks_uri": m.JWKSURI} {

@@ -116,3 +116,43 @@ func TestValidateClientMetadataRefusesRedirectURIs(t *testing.T) {
 		})
 	}
 }
+
+// TestValidateClientMetadataApplicationType: a web client gets no URI that
+// only reaches the user's device; a native one may mix in https; no
+// application_type means no check.
+func TestValidateClientMetadataApplicationType(t *testing.T) {
+	vscode := []string{"https://vscode.dev/redirect", "http://127.0.0.1/", "http://127.0.0.1:33418/"}
+	cursor := []string{"cursor://anysphere.cursor-mcp/oauth/callback", "https://www.cursor.com/agents/mcp/oauth/callback", "http://localhost:8787/callback"}
+	for _, tc := range []struct {
+		name    string
+		appType string
+		uris    []string
+		refused bool
+	}{
+		{"vscode native mixes https and loopback, RFC 8252 §7.2", ApplicationTypeNative, vscode, false},
+		{"cursor native mixes private-use, https and localhost", ApplicationTypeNative, cursor, false},
+		{"cursor without application_type is not checked, pre-2026-07-28 client", "", cursor, false},
+		{"vscode without application_type is not checked", "", vscode, false},
+		{"claude web https callbacks, OIDC Registration §2", ApplicationTypeWeb, []string{"https://claude.ai/api/mcp/auth_callback", "https://claude.com/api/mcp/auth_callback"}, false},
+		{"chatgpt web connector callback", ApplicationTypeWeb, []string{"https://chatgpt.com/connector/oauth/g-4f6a2c9e1b"}, false},
+		{"web with loopback http refused, OIDC Registration §2", ApplicationTypeWeb, []string{"https://claude.ai/api/mcp/auth_callback", "http://127.0.0.1/"}, true},
+		{"web with localhost http refused, MCP 2026-07-28 localhost apps are native", ApplicationTypeWeb, []string{"http://localhost:6274/oauth/callback"}, true},
+		{"web with https on localhost refused, OIDC Registration §2 no localhost", ApplicationTypeWeb, []string{"https://localhost:8443/cb"}, true},
+		{"web with ipv6 loopback refused", ApplicationTypeWeb, []string{"http://[::1]:8080/cb"}, true},
+		{"web with private-use scheme refused, RFC 8252 §7.1 is for native apps", ApplicationTypeWeb, cursor, true},
+		{"unknown application_type is not checked", "browser", cursor, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := metadata.ClientMetadata{RedirectURIs: tc.uris, TokenEndpointAuthMethod: AuthMethodNone, ApplicationType: tc.appType}
+			out, oerr := registrationService().ValidateClientMetadata(m)
+			if !tc.refused {
+				require.Nil(t, oerr)
+				require.Equal(t, tc.appType, out.ApplicationType)
+				return
+			}
+			require.NotNil(t, oerr)
+			require.Equal(t, oautherr.CodeInvalidRedirectURI, oerr.Code)
+			require.Equal(t, http.StatusBadRequest, oerr.Status)
+		})
+	}
+}

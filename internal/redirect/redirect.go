@@ -74,6 +74,21 @@ func Validate(raw string, allowInsecureHTTP bool) error {
 	return nil
 }
 
+// IsNativeOnly reports whether a redirect URI that passed Validate can
+// only reach an app on the user's device: a private-use scheme (RFC 8252
+// §7.1) or a loopback host (RFC 8252 §7.3), whatever the scheme.
+func IsNativeOnly(raw string) bool {
+	u, err := url.Parse(raw)
+	if err != nil {
+		return false
+	}
+	switch strings.ToLower(u.Scheme) {
+	case "http", "https":
+		return IsLoopbackHost(u.Hostname())
+	}
+	return true
+}
+
 // Matches reports whether requested matches the registered URI: identical
 // strings, or two loopback http URIs that differ in the port alone (RFC 8252
 // §7.3). Nothing is normalised: case, trailing slashes, query and path must be

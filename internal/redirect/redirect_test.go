@@ -263,3 +263,22 @@ func TestRealClientsNoLooserMatch(t *testing.T) {
 		})
 	}
 }
+
+func TestIsNativeOnly(t *testing.T) {
+	for _, tc := range []struct {
+		uri  string
+		want bool
+	}{
+		{"https://claude.ai/api/mcp/auth_callback", false},
+		{"https://vscode.dev/redirect", false},
+		{"http://app.example.com/cb", false}, // only with AllowInsecureRedirectURIs
+		{"http://127.0.0.1/", true},
+		{"http://localhost:8787/callback", true},
+		{"http://[::1]:8080/cb", true},
+		{"https://localhost:8443/cb", true},
+		{"cursor://anysphere.cursor-mcp/oauth/callback", true},
+		{"com.example.app:/cb", true},
+	} {
+		require.Equal(t, tc.want, IsNativeOnly(tc.uri), tc.uri)
+	}
+}
