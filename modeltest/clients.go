@@ -33,7 +33,7 @@ var registerClientClauses = []clause{
 			noError(t, r.RegisterClient(k.ctx, c))
 			got, err := k.m.GetClient(k.ctx, want.ID)
 			noError(t, err)
-			requireClientEqual(t, want, got)
+			requireReadBack(t, want, got)
 			equal(t, want.IsPublic(), got.IsPublic())
 		}
 	}},
@@ -49,7 +49,7 @@ var registerClientClauses = []clause{
 		errorIs(t, err, mcpoauth.ErrConflict)
 		got, err := k.m.GetClient(k.ctx, clientA)
 		noError(t, err)
-		requireClientEqual(t, want, got)
+		requireReadBack(t, want, got)
 	}},
 	{"IDIsMatchedExactly", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
@@ -80,7 +80,7 @@ var updateClientClauses = []clause{
 		errorIs(t, err, mcpoauth.ErrNotFound, "UpdateClient created a client")
 		got, err := k.m.GetClient(k.ctx, clientB)
 		noError(t, err)
-		requireClientEqual(t, want, got)
+		requireReadBack(t, want, got)
 	}},
 	{"ReplacesMetadataAndDigest", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
@@ -105,12 +105,12 @@ var updateClientClauses = []clause{
 			noError(t, r.UpdateClient(k.ctx, c))
 			got, err := k.m.GetClient(k.ctx, clientA)
 			noError(t, err)
-			requireClientEqual(t, want, got)
+			requireReadBack(t, want, got)
 			equal(t, want.IsPublic(), got.IsPublic())
 		}
 		got, err := k.m.GetClient(k.ctx, clientB)
 		noError(t, err)
-		requireClientEqual(t, otherWant, got)
+		requireReadBack(t, otherWant, got)
 	}},
 	{"ConcurrentServerUpsertsAllSucceed", func(t *testing.T, k *kit) {
 		registrar(t, k)
@@ -203,7 +203,7 @@ var deleteClientClauses = []clause{
 		// Nothing of another client goes.
 		got, err = k.m.GetClient(k.ctx, clientB)
 		noError(t, err)
-		requireClientEqual(t, otherWant, got)
+		requireReadBack(t, otherWant, got)
 		k.requireGrantIntact(t, stays)
 		k.requireRequest(t, staysRequest)
 		for _, d := range staysDevices {
@@ -225,7 +225,7 @@ var deleteClientClauses = []clause{
 		k.requireGrantIntact(t, g)
 		got, err := k.m.GetClient(k.ctx, clientA)
 		noError(t, err)
-		requireClientEqual(t, want, got)
+		requireReadBack(t, want, got)
 		noError(t, r.DeleteClient(k.ctx, clientA))
 		errorIs(t, r.DeleteClient(k.ctx, clientA), mcpoauth.ErrNotFound, "a second delete")
 	}},
@@ -238,7 +238,7 @@ var deleteClientClauses = []clause{
 		noError(t, r.RegisterClient(k.ctx, again))
 		got, err := k.m.GetClient(k.ctx, clientA)
 		noError(t, err)
-		requireClientEqual(t, want, got)
+		requireReadBack(t, want, got)
 	}},
 	{"RacesSaveTokens", func(t *testing.T, k *kit) {
 		// A client-credentials grant saves a token of a client it

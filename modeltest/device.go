@@ -75,10 +75,10 @@ func (k *kit) requireDevice(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth
 	t.Helper()
 	got, err := ds.GetDeviceAuthorization(k.ctx, want.DeviceCodeDigest)
 	noError(t, err, "GetDeviceAuthorization of a stored authorization")
-	requireDeviceEqual(t, want, got)
+	requireReadBack(t, want, got)
 	got, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, want.UserCodeDigest)
 	noError(t, err, "GetDeviceAuthorizationByUserCode of a stored authorization")
-	requireDeviceEqual(t, want, got)
+	requireReadBack(t, want, got)
 }
 
 // requireNoDevice asserts that neither code finds an authorization.
@@ -99,17 +99,6 @@ func (k *kit) currentPoll(t *testing.T, ds mcpoauth.DeviceStore, deviceCode mcpo
 	got, err := ds.GetDeviceAuthorization(k.ctx, deviceCode)
 	noError(t, err)
 	return got.DevicePoll
-}
-
-func requireDeviceEqual(t *testing.T, want mcpoauth.DeviceAuthorization, got *mcpoauth.DeviceAuthorization) {
-	t.Helper()
-	notNil(t, got, "the device authorization read back")
-	g := *got
-	g.LastPolledAt = sameTime(want.LastPolledAt, g.LastPolledAt)
-	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
-	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
-	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
-	equal(t, want, g, "the device authorization read back differs from the one saved")
 }
 
 var saveDeviceClauses = []clause{
@@ -184,7 +173,7 @@ var getDeviceClauses = []clause{
 		d.ExpiresAt = k.now.Add(-time.Hour)
 		want := k.saveDevice(t, ds, d)
 		if got, err := ds.GetDeviceAuthorization(k.ctx, d.DeviceCodeDigest); err == nil {
-			requireDeviceEqual(t, want, got)
+			requireReadBack(t, want, got)
 		} else {
 			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
@@ -358,98 +347,48 @@ var recordPollClauses = []clause{
 	}},
 }
 
-// consumeDeviceCase is one row of the ConsumeDeviceAuthorization table.
-type consumeDeviceCase struct {
-	name      string
-	clientIDs []string // nil means clientA
-	unknown   bool     // the call names a device code never saved
-	status    mcpoauth.DeviceStatus
-	// at returns the now the call passes, given the authorization's expiry.
-	at      func(k *kit, expires time.Time) time.Time
-	issued  func(k *kit, grantID string, existing *mcpoauth.Token, revokedGrant string) []*mcpoauth.Token
-	wantErr error
-}
-
+// consumeDeviceClauses is the ConsumeDeviceAuthorization table, plus its
+// concurrency clause.
 func consumeDeviceClauses() []clause {
-	pair := func(k *kit, g string, _ *mcpoauth.Token, _ string) []*mcpoauth.Token { return k.tokens(clientA, g) }
-	cases := []consumeDeviceCase{
-		{name: "Succeeds", status: mcpoauth.DeviceApproved, issued: pair},
-		{name: "SucceedsJustBeforeExpiry", status: mcpoauth.DeviceApproved, issued: pair,
+	approved := mcpoauth.DeviceApproved
+	cases := []consumeCase{
+		{name: "Succeeds", status: approved, issued: issuedPair},
+		{name: "SucceedsJustBeforeExpiry", status: approved, issued: issuedPair,
 			at: func(_ *kit, exp time.Time) time.Time { return exp.Add(-time.Millisecond) }},
-		{name: "UnknownIsNotFound", unknown: true, status: mcpoauth.DeviceApproved, issued: pair, wantErr: mcpoauth.ErrNotFound},
-		{name: "OtherClientIsNotFound", clientIDs: otherClients, status: mcpoauth.DeviceApproved, issued: pair, wantErr: mcpoauth.ErrNotFound},
-		{name: "PendingIsNotFound", status: mcpoauth.DevicePending, issued: pair, wantErr: mcpoauth.ErrNotFound},
-		{name: "DeniedIsNotFound", status: mcpoauth.DeviceDenied, issued: pair, wantErr: mcpoauth.ErrNotFound},
+		{name: "UnknownIsNotFound", unknown: true, status: approved, issued: issuedPair, wantErr: mcpoauth.ErrNotFound},
+		{name: "OtherClientIsNotFound", clientIDs: otherClients, status: approved, issued: issuedPair, wantErr: mcpoauth.ErrNotFound},
+		{name: "PendingIsNotFound", status: mcpoauth.DevicePending, issued: issuedPair, wantErr: mcpoauth.ErrNotFound},
+		{name: "DeniedIsNotFound", status: mcpoauth.DeviceDenied, issued: issuedPair, wantErr: mcpoauth.ErrNotFound},
 		// The one method that compares times: an authorization read just
 		// before its expiry cannot be redeemed after it.
-		{name: "ExpiredIsNotFound", status: mcpoauth.DeviceApproved, issued: pair, wantErr: mcpoauth.ErrNotFound,
+		{name: "ExpiredIsNotFound", status: approved, issued: issuedPair, wantErr: mcpoauth.ErrNotFound,
 			at: func(_ *kit, exp time.Time) time.Time { return exp.Add(time.Second) }},
-		{name: "AtExpiryIsNotFound", status: mcpoauth.DeviceApproved, issued: pair, wantErr: mcpoauth.ErrNotFound,
+		{name: "AtExpiryIsNotFound", status: approved, issued: issuedPair, wantErr: mcpoauth.ErrNotFound,
 			at: func(_ *kit, exp time.Time) time.Time { return exp }},
-		{name: "IssuedDigestExistsIsConflict", status: mcpoauth.DeviceApproved, wantErr: mcpoauth.ErrConflict,
-			issued: func(k *kit, g string, existing *mcpoauth.Token, _ string) []*mcpoauth.Token {
-				out := k.tokens(clientA, g)
-				out[1].Digest = existing.Digest
-				return out
-			}},
-		{name: "IssuedDigestRepeatedIsConflict", status: mcpoauth.DeviceApproved, wantErr: mcpoauth.ErrConflict,
-			issued: func(k *kit, g string, _ *mcpoauth.Token, _ string) []*mcpoauth.Token {
-				out := k.tokens(clientA, g)
-				out[1].Digest = out[0].Digest
-				return out
-			}},
-		{name: "IssuedTokenOfRevokedGrantIsNotFound", status: mcpoauth.DeviceApproved, wantErr: mcpoauth.ErrNotFound,
-			issued: func(k *kit, g string, _ *mcpoauth.Token, revoked string) []*mcpoauth.Token {
-				return []*mcpoauth.Token{k.token(mcpoauth.AccessToken, clientA, g), k.token(mcpoauth.RefreshToken, clientA, revoked)}
-			}},
+		{name: "IssuedDigestExistsIsConflict", status: approved, issued: issuedOverExisting, wantErr: mcpoauth.ErrConflict},
+		{name: "IssuedDigestRepeatedIsConflict", status: approved, issued: issuedRepeated, wantErr: mcpoauth.ErrConflict},
+		{name: "IssuedTokenOfRevokedGrantIsNotFound", status: approved, issued: issuedInRevokedGrant, wantErr: mcpoauth.ErrNotFound},
 	}
-	var out []clause
-	for _, tc := range cases {
-		out = append(out, clause{tc.name, func(t *testing.T, k *kit) {
-			ds := devices(t, k)
-			clientIDs := tc.clientIDs
-			if clientIDs == nil {
-				clientIDs = []string{clientA}
-			}
-			for _, clientID := range clientIDs {
-				runConsumeDevice(t, k, ds, tc, clientID)
-			}
-		}})
-	}
-	return append(out, clause{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {
+	return append(consumeClauses(cases, prepareDevice), clause{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {
 		ds := devices(t, k)
 		for range ConcurrencyRounds {
 			d := k.approve(t, ds, k.saveDevice(t, ds, k.device(clientA)), "user-1")
-			issued := make([][]*mcpoauth.Token, Concurrency)
-			want := make([][]mcpoauth.Token, Concurrency)
-			for i := range issued {
-				issued[i] = k.tokens(clientA, d.GrantID)
-				want[i] = copyTokens(issued[i])
-			}
-			errs := runConcurrently(Concurrency, func(i int) error {
-				return ds.ConsumeDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA, k.now, issued[i]...)
+			k.requireOneRedeems(t, d.GrantID, mcpoauth.ErrNotFound, func(issued ...*mcpoauth.Token) error {
+				return ds.ConsumeDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA, k.now, issued...)
 			})
-			winner := requireOneWinner(t, errs, mcpoauth.ErrNotFound)
-			for i := range issued {
-				if i == winner {
-					k.requireTokens(t, want[i])
-				} else {
-					k.requireNoToken(t, digests(issued[i])...)
-				}
-			}
 			k.requireNoDevice(t, ds, d)
 		}
 	}})
 }
 
-func runConsumeDevice(t *testing.T, k *kit, ds mcpoauth.DeviceStore, tc consumeDeviceCase, clientID string) {
+// prepareDevice saves a device authorization in the row's status, and a
+// token of another grant, for a row of the ConsumeDeviceAuthorization
+// table. A consumed authorization is gone: a replay is not found.
+func prepareDevice(t *testing.T, k *kit, tc consumeCase) redemption {
 	t.Helper()
+	ds := devices(t, k)
 	want := k.saveDevice(t, ds, k.device(clientA))
-	g := want.GrantID
-	existing := k.token(mcpoauth.AccessToken, clientA, newGrantID())
-	existingWant := k.saveTokens(t, existing)[0]
-	revoked := newGrantID()
-	noError(t, k.m.RevokeGrant(k.ctx, revoked))
+	existing := k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, newGrantID()))[0]
 	switch tc.status {
 	case mcpoauth.DeviceApproved:
 		want = k.approve(t, ds, want, "user-1")
@@ -457,40 +396,21 @@ func runConsumeDevice(t *testing.T, k *kit, ds mcpoauth.DeviceStore, tc consumeD
 		noError(t, ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, mcpoauth.DeviceDecision{Status: mcpoauth.DeviceDenied, UserID: "user-1"}))
 		want.Status, want.UserID = mcpoauth.DeviceDenied, "user-1"
 	}
-	var issued []*mcpoauth.Token
-	if tc.issued != nil {
-		issued = tc.issued(k, g, existing, revoked)
-	}
-	issuedWant := copyTokens(issued)
-	key := want.DeviceCodeDigest
-	if tc.unknown {
-		key = newDigest()
-	}
 	now := k.now
 	if tc.at != nil {
 		now = tc.at(k, want.ExpiresAt)
 	}
-
-	err := ds.ConsumeDeviceAuthorization(k.ctx, key, clientID, now, issued...)
-	k.requireToken(t, existingWant)
-	if tc.wantErr != nil {
-		errorIs(t, err, tc.wantErr, "client_id %q", clientID)
-		// All or nothing: the authorization is as it was, no token saved.
-		k.requireDevice(t, ds, want)
-		for _, tok := range issued {
-			if tok.Digest != existing.Digest {
-				k.requireNoToken(t, tok.Digest)
-			}
-		}
-		return
+	return redemption{
+		grantID:  want.GrantID,
+		existing: existing,
+		key:      want.DeviceCodeDigest,
+		redeem: func(key mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+			return ds.ConsumeDeviceAuthorization(k.ctx, key, clientID, now, issued...)
+		},
+		requireAsBefore: func(t *testing.T) { t.Helper(); k.requireDevice(t, ds, want) },
+		requireRedeemed: func(t *testing.T) { t.Helper(); k.requireNoDevice(t, ds, want) },
+		replayErr:       mcpoauth.ErrNotFound,
 	}
-	noError(t, err)
-	k.requireNoDevice(t, ds, want)
-	k.requireTokens(t, issuedWant)
-
-	replay := k.tokens(clientA, g)
-	errorIs(t, ds.ConsumeDeviceAuthorization(k.ctx, want.DeviceCodeDigest, clientA, k.now, replay...), mcpoauth.ErrNotFound)
-	k.requireNoToken(t, digests(replay)...)
 }
 
 var deleteDeviceClauses = []clause{
@@ -573,14 +493,14 @@ var deviceStoreClauses = []clause{
 	}},
 	{"RevokeGrantRacesConsume", func(t *testing.T, k *kit) {
 		ds := devices(t, k)
-		k.raceRevokeGrant(t, func(g string) (func() error, []*mcpoauth.Token) {
+		k.raceRevokeGrant(t, func(g string) (func() error, func(t *testing.T)) {
 			dev := k.device(clientA)
 			dev.GrantID = g
 			d := k.approve(t, ds, k.saveDevice(t, ds, dev), "user-1")
 			issued := k.tokens(clientA, g)
 			return func() error {
 				return ds.ConsumeDeviceAuthorization(k.ctx, d.DeviceCodeDigest, clientA, k.now, issued...)
-			}, issued
+			}, k.noTokens(issued)
 		})
 	}},
 }

@@ -121,62 +121,47 @@ var revokeGrantClauses = []clause{
 		k.requireNoToken(t, digests(issued)...)
 	}},
 	{"RacesConsumeAuthorizationCode", func(t *testing.T, k *kit) {
-		k.raceRevokeGrant(t, func(g string) (func() error, []*mcpoauth.Token) {
+		k.raceRevokeGrant(t, func(g string) (func() error, func(t *testing.T)) {
 			code := k.saveCode(t, k.code(clientA, g))
 			issued := k.tokens(clientA, g)
-			return func() error { return k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, issued...) }, issued
+			return func() error { return k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, issued...) }, k.noTokens(issued)
 		})
 	}},
 	{"RacesRotateRefreshToken", func(t *testing.T, k *kit) {
-		k.raceRevokeGrant(t, func(g string) (func() error, []*mcpoauth.Token) {
+		k.raceRevokeGrant(t, func(g string) (func() error, func(t *testing.T)) {
 			old := k.token(mcpoauth.RefreshToken, clientA, g)
 			k.saveTokens(t, old)
 			issued := k.tokens(clientA, g)
-			return func() error { return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...) }, append(issued, old)
+			return func() error { return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...) }, k.noTokens(append(issued, old))
 		})
 	}},
 	{"RacesSaveTokens", func(t *testing.T, k *kit) {
-		k.raceRevokeGrant(t, func(g string) (func() error, []*mcpoauth.Token) {
+		k.raceRevokeGrant(t, func(g string) (func() error, func(t *testing.T)) {
 			issued := k.tokens(clientA, g)
-			return func() error { return k.m.SaveTokens(k.ctx, issued...) }, issued
+			return func() error { return k.m.SaveTokens(k.ctx, issued...) }, k.noTokens(issued)
 		})
 	}},
 	{"RacesSaveAuthorizationCode", func(t *testing.T, k *kit) {
-		var saved, refused int
-		for range RaceRounds {
-			g := newGrantID()
+		k.raceRevokeGrant(t, func(g string) (func() error, func(t *testing.T)) {
 			code := k.code(clientA, g)
-			errs := runConcurrently(2, func(i int) error {
-				if i == 0 {
-					return k.m.SaveAuthorizationCode(k.ctx, code)
-				}
-				return k.m.RevokeGrant(k.ctx, g)
-			})
-			noError(t, errs[1], "RevokeGrant")
-			requireErrorIsOneOf(t, errs[0], mcpoauth.ErrNotFound)
-			if errs[0] == nil {
-				saved++
-			} else {
-				refused++
-			}
-			k.requireNoCode(t, code.Digest)
-		}
-		t.Logf("%d codes saved before the revocation, %d refused after it", saved, refused)
+			return func() error { return k.m.SaveAuthorizationCode(k.ctx, code) },
+				func(t *testing.T) { t.Helper(); k.requireNoCode(t, code.Digest) }
+		})
 	}},
 }
 
 // raceRevokeGrant runs RaceRounds rounds in which RevokeGrant races an
-// operation that saves tokens of the grant. setup prepares the operation
-// for a fresh grant and returns it with the tokens of the grant it may
-// leave behind. Whichever wins, none of them may be visible afterwards: the
-// operation either saved them before the revocation, which then deleted
-// them, or found the grant revoked and saved nothing (ErrNotFound).
-func (k *kit) raceRevokeGrant(t *testing.T, setup func(grantID string) (op func() error, tokens []*mcpoauth.Token)) {
+// operation that saves records of the grant. setup prepares the operation
+// for a fresh grant and returns it with an assertion that none of the
+// records it may leave behind is visible: the operation either saved them
+// before the revocation, which then deleted them, or found the grant
+// revoked and saved nothing (ErrNotFound).
+func (k *kit) raceRevokeGrant(t *testing.T, setup func(grantID string) (op func() error, requireGone func(t *testing.T))) {
 	t.Helper()
 	var saved, refused int
 	for range RaceRounds {
 		g := newGrantID()
-		op, tokens := setup(g)
+		op, requireGone := setup(g)
 		errs := runConcurrently(2, func(i int) error {
 			if i == 0 {
 				return op()
@@ -190,7 +175,15 @@ func (k *kit) raceRevokeGrant(t *testing.T, setup func(grantID string) (op func(
 		} else {
 			refused++
 		}
-		k.requireNoToken(t, digests(tokens)...)
+		requireGone(t)
 	}
 	t.Logf("%d saved before the revocation, %d refused after it", saved, refused)
+}
+
+// noTokens returns an assertion that none of tokens can be read.
+func (k *kit) noTokens(tokens []*mcpoauth.Token) func(t *testing.T) {
+	return func(t *testing.T) {
+		t.Helper()
+		k.requireNoToken(t, digests(tokens)...)
+	}
 }

@@ -24,17 +24,17 @@ var expiryClauses = []clause{
 		tokWant := k.saveTokens(t, tok)[0]
 
 		if got, err := k.m.GetAuthorizationRequest(k.ctx, req.ID); err == nil {
-			requireRequestEqual(t, reqWant, got)
+			requireReadBack(t, reqWant, got)
 		} else {
 			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
 		if got, err := k.m.GetAuthorizationCode(k.ctx, code.Digest); err == nil {
-			requireCodeEqual(t, codeWant, got)
+			requireReadBack(t, codeWant, got)
 		} else {
 			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
 		if got, err := k.m.GetToken(k.ctx, tok.Digest); err == nil {
-			requireTokenEqual(t, tokWant, got)
+			requireReadBack(t, tokWant, got)
 		} else {
 			errorIs(t, err, mcpoauth.ErrNotFound)
 		}
@@ -134,7 +134,7 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 	if registers {
 		got, err := k.m.GetClient(k.ctx, clientA)
 		noError(t, err)
-		requireClientEqual(t, client, got)
+		requireReadBack(t, client, got)
 		_, err = k.m.GetClient(k.ctx, clientB)
 		errorIs(t, err, mcpoauth.ErrNotFound)
 	}
@@ -201,7 +201,7 @@ var recordClauses = []clause{
 
 		noError(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA))
 		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
-		requireCodeEqual(t, code, gotCode)
-		requireTokenEqual(t, old, gotToken)
+		requireReadBack(t, code, gotCode)
+		requireReadBack(t, old, gotToken)
 	}},
 }

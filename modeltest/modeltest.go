@@ -5,6 +5,7 @@ import (
 	"crypto/rand"
 	"encoding/json"
 	"errors"
+	"reflect"
 	"slices"
 	"sync"
 	"testing"
@@ -237,7 +238,7 @@ func (k *kit) requireToken(t *testing.T, want mcpoauth.Token) {
 	t.Helper()
 	got, err := k.m.GetToken(k.ctx, want.Digest)
 	noError(t, err, "GetToken of a stored token")
-	requireTokenEqual(t, want, got)
+	requireReadBack(t, want, got)
 }
 
 // requireTokens asserts GetToken returns each token, unchanged.
@@ -270,7 +271,7 @@ func (k *kit) requireCode(t *testing.T, want mcpoauth.AuthorizationCode) {
 	t.Helper()
 	got, err := k.m.GetAuthorizationCode(k.ctx, want.Digest)
 	noError(t, err, "GetAuthorizationCode of a stored code")
-	requireCodeEqual(t, want, got)
+	requireReadBack(t, want, got)
 }
 
 // requireNoCode asserts GetAuthorizationCode answers ErrNotFound.
@@ -289,7 +290,7 @@ func (k *kit) requireRequest(t *testing.T, want mcpoauth.AuthorizationRequest) {
 	t.Helper()
 	got, err := k.m.GetAuthorizationRequest(k.ctx, want.ID)
 	noError(t, err, "GetAuthorizationRequest of a pending request")
-	requireRequestEqual(t, want, got)
+	requireReadBack(t, want, got)
 }
 
 // requireNoRequest asserts GetAuthorizationRequest answers ErrNotFound.
@@ -329,45 +330,52 @@ func normSlice(s []string) []string {
 	return s
 }
 
-func requireTokenEqual(t *testing.T, want mcpoauth.Token, got *mcpoauth.Token) {
-	t.Helper()
-	notNil(t, got, "the token read back")
-	g := *got
-	g.IssuedAt = sameTime(want.IssuedAt, g.IssuedAt)
-	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
-	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
-	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
-	equal(t, want, g, "the token read back differs from the one saved")
+// recordNames name the records in failure messages.
+var recordNames = map[reflect.Type]string{
+	reflect.TypeFor[mcpoauth.Token]():                "token",
+	reflect.TypeFor[mcpoauth.AuthorizationCode]():    "authorization code",
+	reflect.TypeFor[mcpoauth.AuthorizationRequest](): "authorization request",
+	reflect.TypeFor[mcpoauth.DeviceAuthorization]():  "device authorization",
+	reflect.TypeFor[mcpoauth.Client]():               "client",
 }
 
-func requireCodeEqual(t *testing.T, want mcpoauth.AuthorizationCode, got *mcpoauth.AuthorizationCode) {
+// requireReadBack asserts that got, a record read back from the model, is
+// want, the record saved, but for what a store may change without changing
+// the record: a time may come back truncated or rounded to the microsecond,
+// an empty slice as nil, and client metadata as any value that marshals to
+// the same JSON.
+func requireReadBack[T any](t *testing.T, want T, got *T) {
 	t.Helper()
-	notNil(t, got, "the authorization code read back")
+	name := recordNames[reflect.TypeFor[T]()]
+	notNil(t, got, "the %s read back", name)
 	g := *got
-	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
-	g.GrantExpiresAt = sameTime(want.GrantExpiresAt, g.GrantExpiresAt)
-	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
-	equal(t, want, g, "the authorization code read back differs from the one saved")
+	if w, ok := any(&want).(*mcpoauth.Client); ok {
+		gc := any(&g).(*mcpoauth.Client)
+		equal(t, metadataJSON(t, w.Metadata), metadataJSON(t, gc.Metadata), "the client metadata read back differs from the one registered")
+		gc.Metadata = w.Metadata
+	}
+	allowStoreChanges(reflect.ValueOf(&want).Elem(), reflect.ValueOf(&g).Elem())
+	equal(t, want, g, "the %s read back differs from the one saved", name)
 }
 
-func requireRequestEqual(t *testing.T, want mcpoauth.AuthorizationRequest, got *mcpoauth.AuthorizationRequest) {
-	t.Helper()
-	notNil(t, got, "the authorization request read back")
-	g := *got
-	g.ExpiresAt = sameTime(want.ExpiresAt, g.ExpiresAt)
-	g.Scopes, want.Scopes = normSlice(g.Scopes), normSlice(want.Scopes)
-	equal(t, want, g, "the authorization request read back differs from the one saved")
-}
-
-func requireClientEqual(t *testing.T, want mcpoauth.Client, got *mcpoauth.Client) {
-	t.Helper()
-	notNil(t, got, "the client read back")
-	g := *got
-	equal(t, metadataJSON(t, want.Metadata), metadataJSON(t, g.Metadata), "the client metadata read back differs from the one registered")
-	g.Metadata = want.Metadata
-	g.IssuedAt = sameTime(want.IssuedAt, g.IssuedAt)
-	g.SecretExpiresAt = sameTime(want.SecretExpiresAt, g.SecretExpiresAt)
-	equal(t, want, g, "the client read back differs from the one registered")
+// allowStoreChanges sets each time.Time field of got that is want's instant
+// to the microsecond to want's, and each empty []string field of either to
+// nil, in the struct and in the structs it embeds.
+func allowStoreChanges(want, got reflect.Value) {
+	for i := range want.NumField() {
+		switch w, g := want.Field(i).Addr().Interface(), got.Field(i).Addr().Interface(); w := w.(type) {
+		case *time.Time:
+			g := g.(*time.Time)
+			*g = sameTime(*w, *g)
+		case *[]string:
+			g := g.(*[]string)
+			*w, *g = normSlice(*w), normSlice(*g)
+		default:
+			if want.Type().Field(i).Anonymous && want.Field(i).Kind() == reflect.Struct {
+				allowStoreChanges(want.Field(i), got.Field(i))
+			}
+		}
+	}
 }
 
 // metadataJSON returns client metadata as the JSON object the server sends,

@@ -65,95 +65,50 @@ var getTokenClauses = []clause{
 // rotateClauses is the RotateRefreshToken table, plus the clauses proper to
 // refresh tokens.
 func rotateClauses() []clause {
-	var out []clause
-	for _, tc := range consumeCases() {
-		out = append(out, clause{tc.name, func(t *testing.T, k *kit) {
-			clientIDs := tc.clientIDs
-			if clientIDs == nil {
-				clientIDs = []string{clientA}
-			}
-			for _, clientID := range clientIDs {
-				runRotate(t, k, tc, clientID, mcpoauth.RefreshToken)
-			}
-		}})
-	}
-	return append(out,
+	return append(consumeClauses(consumeCases(), prepareRotate(mcpoauth.RefreshToken)),
 		clause{"AccessTokenIsNotFound", func(t *testing.T, k *kit) {
-			pair := func(k *kit, g string, _ *mcpoauth.Token, _ string) []*mcpoauth.Token { return k.tokens(clientA, g) }
-			runRotate(t, k, consumeCase{issued: pair, wantErr: mcpoauth.ErrNotFound}, clientA, mcpoauth.AccessToken)
+			tc := consumeCase{issued: issuedPair, wantErr: mcpoauth.ErrNotFound}
+			k.runConsume(t, tc, clientA, prepareRotate(mcpoauth.AccessToken))
 		}},
 		clause{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {
 			for range ConcurrencyRounds {
 				g := newGrantID()
 				old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, g))[0]
-				issued := make([][]*mcpoauth.Token, Concurrency)
-				want := make([][]mcpoauth.Token, Concurrency)
-				for i := range issued {
-					issued[i] = k.tokens(clientA, g)
-					want[i] = copyTokens(issued[i])
-				}
-				errs := runConcurrently(Concurrency, func(i int) error {
-					return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued[i]...)
+				k.requireOneRedeems(t, g, mcpoauth.ErrAlreadyUsed, func(issued ...*mcpoauth.Token) error {
+					return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...)
 				})
-				winner := requireOneWinner(t, errs, mcpoauth.ErrAlreadyUsed)
-				for i := range issued {
-					if i == winner {
-						k.requireTokens(t, want[i])
-					} else {
-						k.requireNoToken(t, digests(issued[i])...)
-					}
-				}
 				k.requireUsedToken(t, old)
 			}
 		}},
 	)
 }
 
-func runRotate(t *testing.T, k *kit, tc consumeCase, clientID string, kind mcpoauth.TokenKind) {
-	t.Helper()
-	g := newGrantID()
-	existing := k.token(mcpoauth.AccessToken, clientA, g)
-	old := k.token(kind, clientA, g)
-	saved := k.saveTokens(t, existing, old)
-	existingWant, want := saved[0], saved[1]
-	revoked := newGrantID()
-	noError(t, k.m.RevokeGrant(k.ctx, revoked))
-	if tc.used {
-		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
-		want.Used = true
-	}
-	var issued []*mcpoauth.Token
-	if tc.issued != nil {
-		issued = tc.issued(k, g, existing, revoked)
-	}
-	issuedWant := copyTokens(issued)
-	key := old.Digest
-	if tc.unknown {
-		key = newDigest()
-	}
-
-	err := k.m.RotateRefreshToken(k.ctx, key, clientID, issued...)
-	k.requireToken(t, existingWant)
-	if tc.wantErr != nil {
-		errorIs(t, err, tc.wantErr, "client_id %q", clientID)
-		// All or nothing: the token is as it was, no token was saved.
-		k.requireToken(t, want)
-		for _, tok := range issued {
-			if tok.Digest != existing.Digest {
-				k.requireNoToken(t, tok.Digest)
-			}
+// prepareRotate returns the setup of a row of the RotateRefreshToken
+// table: a token of kind to rotate, and another token of its grant. A
+// rotated token is kept, with every field, so that a replay is detected.
+func prepareRotate(kind mcpoauth.TokenKind) prepareFunc {
+	return func(t *testing.T, k *kit, tc consumeCase) redemption {
+		t.Helper()
+		g := newGrantID()
+		old := k.token(kind, clientA, g)
+		saved := k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, g), old)
+		want := saved[1]
+		if tc.used {
+			noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
+			want.Used = true
 		}
-		return
+		return redemption{
+			grantID:  g,
+			existing: saved[0],
+			key:      old.Digest,
+			redeem: func(key mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+				return k.m.RotateRefreshToken(k.ctx, key, clientID, issued...)
+			},
+			requireAsBefore: func(t *testing.T) { t.Helper(); k.requireToken(t, want) },
+			requireRedeemed: func(t *testing.T) { t.Helper(); k.requireUsedToken(t, want) },
+			replayErr:       mcpoauth.ErrAlreadyUsed,
+		}
 	}
-	noError(t, err)
-	// A rotated token is kept, with every field, so a replay is detected.
-	k.requireUsedToken(t, want)
-	k.requireTokens(t, issuedWant)
-
-	replay := k.tokens(clientA, g)
-	errorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, replay...), mcpoauth.ErrAlreadyUsed)
-	k.requireNoToken(t, digests(replay)...)
-	k.requireUsedToken(t, want)
 }
 
 var revokeTokenClauses = []clause{
@@ -162,7 +117,7 @@ var revokeTokenClauses = []clause{
 		for _, w := range want {
 			got, err := k.m.RevokeToken(k.ctx, w.Digest, clientA)
 			noError(t, err, "revoking a %v", w.Kind)
-			requireTokenEqual(t, w, got)
+			requireReadBack(t, w, got)
 			k.requireNoToken(t, w.Digest)
 		}
 	}},
@@ -172,7 +127,7 @@ var revokeTokenClauses = []clause{
 		got, err := k.m.RevokeToken(k.ctx, old.Digest, clientA)
 		noError(t, err)
 		old.Used = true
-		requireTokenEqual(t, old, got)
+		requireReadBack(t, old, got)
 		k.requireNoToken(t, old.Digest)
 	}},
 	{"OtherClientIsNotFound", func(t *testing.T, k *kit) {

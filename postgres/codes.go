@@ -13,14 +13,8 @@ import (
 // the digest is taken, and an error wrapping ErrNotFound if its grant was
 // revoked.
 func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.AuthorizationCode) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
 		return err
-	}
-	if code == nil {
-		return errNilRecord
-	}
-	if code.Digest.IsZero() {
-		return errZeroDigest
 	}
 	return m.inTx(ctx, "save authorization code", func(tx pgx.Tx) error {
 		tag, err := lockThen(ctx, tx, lockKeys(lockClassGrant, code.GrantID),
@@ -72,40 +66,14 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 // an issued token's digest is taken, and an error wrapping ErrNotFound if an
 // issued token's grant was revoked. On any error nothing changes.
 func (m *Model) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !validClientID(clientID) {
-		return errCodeNotFound
-	}
-	batch, err := newTokenBatch(issued)
-	if err != nil {
-		return err
-	}
-	return m.inTx(ctx, "consume authorization code", func(tx pgx.Tx) error {
-		tag, err := lockThen(ctx, tx, batch.locks,
-			`UPDATE mcpoauth_authorization_codes SET used = true WHERE digest = $1 AND client_id = $2 AND NOT used`,
-			code[:], clientID)
-		if err != nil {
-			return storageError(ctx, "consume authorization code", err)
-		}
-		if tag.RowsAffected() == 0 {
-			// Only now tell why; the client is part of the key, so
-			// another client's used code is not found.
-			var used bool
-			err := tx.QueryRow(ctx, `SELECT used FROM mcpoauth_authorization_codes WHERE digest = $1 AND client_id = $2`, code[:], clientID).Scan(&used)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				return errCodeNotFound
-			case err != nil:
-				return storageError(ctx, "consume authorization code", err)
-			case used:
-				return errCodeUsed
-			}
-			// Unused now, so it did not exist when the UPDATE ran: it
-			// was saved since.
-			return errCodeNotFound
-		}
-		return insertTokens(ctx, tx, batch, true)
+	return m.redeem(ctx, redemption{
+		op:        "consume authorization code",
+		clientID:  clientID,
+		issued:    issued,
+		notFound:  errCodeNotFound,
+		used:      errCodeUsed,
+		update:    `UPDATE mcpoauth_authorization_codes SET used = true WHERE digest = $1 AND client_id = $2 AND NOT used`,
+		usedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = $1 AND client_id = $2`,
+		args:      []any{code[:], clientID},
 	})
 }

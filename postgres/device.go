@@ -25,26 +25,15 @@ const deviceColumns = `device_code_digest, user_code_digest, client_id, scopes, 
 // SaveDeviceAuthorization stores a new device authorization; ErrConflict if
 // its device code or user code digest is taken by a stored authorization.
 func (m *Model) SaveDeviceAuthorization(ctx context.Context, d *mcpoauth.DeviceAuthorization) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, d, func(d *mcpoauth.DeviceAuthorization) bool {
+		return d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero()
+	}); err != nil {
 		return err
 	}
-	if d == nil {
-		return errNilRecord
-	}
-	if d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero() {
-		return errZeroDigest
-	}
-	_, err := m.pool.Exec(ctx,
+	return m.insert(ctx, "save device authorization", errDeviceConflict,
 		`INSERT INTO mcpoauth_device_authorizations (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		d.DeviceCodeDigest[:], d.UserCodeDigest[:], d.ClientID, nonNil(d.Scopes), d.Resource, d.GrantID,
 		int16(d.Status), d.UserID, toNullTime(d.LastPolledAt), int64(d.Interval), d.ExpiresAt, toNullTime(d.GrantExpiresAt))
-	if isUniqueViolation(err) {
-		return errDeviceConflict
-	}
-	if err != nil {
-		return storageError(ctx, "save device authorization", err)
-	}
-	return nil
 }
 
 // GetDeviceAuthorization returns the device authorization with this device
@@ -152,28 +141,14 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 // token's digest is taken, and an error wrapping ErrNotFound if the grant
 // was revoked. On any error nothing changes.
 func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, now time.Time, issued ...*mcpoauth.Token) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
-	}
-	batch, err := newTokenBatch(issued)
-	if err != nil {
-		return err
-	}
-	return m.inTx(ctx, "consume device authorization", func(tx pgx.Tx) error {
-		tag, err := lockThen(ctx, tx, batch.locks,
-			`DELETE FROM mcpoauth_device_authorizations
+	return m.redeem(ctx, redemption{
+		op:       "consume device authorization",
+		clientID: clientID,
+		issued:   issued,
+		notFound: errDeviceNotFound,
+		update: `DELETE FROM mcpoauth_device_authorizations
 			WHERE device_code_digest = $1 AND client_id = $2 AND status = $3 AND expires_at > $4`,
-			deviceCode[:], clientID, int16(mcpoauth.DeviceApproved), now)
-		if err != nil {
-			return storageError(ctx, "consume device authorization", err)
-		}
-		if tag.RowsAffected() == 0 {
-			return errDeviceNotFound
-		}
-		return insertTokens(ctx, tx, batch, true)
+		args: []any{deviceCode[:], clientID, int16(mcpoauth.DeviceApproved), now},
 	})
 }
 

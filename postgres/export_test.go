@@ -38,6 +38,8 @@ func NewSharedTestPools(tb testing.TB, n int, configure ...func(*pgxpool.Config)
 	for i := range pools {
 		cfg := testDB.config.Copy()
 		cfg.ConnConfig.RuntimeParams["search_path"] = schema
+		// Enough connections that the concurrency tests contend in the
+		// database, not for the pool.
 		cfg.MaxConns = 16
 		for _, f := range configure {
 			f(cfg)

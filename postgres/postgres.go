@@ -334,3 +334,100 @@ func nonNil(s []string) []string {
 	}
 	return s
 }
+
+// checkSave answers what a save answers before it reaches the database:
+// the context's error, errNilRecord for a nil record, and errZeroDigest
+// when zeroKey reports a key of the record zero.
+func checkSave[T any](ctx context.Context, rec *T, zeroKey func(*T) bool) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if rec == nil {
+		return errNilRecord
+	}
+	if zeroKey(rec) {
+		return errZeroDigest
+	}
+	return nil
+}
+
+// insert runs the INSERT of a new record, and answers conflict if a key of
+// the record is taken.
+func (m *Model) insert(ctx context.Context, op string, conflict error, sql string, args ...any) error {
+	_, err := m.pool.Exec(ctx, sql, args...)
+	if isUniqueViolation(err) {
+		return conflict
+	}
+	if err != nil {
+		return storageError(ctx, op, err)
+	}
+	return nil
+}
+
+// redemption is the redemption of a credential (an authorization code, a
+// refresh token, a device code) by a client, with the tokens it issues.
+type redemption struct {
+	op       string
+	clientID string
+	issued   []*mcpoauth.Token
+	// update is the conditional UPDATE or DELETE that redeems the
+	// credential, matching it only while it can be redeemed, so that of
+	// concurrent calls exactly one matches it. args are its arguments and
+	// usedQuery's.
+	update string
+	args   []any
+	// usedQuery, when update matched nothing, reads whether the credential
+	// was used: used is the answer if so, and notFound if it is absent or
+	// unused (saved since update ran). Without usedQuery the answer is
+	// notFound.
+	usedQuery      string
+	notFound, used error
+}
+
+// redeem runs r in one transaction that holds the locks of the issued
+// tokens' clients and grants from its first statement, and saves the issued
+// tokens in it: all or nothing.
+func (m *Model) redeem(ctx context.Context, r redemption) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(r.clientID) {
+		return r.notFound
+	}
+	batch, err := newTokenBatch(r.issued)
+	if err != nil {
+		return err
+	}
+	return m.inTx(ctx, r.op, func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, batch.locks, r.update, r.args...)
+		if err != nil {
+			return storageError(ctx, r.op, err)
+		}
+		if tag.RowsAffected() == 0 {
+			return r.whyNotRedeemed(ctx, tx)
+		}
+		return insertTokens(ctx, tx, batch, true)
+	})
+}
+
+// whyNotRedeemed answers why r's update matched nothing. Only now is the
+// reason read; the client is part of the key, so another client's used
+// credential is not found.
+func (r *redemption) whyNotRedeemed(ctx context.Context, tx pgx.Tx) error {
+	if r.usedQuery == "" {
+		return r.notFound
+	}
+	var used bool
+	err := tx.QueryRow(ctx, r.usedQuery, r.args...).Scan(&used)
+	switch {
+	case errors.Is(err, pgx.ErrNoRows):
+		return r.notFound
+	case err != nil:
+		return storageError(ctx, r.op, err)
+	case used:
+		return r.used
+	}
+	// Unused now, so it did not exist when the update ran: it was saved
+	// since.
+	return r.notFound
+}

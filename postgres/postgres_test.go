@@ -110,23 +110,7 @@ func dropTestDB() error {
 // the pool's configuration.
 func newTestPool(tb testing.TB, configure ...func(*pgxpool.Config)) *pgxpool.Pool {
 	tb.Helper()
-	requirePostgres(tb)
-	ctx := context.Background()
-	schema := fmt.Sprintf("m%d", testDB.seq.Add(1))
-	_, err := testDB.pool.Exec(ctx, "CREATE SCHEMA "+schema)
-	require.NoError(tb, err)
-	cfg := testDB.config.Copy()
-	cfg.ConnConfig.RuntimeParams["search_path"] = schema
-	// Enough connections that the concurrency tests contend in the
-	// database, not for the pool.
-	cfg.MaxConns = 16
-	for _, f := range configure {
-		f(cfg)
-	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	require.NoError(tb, err)
-	tb.Cleanup(pool.Close)
-	return pool
+	return NewSharedTestPools(tb, 1, configure...)[0]
 }
 
 // newTestModel returns a migrated Model on a fresh schema, closed when tb

@@ -14,26 +14,13 @@ const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_pr
 // SaveAuthorizationRequest stores a validated authorization request under
 // req.ID until the user decides; ErrConflict if the ID is taken.
 func (m *Model) SaveAuthorizationRequest(ctx context.Context, req *mcpoauth.AuthorizationRequest) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, req, func(r *mcpoauth.AuthorizationRequest) bool { return r.ID.IsZero() }); err != nil {
 		return err
 	}
-	if req == nil {
-		return errNilRecord
-	}
-	if req.ID.IsZero() {
-		return errZeroDigest
-	}
-	_, err := m.pool.Exec(ctx,
+	return m.insert(ctx, "save authorization request", errRequestConflict,
 		`INSERT INTO mcpoauth_authorization_requests (id, `+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
 		req.ID[:], req.BrowserDigest[:], req.ClientID, req.RedirectURI, req.RedirectURIProvided,
 		nonNil(req.Scopes), req.Resource, []byte(req.State), req.CodeChallenge, req.ExpiresAt)
-	if isUniqueViolation(err) {
-		return errRequestConflict
-	}
-	if err != nil {
-		return storageError(ctx, "save authorization request", err)
-	}
-	return nil
 }
 
 // GetAuthorizationRequest returns a pending request without consuming it;

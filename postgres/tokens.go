@@ -68,40 +68,15 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 // ErrNotFound if an issued token's grant was revoked. On any error nothing
 // changes.
 func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !validClientID(clientID) {
-		return errTokenNotFound
-	}
-	batch, err := newTokenBatch(issued)
-	if err != nil {
-		return err
-	}
-	return m.inTx(ctx, "rotate refresh token", func(tx pgx.Tx) error {
-		tag, err := lockThen(ctx, tx, batch.locks,
-			`UPDATE mcpoauth_tokens SET used = true WHERE digest = $1 AND client_id = $2 AND kind = $3 AND NOT used`,
-			token[:], clientID, int16(mcpoauth.RefreshToken))
-		if err != nil {
-			return storageError(ctx, "rotate refresh token", err)
-		}
-		if tag.RowsAffected() == 0 {
-			var used bool
-			err := tx.QueryRow(ctx, `SELECT used FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
-				token[:], clientID, int16(mcpoauth.RefreshToken)).Scan(&used)
-			switch {
-			case errors.Is(err, pgx.ErrNoRows):
-				return errTokenNotFound
-			case err != nil:
-				return storageError(ctx, "rotate refresh token", err)
-			case used:
-				return errTokenUsed
-			}
-			// Unused now, so it did not exist when the UPDATE ran: it
-			// was saved since.
-			return errTokenNotFound
-		}
-		return insertTokens(ctx, tx, batch, true)
+	return m.redeem(ctx, redemption{
+		op:        "rotate refresh token",
+		clientID:  clientID,
+		issued:    issued,
+		notFound:  errTokenNotFound,
+		used:      errTokenUsed,
+		update:    `UPDATE mcpoauth_tokens SET used = true WHERE digest = $1 AND client_id = $2 AND kind = $3 AND NOT used`,
+		usedQuery: `SELECT used FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
+		args:      []any{token[:], clientID, int16(mcpoauth.RefreshToken)},
 	})
 }
 
