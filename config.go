@@ -39,6 +39,15 @@ const (
 	DefaultRefreshTokenLifetime      = 14 * 24 * time.Hour
 	DefaultClientSecretLifetime      = 90 * 24 * time.Hour
 	DefaultAuthorizationCodeLifetime = 5 * time.Minute
+	// DefaultRefreshTokenReuseInterval is how long after its rotation a
+	// refresh token may be presented again by its client, for a new pair
+	// and without revoking anything. Ten seconds covers what it is for: two
+	// tabs or processes refreshing with the same token at once (they race
+	// by milliseconds) and a client retrying after a lost response; it
+	// leaves a thief who replays a token later than that to revoke the
+	// grant as before, and is shorter than the 30 to 60 seconds some
+	// providers allow, since a forgiven replay is one that goes unnoticed.
+	DefaultRefreshTokenReuseInterval = 10 * time.Second
 	// DefaultGrantLifetime caps a grant however often its refresh token is
 	// rotated, so that a grant cannot be kept alive forever.
 	DefaultGrantLifetime = 90 * 24 * time.Hour
@@ -55,6 +64,10 @@ const (
 	// authorizationRequestLifetime bounds the consent step.
 	authorizationRequestLifetime = 10 * time.Minute
 )
+
+// NoReuse, as RefreshTokenReuseInterval, takes every second presentation
+// of a rotated refresh token for a replay.
+const NoReuse time.Duration = -1
 
 // NoExpiry, as ClientSecretLifetime, issues client secrets that never expire
 // (client_secret_expires_at 0).
@@ -119,6 +132,14 @@ type Config struct {
 	// RefreshTokenLifetime defaults to DefaultRefreshTokenLifetime; each
 	// rotation starts a new one, never past GrantLifetime.
 	RefreshTokenLifetime time.Duration
+	// RefreshTokenReuseInterval is how long after a refresh token's
+	// rotation its client may present it again and get a new pair, nothing
+	// revoked (as Okta's grace period and Auth0's reuse interval do): two
+	// tabs refreshing at once must not sign the user out. After it, a
+	// rotated token presented again revokes its whole grant (RFC 9700
+	// §4.14.2). Defaults to DefaultRefreshTokenReuseInterval; NoReuse turns
+	// it off.
+	RefreshTokenReuseInterval time.Duration
 	// GrantLifetime is an absolute cap on a grant's life, counted from the
 	// user's consent; defaults to DefaultGrantLifetime.
 	GrantLifetime time.Duration
@@ -478,11 +499,13 @@ func (s *settings) validateLifetimes() error {
 		{"ClientSecretLifetime", &s.ClientSecretLifetime, DefaultClientSecretLifetime},
 		{"DeviceAuthorizationLifetime", &s.DeviceAuthorizationLifetime, DefaultDeviceAuthorizationLifetime},
 		{"DevicePollInterval", &s.DevicePollInterval, DefaultDevicePollInterval},
+		{"RefreshTokenReuseInterval", &s.RefreshTokenReuseInterval, DefaultRefreshTokenReuseInterval},
 	} {
 		switch {
 		case *d.v == 0:
 			*d.v = d.def
 		case *d.v == NoExpiry && d.field == "ClientSecretLifetime":
+		case *d.v == NoReuse && d.field == "RefreshTokenReuseInterval":
 		case *d.v < time.Second:
 			return configError(d.field, "must be at least one second")
 		}

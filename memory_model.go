@@ -542,7 +542,7 @@ func (m *MemoryModel) SaveTokens(ctx context.Context, tokens ...*Token) error {
 }
 
 // GetToken returns an access or refresh token by digest, including a rotated
-// refresh token (Used set), or ErrNotFound. It takes one shard's read lock and
+// refresh token (RotatedAt set), or ErrNotFound. It takes one shard's read lock and
 // does not allocate.
 func (m *MemoryModel) GetToken(ctx context.Context, token Digest) (*Token, error) {
 	if err := ctx.Err(); err != nil {
@@ -562,13 +562,14 @@ func (m *MemoryModel) GetToken(ctx context.Context, token Digest) (*Token, error
 	return t, nil
 }
 
-// RotateRefreshToken atomically marks the refresh token used and saves the
-// tokens that replace it, all or nothing: ErrNotFound if the token is
-// unknown, not a refresh token or another client's, ErrAlreadyUsed if it was
-// rotated before, ErrConflict if an issued token's digest is taken, and an
+// RotateRefreshToken atomically rotates the refresh token (RotatedAt = at)
+// and saves the tokens that replace it, all or nothing; a token rotated at
+// or after a non-zero reuseSince is rotated again, its RotatedAt kept (the
+// reuse interval). ErrNotFound if the token is unknown, not a refresh token
+// or another client's, ErrAlreadyUsed if it was rotated before otherwise, ErrConflict if an issued token's digest is taken, and an
 // error wrapping ErrNotFound if an issued token's grant was revoked. On any
 // error nothing changes.
-func (m *MemoryModel) RotateRefreshToken(ctx context.Context, token Digest, clientID string, issued ...*Token) error {
+func (m *MemoryModel) RotateRefreshToken(ctx context.Context, token Digest, clientID string, at, reuseSince time.Time, issued ...*Token) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
@@ -583,17 +584,22 @@ func (m *MemoryModel) RotateRefreshToken(ctx context.Context, token Digest, clie
 	if t.Kind != RefreshToken || clientID == "" || t.ClientID != clientID {
 		return errMemTokenNotFound
 	}
-	if t.Used {
+	if t.Rotated() && (reuseSince.IsZero() || t.RotatedAt.Before(reuseSince)) {
 		return errMemTokenUsed
 	}
 	if err := m.checkNewTokensLocked(issued); err != nil {
 		return err
 	}
+	if t.Rotated() {
+		// Within the reuse interval: the first rotation stands.
+		m.insertTokensLocked(issued)
+		return nil
+	}
 	// Callers may hold the stored pointer: store a modified copy instead of
 	// writing to it. The digest and grant are unchanged, so only the grant
 	// table's pointer changes.
 	used := *t
-	used.Used = true
+	used.RotatedAt = at
 	s.mu.Lock()
 	s.tokens.set(i, &used)
 	s.mu.Unlock()

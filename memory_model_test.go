@@ -493,7 +493,7 @@ func TestMemoryModelRotateRefreshToken(t *testing.T) {
 			other := memToken(AccessToken, "client", "grant", exp)
 			require.NoError(t, m.SaveTokens(ctx, old, other))
 			if tt.used {
-				require.NoError(t, m.RotateRefreshToken(ctx, old.Digest, "client"))
+				require.NoError(t, m.RotateRefreshToken(ctx, old.Digest, "client", memT0, time.Time{}))
 			}
 			before, err := m.GetToken(ctx, old.Digest)
 			require.NoError(t, err)
@@ -507,7 +507,7 @@ func TestMemoryModelRotateRefreshToken(t *testing.T) {
 			if tt.unknown {
 				key = newDigest()
 			}
-			err = m.RotateRefreshToken(ctx, key, tt.clientID, issued...)
+			err = m.RotateRefreshToken(ctx, key, tt.clientID, memT0, time.Time{}, issued...)
 			requireMemoryInvariants(t, m)
 
 			after, gerr := m.GetToken(ctx, old.Digest)
@@ -521,15 +521,15 @@ func TestMemoryModelRotateRefreshToken(t *testing.T) {
 				return
 			}
 			require.NoError(t, err)
-			require.True(t, after.Used)
-			require.False(t, old.Used, "the returned record was mutated in place")
+			require.True(t, after.Rotated())
+			require.False(t, old.Rotated(), "the returned record was mutated in place")
 			used := *old
-			used.Used = true
+			used.RotatedAt = memT0
 			require.Equal(t, &used, after)
 			requireTokenPresent(t, m, issued...)
 
 			replay := memToken(AccessToken, "client", "grant", exp)
-			require.ErrorIs(t, m.RotateRefreshToken(ctx, old.Digest, "client", replay), ErrAlreadyUsed)
+			require.ErrorIs(t, m.RotateRefreshToken(ctx, old.Digest, "client", memT0, time.Time{}, replay), ErrAlreadyUsed)
 			requireTokenAbsent(t, m, replay)
 		})
 	}
@@ -542,7 +542,7 @@ func TestMemoryModelRevokeToken(t *testing.T) {
 	a := memToken(AccessToken, "client", "grant", exp)
 	r := memToken(RefreshToken, "client", "grant", exp)
 	require.NoError(t, m.SaveTokens(ctx, a, r))
-	require.NoError(t, m.RotateRefreshToken(ctx, r.Digest, "client"))
+	require.NoError(t, m.RotateRefreshToken(ctx, r.Digest, "client", memT0, time.Time{}))
 
 	for _, clientID := range []string{"other", ""} {
 		got, err := m.RevokeToken(ctx, a.Digest, clientID)
@@ -566,7 +566,7 @@ func TestMemoryModelRevokeToken(t *testing.T) {
 	// record, so its index entry goes with it.
 	got, err = m.RevokeToken(ctx, r.Digest, "client")
 	require.NoError(t, err)
-	require.True(t, got.Used)
+	require.True(t, got.Rotated())
 	requireTokenAbsent(t, m, r)
 	require.Equal(t, MemoryStats{}, m.Stats())
 	requireMemoryInvariants(t, m)
@@ -586,7 +586,7 @@ func TestMemoryModelRevokeGrant(t *testing.T) {
 	require.NoError(t, m.ConsumeAuthorizationCode(ctx, usedCode.Digest, "client", a, r))
 	a2 := memToken(AccessToken, "client", "g1", exp)
 	r2 := memToken(RefreshToken, "client", "g1", exp)
-	require.NoError(t, m.RotateRefreshToken(ctx, r.Digest, "client", a2, r2))
+	require.NoError(t, m.RotateRefreshToken(ctx, r.Digest, "client", memT0, time.Time{}, a2, r2))
 
 	keepCode := memCode("client", "g2", exp)
 	require.NoError(t, m.SaveAuthorizationCode(ctx, keepCode))
@@ -633,9 +633,9 @@ func TestMemoryModelRevokeGrant(t *testing.T) {
 
 		// RotateRefreshToken: the token is not rotated.
 		late3 := memToken(AccessToken, "client", "never-issued", exp)
-		require.ErrorIs(t, m.RotateRefreshToken(ctx, keep.Digest, "client", late3), ErrNotFound)
+		require.ErrorIs(t, m.RotateRefreshToken(ctx, keep.Digest, "client", memT0, time.Time{}, late3), ErrNotFound)
 		requireTokenPresent(t, m, keep)
-		require.False(t, keep.Used)
+		require.False(t, keep.Rotated())
 		requireTokenAbsent(t, m, late3)
 
 		// SaveAuthorizationCode.
@@ -715,7 +715,7 @@ func TestMemoryModelHonoursDoneContext(t *testing.T) {
 			"SaveTokens": func() error { return m.SaveTokens(ctx, memToken(AccessToken, "client", "g", exp)) },
 			"GetToken":   func() error { _, err := m.GetToken(ctx, refresh.Digest); return err },
 			"RotateRefreshToken": func() error {
-				return m.RotateRefreshToken(ctx, refresh.Digest, "client", memToken(AccessToken, "client", "g", exp))
+				return m.RotateRefreshToken(ctx, refresh.Digest, "client", memT0, time.Time{}, memToken(AccessToken, "client", "g", exp))
 			},
 			"RevokeToken": func() error { _, err := m.RevokeToken(ctx, refresh.Digest, "client"); return err },
 			"RevokeGrant": func() error { return m.RevokeGrant(ctx, "g") },
@@ -730,7 +730,7 @@ func TestMemoryModelHonoursDoneContext(t *testing.T) {
 	require.False(t, got.Used)
 	got2, err := m.GetToken(bg, refresh.Digest)
 	require.NoError(t, err)
-	require.False(t, got2.Used)
+	require.False(t, got2.Rotated())
 }
 
 // runConcurrently runs f(i) on n goroutines released at once and returns
@@ -806,7 +806,7 @@ func TestMemoryModelConcurrentRotateRefreshToken(t *testing.T) {
 	old := memToken(RefreshToken, "client", "g", memT0.Add(time.Hour))
 	require.NoError(t, m.SaveTokens(ctx, old))
 	requireOneRedemption(t, m, RefreshToken, 2, func(issued *Token) error {
-		return m.RotateRefreshToken(ctx, old.Digest, "client", issued)
+		return m.RotateRefreshToken(ctx, old.Digest, "client", memT0, time.Time{}, issued)
 	})
 }
 
@@ -846,7 +846,7 @@ func TestMemoryModelRevokeGrantRaces(t *testing.T) {
 				return nil, err
 			}
 			issued := []*Token{old, memToken(AccessToken, "client", grant, exp), memToken(RefreshToken, "client", grant, exp)}
-			return issued, m.RotateRefreshToken(ctx, old.Digest, "client", issued[1:]...)
+			return issued, m.RotateRefreshToken(ctx, old.Digest, "client", memT0, time.Time{}, issued[1:]...)
 		},
 		"SaveTokens": func(ctx context.Context, m *MemoryModel, grant string) ([]*Token, error) {
 			issued := []*Token{memToken(AccessToken, "client", grant, exp), memToken(RefreshToken, "client", grant, exp)}
@@ -916,7 +916,7 @@ func TestMemoryModelReadersDuringWrites(t *testing.T) {
 					runtime.Gosched()
 				}
 				for i := range n {
-					if tok, err := m.GetToken(ctx, refresh[i].Digest); err == nil && !tok.Used {
+					if tok, err := m.GetToken(ctx, refresh[i].Digest); err == nil && !tok.Rotated() {
 						reads.Add(1)
 					}
 					if c, err := m.GetAuthorizationCode(ctx, codes[i].Digest); err == nil && !c.Used {
@@ -928,7 +928,7 @@ func TestMemoryModelReadersDuringWrites(t *testing.T) {
 	}
 	errs := runConcurrently(n, func(i int) error {
 		grant := fmt.Sprintf("g%d", i)
-		if err := m.RotateRefreshToken(ctx, refresh[i].Digest, "client", memToken(RefreshToken, "client", grant, exp)); err != nil {
+		if err := m.RotateRefreshToken(ctx, refresh[i].Digest, "client", memT0, time.Time{}, memToken(RefreshToken, "client", grant, exp)); err != nil {
 			return err
 		}
 		if err := m.ConsumeAuthorizationCode(ctx, codes[i].Digest, "client", memToken(AccessToken, "client", grant, exp)); err != nil {
@@ -946,7 +946,7 @@ func TestMemoryModelReadersDuringWrites(t *testing.T) {
 	}
 	require.Positive(t, reads.Load())
 	for i := range n {
-		require.False(t, refresh[i].Used)
+		require.False(t, refresh[i].Rotated())
 		require.False(t, codes[i].Used)
 	}
 	require.Equal(t, MemoryStats{AuthorizationCodes: n / 2, Tokens: 3 * n / 2, Grants: n / 2, RevokedGrants: n / 2}, m.Stats())
@@ -970,7 +970,7 @@ func TestMemoryModelSweep(t *testing.T) {
 	require.NoError(t, m.SaveAuthorizationCode(ctx, oldUsedCode))
 	oldAccess, oldRotated := memToken(AccessToken, "client", "g1", past), memToken(RefreshToken, "client", "g1", past)
 	require.NoError(t, m.ConsumeAuthorizationCode(ctx, oldUsedCode.Digest, "client", oldAccess, oldRotated))
-	require.NoError(t, m.RotateRefreshToken(ctx, oldRotated.Digest, "client"))
+	require.NoError(t, m.RotateRefreshToken(ctx, oldRotated.Digest, "client", memT0, time.Time{}))
 
 	// Grant g2: some expired, some live (including a used code and a
 	// rotated token), one exactly at now.
@@ -983,7 +983,7 @@ func TestMemoryModelSweep(t *testing.T) {
 	edgeAccess := memToken(AccessToken, "client", "g2", memT0)
 	noGrantOld := memToken(AccessToken, "client", "", past)
 	require.NoError(t, m.ConsumeAuthorizationCode(ctx, liveUsedCode.Digest, "client", liveRotated, oldAccess2, edgeAccess, noGrantOld))
-	require.NoError(t, m.RotateRefreshToken(ctx, liveRotated.Digest, "client"))
+	require.NoError(t, m.RotateRefreshToken(ctx, liveRotated.Digest, "client", memT0, time.Time{}))
 	requireMemoryInvariants(t, m)
 
 	m.Sweep(memT0)
@@ -1008,7 +1008,7 @@ func TestMemoryModelSweep(t *testing.T) {
 	}
 	got, err := m.GetToken(ctx, liveRotated.Digest)
 	require.NoError(t, err)
-	require.True(t, got.Used)
+	require.True(t, got.Rotated())
 	_, err = m.GetToken(ctx, edgeAccess.Digest)
 	require.NoError(t, err)
 	requireTokenAbsent(t, m, oldAccess, oldRotated, oldAccess2, noGrantOld)

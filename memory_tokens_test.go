@@ -178,7 +178,7 @@ func TestMemoryModelBigGrant(t *testing.T) {
 		}
 		access := memToken(AccessToken, "client", "g", exp)
 		next := memToken(RefreshToken, "client", "g", memT0.Add(time.Hour))
-		require.NoError(t, m.RotateRefreshToken(ctx, refresh.Digest, "client", access, next))
+		require.NoError(t, m.RotateRefreshToken(ctx, refresh.Digest, "client", memT0, time.Time{}, access, next))
 		all = append(all, access)
 		refresh = next
 		requireMemoryInvariants(t, m)

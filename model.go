@@ -121,15 +121,22 @@ type Model interface {
 	// SaveTokens stores newly issued tokens, all or nothing.
 	SaveTokens(ctx context.Context, tokens ...*Token) error
 	// GetToken returns an access or refresh token by digest, including a
-	// rotated refresh token (Used set), or ErrNotFound. It is on the path of
+	// rotated refresh token (RotatedAt set), or ErrNotFound. It is on the path of
 	// every protected request: keep it fast.
 	GetToken(ctx context.Context, token Digest) (*Token, error)
-	// RotateRefreshToken atomically marks the refresh token used and saves the
-	// tokens that replace it, all or nothing. It answers ErrAlreadyUsed if the
-	// token was rotated before, ErrNotFound if it is unknown, not a refresh
-	// token, or belongs to another client. A rotated token is kept (Used)
-	// until it expires, so a replay can be detected.
-	RotateRefreshToken(ctx context.Context, token Digest, clientID string, issued ...*Token) error
+	// RotateRefreshToken atomically rotates the refresh token and saves the
+	// tokens that replace it, all or nothing. A token not rotated before
+	// gets RotatedAt = at. A token rotated before is rotated again (its
+	// RotatedAt unchanged) only if reuseSince is not zero and its RotatedAt
+	// is not before reuseSince: the reuse interval, in which a concurrent
+	// refresh by the same client is not a replay. Otherwise it answers
+	// ErrAlreadyUsed. It answers ErrNotFound if the token is unknown, not a
+	// refresh token, or belongs to another client. A rotated token is kept
+	// until it expires, so a replay can be detected. In SQL: UPDATE ... SET
+	// rotated_at = COALESCE(rotated_at, $at) WHERE ... AND (rotated_at IS
+	// NULL OR rotated_at >= $reuseSince), and the inserts, in one
+	// transaction.
+	RotateRefreshToken(ctx context.Context, token Digest, clientID string, at, reuseSince time.Time, issued ...*Token) error
 	// RevokeToken deletes a token of either kind that belongs to clientID and
 	// returns it; ErrNotFound (and no change) otherwise.
 	RevokeToken(ctx context.Context, token Digest, clientID string) (*Token, error)

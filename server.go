@@ -72,6 +72,7 @@ func New(cfg Config) (*OAuthServer, error) {
 			AuthorizationCodeLifetime:    s.AuthorizationCodeLifetime,
 			AuthorizationRequestLifetime: authorizationRequestLifetime,
 			GrantLifetime:                s.GrantLifetime,
+			RefreshTokenReuseInterval:    s.RefreshTokenReuseInterval,
 			ClientSecretLifetime:         s.ClientSecretLifetime,
 			ScopesSupported:              s.ScopesSupported,
 			Resource:                     s.resource,

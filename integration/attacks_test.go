@@ -349,6 +349,8 @@ func TestAttackRefreshTokenReplay(t *testing.T) {
 	current := decodeTokens(t, w)
 	require.Equal(t, http.StatusOK, h.callMCP(current.AccessToken).Code)
 	before = h.model.Stats()
+	// After the reuse interval, which forgives only a concurrent refresh.
+	h.clock.Advance(mcpoauth.DefaultRefreshTokenReuseInterval + time.Second)
 	replay := h.postForm("/token", refreshForm(id, stolen.RefreshToken))
 	require.Equal(t, "invalid_grant", oauthError(t, replay))
 	require.NotContains(t, replay.Body.String(), "access_token")

@@ -64,10 +64,11 @@ func TestConcurrentCodeRedemption(t *testing.T) {
 	require.Equal(t, "invalid_grant", oauthError(t, h.postForm("/token", refreshForm(id, tr.RefreshToken))))
 }
 
-// TestConcurrentRefresh: 50 concurrent rotations of one refresh token:
-// exactly one succeeds and the replays revoke the whole grant.
-func TestConcurrentRefresh(t *testing.T) {
-	h := newHarness(t)
+// TestConcurrentRefreshStrict: without a reuse interval (NoReuse), 50
+// concurrent refreshes with one token yield exactly one success, and the
+// losers' replays revoke the grant.
+func TestConcurrentRefreshStrict(t *testing.T) {
+	h := newHarness(t, func(c *mcpoauth.Config) { c.RefreshTokenReuseInterval = mcpoauth.NoReuse })
 	id := h.publicClient()
 	first := h.tokens(id)
 	ws := raceTokenRequests(h, 50, func() *http.Request {

@@ -46,6 +46,8 @@ func TestRefreshReplayRevokesGrant(t *testing.T) {
 	id := h.publicClient()
 	first := h.tokens(id)
 	next := decodeTokens(t, h.postForm("/token", refreshForm(id, first.RefreshToken)))
+	// RFC 9700 §4.14.2, once the reuse interval is over.
+	h.clock.Advance(mcpoauth.DefaultRefreshTokenReuseInterval + time.Second)
 	replay := h.postForm("/token", refreshForm(id, first.RefreshToken))
 	require.Equal(t, "invalid_grant", oauthError(t, replay))
 	require.Equal(t, http.StatusUnauthorized, h.callMCP(next.AccessToken).Code)

@@ -8,6 +8,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -90,12 +91,12 @@ func (m *recordingModel) GetToken(ctx context.Context, d mcpoauth.Digest) (*mcpo
 	return t, err
 }
 
-func (m *recordingModel) RotateRefreshToken(ctx context.Context, d mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+func (m *recordingModel) RotateRefreshToken(ctx context.Context, d mcpoauth.Digest, clientID string, at, reuseSince time.Time, issued ...*mcpoauth.Token) error {
 	m.note(d, clientID)
 	for _, t := range issued {
 		m.note(t)
 	}
-	return m.MemoryModel.RotateRefreshToken(ctx, d, clientID, issued...)
+	return m.MemoryModel.RotateRefreshToken(ctx, d, clientID, at, reuseSince, issued...)
 }
 
 func (m *recordingModel) RevokeToken(ctx context.Context, d mcpoauth.Digest, clientID string) (*mcpoauth.Token, error) {
@@ -158,8 +159,9 @@ func TestNoCredentialReachesModelLogsOrErrorHandler(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code)
 	tr2 := decodeTokens(t, w)
 	keep(tr2.AccessToken, tr2.RefreshToken)
-	// Replay of the rotated token revokes the grant; a revoke and a
-	// verification of a dead token follow.
+	// Replay of the rotated token, after the reuse interval, revokes the
+	// grant; a revoke and a verification of a dead token follow.
+	h.clock.Advance(mcpoauth.DefaultRefreshTokenReuseInterval + time.Second)
 	require.Equal(t, "invalid_grant", oauthError(t, h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, id, clientSecret)))
 	require.Equal(t, http.StatusOK, h.postForm("/revoke", url.Values{"token": {tr2.AccessToken}}, id, clientSecret).Code)
 	require.Equal(t, http.StatusUnauthorized, h.callMCP(tr2.AccessToken).Code)

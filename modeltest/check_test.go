@@ -45,7 +45,7 @@ func TestChecks(t *testing.T) {
 	t0 := time.Date(2026, 1, 2, 3, 4, 5, 6, time.UTC)
 	tok := mcpoauth.Token{Digest: mcpoauth.Digest{1}, ClientID: "client-a", Scopes: []string{"read"}, ExpiresAt: t0}
 	changed := tok
-	changed.ClientID, changed.ExpiresAt, changed.Used = "client-a\x00", t0.Truncate(time.Second), true
+	changed.ClientID, changed.ExpiresAt, changed.RotatedAt = "client-a\x00", t0.Truncate(time.Second), t0
 	var nilToken *mcpoauth.Token
 	wrapped := fmt.Errorf("get: %w", mcpoauth.ErrNotFound)
 
@@ -73,7 +73,7 @@ func TestChecks(t *testing.T) {
 			[]string{
 				"the token:\n\t",
 				"\n\tClientID: got \"client-a\\x00\", want \"client-a\"",
-				"\n\tUsed: got true, want false",
+				"\n\tRotatedAt: got 2026-01-02 03:04:05.000000006 +0000 UTC, want 0001-01-01 00:00:00 +0000 UTC",
 				"\n\tExpiresAt: got 2026-01-02 03:04:05 +0000 UTC, want 2026-01-02 03:04:05.000000006 +0000 UTC",
 			}},
 		{"equal names the map keys that differ", func(t testing.TB) {

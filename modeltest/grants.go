@@ -2,6 +2,7 @@ package modeltest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/mcpoauth/mcpoauth"
 )
@@ -26,8 +27,8 @@ func (k *kit) liveGrant(t *testing.T, clientID, grantID string) grantRecords {
 	redeemed.Used = true
 	second := k.tokens(clientID, grantID)
 	secondWant := copyTokens(second)
-	noError(t, k.m.RotateRefreshToken(k.ctx, first[1].Digest, clientID, second...))
-	firstWant[1].Used = true
+	noError(t, k.m.RotateRefreshToken(k.ctx, first[1].Digest, clientID, k.now, time.Time{}, second...))
+	firstWant[1].RotatedAt = k.now
 	return grantRecords{
 		codes:  []mcpoauth.AuthorizationCode{redeemed, fresh},
 		tokens: append(firstWant, secondWant...),
@@ -116,7 +117,7 @@ var revokeGrantClauses = []clause{
 		noError(t, k.m.RevokeGrant(k.ctx, revoked))
 		old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, live))[0]
 		issued := k.tokens(clientA, revoked)
-		errorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...), mcpoauth.ErrNotFound)
+		errorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}, issued...), mcpoauth.ErrNotFound)
 		k.requireToken(t, old) // not rotated
 		k.requireNoToken(t, digests(issued)...)
 	}},
@@ -132,7 +133,7 @@ var revokeGrantClauses = []clause{
 			old := k.token(mcpoauth.RefreshToken, clientA, g)
 			k.saveTokens(t, old)
 			issued := k.tokens(clientA, g)
-			return func() error { return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...) }, k.noTokens(append(issued, old))
+			return func() error { return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}, issued...) }, k.noTokens(append(issued, old))
 		})
 	}},
 	{"RacesSaveTokens", func(t *testing.T, k *kit) {

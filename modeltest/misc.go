@@ -54,7 +54,7 @@ var expiryClauses = []clause{
 		_, err := k.m.ConsumeAuthorizationRequest(k.ctx, req.ID)
 		requireErrorIsOneOf(t, err, mcpoauth.ErrNotFound)
 		requireErrorIsOneOf(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA, k.tokens(clientA, g)...), mcpoauth.ErrNotFound)
-		requireErrorIsOneOf(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.tokens(clientA, g)...), mcpoauth.ErrNotFound)
+		requireErrorIsOneOf(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}, k.tokens(clientA, g)...), mcpoauth.ErrNotFound)
 	}},
 }
 
@@ -105,7 +105,7 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 		{"SaveTokens", func() error { return k.m.SaveTokens(done, newTokens[1]) }},
 		{"GetToken", func() error { _, err := k.m.GetToken(done, access.Digest); return err }},
 		{"RotateRefreshToken", func() error {
-			return k.m.RotateRefreshToken(done, refresh.Digest, clientA, newTokens[0])
+			return k.m.RotateRefreshToken(done, refresh.Digest, clientA, k.now, time.Time{}, newTokens[0])
 		}},
 		{"RevokeToken", func() error { _, err := k.m.RevokeToken(done, access.Digest, clientA); return err }},
 		{"RevokeGrant", func() error { return k.m.RevokeGrant(done, g) }},
@@ -200,7 +200,7 @@ var recordClauses = []clause{
 		noError(t, err)
 
 		noError(t, k.m.ConsumeAuthorizationCode(k.ctx, code.Digest, clientA))
-		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
+		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}))
 		requireReadBack(t, code, gotCode)
 		requireReadBack(t, old, gotToken)
 	}},

@@ -249,10 +249,11 @@ func (k *kit) requireTokens(t *testing.T, want []mcpoauth.Token) {
 	}
 }
 
-// requireUsedToken asserts GetToken returns want with Used set.
+// requireUsedToken asserts GetToken returns want rotated at k.now, when
+// the kit rotates every token.
 func (k *kit) requireUsedToken(t *testing.T, want mcpoauth.Token) {
 	t.Helper()
-	want.Used = true
+	want.RotatedAt = k.now
 	k.requireToken(t, want)
 }
 

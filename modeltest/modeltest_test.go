@@ -190,7 +190,7 @@ type hidesRotated struct{ mutant }
 
 func (m hidesRotated) GetToken(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.Token, error) {
 	t, err := m.MemoryModel.GetToken(ctx, d)
-	if err == nil && t.Used {
+	if err == nil && t.Rotated() {
 		return nil, mcpoauth.ErrNotFound
 	}
 	return t, err

@@ -2,6 +2,7 @@ package modeltest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/mcpoauth/mcpoauth"
 )
@@ -19,8 +20,8 @@ var saveTokensClauses = []clause{
 		many.Scopes = []string{"z", "a", "mcp:tools", "a"}
 		want := k.saveTokens(t, append(pair, machine, many)...)
 		for _, w := range want {
-			if w.Used {
-				t.Fatalf("a fresh token has Used set: %+v", w)
+			if w.Rotated() {
+				t.Fatalf("a fresh token has RotatedAt set: %+v", w)
 			}
 		}
 		k.requireTokens(t, want)
@@ -70,12 +71,61 @@ func rotateClauses() []clause {
 			tc := consumeCase{issued: issuedPair, wantErr: mcpoauth.ErrNotFound}
 			k.runConsume(t, tc, clientA, prepareRotate(mcpoauth.AccessToken))
 		}},
+		// The reuse interval: a token rotated at or after reuseSince is
+		// rotated again, its first rotation time kept; one rotated before
+		// it is a replay.
+		clause{"ReuseWithinIntervalRotatesAgain", func(t *testing.T, k *kit) {
+			old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, newGrantID()))[0]
+			noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}))
+			issued := k.tokens(clientA, old.GrantID)
+			want := copyTokens(issued)
+			noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now.Add(time.Second), k.now.Add(-time.Second), issued...))
+			k.requireTokens(t, want)
+			k.requireUsedToken(t, old) // still rotated at k.now, not a second later
+		}},
+		clause{"ReuseAfterIntervalIsAlreadyUsed", func(t *testing.T, k *kit) {
+			old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, newGrantID()))[0]
+			noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}))
+			issued := k.tokens(clientA, old.GrantID)
+			errorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now.Add(time.Minute), k.now.Add(time.Second), issued...), mcpoauth.ErrAlreadyUsed)
+			k.requireNoToken(t, digests(issued)...)
+			k.requireUsedToken(t, old)
+		}},
+		clause{"ReuseByOtherClientIsNotFound", func(t *testing.T, k *kit) {
+			old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, newGrantID()))[0]
+			noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}))
+			issued := k.tokens(clientB, old.GrantID)
+			errorIs(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientB, k.now, k.now.Add(-time.Minute), issued...), mcpoauth.ErrNotFound)
+			k.requireNoToken(t, digests(issued)...)
+		}},
+		clause{"ConcurrentCallsWithinIntervalAllSucceed", func(t *testing.T, k *kit) {
+			// Two tabs refreshing at once: every rotation within the reuse
+			// interval succeeds, and the first rotation time stands.
+			for range ConcurrencyRounds {
+				old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, newGrantID()))[0]
+				const n = 8
+				errs := make(chan error, n)
+				var all []mcpoauth.Token
+				for range n {
+					issued := k.tokens(clientA, old.GrantID)
+					all = append(all, copyTokens(issued)...)
+					go func() {
+						errs <- k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, k.now.Add(-time.Minute), issued...)
+					}()
+				}
+				for range n {
+					noError(t, <-errs, "a rotation within the reuse interval")
+				}
+				k.requireTokens(t, all)
+				k.requireUsedToken(t, old)
+			}
+		}},
 		clause{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {
 			for range ConcurrencyRounds {
 				g := newGrantID()
 				old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, g))[0]
 				k.requireOneRedeems(t, g, mcpoauth.ErrAlreadyUsed, func(issued ...*mcpoauth.Token) error {
-					return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, issued...)
+					return k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}, issued...)
 				})
 				k.requireUsedToken(t, old)
 			}
@@ -94,15 +144,15 @@ func prepareRotate(kind mcpoauth.TokenKind) prepareFunc {
 		saved := k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, g), old)
 		want := saved[1]
 		if tc.used {
-			noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
-			want.Used = true
+			noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}))
+			want.RotatedAt = k.now
 		}
 		return redemption{
 			grantID:  g,
 			existing: saved[0],
 			key:      old.Digest,
 			redeem: func(key mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
-				return k.m.RotateRefreshToken(k.ctx, key, clientID, issued...)
+				return k.m.RotateRefreshToken(k.ctx, key, clientID, k.now, time.Time{}, issued...)
 			},
 			requireAsBefore: func(t *testing.T) { t.Helper(); k.requireToken(t, want) },
 			requireRedeemed: func(t *testing.T) { t.Helper(); k.requireUsedToken(t, want) },
@@ -123,10 +173,10 @@ var revokeTokenClauses = []clause{
 	}},
 	{"RotatedRefreshTokenIsRevocable", func(t *testing.T, k *kit) {
 		old := k.saveTokens(t, k.token(mcpoauth.RefreshToken, clientA, newGrantID()))[0]
-		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA))
+		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}))
 		got, err := k.m.RevokeToken(k.ctx, old.Digest, clientA)
 		noError(t, err)
-		old.Used = true
+		old.RotatedAt = k.now
 		requireReadBack(t, old, got)
 		k.requireNoToken(t, old.Digest)
 	}},

@@ -73,8 +73,12 @@ func newReplica(t *testing.T, model mcpoauth.Model, now func() time.Time, mutate
 			mcpoauth.GrantClientCredentials, mcpoauth.GrantDeviceCode,
 		},
 		RateLimits: mcpoauth.RateLimits{Disabled: true},
-		Logger:     slog.New(slog.DiscardHandler),
-		Now:        now,
+		// Strict one-time use: these tests check that of concurrent or
+		// retried rotations exactly one succeeds. The reuse interval has
+		// its own tests (integration/refresh_reuse_test.go, the kit).
+		RefreshTokenReuseInterval: mcpoauth.NoReuse,
+		Logger:                    slog.New(slog.DiscardHandler),
+		Now:                       now,
 		ErrorHandler: func(_ context.Context, _ string, err error) {
 			var oerr *mcpoauth.OAuthError
 			if errors.As(err, &oerr) && oerr.Code == "server_error" {

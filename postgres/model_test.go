@@ -454,7 +454,7 @@ func TestDeadlineHonoured(t *testing.T) {
 			return m.ConsumeAuthorizationCode(ctx, code.Digest, "client")
 		}},
 		{"RotateRefreshToken", grantLock, func(ctx context.Context) error {
-			return m.RotateRefreshToken(ctx, refresh.Digest, "client", testToken(mcpoauth.RefreshToken, "g", t0))
+			return m.RotateRefreshToken(ctx, refresh.Digest, "client", t0, time.Time{}, testToken(mcpoauth.RefreshToken, "g", t0))
 		}},
 		{"RevokeGrant", grantLock, func(ctx context.Context) error { return m.RevokeGrant(ctx, "g") }},
 	}
@@ -481,7 +481,7 @@ func TestDeadlineHonoured(t *testing.T) {
 			for _, d := range []mcpoauth.Digest{access.Digest, refresh.Digest} {
 				tok, err := m.GetToken(ctx, d)
 				require.NoError(t, err)
-				require.False(t, tok.Used)
+				require.False(t, tok.Rotated())
 			}
 		})
 	}

@@ -380,7 +380,9 @@ type redemption struct {
 	// was used: used is the answer if so, and notFound if it is absent or
 	// unused (saved since update ran). Without usedQuery the answer is
 	// notFound.
-	usedQuery      string
+	usedQuery string
+	// usedArgs are usedQuery's arguments, when not args.
+	usedArgs       []any
 	notFound, used error
 }
 
@@ -417,8 +419,12 @@ func (r *redemption) whyNotRedeemed(ctx context.Context, tx pgx.Tx) error {
 	if r.usedQuery == "" {
 		return r.notFound
 	}
+	args := r.args
+	if r.usedArgs != nil {
+		args = r.usedArgs
+	}
 	var used bool
-	err := tx.QueryRow(ctx, r.usedQuery, r.args...).Scan(&used)
+	err := tx.QueryRow(ctx, r.usedQuery, args...).Scan(&used)
 	switch {
 	case errors.Is(err, pgx.ErrNoRows):
 		return r.notFound

@@ -3,13 +3,14 @@ package postgres
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
 )
 
-const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, used`
+const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at`
 
 // SaveTokens stores newly issued tokens, all or nothing, in one
 // transaction: ErrConflict if a digest is taken (or repeated), an error
@@ -31,7 +32,7 @@ func (m *Model) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error
 }
 
 // GetToken returns an access or refresh token by digest, including a
-// rotated refresh token (Used set), or ErrNotFound: one SELECT by primary
+// rotated refresh token (RotatedAt set), or ErrNotFound: one SELECT by primary
 // key, a statement pgx prepares once per connection.
 func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.Token, error) {
 	if err := ctx.Err(); err != nil {
@@ -44,7 +45,8 @@ func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.
 func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.Row) (*mcpoauth.Token, error) {
 	t := &mcpoauth.Token{Digest: digest}
 	var kind int16
-	err := row.Scan(&kind, &t.ClientID, &t.UserID, &t.GrantID, &t.Scopes, &t.Resource, &t.IssuedAt, &t.ExpiresAt, &t.GrantExpiresAt, &t.Used)
+	var rotated *time.Time
+	err := row.Scan(&kind, &t.ClientID, &t.UserID, &t.GrantID, &t.Scopes, &t.Resource, &t.IssuedAt, &t.ExpiresAt, &t.GrantExpiresAt, &rotated)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errTokenNotFound
 	}
@@ -55,28 +57,32 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 	if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
 		return nil, errBadTokenKind
 	}
-	t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.GrantExpiresAt.UTC()
+	t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt, t.RotatedAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.GrantExpiresAt.UTC(), fromNullTime(rotated)
 	return t, nil
 }
 
-// RotateRefreshToken atomically marks the refresh token used and saves the
-// tokens that replace it, all or nothing, in one transaction: a conditional
-// UPDATE ... WHERE NOT used rotates it, so of concurrent calls exactly one
-// succeeds. It answers ErrNotFound if the token is unknown, not a refresh
-// token or another client's, ErrAlreadyUsed if it was rotated before,
-// ErrConflict if an issued token's digest is taken, and an error wrapping
-// ErrNotFound if an issued token's grant was revoked. On any error nothing
-// changes.
-func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+// RotateRefreshToken atomically rotates the refresh token and saves the
+// tokens that replace it, all or nothing, in one transaction. A conditional
+// UPDATE ... SET rotated_at = COALESCE(rotated_at, at) WHERE rotated_at IS
+// NULL OR rotated_at >= reuseSince rotates it: of concurrent first
+// rotations one sets rotated_at and the others, within the reuse interval,
+// match it too; outside it, only one. It answers ErrNotFound if the token is
+// unknown, not a refresh token or another client's, ErrAlreadyUsed if it
+// was rotated before (and before reuseSince), ErrConflict if an issued
+// token's digest is taken, and an error wrapping ErrNotFound if an issued
+// token's grant was revoked. On any error nothing changes.
+func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, clientID string, at, reuseSince time.Time, issued ...*mcpoauth.Token) error {
 	return m.redeem(ctx, redemption{
-		op:        "rotate refresh token",
-		clientID:  clientID,
-		issued:    issued,
-		notFound:  errTokenNotFound,
-		used:      errTokenUsed,
-		update:    `UPDATE mcpoauth_tokens SET used = true WHERE digest = $1 AND client_id = $2 AND kind = $3 AND NOT used`,
-		usedQuery: `SELECT used FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
-		args:      []any{token[:], clientID, int16(mcpoauth.RefreshToken)},
+		op:       "rotate refresh token",
+		clientID: clientID,
+		issued:   issued,
+		notFound: errTokenNotFound,
+		used:     errTokenUsed,
+		update: `UPDATE mcpoauth_tokens SET used = true, rotated_at = COALESCE(rotated_at, $4)
+			WHERE digest = $1 AND client_id = $2 AND kind = $3 AND (rotated_at IS NULL OR rotated_at >= $5::timestamptz)`,
+		args:      []any{token[:], clientID, int16(mcpoauth.RefreshToken), at, toNullTime(reuseSince)},
+		usedQuery: `SELECT rotated_at IS NOT NULL FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
+		usedArgs:  []any{token[:], clientID, int16(mcpoauth.RefreshToken)},
 	})
 }
 

@@ -173,9 +173,15 @@ type Token struct {
 	// GrantExpiresAt is the absolute end of the grant; rotation never
 	// extends a refresh token past it.
 	GrantExpiresAt time.Time
-	// Used is set on a refresh token once it was rotated.
-	Used bool
+	// RotatedAt is when a refresh token was first rotated; zero while it
+	// was not. A rotated token is kept until it expires, so that a replay
+	// can be recognised (and, within the reuse interval, a concurrent
+	// refresh forgiven).
+	RotatedAt time.Time
 }
+
+// Rotated reports whether the token is a refresh token rotated before.
+func (t *Token) Rotated() bool { return !t.RotatedAt.IsZero() }
 
 // DeviceStatus is the state of an RFC 8628 device authorization: pending
 // until the user approves or denies it on the verification page.

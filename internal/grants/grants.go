@@ -69,7 +69,7 @@ type CodeStore interface {
 type TokenStore interface {
 	SaveTokens(ctx context.Context, tokens ...*record.Token) error
 	GetToken(ctx context.Context, token record.Digest) (*record.Token, error)
-	RotateRefreshToken(ctx context.Context, token record.Digest, clientID string, issued ...*record.Token) error
+	RotateRefreshToken(ctx context.Context, token record.Digest, clientID string, at, reuseSince time.Time, issued ...*record.Token) error
 	RevokeToken(ctx context.Context, token record.Digest, clientID string) (*record.Token, error)
 	RevokeGrant(ctx context.Context, grantID string) error
 }
@@ -111,6 +111,10 @@ type Policy struct {
 	RefreshTokenLifetime         time.Duration
 	AuthorizationCodeLifetime    time.Duration
 	AuthorizationRequestLifetime time.Duration
+	// RefreshTokenReuseInterval is how long after its rotation a refresh
+	// token may be presented again by its client without being taken for a
+	// replay; zero or negative: never.
+	RefreshTokenReuseInterval time.Duration
 	// GrantLifetime caps a grant: no refresh token outlives its grant's start
 	// by more than this, however often it is rotated.
 	GrantLifetime time.Duration

@@ -77,7 +77,7 @@ func (s *Service) Introspect(ctx context.Context, caller *record.Client, token s
 	}
 	now := s.Now()
 	if !now.Before(tok.ExpiresAt) ||
-		tok.Kind == record.RefreshToken && (tok.Used || !tok.GrantExpiresAt.IsZero() && !now.Before(tok.GrantExpiresAt)) ||
+		tok.Kind == record.RefreshToken && (tok.Rotated() || !tok.GrantExpiresAt.IsZero() && !now.Before(tok.GrantExpiresAt)) ||
 		!s.mayIntrospect(caller, tok) {
 		return &Introspection{}, nil
 	}

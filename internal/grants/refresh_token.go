@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"time"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
@@ -24,9 +25,11 @@ type RefreshRequest struct {
 var errRefreshNotRegistered = oautherr.UnauthorizedClient("client is not registered for this grant_type")
 
 // Refresh rotates a refresh token (OAuth 2.1 §4.3). Every check runs before
-// the rotation, so a client mistake burns nothing; a
-// rotated token presented again revokes the whole grant (OAuth 2.1 §4.3.1,
-// RFC 9700 §4.14.2). The new refresh token keeps the grant's scope, the new
+// the rotation, so a client mistake burns nothing; a rotated token
+// presented again revokes the whole grant (OAuth 2.1 §4.3.1, RFC 9700
+// §4.14.2), unless the same client presents it within the reuse interval:
+// two tabs or processes refreshing at once both get a new pair, and nothing
+// is revoked. The new refresh token keeps the grant's scope, the new
 // access token may narrow it, and no token outlives the grant's absolute
 // lifetime.
 func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse, *oautherr.Error) {
@@ -49,7 +52,13 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 		return nil, oautherr.InvalidGrant("invalid refresh token")
 	}
 	now := s.Now()
-	if old.Used {
+	var reuseSince time.Time
+	if s.RefreshTokenReuseInterval > 0 {
+		reuseSince = now.Add(-s.RefreshTokenReuseInterval)
+	}
+	if old.Rotated() && (reuseSince.IsZero() || old.RotatedAt.Before(reuseSince)) {
+		// OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: a rotated token presented
+		// again, after the reuse interval, is a replay.
 		return nil, s.replayed(ctx, old.GrantID, "refresh token already used")
 	}
 	if !now.Before(old.ExpiresAt) || !old.GrantExpiresAt.IsZero() && !now.Before(old.GrantExpiresAt) {
@@ -75,7 +84,7 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	access := s.mintToken(record.AccessToken, old.ClientID, old.UserID, old.GrantID, scopes, old.Resource, now, old.GrantExpiresAt)
 	// OAuth 2.1 §4.3.3: a new refresh token carries the scope of the old one.
 	refresh := s.mintToken(record.RefreshToken, old.ClientID, old.UserID, old.GrantID, old.Scopes, old.Resource, now, old.GrantExpiresAt)
-	if err := s.Store.RotateRefreshToken(ctx, digest, x.Client.ID, access.record, refresh.record); err != nil {
+	if err := s.Store.RotateRefreshToken(ctx, digest, x.Client.ID, now, reuseSince, access.record, refresh.record); err != nil {
 		switch {
 		case errors.Is(err, record.ErrAlreadyUsed):
 			return nil, s.replayed(ctx, old.GrantID, "refresh token already used")
