@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +20,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/interop/browser"
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // testTimeout bounds each test's run of the client.
@@ -31,27 +30,9 @@ const testTimeout = 60 * time.Second
 // by line as it is written (the user's view of the sign-in prompts).
 type running struct {
 	t      *testing.T
-	lines  chan string
-	stderr *lockedBuffer
-	stdout *lockedBuffer
+	stderr *output.Lines
+	stdout *output.Buffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // start runs the client with args (plus -no-browser) until it returns or
@@ -60,20 +41,7 @@ func start(t *testing.T, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	pr, pw := io.Pipe()
-	r := &running{t: t, lines: make(chan string, 1000), stderr: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan error, 1)}
-	go func() {
-		// Never blocks the client: the channel outsizes any run's output,
-		// and the scanner reads to EOF.
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			_, _ = r.stderr.Write(append(sc.Bytes(), '\n'))
-			select {
-			case r.lines <- sc.Text():
-			default:
-			}
-		}
-		close(r.lines)
-	}()
+	r := &running{t: t, stderr: output.Follow(pr), stdout: &output.Buffer{}, done: make(chan error, 1)}
 	go func() {
 		err := run(ctx, append([]string{"-no-browser", "-timeout", "45s"}, args...), r.stdout, pw)
 		_ = pw.Close()
@@ -93,20 +61,7 @@ func start(t *testing.T, args ...string) *running {
 // waitLine returns the first stderr line (trimmed) that starts with prefix.
 func (r *running) waitLine(prefix string) string {
 	r.t.Helper()
-	timeout := time.After(testTimeout)
-	for {
-		select {
-		case line, ok := <-r.lines:
-			if !ok {
-				r.t.Fatalf("the client ended without printing a line starting with %q; stderr:\n%s", prefix, r.stderr)
-			}
-			if l := strings.TrimSpace(line); strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			r.t.Fatalf("no line starting with %q; stderr:\n%s", prefix, r.stderr)
-		}
-	}
+	return r.stderr.WaitLine(r.t, prefix, testTimeout)
 }
 
 // registeredClient returns the client id the run registered.

@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // testRedirect is where the test clients want the browser sent. Nothing
@@ -39,7 +39,7 @@ type testEnv struct {
 	issuer string
 	ts     *httptest.Server
 	app    *exampleServer
-	logs   *syncBuffer
+	logs   *output.Buffer
 }
 
 func newTestEnv(t *testing.T, clientsFile string) *testEnv {
@@ -52,7 +52,7 @@ func newTestEnv(t *testing.T, clientsFile string) *testEnv {
 func newTestEnvWith(t *testing.T, opts options) *testEnv {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
-	e := &testEnv{t: t, ts: ts, issuer: "http://" + ts.Listener.Addr().String(), logs: &syncBuffer{}}
+	e := &testEnv{t: t, ts: ts, issuer: "http://" + ts.Listener.Addr().String(), logs: &output.Buffer{}}
 	opts.addr = ts.Listener.Addr().String()
 	opts.issuer = e.issuer
 	opts.logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -67,24 +67,6 @@ func newTestEnvWith(t *testing.T, opts options) *testEnv {
 		ts.Close()
 	})
 	return e
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newBrowser is a user agent with cookies that does not follow redirects, so

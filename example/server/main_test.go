@@ -18,6 +18,8 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 func TestHelpMentionsEveryFlag(t *testing.T) {
@@ -47,7 +49,7 @@ func TestBadFlags(t *testing.T) {
 func TestRunServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &output.Buffer{}, &output.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-clients", serviceClientsFile(t)}, stdout, stderr)
