@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/example/internal/cli"
 	"github.com/mcpoauth/mcpoauth/interop/browser"
 	"github.com/mcpoauth/mcpoauth/interop/output"
 )
@@ -372,7 +373,7 @@ func TestUsage(t *testing.T) {
 	} {
 		stderr.Reset()
 		err := run(context.Background(), args, io.Discard, &stderr)
-		var uerr usageError
+		var uerr cli.UsageError
 		assert.True(t, errors.As(err, &uerr), "%v: %v", args, err)
 		assert.Contains(t, stderr.String(), "Usage: client", "%v", args)
 	}

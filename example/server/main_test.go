@@ -19,6 +19,7 @@ import (
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpoauth/mcpoauth/example/internal/cli"
 	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
@@ -40,7 +41,7 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-addr"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, &stdout, &stderr)
-		var uerr usageError
+		var uerr cli.UsageError
 		require.ErrorAs(t, err, &uerr, "%v", args)
 		assert.Contains(t, stderr.String(), "Usage: server", "%v", args)
 	}
