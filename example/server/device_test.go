@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"html"
@@ -14,6 +13,7 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/internal/testclock"
@@ -25,41 +25,23 @@ const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 // registerDevice registers a public client for the device flow.
 func (e *testEnv) registerDevice(clientName string) string {
 	e.t.Helper()
-	body, _ := json.Marshal(map[string]any{
+	id, _ := e.registerClient(map[string]any{
 		"client_name":                clientName,
 		"grant_types":                []string{deviceGrant, "refresh_token"},
 		"token_endpoint_auth_method": "none",
 	})
-	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", bytes.NewReader(body))
-	require.NoError(e.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, out := fetch(e.t, http.DefaultClient, req)
-	require.Equal(e.t, http.StatusCreated, resp.StatusCode, out)
-	var info struct {
-		ClientID string `json:"client_id"`
-	}
-	require.NoError(e.t, json.Unmarshal([]byte(out), &info))
-	return info.ClientID
-}
-
-// deviceAuthorization is the RFC 8628 §3.2 response.
-type deviceAuthorization struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	ExpiresIn               int64  `json:"expires_in"`
-	Interval                int64  `json:"interval"`
+	return id
 }
 
 // startDevice is what the device does first: POST /device.
-func (e *testEnv) startDevice(clientID string) deviceAuthorization {
+// The RFC 8628 §3.2 response is read as a device using x/oauth2 reads it.
+func (e *testEnv) startDevice(clientID string) oauth2.DeviceAuthResponse {
 	e.t.Helper()
 	resp, body := e.postForm(http.DefaultClient, e.issuer+"/device", url.Values{
 		"client_id": {clientID}, "scope": {scopeTools}, "resource": {e.issuer + "/mcp"},
 	})
 	require.Equal(e.t, http.StatusOK, resp.StatusCode, body)
-	var d deviceAuthorization
+	var d oauth2.DeviceAuthResponse
 	require.NoError(e.t, json.Unmarshal([]byte(body), &d))
 	require.Equal(e.t, e.issuer+"/activate", d.VerificationURI)
 	require.True(e.t, strings.HasPrefix(d.VerificationURIComplete, e.issuer+"/activate?user_code="), d.VerificationURIComplete)
@@ -432,12 +414,7 @@ func TestScriptedBrowserDrivesThePages(t *testing.T) {
 
 	clientID := e.register("Scripted Client")
 	_, challenge := pkcePair()
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {testRedirect},
-		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "scope": {scopeTools},
-		"resource": {e.issuer + "/mcp"}, "state": {"s"},
-	}
-	cb, err := browser.New(10*time.Second).Consent(ctx, e.issuer+"/authorize?"+q.Encode(), "alice", browser.Approve)
+	cb, err := browser.New(10*time.Second).Consent(ctx, e.authorizeURL(clientID, testRedirect, challenge, "s"), "alice", browser.Approve)
 	require.NoError(t, err)
 	assert.NotEmpty(t, cb.Query().Get("code"))
 

@@ -111,16 +111,12 @@ func (e *testEnv) postForm(c *http.Client, u string, form url.Values, basic ...s
 	return fetch(e.t, c, req)
 }
 
-// register registers a public client through /register.
-func (e *testEnv) register(clientName string) string {
+// registerClient registers a client with metadata meta through /register
+// and returns its client_id and client_secret.
+func (e *testEnv) registerClient(meta map[string]any) (id, secret string) {
 	e.t.Helper()
-	body, _ := json.Marshal(map[string]any{
-		"client_name":                clientName,
-		"redirect_uris":              []string{testRedirect},
-		"grant_types":                []string{"authorization_code", "refresh_token"},
-		"response_types":             []string{"code"},
-		"token_endpoint_auth_method": "none",
-	})
+	body, err := json.Marshal(meta)
+	require.NoError(e.t, err)
 	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", bytes.NewReader(body))
 	require.NoError(e.t, err)
 	req.Header.Set("Content-Type", "application/json")
@@ -132,8 +128,21 @@ func (e *testEnv) register(clientName string) string {
 	}
 	require.NoError(e.t, json.Unmarshal([]byte(out), &info))
 	require.NotEmpty(e.t, info.ClientID)
-	require.Empty(e.t, info.ClientSecret, "a public client gets no secret")
-	return info.ClientID
+	return info.ClientID, info.ClientSecret
+}
+
+// register registers a public authorization code client through /register.
+func (e *testEnv) register(clientName string) string {
+	e.t.Helper()
+	id, secret := e.registerClient(map[string]any{
+		"client_name":                clientName,
+		"redirect_uris":              []string{testRedirect},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"response_types":             []string{"code"},
+		"token_endpoint_auth_method": "none",
+	})
+	require.Empty(e.t, secret, "a public client gets no secret")
+	return id
 }
 
 // pkcePair returns an RFC 7636 verifier and its S256 challenge.
@@ -149,25 +158,42 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// authorize opens /authorize in the browser and returns the consent page URL
-// it redirects to.
-func (e *testEnv) authorize(b *http.Client, clientID, challenge, state string) string {
-	e.t.Helper()
+// authorizeURL is the authorization request of a client for the MCP
+// endpoint, with PKCE.
+func (e *testEnv) authorizeURL(clientID, redirectURI, challenge, state string) string {
 	q := url.Values{
 		"response_type":         {"code"},
 		"client_id":             {clientID},
-		"redirect_uri":          {testRedirect},
+		"redirect_uri":          {redirectURI},
 		"code_challenge":        {challenge},
 		"code_challenge_method": {"S256"},
 		"scope":                 {scopeTools},
 		"resource":              {e.issuer + "/mcp"},
 		"state":                 {state},
 	}
-	resp, body := e.get(b, e.issuer+"/authorize?"+q.Encode())
+	return e.issuer + "/authorize?" + q.Encode()
+}
+
+// authorize opens /authorize in the browser and returns the consent page URL
+// it redirects to.
+func (e *testEnv) authorize(b *http.Client, clientID, challenge, state string) string {
+	e.t.Helper()
+	resp, body := e.get(b, e.authorizeURL(clientID, testRedirect, challenge, state))
 	require.Equal(e.t, http.StatusFound, resp.StatusCode, body)
 	loc := resp.Header.Get("Location")
 	require.True(e.t, strings.HasPrefix(loc, e.issuer+"/consent?request_id="), loc)
 	return loc
+}
+
+// startConsent registers a public client named clientName and opens
+// /authorize for it in a new browser; it returns the browser and the
+// consent page URL.
+func (e *testEnv) startConsent(clientName, state string) (*http.Client, string) {
+	e.t.Helper()
+	clientID := e.register(clientName)
+	_, challenge := pkcePair()
+	b := newBrowser(e.t)
+	return b, e.authorize(b, clientID, challenge, state)
 }
 
 // consentForm is the decision form as parsed from the consent page's HTML.
@@ -403,10 +429,7 @@ func keys(v url.Values) []string {
 
 func TestFlowDeny(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register("Deny Client")
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	consentURL := e.authorize(b, clientID, challenge, "s-deny")
+	b, consentURL := e.startConsent("Deny Client", "s-deny")
 	f, _, _ := e.openConsent(b, consentURL)
 	// Deny needs no sign-in.
 	resp, body := e.decide(b, consentURL, f, "", "deny")
@@ -422,10 +445,7 @@ func TestFlowDeny(t *testing.T) {
 
 func TestConsentRequiresUsername(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register("Sign-in Client")
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	consentURL := e.authorize(b, clientID, challenge, "s")
+	b, consentURL := e.startConsent("Sign-in Client", "s")
 	f, _, _ := e.openConsent(b, consentURL)
 	for _, bad := range []string{"", "   ", "a\x01b", strings.Repeat("x", 65)} {
 		resp, body := e.decide(b, consentURL, f, bad, "approve")
@@ -439,10 +459,7 @@ func TestConsentRequiresUsername(t *testing.T) {
 
 func TestConsentPageSecurityHeaders(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register("Header Client")
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	_, resp, _ := e.openConsent(b, e.authorize(b, clientID, challenge, "s"))
+	_, resp, _ := e.openConsent(e.startConsent("Header Client", "s"))
 	want := map[string]string{
 		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:8765; frame-ancestors 'none'; base-uri 'none'",
 		"X-Frame-Options":         "DENY",
@@ -465,20 +482,14 @@ func TestConsentPageSecurityHeaders(t *testing.T) {
 
 func TestConsentEscapesClientName(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register(`<script>alert(1)</script>`)
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	_, _, page := e.openConsent(b, e.authorize(b, clientID, challenge, "s"))
+	_, _, page := e.openConsent(e.startConsent(`<script>alert(1)</script>`, "s"))
 	assert.NotContains(t, page, "<script")
 	assert.Contains(t, page, "&lt;script&gt;alert(1)&lt;/script&gt;")
 }
 
 func TestConsentErrorPages(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register("Error Client")
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	consentURL := e.authorize(b, clientID, challenge, "s")
+	b, consentURL := e.startConsent("Error Client", "s")
 
 	for name, u := range map[string]string{
 		"no request id":      e.issuer + "/consent",
