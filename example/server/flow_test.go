@@ -196,32 +196,39 @@ func (e *testEnv) startConsent(clientName, state string) (*http.Client, string) 
 	return b, e.authorize(b, clientID, challenge, state)
 }
 
-// consentForm is the decision form as parsed from the consent page's HTML.
-type consentForm struct {
+// htmlForm is the one POST form of a page, as a browser would submit it.
+type htmlForm struct {
 	action    string
 	hidden    url.Values
-	text      []string // names of the text inputs
-	decisions []string // values of the submit buttons named "decision"
+	text      url.Values // text inputs and their values
+	textNames []string   // in page order
+	decisions []string   // values of the submit buttons named "decision"
 }
 
 var (
 	formRE   = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
 	hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
-	textRE   = regexp.MustCompile(`<input type="text" [^>]*name="([^"]*)"`)
+	textRE   = regexp.MustCompile(`<input type="text" ([^>]*)>`)
+	attrRE   = regexp.MustCompile(`([a-z]+)="([^"]*)"`)
 	buttonRE = regexp.MustCompile(`<button type="submit" name="([^"]*)" value="([^"]*)"`)
 )
 
-// parseConsentForm reads the form out of the template's well-formed output.
-func parseConsentForm(t *testing.T, page string) consentForm {
+// parseHTMLForm reads the form out of the templates' well-formed output.
+func parseHTMLForm(t *testing.T, page string) htmlForm {
 	t.Helper()
 	forms := formRE.FindAllStringSubmatch(page, -1)
 	require.Len(t, forms, 1, "exactly one POST form")
-	f := consentForm{action: html.UnescapeString(forms[0][1]), hidden: url.Values{}}
+	f := htmlForm{action: html.UnescapeString(forms[0][1]), hidden: url.Values{}, text: url.Values{}}
 	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
 		f.hidden.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
 	for _, m := range textRE.FindAllStringSubmatch(page, -1) {
-		f.text = append(f.text, html.UnescapeString(m[1]))
+		attrs := map[string]string{}
+		for _, a := range attrRE.FindAllStringSubmatch(m[1], -1) {
+			attrs[a[1]] = html.UnescapeString(a[2])
+		}
+		f.text.Set(attrs["name"], attrs["value"])
+		f.textNames = append(f.textNames, attrs["name"])
 	}
 	for _, m := range buttonRE.FindAllStringSubmatch(page, -1) {
 		require.Equal(t, "decision", html.UnescapeString(m[1]))
@@ -230,19 +237,20 @@ func parseConsentForm(t *testing.T, page string) consentForm {
 	return f
 }
 
-// openConsent loads the consent page and parses its form.
-func (e *testEnv) openConsent(b *http.Client, consentURL string) (consentForm, *http.Response, string) {
+// openForm loads a page with a form (the consent or the device page) in
+// browser b and parses the form.
+func (e *testEnv) openForm(b *http.Client, u string) (htmlForm, *http.Response, string) {
 	e.t.Helper()
-	resp, page := e.get(b, consentURL)
+	resp, page := e.get(b, u)
 	require.Equal(e.t, http.StatusOK, resp.StatusCode, page)
-	return parseConsentForm(e.t, page), resp, page
+	return parseHTMLForm(e.t, page), resp, page
 }
 
-// decide submits the consent form as a browser would and returns the
-// response (a 303 on success).
-func (e *testEnv) decide(b *http.Client, consentURL string, f consentForm, user, decision string) (*http.Response, string) {
+// submitForm posts form f of the page at pageURL as a browser would: its
+// hidden fields, and fields.
+func (e *testEnv) submitForm(b *http.Client, pageURL string, f htmlForm, fields url.Values) (*http.Response, string) {
 	e.t.Helper()
-	base, err := url.Parse(consentURL)
+	base, err := url.Parse(pageURL)
 	require.NoError(e.t, err)
 	action, err := base.Parse(f.action)
 	require.NoError(e.t, err)
@@ -250,9 +258,17 @@ func (e *testEnv) decide(b *http.Client, consentURL string, f consentForm, user,
 	for k, v := range f.hidden {
 		form[k] = v
 	}
-	form.Set("username", user)
-	form.Set("decision", decision)
+	for k, v := range fields {
+		form[k] = v
+	}
 	return e.postForm(b, action.String(), form)
+}
+
+// decide submits the consent form and returns the response (a 303 on
+// success).
+func (e *testEnv) decide(b *http.Client, consentURL string, f htmlForm, user, decision string) (*http.Response, string) {
+	e.t.Helper()
+	return e.submitForm(b, consentURL, f, url.Values{"username": {user}, "decision": {decision}})
 }
 
 type tokenResponse struct {
@@ -292,7 +308,7 @@ func (e *testEnv) approve(clientID, challenge, user string) string {
 	e.t.Helper()
 	b := newBrowser(e.t)
 	consentURL := e.authorize(b, clientID, challenge, "st")
-	f, _, _ := e.openConsent(b, consentURL)
+	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.decide(b, consentURL, f, user, "approve")
 	require.Equal(e.t, http.StatusSeeOther, resp.StatusCode, body)
 	loc, err := url.Parse(resp.Header.Get("Location"))
@@ -349,12 +365,12 @@ func TestFlowPublicClient(t *testing.T) {
 	b := newBrowser(t)
 	consentURL := e.authorize(b, clientID, challenge, "state-123")
 
-	f, cresp, page := e.openConsent(b, consentURL)
+	f, cresp, page := e.openForm(b, consentURL)
 	assert.Equal(t, "/consent", f.action)
 	assert.ElementsMatch(t, []string{mcpoauth.FormRequestID, mcpoauth.FormCSRFToken}, keys(f.hidden))
 	assert.NotEmpty(t, f.hidden.Get(mcpoauth.FormRequestID))
 	assert.NotEmpty(t, f.hidden.Get(mcpoauth.FormCSRFToken))
-	assert.Equal(t, []string{"username"}, f.text)
+	assert.Equal(t, []string{"username"}, f.textNames)
 	assert.Equal(t, []string{"approve", "deny"}, f.decisions)
 	assert.Contains(t, page, "Flow Test Client")
 	assert.Contains(t, page, "self-asserted")
@@ -430,7 +446,7 @@ func keys(v url.Values) []string {
 func TestFlowDeny(t *testing.T) {
 	e := newTestEnv(t, "")
 	b, consentURL := e.startConsent("Deny Client", "s-deny")
-	f, _, _ := e.openConsent(b, consentURL)
+	f, _, _ := e.openForm(b, consentURL)
 	// Deny needs no sign-in.
 	resp, body := e.decide(b, consentURL, f, "", "deny")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
@@ -446,7 +462,7 @@ func TestFlowDeny(t *testing.T) {
 func TestConsentRequiresUsername(t *testing.T) {
 	e := newTestEnv(t, "")
 	b, consentURL := e.startConsent("Sign-in Client", "s")
-	f, _, _ := e.openConsent(b, consentURL)
+	f, _, _ := e.openForm(b, consentURL)
 	for _, bad := range []string{"", "   ", "a\x01b", strings.Repeat("x", 65)} {
 		resp, body := e.decide(b, consentURL, f, bad, "approve")
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
@@ -459,7 +475,7 @@ func TestConsentRequiresUsername(t *testing.T) {
 
 func TestConsentPageSecurityHeaders(t *testing.T) {
 	e := newTestEnv(t, "")
-	_, resp, _ := e.openConsent(e.startConsent("Header Client", "s"))
+	_, resp, _ := e.openForm(e.startConsent("Header Client", "s"))
 	want := map[string]string{
 		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:8765; frame-ancestors 'none'; base-uri 'none'",
 		"X-Frame-Options":         "DENY",
@@ -482,7 +498,7 @@ func TestConsentPageSecurityHeaders(t *testing.T) {
 
 func TestConsentEscapesClientName(t *testing.T) {
 	e := newTestEnv(t, "")
-	_, _, page := e.openConsent(e.startConsent(`<script>alert(1)</script>`, "s"))
+	_, _, page := e.openForm(e.startConsent(`<script>alert(1)</script>`, "s"))
 	assert.NotContains(t, page, "<script")
 	assert.Contains(t, page, "&lt;script&gt;alert(1)&lt;/script&gt;")
 }
@@ -508,7 +524,7 @@ func TestConsentErrorPages(t *testing.T) {
 	assert.NotContains(t, page, "Error Client")
 
 	// Nor decide it, even with the first browser's form fields.
-	f, _, _ := e.openConsent(b, consentURL)
+	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.decide(newBrowser(t), consentURL, f, "mallory", "approve")
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 	assert.Empty(t, resp.Header.Get("Location"))
