@@ -65,6 +65,17 @@ func (r *running) waitLine(prefix string) string {
 	return r.stderr.WaitLine(r.t, prefix, testTimeout)
 }
 
+// consent is the user at the browser: it opens the authorization URL the
+// run printed for server s and decides, and returns where the browser was
+// sent.
+func (r *running) consent(s *testServer, user, decision string) *url.URL {
+	r.t.Helper()
+	authURL := r.waitLine(s.issuer + "/authorize?")
+	resp, err := browser.New(10*time.Second).Consent(testContext(r.t), authURL, user, decision)
+	require.NoError(r.t, err)
+	return resp
+}
+
 // registeredClient returns the client id the run registered.
 func (r *running) registeredClient() string {
 	r.t.Helper()
@@ -215,9 +226,7 @@ func TestCallbackHandler(t *testing.T) {
 func TestRefresh(t *testing.T) {
 	s := newTestServer(t, func(c *mcpoauth.Config) { c.AccessTokenLifetime = 5 * time.Second })
 	r := start(t, "-url", s.mcpURL)
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "erin", browser.Approve)
-	require.NoError(t, err)
+	resp := r.consent(s, "erin", browser.Approve)
 	follow(t, resp)
 	require.NoError(t, r.wait(), "stderr:\n%s", r.stderr)
 	assert.Equal(t, "erin", r.whoami().UserID)
@@ -233,13 +242,11 @@ func TestRefresh(t *testing.T) {
 func TestAuthorizationCodeDenied(t *testing.T) {
 	s := newTestServer(t)
 	r := start(t, "-url", s.mcpURL)
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "alice", browser.Deny)
-	require.NoError(t, err)
+	resp := r.consent(s, "alice", browser.Deny)
 	assert.Equal(t, "access_denied", resp.Query().Get("error"))
 	status, _ := follow(t, resp)
 	assert.Equal(t, http.StatusBadRequest, status)
-	err = r.wait()
+	err := r.wait()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "authorization refused: access_denied")
 	assert.Empty(t, r.stdout.String())
@@ -251,15 +258,13 @@ func TestAuthorizationCodeDenied(t *testing.T) {
 func TestAuthorizationCodeIssuerMismatch(t *testing.T) {
 	s := newTestServer(t)
 	r := start(t, "-url", s.mcpURL)
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "alice", browser.Approve)
-	require.NoError(t, err)
+	resp := r.consent(s, "alice", browser.Approve)
 	q := resp.Query()
 	q.Set("iss", "https://evil.example")
 	resp.RawQuery = q.Encode()
 	status, _ := follow(t, resp)
 	assert.Equal(t, http.StatusBadRequest, status)
-	err = r.wait()
+	err := r.wait()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `issuer "https://evil.example"`)
 	assert.NotContains(t, r.stderr.String(), "signed in")
@@ -268,14 +273,12 @@ func TestAuthorizationCodeIssuerMismatch(t *testing.T) {
 func TestAuthorizationCodeMissingIssuer(t *testing.T) {
 	s := newTestServer(t)
 	r := start(t, "-url", s.mcpURL)
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "alice", browser.Approve)
-	require.NoError(t, err)
+	resp := r.consent(s, "alice", browser.Approve)
 	q := resp.Query()
 	q.Del("iss")
 	resp.RawQuery = q.Encode()
 	follow(t, resp)
-	err = r.wait()
+	err := r.wait()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "without iss")
 }
@@ -286,9 +289,7 @@ func TestPreregisteredPublicClient(t *testing.T) {
 	s := newTestServer(t)
 	s.registerPublic(t, "cli-app")
 	r := start(t, "-url", s.mcpURL, "-client-id", "cli-app")
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "bob", browser.Approve)
-	require.NoError(t, err)
+	resp := r.consent(s, "bob", browser.Approve)
 	follow(t, resp)
 	require.NoError(t, r.wait(), "stderr:\n%s", r.stderr)
 	assert.NotContains(t, r.stderr.String(), "registered client")
