@@ -89,11 +89,7 @@ func (p *clientProcess) wait() whoamiResult {
 // their own processes, with each of its sign-ins.
 func TestExampleClient(t *testing.T) {
 	t.Parallel()
-	clients := writeClients(t, []map[string]any{{
-		"client_id": "interop-svc", "client_secret": confidentialSecret, "client_name": "interop service",
-		"grant_types": []string{"client_credentials"},
-	}})
-	s := startServer(t, "-clients", clients)
+	s := startServer(t, "-clients", serviceClients(t))
 
 	t.Run("authorization code", func(t *testing.T) {
 		t.Parallel()

@@ -229,6 +229,15 @@ func writeClients(t *testing.T, clients []map[string]any) string {
 	return path
 }
 
+// serviceClients writes a -clients file with the confidential client
+// credentials client "interop-svc", whose secret is confidentialSecret.
+func serviceClients(t *testing.T) string {
+	return writeClients(t, []map[string]any{{
+		"client_id": "interop-svc", "client_secret": confidentialSecret, "client_name": "interop service",
+		"grant_types": []string{"client_credentials"},
+	}})
+}
+
 // testContext is a context bounded by d that ends with the test.
 func testContext(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
