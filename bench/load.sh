@@ -165,16 +165,7 @@ echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(lscpu | sed -n 's/^Model name: *//p'),
 echo "wrk -t$THREADS -c$CONNS -d$DURATION (loadgen -c $CONNS), loopback, server and load generator sharing the cores;"
 echo "each figure is the median of $ROUNDS round(s); ratios are taken within each round against its first hello, then the median."
 echo
-awk -F'\t' -v hz="$HZ" '
-	# median of the n values a[1..n]
-	function median(a, n,    i, j, t) {
-		for (i = 2; i <= n; i++) {
-			t = a[i]
-			for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
-			a[j + 1] = t
-		}
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
+awk -F'\t' -v hz="$HZ" "$(cat "$(dirname "$0")/median.awk")"'
 	{
 		r = $1; name = $2
 		if (!(name in seen)) { seen[name] = 1; order[++ncases] = name }

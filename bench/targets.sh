@@ -29,15 +29,7 @@ bench/load.sh | tee "$tmp/load"
 
 echo
 echo "== targets ($(date -u '+%Y-%m-%d %H:%M UTC'), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores)"
-awk '
-	function median(a, n,    i, j, t) {
-		for (i = 2; i <= n; i++) {
-			t = a[i]
-			for (j = i - 1; j >= 1 && a[j] > t; j--) a[j + 1] = a[j]
-			a[j + 1] = t
-		}
-		return n % 2 ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2
-	}
+awk "$(cat "$(dirname "$0")/median.awk")"'
 	# Benchmark lines: name[-GOMAXPROCS] iterations value unit value unit ...
 	/^Benchmark/ {
 		name = $1

@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bufio"
 	"encoding/json"
 	"io"
 	"net/http"
@@ -15,15 +14,15 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth/interop/browser"
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // clientProcess is a run of the example client as its own process, its
 // stderr (the prompts) readable line by line.
 type clientProcess struct {
 	t      *testing.T
-	lines  chan string
-	stderr *syncBuffer
-	stdout *syncBuffer
+	stderr *output.Lines
+	stdout *output.Buffer
 	done   chan error
 }
 
@@ -33,24 +32,13 @@ func startClient(t *testing.T, args ...string) *clientProcess {
 	bin := binary(t, "example/client")
 	ctx := testContext(t, flowTimeout)
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-no-browser", "-timeout", "60s"}, args...)...)
-	p := &clientProcess{t: t, lines: make(chan string, 1000), stderr: &syncBuffer{}, stdout: &syncBuffer{}, done: make(chan error, 1)}
+	p := &clientProcess{t: t, stdout: &output.Buffer{}, done: make(chan error, 1)}
 	cmd.Stdout = p.stdout
 	stderr, err := cmd.StderrPipe()
 	require.NoError(t, err)
 	cmd.WaitDelay = 5 * time.Second
 	require.NoError(t, cmd.Start())
-	go func() {
-		sc := bufio.NewScanner(stderr)
-		for sc.Scan() {
-			_, _ = p.stderr.Write(append(sc.Bytes(), '\n'))
-			select {
-			case p.lines <- sc.Text():
-			default:
-			}
-		}
-		_, _ = io.Copy(io.Discard, stderr)
-		close(p.lines)
-	}()
+	p.stderr = output.Follow(stderr)
 	go func() { p.done <- cmd.Wait() }()
 	t.Cleanup(func() {
 		select {
@@ -70,20 +58,7 @@ func startClient(t *testing.T, args ...string) *clientProcess {
 // waitLine returns the first stderr line (trimmed) starting with prefix.
 func (p *clientProcess) waitLine(prefix string) string {
 	p.t.Helper()
-	timeout := time.After(flowTimeout)
-	for {
-		select {
-		case line, ok := <-p.lines:
-			if !ok {
-				p.t.Fatalf("the client ended without a line starting with %q", prefix)
-			}
-			if l := strings.TrimSpace(line); strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			p.t.Fatalf("no line starting with %q", prefix)
-		}
-	}
+	return p.stderr.WaitLine(p.t, prefix, flowTimeout)
 }
 
 // wait waits for the client to exit and returns whoami's answer.
@@ -114,11 +89,7 @@ func (p *clientProcess) wait() whoamiResult {
 // their own processes, with each of its sign-ins.
 func TestExampleClient(t *testing.T) {
 	t.Parallel()
-	clients := writeClients(t, []map[string]any{{
-		"client_id": "interop-svc", "client_secret": confidentialSecret, "client_name": "interop service",
-		"grant_types": []string{"client_credentials"},
-	}})
-	s := startServer(t, "-clients", clients)
+	s := startServer(t, "-clients", serviceClients(t))
 
 	t.Run("authorization code", func(t *testing.T) {
 		t.Parallel()

@@ -357,16 +357,7 @@ func testGoSDKAuthorizationCode(t *testing.T, issuerPath string) {
 				return nil, err
 			}
 			fetched = append(fetched, u)
-			resp, err := newBrowser(t).Consent(ctx, args.URL, "go-sdk-user", browser.Approve)
-			if err != nil {
-				return nil, err
-			}
-			code, err := browser.Code(resp)
-			if err != nil {
-				return nil, err
-			}
-			q := resp.Query()
-			return &auth.AuthorizationResult{Code: code, State: q.Get("state"), Iss: q.Get("iss")}, nil
+			return approveAs(t, "go-sdk-user")(ctx, args)
 		},
 		NewTokenSource: func(ctx context.Context, cfg *oauth2.Config, tok *oauth2.Token) (oauth2.TokenSource, error) {
 			require.NotEmpty(t, tok.RefreshToken, "the SDK asked for a refresh token")
@@ -396,6 +387,24 @@ func testGoSDKAuthorizationCode(t *testing.T, issuerPath string) {
 	assert.Equal(t, []string{"authorization_code", "refresh_token"}, rec.grantTypes())
 }
 
+// approveAs is the Go SDK's AuthorizationCodeFetcher played by user at the
+// browser: it consents to the authorization request and hands the SDK the
+// authorization response.
+func approveAs(t *testing.T, user string) auth.AuthorizationCodeFetcher {
+	return func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
+		resp, err := newBrowser(t).Consent(ctx, args.URL, user, browser.Approve)
+		if err != nil {
+			return nil, err
+		}
+		code, err := browser.Code(resp)
+		if err != nil {
+			return nil, err
+		}
+		q := resp.Query()
+		return &auth.AuthorizationResult{Code: code, State: q.Get("state"), Iss: q.Get("iss")}, nil
+	}
+}
+
 // TestGoSDKPreregisteredClient: the MCP Go SDK's authorization code flow
 // with a confidential client pre-registered through -clients (its
 // token_endpoint_auth_method omitted, so client_secret_basic by RFC 7591).
@@ -416,19 +425,9 @@ func TestGoSDKPreregisteredClient(t *testing.T) {
 			ClientID:         "interop-web",
 			ClientSecretAuth: &oauthex.ClientSecretAuth{ClientSecret: confidentialSecret},
 		},
-		RedirectURL: "http://127.0.0.1:33420/callback",
-		Client:      &http.Client{Timeout: requestTimeout, Transport: rec},
-		AuthorizationCodeFetcher: func(ctx context.Context, args *auth.AuthorizationArgs) (*auth.AuthorizationResult, error) {
-			resp, err := newBrowser(t).Consent(ctx, args.URL, "web-user", browser.Approve)
-			if err != nil {
-				return nil, err
-			}
-			code, err := browser.Code(resp)
-			if err != nil {
-				return nil, err
-			}
-			return &auth.AuthorizationResult{Code: code, State: resp.Query().Get("state"), Iss: resp.Query().Get("iss")}, nil
-		},
+		RedirectURL:              "http://127.0.0.1:33420/callback",
+		Client:                   &http.Client{Timeout: requestTimeout, Transport: rec},
+		AuthorizationCodeFetcher: approveAs(t, "web-user"),
 	})
 	require.NoError(t, err)
 	_, w := callWhoami(t, ctx, &mcp.StreamableClientTransport{Endpoint: s.mcpURL, OAuthHandler: handler,
@@ -448,11 +447,7 @@ func TestGoSDKPreregisteredClient(t *testing.T) {
 // nothing.
 func TestGoSDKClientCredentials(t *testing.T) {
 	t.Parallel()
-	clients := writeClients(t, []map[string]any{{
-		"client_id": "interop-svc", "client_secret": confidentialSecret, "client_name": "interop service",
-		"grant_types": []string{"client_credentials"},
-	}})
-	s := startServer(t, "-clients", clients)
+	s := startServer(t, "-clients", serviceClients(t))
 	ctx := testContext(t, flowTimeout)
 	rec := newRecorder(t)
 	handler, err := extauth.NewClientCredentialsHandler(&extauth.ClientCredentialsHandlerConfig{

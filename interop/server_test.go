@@ -2,7 +2,6 @@ package interop
 
 import (
 	"bufio"
-	"bytes"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -18,6 +17,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 const (
@@ -91,7 +92,7 @@ func binary(t *testing.T, pkg string) string {
 // exampleServer is the example server running as its own process.
 type exampleServer struct {
 	issuer, mcpURL string
-	logs           *syncBuffer
+	logs           *output.Buffer
 }
 
 // issuerLine is what the server prints on stdout once it is listening.
@@ -141,7 +142,7 @@ func tryStartServer(t *testing.T, bin, issuerPath string, args []string) (*examp
 	}
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	issuer := "http://" + addr + issuerPath
-	logs := &syncBuffer{}
+	logs := &output.Buffer{}
 	cmd := exec.Command(bin, append([]string{"-addr", addr, "-issuer", issuer}, args...)...)
 	cmd.Stderr = logs
 	stdout, err := cmd.StdoutPipe()
@@ -228,22 +229,13 @@ func writeClients(t *testing.T, clients []map[string]any) string {
 	return path
 }
 
-// syncBuffer collects a process's output.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return strings.TrimRight(b.buf.String(), "\n")
+// serviceClients writes a -clients file with the confidential client
+// credentials client "interop-svc", whose secret is confidentialSecret.
+func serviceClients(t *testing.T) string {
+	return writeClients(t, []map[string]any{{
+		"client_id": "interop-svc", "client_secret": confidentialSecret, "client_name": "interop service",
+		"grant_types": []string{"client_credentials"},
+	}})
 }
 
 // testContext is a context bounded by d that ends with the test.

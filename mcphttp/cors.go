@@ -43,38 +43,32 @@ const (
 // It panics if an entry of o.Origins is not an origin; the returned
 // function panics if given a nil handler.
 func CORS(o OriginOptions) func(http.Handler) http.Handler {
-	s := newOriginSet("CORS", o)
-	return func(next http.Handler) http.Handler {
-		if next == nil {
-			panic("mcphttp: CORS: nil next handler")
-		}
-		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			origin, ok := s.screen(w, r)
-			if !ok {
-				return
-			}
-			h := w.Header()
-			if !s.any {
-				h.Add("Vary", "Origin")
-			}
-			if origin == "" {
-				next.ServeHTTP(w, r)
-				return
-			}
-			if s.any {
-				h.Set("Access-Control-Allow-Origin", "*")
-			} else {
-				h.Set("Access-Control-Allow-Origin", origin)
-			}
-			if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
-				h.Set("Access-Control-Allow-Methods", corsAllowMethods)
-				h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
-				h.Set("Access-Control-Max-Age", corsMaxAge)
-				w.WriteHeader(http.StatusNoContent)
-				return
-			}
-			h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
-			next.ServeHTTP(w, r)
-		})
+	return originMiddleware("CORS", o, serveCORS)
+}
+
+// serveCORS adds the CORS headers to a request whose origin passed the
+// screen, and answers a preflight itself.
+func serveCORS(s *originSet, origin string, next http.Handler, w http.ResponseWriter, r *http.Request) {
+	h := w.Header()
+	if !s.any {
+		h.Add("Vary", "Origin")
 	}
+	if origin == "" {
+		next.ServeHTTP(w, r)
+		return
+	}
+	if s.any {
+		h.Set("Access-Control-Allow-Origin", "*")
+	} else {
+		h.Set("Access-Control-Allow-Origin", origin)
+	}
+	if r.Method == http.MethodOptions && r.Header.Get("Access-Control-Request-Method") != "" {
+		h.Set("Access-Control-Allow-Methods", corsAllowMethods)
+		h.Set("Access-Control-Allow-Headers", corsAllowHeaders)
+		h.Set("Access-Control-Max-Age", corsMaxAge)
+		w.WriteHeader(http.StatusNoContent)
+		return
+	}
+	h.Set("Access-Control-Expose-Headers", corsExposeHeaders)
+	next.ServeHTTP(w, r)
 }

@@ -127,14 +127,24 @@ func (s *originSet) allows(origin string) bool {
 // no browser-based clients. It panics if an entry of o.Origins is not an
 // origin; the returned function panics if given a nil handler.
 func CheckOrigin(o OriginOptions) func(http.Handler) http.Handler {
-	s := newOriginSet("CheckOrigin", o)
+	return originMiddleware("CheckOrigin", o, func(_ *originSet, origin string, next http.Handler, w http.ResponseWriter, r *http.Request) {
+		next.ServeHTTP(w, r)
+	})
+}
+
+// originMiddleware is the decorator named name (CheckOrigin, CORS): it
+// panics on an entry of o.Origins that is not an origin and on a nil next
+// handler, and hands serve each request whose origin passed the screen,
+// with that origin ("" for none).
+func originMiddleware(name string, o OriginOptions, serve func(s *originSet, origin string, next http.Handler, w http.ResponseWriter, r *http.Request)) func(http.Handler) http.Handler {
+	s := newOriginSet(name, o)
 	return func(next http.Handler) http.Handler {
 		if next == nil {
-			panic("mcphttp: CheckOrigin: nil next handler")
+			panic("mcphttp: " + name + ": nil next handler")
 		}
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if _, ok := s.screen(w, r); ok {
-				next.ServeHTTP(w, r)
+			if origin, ok := s.screen(w, r); ok {
+				serve(s, origin, next, w, r)
 			}
 		})
 	}
@@ -203,28 +213,17 @@ func canonicalOrigin(origin string) (canon, host string, ok bool) {
 // isScheme reports whether s is an RFC 3986 §3.1 scheme:
 // ALPHA *( ALPHA / DIGIT / "+" / "-" / "." ).
 func isScheme(s string) bool {
-	if s == "" || !isAlpha(s[0]) {
-		return false
-	}
-	for i := 1; i < len(s); i++ {
-		c := s[i]
-		if !isAlpha(c) && !isDigit(c) && c != '+' && c != '-' && c != '.' {
-			return false
-		}
-	}
-	return true
+	return s != "" && isAlpha(s[0]) && allBytes(s[1:], func(c byte) bool {
+		return isAlpha(c) || isDigit(c) || c == '+' || c == '-' || c == '.'
+	})
 }
 
 // isHostName reports whether s uses only the bytes of an ASCII host name or
 // IPv4 literal: letters, digits, '-', '.', '_'.
 func isHostName(s string) bool {
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		if !isAlpha(c) && !isDigit(c) && c != '-' && c != '.' && c != '_' {
-			return false
-		}
-	}
-	return true
+	return allBytes(s, func(c byte) bool {
+		return isAlpha(c) || isDigit(c) || c == '-' || c == '.' || c == '_'
+	})
 }
 
 // isPort reports whether s is a TCP port 1-65535 written without a leading
@@ -233,13 +232,21 @@ func isPort(s string) bool {
 	if s == "" || len(s) > 5 || s[0] == '0' {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		if !isDigit(s[i]) {
-			return false
-		}
+	if !allBytes(s, isDigit) {
+		return false
 	}
 	n, err := strconv.Atoi(s)
 	return err == nil && n <= 65535
+}
+
+// allBytes reports whether every byte of s is ok.
+func allBytes(s string, ok func(byte) bool) bool {
+	for i := 0; i < len(s); i++ {
+		if !ok(s[i]) {
+			return false
+		}
+	}
+	return true
 }
 
 func isAlpha(c byte) bool { return 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' }

@@ -9,12 +9,13 @@ import (
 	"mime"
 	"net"
 	"net/http"
-	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/mcphttp"
 )
 
 const (
@@ -70,19 +71,11 @@ func checkURL(what, raw string) (*url.URL, error) {
 		return nil, fmt.Errorf("%s %q: want an absolute http(s) URL without user info or fragment", what, raw)
 	case u.Scheme == "https":
 		return u, nil
-	case u.Scheme == "http" && isLoopback(u.Hostname()):
+	case u.Scheme == "http" && mcphttp.IsLoopback(u.Hostname()):
 		return u, nil
 	default:
 		return nil, fmt.Errorf("%s %q: must be https (or http on a loopback host)", what, raw)
 	}
-}
-
-func isLoopback(host string) bool {
-	if strings.EqualFold(host, "localhost") {
-		return true
-	}
-	ip, err := netip.ParseAddr(host)
-	return err == nil && ip.IsLoopback() && ip.Zone() == ""
 }
 
 // challenge is one WWW-Authenticate challenge (RFC 9110 §11.6.1).

@@ -21,10 +21,9 @@ import (
 	"fmt"
 	"io"
 	"net/url"
-	"os"
-	"os/signal"
-	"syscall"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/example/internal/cli"
 )
 
 const (
@@ -32,20 +31,7 @@ const (
 	defaultTimeout = 5 * time.Minute
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	var uerr usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.As(err, &uerr):
-		os.Exit(2) // the flag package printed the problem and the usage
-	default:
-		fmt.Fprintln(os.Stderr, "client:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("client", run) }
 
 // options are the command-line settings.
 type options struct {
@@ -87,12 +73,6 @@ func (o options) grant() grant {
 	}
 }
 
-// usageError is a command-line error the flag package has already reported.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
 const usageIntro = `Usage: client [flags]
 
 Connects to an MCP server, signs in with OAuth as MCP clients do, lists the
@@ -122,7 +102,6 @@ Flags:
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("client", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&o.url, "url", defaultURL, "the MCP server's endpoint `URL`: https, or http on a loopback host")
 	fs.BoolVar(&o.device, "device", false, "sign in with the device authorization grant")
 	fs.StringVar(&o.clientID, "client-id", "", "a pre-registered client `ID` (default: register dynamically)")
@@ -131,42 +110,29 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.BoolVar(&o.noBrowser, "no-browser", false, "do not try to open a browser; only print the URL")
 	fs.IntVar(&o.callbackPort, "callback-port", 0, "loopback `PORT` of the redirect URI http://127.0.0.1:PORT/callback (0: any free port)")
 	fs.DurationVar(&o.timeout, "timeout", defaultTimeout, "give up after this `DURATION`, the sign-in included")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageIntro)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, usageError{err}
-	}
-	var problem error
+	// Not "return o, cli.Parse(...)": o would be read in no set order.
+	err := cli.Parse(fs, usageIntro, args, stderr, o.check)
+	return o, err
+}
+
+// check vets the options parsed.
+func (o *options) check() error {
 	switch {
-	case fs.NArg() > 0:
-		problem = fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	case o.clientSecret != "" && o.clientID == "":
-		problem = errors.New("-client-secret needs -client-id")
+		return errors.New("-client-secret needs -client-id")
 	case o.clientSecret != "" && o.device:
 		// x/oauth2 sends no client authentication with the device
 		// authorization request.
-		problem = errors.New("-device signs in a public client: drop -client-secret")
+		return errors.New("-device signs in a public client: drop -client-secret")
 	case o.callbackPort < 0 || o.callbackPort > 65535:
-		problem = fmt.Errorf("-callback-port %d is not a port", o.callbackPort)
+		return fmt.Errorf("-callback-port %d is not a port", o.callbackPort)
 	case o.timeout <= 0:
-		problem = errors.New("-timeout must be positive")
+		return errors.New("-timeout must be positive")
 	}
-	if problem == nil {
-		if _, err := url.Parse(o.url); err != nil {
-			problem = fmt.Errorf("-url: %w", err)
-		}
+	if _, err := url.Parse(o.url); err != nil {
+		return fmt.Errorf("-url: %w", err)
 	}
-	if problem != nil {
-		fmt.Fprintln(fs.Output(), problem)
-		fs.Usage()
-		return o, usageError{problem}
-	}
-	return o, nil
+	return nil
 }
 
 // run parses args, signs in, lists the tools and calls whoami.

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bufio"
 	"bytes"
 	"context"
 	"encoding/json"
@@ -12,7 +11,6 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -21,7 +19,9 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/example/internal/cli"
 	"github.com/mcpoauth/mcpoauth/interop/browser"
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // testTimeout bounds each test's run of the client.
@@ -31,27 +31,9 @@ const testTimeout = 60 * time.Second
 // by line as it is written (the user's view of the sign-in prompts).
 type running struct {
 	t      *testing.T
-	lines  chan string
-	stderr *lockedBuffer
-	stdout *lockedBuffer
+	stderr *output.Lines
+	stdout *output.Buffer
 	done   chan error
-}
-
-type lockedBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *lockedBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *lockedBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // start runs the client with args (plus -no-browser) until it returns or
@@ -60,20 +42,7 @@ func start(t *testing.T, args ...string) *running {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), testTimeout)
 	pr, pw := io.Pipe()
-	r := &running{t: t, lines: make(chan string, 1000), stderr: &lockedBuffer{}, stdout: &lockedBuffer{}, done: make(chan error, 1)}
-	go func() {
-		// Never blocks the client: the channel outsizes any run's output,
-		// and the scanner reads to EOF.
-		sc := bufio.NewScanner(pr)
-		for sc.Scan() {
-			_, _ = r.stderr.Write(append(sc.Bytes(), '\n'))
-			select {
-			case r.lines <- sc.Text():
-			default:
-			}
-		}
-		close(r.lines)
-	}()
+	r := &running{t: t, stderr: output.Follow(pr), stdout: &output.Buffer{}, done: make(chan error, 1)}
 	go func() {
 		err := run(ctx, append([]string{"-no-browser", "-timeout", "45s"}, args...), r.stdout, pw)
 		_ = pw.Close()
@@ -93,20 +62,18 @@ func start(t *testing.T, args ...string) *running {
 // waitLine returns the first stderr line (trimmed) that starts with prefix.
 func (r *running) waitLine(prefix string) string {
 	r.t.Helper()
-	timeout := time.After(testTimeout)
-	for {
-		select {
-		case line, ok := <-r.lines:
-			if !ok {
-				r.t.Fatalf("the client ended without printing a line starting with %q; stderr:\n%s", prefix, r.stderr)
-			}
-			if l := strings.TrimSpace(line); strings.HasPrefix(l, prefix) {
-				return l
-			}
-		case <-timeout:
-			r.t.Fatalf("no line starting with %q; stderr:\n%s", prefix, r.stderr)
-		}
-	}
+	return r.stderr.WaitLine(r.t, prefix, testTimeout)
+}
+
+// consent is the user at the browser: it opens the authorization URL the
+// run printed for server s and decides, and returns where the browser was
+// sent.
+func (r *running) consent(s *testServer, user, decision string) *url.URL {
+	r.t.Helper()
+	authURL := r.waitLine(s.issuer + "/authorize?")
+	resp, err := browser.New(10*time.Second).Consent(testContext(r.t), authURL, user, decision)
+	require.NoError(r.t, err)
+	return resp
 }
 
 // registeredClient returns the client id the run registered.
@@ -259,9 +226,7 @@ func TestCallbackHandler(t *testing.T) {
 func TestRefresh(t *testing.T) {
 	s := newTestServer(t, func(c *mcpoauth.Config) { c.AccessTokenLifetime = 5 * time.Second })
 	r := start(t, "-url", s.mcpURL)
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "erin", browser.Approve)
-	require.NoError(t, err)
+	resp := r.consent(s, "erin", browser.Approve)
 	follow(t, resp)
 	require.NoError(t, r.wait(), "stderr:\n%s", r.stderr)
 	assert.Equal(t, "erin", r.whoami().UserID)
@@ -277,13 +242,11 @@ func TestRefresh(t *testing.T) {
 func TestAuthorizationCodeDenied(t *testing.T) {
 	s := newTestServer(t)
 	r := start(t, "-url", s.mcpURL)
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "alice", browser.Deny)
-	require.NoError(t, err)
+	resp := r.consent(s, "alice", browser.Deny)
 	assert.Equal(t, "access_denied", resp.Query().Get("error"))
 	status, _ := follow(t, resp)
 	assert.Equal(t, http.StatusBadRequest, status)
-	err = r.wait()
+	err := r.wait()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "authorization refused: access_denied")
 	assert.Empty(t, r.stdout.String())
@@ -295,15 +258,13 @@ func TestAuthorizationCodeDenied(t *testing.T) {
 func TestAuthorizationCodeIssuerMismatch(t *testing.T) {
 	s := newTestServer(t)
 	r := start(t, "-url", s.mcpURL)
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "alice", browser.Approve)
-	require.NoError(t, err)
+	resp := r.consent(s, "alice", browser.Approve)
 	q := resp.Query()
 	q.Set("iss", "https://evil.example")
 	resp.RawQuery = q.Encode()
 	status, _ := follow(t, resp)
 	assert.Equal(t, http.StatusBadRequest, status)
-	err = r.wait()
+	err := r.wait()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), `issuer "https://evil.example"`)
 	assert.NotContains(t, r.stderr.String(), "signed in")
@@ -312,14 +273,12 @@ func TestAuthorizationCodeIssuerMismatch(t *testing.T) {
 func TestAuthorizationCodeMissingIssuer(t *testing.T) {
 	s := newTestServer(t)
 	r := start(t, "-url", s.mcpURL)
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "alice", browser.Approve)
-	require.NoError(t, err)
+	resp := r.consent(s, "alice", browser.Approve)
 	q := resp.Query()
 	q.Del("iss")
 	resp.RawQuery = q.Encode()
 	follow(t, resp)
-	err = r.wait()
+	err := r.wait()
 	require.Error(t, err)
 	assert.Contains(t, err.Error(), "without iss")
 }
@@ -330,9 +289,7 @@ func TestPreregisteredPublicClient(t *testing.T) {
 	s := newTestServer(t)
 	s.registerPublic(t, "cli-app")
 	r := start(t, "-url", s.mcpURL, "-client-id", "cli-app")
-	authURL := r.waitLine(s.issuer + "/authorize?")
-	resp, err := browser.New(10*time.Second).Consent(testContext(t), authURL, "bob", browser.Approve)
-	require.NoError(t, err)
+	resp := r.consent(s, "bob", browser.Approve)
 	follow(t, resp)
 	require.NoError(t, r.wait(), "stderr:\n%s", r.stderr)
 	assert.NotContains(t, r.stderr.String(), "registered client")
@@ -417,7 +374,7 @@ func TestUsage(t *testing.T) {
 	} {
 		stderr.Reset()
 		err := run(context.Background(), args, io.Discard, &stderr)
-		var uerr usageError
+		var uerr cli.UsageError
 		assert.True(t, errors.As(err, &uerr), "%v: %v", args, err)
 		assert.Contains(t, stderr.String(), "Usage: client", "%v", args)
 	}

@@ -138,16 +138,28 @@ func username(r *http.Request) (string, error) {
 	return name, nil
 }
 
-var consentTmpl = template.Must(template.New("consent").Parse(`<!doctype html>
+// pageTmpl has the consent and device pages, whose forms end alike: the
+// CSRF token, the demo sign-in and the decision.
+var pageTmpl = template.Must(template.New("").Parse(`{{define "decide"}}
+<input type="hidden" name="csrf_token" value="{{.}}">
+<input type="text" name="username">
+<button type="submit" name="decision" value="approve">Approve</button>
+<button type="submit" name="decision" value="deny">Deny</button>
+</form>{{end}}
+
+{{define "consent"}}<!doctype html>
 <title>Authorize</title>
 <p>{{.ClientName}} asks for {{.Scopes}} on {{.Resource}}.</p>
 <form method="post" action="/consent">
 <input type="hidden" name="request_id" value="{{.RequestID}}">
-<input type="hidden" name="csrf_token" value="{{.CSRFToken}}">
-<input type="text" name="username">
-<button type="submit" name="decision" value="approve">Approve</button>
-<button type="submit" name="decision" value="deny">Deny</button>
-</form>`))
+{{- template "decide" .CSRFToken}}{{end}}
+
+{{define "device"}}<!doctype html>
+<title>Device</title>
+{{if .Result}}<p>Done: {{.Result}}.</p>{{else}}
+<form method="post" action="/activate">
+<input type="text" name="user_code" value="{{.UserCode}}">
+{{- template "decide" .CSRFToken}}{{end}}{{end}}`))
 
 func consentPage(srv *mcpoauth.OAuthServer) http.Handler {
 	decide := srv.AuthenticateHandler(username)
@@ -161,20 +173,9 @@ func consentPage(srv *mcpoauth.OAuthServer) http.Handler {
 			http.Error(w, "no such request", http.StatusBadRequest)
 			return
 		}
-		_ = consentTmpl.Execute(w, p)
+		_ = pageTmpl.ExecuteTemplate(w, "consent", p)
 	})
 }
-
-var deviceTmpl = template.Must(template.New("device").Parse(`<!doctype html>
-<title>Device</title>
-{{if .Result}}<p>Done: {{.Result}}.</p>{{else}}
-<form method="post" action="/activate">
-<input type="text" name="user_code" value="{{.UserCode}}">
-<input type="hidden" name="csrf_token" value="{{.CSRFToken}}">
-<input type="text" name="username">
-<button type="submit" name="decision" value="approve">Approve</button>
-<button type="submit" name="decision" value="deny">Deny</button>
-</form>{{end}}`))
 
 func devicePage(srv *mcpoauth.OAuthServer) http.Handler {
 	approve := srv.ApproveDeviceAuthorizationHandler(username)
@@ -193,7 +194,7 @@ func devicePage(srv *mcpoauth.OAuthServer) http.Handler {
 			UserCode:  r.URL.Query().Get(mcpoauth.FormUserCode),
 			CSRFToken: srv.DeviceFormToken(w, r),
 		}
-		_ = deviceTmpl.Execute(w, data)
+		_ = pageTmpl.ExecuteTemplate(w, "device", data)
 	})
 }
 

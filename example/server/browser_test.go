@@ -29,38 +29,14 @@ import (
 func TestBrowserConsent(t *testing.T) {
 	chrome := startChromium(t)
 	e := newTestEnv(t, "")
-
-	got := make(chan url.Values, 4)
-	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/callback" {
-			got <- r.URL.Query()
-		}
-		_, _ = w.Write([]byte("callback reached"))
-	}))
-	t.Cleanup(cb.Close)
-	redirectURI := cb.URL + "/callback"
-
-	body := fmt.Sprintf(`{"client_name":"<img src=x onerror=alert(1)><script>alert(2)</script>","redirect_uris":[%q],"token_endpoint_auth_method":"none"}`, redirectURI)
-	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, out := fetch(t, http.DefaultClient, req)
-	require.Equal(t, http.StatusCreated, resp.StatusCode, out)
-	var info struct {
-		ClientID string `json:"client_id"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(out), &info))
+	redirectURI, got := callbackServer(t)
+	clientID := e.registerRedirect("<img src=x onerror=alert(1)><script>alert(2)</script>", redirectURI)
 
 	for _, decision := range []string{"approve", "deny"} {
 		t.Run(decision, func(t *testing.T) {
 			_, challenge := pkcePair()
-			q := url.Values{
-				"response_type": {"code"}, "client_id": {info.ClientID}, "redirect_uri": {redirectURI},
-				"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "scope": {scopeTools},
-				"resource": {e.issuer + "/mcp"}, "state": {"st-" + decision},
-			}
 			tab := chrome.newTab(t)
-			tab.navigate(t, e.issuer+"/authorize?"+q.Encode())
+			tab.navigate(t, e.authorizeURL(clientID, redirectURI, challenge, "st-"+decision))
 			tab.waitFor(t, e.issuer+"/consent?")
 			assert.Equal(t, "0", tab.eval(t, `String(document.querySelectorAll("script, img").length)`), "the client name stays text")
 			assert.Contains(t, tab.eval(t, `document.body.innerText`), "<script>alert(2)</script>")
@@ -82,6 +58,31 @@ func TestBrowserConsent(t *testing.T) {
 	}
 }
 
+// callbackServer is a client's redirect URI: it returns the URI and the
+// query of each request that reaches it.
+func callbackServer(t *testing.T) (string, <-chan url.Values) {
+	got := make(chan url.Values, 4)
+	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/callback" {
+			got <- r.URL.Query()
+		}
+		_, _ = w.Write([]byte("callback reached"))
+	}))
+	t.Cleanup(cb.Close)
+	return cb.URL + "/callback", got
+}
+
+// registerRedirect registers a public client with one redirect URI.
+func (e *testEnv) registerRedirect(clientName, redirectURI string) string {
+	e.t.Helper()
+	id, _ := e.registerClient(map[string]any{
+		"client_name":                clientName,
+		"redirect_uris":              []string{redirectURI},
+		"token_endpoint_auth_method": "none",
+	})
+	return id
+}
+
 // screenshotsEnv names the variable that makes the browser tests copy their
 // screenshots into testdata/screenshots (the committed ones). Without it the
 // PNGs are written to the test's temporary directory only:
@@ -95,33 +96,12 @@ const screenshotsEnv = "MCPOAUTH_SCREENSHOTS"
 func TestBrowserConsentPage(t *testing.T) {
 	chrome := startChromium(t)
 	e := newTestEnv(t, "")
-	got := make(chan url.Values, 1)
-	cb := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if r.URL.Path == "/callback" {
-			got <- r.URL.Query()
-		}
-		_, _ = w.Write([]byte("callback reached"))
-	}))
-	t.Cleanup(cb.Close)
-	body := fmt.Sprintf(`{"client_name":"Example MCP Client","redirect_uris":[%q],"token_endpoint_auth_method":"none"}`, cb.URL+"/callback")
-	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", strings.NewReader(body))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, out := fetch(t, http.DefaultClient, req)
-	require.Equal(t, http.StatusCreated, resp.StatusCode, out)
-	var info struct {
-		ClientID string `json:"client_id"`
-	}
-	require.NoError(t, json.Unmarshal([]byte(out), &info))
+	redirectURI, got := callbackServer(t)
+	clientID := e.registerRedirect("Example MCP Client", redirectURI)
 
 	_, challenge := pkcePair()
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {info.ClientID}, "redirect_uri": {cb.URL + "/callback"},
-		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "scope": {scopeTools},
-		"resource": {e.issuer + "/mcp"}, "state": {"st"},
-	}
 	tab := chrome.newTab(t)
-	tab.navigate(t, e.issuer+"/authorize?"+q.Encode())
+	tab.navigate(t, e.authorizeURL(clientID, redirectURI, challenge, "st"))
 	tab.waitFor(t, e.issuer+"/consent?")
 	text := tab.eval(t, `document.body.innerText`)
 	assert.Contains(t, text, "Example MCP Client")

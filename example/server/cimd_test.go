@@ -62,7 +62,7 @@ func TestCIMDEndToEnd(t *testing.T) {
 	verifier, challenge := pkcePair()
 	b := newBrowser(t)
 	consentURL := e.authorize(b, cimdClientID, challenge, "st")
-	f, _, page := e.openConsent(b, consentURL)
+	f, _, page := e.openForm(b, consentURL)
 	assert.Contains(t, page, "app.example.com", "the consent page shows who publishes the document")
 	assert.Contains(t, page, "CIMD &lt;b&gt;App&lt;/b&gt;", "the document's name is escaped")
 	assert.NotContains(t, page, "<b>App</b>")

@@ -38,19 +38,25 @@ type errorPage struct {
 // authorization request as a form, POST hands the decision to the library's
 // AuthenticateHandler (which answers 303 to the client's redirect URI).
 func newConsentHandler(srv *mcpoauth.OAuthServer, path string, logger *slog.Logger) http.Handler {
-	decide := srv.AuthenticateHandler(username)
+	show := func(w http.ResponseWriter, r *http.Request) { showConsent(w, r, srv, path, logger) }
+	return formPage("consent", show, srv.AuthenticateHandler(username).ServeHTTP, logger)
+}
+
+// formPage serves a page of the example that shows a form on GET and HEAD
+// and takes its decision on POST; other methods are refused.
+func formPage(name string, show, decide http.HandlerFunc, logger *slog.Logger) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.Method {
 		case http.MethodGet, http.MethodHead:
-			showConsent(w, r, srv, path, logger)
+			show(w, r)
 		case http.MethodPost:
-			// AuthenticateHandler answers JSON errors or a 303; the headers
-			// keep them out of caches and frames all the same.
+			// The library's decision handlers answer JSON errors or a 303;
+			// the headers keep them out of caches and frames all the same.
 			setPageHeaders(w.Header(), cspFormActionSelf)
-			decide.ServeHTTP(w, r)
+			decide(w, r)
 		default:
 			w.Header().Set("Allow", "GET, HEAD, POST")
-			renderError(w, http.StatusMethodNotAllowed, "Method not allowed", "The consent page accepts GET and POST only.", logger, r)
+			renderError(w, http.StatusMethodNotAllowed, "Method not allowed", "The "+name+" page accepts GET and POST only.", logger, r)
 		}
 	})
 }

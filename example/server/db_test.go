@@ -14,6 +14,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // postgresURL returns a URL to an empty schema of the test database, or
@@ -58,7 +60,7 @@ type exampleRun struct {
 	cancel context.CancelFunc
 	done   chan struct{} // closed when run has returned err
 	err    error
-	stderr *syncBuffer
+	stderr *output.Buffer
 }
 
 // launch starts run with args on a free loopback port and returns at once;
@@ -66,7 +68,7 @@ type exampleRun struct {
 // and waited for, when the test ends.
 func launch(t *testing.T, args ...string) *exampleRun {
 	ctx, cancel := context.WithCancel(context.Background())
-	r := &exampleRun{t: t, cancel: cancel, done: make(chan struct{}), stderr: &syncBuffer{}}
+	r := &exampleRun{t: t, cancel: cancel, done: make(chan struct{}), stderr: &output.Buffer{}}
 	args = append([]string{"-addr", "127.0.0.1:0"}, args...)
 	go func() {
 		defer close(r.done)

@@ -52,20 +52,9 @@ const (
 func newDeviceHandler(srv *mcpoauth.OAuthServer, path string, logger *slog.Logger) http.Handler {
 	approve := srv.ApproveDeviceAuthorizationHandler(username)
 	deny := srv.DenyDeviceAuthorizationHandler(username)
-	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.Method {
-		case http.MethodGet, http.MethodHead:
-			showDevice(w, r, srv, path, logger)
-		case http.MethodPost:
-			// The library answers JSON errors or a 303; the headers keep
-			// them out of caches and frames all the same.
-			setPageHeaders(w.Header(), cspFormActionSelf)
-			decideDevice(w, r, approve, deny, logger)
-		default:
-			w.Header().Set("Allow", "GET, HEAD, POST")
-			renderError(w, http.StatusMethodNotAllowed, "Method not allowed", "The device page accepts GET and POST only.", logger, r)
-		}
-	})
+	show := func(w http.ResponseWriter, r *http.Request) { showDevice(w, r, srv, path, logger) }
+	decide := func(w http.ResponseWriter, r *http.Request) { decideDevice(w, r, approve, deny, logger) }
+	return formPage("device", show, decide, logger)
 }
 
 func showDevice(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServer, path string, logger *slog.Logger) {

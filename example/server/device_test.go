@@ -1,19 +1,18 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"html"
 	"net/http"
 	"net/url"
-	"regexp"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/internal/testclock"
@@ -25,41 +24,23 @@ const deviceGrant = "urn:ietf:params:oauth:grant-type:device_code"
 // registerDevice registers a public client for the device flow.
 func (e *testEnv) registerDevice(clientName string) string {
 	e.t.Helper()
-	body, _ := json.Marshal(map[string]any{
+	id, _ := e.registerClient(map[string]any{
 		"client_name":                clientName,
 		"grant_types":                []string{deviceGrant, "refresh_token"},
 		"token_endpoint_auth_method": "none",
 	})
-	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", bytes.NewReader(body))
-	require.NoError(e.t, err)
-	req.Header.Set("Content-Type", "application/json")
-	resp, out := fetch(e.t, http.DefaultClient, req)
-	require.Equal(e.t, http.StatusCreated, resp.StatusCode, out)
-	var info struct {
-		ClientID string `json:"client_id"`
-	}
-	require.NoError(e.t, json.Unmarshal([]byte(out), &info))
-	return info.ClientID
-}
-
-// deviceAuthorization is the RFC 8628 §3.2 response.
-type deviceAuthorization struct {
-	DeviceCode              string `json:"device_code"`
-	UserCode                string `json:"user_code"`
-	VerificationURI         string `json:"verification_uri"`
-	VerificationURIComplete string `json:"verification_uri_complete"`
-	ExpiresIn               int64  `json:"expires_in"`
-	Interval                int64  `json:"interval"`
+	return id
 }
 
 // startDevice is what the device does first: POST /device.
-func (e *testEnv) startDevice(clientID string) deviceAuthorization {
+// The RFC 8628 §3.2 response is read as a device using x/oauth2 reads it.
+func (e *testEnv) startDevice(clientID string) oauth2.DeviceAuthResponse {
 	e.t.Helper()
 	resp, body := e.postForm(http.DefaultClient, e.issuer+"/device", url.Values{
 		"client_id": {clientID}, "scope": {scopeTools}, "resource": {e.issuer + "/mcp"},
 	})
 	require.Equal(e.t, http.StatusOK, resp.StatusCode, body)
-	var d deviceAuthorization
+	var d oauth2.DeviceAuthResponse
 	require.NoError(e.t, json.Unmarshal([]byte(body), &d))
 	require.Equal(e.t, e.issuer+"/activate", d.VerificationURI)
 	require.True(e.t, strings.HasPrefix(d.VerificationURIComplete, e.issuer+"/activate?user_code="), d.VerificationURIComplete)
@@ -75,58 +56,10 @@ func (e *testEnv) pollDevice(clientID, deviceCode string) (int, string) {
 	return resp.StatusCode, body
 }
 
-// htmlForm is the one POST form of a page, as a browser would submit it.
-type htmlForm struct {
-	action    string
-	hidden    url.Values
-	text      url.Values // text inputs and their values
-	textNames []string   // in page order
-	decisions []string   // values of the submit buttons named "decision"
-}
-
-var textInputRE = regexp.MustCompile(`<input type="text" ([^>]*)>`)
-var attrRE = regexp.MustCompile(`([a-z]+)="([^"]*)"`)
-
-// parseHTMLForm reads the form out of the templates' well-formed output.
-func parseHTMLForm(t *testing.T, page string) htmlForm {
-	t.Helper()
-	c := parseConsentForm(t, page)
-	f := htmlForm{action: c.action, hidden: c.hidden, text: url.Values{}, decisions: c.decisions}
-	for _, m := range textInputRE.FindAllStringSubmatch(page, -1) {
-		attrs := map[string]string{}
-		for _, a := range attrRE.FindAllStringSubmatch(m[1], -1) {
-			attrs[a[1]] = html.UnescapeString(a[2])
-		}
-		f.text.Set(attrs["name"], attrs["value"])
-		f.textNames = append(f.textNames, attrs["name"])
-	}
-	return f
-}
-
-// openDevice loads the device page in browser b.
-func (e *testEnv) openDevice(b *http.Client, u string) (htmlForm, *http.Response, string) {
-	e.t.Helper()
-	resp, page := e.get(b, u)
-	require.Equal(e.t, http.StatusOK, resp.StatusCode, page)
-	return parseHTMLForm(e.t, page), resp, page
-}
-
-// submitDevice posts the device form as a browser would, with the code
-// field set to userCode.
+// submitDevice posts the device form with the code field set to userCode.
 func (e *testEnv) submitDevice(b *http.Client, f htmlForm, userCode, user, decision string) (*http.Response, string) {
 	e.t.Helper()
-	base, err := url.Parse(e.issuer + "/activate")
-	require.NoError(e.t, err)
-	action, err := base.Parse(f.action)
-	require.NoError(e.t, err)
-	form := url.Values{}
-	for k, v := range f.hidden {
-		form[k] = v
-	}
-	form.Set("user_code", userCode)
-	form.Set("username", user)
-	form.Set("decision", decision)
-	return e.postForm(b, action.String(), form)
+	return e.submitForm(b, e.issuer+"/activate", f, url.Values{"user_code": {userCode}, "username": {user}, "decision": {decision}})
 }
 
 // wantPageHeaders are the security headers of every device page response.
@@ -156,7 +89,7 @@ func assertSelfContained(t *testing.T, page string) {
 
 func TestDevicePageWithoutCode(t *testing.T) {
 	e := newTestEnv(t, "")
-	f, resp, page := e.openDevice(newBrowser(t), e.issuer+"/activate")
+	f, resp, page := e.openForm(newBrowser(t), e.issuer+"/activate")
 	assertPageHeaders(t, resp, "form")
 	assertSelfContained(t, page)
 	assert.Equal(t, "/activate", f.action)
@@ -182,7 +115,7 @@ func TestDevicePageShowsPendingRequest(t *testing.T) {
 	// verification_uri_complete, and the code as a user might type it.
 	typed := strings.ToLower(strings.ReplaceAll(d.UserCode, "-", " "))
 	for _, u := range []string{d.VerificationURIComplete, e.issuer + "/activate?user_code=" + url.QueryEscape(typed)} {
-		f, resp, page := e.openDevice(newBrowser(t), u)
+		f, resp, page := e.openForm(newBrowser(t), u)
 		assertPageHeaders(t, resp, u)
 		assertSelfContained(t, page)
 		assert.Equal(t, d.UserCode, f.text.Get("user_code"), "pre-filled in display form")
@@ -235,7 +168,7 @@ func TestDeviceApproveAndDeny(t *testing.T) {
 			require.Contains(t, body, "authorization_pending")
 
 			b := newBrowser(t)
-			f, _, _ := e.openDevice(b, d.VerificationURIComplete)
+			f, _, _ := e.openForm(b, d.VerificationURIComplete)
 			resp, body := e.submitDevice(b, f, f.text.Get("user_code"), "  dana ", decision)
 			require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 			for _, h := range []string{"Content-Security-Policy", "X-Frame-Options", "Referrer-Policy", "Cache-Control"} {
@@ -289,7 +222,7 @@ func TestDeviceTypedCode(t *testing.T) {
 	clientID := e.registerDevice("Printer")
 	d := e.startDevice(clientID)
 	b := newBrowser(t)
-	f, _, _ := e.openDevice(b, e.issuer+"/activate")
+	f, _, _ := e.openForm(b, e.issuer+"/activate")
 	resp, body := e.submitDevice(b, f, strings.ToLower(strings.ReplaceAll(d.UserCode, "-", "")), "erin", "approve")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 	code, body := e.pollDevice(clientID, d.DeviceCode)
@@ -301,7 +234,7 @@ func TestDeviceDecisionRefusals(t *testing.T) {
 	clientID := e.registerDevice("Refused TV")
 	d := e.startDevice(clientID)
 	b := newBrowser(t)
-	f, _, _ := e.openDevice(b, d.VerificationURIComplete)
+	f, _, _ := e.openForm(b, d.VerificationURIComplete)
 
 	post := func(c *http.Client, contentType string, form url.Values) (*http.Response, string) {
 		req, err := http.NewRequest(http.MethodPost, e.issuer+"/activate", strings.NewReader(form.Encode()))
@@ -381,7 +314,7 @@ func TestDeviceLookupRateLimit(t *testing.T) {
 	clientID := e.registerDevice("Limited TV")
 	d := e.startDevice(clientID)
 	b := newBrowser(t)
-	f, _, _ := e.openDevice(b, e.issuer+"/activate") // no code: free
+	f, _, _ := e.openForm(b, e.issuer+"/activate") // no code: free
 
 	const budget = 20 // RateLimits.DeviceVerification's default
 	for i := 1; i < budget; i++ {
@@ -418,7 +351,7 @@ func TestDeviceResultPage(t *testing.T) {
 		assert.NotContains(t, page, "<form")
 	}
 	// Anything else is the form.
-	f, _, page := e.openDevice(newBrowser(t), e.issuer+"/activate?result="+url.QueryEscape("<b>approved</b>"))
+	f, _, page := e.openForm(newBrowser(t), e.issuer+"/activate?result="+url.QueryEscape("<b>approved</b>"))
 	assert.Equal(t, []string{"approve", "deny"}, f.decisions)
 	assert.NotContains(t, page, "<b>")
 }
@@ -432,12 +365,7 @@ func TestScriptedBrowserDrivesThePages(t *testing.T) {
 
 	clientID := e.register("Scripted Client")
 	_, challenge := pkcePair()
-	q := url.Values{
-		"response_type": {"code"}, "client_id": {clientID}, "redirect_uri": {testRedirect},
-		"code_challenge": {challenge}, "code_challenge_method": {"S256"}, "scope": {scopeTools},
-		"resource": {e.issuer + "/mcp"}, "state": {"s"},
-	}
-	cb, err := browser.New(10*time.Second).Consent(ctx, e.issuer+"/authorize?"+q.Encode(), "alice", browser.Approve)
+	cb, err := browser.New(10*time.Second).Consent(ctx, e.authorizeURL(clientID, testRedirect, challenge, "s"), "alice", browser.Approve)
 	require.NoError(t, err)
 	assert.NotEmpty(t, cb.Query().Get("code"))
 

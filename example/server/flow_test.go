@@ -18,7 +18,6 @@ import (
 	"path/filepath"
 	"regexp"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // testRedirect is where the test clients want the browser sent. Nothing
@@ -39,7 +39,7 @@ type testEnv struct {
 	issuer string
 	ts     *httptest.Server
 	app    *exampleServer
-	logs   *syncBuffer
+	logs   *output.Buffer
 }
 
 func newTestEnv(t *testing.T, clientsFile string) *testEnv {
@@ -52,7 +52,7 @@ func newTestEnv(t *testing.T, clientsFile string) *testEnv {
 func newTestEnvWith(t *testing.T, opts options) *testEnv {
 	t.Helper()
 	ts := httptest.NewUnstartedServer(nil)
-	e := &testEnv{t: t, ts: ts, issuer: "http://" + ts.Listener.Addr().String(), logs: &syncBuffer{}}
+	e := &testEnv{t: t, ts: ts, issuer: "http://" + ts.Listener.Addr().String(), logs: &output.Buffer{}}
 	opts.addr = ts.Listener.Addr().String()
 	opts.issuer = e.issuer
 	opts.logger = slog.New(slog.NewTextHandler(e.logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
@@ -67,24 +67,6 @@ func newTestEnvWith(t *testing.T, opts options) *testEnv {
 		ts.Close()
 	})
 	return e
-}
-
-// syncBuffer is a log sink safe for the server's goroutines.
-type syncBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *syncBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *syncBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
 }
 
 // newBrowser is a user agent with cookies that does not follow redirects, so
@@ -129,16 +111,12 @@ func (e *testEnv) postForm(c *http.Client, u string, form url.Values, basic ...s
 	return fetch(e.t, c, req)
 }
 
-// register registers a public client through /register.
-func (e *testEnv) register(clientName string) string {
+// registerClient registers a client with metadata meta through /register
+// and returns its client_id and client_secret.
+func (e *testEnv) registerClient(meta map[string]any) (id, secret string) {
 	e.t.Helper()
-	body, _ := json.Marshal(map[string]any{
-		"client_name":                clientName,
-		"redirect_uris":              []string{testRedirect},
-		"grant_types":                []string{"authorization_code", "refresh_token"},
-		"response_types":             []string{"code"},
-		"token_endpoint_auth_method": "none",
-	})
+	body, err := json.Marshal(meta)
+	require.NoError(e.t, err)
 	req, err := http.NewRequest(http.MethodPost, e.issuer+"/register", bytes.NewReader(body))
 	require.NoError(e.t, err)
 	req.Header.Set("Content-Type", "application/json")
@@ -150,8 +128,21 @@ func (e *testEnv) register(clientName string) string {
 	}
 	require.NoError(e.t, json.Unmarshal([]byte(out), &info))
 	require.NotEmpty(e.t, info.ClientID)
-	require.Empty(e.t, info.ClientSecret, "a public client gets no secret")
-	return info.ClientID
+	return info.ClientID, info.ClientSecret
+}
+
+// register registers a public authorization code client through /register.
+func (e *testEnv) register(clientName string) string {
+	e.t.Helper()
+	id, secret := e.registerClient(map[string]any{
+		"client_name":                clientName,
+		"redirect_uris":              []string{testRedirect},
+		"grant_types":                []string{"authorization_code", "refresh_token"},
+		"response_types":             []string{"code"},
+		"token_endpoint_auth_method": "none",
+	})
+	require.Empty(e.t, secret, "a public client gets no secret")
+	return id
 }
 
 // pkcePair returns an RFC 7636 verifier and its S256 challenge.
@@ -167,53 +158,77 @@ func randomBytes(n int) []byte {
 	return b
 }
 
-// authorize opens /authorize in the browser and returns the consent page URL
-// it redirects to.
-func (e *testEnv) authorize(b *http.Client, clientID, challenge, state string) string {
-	e.t.Helper()
+// authorizeURL is the authorization request of a client for the MCP
+// endpoint, with PKCE.
+func (e *testEnv) authorizeURL(clientID, redirectURI, challenge, state string) string {
 	q := url.Values{
 		"response_type":         {"code"},
 		"client_id":             {clientID},
-		"redirect_uri":          {testRedirect},
+		"redirect_uri":          {redirectURI},
 		"code_challenge":        {challenge},
 		"code_challenge_method": {"S256"},
 		"scope":                 {scopeTools},
 		"resource":              {e.issuer + "/mcp"},
 		"state":                 {state},
 	}
-	resp, body := e.get(b, e.issuer+"/authorize?"+q.Encode())
+	return e.issuer + "/authorize?" + q.Encode()
+}
+
+// authorize opens /authorize in the browser and returns the consent page URL
+// it redirects to.
+func (e *testEnv) authorize(b *http.Client, clientID, challenge, state string) string {
+	e.t.Helper()
+	resp, body := e.get(b, e.authorizeURL(clientID, testRedirect, challenge, state))
 	require.Equal(e.t, http.StatusFound, resp.StatusCode, body)
 	loc := resp.Header.Get("Location")
 	require.True(e.t, strings.HasPrefix(loc, e.issuer+"/consent?request_id="), loc)
 	return loc
 }
 
-// consentForm is the decision form as parsed from the consent page's HTML.
-type consentForm struct {
+// startConsent registers a public client named clientName and opens
+// /authorize for it in a new browser; it returns the browser and the
+// consent page URL.
+func (e *testEnv) startConsent(clientName, state string) (*http.Client, string) {
+	e.t.Helper()
+	clientID := e.register(clientName)
+	_, challenge := pkcePair()
+	b := newBrowser(e.t)
+	return b, e.authorize(b, clientID, challenge, state)
+}
+
+// htmlForm is the one POST form of a page, as a browser would submit it.
+type htmlForm struct {
 	action    string
 	hidden    url.Values
-	text      []string // names of the text inputs
-	decisions []string // values of the submit buttons named "decision"
+	text      url.Values // text inputs and their values
+	textNames []string   // in page order
+	decisions []string   // values of the submit buttons named "decision"
 }
 
 var (
 	formRE   = regexp.MustCompile(`<form method="post" action="([^"]*)">`)
 	hiddenRE = regexp.MustCompile(`<input type="hidden" name="([^"]*)" value="([^"]*)">`)
-	textRE   = regexp.MustCompile(`<input type="text" [^>]*name="([^"]*)"`)
+	textRE   = regexp.MustCompile(`<input type="text" ([^>]*)>`)
+	attrRE   = regexp.MustCompile(`([a-z]+)="([^"]*)"`)
 	buttonRE = regexp.MustCompile(`<button type="submit" name="([^"]*)" value="([^"]*)"`)
 )
 
-// parseConsentForm reads the form out of the template's well-formed output.
-func parseConsentForm(t *testing.T, page string) consentForm {
+// parseHTMLForm reads the form out of the templates' well-formed output.
+func parseHTMLForm(t *testing.T, page string) htmlForm {
 	t.Helper()
 	forms := formRE.FindAllStringSubmatch(page, -1)
 	require.Len(t, forms, 1, "exactly one POST form")
-	f := consentForm{action: html.UnescapeString(forms[0][1]), hidden: url.Values{}}
+	f := htmlForm{action: html.UnescapeString(forms[0][1]), hidden: url.Values{}, text: url.Values{}}
 	for _, m := range hiddenRE.FindAllStringSubmatch(page, -1) {
 		f.hidden.Add(html.UnescapeString(m[1]), html.UnescapeString(m[2]))
 	}
 	for _, m := range textRE.FindAllStringSubmatch(page, -1) {
-		f.text = append(f.text, html.UnescapeString(m[1]))
+		attrs := map[string]string{}
+		for _, a := range attrRE.FindAllStringSubmatch(m[1], -1) {
+			attrs[a[1]] = html.UnescapeString(a[2])
+		}
+		f.text.Set(attrs["name"], attrs["value"])
+		f.textNames = append(f.textNames, attrs["name"])
 	}
 	for _, m := range buttonRE.FindAllStringSubmatch(page, -1) {
 		require.Equal(t, "decision", html.UnescapeString(m[1]))
@@ -222,19 +237,20 @@ func parseConsentForm(t *testing.T, page string) consentForm {
 	return f
 }
 
-// openConsent loads the consent page and parses its form.
-func (e *testEnv) openConsent(b *http.Client, consentURL string) (consentForm, *http.Response, string) {
+// openForm loads a page with a form (the consent or the device page) in
+// browser b and parses the form.
+func (e *testEnv) openForm(b *http.Client, u string) (htmlForm, *http.Response, string) {
 	e.t.Helper()
-	resp, page := e.get(b, consentURL)
+	resp, page := e.get(b, u)
 	require.Equal(e.t, http.StatusOK, resp.StatusCode, page)
-	return parseConsentForm(e.t, page), resp, page
+	return parseHTMLForm(e.t, page), resp, page
 }
 
-// decide submits the consent form as a browser would and returns the
-// response (a 303 on success).
-func (e *testEnv) decide(b *http.Client, consentURL string, f consentForm, user, decision string) (*http.Response, string) {
+// submitForm posts form f of the page at pageURL as a browser would: its
+// hidden fields, and fields.
+func (e *testEnv) submitForm(b *http.Client, pageURL string, f htmlForm, fields url.Values) (*http.Response, string) {
 	e.t.Helper()
-	base, err := url.Parse(consentURL)
+	base, err := url.Parse(pageURL)
 	require.NoError(e.t, err)
 	action, err := base.Parse(f.action)
 	require.NoError(e.t, err)
@@ -242,9 +258,17 @@ func (e *testEnv) decide(b *http.Client, consentURL string, f consentForm, user,
 	for k, v := range f.hidden {
 		form[k] = v
 	}
-	form.Set("username", user)
-	form.Set("decision", decision)
+	for k, v := range fields {
+		form[k] = v
+	}
 	return e.postForm(b, action.String(), form)
+}
+
+// decide submits the consent form and returns the response (a 303 on
+// success).
+func (e *testEnv) decide(b *http.Client, consentURL string, f htmlForm, user, decision string) (*http.Response, string) {
+	e.t.Helper()
+	return e.submitForm(b, consentURL, f, url.Values{"username": {user}, "decision": {decision}})
 }
 
 type tokenResponse struct {
@@ -284,7 +308,7 @@ func (e *testEnv) approve(clientID, challenge, user string) string {
 	e.t.Helper()
 	b := newBrowser(e.t)
 	consentURL := e.authorize(b, clientID, challenge, "st")
-	f, _, _ := e.openConsent(b, consentURL)
+	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.decide(b, consentURL, f, user, "approve")
 	require.Equal(e.t, http.StatusSeeOther, resp.StatusCode, body)
 	loc, err := url.Parse(resp.Header.Get("Location"))
@@ -341,12 +365,12 @@ func TestFlowPublicClient(t *testing.T) {
 	b := newBrowser(t)
 	consentURL := e.authorize(b, clientID, challenge, "state-123")
 
-	f, cresp, page := e.openConsent(b, consentURL)
+	f, cresp, page := e.openForm(b, consentURL)
 	assert.Equal(t, "/consent", f.action)
 	assert.ElementsMatch(t, []string{mcpoauth.FormRequestID, mcpoauth.FormCSRFToken}, keys(f.hidden))
 	assert.NotEmpty(t, f.hidden.Get(mcpoauth.FormRequestID))
 	assert.NotEmpty(t, f.hidden.Get(mcpoauth.FormCSRFToken))
-	assert.Equal(t, []string{"username"}, f.text)
+	assert.Equal(t, []string{"username"}, f.textNames)
 	assert.Equal(t, []string{"approve", "deny"}, f.decisions)
 	assert.Contains(t, page, "Flow Test Client")
 	assert.Contains(t, page, "self-asserted")
@@ -421,11 +445,8 @@ func keys(v url.Values) []string {
 
 func TestFlowDeny(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register("Deny Client")
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	consentURL := e.authorize(b, clientID, challenge, "s-deny")
-	f, _, _ := e.openConsent(b, consentURL)
+	b, consentURL := e.startConsent("Deny Client", "s-deny")
+	f, _, _ := e.openForm(b, consentURL)
 	// Deny needs no sign-in.
 	resp, body := e.decide(b, consentURL, f, "", "deny")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
@@ -440,11 +461,8 @@ func TestFlowDeny(t *testing.T) {
 
 func TestConsentRequiresUsername(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register("Sign-in Client")
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	consentURL := e.authorize(b, clientID, challenge, "s")
-	f, _, _ := e.openConsent(b, consentURL)
+	b, consentURL := e.startConsent("Sign-in Client", "s")
+	f, _, _ := e.openForm(b, consentURL)
 	for _, bad := range []string{"", "   ", "a\x01b", strings.Repeat("x", 65)} {
 		resp, body := e.decide(b, consentURL, f, bad, "approve")
 		assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
@@ -457,10 +475,7 @@ func TestConsentRequiresUsername(t *testing.T) {
 
 func TestConsentPageSecurityHeaders(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register("Header Client")
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	_, resp, _ := e.openConsent(b, e.authorize(b, clientID, challenge, "s"))
+	_, resp, _ := e.openForm(e.startConsent("Header Client", "s"))
 	want := map[string]string{
 		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self' http://127.0.0.1:8765; frame-ancestors 'none'; base-uri 'none'",
 		"X-Frame-Options":         "DENY",
@@ -483,20 +498,14 @@ func TestConsentPageSecurityHeaders(t *testing.T) {
 
 func TestConsentEscapesClientName(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register(`<script>alert(1)</script>`)
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	_, _, page := e.openConsent(b, e.authorize(b, clientID, challenge, "s"))
+	_, _, page := e.openForm(e.startConsent(`<script>alert(1)</script>`, "s"))
 	assert.NotContains(t, page, "<script")
 	assert.Contains(t, page, "&lt;script&gt;alert(1)&lt;/script&gt;")
 }
 
 func TestConsentErrorPages(t *testing.T) {
 	e := newTestEnv(t, "")
-	clientID := e.register("Error Client")
-	_, challenge := pkcePair()
-	b := newBrowser(t)
-	consentURL := e.authorize(b, clientID, challenge, "s")
+	b, consentURL := e.startConsent("Error Client", "s")
 
 	for name, u := range map[string]string{
 		"no request id":      e.issuer + "/consent",
@@ -515,7 +524,7 @@ func TestConsentErrorPages(t *testing.T) {
 	assert.NotContains(t, page, "Error Client")
 
 	// Nor decide it, even with the first browser's form fields.
-	f, _, _ := e.openConsent(b, consentURL)
+	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.decide(newBrowser(t), consentURL, f, "mallory", "approve")
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 	assert.Empty(t, resp.Header.Get("Location"))

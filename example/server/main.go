@@ -14,20 +14,17 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
-	"os"
-	"os/signal"
 	"strconv"
-	"syscall"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/example/internal/cli"
 	"github.com/mcpoauth/mcpoauth/postgres"
 )
 
@@ -37,20 +34,7 @@ const (
 	shutdownTimeout = 10 * time.Second
 )
 
-func main() {
-	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	defer stop()
-	err := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
-	var uerr usageError
-	switch {
-	case err == nil, errors.Is(err, flag.ErrHelp):
-	case errors.As(err, &uerr):
-		os.Exit(2) // the flag package printed the problem and the usage
-	default:
-		fmt.Fprintln(os.Stderr, "server:", err)
-		os.Exit(1)
-	}
-}
+func main() { cli.Main("server", run) }
 
 // options are the command-line settings newServer builds from.
 type options struct {
@@ -74,12 +58,6 @@ type options struct {
 	now func() time.Time
 }
 
-// usageError is a command-line error the flag package has already reported.
-type usageError struct{ err error }
-
-func (e usageError) Error() string { return e.err.Error() }
-func (e usageError) Unwrap() error { return e.err }
-
 const usageIntro = `Usage: server [flags]
 
 Runs the mcpoauth example: an OAuth 2.1 authorization server with every
@@ -98,28 +76,13 @@ Flags:
 func parseFlags(args []string, stderr io.Writer) (options, error) {
 	var o options
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
 	fs.StringVar(&o.addr, "addr", defaultAddr, "listen address `HOST:PORT`; port 0 picks a free port")
 	fs.StringVar(&o.issuer, "issuer", "", "issuer `URL` of the authorization server: https, or http on localhost, 127.0.0.1 or [::1]\n(default http://localhost:PORT, PORT being the port -addr listens on)")
 	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL `URL` (postgres://user@host:5432/db): keep clients, codes and tokens there,\napplying the schema migrations at start (default: in memory, lost on exit)")
 	fs.StringVar(&o.clientsFile, "clients", "", "JSON `FILE` with an array of RFC 7591 client information objects to pre-register:\nclient_id and the client metadata, plus client_secret unless token_endpoint_auth_method is \"none\"")
-	fs.Usage = func() {
-		fmt.Fprint(fs.Output(), usageIntro)
-		fs.PrintDefaults()
-	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return o, err
-		}
-		return o, usageError{err}
-	}
-	if fs.NArg() > 0 {
-		err := fmt.Errorf("unexpected argument %q", fs.Arg(0))
-		fmt.Fprintln(fs.Output(), err)
-		fs.Usage()
-		return o, usageError{err}
-	}
-	return o, nil
+	// Not "return o, cli.Parse(...)": o would be read in no set order.
+	err := cli.Parse(fs, usageIntro, args, stderr, nil)
+	return o, err
 }
 
 // run parses args, listens, serves until ctx is done, then shuts down

@@ -18,6 +18,9 @@ import (
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth/example/internal/cli"
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 func TestHelpMentionsEveryFlag(t *testing.T) {
@@ -38,7 +41,7 @@ func TestBadFlags(t *testing.T) {
 	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-addr"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, &stdout, &stderr)
-		var uerr usageError
+		var uerr cli.UsageError
 		require.ErrorAs(t, err, &uerr, "%v", args)
 		assert.Contains(t, stderr.String(), "Usage: server", "%v", args)
 	}
@@ -47,7 +50,7 @@ func TestBadFlags(t *testing.T) {
 func TestRunServesAndShutsDown(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
-	stdout, stderr := &syncBuffer{}, &syncBuffer{}
+	stdout, stderr := &output.Buffer{}, &output.Buffer{}
 	done := make(chan error, 1)
 	go func() {
 		done <- run(ctx, []string{"-addr", "127.0.0.1:0", "-clients", serviceClientsFile(t)}, stdout, stderr)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,34 +19,13 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/mcpsdk/gosdk"
+	"github.com/mcpoauth/mcpoauth/mcpsdk/internal/sdktest"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
-const (
-	testResource = "https://mcp.example.com/mcp"
-	testPRM      = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-)
-
-// fakeVerifier maps tokens to AuthInfos; any other token is invalid.
-type fakeVerifier map[string]*bearer.AuthInfo
-
-func (f fakeVerifier) VerifyAccessToken(_ context.Context, token string) (*bearer.AuthInfo, error) {
-	if info, ok := f[token]; ok {
-		return info, nil
-	}
-	return nil, bearer.ErrInvalidToken
-}
-
-func user(userID, clientID string, scopes ...string) *bearer.AuthInfo {
-	return &bearer.AuthInfo{
-		UserID: userID, ClientID: clientID, Scopes: scopes, Resource: testResource,
-		ExpiresAt: time.Now().Add(time.Hour), GrantID: "grant-" + userID + "-" + clientID,
-	}
-}
-
 func TestTokenVerifier(t *testing.T) {
 	errStorage := errors.New("database down")
-	valid := user("alice", "app", "mcp:tools", "extra")
+	valid := sdktest.User("alice", "app", "mcp:tools", "extra")
 	tests := []struct {
 		name      string
 		resource  string
@@ -57,18 +35,18 @@ func TestTokenVerifier(t *testing.T) {
 		wantInval bool
 		wantCause error
 	}{
-		{name: "valid", resource: testResource, info: valid},
+		{name: "valid", resource: sdktest.Resource, info: valid},
 		{name: "resource in another spelling", resource: "https://MCP.example.com:443/mcp/", info: valid},
 		{name: "no resource check", info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: "https://other.example/mcp", ExpiresAt: time.Now().Add(time.Minute)}},
-		{name: "client credentials token", resource: testResource, info: user("", "service")},
-		{name: "invalid token", resource: testResource, err: bearer.ErrInvalidToken, wantMsg: "invalid token", wantInval: true, wantCause: bearer.ErrInvalidToken},
-		{name: "invalid token with a chatty error", resource: testResource, err: errors.Join(bearer.ErrInvalidToken, errors.New("token secret-token revoked")), wantMsg: "invalid token", wantInval: true, wantCause: bearer.ErrInvalidToken},
-		{name: "storage failure", resource: testResource, err: errStorage, wantMsg: "token verification failed", wantCause: errStorage},
-		{name: "no AuthInfo", resource: testResource, wantMsg: "token verification failed"},
-		{name: "no expiry", resource: testResource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: testResource}, wantMsg: "invalid token", wantInval: true},
-		{name: "expired", resource: testResource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: testResource, ExpiresAt: time.Now().Add(-time.Second)}, wantMsg: "invalid token", wantInval: true},
-		{name: "another resource", resource: testResource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: "https://mcp.example.com/other", ExpiresAt: time.Now().Add(time.Minute)}, wantMsg: "invalid token", wantInval: true},
-		{name: "no resource in the token", resource: testResource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", ExpiresAt: time.Now().Add(time.Minute)}, wantMsg: "invalid token", wantInval: true},
+		{name: "client credentials token", resource: sdktest.Resource, info: sdktest.User("", "service")},
+		{name: "invalid token", resource: sdktest.Resource, err: bearer.ErrInvalidToken, wantMsg: "invalid token", wantInval: true, wantCause: bearer.ErrInvalidToken},
+		{name: "invalid token with a chatty error", resource: sdktest.Resource, err: errors.Join(bearer.ErrInvalidToken, errors.New("token secret-token revoked")), wantMsg: "invalid token", wantInval: true, wantCause: bearer.ErrInvalidToken},
+		{name: "storage failure", resource: sdktest.Resource, err: errStorage, wantMsg: "token verification failed", wantCause: errStorage},
+		{name: "no AuthInfo", resource: sdktest.Resource, wantMsg: "token verification failed"},
+		{name: "no expiry", resource: sdktest.Resource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: sdktest.Resource}, wantMsg: "invalid token", wantInval: true},
+		{name: "expired", resource: sdktest.Resource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: sdktest.Resource, ExpiresAt: time.Now().Add(-time.Second)}, wantMsg: "invalid token", wantInval: true},
+		{name: "another resource", resource: sdktest.Resource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: "https://mcp.example.com/other", ExpiresAt: time.Now().Add(time.Minute)}, wantMsg: "invalid token", wantInval: true},
+		{name: "no resource in the token", resource: sdktest.Resource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", ExpiresAt: time.Now().Add(time.Minute)}, wantMsg: "invalid token", wantInval: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -104,9 +82,9 @@ func TestTokenVerifier(t *testing.T) {
 }
 
 func TestTokenVerifierPanics(t *testing.T) {
-	require.PanicsWithValue(t, "gosdk: TokenVerifier: nil verifier", func() { gosdk.TokenVerifier(nil, testResource, gosdk.Options{}) })
-	require.Panics(t, func() { gosdk.TokenVerifier(fakeVerifier{}, "/mcp", gosdk.Options{}) })
-	require.Panics(t, func() { gosdk.TokenVerifier(fakeVerifier{}, "https://h/mcp#x", gosdk.Options{}) })
+	require.PanicsWithValue(t, "gosdk: TokenVerifier: nil verifier", func() { gosdk.TokenVerifier(nil, sdktest.Resource, gosdk.Options{}) })
+	require.Panics(t, func() { gosdk.TokenVerifier(sdktest.Verifier{}, "/mcp", gosdk.Options{}) })
+	require.Panics(t, func() { gosdk.TokenVerifier(sdktest.Verifier{}, "https://h/mcp#x", gosdk.Options{}) })
 	require.PanicsWithValue(t, "gosdk: WithRFC6750Errors: nil handler", func() { gosdk.WithRFC6750Errors(nil) })
 }
 
@@ -135,10 +113,10 @@ func TestSessionKeys(t *testing.T) {
 		gosdk.UserAndClient(&bearer.AuthInfo{UserID: `a" "b`, ClientID: "c"}),
 		gosdk.UserAndClient(&bearer.AuthInfo{UserID: "a", ClientID: `b" "c`}))
 
-	ti, err := gosdk.TokenVerifier(fakeVerifier{"t": user("alice", "app")}, testResource, gosdk.Options{SessionKey: gosdk.UserAndClient})(context.Background(), "t", nil)
+	ti, err := gosdk.TokenVerifier(sdktest.Verifier{"t": sdktest.User("alice", "app")}, sdktest.Resource, gosdk.Options{SessionKey: gosdk.UserAndClient})(context.Background(), "t", nil)
 	require.NoError(t, err)
 	require.Equal(t, `"alice" "app"`, ti.UserID)
-	ti, err = gosdk.TokenVerifier(fakeVerifier{"t": user("alice", "app")}, testResource, gosdk.Options{})(context.Background(), "t", nil)
+	ti, err = gosdk.TokenVerifier(sdktest.Verifier{"t": sdktest.User("alice", "app")}, sdktest.Resource, gosdk.Options{})(context.Background(), "t", nil)
 	require.NoError(t, err)
 	require.Equal(t, "alice", ti.UserID, "a nil key keeps the default")
 }
@@ -265,29 +243,8 @@ func (e *mcpEnv) lastSeen() *bearer.AuthInfo {
 	return e.saw[len(e.saw)-1]
 }
 
-// switchableToken is an http.RoundTripper that sends the current token.
-type switchableToken struct {
-	mu    sync.Mutex
-	token string
-}
-
-func (s *switchableToken) set(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.token = token
-}
-
-func (s *switchableToken) RoundTrip(r *http.Request) (*http.Response, error) {
-	s.mu.Lock()
-	token := s.token
-	s.mu.Unlock()
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+token)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
 // connect opens an MCP session with the SDK's client.
-func connect(t *testing.T, url string, tokens *switchableToken) *mcp.ClientSession {
+func connect(t *testing.T, url string, tokens *sdktest.Bearer) *mcp.ClientSession {
 	t.Helper()
 	client := mcp.NewClient(&mcp.Implementation{Name: "test-client", Version: "v1"}, nil)
 	cs, err := client.Connect(context.Background(), &mcp.StreamableClientTransport{
@@ -313,53 +270,33 @@ func whoami(t *testing.T, cs *mcp.ClientSession) map[string]any {
 	return out
 }
 
-// rawPOST sends one JSON-RPC message to an existing session.
-func rawPOST(t *testing.T, url, token, sessionID string) (*http.Response, string) {
-	t.Helper()
-	req, err := http.NewRequest(http.MethodPost, url, strings.NewReader(`{"jsonrpc":"2.0","id":99,"method":"tools/list","params":{}}`))
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Session-Id", sessionID)
-	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp, string(b)
-}
-
 // chains are the two supported ways to put a verifier in front of the SDK.
 func chains(v bearer.Verifier, opts gosdk.Options) map[string]func(http.Handler) http.Handler {
 	return map[string]func(http.Handler) http.Handler{
 		"SDK middleware with TokenVerifier": func(h http.Handler) http.Handler {
-			return gosdk.WithRFC6750Errors(auth.RequireBearerToken(gosdk.TokenVerifier(v, testResource, opts),
-				&auth.RequireBearerTokenOptions{ResourceMetadataURL: testPRM, Scopes: []string{"mcp:tools"}})(h))
+			return gosdk.WithRFC6750Errors(auth.RequireBearerToken(gosdk.TokenVerifier(v, sdktest.Resource, opts),
+				&auth.RequireBearerTokenOptions{ResourceMetadataURL: sdktest.ResourceMetadataURL, Scopes: []string{"mcp:tools"}})(h))
 		},
 		"bearer middleware with ForwardAuthInfo": func(h http.Handler) http.Handler {
 			return bearer.RequireBearerAuth(bearer.Options{Verifier: v, RequiredScopes: []string{"mcp:tools"},
-				Resource: testResource, ResourceMetadataURL: testPRM})(gosdk.ForwardAuthInfo(opts)(h))
+				Resource: sdktest.Resource, ResourceMetadataURL: sdktest.ResourceMetadataURL})(gosdk.ForwardAuthInfo(opts)(h))
 		},
 	}
 }
 
 func TestRoundTrip(t *testing.T) {
-	v := fakeVerifier{
-		"alice-1":       user("alice", "app", "mcp:tools"),
-		"alice-2":       user("alice", "app", "mcp:tools", "more"),
-		"alice-other":   user("alice", "other-app", "mcp:tools"),
-		"bob":           user("bob", "app", "mcp:tools"),
-		"alice-noscope": user("alice", "app", "read"),
+	v := sdktest.Verifier{
+		"alice-1":       sdktest.User("alice", "app", "mcp:tools"),
+		"alice-2":       sdktest.User("alice", "app", "mcp:tools", "more"),
+		"alice-other":   sdktest.User("alice", "other-app", "mcp:tools"),
+		"bob":           sdktest.User("bob", "app", "mcp:tools"),
+		"alice-noscope": sdktest.User("alice", "app", "read"),
 		"foreign":       {UserID: "alice", ClientID: "app", Scopes: []string{"mcp:tools"}, Resource: "https://elsewhere.example/mcp", ExpiresAt: time.Now().Add(time.Hour)},
 	}
 	for name, protect := range chains(v, gosdk.Options{}) {
 		t.Run(name, func(t *testing.T) {
 			e := newMCPEnv(t, true, protect)
-			tokens := &switchableToken{token: "alice-1"}
+			tokens := sdktest.NewBearer("alice-1")
 			cs := connect(t, e.url, tokens)
 
 			// The tool sees the user, the client and the scopes, from the
@@ -373,20 +310,20 @@ func TestRoundTrip(t *testing.T) {
 
 			// A new token of the same user (a refresh) keeps the session, and
 			// the tool sees the new token, not the one that opened the session.
-			tokens.set("alice-2")
+			tokens.Set("alice-2")
 			out = whoami(t, cs)
 			require.Equal(t, []any{"mcp:tools", "more"}, out["scopes"])
 
 			// The session is bound to its user: another user's token is
 			// refused, the session survives.
-			resp, body := rawPOST(t, e.url, "bob", cs.ID())
+			resp, body := sdktest.Request(t, http.MethodPost, e.url, "bob", cs.ID())
 			require.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 			require.Contains(t, body, "session user mismatch")
-			resp, body = rawPOST(t, e.url, "alice-1", cs.ID())
+			resp, body = sdktest.Request(t, http.MethodPost, e.url, "alice-1", cs.ID())
 			require.Equal(t, http.StatusOK, resp.StatusCode, body)
 
 			// The default key binds the user only.
-			resp, body = rawPOST(t, e.url, "alice-other", cs.ID())
+			resp, body = sdktest.Request(t, http.MethodPost, e.url, "alice-other", cs.ID())
 			require.Equal(t, http.StatusOK, resp.StatusCode, body)
 
 			for _, tc := range []struct {
@@ -399,10 +336,10 @@ func TestRoundTrip(t *testing.T) {
 				{"foreign", 401, `error="invalid_token"`},
 				{"alice-noscope", 403, `error="insufficient_scope"`},
 			} {
-				resp, body = rawPOST(t, e.url, tc.token, cs.ID())
+				resp, body = sdktest.Request(t, http.MethodPost, e.url, tc.token, cs.ID())
 				require.Equal(t, tc.status, resp.StatusCode, "%s: %s", tc.token, body)
 				c := resp.Header.Get("WWW-Authenticate")
-				require.Contains(t, c, `resource_metadata="`+testPRM+`"`, tc.token)
+				require.Contains(t, c, `resource_metadata="`+sdktest.ResourceMetadataURL+`"`, tc.token)
 				require.Contains(t, c, `scope="mcp:tools"`, tc.token)
 				if tc.challenge == "" {
 					require.NotContains(t, c, "error=", "RFC 6750 §3: no error code without credentials")
@@ -418,24 +355,24 @@ func TestRoundTrip(t *testing.T) {
 }
 
 func TestRoundTripUserAndClient(t *testing.T) {
-	v := fakeVerifier{
-		"alice":       user("alice", "app", "mcp:tools"),
-		"alice-other": user("alice", "other-app", "mcp:tools"),
-		"service":     user("", "app", "mcp:tools"),
+	v := sdktest.Verifier{
+		"alice":       sdktest.User("alice", "app", "mcp:tools"),
+		"alice-other": sdktest.User("alice", "other-app", "mcp:tools"),
+		"service":     sdktest.User("", "app", "mcp:tools"),
 	}
 	for name, protect := range chains(v, gosdk.Options{SessionKey: gosdk.UserAndClient}) {
 		t.Run(name, func(t *testing.T) {
 			e := newMCPEnv(t, true, protect)
-			cs := connect(t, e.url, &switchableToken{token: "alice"})
+			cs := connect(t, e.url, sdktest.NewBearer("alice"))
 			out := whoami(t, cs)
 			require.Equal(t, "alice", out["user_id"])
 			require.Equal(t, `"alice" "app"`, out["token_info_user_id"])
 
 			for _, token := range []string{"alice-other", "service"} {
-				resp, body := rawPOST(t, e.url, token, cs.ID())
+				resp, body := sdktest.Request(t, http.MethodPost, e.url, token, cs.ID())
 				require.Equal(t, http.StatusForbidden, resp.StatusCode, "%s: %s", token, body)
 			}
-			resp, body := rawPOST(t, e.url, "alice", cs.ID())
+			resp, body := sdktest.Request(t, http.MethodPost, e.url, "alice", cs.ID())
 			require.Equal(t, http.StatusOK, resp.StatusCode, body)
 		})
 	}
@@ -447,14 +384,14 @@ func TestRoundTripUserAndClient(t *testing.T) {
 // the session. If this test fails, the SDK changed and the middleware may
 // have become unnecessary.
 func TestSDKHandsToolsTheSessionContext(t *testing.T) {
-	v := fakeVerifier{
-		"alice-1": user("alice", "app", "mcp:tools"),
-		"alice-2": user("alice", "app", "mcp:tools", "more"),
+	v := sdktest.Verifier{
+		"alice-1": sdktest.User("alice", "app", "mcp:tools"),
+		"alice-2": sdktest.User("alice", "app", "mcp:tools", "more"),
 	}
 	e := newMCPEnv(t, false, chains(v, gosdk.Options{})["bearer middleware with ForwardAuthInfo"])
-	tokens := &switchableToken{token: "alice-1"}
+	tokens := sdktest.NewBearer("alice-1")
 	cs := connect(t, e.url, tokens)
-	tokens.set("alice-2")
+	tokens.Set("alice-2")
 	out := whoami(t, cs)
 	require.Equal(t, []any{"mcp:tools"}, out["scopes"], "the SDK gives the tool the context of the session's first request")
 	require.Equal(t, "alice", out["token_info_user_id"])
@@ -469,12 +406,12 @@ func TestAuthInfoMiddlewareHidesStaleAuthInfo(t *testing.T) {
 		}
 		inner := auth.RequireBearerToken(verify, nil)(h)
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			stale := user("stale", "stale", "mcp:tools")
+			stale := sdktest.User("stale", "stale", "mcp:tools")
 			inner.ServeHTTP(w, r.WithContext(bearer.ContextWithAuthInfo(r.Context(), stale)))
 		})
 	}
 	e := newMCPEnv(t, true, protect)
-	cs := connect(t, e.url, &switchableToken{token: "x"})
+	cs := connect(t, e.url, sdktest.NewBearer("x"))
 	out := whoami(t, cs)
 	require.Nil(t, out["user_id"])
 	require.Nil(t, e.lastSeen())
@@ -550,11 +487,11 @@ func TestWithOAuthServer(t *testing.T) {
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 	require.NotEmpty(t, tr.AccessToken)
 
-	cs := connect(t, e.url, &switchableToken{token: tr.AccessToken})
+	cs := connect(t, e.url, sdktest.NewBearer(tr.AccessToken))
 	out := whoami(t, cs)
 	require.Equal(t, map[string]any{"user_id": "", "client_id": "service", "scopes": []any{"mcp:tools"}}, out)
 
-	resp, body := rawPOST(t, e.url, tr.AccessToken+"x", cs.ID())
+	resp, body := sdktest.Request(t, http.MethodPost, e.url, tr.AccessToken+"x", cs.ID())
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
 	require.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
 	require.Equal(t, "invalid token\n", body)
@@ -569,7 +506,7 @@ func TestWithOAuthServer(t *testing.T) {
 	resp.Body.Close()
 	require.Equal(t, http.StatusOK, resp.StatusCode)
 
-	resp, body = rawPOST(t, e.url, tr.AccessToken, cs.ID())
+	resp, body = sdktest.Request(t, http.MethodPost, e.url, tr.AccessToken, cs.ID())
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
 	require.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
 	require.NotContains(t, body, tr.AccessToken)

@@ -2,11 +2,8 @@ package mcpgo_test
 
 import (
 	"context"
-	"io"
 	"net/http"
 	"net/http/httptest"
-	"strings"
-	"sync"
 	"testing"
 	"time"
 
@@ -18,33 +15,16 @@ import (
 
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/testclock"
+	"github.com/mcpoauth/mcpoauth/mcpsdk/internal/sdktest"
 	"github.com/mcpoauth/mcpoauth/mcpsdk/mcpgo"
 )
 
-const (
-	testResource = "https://mcp.example.com/mcp"
-	testPRM      = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
-)
-
-type fakeVerifier map[string]*bearer.AuthInfo
-
-func (f fakeVerifier) VerifyAccessToken(_ context.Context, token string) (*bearer.AuthInfo, error) {
-	if info, ok := f[token]; ok {
-		return info, nil
-	}
-	return nil, bearer.ErrInvalidToken
-}
-
-func user(userID, clientID string, scopes ...string) *bearer.AuthInfo {
-	return &bearer.AuthInfo{UserID: userID, ClientID: clientID, Scopes: scopes, Resource: testResource, ExpiresAt: time.Now().Add(time.Hour)}
-}
-
-var tokens = fakeVerifier{
-	"alice-1":     user("alice", "app", "mcp:tools"),
-	"alice-2":     user("alice", "app", "mcp:tools", "more"),
-	"alice-other": user("alice", "other-app", "mcp:tools"),
-	"bob":         user("bob", "app", "mcp:tools"),
-	"service":     user("", "app", "mcp:tools"),
+var tokens = sdktest.Verifier{
+	"alice-1":     sdktest.User("alice", "app", "mcp:tools"),
+	"alice-2":     sdktest.User("alice", "app", "mcp:tools", "more"),
+	"alice-other": sdktest.User("alice", "other-app", "mcp:tools"),
+	"bob":         sdktest.User("bob", "app", "mcp:tools"),
+	"service":     sdktest.User("", "app", "mcp:tools"),
 }
 
 // newEnv serves an mcp-go server with a whoami tool behind the bearer
@@ -66,33 +46,13 @@ func newEnvWith(t *testing.T, bind func(http.Handler) http.Handler) string {
 		}
 		return mcp.NewToolResultStructuredOnly(map[string]any{"user_id": info.UserID, "client_id": info.ClientID, "scopes": info.Scopes}), nil
 	})
-	protect := bearer.RequireBearerAuth(bearer.Options{Verifier: tokens, RequiredScopes: []string{"mcp:tools"}, Resource: testResource, ResourceMetadataURL: testPRM})
+	protect := bearer.RequireBearerAuth(bearer.Options{Verifier: tokens, RequiredScopes: []string{"mcp:tools"}, Resource: sdktest.Resource, ResourceMetadataURL: sdktest.ResourceMetadataURL})
 	ts := httptest.NewServer(protect(bind(server.NewStreamableHTTPServer(s))))
 	t.Cleanup(ts.Close)
 	return ts.URL + "/mcp"
 }
 
-type switchableToken struct {
-	mu    sync.Mutex
-	token string
-}
-
-func (s *switchableToken) set(token string) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	s.token = token
-}
-
-func (s *switchableToken) RoundTrip(r *http.Request) (*http.Response, error) {
-	s.mu.Lock()
-	token := s.token
-	s.mu.Unlock()
-	r = r.Clone(r.Context())
-	r.Header.Set("Authorization", "Bearer "+token)
-	return http.DefaultTransport.RoundTrip(r)
-}
-
-func connect(t *testing.T, url string, tok *switchableToken) *client.Client {
+func connect(t *testing.T, url string, tok *sdktest.Bearer) *client.Client {
 	t.Helper()
 	c, err := client.NewStreamableHttpClient(url, transport.WithHTTPBasicClient(&http.Client{Transport: tok, Timeout: 10 * time.Second}))
 	require.NoError(t, err)
@@ -116,61 +76,30 @@ func whoami(t *testing.T, c *client.Client) map[string]any {
 	return out
 }
 
-// raw sends a request naming session id with token.
-func raw(t *testing.T, method, url, token string, sessionIDs ...string) (*http.Response, string) {
-	t.Helper()
-	var body io.Reader
-	if method == http.MethodPost {
-		body = strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`)
-	}
-	req, err := http.NewRequest(method, url, body)
-	require.NoError(t, err)
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	for _, id := range sessionIDs {
-		req.Header.Add("Mcp-Session-Id", id)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := http.DefaultClient.Do(req.WithContext(ctx))
-	require.NoError(t, err)
-	defer resp.Body.Close()
-	if method == http.MethodGet && resp.StatusCode == http.StatusOK {
-		return resp, "" // an open SSE stream: do not wait for its end
-	}
-	b, err := io.ReadAll(resp.Body)
-	require.NoError(t, err)
-	return resp, string(b)
-}
-
 func TestToolsSeeTheRequestContext(t *testing.T) {
 	url := newEnv(t, mcpgo.BindOptions{})
-	tok := &switchableToken{token: "alice-1"}
+	tok := sdktest.NewBearer("alice-1")
 	c := connect(t, url, tok)
 	require.Equal(t, map[string]any{"user_id": "alice", "client_id": "app", "scopes": []any{"mcp:tools"}}, whoami(t, c))
 
 	// mcp-go hands each tool call the context of its own HTTP request: a
 	// refreshed token is what the tool sees.
-	tok.set("alice-2")
+	tok.Set("alice-2")
 	require.Equal(t, []any{"mcp:tools", "more"}, whoami(t, c)["scopes"])
 
 	// The bearer middleware in front answers for bad tokens.
-	resp, body := raw(t, http.MethodPost, url, "unknown", c.GetSessionId())
+	resp, body := sdktest.Request(t, http.MethodPost, url, "unknown", c.GetSessionId())
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
 	require.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="invalid_token"`)
-	resp, body = raw(t, http.MethodPost, url, "", c.GetSessionId())
+	resp, body = sdktest.Request(t, http.MethodPost, url, "", c.GetSessionId())
 	require.Equal(t, http.StatusUnauthorized, resp.StatusCode, body)
 	require.NotContains(t, resp.Header.Get("WWW-Authenticate"), "error=")
 }
 
 func TestBindSessions(t *testing.T) {
 	url := newEnv(t, mcpgo.BindOptions{})
-	alice := connect(t, url, &switchableToken{token: "alice-1"})
-	service := connect(t, url, &switchableToken{token: "service"})
+	alice := connect(t, url, sdktest.NewBearer("alice-1"))
+	service := connect(t, url, sdktest.NewBearer("service"))
 	id := alice.GetSessionId()
 
 	tests := []struct {
@@ -193,7 +122,7 @@ func TestBindSessions(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			resp, body := raw(t, tt.method, url, tt.token, tt.ids...)
+			resp, body := sdktest.Request(t, tt.method, url, tt.token, tt.ids...)
 			require.Equal(t, tt.want, resp.StatusCode, body)
 			if tt.want != http.StatusOK {
 				require.NotContains(t, body, id, "nothing is echoed")
@@ -204,9 +133,9 @@ func TestBindSessions(t *testing.T) {
 	// The refusals changed nothing; the owner still works, then ends the
 	// session, after which its id is unknown.
 	require.Equal(t, "alice", whoami(t, alice)["user_id"])
-	resp, body := raw(t, http.MethodDelete, url, "alice-1", id)
+	resp, body := sdktest.Request(t, http.MethodDelete, url, "alice-1", id)
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
-	resp, body = raw(t, http.MethodPost, url, "alice-1", id)
+	resp, body = sdktest.Request(t, http.MethodPost, url, "alice-1", id)
 	require.Equal(t, http.StatusNotFound, resp.StatusCode, body)
 	require.Equal(t, "app", whoami(t, service)["client_id"])
 }
@@ -216,8 +145,8 @@ func TestBindSessions(t *testing.T) {
 // If this test fails, mcp-go gained a binding of its own.
 func TestMCPGoHasNoBindingOfItsOwn(t *testing.T) {
 	url := newEnvWith(t, func(h http.Handler) http.Handler { return h })
-	alice := connect(t, url, &switchableToken{token: "alice-1"})
-	resp, body := raw(t, http.MethodPost, url, "bob", alice.GetSessionId())
+	alice := connect(t, url, sdktest.NewBearer("alice-1"))
+	resp, body := sdktest.Request(t, http.MethodPost, url, "bob", alice.GetSessionId())
 	require.Equal(t, http.StatusOK, resp.StatusCode, body)
 }
 
@@ -252,7 +181,7 @@ func TestBindSessionsIdleTimeout(t *testing.T) {
 	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	var n int
 	h := mcpgo.BindSessions(mcpgo.BindOptions{IdleTimeout: time.Hour, Now: clock.Now})(fakeMCP(&n))
-	alice := user("alice", "app")
+	alice := sdktest.User("alice", "app")
 
 	_, s1 := serveAs(h, alice, http.MethodPost, "")
 	clock.Advance(59 * time.Minute)
@@ -264,7 +193,7 @@ func TestBindSessionsIdleTimeout(t *testing.T) {
 	clock.Advance(time.Hour)
 	code, _ = serveAs(h, alice, http.MethodPost, s1)
 	require.Equal(t, http.StatusNotFound, code, "an idle binding is forgotten")
-	code, _ = serveAs(h, user("bob", "app"), http.MethodPost, s1)
+	code, _ = serveAs(h, sdktest.User("bob", "app"), http.MethodPost, s1)
 	require.Equal(t, http.StatusNotFound, code, "and is not handed to anyone")
 }
 
@@ -272,7 +201,7 @@ func TestBindSessionsPerOwnerLimit(t *testing.T) {
 	clock := testclock.New(time.Unix(1_700_000_000, 0))
 	var n int
 	h := mcpgo.BindSessions(mcpgo.BindOptions{MaxSessionsPerOwner: 2, Now: clock.Now})(fakeMCP(&n))
-	alice, bob := user("alice", "app"), user("bob", "app")
+	alice, bob := sdktest.User("alice", "app"), sdktest.User("bob", "app")
 
 	_, b1 := serveAs(h, bob, http.MethodPost, "")
 	clock.Advance(time.Second)
@@ -308,14 +237,14 @@ func TestBindSessionsIgnoresFailedResponses(t *testing.T) {
 		w.Header().Set("Mcp-Session-Id", "s-fail")
 		http.Error(w, "nope", http.StatusBadRequest)
 	}))
-	code, _ := serveAs(h, user("alice", "app"), http.MethodPost, "")
+	code, _ := serveAs(h, sdktest.User("alice", "app"), http.MethodPost, "")
 	require.Equal(t, http.StatusBadRequest, code)
-	code, _ = serveAs(h, user("alice", "app"), http.MethodPost, "s-fail")
+	code, _ = serveAs(h, sdktest.User("alice", "app"), http.MethodPost, "s-fail")
 	require.Equal(t, http.StatusNotFound, code, "only a 2xx hands out a session")
 }
 
 func TestOwner(t *testing.T) {
-	require.Equal(t, `"alice" "app"`, mcpgo.Owner(user("alice", "app")))
-	require.NotEqual(t, mcpgo.Owner(user("a b", "c")), mcpgo.Owner(user("a", "b c")))
-	require.NotEqual(t, mcpgo.Owner(user(`a" "b`, "c")), mcpgo.Owner(user("a", `b" "c`)))
+	require.Equal(t, `"alice" "app"`, mcpgo.Owner(sdktest.User("alice", "app")))
+	require.NotEqual(t, mcpgo.Owner(sdktest.User("a b", "c")), mcpgo.Owner(sdktest.User("a", "b c")))
+	require.NotEqual(t, mcpgo.Owner(sdktest.User(`a" "b`, "c")), mcpgo.Owner(sdktest.User("a", `b" "c`)))
 }

@@ -1,0 +1,108 @@
+// Package sdktest is what the tests of the MCP SDK adapters (gosdk, mcpgo)
+// share: a verifier of fixed tokens, a client transport whose token changes
+// within a session, and raw requests to a session.
+package sdktest
+
+import (
+	"context"
+	"io"
+	"net/http"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/mcpoauth/mcpoauth/bearer"
+)
+
+const (
+	// Resource is the MCP endpoint the tokens are for.
+	Resource = "https://mcp.example.com/mcp"
+	// ResourceMetadataURL is Resource's protected resource metadata.
+	ResourceMetadataURL = "https://mcp.example.com/.well-known/oauth-protected-resource/mcp"
+)
+
+// Verifier maps tokens to AuthInfos; any other token is invalid.
+type Verifier map[string]*bearer.AuthInfo
+
+func (v Verifier) VerifyAccessToken(_ context.Context, token string) (*bearer.AuthInfo, error) {
+	if info, ok := v[token]; ok {
+		return info, nil
+	}
+	return nil, bearer.ErrInvalidToken
+}
+
+// User is a token's AuthInfo for Resource, valid for an hour, of the grant
+// "grant-<userID>-<clientID>".
+func User(userID, clientID string, scopes ...string) *bearer.AuthInfo {
+	return &bearer.AuthInfo{
+		UserID: userID, ClientID: clientID, Scopes: scopes, Resource: Resource,
+		ExpiresAt: time.Now().Add(time.Hour), GrantID: "grant-" + userID + "-" + clientID,
+	}
+}
+
+// Bearer is an http.RoundTripper that sends the current token: Set changes
+// it between the requests of one session, as a client that refreshed does.
+type Bearer struct {
+	mu    sync.Mutex
+	token string
+}
+
+// NewBearer returns a Bearer sending token.
+func NewBearer(token string) *Bearer { return &Bearer{token: token} }
+
+// Set makes the next requests send token.
+func (b *Bearer) Set(token string) {
+	b.mu.Lock()
+	b.token = token
+	b.mu.Unlock()
+}
+
+func (b *Bearer) RoundTrip(r *http.Request) (*http.Response, error) {
+	b.mu.Lock()
+	token := b.token
+	b.mu.Unlock()
+	r = r.Clone(r.Context())
+	r.Header.Set("Authorization", "Bearer "+token)
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+// Request sends one raw streamable HTTP request to the MCP endpoint url:
+// for POST a tools/list message, with token unless it is empty, naming each
+// of sessionIDs. It returns the response and its body, except for an event
+// stream opened by GET, whose end it does not wait for.
+func Request(t testing.TB, method, url, token string, sessionIDs ...string) (*http.Response, string) {
+	t.Helper()
+	var body io.Reader
+	if method == http.MethodPost {
+		body = strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	for _, id := range sessionIDs {
+		req.Header.Add("Mcp-Session-Id", id)
+	}
+	if token != "" {
+		req.Header.Set("Authorization", "Bearer "+token)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if method == http.MethodGet && resp.StatusCode == http.StatusOK {
+		return resp, ""
+	}
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
