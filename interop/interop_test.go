@@ -376,13 +376,13 @@ func testGoSDKAuthorizationCode(t *testing.T, issuerPath string) {
 	assert.NotEmpty(t, w.ClientID)
 	// The SDK adds offline_access because the server metadata lists it
 	// (MCP SEP-2207).
-	assert.Equal(t, []string{scopeTools, "offline_access"}, w.Scopes)
+	assert.ElementsMatch(t, []string{scopeTools, "offline_access"}, w.Scopes)
 
 	require.Len(t, fetched, 1, "one authorization")
 	q := fetched[0].Query()
 	assert.Equal(t, "S256", q.Get("code_challenge_method"))
 	assert.Equal(t, s.mcpURL, q.Get("resource"))
-	assert.Equal(t, scopeTools+" offline_access", q.Get("scope"))
+	assert.ElementsMatch(t, []string{scopeTools, "offline_access"}, strings.Fields(q.Get("scope")), "the SDK's order is not fixed")
 	assert.Equal(t, w.ClientID, q.Get("client_id"))
 	assert.Equal(t, []string{"authorization_code", "refresh_token"}, rec.grantTypes())
 }
