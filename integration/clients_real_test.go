@@ -7,6 +7,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 
@@ -473,4 +474,47 @@ func TestRealClientsByMetadataDocument(t *testing.T) {
 		})
 	}
 	require.Zero(t, h.model.Stats().Clients, "nothing is registered")
+}
+
+// TestStepUpAccumulatesScopes: MCP 2026-07-28 (SEP-2350). A 403
+// insufficient_scope names every scope the operation needs in one
+// challenge; the client asks again for what it holds plus what the
+// challenge names, and the new token serves both the old and the new
+// operation.
+func TestStepUpAccumulatesScopes(t *testing.T) {
+	h := newHarness(t)
+	admin := h.srv.RequireBearerAuth(testScope, "mcp:admin")(http.HandlerFunc(func(http.ResponseWriter, *http.Request) {}))
+	callAdmin := func(token string) *httptest.ResponseRecorder {
+		r := httptest.NewRequest(http.MethodPost, testResource, strings.NewReader(`{}`))
+		r.Header.Set("Authorization", "Bearer "+token)
+		w := httptest.NewRecorder()
+		admin.ServeHTTP(w, r)
+		return w
+	}
+	id := h.dynamicPublicClient()
+	first := h.tokens(id)
+	require.Equal(t, testScope, first.Scope)
+
+	w := callAdmin(first.AccessToken)
+	require.Equal(t, http.StatusForbidden, w.Code)
+	challenge := w.Header().Get("WWW-Authenticate")
+	require.Equal(t, "insufficient_scope", challengeParam(t, challenge, "error"))
+	needed := challengeParam(t, challenge, "scope")
+	require.Equal(t, testScope+" mcp:admin", needed, "every scope the operation needs, in one challenge")
+
+	// The client's union of what it holds and what the challenge names.
+	scopes := strings.Fields(first.Scope)
+	for _, s := range strings.Fields(needed) {
+		if !slices.Contains(scopes, s) {
+			scopes = append(scopes, s)
+		}
+	}
+	p := authorizeParams(id)
+	p.Set("scope", strings.Join(scopes, " "))
+	tw := h.postForm("/token", exchangeForm(id, h.approve(p, "alice").Query().Get("code")))
+	require.Equal(t, http.StatusOK, tw.Code, tw.Body.String())
+	second := decodeTokens(t, tw)
+	require.Equal(t, testScope+" mcp:admin", second.Scope)
+	require.Equal(t, http.StatusOK, callAdmin(second.AccessToken).Code)
+	requireMCPCaller(t, h, second.AccessToken, id)
 }
