@@ -434,10 +434,12 @@ func TestRealClientsReachMCP(t *testing.T) {
 }
 
 // TestRealClientsByMetadataDocument: VS Code and Claude Code present the URL
-// of their client ID metadata document (clients-2026.md; VS Code's at
-// https://vscode.dev/oauth/client-metadata.json, microsoft/vscode#270811)
-// when the AS metadata advertises documents and lists "none"; they register
-// nothing and end with a token /mcp accepts.
+// of their client ID metadata document when the AS metadata advertises
+// documents and lists "none"; they register nothing and end with a token
+// /mcp accepts. VS Code's URL is from clients-2026.md (and
+// microsoft/vscode#270811), Claude Code's from anomalyco/opencode#25961.
+// The documents' members follow what those clients register by DCR (above);
+// the published documents were not fetched.
 func TestRealClientsByMetadataDocument(t *testing.T) {
 	f := newCIMDFixture(t)
 	h := newHarness(t, withCIMD(t, f))
