@@ -125,6 +125,31 @@ type Config struct {
 	// whether or not it asks for offline_access, and to any client that
 	// asks for it.
 	ScopesSupported []string
+	// ImpliedScopes, if set, is the scope hierarchy: the scopes one scope
+	// implies (files:write → files:read), followed transitively. A scope
+	// implied by one a client holds counts as held, at grant time and at
+	// check time (MCP 2026-07-28 asks servers to account for hierarchies):
+	//   - a client registered with scope files:write may request
+	//     files:read, and a refresh of a files:write grant may narrow it to
+	//     files:read (OAuth 2.1 §4.3.1: the scope may only narrow);
+	//   - RequireBearerAuth lets a token with files:write pass a files:read
+	//     requirement.
+	// Tokens carry the scopes granted, not the ones they imply: a resource
+	// server that checks them without this server (introspection, JWT)
+	// needs the same hook, bearer.Options.ImpliedScopes. Every scope
+	// involved must still be in ScopesSupported to be requested. It must be
+	// safe for concurrent use.
+	ImpliedScopes func(scope string) []string
+	// OperationScopes, if set, makes RequireBearerAuth require scopes per
+	// MCP operation, on top of its required scopes: method is the JSON-RPC
+	// method, name the tool or prompt of tools/call and prompts/get or the
+	// URI of resources/read. bearer.ScopeRequirements.Scopes is a
+	// declarative one; see bearer.Options.OperationScopes for how the
+	// operation is read (the JSON-RPC body decides; Mcp-Method and Mcp-Name
+	// headers must match it) and for the 403 insufficient_scope challenge
+	// naming every scope the operation needs (MCP SEP-2350). The scopes it
+	// returns should be in ScopesSupported, or no token can hold them.
+	OperationScopes func(method, name string) []string
 	// AccessTokenLifetime defaults to DefaultAccessTokenLifetime. This and
 	// every other lifetime or interval of Config must be at least one
 	// second (NoExpiry as ClientSecretLifetime aside).

@@ -75,6 +75,7 @@ func New(cfg Config) (*OAuthServer, error) {
 			RefreshTokenReuseInterval:    s.RefreshTokenReuseInterval,
 			ClientSecretLifetime:         s.ClientSecretLifetime,
 			ScopesSupported:              s.ScopesSupported,
+			ImpliedScopes:                s.ImpliedScopes,
 			Resource:                     s.resource,
 			StrictResource:               s.StrictResource,
 			GrantTypes:                   s.GrantTypes,
@@ -192,8 +193,9 @@ func (s *OAuthServer) VerifyAccessToken(ctx context.Context, token string) (*bea
 // RequireBearerAuth returns middleware that admits only requests carrying a
 // valid access token bound to ResourceServerURL and holding every scope in
 // requiredScopes; failures get the RFC 6750 / RFC 9728 challenges MCP
-// clients discover the server by. Use package bearer directly for more
-// options.
+// clients discover the server by. Config.OperationScopes adds scopes per
+// MCP method and tool, and Config.ImpliedScopes the scope hierarchy. Use
+// package bearer directly for more options.
 //
 // It panics, as http.ServeMux.Handle does for a bad pattern, when a required
 // scope is not in a non-empty ScopesSupported: no token could ever hold it,
@@ -207,6 +209,8 @@ func (s *OAuthServer) RequireBearerAuth(requiredScopes ...string) func(http.Hand
 	return bearer.RequireBearerAuth(bearer.Options{
 		Verifier:            s,
 		RequiredScopes:      requiredScopes,
+		OperationScopes:     s.cfg.OperationScopes,
+		ImpliedScopes:       s.cfg.ImpliedScopes,
 		ResourceMetadataURL: ProtectedResourceMetadataURL(s.cfg.resource),
 		Resource:            s.cfg.resource,
 		Now:                 s.cfg.Now,

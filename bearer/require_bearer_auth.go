@@ -37,10 +37,37 @@ type Options struct {
 	// It must be an absolute http(s) URI without a fragment.
 	Resource string
 
+	// OperationScopes, if set, returns the scopes one MCP operation needs
+	// on top of RequiredScopes: method is the JSON-RPC method, name the
+	// tool or prompt name of tools/call and prompts/get, or the URI of
+	// resources/read ("" otherwise). ScopeRequirements.Scopes is a
+	// declarative one. It is consulted for POST requests, whose JSON-RPC
+	// body is then read (at most MaxMessageBytes, and put back for the
+	// handler) and is what decides: the Mcp-Method and Mcp-Name headers of
+	// MCP 2026-07-28, where sent, must match it or the request is refused
+	// with 400 (JSON-RPC error -32001). A token lacking a needed scope gets
+	// 403 insufficient_scope whose scope parameter lists every scope the
+	// operation needs and those the token already holds, so that a client
+	// stepping up asks for all of them at once and loses none (MCP
+	// SEP-2350). The scopes returned must be RFC 6749 §3.3 scope-tokens; it
+	// must be safe for concurrent use. nil (the default) leaves bodies
+	// unread and checks RequiredScopes only.
+	OperationScopes func(method, name string) []string
+
+	// MaxMessageBytes bounds the JSON-RPC body read for OperationScopes;
+	// a longer one is refused with 413. Default DefaultMaxMessageBytes.
+	MaxMessageBytes int64
+
+	// ImpliedScopes, if set, describes a scope hierarchy: the scopes one
+	// granted scope implies (files:write → files:read), followed
+	// transitively, so that a token holding files:write passes a
+	// files:read requirement (MCP 2026-07-28 requires servers to account
+	// for scope hierarchies). Set it or ScopeSatisfied, not both.
+	ImpliedScopes func(scope string) []string
+
 	// ScopeSatisfied reports whether the granted scopes satisfy one
-	// required scope. The default is exact membership. Supply one to model
-	// scope hierarchies, where a broader scope implies narrower ones (MCP
-	// 2026-07-28 requires servers to account for them).
+	// required scope. The default is exact membership, or HasScope with
+	// ImpliedScopes. Supply one for rules a hierarchy cannot express.
 	ScopeSatisfied func(granted []string, required string) bool
 
 	// Now returns the current time, for expiry checks. Default time.Now.
@@ -83,12 +110,15 @@ type response struct {
 }
 
 type middleware struct {
-	verifier       Verifier
-	requiredScopes []string
-	resource       string // canonical form of Options.Resource; empty for no check
-	scopeSatisfied func(granted []string, required string) bool
-	now            func() time.Time
-	errorHandler   func(r *http.Request, err error)
+	verifier        Verifier
+	requiredScopes  []string
+	operationScopes func(method, name string) []string
+	maxMessage      int64
+	resourceMeta    string
+	resource        string // canonical form of Options.Resource; empty for no check
+	scopeSatisfied  func(granted []string, required string) bool
+	now             func() time.Time
+	errorHandler    func(r *http.Request, err error)
 
 	noToken, malformed, multipleHeaders, headerTooLarge, tokenNotInHeader,
 	invalidToken, wrongResource, insufficientScope, serverError response
@@ -110,7 +140,12 @@ type middleware struct {
 //     header, or a token in the query or form body;
 //   - 401 invalid_token: token unknown, expired, revoked, without expiry, or
 //     issued for another resource;
-//   - 403 insufficient_scope: a required scope is missing;
+//   - 403 insufficient_scope: a required scope, or one the operation needs
+//     (Options.OperationScopes), is missing;
+//   - with Options.OperationScopes, for a POST: 400 with a JSON-RPC error
+//     for a body that is no JSON-RPC message (-32700) or whose Mcp-Method
+//     or Mcp-Name header disagrees with it (-32001), 413 for one longer
+//     than Options.MaxMessageBytes;
 //   - 500 server_error without challenge: any other verifier failure.
 //
 // Every error response has a JSON body {"error","error_description"} and
@@ -145,12 +180,26 @@ func newMiddleware(opts Options) *middleware {
 			panic("bearer: RequireBearerAuth: invalid required scope " + strconv.Quote(s))
 		}
 	}
+	if opts.ImpliedScopes != nil && opts.ScopeSatisfied != nil {
+		panic("bearer: RequireBearerAuth: set Options.ImpliedScopes or Options.ScopeSatisfied, not both")
+	}
 	m := &middleware{
-		verifier:       opts.Verifier,
-		requiredScopes: append([]string(nil), opts.RequiredScopes...),
-		scopeSatisfied: opts.ScopeSatisfied,
-		now:            opts.Now,
-		errorHandler:   opts.ErrorHandler,
+		verifier:        opts.Verifier,
+		requiredScopes:  append([]string(nil), opts.RequiredScopes...),
+		operationScopes: opts.OperationScopes,
+		maxMessage:      opts.MaxMessageBytes,
+		resourceMeta:    opts.ResourceMetadataURL,
+		scopeSatisfied:  opts.ScopeSatisfied,
+		now:             opts.Now,
+		errorHandler:    opts.ErrorHandler,
+	}
+	if m.maxMessage <= 0 {
+		m.maxMessage = DefaultMaxMessageBytes
+	}
+	if implied := opts.ImpliedScopes; implied != nil {
+		m.scopeSatisfied = func(granted []string, required string) bool {
+			return HasScope(granted, required, implied)
+		}
 	}
 	if opts.Resource != "" {
 		c, err := resource.Canonical(opts.Resource)
@@ -277,10 +326,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.write(w, &m.wrongResource)
 		return
 	}
-	for _, s := range m.requiredScopes {
-		if !m.scopeSatisfied(info.Scopes, s) {
-			m.write(w, &m.insufficientScope)
+	if m.operationScopes != nil && r.Method == http.MethodPost {
+		if !m.checkOperation(w, r, info) {
 			return
+		}
+	} else {
+		for _, s := range m.requiredScopes {
+			if !m.scopeSatisfied(info.Scopes, s) {
+				m.write(w, &m.insufficientScope)
+				return
+			}
 		}
 	}
 

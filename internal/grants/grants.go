@@ -14,6 +14,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
@@ -124,6 +125,10 @@ type Policy struct {
 	// ScopesSupported lists the scopes the server knows; empty means any
 	// syntactically valid scope is accepted.
 	ScopesSupported []string
+	// ImpliedScopes is the scope hierarchy (one scope's implied scopes);
+	// a scope implied by a registered or granted one counts as within it.
+	// nil: none.
+	ImpliedScopes func(scope string) []string
 	// Resource is the canonical RFC 8707 resource the server issues for;
 	// empty means any absolute http(s) resource is accepted.
 	Resource string
@@ -202,7 +207,7 @@ var ErrNoDefaultScope = oautherr.InvalidScope("scope is required: the server has
 // ResolveScopes decides the scopes of a new grant for client. An empty
 // request gets the client's registered scope, else ScopesSupported. Every
 // scope must be supported by the server and, when the client registered a
-// scope, be part of it; offline_access is accepted whenever the refresh
+// scope, be part of it (or implied by it, ImpliedScopes); offline_access is accepted whenever the refresh
 // grant is on.
 func (s *Service) ResolveScopes(client *record.Client, requested string) ([]string, *oautherr.Error) {
 	scopes, ok := ParseScope(requested)
@@ -239,7 +244,7 @@ func (s *Service) ResolveScopes(client *record.Client, requested string) ([]stri
 			// body alive as long as they live.
 			scopes[i] = s.ScopesSupported[j]
 		}
-		if len(registered) > 0 && !slices.Contains(registered, sc) {
+		if len(registered) > 0 && !bearer.HasScope(registered, sc, s.ImpliedScopes) {
 			return nil, oautherr.InvalidScope("requested scope is not registered for this client")
 		}
 	}

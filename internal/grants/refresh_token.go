@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
 	"github.com/mcpoauth/mcpoauth/record"
@@ -71,8 +72,9 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 			return nil, oautherr.InvalidScope("malformed scope")
 		}
 		for _, sc := range requested {
-			if !slices.Contains(old.Scopes, sc) {
-				// OAuth 2.1 §4.3.1: the scope may only narrow.
+			if !bearer.HasScope(old.Scopes, sc, s.ImpliedScopes) {
+				// OAuth 2.1 §4.3.1: the scope may only narrow; a scope
+				// implied by a granted one is within the grant.
 				return nil, oautherr.InvalidScope("requested scope exceeds the grant")
 			}
 		}

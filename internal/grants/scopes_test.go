@@ -19,6 +19,7 @@ func TestResolveScopes(t *testing.T) {
 		grants     []string
 		registered string
 		requested  string
+		implied    bool // files:write implies files:read
 		want       []string
 		wantCode   string
 	}{
@@ -32,9 +33,20 @@ func TestResolveScopes(t *testing.T) {
 		{name: "SEP-2207: offline_access accepted although not registered", supported: []string{"a"}, grants: withRefresh, registered: "a", requested: "offline_access a", want: []string{OfflineAccess, "a"}},
 		{name: "SEP-2207: offline_access refused without the refresh grant", supported: []string{"a"}, grants: []string{AuthorizationCode}, requested: "a offline_access", wantCode: "invalid_scope"},
 		{name: "SEP-2207: offline_access is never a default", supported: []string{"a"}, grants: withRefresh, want: []string{"a"}},
+		{name: "hierarchy: a scope implied by the registered one is within it", supported: []string{"files:read", "files:write"}, grants: withRefresh, registered: "files:write", requested: "files:read", implied: true, want: []string{"files:read"}},
+		{name: "hierarchy: implication is one-way", supported: []string{"files:read", "files:write"}, grants: withRefresh, registered: "files:read", requested: "files:write", implied: true, wantCode: "invalid_scope"},
+		{name: "hierarchy: without ImpliedScopes the registered scope is exact", supported: []string{"files:read", "files:write"}, grants: withRefresh, registered: "files:write", requested: "files:read", wantCode: "invalid_scope"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s := &Service{Policy: Policy{ScopesSupported: tc.supported, GrantTypes: tc.grants}}
+			if tc.implied {
+				s.ImpliedScopes = func(sc string) []string {
+					if sc == "files:write" {
+						return []string{"files:read"}
+					}
+					return nil
+				}
+			}
 			got, oerr := s.ResolveScopes(&record.Client{Metadata: metadata.ClientMetadata{Scope: tc.registered}}, tc.requested)
 			if tc.wantCode != "" {
 				if oerr == nil || oerr.Code != tc.wantCode {

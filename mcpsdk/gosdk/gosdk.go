@@ -18,6 +18,11 @@
 //
 //	mux.Handle("/mcp", srv.RequireBearerAuth("mcp:tools")(gosdk.ForwardAuthInfo(gosdk.Options{})(mcpHandler)))
 //
+// Only the second way requires scopes per MCP method and tool
+// (bearer.Options.OperationScopes, Config.OperationScopes) with the single
+// complete insufficient_scope challenge of MCP SEP-2350: the SDK's
+// middleware checks one fixed scope list.
+//
 // Either way, add AuthInfoMiddleware to every mcp.Server so that tool
 // handlers can call bearer.FromContext(ctx): the SDK runs a session's
 // handlers under the context of the HTTP request that created the session,

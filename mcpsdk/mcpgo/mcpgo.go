@@ -14,6 +14,10 @@
 //	mux.Handle("/mcp", srv.RequireBearerAuth("mcp:tools")(
 //		mcpgo.BindSessions(mcpgo.BindOptions{})(server.NewStreamableHTTPServer(mcpServer))))
 //
+// Scopes per MCP method and tool come from the same middleware
+// (bearer.Options.OperationScopes, Config.OperationScopes): it reads the
+// JSON-RPC body and hands it on unread to mcp-go.
+//
 // What mcp-go lacks is a binding of MCP sessions to the caller: it accepts
 // any well-formed Mcp-Session-Id from any authenticated client, and opens a
 // GET stream under whatever id it is given. BindSessions adds the binding.

@@ -106,3 +106,51 @@ func Request(t testing.TB, method, url, token string, sessionIDs ...string) (*ht
 	}
 	return resp, string(b)
 }
+
+// Requirements are the operation scopes of the adapters' tests: calling the
+// tool "delete" needs files:write, which files:admin implies (Implied).
+var Requirements = bearer.ScopeRequirements{Tools: map[string][]string{"delete": {"files:write"}}}
+
+// Implied is the scope hierarchy of the adapters' tests.
+func Implied(scope string) []string {
+	if scope == "files:admin" {
+		return []string{"files:write"}
+	}
+	return nil
+}
+
+// CallTool posts one raw tools/call of tool with token in session
+// sessionID, with the MCP 2026-07-28 headers Mcp-Method and Mcp-Name (the
+// latter set to nameHeader; "" omits it). It returns the response and its
+// body.
+func CallTool(t testing.TB, url, token, sessionID, tool, nameHeader string) (*http.Response, string) {
+	t.Helper()
+	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"` + tool + `","arguments":{}}}`
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	req.Header.Set("Content-Type", "application/json")
+	req.Header.Set("Accept", "application/json, text/event-stream")
+	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
+	req.Header.Set("Mcp-Method", "tools/call")
+	if nameHeader != "" {
+		req.Header.Set("Mcp-Name", nameHeader)
+	}
+	if sessionID != "" {
+		req.Header.Set("Mcp-Session-Id", sessionID)
+	}
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp, string(b)
+}
