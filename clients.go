@@ -208,7 +208,7 @@ func (s *OAuthServer) staticClient(m metadata.ClientMetadata, info metadata.Clie
 // clientRecord is staticClient's record and response, before the flags.
 func (s *OAuthServer) clientRecord(m metadata.ClientMetadata, info metadata.ClientInformation, stored *Client) (*Client, *metadata.ClientInformation) {
 	if stored != nil && !stored.IsPublic() && info.ClientSecret == "" && m.TokenEndpointAuthMethod != grants.AuthMethodNone {
-		c := &Client{ID: stored.ID, SecretDigest: stored.SecretDigest, SecretExpiresAt: stored.SecretExpiresAt, IssuedAt: stored.IssuedAt, Metadata: m}
+		c := &Client{ID: stored.ID, SecretDigest: stored.SecretDigest, SecretExpiresAt: stored.SecretExpiresAt, IssuedAt: stored.IssuedAt, LastUsedAt: stored.LastUsedAt, Metadata: m}
 		exp := unixOrZero(c.SecretExpiresAt)
 		return c, &metadata.ClientInformation{ClientID: c.ID, ClientIDIssuedAt: unixOrZero(c.IssuedAt), ClientSecretExpiresAt: &exp, ClientMetadata: m}
 	}
@@ -226,7 +226,9 @@ func (s *OAuthServer) clientRecord(m metadata.ClientMetadata, info metadata.Clie
 		out.ClientSecretExpiresAt = &exp
 	}
 	if stored != nil {
-		c.IssuedAt = stored.IssuedAt
+		// An update is no use: an updated dynamic client stays as idle as
+		// it was.
+		c.IssuedAt, c.LastUsedAt = stored.IssuedAt, stored.LastUsedAt
 		out.ClientIDIssuedAt = unixOrZero(stored.IssuedAt)
 	}
 	return c, out

@@ -13,6 +13,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
@@ -61,6 +62,11 @@ const (
 	// stall the device), unless DevicePollInterval is
 	// larger.
 	maxDevicePollInterval = time.Minute
+	// DefaultClientIdleLifetime is how long a dynamically registered client
+	// may go without a token before it is deleted: long enough for a client
+	// used once a season, short enough that clients registered once per
+	// connection do not pile up.
+	DefaultClientIdleLifetime = 90 * 24 * time.Hour
 	// authorizationRequestLifetime bounds the consent step.
 	authorizationRequestLifetime = 10 * time.Minute
 )
@@ -70,7 +76,8 @@ const (
 const NoReuse time.Duration = -1
 
 // NoExpiry, as ClientSecretLifetime, issues client secrets that never expire
-// (client_secret_expires_at 0).
+// (client_secret_expires_at 0); as ClientIdleLifetime, keeps unused clients
+// for ever.
 const NoExpiry time.Duration = -1
 
 // Config configures an OAuthServer. Only Issuer is always required;
@@ -193,6 +200,17 @@ type Config struct {
 	// DisableDynamicClientRegistration turns RFC 7591 /register off. It is
 	// on by default, and needs a Model that implements ClientRegistrar.
 	DisableDynamicClientRegistration bool
+	// ClientIdleLifetime is how long a client registered at /register may
+	// go without being issued a token (by any grant) before the server
+	// deletes it, with everything issued to it; the server looks every
+	// hour (OAuthServer.SweepIdleClients). Pre-registered clients
+	// (RegisterClient) are never deleted. It needs a Model that implements
+	// ClientUsageRecorder. Use is recorded to the day, and an idle client
+	// must hold no live token: the value must exceed AccessTokenLifetime
+	// and RefreshTokenLifetime by at least a day. Default:
+	// DefaultClientIdleLifetime, or that bound if it is longer; NoExpiry
+	// keeps every client.
+	ClientIdleLifetime time.Duration
 	// RegistrationPolicy decides who may register what at /register. It is
 	// called with each registration after the metadata was validated and
 	// its defaults applied; it may refuse the registration by returning an
@@ -535,12 +553,30 @@ func (s *settings) validateLifetimes() error {
 			return configError(d.field, "must be at least one second")
 		}
 	}
+	if err := s.validateClientIdleLifetime(); err != nil {
+		return err
+	}
 	if s.DevicePollInterval%time.Second != 0 {
 		// RFC 8628 §3.2 interval is a number of seconds.
 		return configError("DevicePollInterval", "must be a whole number of seconds")
 	}
 	if s.DevicePollInterval >= s.DeviceAuthorizationLifetime {
 		return configError("DevicePollInterval", "must be shorter than DeviceAuthorizationLifetime")
+	}
+	return nil
+}
+
+// validateClientIdleLifetime applies ClientIdleLifetime's default and
+// bounds it: a client last recorded used a day before its last token must
+// not be deleted while that token lives.
+func (s *settings) validateClientIdleLifetime() error {
+	least := max(s.AccessTokenLifetime, s.RefreshTokenLifetime) + grants.ClientUseResolution
+	switch {
+	case s.ClientIdleLifetime == 0:
+		s.ClientIdleLifetime = max(DefaultClientIdleLifetime, least)
+	case s.ClientIdleLifetime == NoExpiry:
+	case s.ClientIdleLifetime < least:
+		return configError("ClientIdleLifetime", fmt.Sprintf("must be at least %s: a day longer than the longest token lifetime, so that no client is deleted while a token issued to it is live", least))
 	}
 	return nil
 }

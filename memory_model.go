@@ -13,8 +13,9 @@ import (
 
 // Compile-time proofs that MemoryModel satisfies the storage contracts.
 var (
-	_ Model           = (*MemoryModel)(nil)
-	_ ClientRegistrar = (*MemoryModel)(nil)
+	_ Model               = (*MemoryModel)(nil)
+	_ ClientRegistrar     = (*MemoryModel)(nil)
+	_ ClientUsageRecorder = (*MemoryModel)(nil)
 )
 
 const (
@@ -195,7 +196,9 @@ func (m *MemoryModel) Close() error {
 // Sweep deletes, synchronously, every pending request, authorization code
 // (used or not), token (used or not) and device authorization (decided or
 // not) whose ExpiresAt is before now, with their index entries, and forgets
-// revoked grants whose retention ended. Clients are never swept. The sweeper calls it; tests call it to control time.
+// revoked grants whose retention ended. Clients are never swept here: the
+// server deletes idle ones through DeleteIdleClients, with the idle period
+// of its Config. The sweeper calls it; tests call it to control time.
 func (m *MemoryModel) Sweep(now time.Time) {
 	m.requestsMu.Lock()
 	for id, r := range m.requests {
@@ -377,23 +380,81 @@ func (m *MemoryModel) DeleteClient(ctx context.Context, clientID string) error {
 	if _, ok := m.clients[clientID]; !ok {
 		return errMemClientNotFound
 	}
-	delete(m.clients, clientID)
+	m.deleteClientsLocked(map[string]struct{}{clientID: {}})
+	return nil
+}
+
+// RecordClientUse sets the client's LastUsedAt to at, unless it is later
+// already; ErrNotFound if there is no such client.
+func (m *MemoryModel) RecordClientUse(ctx context.Context, clientID string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.clientsMu.Lock()
+	defer m.clientsMu.Unlock()
+	c := m.clients[clientID]
+	if c == nil {
+		return errMemClientNotFound
+	}
+	if !at.After(c.LastUsedAt) {
+		return nil
+	}
+	// Callers may hold the stored pointer: store a modified copy instead of
+	// writing to it.
+	used := *c
+	used.LastUsedAt = at
+	m.clients[clientID] = &used
+	return nil
+}
+
+// DeleteIdleClients deletes, as DeleteClient does and in one step, every
+// client that is not PreRegistered and whose LastUsedAt is not zero and
+// before idleSince, and returns how many it deleted. Like DeleteClient it
+// visits the whole store, once for all the clients it deletes.
+func (m *MemoryModel) DeleteIdleClients(ctx context.Context, idleSince time.Time) (int, error) {
+	if err := ctx.Err(); err != nil {
+		return 0, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.clientsMu.Lock()
+	defer m.clientsMu.Unlock()
+	idle := make(map[string]struct{})
+	for id, c := range m.clients {
+		if !c.PreRegistered && !c.LastUsedAt.IsZero() && c.LastUsedAt.Before(idleSince) {
+			idle[id] = struct{}{}
+		}
+	}
+	if len(idle) > 0 {
+		m.deleteClientsLocked(idle)
+	}
+	return len(idle), nil
+}
+
+// deleteClientsLocked removes the clients and every record of theirs. Call
+// with mu and clientsMu held for writing.
+func (m *MemoryModel) deleteClientsLocked(ids map[string]struct{}) {
+	for id := range ids {
+		delete(m.clients, id)
+	}
+	ofClients := func(clientID string) bool {
+		_, ok := ids[clientID]
+		return ok
+	}
 	m.requestsMu.Lock()
 	for id, r := range m.requests {
-		if r.ClientID == clientID {
+		if ofClients(r.ClientID) {
 			delete(m.requests, id)
 		}
 	}
 	m.requestsMu.Unlock()
-	ofClient := func(t *Token) bool { return t.ClientID == clientID }
 	var buf []*Token
 	for i := range m.shards {
-		buf = m.deleteShardTokensLocked(&m.shards[i], ofClient, buf)
+		buf = m.deleteShardTokensLocked(&m.shards[i], func(t *Token) bool { return ofClients(t.ClientID) }, buf)
 	}
 	clear(buf)
-	m.deleteCodesLocked(func(c *AuthorizationCode) bool { return c.ClientID == clientID })
-	m.deleteDevicesLocked(func(d *DeviceAuthorization) bool { return d.ClientID == clientID })
-	return nil
+	m.deleteCodesLocked(func(c *AuthorizationCode) bool { return ofClients(c.ClientID) })
+	m.deleteDevicesLocked(func(d *DeviceAuthorization) bool { return ofClients(d.ClientID) })
 }
 
 // SaveAuthorizationRequest stores a validated authorization request under

@@ -254,3 +254,40 @@ type DeviceStore interface {
 	// reported to the device.
 	DeleteDeviceAuthorization(ctx context.Context, deviceCode Digest, clientID string) error
 }
+
+// ClientUsageRecorder is the optional capability a Model needs for the
+// server to forget dynamically registered clients nobody uses: Claude and
+// other MCP clients register a new client on every fresh connection, so
+// without it the clients of /register pile up for ever. The server records
+// a use when it issues a token (never when it verifies one: the bearer path
+// does not write), and every hour deletes the dynamically registered
+// clients unused for Config.ClientIdleLifetime. A Model without it keeps
+// every client; New then logs a warning while dynamic registration is on.
+//
+// It is a capability of its own, found by type assertion, rather than more
+// methods of ClientRegistrar, so that a ClientRegistrar written before it
+// keeps working. The idle period is an argument, not a Model option: the
+// server's Config is the one place it is set, and a Model needs no policy
+// of its own to honour it.
+//
+// The contract, on top of ClientRegistrar's:
+//
+//   - RecordClientUse never moves LastUsedAt back: a use older than the
+//     stored one changes nothing (in SQL: SET last_used_at =
+//     GREATEST(last_used_at, $at)).
+//   - DeleteIdleClients deletes a client as DeleteClient does (the client
+//     and everything issued to it, in one atomic step), and only if, when
+//     deleted, it is not PreRegistered and its LastUsedAt is not zero and
+//     before idleSince. A RecordClientUse that races it either lands first
+//     (and the client stays) or answers ErrNotFound.
+type ClientUsageRecorder interface {
+	// RecordClientUse sets the LastUsedAt of the client with this
+	// client_id to at, unless it is later already; ErrNotFound, and no
+	// change, if there is no such client. The server calls it after
+	// issuing tokens, at most once a day per client.
+	RecordClientUse(ctx context.Context, clientID string, at time.Time) error
+	// DeleteIdleClients deletes every client that is not PreRegistered and
+	// whose LastUsedAt is not zero and before idleSince, with everything
+	// issued to it (as DeleteClient), and returns how many it deleted.
+	DeleteIdleClients(ctx context.Context, idleSince time.Time) (int, error)
+}

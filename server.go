@@ -24,6 +24,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"sync"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
@@ -53,6 +54,10 @@ type OAuthServer struct {
 	// lookup and both decision handlers (RFC 8628 §5.1); nil when limits
 	// are disabled.
 	deviceVerification *ratelimit.Limiter
+	// clientSweep deletes idle dynamically registered clients
+	// (client_sweep.go).
+	clientSweep clientSweeper
+	closeOnce   sync.Once
 }
 
 // New validates cfg, applies its defaults and returns the server. An error
@@ -132,6 +137,7 @@ func New(cfg Config) (*OAuthServer, error) {
 	if srv.router, err = srv.newRouter(); err != nil {
 		return nil, err
 	}
+	srv.setUpClientSweep()
 	return srv, nil
 }
 
@@ -174,9 +180,11 @@ func (s *OAuthServer) Issuer() string { return s.cfg.issuer }
 // Model returns the storage the server uses.
 func (s *OAuthServer) Model() Model { return s.cfg.Model }
 
-// Close releases what New created: the default MemoryModel's sweeper. A
-// Model passed in Config is left to its owner.
+// Close releases what New created: the sweeper of idle clients, and the
+// default MemoryModel's sweeper. A Model passed in Config is left to its
+// owner.
 func (s *OAuthServer) Close() error {
+	s.stopClientSweeper()
 	if m, ok := s.cfg.Model.(*MemoryModel); ok && s.cfg.ownsModel {
 		return m.Close()
 	}

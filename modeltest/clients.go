@@ -311,6 +311,7 @@ func confidentialClient(k *kit, id string) *mcpoauth.Client {
 		SecretDigest:        newDigest(),
 		SecretExpiresAt:     k.now.Add(90 * 24 * time.Hour),
 		IssuedAt:            k.now,
+		LastUsedAt:          k.now.Add(-time.Minute),
 		PreRegistered:       true,
 		AuthMethodDefaulted: true,
 		Metadata: metadata.ClientMetadata{

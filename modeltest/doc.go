@@ -64,6 +64,10 @@
 // racing a save of the client's tokens for 100 rounds, and 50 concurrent
 // registrations and updates of one static client through the server
 // (OAuthServer.RegisterClient and UpdateClient), all of which must succeed;
+// ClientUsageRecorder, whose clauses add a recorded use that never moves
+// LastUsedAt back, a sweep that deletes idle dynamic clients with
+// everything issued to them and keeps static, recently used and
+// never-recorded ones, and a sweep racing a recorded use for 100 rounds;
 // and DeviceStore (RFC 8628), whose clauses add 50 concurrent decisions of
 // one pending device authorization, 50 concurrent polls, polls racing the
 // decision (a poll never writes "pending" back over it), and 50 concurrent

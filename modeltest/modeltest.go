@@ -33,9 +33,9 @@ const RaceRounds = 100
 // with the subtest's t, so that subtests are independent; release the model
 // there with t.Cleanup. Run never calls t.Parallel.
 //
-// Optional capabilities (ClientRegistrar, DeviceStore) are tested when the
-// model implements them, and their subtests skipped, with a message saying
-// so, when it does not.
+// Optional capabilities (ClientRegistrar, ClientUsageRecorder, DeviceStore)
+// are tested when the model implements them, and their subtests skipped,
+// with a message saying so, when it does not.
 func Run(t *testing.T, newModel func(t *testing.T) mcpoauth.Model) {
 	t.Helper()
 	for _, g := range groups() {
@@ -68,6 +68,8 @@ func groups() []group {
 		{"RegisterClient", registerClientClauses},
 		{"UpdateClient", updateClientClauses},
 		{"DeleteClient", deleteClientClauses},
+		{"RecordClientUse", recordClientUseClauses},
+		{"DeleteIdleClients", deleteIdleClientsClauses},
 		{"SaveAuthorizationRequest", saveRequestClauses},
 		{"GetAuthorizationRequest", getRequestClauses},
 		{"ConsumeAuthorizationRequest", consumeRequestClauses},

@@ -20,21 +20,21 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 		return nil, errClientNotFound
 	}
 	var (
-		secret           []byte
-		secretExp, issue *time.Time
-		meta             []byte
-		c                = &mcpoauth.Client{ID: clientID}
+		secret                 []byte
+		secretExp, issue, used *time.Time
+		meta                   []byte
+		c                      = &mcpoauth.Client{ID: clientID}
 	)
 	err := m.pool.QueryRow(ctx,
-		`SELECT secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted FROM mcpoauth_clients WHERE id = $1`,
-		clientID).Scan(&secret, &secretExp, &issue, &meta, &c.PreRegistered, &c.AuthMethodDefaulted)
+		`SELECT secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at FROM mcpoauth_clients WHERE id = $1`,
+		clientID).Scan(&secret, &secretExp, &issue, &meta, &c.PreRegistered, &c.AuthMethodDefaulted, &used)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errClientNotFound
 	}
 	if err != nil {
 		return nil, storageError(ctx, "get client", err)
 	}
-	c.SecretExpiresAt, c.IssuedAt = fromNullTime(secretExp), fromNullTime(issue)
+	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNullTime(secretExp), fromNullTime(issue), fromNullTime(used)
 	if secret != nil {
 		if len(secret) != len(c.SecretDigest) {
 			return nil, errUnexpectedResult
@@ -63,8 +63,8 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 		return err
 	}
 	_, err = m.pool.Exec(ctx,
-		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted) VALUES ($1, $2, $3, $4, $5, $6, $7)`,
-		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted)
+		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
+		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted, toNullTime(client.LastUsedAt))
 	if isUniqueViolation(err) {
 		return errClientConflict
 	}
@@ -91,8 +91,8 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 		return err
 	}
 	tag, err := m.execRC(ctx, "update client",
-		`UPDATE mcpoauth_clients SET secret_digest = $2, secret_expires_at = $3, issued_at = $4, metadata = $5, pre_registered = $6, auth_method_defaulted = $7 WHERE id = $1`,
-		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted)
+		`UPDATE mcpoauth_clients SET secret_digest = $2, secret_expires_at = $3, issued_at = $4, metadata = $5, pre_registered = $6, auth_method_defaulted = $7, last_used_at = $8 WHERE id = $1`,
+		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted, toNullTime(client.LastUsedAt))
 	if err != nil {
 		return err
 	}
@@ -109,12 +109,15 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 // no such client, and the transaction is rolled back, so that the records
 // of a client that is not registered (one of a client ID metadata
 // document) stay.
+// The sweep of idle clients (DeleteIdleClients) runs it on several
+// clients at once: $1 is an array of client IDs, so that the tables are
+// scanned once for all of them.
 const deleteClientSQL = `WITH
-	r AS (DELETE FROM mcpoauth_authorization_requests WHERE client_id = $1),
-	d AS (DELETE FROM mcpoauth_device_authorizations WHERE client_id = $1),
-	c AS (DELETE FROM mcpoauth_authorization_codes WHERE client_id = $1),
-	t AS (DELETE FROM mcpoauth_tokens WHERE client_id = $1)
-DELETE FROM mcpoauth_clients WHERE id = $1`
+	r AS (DELETE FROM mcpoauth_authorization_requests WHERE client_id = ANY($1::text[])),
+	d AS (DELETE FROM mcpoauth_device_authorizations WHERE client_id = ANY($1::text[])),
+	c AS (DELETE FROM mcpoauth_authorization_codes WHERE client_id = ANY($1::text[])),
+	t AS (DELETE FROM mcpoauth_tokens WHERE client_id = ANY($1::text[]))
+DELETE FROM mcpoauth_clients WHERE id = ANY($1::text[])`
 
 // deleteClientAttempts bounds how often DeleteClient runs its transaction
 // when PostgreSQL ends it to break a deadlock.
@@ -143,7 +146,7 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 	var err error
 	for range deleteClientAttempts {
 		err = m.inTx(ctx, "delete client", func(tx pgx.Tx) error {
-			tag, err := lockThen(ctx, tx, lockKeys(lockClassClient, clientID), deleteClientSQL, clientID)
+			tag, err := lockThen(ctx, tx, lockKeys(lockClassClient, clientID), deleteClientSQL, []string{clientID})
 			if err != nil {
 				return storageError(ctx, "delete client", err)
 			}
@@ -157,6 +160,27 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 		}
 	}
 	return err
+}
+
+// RecordClientUse sets the client's last_used_at to at, unless it is
+// later already, in one UPDATE; ErrNotFound if there is no such client.
+func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(clientID) {
+		return errClientNotFound
+	}
+	// GREATEST ignores NULL: an unknown last use becomes at.
+	tag, err := m.execRC(ctx, "record client use",
+		`UPDATE mcpoauth_clients SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, clientID, at)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errClientNotFound
+	}
+	return nil
 }
 
 // clientColumns returns the metadata and secret digest columns of a

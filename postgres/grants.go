@@ -63,6 +63,22 @@ func (l advisoryLocks) sorted() advisoryLocks {
 	return slices.Compact(l)
 }
 
+// columns returns the classes and keys of the locks, in order, as
+// advisoryLockSQL takes them.
+func (l advisoryLocks) columns() (classes, keys []int32) {
+	classes, keys = make([]int32, len(l)), make([]int32, len(l))
+	for i, k := range l {
+		classes[i], keys[i] = k.class, k.key
+	}
+	return classes, keys
+}
+
+// advisoryLockSQL takes the transaction-level advisory locks whose classes
+// are $1 and keys $2. unnest yields the keys in array order, and a function
+// scan evaluates the target list row by row: the locks are taken in the
+// order given, which is sorted.
+const advisoryLockSQL = `SELECT pg_advisory_xact_lock(c, k) FROM unnest($1::int4[], $2::int4[]) AS l(c, k)`
+
 // lockThen runs, in tx, the statement that takes the advisory locks, then
 // sql, in one round trip, and returns sql's command tag.
 //
@@ -78,14 +94,9 @@ func lockThen(ctx context.Context, tx pgx.Tx, locks advisoryLocks, sql string, a
 	if len(locks) == 0 {
 		return tx.Exec(ctx, sql, args...)
 	}
-	classes, keys := make([]int32, len(locks)), make([]int32, len(locks))
-	for i, l := range locks {
-		classes[i], keys[i] = l.class, l.key
-	}
+	classes, keys := locks.columns()
 	b := &pgx.Batch{}
-	// unnest yields the keys in array order, and a function scan evaluates
-	// the target list row by row: the locks are taken in sorted order.
-	b.Queue(`SELECT pg_advisory_xact_lock(c, k) FROM unnest($1::int4[], $2::int4[]) AS l(c, k)`, classes, keys)
+	b.Queue(advisoryLockSQL, classes, keys)
 	b.Queue(sql, args...)
 	br := tx.SendBatch(ctx, b)
 	if _, err := br.Exec(); err != nil {

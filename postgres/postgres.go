@@ -1,8 +1,8 @@
 // Package postgres is an mcpoauth.Model on PostgreSQL, through a pgx/v5
 // connection pool, for servers that run more than one instance or must keep
 // their grants across restarts. It implements the optional capabilities
-// too (mcpoauth.ClientRegistrar, mcpoauth.DeviceStore), and passes the
-// modeltest conformance kit.
+// too (mcpoauth.ClientRegistrar, mcpoauth.ClientUsageRecorder,
+// mcpoauth.DeviceStore), and passes the modeltest conformance kit.
 //
 //	pool, err := pgxpool.New(ctx, "postgres://mcp@db.example.com/mcp")
 //	...
@@ -29,7 +29,8 @@
 // nanoseconds. Every lookup has an index: primary keys for the digests and
 // client IDs, grant_id for RevokeGrant, expires_at for the sweeper. The one
 // exception is DeleteClient, a rare administrative operation, which scans
-// by client_id rather than make every token insert maintain an index.
+// by client_id rather than make every token insert maintain an index;
+// DeleteIdleClients scans the same way, once per batch of 100 clients.
 //
 // # Atomicity
 //
@@ -82,8 +83,9 @@ import (
 // Compile-time proofs that Model satisfies the storage contracts
 // (DeviceStore: device.go).
 var (
-	_ mcpoauth.Model           = (*Model)(nil)
-	_ mcpoauth.ClientRegistrar = (*Model)(nil)
+	_ mcpoauth.Model               = (*Model)(nil)
+	_ mcpoauth.ClientRegistrar     = (*Model)(nil)
+	_ mcpoauth.ClientUsageRecorder = (*Model)(nil)
 )
 
 const (

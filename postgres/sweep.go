@@ -4,10 +4,14 @@ import (
 	"context"
 	"fmt"
 	"time"
+
+	"github.com/jackc/pgx/v5"
 )
 
 // sweepTargets are the tables the sweeper deletes from, with the primary
-// key and the column that says when a row may go. Clients are never swept.
+// key and the column that says when a row may go. Clients are not swept
+// here: the server deletes idle ones (DeleteIdleClients) with the idle
+// period of its Config.
 var sweepTargets = []struct{ table, key, until string }{
 	{"mcpoauth_authorization_requests", "id", "expires_at"},
 	{"mcpoauth_authorization_codes", "digest", "expires_at"},
@@ -70,4 +74,93 @@ func (m *Model) sweeper(ctx context.Context) {
 			}
 		}
 	}
+}
+
+// idleClientBatch is the most clients one transaction of DeleteIdleClients
+// deletes: it holds an advisory lock per client, and PostgreSQL's lock
+// table is shared and small.
+const idleClientBatch = 100
+
+// idleClientsSQL lists candidates: dynamically registered clients (not
+// pre-registered) last used before $1 (NULL, unknown, is never before).
+// The partial index mcpoauth_clients_last_used_at serves it.
+const idleClientsSQL = `SELECT id FROM mcpoauth_clients WHERE NOT pre_registered AND last_used_at < $1 ORDER BY last_used_at LIMIT $2`
+
+// lockIdleClientsSQL locks the rows of the candidates $1 that are still
+// idle at $2, once their advisory locks are held: a RecordClientUse that
+// committed since the candidates were read has taken its client out, and
+// one that comes later waits for the delete and finds no client. Rows
+// another transaction has locked are skipped, for the next sweep.
+const lockIdleClientsSQL = `SELECT id FROM mcpoauth_clients WHERE id = ANY($1::text[]) AND NOT pre_registered AND last_used_at < $2 FOR UPDATE SKIP LOCKED`
+
+// DeleteIdleClients deletes every client that is not pre-registered and
+// whose last_used_at is before idleSince, with everything issued to it, as
+// DeleteClient does (the same statement, on a batch of clients), and
+// returns how many it deleted. Each batch of at most 100 clients is one
+// transaction, which holds the clients' advisory locks, so a token save of
+// one of them lands before (and is deleted) or after (and finds the client
+// gone); it runs batches until none is left or ctx is done.
+func (m *Model) DeleteIdleClients(ctx context.Context, idleSince time.Time) (int, error) {
+	total := 0
+	for {
+		if err := ctx.Err(); err != nil {
+			return total, err
+		}
+		var candidates, deleted int
+		var err error
+		for range deleteClientAttempts {
+			candidates, deleted, err = m.deleteIdleClientBatch(ctx, idleSince)
+			if !isDeadlock(err) {
+				break
+			}
+		}
+		if err != nil {
+			return total, err
+		}
+		total += deleted
+		if candidates < idleClientBatch || deleted == 0 {
+			return total, nil
+		}
+	}
+}
+
+// deleteIdleClientBatch deletes one batch of idle clients in one
+// transaction, and returns how many candidates it found and how many it
+// deleted.
+func (m *Model) deleteIdleClientBatch(ctx context.Context, idleSince time.Time) (candidates, deleted int, err error) {
+	const op = "delete idle clients"
+	err = m.inTx(ctx, op, func(tx pgx.Tx) error {
+		rows, err := tx.Query(ctx, idleClientsSQL, idleSince, idleClientBatch)
+		if err != nil {
+			return storageError(ctx, op, err)
+		}
+		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return storageError(ctx, op, err)
+		}
+		candidates = len(ids)
+		if candidates == 0 {
+			return nil
+		}
+		classes, keys := lockKeys(lockClassClient, ids...).columns()
+		if _, err := tx.Exec(ctx, advisoryLockSQL, classes, keys); err != nil {
+			return storageError(ctx, op, err)
+		}
+		if rows, err = tx.Query(ctx, lockIdleClientsSQL, ids, idleSince); err != nil {
+			return storageError(ctx, op, err)
+		}
+		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+			return storageError(ctx, op, err)
+		}
+		if len(ids) == 0 {
+			return nil
+		}
+		tag, err := tx.Exec(ctx, deleteClientSQL, ids)
+		if err != nil {
+			return storageError(ctx, op, err)
+		}
+		deleted = int(tag.RowsAffected())
+		return nil
+	})
+	return candidates, deleted, err
 }

@@ -56,6 +56,13 @@ type Client struct {
 	SecretExpiresAt time.Time
 	// IssuedAt is when the client_id was issued.
 	IssuedAt time.Time
+	// LastUsedAt is when a token was last issued to the client, to the day:
+	// the server sets it to IssuedAt at registration and records a use
+	// (mcpoauth.ClientUsageRecorder) only once it is a day old, so that issuing
+	// tokens does not write the client every time. A dynamically registered
+	// client unused for mcpoauth.Config.ClientIdleLifetime is deleted. Zero means
+	// unknown: such a client is never deleted for idleness.
+	LastUsedAt time.Time
 	// Metadata is the client's registered metadata, after the server applied
 	// RFC 7591 defaults.
 	Metadata metadata.ClientMetadata

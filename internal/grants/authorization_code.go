@@ -314,6 +314,9 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 		}
 		return nil, storeError(err)
 	}
+	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
+		return nil, oerr
+	}
 	return resp, nil
 }
 

@@ -7,8 +7,8 @@ import (
 	"github.com/mcpoauth/mcpoauth/record"
 )
 
-// errClientGone answers a client_credentials request whose client was
-// deleted while it was under way as an unknown client's is answered.
+// errClientGone answers a token request whose client was deleted (or swept
+// as idle) while it was under way as an unknown client's is answered.
 var errClientGone = oautherr.InvalidClient("client authentication failed")
 
 // ClientCredentialsRequest is a token request with
@@ -60,6 +60,11 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 			return nil, errClientGone
 		}
 		return nil, storeError(err)
+	}
+	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
+		// Deleted since the look above: the token goes with its grant.
+		_ = s.Store.RevokeGrant(ctx, access.record.GrantID)
+		return nil, oerr
 	}
 	return &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes}, nil
 }

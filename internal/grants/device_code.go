@@ -306,6 +306,9 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 			resp, issued := s.deviceTokens(d, x.Client, now)
 			err := s.Devices.ConsumeDeviceAuthorization(ctx, digest, x.Client.ID, now, issued...)
 			if err == nil {
+				if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
+					return nil, oerr
+				}
 				return resp, nil
 			}
 			if !isNotFound(err) {

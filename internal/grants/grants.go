@@ -168,6 +168,12 @@ type Service struct {
 	// Documents resolves URL client_ids through client ID metadata
 	// documents; nil unless they are enabled. See GetClient.
 	Documents ClientDocuments
+	// Usage records that clients were issued tokens (see recordUse); nil
+	// when the store cannot, or idle clients are kept.
+	Usage ClientUsageRecorder
+	// UseNotRecorded receives a failure of Usage, which does not fail the
+	// token request; nil: ignored.
+	UseNotRecorded func(ctx context.Context, err error)
 }
 
 // ParseScope splits an RFC 6749 §3.3 scope string: scope-tokens of

@@ -95,5 +95,8 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 		}
 		return nil, storeError(err)
 	}
+	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
+		return nil, oerr
+	}
 	return &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), RefreshToken: refresh.value, Scopes: scopes}, nil
 }

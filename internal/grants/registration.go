@@ -149,7 +149,7 @@ func (s *Service) NewClient(m metadata.ClientMetadata, clientID, clientSecret st
 	if clientID == "" {
 		clientID = uuid.NewString()
 	}
-	c := &record.Client{ID: clientID, IssuedAt: now, Metadata: m}
+	c := &record.Client{ID: clientID, IssuedAt: now, LastUsedAt: now, Metadata: m}
 	info := &metadata.ClientInformation{ClientID: clientID, ClientIDIssuedAt: now.Unix(), ClientMetadata: m}
 	if m.TokenEndpointAuthMethod != AuthMethodNone {
 		if clientSecret == "" {
