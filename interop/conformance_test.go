@@ -21,6 +21,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth/interop/browser"
+	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // conformanceTimeout bounds the whole run of the conformance suite: its
@@ -119,7 +120,7 @@ func runConformanceSuite(t *testing.T, node, cli, dir, issuerPath string, listed
 		"--url", s.issuer, "--client-id", conformanceClientID, "--resource", s.mcpURL,
 		"--port", strconv.Itoa(cbPort), "--output-dir", results)
 	cmd.Dir = dir
-	stderr := &syncBuffer{}
+	stderr := &output.Buffer{}
 	cmd.Stderr = stderr
 	stdout, err := cmd.StdoutPipe()
 	require.NoError(t, err)
