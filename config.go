@@ -15,6 +15,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
+	"github.com/mcpoauth/mcpoauth/internal/jose"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
 	"github.com/mcpoauth/mcpoauth/metadata"
@@ -273,6 +274,20 @@ type Config struct {
 	// confidential client may introspect only its own tokens. Default:
 	// none.
 	IntrospectionClients []string
+	// AccessTokenFormat is what access tokens look like: AccessTokenOpaque
+	// (the default, "") or AccessTokenJWT, RFC 9068 JWTs signed with
+	// SigningKeys that resource servers apart from this one verify offline
+	// (bearer.JWTVerifier). Either way the server stores each token's
+	// digest, so its own RequireBearerAuth, revocation and replay detection
+	// work alike. JWT needs ResourceServerURL (the aud claim).
+	AccessTokenFormat AccessTokenFormat
+	// SigningKeys sign JWT access tokens; required with AccessTokenJWT and
+	// refused otherwise. The first key signs; every key is published at
+	// the jwks_uri of the metadata. To rotate, put the new key first and
+	// keep the old one after it; remove the old key only once
+	// AccessTokenLifetime has passed since it last signed, or the tokens it
+	// signed stop verifying, here and at every resource server.
+	SigningKeys []SigningKey
 	// Logger receives structured logs; never a credential. Server errors
 	// are logged at Error level, refused requests at Debug. Default:
 	// slog.Default().
@@ -425,6 +440,8 @@ type settings struct {
 	deviceAuthorizationURL    *url.URL
 	dcr                       bool
 	ownsModel                 bool
+	// signingKeys is SigningKeys ready to sign; nil for opaque tokens.
+	signingKeys *jose.KeySet
 }
 
 // validate checks c and applies its defaults, one concern at a time; each
@@ -445,6 +462,7 @@ func (c Config) validate() (*settings, error) {
 		s.validateModel,
 		s.validateRateLimits,
 		s.validateIntrospection,
+		s.validateAccessTokenFormat,
 		s.ClientIDMetadataDocuments.validate,
 	} {
 		if err := step(); err != nil {

@@ -26,6 +26,8 @@ import (
 //   - /authorize (GET, POST), /token, /register, /revoke, /introspect (RFC
 //     7662), and /device (the RFC 8628 device authorization endpoint, when
 //     GrantDeviceCode is on) under BaseURL's path
+//   - the JSON Web Key Set of SigningKeys at JWKSPath under BaseURL's path,
+//     with AccessTokenJWT
 //
 // Each endpoint answers 405 with Allow to other methods (HEAD wherever GET
 // is allowed). Token, registration, revocation, introspection, device
@@ -64,6 +66,9 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 	}
 	if s.env.Registrar != nil {
 		m.RegistrationEndpoint = base + "/register"
+	}
+	if s.cfg.signingKeys != nil {
+		m.JWKSURI = base + JWKSPath
 	}
 	if contains(s.cfg.GrantTypes, GrantDeviceCode) {
 		// RFC 8628 §4.
@@ -156,6 +161,9 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 	handle(prefix+"/introspect", "POST", cors(methods(s.limit(rl.Introspect, handlers.Introspect(s.env)), http.MethodPost), http.MethodPost))
 	if contains(s.cfg.GrantTypes, GrantDeviceCode) {
 		handle(prefix+"/device", "POST", cors(methods(s.limit(rl.Device, handlers.Device(s.env)), http.MethodPost), http.MethodPost))
+	}
+	if s.cfg.signingKeys != nil {
+		handle(prefix+JWKSPath, "GET, HEAD", cors(methods(jwksHandler(s.cfg.signingKeys), http.MethodGet), http.MethodGet))
 	}
 	if s.env.Registrar != nil {
 		handle(prefix+"/register", "POST", cors(methods(s.limit(rl.Register, handlers.Register(s.env)), http.MethodPost), http.MethodPost))

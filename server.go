@@ -91,6 +91,9 @@ func New(cfg Config) (*OAuthServer, error) {
 			IntrospectionClients:         s.IntrospectionClients,
 		},
 	}
+	if s.signingKeys != nil {
+		srv.grants.JWTAccessTokens = &grants.JWTAccessTokens{Issuer: s.issuer, Signer: s.signingKeys}
+	}
 	if s.deviceAuthorizationURL != nil {
 		srv.grants.DeviceVerificationURI = s.deviceAuthorizationURL.String()
 	}

@@ -296,7 +296,10 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 	if code.Used {
 		return nil, s.replayed(ctx, code.GrantID, "authorization code already used")
 	}
-	access := s.mintToken(record.AccessToken, code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
+	access, oerr := s.mintAccessToken(code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
+	if oerr != nil {
+		return nil, oerr
+	}
 	toSave := []*record.Token{access.record}
 	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: code.Scopes}
 	if s.issuesRefresh(x.Client, code.Scopes) {

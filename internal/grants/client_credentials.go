@@ -45,7 +45,10 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 	}
 	now := s.Now()
 	// OAuth 2.1 §4.2.2 / spec-checklist 118: no refresh token, and no user.
-	access := s.mintToken(record.AccessToken, x.Client.ID, "", newGrantID(), scopes, res, now, now.Add(s.AccessTokenLifetime))
+	access, oerr := s.mintAccessToken(x.Client.ID, "", newGrantID(), scopes, res, now, now.Add(s.AccessTokenLifetime))
+	if oerr != nil {
+		return nil, oerr
+	}
 	if err := s.Store.SaveTokens(ctx, access.record); err != nil {
 		return nil, storeError(err)
 	}

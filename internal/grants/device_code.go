@@ -303,7 +303,10 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 				// for a client's own (client credentials) token.
 				return nil, storeError(errors.New("approved device authorization has no user"))
 			}
-			resp, issued := s.deviceTokens(d, x.Client, now)
+			resp, issued, oerr := s.deviceTokens(d, x.Client, now)
+			if oerr != nil {
+				return nil, oerr
+			}
 			err := s.Devices.ConsumeDeviceAuthorization(ctx, digest, x.Client.ID, now, issued...)
 			if err == nil {
 				if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
@@ -350,8 +353,11 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 
 // deviceTokens mints the tokens of an approved device authorization: an
 // access token, and a refresh token when the server and the client allow it.
-func (s *Service) deviceTokens(d *record.DeviceAuthorization, client *record.Client, now time.Time) (*TokenResponse, []*record.Token) {
-	access := s.mintToken(record.AccessToken, d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, now, d.GrantExpiresAt)
+func (s *Service) deviceTokens(d *record.DeviceAuthorization, client *record.Client, now time.Time) (*TokenResponse, []*record.Token, *oautherr.Error) {
+	access, oerr := s.mintAccessToken(d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, now, d.GrantExpiresAt)
+	if oerr != nil {
+		return nil, nil, oerr
+	}
 	issued := []*record.Token{access.record}
 	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: d.Scopes}
 	if s.issuesRefresh(client, d.Scopes) {
@@ -359,7 +365,7 @@ func (s *Service) deviceTokens(d *record.DeviceAuthorization, client *record.Cli
 		issued = append(issued, refresh.record)
 		resp.RefreshToken = refresh.value
 	}
-	return resp, issued
+	return resp, issued, nil
 }
 
 // PendingDevice returns the pending device authorization a user code names,

@@ -168,6 +168,9 @@ type Service struct {
 	// Documents resolves URL client_ids through client ID metadata
 	// documents; nil unless they are enabled. See GetClient.
 	Documents ClientDocuments
+	// JWTAccessTokens, if set, makes access tokens RFC 9068 JWTs; nil:
+	// opaque, and no JOSE code runs.
+	JWTAccessTokens *JWTAccessTokens
 	// Usage records that clients were issued tokens (see recordUse); nil
 	// when the store cannot, or idle clients are kept.
 	Usage ClientUsageRecorder

@@ -83,7 +83,10 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	if oerr := checkBoundResource(x.Resource, old.Resource); oerr != nil {
 		return nil, oerr
 	}
-	access := s.mintToken(record.AccessToken, old.ClientID, old.UserID, old.GrantID, scopes, old.Resource, now, old.GrantExpiresAt)
+	access, oerr := s.mintAccessToken(old.ClientID, old.UserID, old.GrantID, scopes, old.Resource, now, old.GrantExpiresAt)
+	if oerr != nil {
+		return nil, oerr
+	}
 	// OAuth 2.1 §4.3.3: a new refresh token carries the scope of the old one.
 	refresh := s.mintToken(record.RefreshToken, old.ClientID, old.UserID, old.GrantID, old.Scopes, old.Resource, now, old.GrantExpiresAt)
 	if err := s.Store.RotateRefreshToken(ctx, digest, x.Client.ID, now, reuseSince, access.record, refresh.record); err != nil {

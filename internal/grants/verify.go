@@ -3,8 +3,10 @@ package grants
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/internal/jose"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
 	"github.com/mcpoauth/mcpoauth/record"
 )
@@ -22,6 +24,13 @@ func (s *Service) VerifyAccessToken(ctx context.Context, token string) (*bearer.
 		return nil, fmt.Errorf("verify access token: %w", err)
 	}
 	if tok.Kind != record.AccessToken || !s.Now().Before(tok.ExpiresAt) {
+		return nil, bearer.ErrInvalidToken
+	}
+	if j := s.JWTAccessTokens; j != nil && strings.IndexByte(token, '.') >= 0 && !j.Signer.Published(jose.HeaderKeyID(token)) {
+		// A JWT whose key was removed from SigningKeys: resource servers
+		// verifying it offline refuse it, and so does the server, so that
+		// removing a key retires its tokens everywhere alike. (Its digest
+		// matched: the header is the one the server signed.)
 		return nil, bearer.ErrInvalidToken
 	}
 	return &bearer.AuthInfo{

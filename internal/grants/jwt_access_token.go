@@ -1,0 +1,80 @@
+package grants
+
+import (
+	"encoding/json"
+	"strings"
+	"time"
+
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
+	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/record"
+)
+
+// JWTAccessTokenType is the typ header of an RFC 9068 access token (§2.1).
+const JWTAccessTokenType = "at+jwt"
+
+// TokenSigner signs a JWT payload and answers its compact serialization.
+// internal/jose.KeySet is one; grants never sees a key.
+type TokenSigner interface {
+	Sign(payload []byte) (string, error)
+	// Published reports whether the key named kid is still published: a
+	// token its removed key signed is no longer accepted.
+	Published(kid string) bool
+}
+
+// JWTAccessTokens makes access tokens RFC 9068 JWTs. The server still
+// stores each one's digest, so verification, revocation and replay
+// detection work as for opaque tokens.
+type JWTAccessTokens struct {
+	// Issuer is the iss claim.
+	Issuer string
+	// Signer signs the tokens.
+	Signer TokenSigner
+}
+
+// jwtAccessTokenClaims are the RFC 9068 §2.2 claims.
+type jwtAccessTokenClaims struct {
+	Iss      string `json:"iss"`
+	Sub      string `json:"sub"`
+	Aud      string `json:"aud"`
+	Exp      int64  `json:"exp"`
+	Iat      int64  `json:"iat"`
+	Jti      string `json:"jti"`
+	ClientID string `json:"client_id"`
+	Scope    string `json:"scope,omitempty"`
+}
+
+// mintAccessToken creates an access token record for a grant: opaque by
+// default, a signed JWT when JWTAccessTokens is set.
+func (s *Service) mintAccessToken(clientID, userID, grantID string, scopes []string, res string, now, grantExpires time.Time) (issued, *oautherr.Error) {
+	t := s.mintToken(record.AccessToken, clientID, userID, grantID, scopes, res, now, grantExpires)
+	if s.JWTAccessTokens == nil {
+		return t, nil
+	}
+	sub := userID
+	if sub == "" {
+		// RFC 9068 §2.2: with no resource owner (client credentials), sub
+		// is the client's identifier.
+		sub = clientID
+	}
+	payload, err := json.Marshal(jwtAccessTokenClaims{
+		Iss:      s.JWTAccessTokens.Issuer,
+		Sub:      sub,
+		Aud:      res,
+		Exp:      t.record.ExpiresAt.Unix(),
+		Iat:      now.Unix(),
+		Jti:      secret.NewID(),
+		ClientID: clientID,
+		Scope:    strings.Join(scopes, " "),
+	})
+	if err != nil {
+		return issued{}, storeError(err)
+	}
+	v, err := s.JWTAccessTokens.Signer.Sign(payload)
+	if err != nil {
+		return issued{}, oautherr.ServerError(err)
+	}
+	t.value = v
+	t.record.Digest = secret.Digest(v)
+	return t, nil
+}
