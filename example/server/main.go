@@ -7,6 +7,7 @@
 //
 //	go run ./example/server                  # http://localhost:3000
 //	go run ./example/server -addr 127.0.0.1:8080 -clients clients.json
+//	go run ./example/server -access-tokens jwt   # RFC 9068 JWT access tokens
 //
 // The HTTP surface is a contract that outside tools drive; see DESIGN.md,
 // "HTTP surface of the example server".
@@ -47,6 +48,9 @@ type options struct {
 	clientsFile string
 	// dbURL selects the PostgreSQL model; empty keeps state in memory.
 	dbURL string
+	// accessTokens is "opaque" (the default) or "jwt": RFC 9068 access
+	// tokens signed with a P-256 key generated at start.
+	accessTokens string
 	// model stores clients, requests, codes and tokens; nil is a new
 	// MemoryModel, which the server closes. The caller owns and closes a
 	// Model it passes (a -db flag selecting PostgreSQL will set it).
@@ -66,7 +70,8 @@ RFC 8628 device flow), a demo consent page at <issuer>/consent and a device
 page at <issuer>/activate where any non-empty user name signs in, and an MCP
 server at <issuer>/mcp (streamable HTTP; tools whoami and echo) that
 requires a bearer token with scope mcp:tools. State is kept in memory and
-lost on exit, or in PostgreSQL with -db.
+lost on exit, or in PostgreSQL with -db. Access tokens are opaque, or RFC
+9068 JWTs with -access-tokens jwt.
 
 Flags:
 `
@@ -80,8 +85,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.issuer, "issuer", "", "issuer `URL` of the authorization server: https, or http on localhost, 127.0.0.1 or [::1]\n(default http://localhost:PORT, PORT being the port -addr listens on)")
 	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL `URL` (postgres://user@host:5432/db): keep clients, codes and tokens there,\napplying the schema migrations at start (default: in memory, lost on exit)")
 	fs.StringVar(&o.clientsFile, "clients", "", "JSON `FILE` with an array of RFC 7591 client information objects to pre-register:\nclient_id and the client metadata, plus client_secret unless token_endpoint_auth_method is \"none\"")
+	fs.StringVar(&o.accessTokens, "access-tokens", "opaque", "access token `FORMAT`: opaque, or jwt for RFC 9068 JWT access tokens signed (ES256) with a key\ngenerated at start, its public half at the jwks_uri of the metadata (<issuer>/jwks)")
 	// Not "return o, cli.Parse(...)": o would be read in no set order.
-	err := cli.Parse(fs, usageIntro, args, stderr, nil)
+	err := cli.Parse(fs, usageIntro, args, stderr, func() error {
+		if o.accessTokens != "opaque" && o.accessTokens != "jwt" {
+			return fmt.Errorf("-access-tokens must be opaque or jwt, not %q", o.accessTokens)
+		}
+		return nil
+	})
 	return o, err
 }
 

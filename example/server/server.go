@@ -3,6 +3,9 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -66,7 +69,13 @@ func newServer(opts options) (*exampleServer, error) {
 	devicePath := iu.Path + "/activate"
 	mcpPath := iu.Path + "/mcp"
 
+	tokenFormat, signingKeys, err := accessTokenFormat(opts.accessTokens)
+	if err != nil {
+		return nil, err
+	}
 	srv, err := mcpoauth.New(mcpoauth.Config{
+		AccessTokenFormat: tokenFormat,
+		SigningKeys:       signingKeys,
 		Model:             opts.model,
 		Issuer:            issuer,
 		AuthorizationURL:  issuer + "/consent",
@@ -267,4 +276,22 @@ func username(r *http.Request) (string, error) {
 		return "", errors.New("username has unprintable characters")
 	}
 	return name, nil
+}
+
+// accessTokenFormat maps -access-tokens to the Config. For jwt it generates
+// a P-256 key: tokens it signed stop verifying when the process exits,
+// which suits a demo whose memory model forgets them anyway. A deployment
+// loads its keys from a secret store and rotates them (Config.SigningKeys).
+func accessTokenFormat(flag string) (mcpoauth.AccessTokenFormat, []mcpoauth.SigningKey, error) {
+	switch flag {
+	case "", "opaque":
+		return mcpoauth.AccessTokenOpaque, nil, nil
+	case "jwt":
+		key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+		if err != nil {
+			return "", nil, fmt.Errorf("-access-tokens jwt: %w", err)
+		}
+		return mcpoauth.AccessTokenJWT, []mcpoauth.SigningKey{{Key: key}}, nil
+	}
+	return "", nil, fmt.Errorf("-access-tokens must be opaque or jwt, not %q", flag)
 }
