@@ -17,9 +17,10 @@ const JWTAccessTokenType = "at+jwt"
 // internal/jose.KeySet is one; grants never sees a key.
 type TokenSigner interface {
 	Sign(payload []byte) (string, error)
-	// Published reports whether the key named kid is still published: a
-	// token its removed key signed is no longer accepted.
-	Published(kid string) bool
+	// PublishedKeyOf reports whether the kid in the header of a token the
+	// server issued names a key still published: a token its removed key
+	// signed is no longer accepted.
+	PublishedKeyOf(token string) bool
 }
 
 // JWTAccessTokens makes access tokens RFC 9068 JWTs. The server still

@@ -6,7 +6,6 @@ import (
 	"strings"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
-	"github.com/mcpoauth/mcpoauth/internal/jose"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
 	"github.com/mcpoauth/mcpoauth/record"
 )
@@ -26,7 +25,7 @@ func (s *Service) VerifyAccessToken(ctx context.Context, token string) (*bearer.
 	if tok.Kind != record.AccessToken || !s.Now().Before(tok.ExpiresAt) {
 		return nil, bearer.ErrInvalidToken
 	}
-	if j := s.JWTAccessTokens; j != nil && strings.IndexByte(token, '.') >= 0 && !j.Signer.Published(jose.HeaderKeyID(token)) {
+	if j := s.JWTAccessTokens; j != nil && strings.IndexByte(token, '.') >= 0 && !j.Signer.PublishedKeyOf(token) {
 		// A JWT whose key was removed from SigningKeys: resource servers
 		// verifying it offline refuse it, and so does the server, so that
 		// removing a key retires its tokens everywhere alike. (Its digest
