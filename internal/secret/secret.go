@@ -51,8 +51,9 @@ func NewID() string {
 }
 
 // stackInput bounds the inputs that Digest and MAC copy to the stack. A
-// credential is 43 bytes; pre-registered client secrets may be longer.
-const stackInput = 128
+// credential is 43 bytes; pre-registered client secrets may be longer, and
+// an RFC 9068 access token is a JWT of a few hundred bytes.
+const stackInput = 1024
 
 // Digest returns the SHA-256 digest under which a credential is stored. It
 // is on the path of every protected request, so it does not allocate:
