@@ -8,6 +8,7 @@ import (
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -20,6 +21,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
 func newSigningKey(t testing.TB) crypto.Signer {
@@ -227,3 +229,101 @@ func TestJWTAccessTokenConfig(t *testing.T) {
 		})
 	}
 }
+
+// benchTokenServer is a server issuing client_credentials tokens, opaque
+// or JWT, with a confidential client's Basic header.
+func benchTokenServer(b *testing.B, jwt bool) (*mcpoauth.OAuthServer, string) {
+	model := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
+	b.Cleanup(func() { _ = model.Close() })
+	cfg := mcpoauth.Config{
+		Model: model, Issuer: testIssuer, ResourceServerURL: testResource, ScopesSupported: []string{testScope},
+		GrantTypes: []string{mcpoauth.GrantClientCredentials}, RateLimits: mcpoauth.RateLimits{Disabled: true},
+		Logger: slog.New(slog.DiscardHandler),
+	}
+	if jwt {
+		withJWTAccessTokens(mcpoauth.SigningKey{Key: newSigningKey(b)})(&cfg)
+	}
+	srv, err := mcpoauth.New(cfg)
+	require.NoError(b, err)
+	b.Cleanup(func() { _ = srv.Close() })
+	out, err := srv.RegisterClient(context.Background(), metadata.ClientInformation{ClientID: "bench", ClientMetadata: metadata.ClientMetadata{GrantTypes: []string{mcpoauth.GrantClientCredentials}}})
+	require.NoError(b, err)
+	r := &http.Request{Header: http.Header{}}
+	r.SetBasicAuth(out.ClientID, out.ClientSecret)
+	return srv, r.Header.Get("Authorization")
+}
+
+// issueBenchToken posts one client_credentials request and returns the
+// access token.
+func issueBenchToken(b *testing.B, h http.Handler, basic string) string {
+	r := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader("grant_type=client_credentials"))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Set("Authorization", basic)
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, r)
+	if w.Code != http.StatusOK {
+		b.Fatalf("token: %d %s", w.Code, w.Body)
+	}
+	var tr tokenResponse
+	if err := json.Unmarshal(w.Body.Bytes(), &tr); err != nil {
+		b.Fatal(err)
+	}
+	return tr.AccessToken
+}
+
+// BenchmarkAccessTokenIssuance is one client_credentials token request
+// (POST /token through the router), opaque beside RFC 9068 JWT: the JWT
+// adds a claims encoding and an ES256 signature.
+func BenchmarkAccessTokenIssuance(b *testing.B) {
+	for _, format := range []string{"opaque", "jwt"} {
+		b.Run(format, func(b *testing.B) {
+			srv, basic := benchTokenServer(b, format == "jwt")
+			h := srv.Router()
+			b.ReportAllocs()
+			for b.Loop() {
+				issueBenchToken(b, h, basic)
+			}
+		})
+	}
+}
+
+// BenchmarkAccessTokenVerification is one verification: the server's own
+// (digest lookup, for opaque and JWT alike) beside bearer.JWTVerifier's
+// offline check (signature and claims, keys cached).
+func BenchmarkAccessTokenVerification(b *testing.B) {
+	ctx := context.Background()
+	for _, c := range []struct {
+		name string
+		jwt  bool
+		rs   bool
+	}{{"opaque/server", false, false}, {"jwt/server", true, false}, {"jwt/JWTVerifier", true, true}} {
+		b.Run(c.name, func(b *testing.B) {
+			srv, basic := benchTokenServer(b, c.jwt)
+			token := issueBenchToken(b, srv.Router(), basic)
+			var v bearer.Verifier = srv
+			if c.rs {
+				tr := roundTripFunc(func(r *http.Request) (*http.Response, error) {
+					w := httptest.NewRecorder()
+					srv.Router().ServeHTTP(w, r)
+					return w.Result(), nil
+				})
+				jv, err := bearer.NewJWTVerifier(bearer.JWTOptions{JWKSURL: srv.Metadata().JWKSURI, Issuer: testIssuer, Resource: testResource, HTTPClient: &http.Client{Transport: tr}})
+				require.NoError(b, err)
+				v = jv
+			}
+			if _, err := v.VerifyAccessToken(ctx, token); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := v.VerifyAccessToken(ctx, token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
+
+type roundTripFunc func(*http.Request) (*http.Response, error)
+
+func (f roundTripFunc) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }
