@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
@@ -168,6 +169,10 @@ type Service struct {
 	// Documents resolves URL client_ids through client ID metadata
 	// documents; nil unless they are enabled. See GetClient.
 	Documents ClientDocuments
+	// Assertions verifies private_key_jwt client assertions; nil when the
+	// Model cannot record assertion ids, and then private_key_jwt is
+	// neither advertised nor accepted.
+	Assertions *clientjwt.Verifier
 	// Usage records that clients were issued tokens (see recordUse); nil
 	// when the store cannot, or idle clients are kept.
 	Usage ClientUsageRecorder
