@@ -12,7 +12,9 @@ type memoryAssertions struct {
 }
 
 // UseAssertionID records a client assertion's jti until expiresAt, or
-// returns ErrAlreadyUsed if it is recorded and not expired yet.
+// returns ErrAlreadyUsed if it is recorded. Sweep forgets it after
+// expiresAt; until then it is never replaced, whatever the model's clock
+// says, so that a server whose clock differs still sees every replay.
 func (m *MemoryModel) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -20,7 +22,7 @@ func (m *MemoryModel) UseAssertionID(ctx context.Context, clientID, jti string, 
 	d := AssertionIDDigest(clientID, jti)
 	m.assertionsMu.Lock()
 	defer m.assertionsMu.Unlock()
-	if until, ok := m.assertions.ids[d]; ok && !until.Before(m.now()) {
+	if _, ok := m.assertions.ids[d]; ok {
 		return errMemAssertionUsed
 	}
 	if m.assertions.ids == nil {

@@ -304,11 +304,13 @@ type ClientUsageRecorder interface {
 // The contract:
 //
 //   - UseAssertionID records (clientID, jti) until expiresAt and returns
-//     nil, or returns ErrAlreadyUsed, recording nothing, if the pair is
-//     recorded already with an expiresAt not before now. Of N concurrent
-//     calls with one pair exactly one returns nil.
+//     nil, or returns ErrAlreadyUsed, changing nothing, if the pair is
+//     recorded already. Of N concurrent calls with one pair exactly one
+//     returns nil.
 //   - The same jti from two clients is two pairs.
-//   - A pair may be forgotten once its expiresAt has passed (the sweep).
+//   - A pair may be forgotten once its expiresAt has passed (the sweep),
+//     not before: the server refuses an expired assertion itself, so a
+//     pair need not be compared with any clock when it is used.
 //   - It stores AssertionIDDigest(clientID, jti), never the jti itself.
 type AssertionReplayStore interface {
 	UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error

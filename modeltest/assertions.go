@@ -39,13 +39,6 @@ var useAssertionIDClauses = []clause{
 		noError(t, s.UseAssertionID(k.ctx, "client-a\x00x", "y", exp), "shifted boundary")
 		noError(t, s.UseAssertionID(k.ctx, "client-a", "x\x00y", exp), "shifted boundary, the other way")
 	}},
-	{"ExpiredIdMayBeUsedAgain", func(t *testing.T, k *kit) {
-		s := replayStore(t, k)
-		past := time.Now().Add(-time.Minute)
-		noError(t, s.UseAssertionID(k.ctx, clientA, "old-jti", past), "an id recorded until the past")
-		noError(t, s.UseAssertionID(k.ctx, clientA, "old-jti", k.now.Add(time.Hour)), "once expired, the id is free")
-		errorIs(t, s.UseAssertionID(k.ctx, clientA, "old-jti", k.now.Add(time.Hour)), mcpoauth.ErrAlreadyUsed, "and recorded again")
-	}},
 	{"ExactlyOneConcurrentUse", func(t *testing.T, k *kit) {
 		s := replayStore(t, k)
 		for round := range ConcurrencyRounds {

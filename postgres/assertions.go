@@ -12,18 +12,16 @@ var errAssertionUsed = fmt.Errorf("postgres: client assertion: %w", mcpoauth.Err
 
 // UseAssertionID records a client assertion's jti (its digest,
 // mcpoauth.AssertionIDDigest) until expiresAt, or returns ErrAlreadyUsed if
-// it is recorded and not expired yet. One statement: of concurrent uses on
-// any replica exactly one inserts or takes over an expired row.
+// it is recorded (Sweep deletes it after expiresAt). One statement: of
+// concurrent uses on any replica exactly one inserts.
 func (m *Model) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	d := mcpoauth.AssertionIDDigest(clientID, jti)
 	tag, err := m.execRC(ctx, "use assertion id",
-		`INSERT INTO mcpoauth_assertion_ids (digest, expires_at) VALUES ($1, $2)
-		 ON CONFLICT (digest) DO UPDATE SET expires_at = EXCLUDED.expires_at
-		 WHERE mcpoauth_assertion_ids.expires_at < $3`,
-		d[:], expiresAt, m.cfg.clock())
+		`INSERT INTO mcpoauth_assertion_ids (digest, expires_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`,
+		d[:], expiresAt)
 	if err != nil {
 		return err
 	}
