@@ -427,3 +427,75 @@ type withoutReplayStore struct {
 	mcpoauth.Model
 	mcpoauth.ClientRegistrar
 }
+
+// TestPrivateKeyJWTDeviceEndpoint: RFC 8628 §3.1 authenticates a
+// confidential client at the device authorization endpoint as at the token
+// endpoint: with its assertion, and not with its client_id alone.
+func TestPrivateKeyJWTDeviceEndpoint(t *testing.T) {
+	h := newHarness(t, withAllGrants)
+	key := newClientKey(t, jose.EdDSA, "")
+	id, _ := h.preRegister(metadata.ClientMetadata{
+		GrantTypes:              []string{mcpoauth.GrantDeviceCode},
+		TokenEndpointAuthMethod: "private_key_jwt",
+		JWKS:                    jwks(t, key),
+		ClientName:              "Key TV",
+	})
+	requireRefused(t, h.postForm("/device", deviceForm(id)))
+	form := deviceForm(id)
+	w := h.postForm("/device", withAssertion(form, key.sign(t, h.assertionClaims(id))))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	require.Contains(t, w.Body.String(), "device_code")
+}
+
+// TestPrivateKeyJWTRequestShape: RFC 7521 §4.2 and RFC 6749 §2.3: an
+// assertion is one method, sent alone, with its type, by the client its
+// sub names.
+func TestPrivateKeyJWTRequestShape(t *testing.T) {
+	h := newHarness(t, withAllGrants)
+	key := newClientKey(t, jose.ES256, "")
+	id := h.keyClient(jwks(t, key), "")
+	secretID, secret := h.confidentialClient()
+	for name, tc := range map[string]struct {
+		form  func() url.Values
+		basic []string
+		code  string
+	}{
+		"assertion and Basic": {func() url.Values {
+			return withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
+		}, []string{secretID, secret}, "invalid_request"},
+		"assertion and client_secret": {func() url.Values {
+			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
+			f.Set("client_secret", secret)
+			return f
+		}, nil, "invalid_request"},
+		"assertion without its type": {func() url.Values {
+			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
+			f.Del("client_assertion_type")
+			return f
+		}, nil, "invalid_request"},
+		"another assertion type": {func() url.Values {
+			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
+			f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer")
+			return f
+		}, nil, "invalid_client"},
+		"client_id not the sub": {func() url.Values {
+			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
+			f.Set("client_id", secretID)
+			return f
+		}, nil, "invalid_client"},
+		"a secret client signing": {func() url.Values {
+			return withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(secretID)))
+		}, nil, "invalid_client"},
+	} {
+		t.Run(name, func(t *testing.T) {
+			w := h.postForm("/token", tc.form(), tc.basic...)
+			require.Equal(t, tc.code, oauthError(t, w), w.Body.String())
+			require.Zero(t, h.model.Stats().Tokens, "nothing issued")
+		})
+	}
+	// With client_id equal to the sub, as RFC 7521 §4.2 allows.
+	f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
+	f.Set("client_id", id)
+	w := h.postForm("/token", f)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+}

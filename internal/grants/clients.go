@@ -41,12 +41,12 @@ func (s *Service) IsDocumentClientID(clientID string) bool {
 }
 
 // GetClient resolves a client_id: through its metadata document when it is
-// a URL and documents are enabled (a public client, with the document's
-// metadata validated like a registration), else through the store. Every
-// handler and grant resolves clients here, so both kinds behave alike. An
-// unknown client is ErrUnknownClient; an unusable document is one of the
-// other invalid_client errors above, wrapping the cause; a storage failure
-// is server_error.
+// a URL and documents are enabled (a public or private_key_jwt client, with
+// the document's metadata validated like a registration), else through the
+// store. Every handler and grant resolves clients here, so both kinds
+// behave alike. An unknown client is ErrUnknownClient; an unusable document
+// is one of the other invalid_client errors above, wrapping the cause; a
+// storage failure is server_error.
 func (s *Service) GetClient(ctx context.Context, clientID string) (*record.Client, *oautherr.Error) {
 	if s.IsDocumentClientID(clientID) {
 		m, err := s.Documents.Resolve(ctx, clientID)
