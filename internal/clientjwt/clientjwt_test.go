@@ -242,3 +242,41 @@ type body struct{ *strings.Reader }
 func (body) Close() error { return nil }
 
 func stringBody(s string) body { return body{strings.NewReader(s)} }
+
+// TestKeySetsSharesAFetch: concurrent lookups of one jwks_uri (a burst of
+// assertions with an unknown kid) share one fetch.
+func TestKeySetsSharesAFetch(t *testing.T) {
+	release := make(chan struct{})
+	var mu sync.Mutex
+	fetches := 0
+	ks := &KeySets{Transport: roundTripFunc(func(r *http.Request) (*http.Response, error) {
+		mu.Lock()
+		fetches++
+		mu.Unlock()
+		<-release
+		return &http.Response{StatusCode: http.StatusOK, Header: http.Header{}, Body: stringBody(`{"keys":[]}`), Request: r}, nil
+	})}
+	var wg sync.WaitGroup
+	for range 20 {
+		wg.Go(func() {
+			if _, _, err := ks.Get(t.Context(), "https://a.example/jwks", true); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+	for {
+		ks.mu.Lock()
+		n := len(ks.inflight)
+		ks.mu.Unlock()
+		if n == 1 {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(10 * time.Millisecond) // let the others join
+	close(release)
+	wg.Wait()
+	if fetches != 1 {
+		t.Fatalf("%d fetches, want 1", fetches)
+	}
+}

@@ -49,8 +49,17 @@ type KeySets struct {
 	// Transport replaces cimd.Transport(); tests only.
 	Transport http.RoundTripper
 
-	mu    sync.Mutex
-	cache map[string]keyEntry
+	mu       sync.Mutex
+	cache    map[string]keyEntry
+	inflight map[string]*keyCall
+}
+
+// keyCall is a fetch in progress that concurrent lookups of one jwks_uri
+// share, so that a burst of assertions with an unknown kid fetches once.
+type keyCall struct {
+	done chan struct{}
+	set  jose.JSONWebKeySet
+	err  error
 }
 
 type keyEntry struct {
@@ -77,16 +86,41 @@ func (k *KeySets) Get(ctx context.Context, uri string, refresh bool) (set jose.J
 	}
 	k.mu.Lock()
 	e, ok := k.cache[uri]
-	k.mu.Unlock()
 	if ok && now.Sub(e.fetchedAt) < ttl && (!refresh || now.Sub(e.fetchedAt) < MinRefetchInterval) {
+		k.mu.Unlock()
 		return e.set, false, nil
 	}
-	set, err = k.fetch(ctx, uri)
-	if err != nil {
-		return jose.JSONWebKeySet{}, false, err
+	c, joined := k.inflight[uri]
+	if !joined {
+		c = &keyCall{done: make(chan struct{})}
+		if k.inflight == nil {
+			k.inflight = make(map[string]*keyCall)
+		}
+		k.inflight[uri] = c
+		// The fetch belongs to every waiter: detached from the first
+		// one's cancellation, bounded by fetchTimeout.
+		go k.run(context.WithoutCancel(ctx), uri, now, c)
 	}
-	k.store(uri, keyEntry{set: set, fetchedAt: now})
-	return set, true, nil
+	k.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.set, c.err == nil, c.err
+	case <-ctx.Done():
+		return jose.JSONWebKeySet{}, false, ctx.Err()
+	}
+}
+
+// run fetches uri for the waiters of c and caches a set it got.
+func (k *KeySets) run(ctx context.Context, uri string, now time.Time, c *keyCall) {
+	set, err := k.fetch(ctx, uri)
+	if err == nil {
+		k.store(uri, keyEntry{set: set, fetchedAt: now})
+	}
+	k.mu.Lock()
+	delete(k.inflight, uri)
+	k.mu.Unlock()
+	c.set, c.err = set, err
+	close(c.done)
 }
 
 // store caches e, evicting the oldest entry when the cache is full.
