@@ -110,6 +110,10 @@ func (s *OAuthServer) RotateClientSecret(ctx context.Context, clientID string) (
 	if stored.IsPublic() {
 		return "", fmt.Errorf("mcpoauth: rotate the secret of client %q: %w", clientID, ErrPublicClient)
 	}
+	if !grants.UsesSecret(stored.Metadata.TokenEndpointAuthMethod) {
+		// A private_key_jwt client rotates its keys, not a secret.
+		return "", fmt.Errorf("mcpoauth: rotate the secret of client %q: it authenticates with %s and has no secret", clientID, stored.Metadata.TokenEndpointAuthMethod)
+	}
 	c, secret := s.grants.NewClientSecret(stored)
 	if err := reg.UpdateClient(ctx, c); err != nil {
 		return "", fmt.Errorf("mcpoauth: rotate the secret of client %q: %w", clientID, err)
@@ -183,8 +187,8 @@ func (s *OAuthServer) validateClientInformation(info metadata.ClientInformation)
 	if oerr != nil {
 		return m, fmt.Errorf("%w: client %q: %w", ErrInvalidClientInformation, info.ClientID, publicError(oerr))
 	}
-	if m.TokenEndpointAuthMethod == grants.AuthMethodNone && info.ClientSecret != "" {
-		return m, fmt.Errorf("%w: client %q: a public client (token_endpoint_auth_method none) has no secret", ErrInvalidClientInformation, info.ClientID)
+	if !grants.UsesSecret(m.TokenEndpointAuthMethod) && info.ClientSecret != "" {
+		return m, fmt.Errorf("%w: client %q: a client whose token_endpoint_auth_method is %s has no secret", ErrInvalidClientInformation, info.ClientID, m.TokenEndpointAuthMethod)
 	}
 	if info.ClientSecret != "" && len(info.ClientSecret) < minStaticSecretLength {
 		return m, fmt.Errorf("%w: client %q: client_secret must have at least %d characters", ErrInvalidClientInformation, info.ClientID, minStaticSecretLength)
@@ -207,7 +211,7 @@ func (s *OAuthServer) staticClient(m metadata.ClientMetadata, info metadata.Clie
 
 // clientRecord is staticClient's record and response, before the flags.
 func (s *OAuthServer) clientRecord(m metadata.ClientMetadata, info metadata.ClientInformation, stored *Client) (*Client, *metadata.ClientInformation) {
-	if stored != nil && !stored.IsPublic() && info.ClientSecret == "" && m.TokenEndpointAuthMethod != grants.AuthMethodNone {
+	if stored != nil && !stored.SecretDigest.IsZero() && info.ClientSecret == "" && grants.UsesSecret(m.TokenEndpointAuthMethod) {
 		c := &Client{ID: stored.ID, SecretDigest: stored.SecretDigest, SecretExpiresAt: stored.SecretExpiresAt, IssuedAt: stored.IssuedAt, LastUsedAt: stored.LastUsedAt, Metadata: m}
 		exp := unixOrZero(c.SecretExpiresAt)
 		return c, &metadata.ClientInformation{ClientID: c.ID, ClientIDIssuedAt: unixOrZero(c.IssuedAt), ClientSecretExpiresAt: &exp, ClientMetadata: m}

@@ -314,10 +314,12 @@ const (
 // name the URL as its client_id (§4), must not carry client_secret members
 // or a shared-secret authentication method (§4.1), must have client_name
 // and redirect_uris, and is validated like a dynamic registration; its
-// client is public (token_endpoint_auth_method none), its grant_types
-// default to authorization_code, and its redirect URIs match exactly (the
-// port of a loopback URI aside: RFC 8252 §7.3, which RFC 9700 §2.1 keeps
-// and the draft's §4.2 restates).
+// client is public (token_endpoint_auth_method none), or authenticates with
+// private_key_jwt and nothing else when the document names that method
+// with a jwks_uri or jwks (the Model must be an AssertionReplayStore); its
+// grant_types default to authorization_code, and its redirect URIs match
+// exactly (the port of a loopback URI aside: RFC 8252 §7.3, which RFC 9700
+// §2.1 keeps and the draft's §4.2 restates).
 //
 // Fetches are guarded against server-side request forgery (§8.6): https
 // only, to public IP addresses only (checked on the connected address, so

@@ -13,9 +13,10 @@ import (
 
 // Compile-time proofs that MemoryModel satisfies the storage contracts.
 var (
-	_ Model               = (*MemoryModel)(nil)
-	_ ClientRegistrar     = (*MemoryModel)(nil)
-	_ ClientUsageRecorder = (*MemoryModel)(nil)
+	_ Model                = (*MemoryModel)(nil)
+	_ ClientRegistrar      = (*MemoryModel)(nil)
+	_ ClientUsageRecorder  = (*MemoryModel)(nil)
+	_ AssertionReplayStore = (*MemoryModel)(nil)
 )
 
 const (
@@ -38,6 +39,7 @@ const (
 // (GetToken above all) answer without allocating.
 var (
 	errMemClientNotFound  = fmt.Errorf("mcpoauth: memory model: client: %w", ErrNotFound)
+	errMemAssertionUsed   = fmt.Errorf("mcpoauth: memory model: client assertion: %w", ErrAlreadyUsed)
 	errMemRequestNotFound = fmt.Errorf("mcpoauth: memory model: authorization request: %w", ErrNotFound)
 	errMemCodeNotFound    = fmt.Errorf("mcpoauth: memory model: authorization code: %w", ErrNotFound)
 	errMemTokenNotFound   = fmt.Errorf("mcpoauth: memory model: token: %w", ErrNotFound)
@@ -99,6 +101,9 @@ type MemoryModel struct {
 
 	requestsMu sync.RWMutex
 	requests   map[Digest]*AuthorizationRequest
+
+	assertionsMu sync.Mutex // a leaf
+	assertions   memoryAssertions
 
 	now       func() time.Time
 	stop      chan struct{}
@@ -195,7 +200,8 @@ func (m *MemoryModel) Close() error {
 
 // Sweep deletes, synchronously, every pending request, authorization code
 // (used or not), token (used or not) and device authorization (decided or
-// not) whose ExpiresAt is before now, with their index entries, and forgets
+// not) whose ExpiresAt is before now, with their index entries, and the
+// client assertion ids that expired before now, and forgets
 // revoked grants whose retention ended. Clients are never swept here: the
 // server deletes idle ones through DeleteIdleClients, with the idle period
 // of its Config. The sweeper calls it; tests call it to control time.
@@ -228,6 +234,7 @@ func (m *MemoryModel) Sweep(now time.Time) {
 	}
 	m.deleteDevicesLocked(func(d *DeviceAuthorization) bool { return d.ExpiresAt.Before(now) })
 	m.mu.Unlock()
+	m.sweepAssertions(now)
 }
 
 // deleteShardTokensLocked deletes the tokens of shard s that match reports,

@@ -1166,3 +1166,16 @@ func BenchmarkMemoryModelGetTokenParallel(b *testing.B) {
 		}
 	})
 }
+
+// TestMemoryModelSweepsAssertionIDs: an assertion id is kept until it
+// expires, then swept.
+func TestMemoryModelSweepsAssertionIDs(t *testing.T) {
+	m := NewMemoryModel(MemoryModelOptions{SweepInterval: NoSweep})
+	t.Cleanup(func() { _ = m.Close() })
+	exp := time.Now().Add(time.Minute)
+	require.NoError(t, m.UseAssertionID(t.Context(), "c", "j", exp))
+	m.Sweep(exp.Add(-time.Second))
+	require.ErrorIs(t, m.UseAssertionID(t.Context(), "c", "j", exp), ErrAlreadyUsed, "kept until exp")
+	m.Sweep(exp.Add(time.Second))
+	require.NoError(t, m.UseAssertionID(t.Context(), "c", "j", exp.Add(time.Minute)), "swept after exp")
+}

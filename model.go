@@ -2,8 +2,10 @@ package mcpoauth
 
 import (
 	"context"
+	"strconv"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/secret"
 	"github.com/mcpoauth/mcpoauth/record"
 )
 
@@ -290,4 +292,35 @@ type ClientUsageRecorder interface {
 	// whose LastUsedAt is not zero and before idleSince, with everything
 	// issued to it (as DeleteClient), and returns how many it deleted.
 	DeleteIdleClients(ctx context.Context, idleSince time.Time) (int, error)
+}
+
+// AssertionReplayStore is the optional capability that makes private_key_jwt
+// client authentication (RFC 7523 §2.2, OpenID Connect Core §9) possible: it
+// remembers the jti of every client assertion the server accepted until the
+// assertion expires, so that one presented again is refused, on every
+// replica that shares the Model. A Model without it cannot enable
+// private_key_jwt: the server neither advertises nor accepts it.
+//
+// The contract:
+//
+//   - UseAssertionID records (clientID, jti) until expiresAt and returns
+//     nil, or returns ErrAlreadyUsed, changing nothing, if the pair is
+//     recorded already. Of N concurrent calls with one pair exactly one
+//     returns nil.
+//   - The same jti from two clients is two pairs.
+//   - A pair may be forgotten once its expiresAt has passed (the sweep),
+//     not before: the server refuses an expired assertion itself, so a
+//     pair need not be compared with any clock when it is used.
+//   - It stores AssertionIDDigest(clientID, jti), never the jti itself.
+type AssertionReplayStore interface {
+	UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error
+}
+
+// AssertionIDDigest is the key under which an AssertionReplayStore records
+// a client's assertion id: the SHA-256 digest of clientID's length in
+// decimal, a colon, clientID and jti, so that neither a leaked store nor a
+// long jti costs anything, and two clients' ids never collide (the length
+// fixes where clientID ends, whatever bytes either holds).
+func AssertionIDDigest(clientID, jti string) Digest {
+	return secret.Digest(strconv.Itoa(len(clientID)) + ":" + clientID + jti)
 }

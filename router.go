@@ -8,6 +8,7 @@ import (
 
 	"github.com/go-chi/chi/v5"
 
+	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
@@ -46,18 +47,22 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 		ScopesSupported:                        s.asScopes(),
 		ResponseTypesSupported:                 []string{},
 		GrantTypesSupported:                    slices.Clone(s.cfg.GrantTypes),
-		TokenEndpointAuthMethodsSupported:      slices.Clone(grants.AuthMethods),
+		TokenEndpointAuthMethodsSupported:      s.grants.AuthMethods(),
 		ServiceDocumentation:                   s.cfg.ServiceDocumentationURL,
 		RevocationEndpoint:                     base + "/revoke",
-		RevocationEndpointAuthMethodsSupported: slices.Clone(grants.AuthMethods),
+		RevocationEndpointAuthMethodsSupported: s.grants.AuthMethods(),
 		IntrospectionEndpoint:                  base + "/introspect",
 		// RFC 7662 §2.1: only confidential clients may introspect.
-		IntrospectionEndpointAuthMethodsSupported: []string{grants.AuthMethodClientSecretBasic, grants.AuthMethodClientSecretPost},
+		IntrospectionEndpointAuthMethodsSupported: slices.DeleteFunc(s.grants.AuthMethods(), func(m string) bool { return m == grants.AuthMethodNone }),
 		CodeChallengeMethodsSupported:             []string{pkce.MethodS256},
 		// RFC 9207 §3: every authorization response carries iss.
 		AuthorizationResponseISSParameterSupported: true,
 		// draft-ietf-oauth-client-id-metadata-document §6.
 		ClientIDMetadataDocumentSupported: s.cfg.ClientIDMetadataDocuments.Enabled,
+	}
+	if s.grants.Assertions != nil {
+		// RFC 8414 §2: required once private_key_jwt is listed.
+		m.TokenEndpointAuthSigningAlgValuesSupported = slices.Clone(clientjwt.Algorithms)
 	}
 	if contains(s.cfg.GrantTypes, GrantAuthorizationCode) {
 		m.AuthorizationEndpoint = base + "/authorize"

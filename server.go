@@ -28,6 +28,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
+	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
@@ -99,6 +100,18 @@ func New(cfg Config) (*OAuthServer, error) {
 	}
 	if ds, ok := s.Model.(DeviceStore); ok && contains(s.GrantTypes, GrantDeviceCode) {
 		srv.grants.Devices = ds
+	}
+	if rs, ok := s.Model.(AssertionReplayStore); ok {
+		// private_key_jwt needs every replica to refuse a jti it has seen;
+		// a Model that cannot record them leaves the method off.
+		srv.grants.Assertions = &clientjwt.Verifier{
+			// RFC 7523 §3: aud identifies the authorization server; the
+			// issuer and the token endpoint URL both do.
+			Audiences: []string{s.issuer, s.baseURL + "/token"},
+			Now:       s.Now,
+			Replay:    rs,
+			Keys:      &clientjwt.KeySets{Now: s.Now},
+		}
 	}
 	if c := s.ClientIDMetadataDocuments; c.Enabled {
 		srv.grants.Documents = cimd.New(cimd.Options{

@@ -456,14 +456,18 @@ func TestRegisterMetadataRules(t *testing.T) {
 		meta map[string]any
 		code string
 	}{
-		"private_key_jwt":     {map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://client.example.com/jwks"}, "invalid_client_metadata"},
-		"client_secret_jwt":   {map[string]any{"token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata"},
-		"tls_client_auth":     {map[string]any{"token_endpoint_auth_method": "tls_client_auth"}, "invalid_client_metadata"},
-		"auth method case":    {map[string]any{"token_endpoint_auth_method": "None"}, "invalid_client_metadata"},
-		"only unsupported":    {map[string]any{"grant_types": []string{"client_credentials"}}, "invalid_client_metadata"},
-		"implicit and pw":     {map[string]any{"grant_types": []string{"implicit", "password"}}, "invalid_client_metadata"},
-		"response_type token": {map[string]any{"response_types": []string{"token"}}, "invalid_client_metadata"},
-		"code and token":      {map[string]any{"response_types": []string{"code", "token"}}, "invalid_client_metadata"},
+		// OpenID Connect Dynamic Client Registration §2: private_key_jwt
+		// needs keys, and this server fetches them over https only.
+		"private_key_jwt no keys":   {map[string]any{"token_endpoint_auth_method": "private_key_jwt"}, "invalid_client_metadata"},
+		"private_key_jwt http keys": {map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "http://client.example.com/jwks"}, "invalid_client_metadata"},
+		"private_key_jwt hmac key":  {map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks": map[string]any{"keys": []any{map[string]any{"kty": "oct", "k": "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0"}}}}, "invalid_client_metadata"},
+		"client_secret_jwt":         {map[string]any{"token_endpoint_auth_method": "client_secret_jwt"}, "invalid_client_metadata"},
+		"tls_client_auth":           {map[string]any{"token_endpoint_auth_method": "tls_client_auth"}, "invalid_client_metadata"},
+		"auth method case":          {map[string]any{"token_endpoint_auth_method": "None"}, "invalid_client_metadata"},
+		"only unsupported":          {map[string]any{"grant_types": []string{"client_credentials"}}, "invalid_client_metadata"},
+		"implicit and pw":           {map[string]any{"grant_types": []string{"implicit", "password"}}, "invalid_client_metadata"},
+		"response_type token":       {map[string]any{"response_types": []string{"token"}}, "invalid_client_metadata"},
+		"code and token":            {map[string]any{"response_types": []string{"code", "token"}}, "invalid_client_metadata"},
 		// RFC 7591 §2.1: grant_types and response_types must agree.
 		"code without grant":  {map[string]any{"grant_types": []string{"refresh_token"}, "response_types": []string{"code"}}, "invalid_client_metadata"},
 		"jwks and jwks_uri":   {map[string]any{"jwks_uri": "https://client.example.com/jwks", "jwks": map[string]any{"keys": []any{}}}, "invalid_client_metadata"},

@@ -52,23 +52,24 @@ func rtList(s ...string) []any {
 func TestASMetadataDocument(t *testing.T) {
 	h := newHarness(t)
 	doc := rtDoc(t, rtServe(h, http.MethodGet, testIssuer+"/.well-known/oauth-authorization-server", ""))
-	methods := rtList("none", "client_secret_basic", "client_secret_post")
+	methods := rtList("none", "client_secret_basic", "client_secret_post", "private_key_jwt")
 	require.Equal(t, map[string]any{
-		"issuer":                                         testIssuer,
-		"authorization_endpoint":                         testIssuer + "/authorize",
-		"token_endpoint":                                 testIssuer + "/token",
-		"registration_endpoint":                          testIssuer + "/register",
-		"revocation_endpoint":                            testIssuer + "/revoke",
-		"scopes_supported":                               rtList(testScope, "mcp:admin", "offline_access"), // SEP-2207: the refresh grant is on
-		"response_types_supported":                       rtList("code"),
-		"response_modes_supported":                       rtList("query"),
-		"grant_types_supported":                          rtList("authorization_code", "refresh_token"),
-		"token_endpoint_auth_methods_supported":          methods,
-		"revocation_endpoint_auth_methods_supported":     methods,
-		"introspection_endpoint":                         testIssuer + "/introspect",
-		"introspection_endpoint_auth_methods_supported":  rtList("client_secret_basic", "client_secret_post"),
-		"code_challenge_methods_supported":               rtList("S256"),
-		"authorization_response_iss_parameter_supported": true,
+		"issuer":                                           testIssuer,
+		"authorization_endpoint":                           testIssuer + "/authorize",
+		"token_endpoint":                                   testIssuer + "/token",
+		"registration_endpoint":                            testIssuer + "/register",
+		"revocation_endpoint":                              testIssuer + "/revoke",
+		"scopes_supported":                                 rtList(testScope, "mcp:admin", "offline_access"), // SEP-2207: the refresh grant is on
+		"response_types_supported":                         rtList("code"),
+		"response_modes_supported":                         rtList("query"),
+		"grant_types_supported":                            rtList("authorization_code", "refresh_token"),
+		"token_endpoint_auth_methods_supported":            methods,
+		"revocation_endpoint_auth_methods_supported":       methods,
+		"introspection_endpoint":                           testIssuer + "/introspect",
+		"introspection_endpoint_auth_methods_supported":    rtList("client_secret_basic", "client_secret_post", "private_key_jwt"),
+		"token_endpoint_auth_signing_alg_values_supported": rtList("RS256", "PS256", "ES256", "EdDSA"),
+		"code_challenge_methods_supported":                 rtList("S256"),
+		"authorization_response_iss_parameter_supported":   true,
 	}, doc)
 	require.NotContains(t, doc, "device_authorization_endpoint")
 }
@@ -115,7 +116,7 @@ func TestMetadataReturnsCopies(t *testing.T) {
 		m.TokenEndpointAuthMethodsSupported, m.RevocationEndpointAuthMethodsSupported,
 		m.ScopesSupported, m.GrantTypesSupported, m.ResponseTypesSupported,
 		m.CodeChallengeMethodsSupported, prm.ScopesSupported, prm.AuthorizationServers,
-		prm.BearerMethodsSupported,
+		prm.BearerMethodsSupported, m.TokenEndpointAuthSigningAlgValuesSupported,
 	}
 	saved := make([][]string, len(lists))
 	for i, l := range lists {
@@ -134,7 +135,7 @@ func TestMetadataReturnsCopies(t *testing.T) {
 		}
 	}
 
-	require.Equal(t, []string{"none", "client_secret_basic", "client_secret_post"}, h.srv.Metadata().TokenEndpointAuthMethodsSupported)
+	require.Equal(t, []string{"none", "client_secret_basic", "client_secret_post", "private_key_jwt"}, h.srv.Metadata().TokenEndpointAuthMethodsSupported)
 	require.Equal(t, []string{testScope, "mcp:admin", "offline_access"}, h.srv.Metadata().ScopesSupported)
 	require.Equal(t, []string{"authorization_code", "refresh_token"}, h.srv.Metadata().GrantTypesSupported)
 	require.Equal(t, []string{"S256"}, h.srv.Metadata().CodeChallengeMethodsSupported)

@@ -71,7 +71,7 @@ func TestSplitTopology(t *testing.T) {
 	var asMeta metadata.AuthorizationServer
 	getJSON(t, asIssuer+"/.well-known/oauth-authorization-server", &asMeta)
 	require.Equal(t, asIssuer+"/introspect", asMeta.IntrospectionEndpoint)
-	require.Equal(t, []string{"client_secret_basic", "client_secret_post"}, asMeta.IntrospectionEndpointAuthMethodsSupported)
+	require.Equal(t, []string{"client_secret_basic", "client_secret_post", "private_key_jwt"}, asMeta.IntrospectionEndpointAuthMethodsSupported)
 	rsClock := testclock.New(time.Now())
 	verifier, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionOptions{
 		Endpoint:     asMeta.IntrospectionEndpoint,

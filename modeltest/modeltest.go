@@ -33,7 +33,8 @@ const RaceRounds = 100
 // with the subtest's t, so that subtests are independent; release the model
 // there with t.Cleanup. Run never calls t.Parallel.
 //
-// Optional capabilities (ClientRegistrar, ClientUsageRecorder, DeviceStore)
+// Optional capabilities (ClientRegistrar, ClientUsageRecorder, DeviceStore,
+// AssertionReplayStore)
 // are tested when the model implements them, and their subtests skipped,
 // with a message saying so, when it does not.
 func Run(t *testing.T, newModel func(t *testing.T) mcpoauth.Model) {
@@ -85,6 +86,7 @@ func groups() []group {
 		{"Context", contextClauses},
 		{"Digests", digestClauses},
 		{"Records", recordClauses},
+		{"UseAssertionID", useAssertionIDClauses},
 	}, deviceGroups()...)
 }
 

@@ -271,10 +271,12 @@ func TestSweep(t *testing.T) {
 	require.NoError(t, m.SaveAuthorizationRequest(ctx, oldReq))
 	require.NoError(t, m.SaveAuthorizationRequest(ctx, liveReq))
 	require.NoError(t, m.RegisterClient(ctx, &mcpoauth.Client{ID: "client", IssuedAt: past, SecretExpiresAt: past}))
+	require.NoError(t, m.UseAssertionID(ctx, "client", "old-jti", past))
+	require.NoError(t, m.UseAssertionID(ctx, "client", "live-jti", future))
 
 	n, err := m.Sweep(ctx, t0)
 	require.NoError(t, err)
-	require.EqualValues(t, 25+1+1+1, n)
+	require.EqualValues(t, 25+1+1+1+1, n)
 	require.Equal(t, []int64{10, 10, 5}, tracer.deleted["mcpoauth_tokens"])
 	for table, counts := range tracer.deleted {
 		for _, c := range counts {
@@ -303,6 +305,8 @@ func TestSweep(t *testing.T) {
 	require.NoError(t, err)
 	_, err = m.GetClient(ctx, "client")
 	require.NoError(t, err, "a client was swept")
+	require.NoError(t, m.UseAssertionID(ctx, "client", "old-jti", future), "an expired assertion id was not swept")
+	require.ErrorIs(t, m.UseAssertionID(ctx, "client", "live-jti", future), mcpoauth.ErrAlreadyUsed, "a live assertion id was swept")
 
 	n, err = m.Sweep(ctx, t0)
 	require.NoError(t, err)

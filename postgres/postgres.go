@@ -83,9 +83,10 @@ import (
 // Compile-time proofs that Model satisfies the storage contracts
 // (DeviceStore: device.go).
 var (
-	_ mcpoauth.Model               = (*Model)(nil)
-	_ mcpoauth.ClientRegistrar     = (*Model)(nil)
-	_ mcpoauth.ClientUsageRecorder = (*Model)(nil)
+	_ mcpoauth.Model                = (*Model)(nil)
+	_ mcpoauth.ClientRegistrar      = (*Model)(nil)
+	_ mcpoauth.ClientUsageRecorder  = (*Model)(nil)
+	_ mcpoauth.AssertionReplayStore = (*Model)(nil)
 )
 
 const (

@@ -18,6 +18,7 @@ var sweepTargets = []struct{ table, key, until string }{
 	{"mcpoauth_tokens", "digest", "expires_at"},
 	{"mcpoauth_device_authorizations", "device_code_digest", "expires_at"},
 	{"mcpoauth_revoked_grants", "grant_id", "forget_after"},
+	{"mcpoauth_assertion_ids", "digest", "expires_at"},
 }
 
 // sweepSQL returns the statement that deletes at most $2 rows of a target
@@ -29,8 +30,8 @@ func sweepSQL(table, key, until string) string {
 }
 
 // Sweep deletes every pending request, authorization code (used or not),
-// token (used or not) and device authorization (decided or not) whose
-// ExpiresAt is before now, and forgets the
+// token (used or not), device authorization (decided or not) and client
+// assertion id whose ExpiresAt is before now, and forgets the
 // revoked grants whose retention ended before now, and returns how many
 // rows it deleted. Each statement deletes at most the sweep batch
 // (Options.SweepBatch) and commits on its own; Sweep runs them until nothing

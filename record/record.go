@@ -82,8 +82,12 @@ type Client struct {
 	AuthMethodDefaulted bool
 }
 
-// IsPublic reports whether the client authenticates with no secret.
-func (c *Client) IsPublic() bool { return c.SecretDigest.IsZero() }
+// IsPublic reports whether the client does not authenticate: it has no
+// secret, and does not sign assertions (token_endpoint_auth_method
+// private_key_jwt, RFC 7523 §2.2).
+func (c *Client) IsPublic() bool {
+	return c.SecretDigest.IsZero() && c.Metadata.TokenEndpointAuthMethod != "private_key_jwt"
+}
 
 // HasGrantType reports whether the client registered the grant type.
 func (c *Client) HasGrantType(grantType string) bool {

@@ -136,7 +136,7 @@ func TestLoadClientsRefuses(t *testing.T) {
 		"duplicate client_id":      {`[{"client_id": "a", "token_endpoint_auth_method": "none", ` + redirect + `}, {"client_id": "a", "token_endpoint_auth_method": "none", ` + redirect + `}]`, `"a"`},
 		"unsupported scope":        {`[{"client_id": "a", "scope": "admin", "token_endpoint_auth_method": "none", ` + redirect + `}]`, "scope"},
 		"unsupported grant only":   {`[{"client_id": "a", "grant_types": ["urn:example:unknown"], "client_secret": "s"}]`, "grant_types"},
-		"unsupported auth method":  {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "private_key_jwt", ` + redirect + `}]`, "token_endpoint_auth_method"},
+		"unsupported auth method":  {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "client_secret_jwt", ` + redirect + `}]`, "token_endpoint_auth_method"},
 		"secret in a typo'd field": {`[{"client_id": "a", "client_secrt": "s", ` + redirect + `}]`, "unknown field"},
 	} {
 		path := filepath.Join(t.TempDir(), "clients.json")

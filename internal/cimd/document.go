@@ -21,9 +21,14 @@ var ErrInvalidDocument = errors.New("cimd: invalid client ID metadata document")
 // document over MaxDocumentBytes.
 var ErrTooLarge = errors.New("cimd: client ID metadata document larger than 5 KB")
 
-// AuthMethodNone is the token endpoint authentication method of every client
-// a document describes.
-const AuthMethodNone = "none"
+// The token endpoint authentication methods a document may name: none (a
+// public client; also what no method means) and private_key_jwt (the client
+// signs assertions with a key of its jwks or jwks_uri). A shared secret
+// cannot be: nobody issued one.
+const (
+	AuthMethodNone          = "none"
+	AuthMethodPrivateKeyJWT = "private_key_jwt"
+)
 
 // DecodeDocument decodes a client ID metadata document fetched from
 // clientID. It decodes as strictly as dynamic client registration
@@ -33,15 +38,15 @@ const AuthMethodNone = "none"
 //   - client_id is present and equals clientID by simple string comparison
 //     (draft-ietf-oauth-client-id-metadata-document-02 §4);
 //   - no member whose name begins with client_secret (client_secret,
-//     client_secret_expires_at: §4.1), and no shared-secret or other
-//     token_endpoint_auth_method than none (§4.1; private_key_jwt is not
-//     supported by this server);
+//     client_secret_expires_at: §4.1), and no token_endpoint_auth_method
+//     but none and private_key_jwt (§4.1 forbids shared secrets; the MCP
+//     authorization specification lets a document use private_key_jwt);
 //   - client_name and redirect_uris are present and non-empty (the MCP
 //     authorization specification requires them).
 //
-// The returned metadata has token_endpoint_auth_method "none": such a
-// client is public. Semantic checks of the values (redirect URI schemes,
-// grant types) are the caller's.
+// The returned metadata has token_endpoint_auth_method "none" (a public
+// client) unless the document named private_key_jwt. Semantic checks of the
+// values (redirect URI schemes, grant types, keys) are the caller's.
 func DecodeDocument(body []byte, clientID string) (metadata.ClientMetadata, error) {
 	if len(body) > MaxDocumentBytes {
 		return metadata.ClientMetadata{}, fmt.Errorf("%w: %w", ErrInvalidDocument, ErrTooLarge)
@@ -74,6 +79,8 @@ func DecodeDocument(body []byte, clientID string) (metadata.ClientMetadata, erro
 	}
 	switch m := md.TokenEndpointAuthMethod; {
 	case m == "" || m == AuthMethodNone:
+		md.TokenEndpointAuthMethod = AuthMethodNone
+	case m == AuthMethodPrivateKeyJWT:
 	case strings.HasPrefix(m, "client_secret"):
 		return metadata.ClientMetadata{}, invalidDocument("shared-secret client authentication is not allowed")
 	default:
@@ -85,7 +92,6 @@ func DecodeDocument(body []byte, clientID string) (metadata.ClientMetadata, erro
 	if len(md.RedirectURIs) == 0 {
 		return metadata.ClientMetadata{}, invalidDocument("redirect_uris is required")
 	}
-	md.TokenEndpointAuthMethod = AuthMethodNone
 	return md, nil
 }
 

@@ -55,6 +55,14 @@ func TestDecodeDocument(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, AuthMethodNone, md.TokenEndpointAuthMethod, "an absent method means none")
 	require.Empty(t, md.GrantTypes, "defaults are the server's to apply")
+
+	// The MCP authorization specification (2026-07-28) lets a document
+	// authenticate with private_key_jwt (ChatGPT's does); the keys are the
+	// server's to check.
+	md, err = DecodeDocument(docJSON(t, map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example.com/jwks"}), testClientID)
+	require.NoError(t, err)
+	require.Equal(t, AuthMethodPrivateKeyJWT, md.TokenEndpointAuthMethod, "private_key_jwt is kept")
+	require.Equal(t, "https://app.example.com/jwks", md.JWKSURI)
 }
 
 // TestDecodeDocumentRefuses: the draft's document rules (§4, §4.1), the MCP
@@ -75,7 +83,7 @@ func TestDecodeDocumentRefuses(t *testing.T) {
 		"client_secret_basic":           string(docJSON(t, map[string]any{"token_endpoint_auth_method": "client_secret_basic"})),
 		"client_secret_post":            string(docJSON(t, map[string]any{"token_endpoint_auth_method": "client_secret_post"})),
 		"client_secret_jwt":             string(docJSON(t, map[string]any{"token_endpoint_auth_method": "client_secret_jwt"})),
-		"private_key_jwt (unsupported)": string(docJSON(t, map[string]any{"token_endpoint_auth_method": "private_key_jwt", "jwks_uri": "https://app.example.com/jwks"})),
+		"tls_client_auth (unsupported)": string(docJSON(t, map[string]any{"token_endpoint_auth_method": "tls_client_auth"})),
 		"client_name missing":           string(docJSON(t, map[string]any{"client_name": nil})),
 		"client_name blank":             string(docJSON(t, map[string]any{"client_name": "  "})),
 		"redirect_uris missing":         string(docJSON(t, map[string]any{"redirect_uris": nil})),

@@ -18,3 +18,17 @@ func SetTestTransport(rt http.RoundTripper) (restore func()) {
 	testTransport.Store(&rt)
 	return func() { testTransport.Store(nil) }
 }
+
+// guarded is the one guarded transport shared by the fetchers that do not
+// take their own: its idle connections serve every fetch.
+var guarded = NewTransport(nil)
+
+// Transport returns the transport other fetches of client-supplied URLs
+// (a client's jwks_uri) go through: the guarded transport (NewTransport),
+// or the test override while one is installed.
+func Transport() http.RoundTripper {
+	if p := testTransport.Load(); p != nil {
+		return *p
+	}
+	return guarded
+}

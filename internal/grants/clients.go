@@ -41,12 +41,12 @@ func (s *Service) IsDocumentClientID(clientID string) bool {
 }
 
 // GetClient resolves a client_id: through its metadata document when it is
-// a URL and documents are enabled (a public client, with the document's
-// metadata validated like a registration), else through the store. Every
-// handler and grant resolves clients here, so both kinds behave alike. An
-// unknown client is ErrUnknownClient; an unusable document is one of the
-// other invalid_client errors above, wrapping the cause; a storage failure
-// is server_error.
+// a URL and documents are enabled (a public or private_key_jwt client, with
+// the document's metadata validated like a registration), else through the
+// store. Every handler and grant resolves clients here, so both kinds
+// behave alike. An unknown client is ErrUnknownClient; an unusable document
+// is one of the other invalid_client errors above, wrapping the cause; a
+// storage failure is server_error.
 func (s *Service) GetClient(ctx context.Context, clientID string) (*record.Client, *oautherr.Error) {
 	if s.IsDocumentClientID(clientID) {
 		m, err := s.Documents.Resolve(ctx, clientID)
@@ -72,11 +72,24 @@ func (s *Service) GetClient(ctx context.Context, clientID string) (*record.Clien
 
 // ValidateDocumentMetadata checks the metadata of a client ID metadata
 // document as a registration is checked (ValidateClientMetadata: redirect
-// URI and URI schemes, grant and response types, scope), for a public
-// client: the document's grant_types default to authorization_code, so a
-// document without them can redeem its codes.
+// URI and URI schemes, grant and response types, scope, keys), for a public
+// client, or for a private_key_jwt one when the document names that method:
+// the document's grant_types default to authorization_code, so a document
+// without them can redeem its codes.
+//
+// A document that names private_key_jwt binds its client to it, as a
+// registration does (RFC 7591 §2): every request that authenticates the
+// client must carry an assertion, and one with the client_id alone is
+// invalid_client. A client that would also work as a public one (ChatGPT
+// falls back to none where private_key_jwt is not advertised) names the
+// method it means to use; a server that accepted the document's URL alone
+// would let anyone who read the document redeem a code the client was
+// issued, which is what its keys are there to prevent. On a server whose
+// Model cannot record assertion ids, such a document is invalid.
 func (s *Service) ValidateDocumentMetadata(m metadata.ClientMetadata) (metadata.ClientMetadata, error) {
-	m.TokenEndpointAuthMethod = AuthMethodNone
+	if m.TokenEndpointAuthMethod != AuthMethodPrivateKeyJWT {
+		m.TokenEndpointAuthMethod = AuthMethodNone
+	}
 	out, oerr := s.ValidateClientMetadata(m)
 	if oerr != nil {
 		return out, oerr

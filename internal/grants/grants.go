@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/bearer"
+	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
@@ -171,6 +172,10 @@ type Service struct {
 	// JWTAccessTokens, if set, makes access tokens RFC 9068 JWTs; nil:
 	// opaque, and no JOSE code runs.
 	JWTAccessTokens *JWTAccessTokens
+	// Assertions verifies private_key_jwt client assertions; nil when the
+	// Model cannot record assertion ids, and then private_key_jwt is
+	// neither advertised nor accepted.
+	Assertions *clientjwt.Verifier
 	// Usage records that clients were issued tokens (see recordUse); nil
 	// when the store cannot, or idle clients are kept.
 	Usage ClientUsageRecorder

@@ -3,10 +3,12 @@ package grants
 import (
 	"context"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/google/uuid"
 
+	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
@@ -19,6 +21,9 @@ const (
 	AuthMethodNone              = "none"
 	AuthMethodClientSecretBasic = "client_secret_basic"
 	AuthMethodClientSecretPost  = "client_secret_post"
+	// AuthMethodPrivateKeyJWT: the client signs assertions with a key of
+	// its jwks or jwks_uri (RFC 7523 §2.2, OpenID Connect Core §9).
+	AuthMethodPrivateKeyJWT = clientjwt.AuthMethod
 )
 
 // Application types (OpenID Connect Dynamic Client Registration 1.0 §2).
@@ -27,9 +32,26 @@ const (
 	ApplicationTypeNative = "native"
 )
 
-// AuthMethods are the token endpoint authentication methods the server
-// supports, in the order metadata advertises them.
+// AuthMethods are the token endpoint authentication methods every server
+// supports, in the order metadata advertises them; private_key_jwt joins
+// them where the Model can record assertion ids (see Service.AuthMethods).
 var AuthMethods = []string{AuthMethodNone, AuthMethodClientSecretBasic, AuthMethodClientSecretPost}
+
+// AuthMethods are the token endpoint authentication methods this server
+// supports: AuthMethods, and private_key_jwt when Assertions is set.
+func (s *Service) AuthMethods() []string {
+	out := slices.Clone(AuthMethods)
+	if s.Assertions != nil {
+		out = append(out, AuthMethodPrivateKeyJWT)
+	}
+	return out
+}
+
+// UsesSecret reports whether a token_endpoint_auth_method authenticates
+// with a client secret the server issues.
+func UsesSecret(method string) bool {
+	return method == AuthMethodClientSecretBasic || method == AuthMethodClientSecretPost
+}
 
 // ValidateClientMetadata checks RFC 7591 client metadata and applies its
 // defaults (RFC 7591 §2): token_endpoint_auth_method client_secret_basic,
@@ -60,7 +82,7 @@ func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.Cl
 	if m.TokenEndpointAuthMethod == "" {
 		m.TokenEndpointAuthMethod = AuthMethodClientSecretBasic
 	}
-	if !slices.Contains(AuthMethods, m.TokenEndpointAuthMethod) {
+	if !slices.Contains(s.AuthMethods(), m.TokenEndpointAuthMethod) {
 		return m, oautherr.InvalidClientMetadata("unsupported token_endpoint_auth_method")
 	}
 	if len(m.GrantTypes) == 0 {
@@ -119,6 +141,11 @@ func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.Cl
 	if m.JWKSURI != "" && len(m.JWKS) > 0 {
 		return m, oautherr.InvalidClientMetadata("jwks and jwks_uri are mutually exclusive")
 	}
+	if m.TokenEndpointAuthMethod == AuthMethodPrivateKeyJWT {
+		if oerr := validateClientKeys(m); oerr != nil {
+			return m, oerr
+		}
+	}
 	if m.Scope != "" {
 		scopes, ok := ParseScope(m.Scope)
 		if !ok {
@@ -140,10 +167,32 @@ func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.Cl
 	return m, nil
 }
 
+// validateClientKeys checks the keys of a private_key_jwt client (OpenID
+// Connect Dynamic Client Registration §2: it needs jwks or jwks_uri): an
+// https jwks_uri, or a jwks with at least one public signature key. A
+// jwks_uri is fetched when an assertion needs it, not here: registration
+// does not make the server fetch a URL a stranger chose.
+func validateClientKeys(m metadata.ClientMetadata) *oautherr.Error {
+	switch {
+	case m.JWKSURI != "":
+		if !strings.HasPrefix(m.JWKSURI, "https://") {
+			return oautherr.InvalidClientMetadata("jwks_uri must be an https URL")
+		}
+	case len(m.JWKS) > 0:
+		set, err := clientjwt.ParseKeySet(m.JWKS)
+		if err != nil || len(set.Keys) == 0 {
+			return oautherr.InvalidClientMetadata("jwks holds no public signature key")
+		}
+	default:
+		return oautherr.InvalidClientMetadata("private_key_jwt requires jwks or jwks_uri")
+	}
+	return nil
+}
+
 // NewClient builds the client record and the registration response for
 // validated metadata. An empty clientID gets a fresh UUID; an empty secret for
-// a confidential client gets a fresh 256-bit one from the unreserved
-// alphabet.
+// a client that authenticates with a secret gets a fresh 256-bit one from
+// the unreserved alphabet. A private_key_jwt client gets no secret.
 func (s *Service) NewClient(m metadata.ClientMetadata, clientID, clientSecret string) (*record.Client, *metadata.ClientInformation) {
 	now := s.Now()
 	if clientID == "" {
@@ -151,7 +200,7 @@ func (s *Service) NewClient(m metadata.ClientMetadata, clientID, clientSecret st
 	}
 	c := &record.Client{ID: clientID, IssuedAt: now, LastUsedAt: now, Metadata: m}
 	info := &metadata.ClientInformation{ClientID: clientID, ClientIDIssuedAt: now.Unix(), ClientMetadata: m}
-	if m.TokenEndpointAuthMethod != AuthMethodNone {
+	if UsesSecret(m.TokenEndpointAuthMethod) {
 		if clientSecret == "" {
 			clientSecret = secret.New()
 		}

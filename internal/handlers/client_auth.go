@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
@@ -20,7 +21,8 @@ var clientAuthFailed = oautherr.InvalidClient("client authentication failed")
 // authenticateClient identifies the client of a token, revocation,
 // introspection or device request (OAuth 2.1 §2.4): client_secret_basic
 // (RFC 6749 §2.3.1, id and secret form-urlencoded before base64),
-// client_secret_post, or none for a public client. Using two methods at once
+// client_secret_post, private_key_jwt (RFC 7523 §2.2, see
+// authenticateAssertion), or none for a public client. Using two methods at once
 // is invalid_request (RFC 6749 §2.3). A confidential client must use the
 // method it registered (RFC 7591 §2); one whose registration named none may
 // use either secret method. Every invalid_client is 401 with a Basic
@@ -35,6 +37,20 @@ func (e *Env) authenticateClient(r *http.Request, form url.Values) (*record.Clie
 	bodySecret, oerr := httpx.Param(form, "client_secret")
 	if oerr != nil {
 		return nil, oerr
+	}
+	assertionType, oerr := httpx.Param(form, "client_assertion_type")
+	if oerr != nil {
+		return nil, oerr
+	}
+	assertion, oerr := httpx.Param(form, "client_assertion")
+	if oerr != nil {
+		return nil, oerr
+	}
+	if assertionType != "" || assertion != "" {
+		if bodySecret != "" || len(r.Header.Values("Authorization")) > 0 {
+			return nil, oautherr.InvalidRequest("more than one client authentication method")
+		}
+		return e.authenticateAssertion(r, bodyID, assertionType, assertion)
 	}
 	id, sec, basic := bodyID, bodySecret, false
 	if h := r.Header.Values("Authorization"); len(h) > 0 {
@@ -63,6 +79,12 @@ func (e *Env) authenticateClient(r *http.Request, form url.Values) (*record.Clie
 		secret.Equal(secret.Digest(sec), record.Digest{})
 		return nil, clientAuthFailed.WithCause(oerr)
 	}
+	if client.Metadata.TokenEndpointAuthMethod == grants.AuthMethodPrivateKeyJWT {
+		// RFC 7591 §2: a client that registered private_key_jwt (or whose
+		// metadata document names it) authenticates with nothing else;
+		// it has no secret, and its client_id alone proves nothing.
+		return nil, clientAuthFailed
+	}
 	if client.IsPublic() {
 		if sec != "" || basic {
 			// Credentials were included, and they cannot be right.
@@ -78,6 +100,50 @@ func (e *Env) authenticateClient(r *http.Request, form url.Values) (*record.Clie
 	}
 	if !client.SecretExpiresAt.IsZero() && !e.Grants.Now().Before(client.SecretExpiresAt) {
 		return nil, oautherr.InvalidClient("client secret expired")
+	}
+	return client, nil
+}
+
+// authenticateAssertion authenticates a client by a JWT it signed (RFC 7523
+// §2.2 and §3; OpenID Connect Core §9 private_key_jwt): the assertion's sub
+// names the client (client_id, optional in the body, must agree: RFC 7521
+// §4.2), which must have registered private_key_jwt; clientjwt checks the
+// signature against its keys, the claims, and that the jti is new. Every
+// failure but a storage error is the one invalid_client.
+func (e *Env) authenticateAssertion(r *http.Request, bodyID, assertionType, assertion string) (*record.Client, *oautherr.Error) {
+	if assertionType == "" || assertion == "" {
+		return nil, oautherr.InvalidRequest("client_assertion and client_assertion_type go together")
+	}
+	if assertionType != clientjwt.AssertionType {
+		return nil, oautherr.InvalidClient("unsupported client_assertion_type")
+	}
+	v := e.Grants.Assertions
+	if v == nil {
+		return nil, oautherr.InvalidClient("private_key_jwt is not supported")
+	}
+	id, err := clientjwt.Subject(assertion)
+	if err != nil {
+		return nil, clientAuthFailed.WithCause(err)
+	}
+	if bodyID != "" && bodyID != id {
+		return nil, clientAuthFailed
+	}
+	client, oerr := e.Grants.GetClient(r.Context(), id)
+	if oerr != nil && oerr.Code == oautherr.CodeServerError {
+		return nil, oerr
+	}
+	if client == nil {
+		return nil, clientAuthFailed.WithCause(oerr)
+	}
+	if client.Metadata.TokenEndpointAuthMethod != grants.AuthMethodPrivateKeyJWT {
+		// RFC 7591 §2: a client uses the method it registered.
+		return nil, clientAuthFailed
+	}
+	if err := v.Verify(r.Context(), client.ID, client.Metadata, assertion); err != nil {
+		if clientjwt.IsStoreError(err) {
+			return nil, oautherr.ServerError(err)
+		}
+		return nil, clientAuthFailed.WithCause(err)
 	}
 	return client, nil
 }

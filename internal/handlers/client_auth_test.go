@@ -28,7 +28,8 @@ func TestUsesRegisteredMethod(t *testing.T) {
 		{"RFC 7591 §2: client_secret_post with HTTP Basic", client(grants.AuthMethodClientSecretPost, false), true, false},
 		{"no method registered: HTTP Basic", client(grants.AuthMethodClientSecretBasic, true), true, true},
 		{"no method registered: body", client(grants.AuthMethodClientSecretBasic, true), false, true},
-		{"an unknown method: never", client("private_key_jwt", false), true, false},
+		{"private_key_jwt: never with a secret", client("private_key_jwt", false), true, false},
+		{"private_key_jwt: never with a secret in the body", client("private_key_jwt", false), false, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			if got := usesRegisteredMethod(tc.client, tc.basic); got != tc.want {

@@ -1,0 +1,211 @@
+package clientjwt
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"sync"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+
+	"github.com/mcpoauth/mcpoauth/internal/cimd"
+)
+
+// Bounds of the jwks_uri cache and fetches.
+const (
+	// MaxJWKSBytes caps a fetched key set.
+	MaxJWKSBytes = 64 << 10
+	// DefaultKeyCacheSize bounds the number of cached key sets.
+	DefaultKeyCacheSize = 1000
+	// DefaultKeyTTL is how long a fetched key set is used.
+	DefaultKeyTTL = 5 * time.Minute
+	// MinRefetchInterval is the least time between two fetches of one
+	// jwks_uri: an assertion with an unknown kid refetches at most this
+	// often, so that a stream of bad kids cannot make the server a fetcher.
+	MinRefetchInterval = 30 * time.Second
+	fetchTimeout       = 5 * time.Second
+)
+
+// ErrFetch is wrapped by the error of a jwks_uri that could not be fetched
+// (a non-public address among the reasons: cimd.ErrForbiddenAddress) or
+// did not hold a key set.
+var ErrFetch = errors.New("clientjwt: the client's jwks_uri could not be fetched")
+
+// KeySets fetches and caches clients' jwks_uri key sets through the guarded
+// transport metadata documents are fetched with. It is safe for concurrent
+// use.
+type KeySets struct {
+	// Now is the clock of the cache; nil means time.Now.
+	Now func() time.Time
+	// Size bounds the cache; 0 means DefaultKeyCacheSize.
+	Size int
+	// TTL is how long a key set is used; 0 means DefaultKeyTTL.
+	TTL time.Duration
+	// Transport replaces cimd.Transport(); tests only.
+	Transport http.RoundTripper
+
+	mu       sync.Mutex
+	cache    map[string]keyEntry
+	inflight map[string]*keyCall
+}
+
+// keyCall is a fetch in progress that concurrent lookups of one jwks_uri
+// share, so that a burst of assertions with an unknown kid fetches once.
+type keyCall struct {
+	done chan struct{}
+	set  jose.JSONWebKeySet
+	err  error
+}
+
+type keyEntry struct {
+	set       jose.JSONWebKeySet
+	fetchedAt time.Time
+}
+
+func (k *KeySets) now() time.Time {
+	if k.Now != nil {
+		return k.Now()
+	}
+	return time.Now()
+}
+
+// Get returns the key set at uri: cached while fresh, else fetched. With
+// refresh, a cached set is fetched again unless it was fetched less than
+// MinRefetchInterval ago (key rotation: an assertion names a kid the cached
+// set lacks); fresh reports whether the returned set was just fetched.
+func (k *KeySets) Get(ctx context.Context, uri string, refresh bool) (set jose.JSONWebKeySet, fresh bool, err error) {
+	now := k.now()
+	ttl := k.TTL
+	if ttl <= 0 {
+		ttl = DefaultKeyTTL
+	}
+	k.mu.Lock()
+	e, ok := k.cache[uri]
+	if ok && now.Sub(e.fetchedAt) < ttl && (!refresh || now.Sub(e.fetchedAt) < MinRefetchInterval) {
+		k.mu.Unlock()
+		return e.set, false, nil
+	}
+	c, joined := k.inflight[uri]
+	if !joined {
+		c = &keyCall{done: make(chan struct{})}
+		if k.inflight == nil {
+			k.inflight = make(map[string]*keyCall)
+		}
+		k.inflight[uri] = c
+		// The fetch belongs to every waiter: detached from the first
+		// one's cancellation, bounded by fetchTimeout.
+		go k.run(context.WithoutCancel(ctx), uri, now, c)
+	}
+	k.mu.Unlock()
+	select {
+	case <-c.done:
+		return c.set, c.err == nil, c.err
+	case <-ctx.Done():
+		return jose.JSONWebKeySet{}, false, ctx.Err()
+	}
+}
+
+// run fetches uri for the waiters of c and caches a set it got.
+func (k *KeySets) run(ctx context.Context, uri string, now time.Time, c *keyCall) {
+	set, err := k.fetch(ctx, uri)
+	if err == nil {
+		k.store(uri, keyEntry{set: set, fetchedAt: now})
+	}
+	k.mu.Lock()
+	delete(k.inflight, uri)
+	k.mu.Unlock()
+	c.set, c.err = set, err
+	close(c.done)
+}
+
+// store caches e, evicting the oldest entry when the cache is full.
+func (k *KeySets) store(uri string, e keyEntry) {
+	size := k.Size
+	if size <= 0 {
+		size = DefaultKeyCacheSize
+	}
+	k.mu.Lock()
+	defer k.mu.Unlock()
+	if k.cache == nil {
+		k.cache = make(map[string]keyEntry)
+	}
+	for _, ok := k.cache[uri]; !ok && len(k.cache) >= size; _, ok = k.cache[uri] {
+		var victim string
+		var oldest time.Time
+		for u, v := range k.cache {
+			if victim == "" || v.fetchedAt.Before(oldest) {
+				victim, oldest = u, v.fetchedAt
+			}
+		}
+		delete(k.cache, victim)
+	}
+	k.cache[uri] = e
+}
+
+// fetch GETs a key set: https only, no redirect, no cookie, bounded in time
+// and size, through the guarded transport.
+func (k *KeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
+	u, err := url.Parse(uri)
+	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: not an https URL", ErrFetch)
+	}
+	rt := k.Transport
+	if rt == nil {
+		rt = cimd.Transport()
+	}
+	c := &http.Client{
+		Transport:     rt,
+		Timeout:       fetchTimeout,
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, uri, nil)
+	if err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: %w", ErrFetch, err)
+	}
+	req.Header.Set("Accept", "application/jwk-set+json, application/json")
+	req.Header.Set("User-Agent", "mcpoauth (client jwks_uri fetcher)")
+	resp, err := c.Do(req)
+	if err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: %w", ErrFetch, err)
+	}
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: status %d", ErrFetch, resp.StatusCode)
+	}
+	body, err := io.ReadAll(io.LimitReader(resp.Body, MaxJWKSBytes+1))
+	if err != nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: reading the body: %w", ErrFetch, err)
+	}
+	if len(body) > MaxJWKSBytes {
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: key set larger than %d bytes", ErrFetch, MaxJWKSBytes)
+	}
+	return ParseKeySet(body)
+}
+
+// ParseKeySet decodes a JWK Set (RFC 7517 §5), keeping only public
+// signature keys: a private or symmetric key is dropped, so that no
+// assertion is ever checked with a shared secret.
+func ParseKeySet(b []byte) (jose.JSONWebKeySet, error) {
+	var raw struct {
+		Keys []json.RawMessage `json:"keys"`
+	}
+	if err := json.Unmarshal(b, &raw); err != nil || raw.Keys == nil {
+		return jose.JSONWebKeySet{}, fmt.Errorf("%w: not a JWK Set", ErrFetch)
+	}
+	var set jose.JSONWebKeySet
+	for _, r := range raw.Keys {
+		var key jose.JSONWebKey
+		// A key of a type go-jose does not know is skipped, not fatal: a
+		// set may hold keys for other uses.
+		if key.UnmarshalJSON(r) != nil || !key.Valid() || !key.IsPublic() || (key.Use != "" && key.Use != "sig") {
+			continue
+		}
+		set.Keys = append(set.Keys, key)
+	}
+	return set, nil
+}

@@ -1,0 +1,32 @@
+package postgres
+
+import (
+	"context"
+	"fmt"
+	"time"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+var errAssertionUsed = fmt.Errorf("postgres: client assertion: %w", mcpoauth.ErrAlreadyUsed)
+
+// UseAssertionID records a client assertion's jti (its digest,
+// mcpoauth.AssertionIDDigest) until expiresAt, or returns ErrAlreadyUsed if
+// it is recorded (Sweep deletes it after expiresAt). One statement: of
+// concurrent uses on any replica exactly one inserts.
+func (m *Model) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	d := mcpoauth.AssertionIDDigest(clientID, jti)
+	tag, err := m.execRC(ctx, "use assertion id",
+		`INSERT INTO mcpoauth_assertion_ids (digest, expires_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`,
+		d[:], expiresAt)
+	if err != nil {
+		return err
+	}
+	if tag.RowsAffected() == 0 {
+		return errAssertionUsed
+	}
+	return nil
+}
