@@ -51,31 +51,16 @@ func (s *OAuthServer) setUpClientSweep() {
 	s.grants.UseNotRecorded = func(ctx context.Context, err error) {
 		s.onError(ctx, "token:record client use", oautherr.ServerError(err))
 	}
-	go runClientSweeper(weak.Make(s), s.clientSweep.stop, s.clientSweep.done)
+	go everyWhileAlive(weak.Make(s), idleClientSweepInterval, s.clientSweep.stop, s.clientSweep.done, (*OAuthServer).sweepIdleClientsOnce)
 }
 
-// runClientSweeper sweeps idle clients every idleClientSweepInterval until
-// stop is closed or the server was garbage collected: it holds the server
-// only weakly, and only for the duration of a sweep.
-func runClientSweeper(wp weak.Pointer[OAuthServer], stop <-chan struct{}, done chan<- struct{}) {
-	defer close(done)
-	ticker := time.NewTicker(idleClientSweepInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-stop:
-			return
-		case <-ticker.C:
-			s := wp.Value()
-			if s == nil {
-				return
-			}
-			ctx, cancel := context.WithTimeout(context.Background(), idleClientSweepTimeout)
-			if _, err := s.SweepIdleClients(ctx); err != nil {
-				s.onError(ctx, "sweep idle clients", oautherr.ServerError(err))
-			}
-			cancel()
-		}
+// sweepIdleClientsOnce is one pass of the background client sweep, bounded
+// in time; its failure goes to ErrorHandler, as it has no caller.
+func (s *OAuthServer) sweepIdleClientsOnce() {
+	ctx, cancel := context.WithTimeout(context.Background(), idleClientSweepTimeout)
+	defer cancel()
+	if _, err := s.SweepIdleClients(ctx); err != nil {
+		s.onError(ctx, "sweep idle clients", oautherr.ServerError(err))
 	}
 }
 

@@ -164,14 +164,15 @@ func NewMemoryModel(opts MemoryModelOptions) *MemoryModel {
 		close(m.done)
 		return m
 	}
-	go memorySweeper(weak.Make(m), interval, clock, m.stop, m.done)
+	go everyWhileAlive(weak.Make(m), interval, m.stop, m.done, func(m *MemoryModel) { m.Sweep(clock()) })
 	return m
 }
 
-// memorySweeper sweeps the model every interval until stop is closed or the
-// model was garbage collected. It holds the model only through a weak pointer
-// and only for the duration of a sweep.
-func memorySweeper(wp weak.Pointer[MemoryModel], interval time.Duration, now func() time.Time, stop <-chan struct{}, done chan<- struct{}) {
+// everyWhileAlive calls fn with the value wp points to every interval,
+// until stop is closed or the value was garbage collected: it holds the
+// value only for the duration of a call, so that a background sweeper never
+// keeps its owner (a MemoryModel, an OAuthServer) alive.
+func everyWhileAlive[T any](wp weak.Pointer[T], interval time.Duration, stop <-chan struct{}, done chan<- struct{}, fn func(*T)) {
 	defer close(done)
 	ticker := time.NewTicker(interval)
 	defer ticker.Stop()
@@ -180,11 +181,11 @@ func memorySweeper(wp weak.Pointer[MemoryModel], interval time.Duration, now fun
 		case <-stop:
 			return
 		case <-ticker.C:
-			m := wp.Value()
-			if m == nil {
+			v := wp.Value()
+			if v == nil {
 				return
 			}
-			m.Sweep(now())
+			fn(v)
 		}
 	}
 }

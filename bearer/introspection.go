@@ -141,15 +141,8 @@ var _ Verifier = (*IntrospectionVerifier)(nil)
 // NewIntrospectionVerifier checks opts, applies the defaults and returns the
 // verifier.
 func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier, error) {
-	u, err := url.Parse(opts.Endpoint)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return nil, errors.New("bearer: IntrospectionOptions.Endpoint must be an absolute URL without userinfo or fragment")
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && (opts.AllowHTTP || isLoopbackHost(u.Hostname())):
-	default:
-		return nil, errors.New("bearer: IntrospectionOptions.Endpoint must use https (http only on loopback, or with AllowHTTP)")
+	if err := checkFetchURL("IntrospectionOptions.Endpoint", opts.Endpoint, opts.AllowHTTP); err != nil {
+		return nil, err
 	}
 	if opts.ClientID == "" || opts.ClientSecret == "" {
 		return nil, errors.New("bearer: IntrospectionOptions.ClientID and ClientSecret are required")
@@ -382,4 +375,23 @@ func isLoopbackHost(host string) bool {
 	}
 	ip := net.ParseIP(host)
 	return ip != nil && ip.IsLoopback()
+}
+
+// checkFetchURL checks the URL of an authorization server endpoint a
+// verifier fetches (introspection, JWKS): absolute, no userinfo or
+// fragment, and https, unless it is on loopback or allowHTTP says
+// otherwise (a token or key set over plain http can be read or replaced on
+// the way).
+func checkFetchURL(field, raw string, allowHTTP bool) error {
+	u, err := url.Parse(raw)
+	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" {
+		return errors.New("bearer: " + field + " must be an absolute URL without userinfo or fragment")
+	}
+	switch {
+	case u.Scheme == "https":
+	case u.Scheme == "http" && (allowHTTP || isLoopbackHost(u.Hostname())):
+	default:
+		return errors.New("bearer: " + field + " must use https (http only on loopback, or with AllowHTTP)")
+	}
+	return nil
 }

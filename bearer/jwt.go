@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"net/url"
 	"strings"
 	"sync"
 	"time"
@@ -123,15 +122,8 @@ var _ Verifier = (*JWTVerifier)(nil)
 // NewJWTVerifier checks opts, applies the defaults and returns the verifier.
 // It fetches nothing until the first token.
 func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
-	u, err := url.Parse(opts.JWKSURL)
-	if err != nil || !u.IsAbs() || u.Host == "" || u.User != nil || u.Fragment != "" {
-		return nil, errors.New("bearer: JWTOptions.JWKSURL must be an absolute URL without userinfo or fragment")
-	}
-	switch {
-	case u.Scheme == "https":
-	case u.Scheme == "http" && (opts.AllowHTTP || isLoopbackHost(u.Hostname())):
-	default:
-		return nil, errors.New("bearer: JWTOptions.JWKSURL must use https (http only on loopback, or with AllowHTTP)")
+	if err := checkFetchURL("JWTOptions.JWKSURL", opts.JWKSURL, opts.AllowHTTP); err != nil {
+		return nil, err
 	}
 	if opts.Issuer == "" || opts.Resource == "" {
 		return nil, errors.New("bearer: JWTOptions.Issuer and Resource are required")
