@@ -84,7 +84,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.addr, "addr", defaultAddr, "listen address `HOST:PORT`; port 0 picks a free port")
 	fs.StringVar(&o.issuer, "issuer", "", "issuer `URL` of the authorization server: https, or http on localhost, 127.0.0.1 or [::1]\n(default http://localhost:PORT, PORT being the port -addr listens on)")
 	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL `URL` (postgres://user@host:5432/db): keep clients, codes and tokens there,\napplying the schema migrations at start (default: in memory, lost on exit)")
-	fs.StringVar(&o.clientsFile, "clients", "", "JSON `FILE` with an array of RFC 7591 client information objects to pre-register:\nclient_id and the client metadata, plus client_secret unless token_endpoint_auth_method is \"none\"")
+	fs.StringVar(&o.clientsFile, "clients", "", "JSON `FILE` with an array of RFC 7591 client information objects to pre-register:\nclient_id and the client metadata, plus client_secret unless token_endpoint_auth_method is \"none\" or \"private_key_jwt\"\n(which needs jwks or jwks_uri instead)")
 	fs.StringVar(&o.accessTokens, "access-tokens", "opaque", "access token `FORMAT`: opaque, or jwt for RFC 9068 JWT access tokens signed (ES256) with a key\ngenerated at start, its public half at the jwks_uri of the metadata (<issuer>/jwks)")
 	// Not "return o, cli.Parse(...)": o would be read in no set order.
 	err := cli.Parse(fs, usageIntro, args, stderr, func() error {

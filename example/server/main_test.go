@@ -3,6 +3,11 @@ package main
 import (
 	"bytes"
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
 	"flag"
 	"io"
 	"log/slog"
@@ -126,18 +131,20 @@ func TestRunRefusesBadConfig(t *testing.T) {
 func TestLoadClientsRefuses(t *testing.T) {
 	const redirect = `"redirect_uris": ["http://127.0.0.1:8765/callback"]`
 	for name, tc := range map[string]struct{ json, want string }{
-		"not an array":             {`{"client_id": "a"}`, "cannot unmarshal"},
-		"trailing data":            {`[] []`, "unexpected data"},
-		"unknown member":           {`[{"client_id": "a", "scpoe": "x", "token_endpoint_auth_method": "none", ` + redirect + `}]`, `unknown field "scpoe"`},
-		"no client_id":             {`[{"token_endpoint_auth_method": "none", ` + redirect + `}]`, "client_id is required"},
-		"confidential, no secret":  {`[{"client_id": "a", ` + redirect + `}]`, "client_secret is required"},
-		"public with a secret":     {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "none", ` + redirect + `}]`, "has no client_secret"},
-		"invalid redirect":         {`[{"client_id": "a", "token_endpoint_auth_method": "none", "redirect_uris": ["http://example.com/cb"]}]`, "redirect_uri"},
-		"duplicate client_id":      {`[{"client_id": "a", "token_endpoint_auth_method": "none", ` + redirect + `}, {"client_id": "a", "token_endpoint_auth_method": "none", ` + redirect + `}]`, `"a"`},
-		"unsupported scope":        {`[{"client_id": "a", "scope": "admin", "token_endpoint_auth_method": "none", ` + redirect + `}]`, "scope"},
-		"unsupported grant only":   {`[{"client_id": "a", "grant_types": ["urn:example:unknown"], "client_secret": "s"}]`, "grant_types"},
-		"unsupported auth method":  {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "client_secret_jwt", ` + redirect + `}]`, "token_endpoint_auth_method"},
-		"secret in a typo'd field": {`[{"client_id": "a", "client_secrt": "s", ` + redirect + `}]`, "unknown field"},
+		"not an array":              {`{"client_id": "a"}`, "cannot unmarshal"},
+		"trailing data":             {`[] []`, "unexpected data"},
+		"unknown member":            {`[{"client_id": "a", "scpoe": "x", "token_endpoint_auth_method": "none", ` + redirect + `}]`, `unknown field "scpoe"`},
+		"no client_id":              {`[{"token_endpoint_auth_method": "none", ` + redirect + `}]`, "client_id is required"},
+		"confidential, no secret":   {`[{"client_id": "a", ` + redirect + `}]`, "client_secret is required"},
+		"public with a secret":      {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "none", ` + redirect + `}]`, "has no client_secret"},
+		"invalid redirect":          {`[{"client_id": "a", "token_endpoint_auth_method": "none", "redirect_uris": ["http://example.com/cb"]}]`, "redirect_uri"},
+		"duplicate client_id":       {`[{"client_id": "a", "token_endpoint_auth_method": "none", ` + redirect + `}, {"client_id": "a", "token_endpoint_auth_method": "none", ` + redirect + `}]`, `"a"`},
+		"unsupported scope":         {`[{"client_id": "a", "scope": "admin", "token_endpoint_auth_method": "none", ` + redirect + `}]`, "scope"},
+		"unsupported grant only":    {`[{"client_id": "a", "grant_types": ["urn:example:unknown"], "client_secret": "s"}]`, "grant_types"},
+		"unsupported auth method":   {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "client_secret_jwt", ` + redirect + `}]`, "token_endpoint_auth_method"},
+		"secret in a typo'd field":  {`[{"client_id": "a", "client_secrt": "s", ` + redirect + `}]`, "unknown field"},
+		"private_key_jwt, a secret": {`[{"client_id": "a", "client_secret": "s", "token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"], "jwks_uri": "https://client.example/jwks"}]`, "has no client_secret"},
+		"private_key_jwt, no keys":  {`[{"client_id": "a", "token_endpoint_auth_method": "private_key_jwt", "grant_types": ["client_credentials"]}]`, "jwks"},
 	} {
 		path := filepath.Join(t.TempDir(), "clients.json")
 		require.NoError(t, os.WriteFile(path, []byte(tc.json), 0o600))
@@ -224,4 +231,25 @@ func TestUsername(t *testing.T) {
 		assert.Equal(t, want, got, "%q", in)
 		assert.Equal(t, want == "", err != nil, "%q", in)
 	}
+}
+
+// TestLoadClientsPrivateKeyJWT: a static private_key_jwt client with an
+// inline jwks (and no secret) is accepted.
+func TestLoadClientsPrivateKeyJWT(t *testing.T) {
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	pub, err := key.PublicKey.Bytes() // 0x04 || X || Y
+	require.NoError(t, err)
+	b64 := base64.RawURLEncoding.EncodeToString
+	clients, err := json.Marshal([]map[string]any{{
+		"client_id": "svc", "grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+		"jwks": map[string]any{"keys": []map[string]string{{"kty": "EC", "crv": "P-256", "kid": "k1", "use": "sig", "alg": "ES256",
+			"x": b64(pub[1:33]), "y": b64(pub[33:])}}},
+	}})
+	require.NoError(t, err)
+	path := filepath.Join(t.TempDir(), "clients.json")
+	require.NoError(t, os.WriteFile(path, clients, 0o600))
+	app, err := newServer(options{addr: "127.0.0.1:3000", issuer: "http://localhost:3000", clientsFile: path})
+	require.NoError(t, err)
+	_ = app.Close()
 }

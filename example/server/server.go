@@ -163,17 +163,22 @@ func loadClients(ctx context.Context, srv *mcpoauth.OAuthServer, path string, lo
 	seen := make(map[string]bool, len(clients))
 	for i, c := range clients {
 		public := c.TokenEndpointAuthMethod == "none"
+		// A private_key_jwt client authenticates with its keys (jwks or
+		// jwks_uri), never a secret.
+		keys := c.TokenEndpointAuthMethod == "private_key_jwt"
 		switch {
 		case c.ClientID == "":
 			return fmt.Errorf("-clients %s: client %d: client_id is required", path, i)
 		case seen[c.ClientID]:
 			return fmt.Errorf("-clients %s: client %q is listed twice", path, c.ClientID)
-		case !public && c.ClientSecret == "":
+		case !public && !keys && c.ClientSecret == "":
 			// The library would mint a secret and return it once; a
 			// static client's secret belongs in the file, not in a log.
-			return fmt.Errorf("-clients %s: client %q: client_secret is required unless token_endpoint_auth_method is \"none\"", path, c.ClientID)
+			return fmt.Errorf("-clients %s: client %q: client_secret is required unless token_endpoint_auth_method is \"none\" or \"private_key_jwt\"", path, c.ClientID)
 		case public && c.ClientSecret != "":
 			return fmt.Errorf("-clients %s: client %q: a public client (token_endpoint_auth_method \"none\") has no client_secret", path, c.ClientID)
+		case keys && c.ClientSecret != "":
+			return fmt.Errorf("-clients %s: client %q: a private_key_jwt client has no client_secret", path, c.ClientID)
 		}
 		seen[c.ClientID] = true
 		out, err := srv.RegisterClient(ctx, c)
