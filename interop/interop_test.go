@@ -1,11 +1,11 @@
 // Package interop drives the example server (built and started as its own
 // process, as outside tools see it) with real MCP and OAuth clients: the
-// official TypeScript MCP SDK (interop/ts, Node), the MCP Go SDK's own
-// OAuth client, and golang.org/x/oauth2 for client credentials and the
-// device flow; and the official MCP conformance suite's authorization
-// server scenarios (conformance_test.go). The TypeScript test needs Node
-// and `npm ci` in interop/ts, the conformance test `npm ci` in
-// interop/conformance; they skip without them unless
+// official TypeScript MCP SDK and oauth4webapi (interop/ts, Node), the MCP
+// Go SDK's own OAuth client, and golang.org/x/oauth2 for client credentials
+// and the device flow; and the official MCP conformance suite's
+// authorization server scenarios (conformance_test.go). The TypeScript and
+// oauth4webapi tests need Node and `npm ci` in interop/ts, the conformance
+// test `npm ci` in interop/conformance; they skip without them unless
 // MCPOAUTH_REQUIRE_INTEROP=1. The Go tests need nothing else and always
 // run.
 package interop

@@ -1,0 +1,155 @@
+package interop
+
+import (
+	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"encoding/base64"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+	"golang.org/x/oauth2"
+)
+
+// TestOAuth4WebAPIPrivateKeyJWT runs interop/ts/o4w.mjs: oauth4webapi, as a
+// static confidential client whose ES256 public key is in the -clients
+// file's jwks, discovers the metadata, gets a token by client credentials
+// authenticating with private_key_jwt (RFC 7523), and validates the RFC
+// 9068 JWT access token against the jwks_uri with validateJwtAccessToken;
+// the MCP endpoint then accepts the token.
+func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		requireInterop(t, "TestOAuth4WebAPIPrivateKeyJWT needs Node.js 20 or later (node) in PATH")
+	}
+	if _, err := os.Stat(filepath.Join("ts", "node_modules", "oauth4webapi", "package.json")); err != nil {
+		requireInterop(t, "TestOAuth4WebAPIPrivateKeyJWT needs the npm packages of interop/ts: run `cd interop/ts && npm ci`")
+	}
+
+	const clientID, kid = "interop-o4w", "o4w-key-1"
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	pub, err := key.PublicKey.Bytes() // 0x04 || X || Y
+	require.NoError(t, err)
+	d, err := key.Bytes()
+	require.NoError(t, err)
+	b64 := base64.RawURLEncoding.EncodeToString
+	publicJWK := map[string]string{"kty": "EC", "crv": "P-256", "kid": kid, "use": "sig", "alg": "ES256",
+		"x": b64(pub[1:33]), "y": b64(pub[33:])}
+	clients := writeClients(t, []map[string]any{{
+		"client_id": clientID, "client_name": "interop oauth4webapi",
+		"grant_types": []string{"client_credentials"}, "token_endpoint_auth_method": "private_key_jwt",
+		"scope": scopeTools, "jwks": map[string]any{"keys": []map[string]string{publicJWK}},
+	}})
+	s := startServer(t, "-access-tokens", "jwt", "-clients", clients)
+
+	privateJWK := map[string]string{"client_id": clientID, "d": b64(d)}
+	for k, v := range publicJWK {
+		privateJWK[k] = v
+	}
+	stdin, err := json.Marshal(privateJWK)
+	require.NoError(t, err)
+	tokenFile := filepath.Join(t.TempDir(), "token")
+	ctx := testContext(t, flowTimeout)
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, node, "o4w.mjs", s.issuer, s.mcpURL, tokenFile)
+	cmd.Dir = "ts"
+	var stdout, stderr bytes.Buffer
+	cmd.Stdin = bytes.NewReader(stdin)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	runErr := cmd.Run()
+	t.Logf("o4w.mjs (%s) stderr:\n%s", time.Since(start).Round(time.Millisecond), stderr.String())
+	require.NoError(t, runErr, "o4w.mjs: %s", stdout.String())
+
+	var sum struct {
+		OK              bool     `json:"ok"`
+		Error           string   `json:"error"`
+		Issuer          string   `json:"issuer"`
+		JWKSURI         string   `json:"jwks_uri"`
+		AuthMethods     []string `json:"token_endpoint_auth_methods_supported"`
+		AuthSigningAlgs []string `json:"token_endpoint_auth_signing_alg_values_supported"`
+		Assertion       struct {
+			Alg    string `json:"alg"`
+			Kid    string `json:"kid"`
+			Iss    string `json:"iss"`
+			Sub    string `json:"sub"`
+			Aud    any    `json:"aud"`
+			HasJTI bool   `json:"has_jti"`
+			HasExp bool   `json:"has_exp"`
+		} `json:"assertion"`
+		TokenStatus     int    `json:"token_status"`
+		TokenType       string `json:"token_type"`
+		Scope           string `json:"scope"`
+		ExpiresIn       int    `json:"expires_in"`
+		HasRefreshToken bool   `json:"has_refresh_token"`
+		TokenHeader     struct {
+			Typ    string `json:"typ"`
+			Alg    string `json:"alg"`
+			HasKid bool   `json:"has_kid"`
+		} `json:"token_header"`
+		Claims struct {
+			Iss      string `json:"iss"`
+			Sub      string `json:"sub"`
+			Aud      any    `json:"aud"`
+			ClientID string `json:"client_id"`
+			Scope    string `json:"scope"`
+			Exp      int64  `json:"exp"`
+			Iat      int64  `json:"iat"`
+			HasJTI   bool   `json:"has_jti"`
+		} `json:"claims"`
+	}
+	out := bytes.TrimSpace(stdout.Bytes())
+	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	require.NoError(t, json.Unmarshal(out, &sum), "o4w.mjs printed %q", stdout.String())
+	require.True(t, sum.OK, sum.Error)
+
+	// Discovery.
+	assert.Equal(t, s.issuer, sum.Issuer)
+	assert.Equal(t, s.issuer+"/jwks", sum.JWKSURI)
+	assert.Contains(t, sum.AuthMethods, "private_key_jwt")
+	assert.Contains(t, sum.AuthSigningAlgs, "ES256")
+	// The assertion oauth4webapi signed, which the token endpoint accepted.
+	assert.Equal(t, "ES256", sum.Assertion.Alg)
+	assert.Equal(t, kid, sum.Assertion.Kid)
+	assert.Equal(t, clientID, sum.Assertion.Iss)
+	assert.Equal(t, clientID, sum.Assertion.Sub)
+	assert.Contains(t, []any{s.issuer, s.issuer + "/token"}, sum.Assertion.Aud)
+	assert.True(t, sum.Assertion.HasJTI)
+	assert.True(t, sum.Assertion.HasExp)
+	assert.Equal(t, 200, sum.TokenStatus)
+	assert.Equal(t, "bearer", sum.TokenType, "oauth4webapi lower-cases token_type")
+	assert.Equal(t, scopeTools, sum.Scope)
+	assert.Positive(t, sum.ExpiresIn)
+	assert.False(t, sum.HasRefreshToken, "client credentials issue no refresh token")
+	// The JWT access token as validateJwtAccessToken saw it (it checks
+	// typ, the signature against jwks_uri, iss, aud and exp itself).
+	assert.Equal(t, "at+jwt", sum.TokenHeader.Typ)
+	assert.Equal(t, "ES256", sum.TokenHeader.Alg)
+	assert.True(t, sum.TokenHeader.HasKid)
+	assert.Equal(t, s.issuer, sum.Claims.Iss)
+	assert.Equal(t, clientID, sum.Claims.Sub, "RFC 9068 §2.2: with no resource owner, sub is the client")
+	assert.Equal(t, s.mcpURL, sum.Claims.Aud)
+	assert.Equal(t, clientID, sum.Claims.ClientID)
+	assert.Equal(t, scopeTools, sum.Claims.Scope)
+	assert.Equal(t, int64(sum.ExpiresIn), sum.Claims.Exp-sum.Claims.Iat)
+	assert.True(t, sum.Claims.HasJTI)
+
+	// The MCP endpoint accepts the token.
+	token, err := os.ReadFile(tokenFile)
+	require.NoError(t, err)
+	require.NotContains(t, stdout.String()+stderr.String(), string(token), "the script never prints the token")
+	assert.NotContains(t, s.logs.String(), string(token), "the server never logs the token")
+	_, w := callWhoami(t, ctx, bearerTransport(ctx, s.mcpURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: string(token), TokenType: "Bearer"})))
+	assert.Equal(t, whoamiResult{UserID: "", ClientID: clientID, Scopes: []string{scopeTools}}, w)
+}
