@@ -1,0 +1,422 @@
+// Package upstream signs users in at an MCP server through the identity
+// provider they already have: it is the relying-party side of OpenID
+// Connect, built on github.com/coreos/go-oidc and golang.org/x/oauth2, and
+// it supplies the mcpoauth.GetUserFunc that the consent handler asks.
+//
+// The consent page sends a visitor nobody has signed in to the Login
+// handler with return_to set to the page's own URL (with its request_id);
+// Login sends the browser to the provider, Callback verifies the answer,
+// sets the session cookie and sends the browser back to return_to, where
+// GetUser now knows the user.
+//
+// The session is a cookie, sealed with AES-256-GCM (encrypted and
+// authenticated) under Options.CookieKey, not a row in the Model: signing
+// in then needs no storage of its own and no sweeping, and a session is
+// only an identity with a fixed expiry, which a cookie holds. The cost is
+// that a session cannot be revoked at the server before it expires except
+// by rotating the key; Logout clears it in the browser.
+package upstream
+
+import (
+	"context"
+	"crypto/rand"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/mcpoauth/mcpoauth"
+	"golang.org/x/oauth2"
+)
+
+// Defaults of Options.
+const (
+	DefaultSessionLifetime = 8 * time.Hour
+	// loginLifetime bounds a sign-in at the provider: the login cookie
+	// (state, nonce, PKCE verifier) is refused after it.
+	loginLifetime = 10 * time.Minute
+	// refusedLifetime bounds a refused session, so that the user can try
+	// another account soon.
+	refusedLifetime = 5 * time.Minute
+)
+
+// Cookie names, before the __Host- prefix a secure deployment adds.
+const (
+	sessionCookie = "mcpoauth-session"
+	loginCookie   = "mcpoauth-login"
+)
+
+// ReturnToParam is the query parameter of the Login handler naming the
+// local path (with its query) to come back to after signing in.
+const ReturnToParam = "return_to"
+
+// Options configure an OpenID Connect provider as the sign-in step.
+type Options struct {
+	// Issuer is the provider's issuer URL; its configuration is read from
+	// Issuer + "/.well-known/openid-configuration" (OpenID Connect
+	// Discovery 1.0).
+	Issuer string
+	// ClientID and ClientSecret are this server's registration at the
+	// provider.
+	ClientID     string
+	ClientSecret string
+	// Scopes asked of the provider; "openid" is always added. Default:
+	// openid, email and profile.
+	Scopes []string
+	// RedirectURL is where the Callback handler is mounted, as registered
+	// at the provider. When it is https, the cookies are Secure and take
+	// the __Host- prefix.
+	RedirectURL string
+	// CookieKey is the 32-byte AES-256 key sealing the login and session
+	// cookies. Keep it secret; changing it signs everybody out.
+	CookieKey []byte
+	// SessionLifetime is how long a session lasts, from sign-in; it is not
+	// extended by use. Default DefaultSessionLifetime.
+	SessionLifetime time.Duration
+	// Allow decides which of the provider's users may sign in (a domain, a
+	// claim, a group); nil allows all of them. A refused user's session
+	// makes GetUser return an error wrapping mcpoauth.ErrAccessDenied, so
+	// the pending authorization ends with access_denied at the client.
+	Allow func(ctx context.Context, id Identity) error
+	// HTTPClient makes the requests to the provider. Default
+	// http.DefaultClient.
+	HTTPClient *http.Client
+	// Logger receives sign-in failures (never a token). Default
+	// slog.Default().
+	Logger *slog.Logger
+}
+
+// Identity is who the provider says the user is, from the verified ID
+// token.
+type Identity struct {
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	Email   string `json:"email,omitempty"`
+	// EmailVerified is the provider's email_verified claim: an Allow hook
+	// matching on the email's domain should require it.
+	EmailVerified bool   `json:"email_verified,omitempty"`
+	Name          string `json:"name,omitempty"`
+	// Claims are all the ID token's claims, for Allow to read (groups,
+	// hd, tid). They are not kept in the session.
+	Claims map[string]any `json:"-"`
+}
+
+// UserID is the user's id at the MCP server: Issuer + "#" + Subject. It is
+// stable (OpenID Connect Core §5.7: iss and sub together are the only
+// stable identifier of a user) and unambiguous, since an issuer has no
+// fragment (OpenID Connect Discovery §3).
+func (id Identity) UserID() string {
+	return id.Issuer + "#" + id.Subject
+}
+
+// SignIn is an upstream provider as the sign-in step of the consent page.
+type SignIn struct {
+	oauth    oauth2.Config
+	verifier *oidc.IDTokenVerifier
+	cookies  *sealer
+	lifetime time.Duration
+	allow    func(context.Context, Identity) error
+	client   *http.Client
+	log      *slog.Logger
+}
+
+// NewOIDC reads the provider's configuration by discovery and returns the
+// sign-in step through it.
+func NewOIDC(ctx context.Context, opts Options) (*SignIn, error) {
+	if opts.Issuer == "" || opts.ClientID == "" || opts.RedirectURL == "" {
+		return nil, errors.New("upstream: Issuer, ClientID and RedirectURL are required")
+	}
+	redirect, err := url.Parse(opts.RedirectURL)
+	if err != nil || (redirect.Scheme != "https" && redirect.Scheme != "http") || redirect.Host == "" {
+		return nil, fmt.Errorf("upstream: RedirectURL %q is not an absolute http(s) URL", opts.RedirectURL)
+	}
+	cookies, err := newSealer(opts.CookieKey, redirect.Scheme == "https")
+	if err != nil {
+		return nil, err
+	}
+	s := &SignIn{
+		cookies:  cookies,
+		lifetime: opts.SessionLifetime,
+		allow:    opts.Allow,
+		client:   opts.HTTPClient,
+		log:      opts.Logger,
+	}
+	if s.lifetime <= 0 {
+		s.lifetime = DefaultSessionLifetime
+	}
+	if s.client == nil {
+		s.client = http.DefaultClient
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	provider, err := oidc.NewProvider(s.clientContext(ctx), opts.Issuer)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: discovery of %s: %w", opts.Issuer, err)
+	}
+	scopes := opts.Scopes
+	if len(scopes) == 0 {
+		scopes = []string{"email", "profile"}
+	}
+	scopes = append([]string{oidc.ScopeOpenID}, scopes...)
+	s.oauth = oauth2.Config{
+		ClientID:     opts.ClientID,
+		ClientSecret: opts.ClientSecret,
+		Endpoint:     provider.Endpoint(),
+		RedirectURL:  opts.RedirectURL,
+		Scopes:       dedupe(scopes),
+	}
+	// Verify checks the signature (keys from the provider's jwks_uri), iss,
+	// aud (our client id) and exp; Callback checks the nonce.
+	s.verifier = provider.Verifier(&oidc.Config{ClientID: opts.ClientID})
+	return s, nil
+}
+
+func (s *SignIn) clientContext(ctx context.Context) context.Context {
+	return oidc.ClientContext(ctx, s.client)
+}
+
+// login is the login cookie: what Callback needs to check the provider's
+// answer.
+type login struct {
+	State    string    `json:"state"`
+	Nonce    string    `json:"nonce"`
+	Verifier string    `json:"verifier"`
+	ReturnTo string    `json:"return_to"`
+	Expires  time.Time `json:"exp"`
+}
+
+// session is the session cookie.
+type session struct {
+	Identity
+	// Refused: Allow refused this identity.
+	Refused bool      `json:"refused,omitempty"`
+	Expires time.Time `json:"exp"`
+}
+
+// Login starts signing in at the provider (GET, with return_to: a local
+// path such as the consent page's URL, default "/"). It sends the browser
+// to the provider's authorization endpoint with a fresh state, nonce and
+// PKCE S256 challenge, kept in a sealed cookie for Callback. A return_to
+// that is not a local path is refused, so the handler is no open redirect.
+func (s *SignIn) Login() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodGet && r.Method != http.MethodHead {
+			w.Header().Set("Allow", "GET, HEAD")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		returnTo := r.URL.Query().Get(ReturnToParam)
+		if returnTo == "" {
+			returnTo = "/"
+		}
+		if !localPath(returnTo) {
+			http.Error(w, "return_to must be a path on this server", http.StatusBadRequest)
+			return
+		}
+		l := login{
+			State:    randomString(),
+			Nonce:    randomString(),
+			Verifier: oauth2.GenerateVerifier(),
+			ReturnTo: returnTo,
+			Expires:  time.Now().Add(loginLifetime),
+		}
+		if err := s.cookies.set(w, loginCookie, l, l.Expires); err != nil {
+			s.fail(w, r, http.StatusInternalServerError, "login cookie", err)
+			return
+		}
+		w.Header().Set("Cache-Control", "no-store")
+		http.Redirect(w, r, s.oauth.AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier)), http.StatusFound)
+	})
+}
+
+// Callback receives the provider's answer at Options.RedirectURL. It checks
+// the state against the login cookie, exchanges the code with the PKCE
+// verifier, verifies the ID token (signature, iss, aud, exp, nonce), asks
+// Allow, sets the session cookie and sends the browser back to return_to.
+func (s *SignIn) Callback() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var l login
+		err := s.cookies.open(r, loginCookie, &l)
+		// One answer per login: the cookie goes whatever happens next.
+		s.cookies.clear(w, loginCookie)
+		w.Header().Set("Cache-Control", "no-store")
+		q := r.URL.Query()
+		if err != nil || time.Now().After(l.Expires) {
+			s.fail(w, r, http.StatusBadRequest, "no sign-in under way (or it expired)", err)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(q.Get("state")), []byte(l.State)) != 1 {
+			s.fail(w, r, http.StatusBadRequest, "state mismatch", nil)
+			return
+		}
+		if e := q.Get("error"); e != "" {
+			// RFC 6749 §4.1.2.1: the provider refused (the user said no).
+			s.fail(w, r, http.StatusForbidden, "the identity provider refused the sign-in", errors.New(e))
+			return
+		}
+		ctx := s.clientContext(r.Context())
+		token, err := s.oauth.Exchange(ctx, q.Get("code"), oauth2.VerifierOption(l.Verifier))
+		if err != nil {
+			s.fail(w, r, http.StatusBadGateway, "code exchange", errWithoutToken(err))
+			return
+		}
+		raw, _ := token.Extra("id_token").(string)
+		if raw == "" {
+			s.fail(w, r, http.StatusBadGateway, "no id_token in the token response", nil)
+			return
+		}
+		idToken, err := s.verifier.Verify(ctx, raw)
+		if err != nil {
+			s.fail(w, r, http.StatusBadGateway, "ID token verification", err)
+			return
+		}
+		if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(l.Nonce)) != 1 {
+			s.fail(w, r, http.StatusBadGateway, "ID token nonce mismatch", nil)
+			return
+		}
+		id := Identity{Issuer: idToken.Issuer, Subject: idToken.Subject}
+		if err := idToken.Claims(&id); err != nil {
+			s.fail(w, r, http.StatusBadGateway, "ID token claims", err)
+			return
+		}
+		if err := idToken.Claims(&id.Claims); err != nil {
+			s.fail(w, r, http.StatusBadGateway, "ID token claims", err)
+			return
+		}
+		sess := session{Identity: id, Expires: time.Now().Add(s.lifetime)}
+		if s.allow != nil {
+			if err := s.allow(r.Context(), id); err != nil {
+				s.log.InfoContext(r.Context(), "upstream sign-in refused by Allow", "user", id.UserID(), "reason", err.Error())
+				sess = session{Identity: id, Refused: true, Expires: time.Now().Add(refusedLifetime)}
+			}
+		}
+		if err := s.cookies.set(w, sessionCookie, sess, sess.Expires); err != nil {
+			s.fail(w, r, http.StatusInternalServerError, "session cookie", err)
+			return
+		}
+		http.Redirect(w, r, l.ReturnTo, http.StatusSeeOther)
+	})
+}
+
+// Identity returns the signed-in user's identity (without Claims), or an
+// error if nobody is signed in; an error wrapping mcpoauth.ErrAccessDenied
+// says Allow refused the user.
+func (s *SignIn) Identity(r *http.Request) (Identity, error) {
+	var sess session
+	if err := s.cookies.open(r, sessionCookie, &sess); err != nil {
+		return Identity{}, err
+	}
+	if !time.Now().Before(sess.Expires) {
+		return Identity{}, errNoCookie
+	}
+	if sess.Refused {
+		return Identity{}, fmt.Errorf("upstream: %s may not sign in: %w", sess.UserID(), mcpoauth.ErrAccessDenied)
+	}
+	return sess.Identity, nil
+}
+
+// GetUser is the mcpoauth.GetUserFunc for the consent handler: the
+// signed-in user's Identity.UserID, "" when nobody is signed in, or an
+// error wrapping mcpoauth.ErrAccessDenied when Allow refused the user.
+func (s *SignIn) GetUser(r *http.Request) (string, error) {
+	id, err := s.Identity(r)
+	if errors.Is(err, errNoCookie) {
+		return "", nil
+	}
+	if err != nil {
+		return "", err
+	}
+	return id.UserID(), nil
+}
+
+var _ mcpoauth.GetUserFunc = (*SignIn)(nil).GetUser
+
+// Logout clears the session (POST, so that a cross-site link or image
+// cannot sign the user out) and sends the browser to return_to (a local
+// path, default "/").
+func (s *SignIn) Logout() http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Method != http.MethodPost {
+			w.Header().Set("Allow", "POST")
+			http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+			return
+		}
+		returnTo := r.FormValue(ReturnToParam)
+		if returnTo == "" || !localPath(returnTo) {
+			returnTo = "/"
+		}
+		s.cookies.clear(w, sessionCookie)
+		http.Redirect(w, r, returnTo, http.StatusSeeOther)
+	})
+}
+
+// fail logs why a sign-in failed (err never carries a token) and answers
+// with a plain message that says no more than the status.
+func (s *SignIn) fail(w http.ResponseWriter, r *http.Request, status int, what string, err error) {
+	attrs := []any{"reason", what}
+	if err != nil {
+		attrs = append(attrs, "err", err.Error())
+	}
+	s.log.WarnContext(r.Context(), "upstream sign-in failed", attrs...)
+	http.Error(w, "sign-in failed: "+what, status)
+}
+
+// errWithoutToken keeps of an exchange error only what carries no secret:
+// an oauth2.RetrieveError's body may echo what was sent.
+func errWithoutToken(err error) error {
+	var re *oauth2.RetrieveError
+	if errors.As(err, &re) {
+		if re.ErrorCode != "" {
+			return fmt.Errorf("token endpoint answered %s", re.ErrorCode)
+		}
+		if re.Response != nil {
+			return fmt.Errorf("token endpoint answered HTTP %d", re.Response.StatusCode)
+		}
+	}
+	return err
+}
+
+// localPath reports whether p is a path on this server: it starts with one
+// "/" and is not "//host" or "/\host" (which browsers read as another
+// host), and has no scheme, host or control characters.
+func localPath(p string) bool {
+	if !strings.HasPrefix(p, "/") || strings.HasPrefix(p, "//") || strings.HasPrefix(p, "/\\") {
+		return false
+	}
+	for _, c := range p {
+		if c < 0x20 || c == 0x7f {
+			return false
+		}
+	}
+	u, err := url.Parse(p)
+	return err == nil && u.Scheme == "" && u.Host == "" && u.User == nil
+}
+
+func randomString() string {
+	return base64.RawURLEncoding.EncodeToString(randomBytes(32))
+}
+
+func randomBytes(n int) []byte {
+	b := make([]byte, n)
+	rand.Read(b)
+	return b
+}
+
+func dedupe(xs []string) []string {
+	seen := map[string]bool{}
+	out := xs[:0:0]
+	for _, x := range xs {
+		if !seen[x] {
+			seen[x] = true
+			out = append(out, x)
+		}
+	}
+	return out
+}
