@@ -31,6 +31,8 @@ type fakeProvider struct {
 	srv     *httptest.Server
 	key     *ecdsa.PrivateKey
 	idToken func(claims map[string]any)
+	// forger, when set, signs the ID tokens instead of the published key.
+	forger *ecdsa.PrivateKey
 
 	mu    sync.Mutex
 	codes map[string]authorizeRequest
@@ -101,7 +103,11 @@ func newFakeProvider(t *testing.T) *fakeProvider {
 }
 
 func (p *fakeProvider) sign(t *testing.T, claims map[string]any) string {
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: p.key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
+	key := p.key
+	if p.forger != nil {
+		key = p.forger
+	}
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -191,6 +197,7 @@ func TestSignInRules(t *testing.T) {
 		name     string
 		idToken  func(map[string]any)
 		tamper   func(url.Values)
+		setup    func(*fakeProvider)
 		allow    func(context.Context, Identity) error
 		wantCode int
 		wantWhy  string
@@ -200,12 +207,16 @@ func TestSignInRules(t *testing.T) {
 		{name: "wrong aud", idToken: func(c map[string]any) { c["aud"] = "another-client" }, wantCode: http.StatusBadGateway, wantWhy: "verification"},
 		{name: "wrong iss", idToken: func(c map[string]any) { c["iss"] = "https://evil.example" }, wantCode: http.StatusBadGateway, wantWhy: "verification"},
 		{name: "expired ID token", idToken: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, wantCode: http.StatusBadGateway, wantWhy: "verification"},
+		{name: "bad signature", setup: func(p *fakeProvider) { p.forger, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }, wantCode: http.StatusBadGateway, wantWhy: "verification"},
 		{name: "code replaced", tamper: func(q url.Values) { q.Set("code", "stolen") }, wantCode: http.StatusBadGateway, wantWhy: "code exchange"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			p := newFakeProvider(t)
 			p.idToken = tt.idToken
+			if tt.setup != nil {
+				tt.setup(p)
+			}
 			s := newSignIn(t, p, "http://127.0.0.1/callback", tt.allow)
 			rec := flow(t, s, p, consent, tt.tamper)
 			if rec.Code != tt.wantCode || !strings.Contains(rec.Body.String(), tt.wantWhy) {
