@@ -5,9 +5,7 @@ import (
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/base64"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -16,119 +14,19 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
-	"github.com/go-jose/go-jose/v4"
-	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/upstream/upstreamtest"
 )
-
-// fakeProvider is an OpenID provider for the failure cases a real one
-// cannot produce: idToken lets a test change the ID token's claims.
-type fakeProvider struct {
-	srv     *httptest.Server
-	key     *ecdsa.PrivateKey
-	idToken func(claims map[string]any)
-	// forger, when set, signs the ID tokens instead of the published key.
-	forger *ecdsa.PrivateKey
-
-	mu    sync.Mutex
-	codes map[string]authorizeRequest
-}
-
-type authorizeRequest struct{ nonce, challenge, clientID string }
-
-func newFakeProvider(t *testing.T) *fakeProvider {
-	t.Helper()
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &fakeProvider{key: key, codes: map[string]authorizeRequest{}}
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /.well-known/openid-configuration", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, map[string]any{
-			"issuer":                                p.srv.URL,
-			"authorization_endpoint":                p.srv.URL + "/authorize",
-			"token_endpoint":                        p.srv.URL + "/token",
-			"jwks_uri":                              p.srv.URL + "/jwks",
-			"response_types_supported":              []string{"code"},
-			"subject_types_supported":               []string{"public"},
-			"id_token_signing_alg_values_supported": []string{"ES256"},
-			"code_challenge_methods_supported":      []string{"S256"},
-		})
-	})
-	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
-		writeJSON(w, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
-	})
-	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) {
-		q := r.URL.Query()
-		if q.Get("code_challenge_method") != "S256" || q.Get("nonce") == "" || q.Get("state") == "" || !strings.Contains(q.Get("scope"), "openid") {
-			http.Error(w, "bad authorization request", http.StatusBadRequest)
-			return
-		}
-		code := rand.Text()
-		p.mu.Lock()
-		p.codes[code] = authorizeRequest{q.Get("nonce"), q.Get("code_challenge"), q.Get("client_id")}
-		p.mu.Unlock()
-		http.Redirect(w, r, q.Get("redirect_uri")+"?"+url.Values{"code": {code}, "state": {q.Get("state")}}.Encode(), http.StatusFound)
-	})
-	mux.HandleFunc("POST /token", func(w http.ResponseWriter, r *http.Request) {
-		p.mu.Lock()
-		req, ok := p.codes[r.FormValue("code")]
-		delete(p.codes, r.FormValue("code"))
-		p.mu.Unlock()
-		sum := sha256.Sum256([]byte(r.FormValue("code_verifier")))
-		if !ok || base64.RawURLEncoding.EncodeToString(sum[:]) != req.challenge {
-			w.WriteHeader(http.StatusBadRequest)
-			writeJSON(w, map[string]string{"error": "invalid_grant"})
-			return
-		}
-		now := time.Now()
-		claims := map[string]any{
-			"iss": p.srv.URL, "sub": "alice-123", "aud": req.clientID, "nonce": req.nonce,
-			"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
-			"email": "alice@example.com", "email_verified": true, "name": "Alice",
-		}
-		if p.idToken != nil {
-			p.idToken(claims)
-		}
-		writeJSON(w, map[string]any{"access_token": "upstream-access", "token_type": "Bearer", "expires_in": 3600, "id_token": p.sign(t, claims)})
-	})
-	p.srv = httptest.NewServer(mux)
-	t.Cleanup(p.srv.Close)
-	return p
-}
-
-func (p *fakeProvider) sign(t *testing.T, claims map[string]any) string {
-	key := p.key
-	if p.forger != nil {
-		key = p.forger
-	}
-	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	raw, err := jwt.Signed(signer).Claims(claims).Serialize()
-	if err != nil {
-		t.Fatal(err)
-	}
-	return raw
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(v)
-}
 
 var testKey = []byte("0123456789abcdef0123456789abcdef")
 
-func newSignIn(t *testing.T, p *fakeProvider, redirect string, allow func(context.Context, Identity) error) *SignIn {
+func newSignIn(t *testing.T, p *upstreamtest.Provider, redirect string, allow func(context.Context, Identity) error) *SignIn {
 	t.Helper()
 	s, err := NewOIDC(context.Background(), Options{
-		Issuer: p.srv.URL, ClientID: "mcp-server", ClientSecret: "secret",
+		Issuer: p.URL(), ClientID: p.ClientID, ClientSecret: p.ClientSecret,
 		RedirectURL: redirect, CookieKey: testKey, Allow: allow,
 		Logger: slog.New(slog.NewTextHandler(io.Discard, nil)),
 	})
@@ -150,7 +48,7 @@ func cookies(rec *httptest.ResponseRecorder) map[string]*http.Cookie {
 // flow walks Login, the provider's authorize endpoint and Callback;
 // tamper may change the callback's query before Callback sees it. It
 // returns Callback's response.
-func flow(t *testing.T, s *SignIn, p *fakeProvider, returnTo string, tamper func(url.Values)) *httptest.ResponseRecorder {
+func flow(t *testing.T, s *SignIn, p *upstreamtest.Provider, returnTo string, tamper func(url.Values)) *httptest.ResponseRecorder {
 	t.Helper()
 	rec := httptest.NewRecorder()
 	s.Login().ServeHTTP(rec, httptest.NewRequest("GET", "/login?"+url.Values{ReturnToParam: {returnTo}}.Encode(), nil))
@@ -197,7 +95,7 @@ func TestSignInRules(t *testing.T) {
 		name     string
 		idToken  func(map[string]any)
 		tamper   func(url.Values)
-		setup    func(*fakeProvider)
+		setup    func(*upstreamtest.Provider)
 		allow    func(context.Context, Identity) error
 		wantCode int
 		wantWhy  string
@@ -207,13 +105,16 @@ func TestSignInRules(t *testing.T) {
 		{name: "wrong aud", idToken: func(c map[string]any) { c["aud"] = "another-client" }, wantCode: http.StatusBadGateway, wantWhy: "verification"},
 		{name: "wrong iss", idToken: func(c map[string]any) { c["iss"] = "https://evil.example" }, wantCode: http.StatusBadGateway, wantWhy: "verification"},
 		{name: "expired ID token", idToken: func(c map[string]any) { c["exp"] = time.Now().Add(-time.Hour).Unix() }, wantCode: http.StatusBadGateway, wantWhy: "verification"},
-		{name: "bad signature", setup: func(p *fakeProvider) { p.forger, _ = ecdsa.GenerateKey(elliptic.P256(), rand.Reader) }, wantCode: http.StatusBadGateway, wantWhy: "verification"},
+		{name: "bad signature", setup: func(p *upstreamtest.Provider) {
+			forger, _ := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+			p.SignWith(forger)
+		}, wantCode: http.StatusBadGateway, wantWhy: "verification"},
 		{name: "code replaced", tamper: func(q url.Values) { q.Set("code", "stolen") }, wantCode: http.StatusBadGateway, wantWhy: "code exchange"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := newFakeProvider(t)
-			p.idToken = tt.idToken
+			p := upstreamtest.NewProvider(t)
+			p.ModifyIDToken(tt.idToken)
 			if tt.setup != nil {
 				tt.setup(p)
 			}
@@ -225,7 +126,7 @@ func TestSignInRules(t *testing.T) {
 			if c := cookies(rec)[sessionCookie]; c != nil {
 				t.Fatalf("session cookie set on failure")
 			}
-			if strings.Contains(rec.Body.String(), "upstream-access") {
+			if strings.Contains(rec.Body.String(), upstreamtest.AccessToken) {
 				t.Fatalf("a token in the response: %q", rec.Body)
 			}
 		})
@@ -233,14 +134,14 @@ func TestSignInRules(t *testing.T) {
 }
 
 func TestSignInHappyPath(t *testing.T) {
-	p := newFakeProvider(t)
+	p := upstreamtest.NewProvider(t)
 	s := newSignIn(t, p, "http://127.0.0.1/callback", nil)
 	rec := flow(t, s, p, "/consent?request_id=abc", nil)
 	if rec.Code != http.StatusSeeOther || rec.Header().Get("Location") != "/consent?request_id=abc" {
 		t.Fatalf("callback: %d to %q, want 303 to the consent page", rec.Code, rec.Header().Get("Location"))
 	}
 	user, err := s.GetUser(withSession(t, rec))
-	if err != nil || user != p.srv.URL+"#alice-123" {
+	if err != nil || user != p.URL()+"#alice-123" {
 		t.Fatalf("GetUser = %q, %v", user, err)
 	}
 	id, err := s.Identity(withSession(t, rec))
@@ -254,7 +155,7 @@ func TestSignInHappyPath(t *testing.T) {
 }
 
 func TestAllowListRefusal(t *testing.T) {
-	p := newFakeProvider(t)
+	p := upstreamtest.NewProvider(t)
 	allow := func(ctx context.Context, id Identity) error {
 		if !id.EmailVerified || !strings.HasSuffix(id.Email, "@corp.example") {
 			return errors.New("not a corp.example account")
@@ -273,7 +174,7 @@ func TestAllowListRefusal(t *testing.T) {
 }
 
 func TestReturnToNotLocalRefused(t *testing.T) {
-	p := newFakeProvider(t)
+	p := upstreamtest.NewProvider(t)
 	s := newSignIn(t, p, "http://127.0.0.1/callback", nil)
 	for _, rt := range []string{"https://evil.example/", "//evil.example/x", "/\\evil.example", "evil.example", "javascript:alert(1)", "/ok\r\nLocation: x"} {
 		rec := httptest.NewRecorder()
@@ -285,7 +186,7 @@ func TestReturnToNotLocalRefused(t *testing.T) {
 }
 
 func TestSessionCookieRules(t *testing.T) {
-	p := newFakeProvider(t)
+	p := upstreamtest.NewProvider(t)
 	s := newSignIn(t, p, "http://127.0.0.1/callback", nil)
 	rec := flow(t, s, p, "/", nil)
 	good := cookies(rec)[sessionCookie]
@@ -311,7 +212,7 @@ func TestSessionCookieRules(t *testing.T) {
 	t.Run("expired session refused", func(t *testing.T) {
 		rec := httptest.NewRecorder()
 		past := time.Now().Add(-time.Minute)
-		id := Identity{Issuer: p.srv.URL, Subject: "alice-123"}
+		id := Identity{Issuer: p.URL(), Subject: "alice-123"}
 		if err := s.cookies.set(rec, sessionCookie, session{Identity: id, Expires: past}, time.Now().Add(time.Hour)); err != nil {
 			t.Fatal(err)
 		}
@@ -339,7 +240,7 @@ func TestSessionCookieRules(t *testing.T) {
 }
 
 func TestCookieAttributes(t *testing.T) {
-	p := newFakeProvider(t)
+	p := upstreamtest.NewProvider(t)
 	for _, tt := range []struct {
 		redirect string
 		name     string

@@ -1,0 +1,237 @@
+// Package upstreamtest is a fake OpenID provider for tests of code that
+// signs users in through package upstream: discovery, a JWKS, an authorize
+// endpoint that approves at once (it redirects back to the redirect_uri
+// with a code, as if the user had signed in and consented), and a token
+// endpoint that checks the client, the code, the redirect URI and the PKCE
+// verifier and answers an ES256 ID token.
+//
+// It is for the cases a real provider cannot produce (a wrong nonce, a bad
+// signature, an expired ID token) and for tests that need an upstream
+// without Node; it is not a conformant provider.
+package upstreamtest
+
+import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/sha256"
+	"crypto/subtle"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
+)
+
+// AccessToken is the upstream access token the token endpoint answers.
+const AccessToken = "upstream-access"
+
+// Provider is a fake OpenID provider on a loopback httptest server, closed
+// when the test ends.
+type Provider struct {
+	// ClientID and ClientSecret are the one client the provider knows;
+	// its token endpoint refuses any other (client_secret_basic or
+	// client_secret_post). A test may change them before the first
+	// request.
+	ClientID     string
+	ClientSecret string
+
+	t   testing.TB
+	srv *httptest.Server
+	key *ecdsa.PrivateKey
+
+	mu      sync.Mutex
+	user    User
+	idToken func(claims map[string]any)
+	forger  *ecdsa.PrivateKey
+	codes   map[string]authorizeRequest
+}
+
+// User is who the provider signs in: the claims of the ID tokens it
+// issues.
+type User struct {
+	Subject       string
+	Email         string
+	EmailVerified bool
+	Name          string
+}
+
+type authorizeRequest struct {
+	nonce, challenge, clientID, redirectURI string
+}
+
+// DefaultUser is the user a new Provider signs in.
+var DefaultUser = User{Subject: "alice-123", Email: "alice@example.com", EmailVerified: true, Name: "Alice"}
+
+// NewProvider starts a provider signing in DefaultUser, with client ID
+// "mcp-server" and a random client secret.
+func NewProvider(t testing.TB) *Provider {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	p := &Provider{
+		ClientID:     "mcp-server",
+		ClientSecret: rand.Text(),
+		t:            t,
+		key:          key,
+		user:         DefaultUser,
+		codes:        map[string]authorizeRequest{},
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /.well-known/openid-configuration", p.discovery)
+	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
+		writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
+	})
+	mux.HandleFunc("GET /authorize", p.authorize)
+	mux.HandleFunc("POST /token", p.token)
+	p.srv = httptest.NewServer(mux)
+	t.Cleanup(p.srv.Close)
+	return p
+}
+
+// URL is the provider's issuer URL (no trailing slash).
+func (p *Provider) URL() string { return p.srv.URL }
+
+// SetUser sets who the provider signs in from now on.
+func (p *Provider) SetUser(u User) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.user = u
+}
+
+// ModifyIDToken sets f to change the claims of every ID token before it
+// is signed (a wrong nonce, aud or iss, an expired exp); nil stops it.
+func (p *Provider) ModifyIDToken(f func(claims map[string]any)) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.idToken = f
+}
+
+// SignWith makes the provider sign ID tokens with key instead of the key
+// it publishes (a forged signature, under the published key ID); nil
+// restores the published key.
+func (p *Provider) SignWith(key *ecdsa.PrivateKey) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.forger = key
+}
+
+func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, map[string]any{
+		"issuer":                                p.srv.URL,
+		"authorization_endpoint":                p.srv.URL + "/authorize",
+		"token_endpoint":                        p.srv.URL + "/token",
+		"jwks_uri":                              p.srv.URL + "/jwks",
+		"response_types_supported":              []string{"code"},
+		"subject_types_supported":               []string{"public"},
+		"id_token_signing_alg_values_supported": []string{"ES256"},
+		"code_challenge_methods_supported":      []string{"S256"},
+		"token_endpoint_auth_methods_supported": []string{"client_secret_basic", "client_secret_post"},
+	})
+}
+
+// authorize approves every well-formed request at once: it redirects to
+// redirect_uri with a code and the state.
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+	q := r.URL.Query()
+	redirect, err := url.Parse(q.Get("redirect_uri"))
+	if q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" ||
+		q.Get("nonce") == "" || q.Get("state") == "" || !strings.Contains(q.Get("scope"), "openid") ||
+		err != nil || !redirect.IsAbs() || redirect.RawQuery != "" {
+		http.Error(w, "bad authorization request", http.StatusBadRequest)
+		return
+	}
+	if q.Get("client_id") != p.ClientID {
+		http.Error(w, "unknown client", http.StatusBadRequest)
+		return
+	}
+	code := rand.Text()
+	p.mu.Lock()
+	p.codes[code] = authorizeRequest{q.Get("nonce"), q.Get("code_challenge"), q.Get("client_id"), q.Get("redirect_uri")}
+	p.mu.Unlock()
+	redirect.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
+	http.Redirect(w, r, redirect.String(), http.StatusFound)
+}
+
+func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
+	if err := r.ParseForm(); err != nil || r.PostForm.Get("grant_type") != "authorization_code" {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_request"})
+		return
+	}
+	if !p.clientAuthenticated(r) {
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"error": "invalid_client"})
+		return
+	}
+	code := r.PostForm.Get("code")
+	p.mu.Lock()
+	req, ok := p.codes[code]
+	delete(p.codes, code)
+	user, modify, key := p.user, p.idToken, p.key
+	if p.forger != nil {
+		key = p.forger
+	}
+	p.mu.Unlock()
+	sum := sha256.Sum256([]byte(r.PostForm.Get("code_verifier")))
+	if !ok || req.clientID != p.ClientID || req.redirectURI != r.PostForm.Get("redirect_uri") ||
+		base64.RawURLEncoding.EncodeToString(sum[:]) != req.challenge {
+		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	now := time.Now()
+	claims := map[string]any{
+		"iss": p.srv.URL, "sub": user.Subject, "aud": req.clientID, "nonce": req.nonce,
+		"iat": now.Unix(), "exp": now.Add(time.Hour).Unix(),
+		"email": user.Email, "email_verified": user.EmailVerified, "name": user.Name,
+	}
+	if modify != nil {
+		modify(claims)
+	}
+	idToken, err := sign(key, claims)
+	if err != nil {
+		p.t.Errorf("upstreamtest: signing the ID token: %v", err)
+		writeJSON(w, http.StatusInternalServerError, map[string]string{"error": "server_error"})
+		return
+	}
+	writeJSON(w, http.StatusOK, map[string]any{"access_token": AccessToken, "token_type": "Bearer", "expires_in": 3600, "id_token": idToken})
+}
+
+// clientAuthenticated checks client_secret_basic (RFC 6749 §2.3.1: the
+// credentials form-encoded before base64) or client_secret_post.
+func (p *Provider) clientAuthenticated(r *http.Request) bool {
+	id, secret, basic := r.BasicAuth()
+	if basic {
+		var err1, err2 error
+		id, err1 = url.QueryUnescape(id)
+		secret, err2 = url.QueryUnescape(secret)
+		if err1 != nil || err2 != nil {
+			return false
+		}
+	} else {
+		id, secret = r.PostForm.Get("client_id"), r.PostForm.Get("client_secret")
+	}
+	return id == p.ClientID && subtle.ConstantTimeCompare([]byte(secret), []byte(p.ClientSecret)) == 1
+}
+
+func sign(key *ecdsa.PrivateKey, claims map[string]any) (string, error) {
+	signer, err := jose.NewSigner(jose.SigningKey{Algorithm: jose.ES256, Key: key}, (&jose.SignerOptions{}).WithHeader("kid", "k1").WithType("JWT"))
+	if err != nil {
+		return "", err
+	}
+	return jwt.Signed(signer).Claims(claims).Serialize()
+}
+
+func writeJSON(w http.ResponseWriter, status int, v any) {
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	_ = json.NewEncoder(w).Encode(v)
+}
