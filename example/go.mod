@@ -11,10 +11,13 @@ require github.com/mcpoauth/mcpoauth/postgres v0.0.0-00010101000000-000000000000
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/mcpoauth/mcpoauth/mcpsdk/gosdk v0.0.0-00010101000000-000000000000
+	github.com/mcpoauth/mcpoauth/upstream v0.0.0-00010101000000-000000000000
 	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/oauth2 v0.38.0
 )
+
+require github.com/coreos/go-oidc/v3 v3.21.0 // indirect
 
 require (
 	github.com/go-chi/chi/v5 v5.5.0 // indirect
@@ -42,3 +45,5 @@ replace github.com/mcpoauth/mcpoauth/interop => ../interop
 replace github.com/mcpoauth/mcpoauth/postgres => ../postgres
 
 replace github.com/mcpoauth/mcpoauth/mcpsdk/gosdk => ../mcpsdk/gosdk
+
+replace github.com/mcpoauth/mcpoauth/upstream => ../upstream

@@ -27,6 +27,9 @@ type consentPage struct {
 	FieldRequestID, FieldCSRFToken, FieldDecision string
 	Approve, Deny                                 string
 	Pending                                       *mcpoauth.PendingAuthorization
+	// SignIn is the upstream sign-in (-upstream-issuer); nil shows the
+	// demo username field.
+	SignIn *signInView
 }
 
 // errorPage is the data of templates/error.html.
@@ -37,9 +40,11 @@ type errorPage struct {
 // newConsentHandler serves the consent page: GET renders the pending
 // authorization request as a form, POST hands the decision to the library's
 // AuthenticateHandler (which answers 303 to the client's redirect URI).
-func newConsentHandler(srv *mcpoauth.OAuthServer, path string, logger *slog.Logger) http.Handler {
-	show := func(w http.ResponseWriter, r *http.Request) { showConsent(w, r, srv, path, logger) }
-	return formPage("consent", show, srv.AuthenticateHandler(username).ServeHTTP, logger)
+// With signIn (nil: the demo username field), the page links to the
+// upstream sign-in and the decision asks its session who approves.
+func newConsentHandler(srv *mcpoauth.OAuthServer, path string, signIn *upstreamSignIn, logger *slog.Logger) http.Handler {
+	show := func(w http.ResponseWriter, r *http.Request) { showConsent(w, r, srv, path, signIn, logger) }
+	return formPage("consent", show, srv.AuthenticateHandler(signIn.getUser()).ServeHTTP, logger)
 }
 
 // formPage serves a page of the example that shows a form on GET and HEAD
@@ -61,7 +66,7 @@ func formPage(name string, show, decide http.HandlerFunc, logger *slog.Logger) h
 	})
 }
 
-func showConsent(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServer, path string, logger *slog.Logger) {
+func showConsent(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServer, path string, signIn *upstreamSignIn, logger *slog.Logger) {
 	p, err := srv.PendingAuthorization(r)
 	if err != nil {
 		if errors.Is(err, mcpoauth.ErrNoPendingAuthorization) {
@@ -93,6 +98,7 @@ func showConsent(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServ
 		Approve:        mcpoauth.DecisionApprove,
 		Deny:           mcpoauth.DecisionDeny,
 		Pending:        p,
+		SignIn:         signIn.view(r),
 	}, logger, r)
 }
 

@@ -28,6 +28,9 @@ type devicePage struct {
 	Pending *mcpoauth.PendingDeviceAuthorization
 	// Notice is a fixed message about a code that could not be shown.
 	Notice string
+	// SignIn is the upstream sign-in (-upstream-issuer); nil shows the
+	// demo username field.
+	SignIn *signInView
 }
 
 // deviceResultPage is the data of templates/device_result.html.
@@ -49,15 +52,17 @@ const (
 // code sent by a phisher is recognised); ?result=approved|denied shows the
 // outcome. POST hands the decision to the library's approve or deny
 // handler, which answer 303 back here with the result.
-func newDeviceHandler(srv *mcpoauth.OAuthServer, path string, logger *slog.Logger) http.Handler {
-	approve := srv.ApproveDeviceAuthorizationHandler(username)
-	deny := srv.DenyDeviceAuthorizationHandler(username)
-	show := func(w http.ResponseWriter, r *http.Request) { showDevice(w, r, srv, path, logger) }
+// With signIn (nil: the demo username field), the page links to the
+// upstream sign-in and the decision asks its session who decides.
+func newDeviceHandler(srv *mcpoauth.OAuthServer, path string, signIn *upstreamSignIn, logger *slog.Logger) http.Handler {
+	approve := srv.ApproveDeviceAuthorizationHandler(signIn.getUser())
+	deny := srv.DenyDeviceAuthorizationHandler(signIn.getUser())
+	show := func(w http.ResponseWriter, r *http.Request) { showDevice(w, r, srv, path, signIn, logger) }
 	decide := func(w http.ResponseWriter, r *http.Request) { decideDevice(w, r, approve, deny, logger) }
 	return formPage("device", show, decide, logger)
 }
 
-func showDevice(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServer, path string, logger *slog.Logger) {
+func showDevice(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServer, path string, signIn *upstreamSignIn, logger *slog.Logger) {
 	q := r.URL.Query()
 	switch q.Get(mcpoauth.DeviceResultParam) {
 	case mcpoauth.DeviceResultApproved:
@@ -74,6 +79,7 @@ func showDevice(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServe
 		FieldDecision:  mcpoauth.FormDecision,
 		Approve:        mcpoauth.DecisionApprove,
 		Deny:           mcpoauth.DecisionDeny,
+		SignIn:         signIn.view(r),
 	}
 	status := http.StatusOK
 	if code := q.Get(mcpoauth.FormUserCode); code != "" {

@@ -8,6 +8,8 @@
 //	go run ./example/server                  # http://localhost:3000
 //	go run ./example/server -addr 127.0.0.1:8080 -clients clients.json
 //	go run ./example/server -access-tokens jwt   # RFC 9068 JWT access tokens
+//	go run ./example/server -upstream-issuer https://accounts.example.com \
+//		-upstream-client-id ID -upstream-client-secret SECRET  # sign in there
 //
 // The HTTP surface is a contract that outside tools drive; see DESIGN.md,
 // "HTTP surface of the example server".
@@ -15,6 +17,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -51,6 +54,10 @@ type options struct {
 	// accessTokens is "opaque" (the default) or "jwt": RFC 9068 access
 	// tokens signed with a P-256 key generated at start.
 	accessTokens string
+	// upstreamIssuer, upstreamClientID and upstreamClientSecret (all or
+	// none) make users sign in through that OpenID provider instead of
+	// the demo username field.
+	upstreamIssuer, upstreamClientID, upstreamClientSecret string
 	// model stores clients, requests, codes and tokens; nil is a new
 	// MemoryModel, which the server closes. The caller owns and closes a
 	// Model it passes (a -db flag selecting PostgreSQL will set it).
@@ -73,6 +80,13 @@ requires a bearer token with scope mcp:tools. State is kept in memory and
 lost on exit, or in PostgreSQL with -db. Access tokens are opaque, or RFC
 9068 JWTs with -access-tokens jwt.
 
+With -upstream-issuer, -upstream-client-id and -upstream-client-secret (all
+three or none), users sign in through that OpenID provider instead of
+typing a name: the consent and device pages link to <issuer>/login, and the
+redirect URI to register at the provider is <issuer>/login/callback.
+Sessions are cookies sealed with a key generated at start, so they end
+with the process.
+
 Flags:
 `
 
@@ -86,10 +100,22 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL `URL` (postgres://user@host:5432/db): keep clients, codes and tokens there,\napplying the schema migrations at start (default: in memory, lost on exit)")
 	fs.StringVar(&o.clientsFile, "clients", "", "JSON `FILE` with an array of RFC 7591 client information objects to pre-register:\nclient_id and the client metadata, plus client_secret unless token_endpoint_auth_method is \"none\" or \"private_key_jwt\"\n(which needs jwks or jwks_uri instead)")
 	fs.StringVar(&o.accessTokens, "access-tokens", "opaque", "access token `FORMAT`: opaque, or jwt for RFC 9068 JWT access tokens signed (ES256) with a key\ngenerated at start, its public half at the jwks_uri of the metadata (<issuer>/jwks)")
+	fs.StringVar(&o.upstreamIssuer, "upstream-issuer", "", "issuer `URL` of an OpenID provider to sign users in through (found by discovery), instead of the\ndemo username field; needs -upstream-client-id and -upstream-client-secret. Register\n<issuer>/login/callback as the redirect URI there")
+	fs.StringVar(&o.upstreamClientID, "upstream-client-id", "", "client `ID` of this server at the -upstream-issuer provider")
+	fs.StringVar(&o.upstreamClientSecret, "upstream-client-secret", "", "client `SECRET` of this server at the -upstream-issuer provider")
 	// Not "return o, cli.Parse(...)": o would be read in no set order.
 	err := cli.Parse(fs, usageIntro, args, stderr, func() error {
 		if o.accessTokens != "opaque" && o.accessTokens != "jwt" {
 			return fmt.Errorf("-access-tokens must be opaque or jwt, not %q", o.accessTokens)
+		}
+		set := 0
+		for _, v := range []string{o.upstreamIssuer, o.upstreamClientID, o.upstreamClientSecret} {
+			if v != "" {
+				set++
+			}
+		}
+		if set != 0 && set != 3 {
+			return errors.New("-upstream-issuer, -upstream-client-id and -upstream-client-secret go together: give all three or none")
 		}
 		return nil
 	})

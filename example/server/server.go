@@ -110,23 +110,33 @@ func newServer(opts options) (*exampleServer, error) {
 		return nil, err
 	}
 
+	var signIn *upstreamSignIn
+	if opts.upstreamIssuer != "" {
+		signIn, err = newUpstreamSignIn(context.Background(), opts, issuer, iu.Path, logger)
+		if err != nil {
+			_ = srv.Close()
+			return nil, err
+		}
+	}
+
 	router := srv.Router()
-	consent := newConsentHandler(srv, consentPath, logger)
-	device := newDeviceHandler(srv, devicePath, logger)
+	consent := newConsentHandler(srv, consentPath, signIn, logger)
+	device := newDeviceHandler(srv, devicePath, signIn, logger)
 	mcpHandler := newMCPEndpoint(srv, iu.Scheme+"://"+iu.Host, hosts == nil, logger)
 	// Exact paths, not ServeMux patterns: the issuer's path is data, and
 	// must not be read as pattern syntax.
+	paths := map[string]http.Handler{consentPath: consent, devicePath: device, mcpPath: mcpHandler}
+	if signIn != nil {
+		paths[iu.Path+"/login"] = signIn.Login()
+		paths[iu.Path+"/login/callback"] = signIn.Callback()
+		paths[signIn.logoutPath] = signIn.Logout()
+	}
 	app := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case consentPath:
-			consent.ServeHTTP(w, r)
-		case devicePath:
-			device.ServeHTTP(w, r)
-		case mcpPath:
-			mcpHandler.ServeHTTP(w, r)
-		default:
-			router.ServeHTTP(w, r)
+		if h, ok := paths[r.URL.Path]; ok {
+			h.ServeHTTP(w, r)
+			return
 		}
+		router.ServeHTTP(w, r)
 	})
 	var handler http.Handler = app
 	if hosts != nil {

@@ -1,0 +1,102 @@
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/url"
+
+	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/upstream"
+)
+
+// upstreamSignIn is the sign-in step through an upstream OpenID provider
+// (-upstream-issuer): the consent and device pages link to /login, and
+// their decisions ask its GetUser.
+type upstreamSignIn struct {
+	*upstream.SignIn
+	// host is the provider's host, shown on the sign-in link.
+	host string
+	// loginURL is <issuer>/login, logoutPath the local path of /logout.
+	loginURL, logoutPath string
+}
+
+// newUpstreamSignIn discovers the provider. The cookie key is random
+// bytes generated now: sessions end with the process (a restart signs
+// everybody out), which suits a demo; a deployment loads the key from a
+// secret store.
+func newUpstreamSignIn(ctx context.Context, opts options, issuer, issuerPath string, logger *slog.Logger) (*upstreamSignIn, error) {
+	u, err := url.Parse(opts.upstreamIssuer)
+	if err != nil || u.Host == "" {
+		return nil, fmt.Errorf("-upstream-issuer %q is not an absolute URL", opts.upstreamIssuer)
+	}
+	key := make([]byte, 32)
+	if _, err := rand.Read(key); err != nil {
+		return nil, fmt.Errorf("cookie key: %w", err)
+	}
+	s, err := upstream.NewOIDC(ctx, upstream.Options{
+		Issuer:       opts.upstreamIssuer,
+		ClientID:     opts.upstreamClientID,
+		ClientSecret: opts.upstreamClientSecret,
+		RedirectURL:  issuer + "/login/callback",
+		CookieKey:    key,
+		Logger:       logger,
+	})
+	if err != nil {
+		return nil, fmt.Errorf("-upstream-issuer: %w", err)
+	}
+	return &upstreamSignIn{SignIn: s, host: u.Host, loginURL: issuer + "/login", logoutPath: issuerPath + "/logout"}, nil
+}
+
+// signInView is what the consent and device pages show of the upstream
+// sign-in; nil on a page means the demo username field.
+type signInView struct {
+	// Host is the provider's host, for "Sign in with <host>".
+	Host string
+	// LoginURL is <issuer>/login?return_to=<this page's local URL>.
+	LoginURL string
+	// User is the signed-in user (email, else the user id); "" when
+	// nobody is signed in.
+	User string
+	// Refused: the provider's user signed in but may not use this server.
+	Refused bool
+	// LogoutPath and ReturnTo make the sign-out button.
+	LogoutPath, ReturnTo string
+}
+
+// view is the sign-in as the page of r shows it; nil s (no upstream) is a
+// nil view.
+func (s *upstreamSignIn) view(r *http.Request) *signInView {
+	if s == nil {
+		return nil
+	}
+	returnTo := r.URL.RequestURI()
+	v := &signInView{
+		Host:       s.host,
+		LoginURL:   s.loginURL + "?" + url.Values{upstream.ReturnToParam: {returnTo}}.Encode(),
+		LogoutPath: s.logoutPath,
+		ReturnTo:   returnTo,
+	}
+	id, err := s.Identity(r)
+	switch {
+	case err == nil && id.Email != "":
+		v.User = id.Email
+	case err == nil:
+		v.User = id.UserID()
+	case errors.Is(err, mcpoauth.ErrAccessDenied):
+		v.Refused = true
+	}
+	return v
+}
+
+// getUser is who approves on the consent and device pages: the upstream
+// session's user, or the demo username field.
+func (s *upstreamSignIn) getUser() mcpoauth.GetUserFunc {
+	if s == nil {
+		return username
+	}
+	return s.GetUser
+}
