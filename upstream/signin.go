@@ -92,8 +92,8 @@ type Options struct {
 	Logger *slog.Logger
 }
 
-// Identity is who the provider says the user is, from the verified ID
-// token.
+// Identity is who the provider says the user is: from the verified ID
+// token (NewOIDC) or from the user-info endpoint (NewOAuth2).
 type Identity struct {
 	Issuer  string `json:"iss"`
 	Subject string `json:"sub"`
@@ -102,8 +102,9 @@ type Identity struct {
 	// matching on the email's domain should require it.
 	EmailVerified bool   `json:"email_verified,omitempty"`
 	Name          string `json:"name,omitempty"`
-	// Claims are all the ID token's claims, for Allow to read (groups,
-	// hd, tid). They are not kept in the session.
+	// Claims are all the ID token's claims (NewOIDC) or the user-info
+	// members (NewOAuth2), for Allow to read (groups, hd, tid, login).
+	// They are not kept in the session.
 	Claims map[string]any `json:"-"`
 }
 
@@ -117,8 +118,13 @@ func (id Identity) UserID() string {
 
 // SignIn is an upstream provider as the sign-in step of the consent page.
 type SignIn struct {
-	oauth    oauth2.Config
-	verifier *oidc.IDTokenVerifier
+	oauth oauth2.Config
+	// nonce: Login sends a nonce (OpenID Connect), which identify checks.
+	nonce bool
+	// identify finds who signed in from the token response: by the ID
+	// token (NewOIDC) or the user-info endpoint (NewOAuth2). nonce is the
+	// login's.
+	identify func(ctx context.Context, token *oauth2.Token, nonce string) (Identity, *failure)
 	cookies  *sealer
 	lifetime time.Duration
 	allow    func(context.Context, Identity) error
@@ -132,29 +138,9 @@ func NewOIDC(ctx context.Context, opts Options) (*SignIn, error) {
 	if opts.Issuer == "" || opts.ClientID == "" || opts.RedirectURL == "" {
 		return nil, errors.New("upstream: Issuer, ClientID and RedirectURL are required")
 	}
-	redirect, err := url.Parse(opts.RedirectURL)
-	if err != nil || (redirect.Scheme != "https" && redirect.Scheme != "http") || redirect.Host == "" {
-		return nil, fmt.Errorf("upstream: RedirectURL %q is not an absolute http(s) URL", opts.RedirectURL)
-	}
-	cookies, err := newSealer(opts.CookieKey, redirect.Scheme == "https")
+	s, err := newBase(opts.RedirectURL, opts.CookieKey, opts.SessionLifetime, opts.Allow, opts.HTTPClient, opts.Logger)
 	if err != nil {
 		return nil, err
-	}
-	s := &SignIn{
-		cookies:  cookies,
-		lifetime: opts.SessionLifetime,
-		allow:    opts.Allow,
-		client:   opts.HTTPClient,
-		log:      opts.Logger,
-	}
-	if s.lifetime <= 0 {
-		s.lifetime = DefaultSessionLifetime
-	}
-	if s.client == nil {
-		s.client = http.DefaultClient
-	}
-	if s.log == nil {
-		s.log = slog.Default()
 	}
 	provider, err := oidc.NewProvider(s.clientContext(ctx), opts.Issuer)
 	if err != nil {
@@ -173,9 +159,69 @@ func NewOIDC(ctx context.Context, opts Options) (*SignIn, error) {
 		Scopes:       dedupe(scopes),
 	}
 	// Verify checks the signature (keys from the provider's jwks_uri), iss,
-	// aud (our client id) and exp; Callback checks the nonce.
-	s.verifier = provider.Verifier(&oidc.Config{ClientID: opts.ClientID})
+	// aud (our client id) and exp; identifyByIDToken checks the nonce.
+	verifier := provider.Verifier(&oidc.Config{ClientID: opts.ClientID})
+	s.nonce = true
+	s.identify = func(ctx context.Context, token *oauth2.Token, nonce string) (Identity, *failure) {
+		return identifyByIDToken(ctx, verifier, token, nonce)
+	}
 	return s, nil
+}
+
+// newBase checks and applies the options NewOIDC and NewOAuth2 share;
+// the caller sets oauth, nonce and identify.
+func newBase(redirectURL string, cookieKey []byte, lifetime time.Duration, allow func(context.Context, Identity) error, client *http.Client, logger *slog.Logger) (*SignIn, error) {
+	redirect, err := url.Parse(redirectURL)
+	if err != nil || (redirect.Scheme != "https" && redirect.Scheme != "http") || redirect.Host == "" {
+		return nil, fmt.Errorf("upstream: RedirectURL %q is not an absolute http(s) URL", redirectURL)
+	}
+	cookies, err := newSealer(cookieKey, redirect.Scheme == "https")
+	if err != nil {
+		return nil, err
+	}
+	s := &SignIn{cookies: cookies, lifetime: lifetime, allow: allow, client: client, log: logger}
+	if s.lifetime <= 0 {
+		s.lifetime = DefaultSessionLifetime
+	}
+	if s.client == nil {
+		s.client = http.DefaultClient
+	}
+	if s.log == nil {
+		s.log = slog.Default()
+	}
+	return s, nil
+}
+
+// failure is why a sign-in failed at the identify step: the status to
+// answer, a short public reason, and the logged cause (never a token).
+type failure struct {
+	status int
+	what   string
+	err    error
+}
+
+// identifyByIDToken verifies the ID token of the token response
+// (signature, iss, aud, exp, nonce) and reads the identity from it.
+func identifyByIDToken(ctx context.Context, verifier *oidc.IDTokenVerifier, token *oauth2.Token, nonce string) (Identity, *failure) {
+	raw, _ := token.Extra("id_token").(string)
+	if raw == "" {
+		return Identity{}, &failure{http.StatusBadGateway, "no id_token in the token response", nil}
+	}
+	idToken, err := verifier.Verify(ctx, raw)
+	if err != nil {
+		return Identity{}, &failure{http.StatusBadGateway, "ID token verification", err}
+	}
+	if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(nonce)) != 1 {
+		return Identity{}, &failure{http.StatusBadGateway, "ID token nonce mismatch", nil}
+	}
+	id := Identity{Issuer: idToken.Issuer, Subject: idToken.Subject}
+	if err := idToken.Claims(&id); err != nil {
+		return Identity{}, &failure{http.StatusBadGateway, "ID token claims", err}
+	}
+	if err := idToken.Claims(&id.Claims); err != nil {
+		return Identity{}, &failure{http.StatusBadGateway, "ID token claims", err}
+	}
+	return id, nil
 }
 
 func (s *SignIn) clientContext(ctx context.Context) context.Context {
@@ -186,7 +232,7 @@ func (s *SignIn) clientContext(ctx context.Context) context.Context {
 // answer.
 type login struct {
 	State    string    `json:"state"`
-	Nonce    string    `json:"nonce"`
+	Nonce    string    `json:"nonce,omitempty"`
 	Verifier string    `json:"verifier"`
 	ReturnTo string    `json:"return_to"`
 	Expires  time.Time `json:"exp"`
@@ -202,8 +248,8 @@ type session struct {
 
 // Login starts signing in at the provider (GET, with return_to: a local
 // path such as the consent page's URL, default "/"). It sends the browser
-// to the provider's authorization endpoint with a fresh state, nonce and
-// PKCE S256 challenge, kept in a sealed cookie for Callback. A return_to
+// to the provider's authorization endpoint with a fresh state, PKCE S256
+// challenge and (OpenID Connect) nonce, kept in a sealed cookie for Callback. A return_to
 // that is not a local path is refused, so the handler is no open redirect.
 func (s *SignIn) Login() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
@@ -222,24 +268,29 @@ func (s *SignIn) Login() http.Handler {
 		}
 		l := login{
 			State:    randomString(),
-			Nonce:    randomString(),
 			Verifier: oauth2.GenerateVerifier(),
 			ReturnTo: returnTo,
 			Expires:  time.Now().Add(loginLifetime),
+		}
+		opts := []oauth2.AuthCodeOption{oauth2.S256ChallengeOption(l.Verifier)}
+		if s.nonce {
+			l.Nonce = randomString()
+			opts = append(opts, oidc.Nonce(l.Nonce))
 		}
 		if err := s.cookies.set(w, loginCookie, l, l.Expires); err != nil {
 			s.fail(w, r, http.StatusInternalServerError, "login cookie", err)
 			return
 		}
 		w.Header().Set("Cache-Control", "no-store")
-		http.Redirect(w, r, s.oauth.AuthCodeURL(l.State, oidc.Nonce(l.Nonce), oauth2.S256ChallengeOption(l.Verifier)), http.StatusFound)
+		http.Redirect(w, r, s.oauth.AuthCodeURL(l.State, opts...), http.StatusFound)
 	})
 }
 
 // Callback receives the provider's answer at Options.RedirectURL. It checks
 // the state against the login cookie, exchanges the code with the PKCE
-// verifier, verifies the ID token (signature, iss, aud, exp, nonce), asks
-// Allow, sets the session cookie and sends the browser back to return_to.
+// verifier, finds who signed in (NewOIDC: verifies the ID token's
+// signature, iss, aud, exp and nonce; NewOAuth2: asks the user-info
+// endpoint with the access token), asks Allow, sets the session cookie and sends the browser back to return_to.
 func (s *SignIn) Callback() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		var l login
@@ -267,27 +318,9 @@ func (s *SignIn) Callback() http.Handler {
 			s.fail(w, r, http.StatusBadGateway, "code exchange", errWithoutToken(err))
 			return
 		}
-		raw, _ := token.Extra("id_token").(string)
-		if raw == "" {
-			s.fail(w, r, http.StatusBadGateway, "no id_token in the token response", nil)
-			return
-		}
-		idToken, err := s.verifier.Verify(ctx, raw)
-		if err != nil {
-			s.fail(w, r, http.StatusBadGateway, "ID token verification", err)
-			return
-		}
-		if subtle.ConstantTimeCompare([]byte(idToken.Nonce), []byte(l.Nonce)) != 1 {
-			s.fail(w, r, http.StatusBadGateway, "ID token nonce mismatch", nil)
-			return
-		}
-		id := Identity{Issuer: idToken.Issuer, Subject: idToken.Subject}
-		if err := idToken.Claims(&id); err != nil {
-			s.fail(w, r, http.StatusBadGateway, "ID token claims", err)
-			return
-		}
-		if err := idToken.Claims(&id.Claims); err != nil {
-			s.fail(w, r, http.StatusBadGateway, "ID token claims", err)
+		id, f := s.identify(ctx, token, l.Nonce)
+		if f != nil {
+			s.fail(w, r, f.status, f.what, f.err)
 			return
 		}
 		sess := session{Identity: id, Expires: time.Now().Add(s.lifetime)}
