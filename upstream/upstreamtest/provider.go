@@ -5,6 +5,10 @@
 // endpoint that checks the client, the code, the redirect URI and the PKCE
 // verifier and answers an ES256 ID token.
 //
+// It is also a plain OAuth 2 provider without OpenID Connect, GitHub-style
+// (see OAuth2AuthURL): no nonce, no ID token, and a user-info endpoint
+// that answers who the access token's user is.
+//
 // It is for the cases a real provider cannot produce (a wrong nonce, a bad
 // signature, an expired ID token) and for tests that need an upstream
 // without Node; it is not a conformant provider.
@@ -52,6 +56,9 @@ type Provider struct {
 	idToken func(claims map[string]any)
 	forger  *ecdsa.PrivateKey
 	codes   map[string]authorizeRequest
+	// userInfo, userInfoStatus: the user-info endpoint's answer, if set.
+	userInfo       map[string]any
+	userInfoStatus int
 }
 
 // User is who the provider signs in: the claims of the ID tokens it
@@ -65,6 +72,9 @@ type User struct {
 
 type authorizeRequest struct {
 	nonce, challenge, clientID, redirectURI string
+	// plain: asked at the plain OAuth 2 authorize endpoint, answered
+	// without an ID token.
+	plain bool
 }
 
 // DefaultUser is the user a new Provider signs in.
@@ -91,8 +101,10 @@ func NewProvider(t testing.TB) *Provider {
 	mux.HandleFunc("GET /jwks", func(w http.ResponseWriter, r *http.Request) {
 		writeJSON(w, http.StatusOK, jose.JSONWebKeySet{Keys: []jose.JSONWebKey{{Key: &key.PublicKey, KeyID: "k1", Algorithm: "ES256", Use: "sig"}}})
 	})
-	mux.HandleFunc("GET /authorize", p.authorize)
+	mux.HandleFunc("GET /authorize", func(w http.ResponseWriter, r *http.Request) { p.authorize(w, r, false) })
+	mux.HandleFunc("GET /oauth/authorize", func(w http.ResponseWriter, r *http.Request) { p.authorize(w, r, true) })
 	mux.HandleFunc("POST /token", p.token)
+	mux.HandleFunc("GET /user", p.userInfoEndpoint)
 	p.srv = httptest.NewServer(mux)
 	t.Cleanup(p.srv.Close)
 	return p
@@ -100,6 +112,45 @@ func NewProvider(t testing.TB) *Provider {
 
 // URL is the provider's issuer URL (no trailing slash).
 func (p *Provider) URL() string { return p.srv.URL }
+
+// OAuth2AuthURL is the plain OAuth 2 authorization endpoint: it asks for
+// neither a nonce nor the openid scope, and its codes are answered at
+// TokenURL without an ID token.
+func (p *Provider) OAuth2AuthURL() string { return p.srv.URL + "/oauth/authorize" }
+
+// TokenURL is the token endpoint.
+func (p *Provider) TokenURL() string { return p.srv.URL + "/token" }
+
+// UserInfoURL is the GitHub-style user-info endpoint: GET with the access
+// token as a Bearer token, it answers the user as a JSON object
+// {"id", "login", "email", "name"} (id the user's Subject), or what
+// SetUserInfo set.
+func (p *Provider) UserInfoURL() string { return p.srv.URL + "/user" }
+
+// SetUserInfo makes the user-info endpoint answer status with info as its
+// JSON body (a numeric id, a missing id, an error); status 0 restores the
+// default answer.
+func (p *Provider) SetUserInfo(status int, info map[string]any) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.userInfoStatus, p.userInfo = status, info
+}
+
+func (p *Provider) userInfoEndpoint(w http.ResponseWriter, r *http.Request) {
+	if r.Header.Get("Authorization") != "Bearer "+AccessToken {
+		w.Header().Set("WWW-Authenticate", `Bearer error="invalid_token"`)
+		writeJSON(w, http.StatusUnauthorized, map[string]string{"message": "Bad credentials"})
+		return
+	}
+	p.mu.Lock()
+	user, status, info := p.user, p.userInfoStatus, p.userInfo
+	p.mu.Unlock()
+	if status == 0 {
+		status = http.StatusOK
+		info = map[string]any{"id": user.Subject, "login": strings.SplitN(user.Email, "@", 2)[0], "email": user.Email, "name": user.Name}
+	}
+	writeJSON(w, status, info)
+}
 
 // SetUser sets who the provider signs in from now on.
 func (p *Provider) SetUser(u User) {
@@ -141,12 +192,12 @@ func (p *Provider) discovery(w http.ResponseWriter, r *http.Request) {
 
 // authorize approves every well-formed request at once: it redirects to
 // redirect_uri with a code and the state.
-func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
+func (p *Provider) authorize(w http.ResponseWriter, r *http.Request, plain bool) {
 	q := r.URL.Query()
 	redirect, err := url.Parse(q.Get("redirect_uri"))
+	oidc := q.Get("nonce") != "" && strings.Contains(q.Get("scope"), "openid")
 	if q.Get("response_type") != "code" || q.Get("code_challenge_method") != "S256" || q.Get("code_challenge") == "" ||
-		q.Get("nonce") == "" || q.Get("state") == "" || !strings.Contains(q.Get("scope"), "openid") ||
-		err != nil || !redirect.IsAbs() || redirect.RawQuery != "" {
+		q.Get("state") == "" || (!plain && !oidc) || err != nil || !redirect.IsAbs() || redirect.RawQuery != "" {
 		http.Error(w, "bad authorization request", http.StatusBadRequest)
 		return
 	}
@@ -156,7 +207,7 @@ func (p *Provider) authorize(w http.ResponseWriter, r *http.Request) {
 	}
 	code := rand.Text()
 	p.mu.Lock()
-	p.codes[code] = authorizeRequest{q.Get("nonce"), q.Get("code_challenge"), q.Get("client_id"), q.Get("redirect_uri")}
+	p.codes[code] = authorizeRequest{q.Get("nonce"), q.Get("code_challenge"), q.Get("client_id"), q.Get("redirect_uri"), plain}
 	p.mu.Unlock()
 	redirect.RawQuery = url.Values{"code": {code}, "state": {q.Get("state")}}.Encode()
 	http.Redirect(w, r, redirect.String(), http.StatusFound)
@@ -184,6 +235,10 @@ func (p *Provider) token(w http.ResponseWriter, r *http.Request) {
 	if !ok || req.clientID != p.ClientID || req.redirectURI != r.PostForm.Get("redirect_uri") ||
 		base64.RawURLEncoding.EncodeToString(sum[:]) != req.challenge {
 		writeJSON(w, http.StatusBadRequest, map[string]string{"error": "invalid_grant"})
+		return
+	}
+	if req.plain {
+		writeJSON(w, http.StatusOK, map[string]any{"access_token": AccessToken, "token_type": "bearer", "scope": "read:user"})
 		return
 	}
 	now := time.Now()
