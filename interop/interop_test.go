@@ -263,11 +263,7 @@ func testTypeScriptSDK(t *testing.T, node, issuerPath string) {
 			WWWAuthenticate string `json:"www_authenticate"`
 		} `json:"errors"`
 	}
-	out := bytes.TrimSpace(stdout.Bytes())
-	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
-		out = out[i+1:]
-	}
-	require.NoError(t, json.Unmarshal(out, &sum), "client.mjs printed %q", stdout.String())
+	decodeLastLine(t, stdout.Bytes(), &sum, "client.mjs")
 	require.True(t, sum.OK, sum.Error)
 
 	assert.True(t, sum.UnauthorizedFirst)
@@ -638,4 +634,15 @@ func mcpStatus(t *testing.T, ctx context.Context, mcpURL, token string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+// decodeLastLine decodes the JSON summary a Node script prints as its last
+// line of output.
+func decodeLastLine(t *testing.T, stdout []byte, v any, script string) {
+	t.Helper()
+	out := bytes.TrimSpace(stdout)
+	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
+		out = out[i+1:]
+	}
+	require.NoError(t, json.Unmarshal(out, v), "%s printed %q", script, stdout)
 }

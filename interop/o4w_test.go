@@ -107,11 +107,7 @@ func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 			HasJTI   bool   `json:"has_jti"`
 		} `json:"claims"`
 	}
-	out := bytes.TrimSpace(stdout.Bytes())
-	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
-		out = out[i+1:]
-	}
-	require.NoError(t, json.Unmarshal(out, &sum), "o4w.mjs printed %q", stdout.String())
+	decodeLastLine(t, stdout.Bytes(), &sum, "o4w.mjs")
 	require.True(t, sum.OK, sum.Error)
 
 	// Discovery.

@@ -65,25 +65,5 @@ func TestOperationScopes(t *testing.T) {
 		})
 	}
 
-	session := connect(t, url, sdktest.NewBearer("tools")).ID()
-	for _, tc := range []struct {
-		name, tool, nameHeader string
-		status                 int
-		challenge              string
-	}{
-		{name: "SEP-2350 complete challenge: needed and held scopes in one 403", tool: "delete", nameHeader: "delete",
-			status: http.StatusForbidden, challenge: `scope="mcp:tools files:write"`},
-		{name: "header vs body: Mcp-Name naming an allowed tool does not let delete through", tool: "delete", nameHeader: "whoami",
-			status: http.StatusBadRequest},
-		{name: "header vs body: matching headers reach the SDK", tool: "whoami", nameHeader: "whoami", status: http.StatusOK},
-	} {
-		t.Run("raw/"+tc.name, func(t *testing.T) {
-			resp, body := sdktest.CallTool(t, url, "tools", session, tc.tool, tc.nameHeader)
-			require.Equal(t, tc.status, resp.StatusCode, body)
-			if tc.challenge != "" {
-				require.Contains(t, resp.Header.Get("WWW-Authenticate"), tc.challenge)
-				require.Contains(t, resp.Header.Get("WWW-Authenticate"), `error="insufficient_scope"`)
-			}
-		})
-	}
+	sdktest.RequireRawOperationScopes(t, url, connect(t, url, sdktest.NewBearer("tools")).ID())
 }

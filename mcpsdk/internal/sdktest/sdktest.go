@@ -154,3 +154,37 @@ func CallTool(t testing.TB, url, token, sessionID, tool, nameHeader string) (*ht
 	}
 	return resp, string(b)
 }
+
+// RequireRawOperationScopes runs, with raw requests in session sessionID as
+// token "tools" (which holds mcp:tools only), the per-operation scope rules
+// both adapters must keep behind RequireBearerAuth with the "delete" tool
+// needing files:write: one complete 403 challenge (SEP-2350), an Mcp-Name
+// header that lies about the tool refused (400), and matching headers let
+// through.
+func RequireRawOperationScopes(t *testing.T, url, sessionID string) {
+	t.Helper()
+	for _, tc := range []struct {
+		name, tool, nameHeader string
+		status                 int
+		challenge              string
+	}{
+		{name: "SEP-2350 complete challenge: needed and held scopes in one 403", tool: "delete", nameHeader: "delete",
+			status: http.StatusForbidden, challenge: `scope="mcp:tools files:write"`},
+		{name: "header vs body: Mcp-Name naming an allowed tool does not let delete through", tool: "delete", nameHeader: "whoami",
+			status: http.StatusBadRequest},
+		{name: "header vs body: matching headers reach the SDK", tool: "whoami", nameHeader: "whoami", status: http.StatusOK},
+	} {
+		t.Run("raw/"+tc.name, func(t *testing.T) {
+			resp, body := CallTool(t, url, "tools", sessionID, tc.tool, tc.nameHeader)
+			if resp.StatusCode != tc.status {
+				t.Fatalf("status %d, want %d: %s", resp.StatusCode, tc.status, body)
+			}
+			if tc.challenge != "" {
+				ch := resp.Header.Get("WWW-Authenticate")
+				if !strings.Contains(ch, tc.challenge) || !strings.Contains(ch, `error="insufficient_scope"`) {
+					t.Fatalf("challenge %q, want %s and error=\"insufficient_scope\"", ch, tc.challenge)
+				}
+			}
+		})
+	}
+}
