@@ -233,6 +233,16 @@ type Config struct {
 	// It must write the status err.Status. Machine endpoints answer JSON
 	// whatever it does. Default: DefaultErrorPage.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, err *OAuthError)
+	// OnApproval, if set, runs when a signed-in user approves a client, on
+	// the consent page (AuthenticateHandler, ApproveRemembered) or the
+	// device page, with the grant about to be made, before any code or
+	// token of it is issued. It returns who the user is at the upstream
+	// identity provider, stored with the grant when the Model is a
+	// GrantStore and told to tools by RequireBearerAuth
+	// (bearer.AuthInfo.Identity); nil for nobody in particular. An error
+	// fails the approval with server_error. upstream.SignIn.OnApproval is
+	// one: it also hands the user's upstream tokens to the grant.
+	OnApproval func(r *http.Request, g *Grant) (*Identity, error)
 	// GrantTypes are the enabled grants: GrantAuthorizationCode,
 	// GrantRefreshToken, GrantClientCredentials, GrantDeviceCode. Default:
 	// authorization_code and refresh_token. A list you set replaces the

@@ -69,6 +69,21 @@ func (s *OAuthServer) AuthenticateHandler(getUser GetUserFunc) http.Handler {
 	return methods(s.limit(s.cfg.RateLimits.Authenticate, h), http.MethodPost)
 }
 
+// ApproveRemembered lets a consent page skip itself for a user who approved
+// this client before: call it first when the page is opened (GET). When the
+// signed-in user (getUser) already holds a grant of the same client for
+// every requested scope, or more, and the same resource, it approves the
+// request as AuthenticateHandler would, sends the browser back to the
+// client, and returns true; the page then writes nothing. Otherwise it
+// writes nothing and returns false: show the page. A request for a scope
+// the user has not approved asks again, and approval is per client, as the
+// MCP authorization spec requires of a server fronting another provider.
+// It needs a Model that is a GrantStore (grants are remembered only there);
+// an application that always asks simply does not call it.
+func (s *OAuthServer) ApproveRemembered(w http.ResponseWriter, r *http.Request, getUser GetUserFunc) bool {
+	return handlers.ApproveRemembered(s.env, w, r, getUser.internal())
+}
+
 // PendingAuthorization is what a consent page shows and posts back: who asks
 // (the client's self-asserted name, and the redirect host where the browser
 // will go), for what (scopes, resource), and the hidden fields the decision

@@ -105,6 +105,9 @@ type MemoryModel struct {
 	assertionsMu sync.Mutex // a leaf
 	assertions   memoryAssertions
 
+	grantsMu sync.Mutex // a leaf (memory_model_grants.go)
+	grants   memoryGrants
+
 	now       func() time.Time
 	stop      chan struct{}
 	done      chan struct{}
@@ -236,6 +239,7 @@ func (m *MemoryModel) Sweep(now time.Time) {
 	m.deleteDevicesLocked(func(d *DeviceAuthorization) bool { return d.ExpiresAt.Before(now) })
 	m.mu.Unlock()
 	m.sweepAssertions(now)
+	m.sweepGrants(now)
 }
 
 // deleteShardTokensLocked deletes the tokens of shard s that match reports,
@@ -463,6 +467,7 @@ func (m *MemoryModel) deleteClientsLocked(ids map[string]struct{}) {
 	clear(buf)
 	m.deleteCodesLocked(func(c *AuthorizationCode) bool { return ofClients(c.ClientID) })
 	m.deleteDevicesLocked(func(d *DeviceAuthorization) bool { return ofClients(d.ClientID) })
+	m.deleteGrantsLocked(func(_, clientID string) bool { return ofClients(clientID) })
 }
 
 // SaveAuthorizationRequest stores a validated authorization request under
@@ -765,6 +770,7 @@ func (m *MemoryModel) RevokeGrant(ctx context.Context, grantID string) error {
 		later(prev)
 	}
 	m.revoked[grantID] = until
+	m.revokeGrantRecordLocked(grantID)
 	return nil
 }
 

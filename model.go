@@ -35,6 +35,12 @@ type (
 	DevicePoll = record.DevicePoll
 	// DeviceDecision is the user's answer to a pending device authorization.
 	DeviceDecision = record.DeviceDecision
+	// Identity is who a user is at an upstream identity provider.
+	Identity = record.Identity
+	// Grant is a user's approval of a client, stored by a GrantStore.
+	Grant = record.Grant
+	// UpstreamToken is a sealed entry of the upstream token vault.
+	UpstreamToken = record.UpstreamToken
 )
 
 // The token kinds.
@@ -323,4 +329,55 @@ type AssertionReplayStore interface {
 // fixes where clientID ends, whatever bytes either holds).
 func AssertionIDDigest(clientID, jti string) Digest {
 	return secret.Digest(strconv.Itoa(len(clientID)) + ":" + clientID + jti)
+}
+
+// GrantStore is the optional capability that stores grants as records
+// (record.Grant): who approved which client, for what, and as whom at the
+// upstream identity provider. With it, the server saves a grant when a user
+// approves a client on the consent or the device page, and RequireBearerAuth
+// tells tools the user's upstream identity (bearer.AuthInfo.Identity).
+//
+// The contract, on top of Model's:
+//
+//   - SaveGrant stores a new grant; ErrConflict if its ID exists, and an
+//     error wrapping ErrNotFound if the grant was revoked (RevokeGrant may
+//     run before the save, the approval racing a revocation).
+//   - GetGrant returns the grant, or ErrNotFound once RevokeGrant deleted
+//     it, or after DeleteClient deleted its client.
+//   - ListUserGrants returns every stored grant of the user (any client),
+//     in no particular order; none, and no error, for an unknown user. It
+//     may include grants past their ExpiresAt.
+//   - A grant past its ExpiresAt may be swept.
+//
+// A user's grants are what remembered consent (ApproveRemembered) compares
+// a new request with, and what a "connected apps" page lists.
+type GrantStore interface {
+	SaveGrant(ctx context.Context, g *Grant) error
+	GetGrant(ctx context.Context, grantID string) (*Grant, error)
+	ListUserGrants(ctx context.Context, userID string) ([]*Grant, error)
+}
+
+// UpstreamTokenStore is the optional capability that keeps the upstream
+// token vault of package upstream: the upstream provider's tokens for each
+// grant, sealed by the vault before they reach the Model.
+//
+// The contract, on top of Model's:
+//
+//   - SaveUpstreamToken stores a new entry; ErrConflict if its ID exists,
+//     and an error wrapping ErrNotFound if its GrantID names a revoked
+//     grant.
+//   - ReplaceUpstreamToken replaces the entry whose ID is t.ID only if the
+//     stored Version is version (a compare-and-set), storing t as it is;
+//     ErrConflict, and no change, if the stored version differs;
+//     ErrNotFound if there is no entry.
+//   - ConsumeUpstreamToken atomically removes and returns the entry; of N
+//     concurrent calls exactly one gets it, the others ErrNotFound.
+//   - RevokeGrant deletes the entries whose GrantID is the grant's, and
+//     DeleteClient those whose ClientID is the client's.
+//   - An entry past its ExpiresAt may be swept.
+type UpstreamTokenStore interface {
+	SaveUpstreamToken(ctx context.Context, t *UpstreamToken) error
+	GetUpstreamToken(ctx context.Context, id string) (*UpstreamToken, error)
+	ReplaceUpstreamToken(ctx context.Context, t *UpstreamToken, version int64) error
+	ConsumeUpstreamToken(ctx context.Context, id string) (*UpstreamToken, error)
 }

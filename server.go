@@ -92,6 +92,12 @@ func New(cfg Config) (*OAuthServer, error) {
 			IntrospectionClients:         s.IntrospectionClients,
 		},
 	}
+	if gs, ok := s.Model.(GrantStore); ok {
+		srv.grants.Grants = gs
+		if s.OnApproval != nil {
+			srv.grants.Identities = &grants.IdentityCache{}
+		}
+	}
 	if s.signingKeys != nil {
 		srv.grants.JWTAccessTokens = &grants.JWTAccessTokens{Issuer: s.issuer, Signer: s.signingKeys}
 	}
@@ -135,6 +141,7 @@ func New(cfg Config) (*OAuthServer, error) {
 		ModifyAuthorizationRedirectURL: s.ModifyAuthorizationRedirectURL,
 		SecureCookies:                  isHTTPS(s.issuer),
 		OnError:                        srv.onError,
+		OnApproval:                     s.OnApproval,
 	}
 	if s.ErrorPage != nil {
 		srv.env.ErrorPage = func(w http.ResponseWriter, r *http.Request, oerr *oautherr.Error) {

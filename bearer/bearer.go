@@ -14,6 +14,8 @@ import (
 	"context"
 	"errors"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // AuthInfo describes a verified access token: who it was issued to, for
@@ -39,6 +41,12 @@ type AuthInfo struct {
 	// device approval) the token descends from, so handlers can bind
 	// sessions to it.
 	GrantID string
+	// Identity is who the user is at the upstream identity provider they
+	// signed in with (package upstream), stored with the grant when they
+	// approved it; nil for a user the application signed in itself, for
+	// client_credentials tokens, and from verifiers that cannot know it
+	// (JWTVerifier, IntrospectionVerifier).
+	Identity *record.Identity
 	// Extra carries verifier-specific claims.
 	Extra map[string]any
 }

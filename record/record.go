@@ -271,3 +271,65 @@ type DeviceAuthorization struct {
 	// the approval.
 	GrantExpiresAt time.Time
 }
+
+// Identity is who a user is at an upstream identity provider (OpenID
+// Connect or plain OAuth 2 sign-in, package upstream): stored with the
+// grant the user approved, so that tools learn it from the access token
+// (bearer.AuthInfo.Identity) on every request and after every refresh.
+type Identity struct {
+	// Issuer and Subject together identify the user at the provider
+	// (OpenID Connect Core §5.7: the only stable identifier).
+	Issuer  string `json:"iss"`
+	Subject string `json:"sub"`
+	Email   string `json:"email,omitempty"`
+	Name    string `json:"name,omitempty"`
+	// Claims are further claims of the provider the application chose to
+	// keep (upstream.Options.Claims); values are JSON values.
+	Claims map[string]any `json:"claims,omitempty"`
+}
+
+// Grant is a user's approval of a client (on the consent page or the device
+// page), stored when it is made, so that who approved it, and as whom at the
+// upstream provider, can be read later from any of its tokens' GrantID.
+// Grants are immutable once saved; RevokeGrant deletes one.
+type Grant struct {
+	// ID is the GrantID of every code and token the grant issues.
+	ID       string
+	ClientID string
+	UserID   string
+	Scopes   []string
+	// Resource is the canonical RFC 8707 resource its tokens are bound to.
+	Resource  string
+	CreatedAt time.Time
+	// ExpiresAt is the absolute end of the grant (GrantExpiresAt of its
+	// tokens): a Model may delete the grant after it.
+	ExpiresAt time.Time
+	// Identity is the user at the upstream provider; nil when the
+	// application signs users in itself.
+	Identity *Identity
+}
+
+// UpstreamToken is an entry of the upstream token vault (package upstream):
+// the tokens an upstream provider issued for a user, sealed (AES-256-GCM)
+// before they reach the Model, so storage never holds them in the clear. An
+// entry belongs first to a sign-in session and then, once the user approves
+// a client, to that grant; it is deleted with the grant.
+type UpstreamToken struct {
+	// ID is the entry's key, chosen by the vault.
+	ID string
+	// GrantID and ClientID are set once the entry belongs to a grant:
+	// RevokeGrant and DeleteClient delete it then.
+	GrantID  string
+	ClientID string
+	// Sealed is the ciphertext; the Model stores it as it is.
+	Sealed []byte
+	// Version grows by one with every replacement, for compare-and-set
+	// between replicas.
+	Version int64
+	// LeaseUntil is set while a replica refreshes the tokens upstream, so
+	// that the others wait for its result instead of refreshing too.
+	LeaseUntil time.Time
+	// ExpiresAt is when the entry may be deleted (the session's or the
+	// grant's end).
+	ExpiresAt time.Time
+}

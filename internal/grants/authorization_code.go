@@ -150,6 +150,9 @@ type Decision struct {
 	// and only after the request, browser and CSRF token were verified, so
 	// a forged decision learns nothing and burns nothing.
 	SignIn func() (string, error)
+	// Identify, if set, names the user's upstream identity for the grant an
+	// approval makes (see RecordGrant).
+	Identify IdentifyFunc
 }
 
 // Outcome is where the browser goes after a decision: to RedirectURI with
@@ -226,18 +229,26 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 	}
 	code := secret.New()
 	now := s.Now()
+	grant := &record.Grant{
+		ID: newGrantID(), ClientID: req.ClientID, UserID: userID, Scopes: req.Scopes, Resource: req.Resource,
+		CreatedAt: now, ExpiresAt: now.Add(s.GrantLifetime),
+	}
+	if oerr := s.RecordGrant(ctx, grant, d.Identify); oerr != nil {
+		out.Err = oerr
+		return out, nil
+	}
 	rec := &record.AuthorizationCode{
 		Digest:              secret.Digest(code),
 		ClientID:            req.ClientID,
 		UserID:              userID,
-		GrantID:             newGrantID(),
+		GrantID:             grant.ID,
 		RedirectURI:         req.RedirectURI,
 		RedirectURIProvided: req.RedirectURIProvided,
 		Scopes:              req.Scopes,
 		Resource:            req.Resource,
 		CodeChallenge:       req.CodeChallenge,
 		ExpiresAt:           now.Add(s.AuthorizationCodeLifetime),
-		GrantExpiresAt:      now.Add(s.GrantLifetime),
+		GrantExpiresAt:      grant.ExpiresAt,
 	}
 	if err := s.Store.SaveAuthorizationCode(ctx, rec); err != nil {
 		out.Err = storeError(err)

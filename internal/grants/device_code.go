@@ -416,20 +416,44 @@ func (s *Service) pendingDevice(ctx context.Context, userCode string) (*record.D
 // device authorization a user code names. The decision is atomic and final:
 // of concurrent decisions one wins, the others get ErrDeviceDecided. An
 // approval starts the grant's absolute lifetime.
-func (s *Service) DecideDevice(ctx context.Context, userCode, userID string, approve bool) *oautherr.Error {
+//
+// identify, if set, names the user's upstream identity for the grant an
+// approval makes (see RecordGrant).
+func (s *Service) DecideDevice(ctx context.Context, userCode, userID string, approve bool, identify IdentifyFunc) *oautherr.Error {
 	if userID == "" {
 		return ErrSignInRequired
 	}
-	_, digest, oerr := s.pendingDevice(ctx, userCode)
+	d, digest, oerr := s.pendingDevice(ctx, userCode)
 	if oerr != nil {
 		return oerr
 	}
 	decision := record.DeviceDecision{Status: record.DeviceDenied, UserID: userID}
+	var grant *record.Grant
 	if approve {
+		now := s.Now()
 		decision.Status = record.DeviceApproved
-		decision.GrantExpiresAt = s.Now().Add(s.GrantLifetime)
+		decision.GrantExpiresAt = now.Add(s.GrantLifetime)
+		grant = &record.Grant{
+			ID: d.GrantID, ClientID: d.ClientID, UserID: userID, Scopes: d.Scopes, Resource: d.Resource,
+			CreatedAt: now, ExpiresAt: decision.GrantExpiresAt,
+		}
+		// The record is saved before the decision, so that no token of the
+		// grant exists without it. Two approvals of one user code share the
+		// grant id: the second save conflicts, and that approval lost.
+		if oerr := s.RecordGrant(ctx, grant, identify); oerr != nil {
+			if errors.Is(oerr.Cause, record.ErrConflict) {
+				return ErrDeviceDecided
+			}
+			return oerr
+		}
 	}
 	if err := s.Devices.ResolveDeviceAuthorization(ctx, digest, decision); err != nil {
+		if grant != nil && s.Grants != nil {
+			// A denial won the race: no token of this grant will ever be
+			// issued, so its record (and what OnApproval stored for it)
+			// goes.
+			_ = s.Store.RevokeGrant(ctx, grant.ID)
+		}
 		if isNotFound(err) {
 			return ErrDeviceDecided
 		}

@@ -89,6 +89,19 @@ type DeviceStore interface {
 	DeleteDeviceAuthorization(ctx context.Context, deviceCode record.Digest, clientID string) error
 }
 
+// GrantStore keeps grants as records (the root package's GrantStore
+// documents the contract).
+type GrantStore interface {
+	SaveGrant(ctx context.Context, g *record.Grant) error
+	GetGrant(ctx context.Context, grantID string) (*record.Grant, error)
+	ListUserGrants(ctx context.Context, userID string) ([]*record.Grant, error)
+}
+
+// IdentifyFunc is the application's hook on an approval
+// (Config.OnApproval): given the grant about to be made, it returns who the
+// user is at the upstream provider.
+type IdentifyFunc func(g *record.Grant) (*record.Identity, error)
+
 // Store is everything the authorization-code and refresh-token grants need.
 type Store interface {
 	ClientStore
@@ -182,6 +195,11 @@ type Service struct {
 	// UseNotRecorded receives a failure of Usage, which does not fail the
 	// token request; nil: ignored.
 	UseNotRecorded func(ctx context.Context, err error)
+	// Grants stores approvals as grant records; nil when the store cannot.
+	Grants GrantStore
+	// Identities, if set (with Grants), makes VerifyAccessToken tell the
+	// user's upstream identity; nil when no approval records one.
+	Identities *IdentityCache
 }
 
 // ParseScope splits an RFC 6749 §3.3 scope string: scope-tokens of

@@ -32,12 +32,20 @@ func (s *Service) VerifyAccessToken(ctx context.Context, token string) (*bearer.
 		// matched: the header is the one the server signed.)
 		return nil, bearer.ErrInvalidToken
 	}
-	return &bearer.AuthInfo{
+	info := &bearer.AuthInfo{
 		ClientID:  tok.ClientID,
 		UserID:    tok.UserID,
 		Scopes:    tok.Scopes,
 		Resource:  tok.Resource,
 		ExpiresAt: tok.ExpiresAt,
 		GrantID:   tok.GrantID,
-	}, nil
+	}
+	if s.Identities != nil && tok.UserID != "" {
+		id, err := s.Identities.lookup(ctx, s.Grants, tok.GrantID)
+		if err != nil {
+			return nil, fmt.Errorf("verify access token: grant identity: %w", err)
+		}
+		info.Identity = id
+	}
+	return info, nil
 }

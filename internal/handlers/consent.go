@@ -124,26 +124,79 @@ func Authenticate(env *Env, getUser GetUserFunc) http.Handler {
 		}
 		d.BrowserSecret = BrowserSecret(r, env.SecureCookies)
 		d.SignIn = func() (string, error) { return getUser(r) }
-		out, oerr := env.Grants.Decide(r.Context(), d)
-		if oerr != nil {
-			env.showError(w, r, "authenticate", oerr)
-			return
-		}
-		if out.Err != nil {
-			if env.OnError != nil && out.Err.Code != oautherr.CodeAccessDenied {
-				env.OnError(r.Context(), "authenticate", out.Err)
-			}
-			redirectError(w, r, env.Issuer, out.RedirectURI, out.State, out.Err)
-			return
-		}
-		v := url.Values{"code": {out.Code}}
-		if out.State != "" {
-			v.Set("state", out.State)
-		}
-		v.Set("iss", env.Issuer)
-		// RFC 9700 §4.12: 303 after a POST, never 307.
-		httpx.Redirect(w, redirect.WithParams(out.RedirectURI, v), http.StatusSeeOther)
+		d.Identify = env.identify(r)
+		decide(env, w, r, "authenticate", d)
 	})
+}
+
+// decide takes the decision and sends the browser back to the client: 303
+// to its redirect URI with code, state and iss, or with the error; errors
+// about the request itself go to the error page.
+func decide(env *Env, w http.ResponseWriter, r *http.Request, step string, d grants.Decision) {
+	out, oerr := env.Grants.Decide(r.Context(), d)
+	if oerr != nil {
+		env.showError(w, r, step, oerr)
+		return
+	}
+	if out.Err != nil {
+		if env.OnError != nil && out.Err.Code != oautherr.CodeAccessDenied {
+			env.OnError(r.Context(), step, out.Err)
+		}
+		redirectError(w, r, env.Issuer, out.RedirectURI, out.State, out.Err)
+		return
+	}
+	v := url.Values{"code": {out.Code}}
+	if out.State != "" {
+		v.Set("state", out.State)
+	}
+	v.Set("iss", env.Issuer)
+	// RFC 9700 §4.12: 303 after a POST, never 307 (and after a GET, 303
+	// as well: the remembered consent's answer).
+	httpx.Redirect(w, redirect.WithParams(out.RedirectURI, v), http.StatusSeeOther)
+}
+
+// ApproveRemembered approves the pending request the consent page r opens
+// without showing the page, when the signed-in user approved the same
+// client for these scopes (or more) and this resource before
+// (grants.Remembered), and reports whether it answered. It answers nothing,
+// and returns false, when nobody is signed in, the user is refused, the
+// request is unknown or started in another browser, or nothing is
+// remembered: the page is shown then, as usual.
+//
+// Approving on a GET is safe here as it is for any silent re-authorization:
+// the request was made by the client at /authorize in this browser (the
+// browser binding is checked), its code goes only to the client's
+// registered redirect URI, and it is useless without the client's PKCE
+// verifier.
+func ApproveRemembered(env *Env, w http.ResponseWriter, r *http.Request, getUser GetUserFunc) bool {
+	user, err := getUser(r)
+	if err != nil || user == "" {
+		return false
+	}
+	p, oerr := PendingConsent(env, r)
+	if oerr != nil {
+		return false
+	}
+	ok, err := env.Grants.Remembered(r.Context(), user, p.Request)
+	if err != nil {
+		if env.OnError != nil {
+			env.OnError(r.Context(), "authenticate:remembered", oautherr.ServerError(err))
+		}
+		return false
+	}
+	if !ok {
+		return false
+	}
+	httpx.NoStore(w)
+	decide(env, w, r, "authenticate:remembered", grants.Decision{
+		RequestID:     p.RequestID,
+		CSRFToken:     p.CSRFToken,
+		BrowserSecret: BrowserSecret(r, env.SecureCookies),
+		Approve:       true,
+		SignIn:        func() (string, error) { return user, nil },
+		Identify:      env.identify(r),
+	})
+	return true
 }
 
 // postForm returns the form body of a browser's POST: r.PostForm when a

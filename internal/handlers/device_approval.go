@@ -68,7 +68,7 @@ func deviceDecision(env *Env, getUser GetUserFunc, approve bool) http.Handler {
 			env.showError(w, r, step, grants.ErrSignInRequired.WithCause(err))
 			return
 		}
-		if oerr := env.Grants.DecideDevice(r.Context(), p[0], user, approve); oerr != nil {
+		if oerr := env.Grants.DecideDevice(r.Context(), p[0], user, approve, env.identify(r)); oerr != nil {
 			env.showError(w, r, step, oerr)
 			return
 		}

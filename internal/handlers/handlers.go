@@ -38,6 +38,9 @@ type Env struct {
 	// OnError sees every error a handler answers with, tagged with the step
 	// that failed. It never receives a credential.
 	OnError func(ctx context.Context, step string, err *oautherr.Error)
+	// OnApproval is the application's hook on an approval
+	// (Config.OnApproval); nil for none.
+	OnApproval func(r *http.Request, g *record.Grant) (*record.Identity, error)
 	// ErrorPage renders the errors of the browser-facing steps; nil means
 	// DefaultErrorPage.
 	ErrorPage func(w http.ResponseWriter, r *http.Request, err *oautherr.Error)
@@ -62,3 +65,11 @@ const (
 	DecisionApprove = "approve"
 	DecisionDeny    = "deny"
 )
+
+// identify is env.OnApproval for the approval r carries; nil without a hook.
+func (env *Env) identify(r *http.Request) grants.IdentifyFunc {
+	if env.OnApproval == nil {
+		return nil
+	}
+	return func(g *record.Grant) (*record.Identity, error) { return env.OnApproval(r, g) }
+}
