@@ -87,19 +87,23 @@ func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	mux := newTestMux(srv, "/consent/decide")
 	mux.Handle("/mcp", srv.RequireBearerAuth(testScope)(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		info, _ := bearer.FromContext(r.Context())
-		_ = json.NewEncoder(w).Encode(map[string]any{"user": info.UserID, "client": info.ClientID, "scopes": info.Scopes})
+		_ = json.NewEncoder(w).Encode(map[string]any{"user": info.UserID, "client": info.ClientID, "scopes": info.Scopes, "grant": info.GrantID, "identity": info.Identity})
 	})))
 	h.handler = mux
 	return h
 }
 
 // newTestMux serves srv's router with the tests' consent page: GET /consent
+// approves a remembered request of the user signedInCookie names, else
 // answers the pending request as JSON, and decidePattern takes the decision
 // of the user testSignIn names.
 func newTestMux(srv *mcpoauth.OAuthServer, decidePattern string) *http.ServeMux {
 	mux := http.NewServeMux()
 	mux.Handle("/", srv.Router())
 	mux.HandleFunc("GET /consent", func(w http.ResponseWriter, r *http.Request) {
+		if srv.ApproveRemembered(w, r, cookieSignIn) {
+			return
+		}
 		p, err := srv.PendingAuthorization(r)
 		if err != nil {
 			http.Error(w, err.Error(), http.StatusBadRequest)
@@ -109,6 +113,20 @@ func newTestMux(srv *mcpoauth.OAuthServer, decidePattern string) *http.ServeMux 
 	})
 	mux.Handle(decidePattern, srv.AuthenticateHandler(testSignIn))
 	return mux
+}
+
+// signedInCookie names the user a browser is signed in as when the
+// consent page opens (cookieSignIn); the decision form names its user in a
+// field instead (testSignIn).
+const signedInCookie = "test-user"
+
+// cookieSignIn is the tests' sign-in on the consent page's GET.
+func cookieSignIn(r *http.Request) (string, error) {
+	c, err := r.Cookie(signedInCookie)
+	if err != nil {
+		return "", nil
+	}
+	return c.Value, nil
 }
 
 // testSignIn is the tests' sign-in: any non-empty username field.

@@ -1,0 +1,270 @@
+package integration_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"testing"
+
+	"github.com/stretchr/testify/assert"
+	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// alicesIdentity is what the tests' OnApproval says the approving user is
+// at the upstream provider.
+func alicesIdentity(user string) *mcpoauth.Identity {
+	return &mcpoauth.Identity{
+		Issuer: "https://idp.example.com", Subject: "sub-" + user, Email: user + "@example.com", Name: "Alice",
+		Claims: map[string]any{"groups": []any{"eng"}},
+	}
+}
+
+// withIdentities makes every approval record alicesIdentity, and counts
+// the calls.
+func withIdentities(calls *atomic.Int32) func(*mcpoauth.Config) {
+	return func(c *mcpoauth.Config) {
+		c.OnApproval = func(r *http.Request, g *mcpoauth.Grant) (*mcpoauth.Identity, error) {
+			calls.Add(1)
+			if g.ID == "" || g.ClientID == "" || g.UserID == "" || g.ExpiresAt.IsZero() {
+				return nil, errors.New("OnApproval got an incomplete grant")
+			}
+			return alicesIdentity(g.UserID), nil
+		}
+	}
+}
+
+// mcpAnswer is what the harness's /mcp handler tells of its caller.
+type mcpAnswer struct {
+	User     string             `json:"user"`
+	Grant    string             `json:"grant"`
+	Identity *mcpoauth.Identity `json:"identity"`
+}
+
+func (h *harness) mcpAnswer(token string) mcpAnswer {
+	h.t.Helper()
+	w := h.callMCP(token)
+	require.Equal(h.t, http.StatusOK, w.Code, w.Body.String())
+	var a mcpAnswer
+	require.NoError(h.t, json.Unmarshal(w.Body.Bytes(), &a))
+	return a
+}
+
+// TestGrantIdentityReachesTools: the identity OnApproval returns is stored
+// with the grant and told to the protected handler (bearer.AuthInfo) for
+// every access token of the grant, refreshed ones included.
+func TestGrantIdentityReachesTools(t *testing.T) {
+	var calls atomic.Int32
+	h := newHarness(t, withIdentities(&calls))
+	id := h.publicClient()
+	tr := h.tokens(id)
+	a := h.mcpAnswer(tr.AccessToken)
+	assert.Equal(t, alicesIdentity("alice"), a.Identity)
+	assert.EqualValues(t, 1, calls.Load())
+
+	g, err := h.model.GetGrant(context.Background(), a.Grant)
+	require.NoError(t, err)
+	assert.Equal(t, "alice", g.UserID)
+	assert.Equal(t, id, g.ClientID)
+	assert.Equal(t, []string{testScope}, g.Scopes)
+	assert.Equal(t, testResource, g.Resource)
+
+	w := h.postForm("/token", refreshForm(id, tr.RefreshToken))
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	refreshed := decodeTokens(t, w)
+	assert.Equal(t, alicesIdentity("alice"), h.mcpAnswer(refreshed.AccessToken).Identity, "the identity survives refresh")
+}
+
+// TestNoIdentityWithoutOnApproval: an application that signs users in
+// itself gets no Identity, and the grant is still recorded.
+func TestNoIdentityWithoutOnApproval(t *testing.T) {
+	h := newHarness(t)
+	a := h.mcpAnswer(h.tokens(h.publicClient()).AccessToken)
+	assert.Nil(t, a.Identity)
+	_, err := h.model.GetGrant(context.Background(), a.Grant)
+	assert.NoError(t, err, "the grant is a record even without an identity")
+}
+
+// TestOnApprovalFailureIssuesNothing: a hook that fails ends the approval
+// with server_error at the client, and no code.
+func TestOnApprovalFailureIssuesNothing(t *testing.T) {
+	h := newHarness(t, func(c *mcpoauth.Config) {
+		c.OnApproval = func(*http.Request, *mcpoauth.Grant) (*mcpoauth.Identity, error) {
+			return nil, errors.New("vault unavailable")
+		}
+	})
+	u := h.approve(authorizeParams(h.publicClient()), "alice")
+	assert.Equal(t, "server_error", u.Query().Get("error"))
+	assert.Empty(t, u.Query().Get("code"))
+}
+
+// TestDeviceApprovalRecordsIdentity: the device page's approval makes a
+// grant record with the identity too.
+func TestDeviceApprovalRecordsIdentity(t *testing.T) {
+	var calls atomic.Int32
+	h := newDeviceHarness(t, withIdentities(&calls))
+	id := h.deviceClient()
+	da := h.startDevice(id)
+	w := h.decideDevice(da.UserCode, "approve", "bob")
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	w = h.pollDevice(id, da.DeviceCode)
+	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	a := h.mcpAnswer(decodeTokens(t, w).AccessToken)
+	assert.Equal(t, alicesIdentity("bob"), a.Identity)
+	assert.EqualValues(t, 1, calls.Load())
+}
+
+// TestDeviceDeniedRecordsNoGrant: a denial makes no grant record and does
+// not ask OnApproval.
+func TestDeviceDeniedRecordsNoGrant(t *testing.T) {
+	var calls atomic.Int32
+	h := newDeviceHarness(t, withIdentities(&calls))
+	id := h.deviceClient()
+	da := h.startDevice(id)
+	w := h.decideDevice(da.UserCode, "deny", "bob")
+	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	grants, err := h.model.ListUserGrants(context.Background(), "bob")
+	require.NoError(t, err)
+	assert.Empty(t, grants)
+	assert.Zero(t, calls.Load())
+}
+
+// countingGrants counts the grant reads of the bearer path.
+type countingGrants struct {
+	*mcpoauth.MemoryModel
+	reads atomic.Int32
+}
+
+func (m *countingGrants) GetGrant(ctx context.Context, id string) (*mcpoauth.Grant, error) {
+	m.reads.Add(1)
+	return m.MemoryModel.GetGrant(ctx, id)
+}
+
+// TestGrantIdentityReadOncePerReplica: the bearer path reads a grant's
+// record once, not on every request (grant records never change).
+func TestGrantIdentityReadOncePerReplica(t *testing.T) {
+	var calls atomic.Int32
+	var model *countingGrants
+	h := newHarness(t, withIdentities(&calls), func(c *mcpoauth.Config) {
+		model = &countingGrants{MemoryModel: c.Model.(*mcpoauth.MemoryModel)}
+		c.Model = model
+	})
+	tr := h.tokens(h.publicClient())
+	for range 5 {
+		require.NotNil(t, h.mcpAnswer(tr.AccessToken).Identity)
+	}
+	assert.EqualValues(t, 1, model.reads.Load())
+}
+
+// openConsent runs /authorize in a browser signed in as user ("" for
+// nobody) and opens the consent page it leads to.
+func (h *harness) openConsent(params url.Values, user string) *httptest.ResponseRecorder {
+	h.t.Helper()
+	b := &browser{}
+	if user != "" {
+		b.cookies = append(b.cookies, &http.Cookie{Name: signedInCookie, Value: user})
+	}
+	w := h.authorize(b, params)
+	require.Equal(h.t, http.StatusFound, w.Code, w.Body.String())
+	r := httptest.NewRequest(http.MethodGet, w.Header().Get("Location"), nil)
+	b.send(r)
+	return h.do(r)
+}
+
+// TestRememberedConsent: a user who approved a client for some scopes is
+// not asked again for those (or fewer) with the same client and resource;
+// anything else asks (MCP authorization: consent is per client).
+func TestRememberedConsent(t *testing.T) {
+	both := testScope + " mcp:admin"
+	for _, tc := range []struct {
+		name string
+		// approved is the scope of the first, approved, request.
+		approved string
+		// then changes the second request (and the state before it).
+		then     func(h *harness, client, other string, params url.Values) (url.Values, string)
+		remember bool
+	}{
+		{"same client, same scopes: skipped", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+			return p, "alice"
+		}, true},
+		{"fewer scopes: skipped", both, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+			return p, "alice"
+		}, true},
+		{"a scope increase asks again", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+			p.Set("scope", both)
+			return p, "alice"
+		}, false},
+		{"another client asks", testScope, func(h *harness, _, other string, p url.Values) (url.Values, string) {
+			p.Set("client_id", other)
+			return p, "alice"
+		}, false},
+		{"another user asks", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+			return p, "bob"
+		}, false},
+		{"nobody signed in: the page", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+			return p, ""
+		}, false},
+		{"a revoked grant is forgotten", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+			grants, err := h.model.ListUserGrants(context.Background(), "alice")
+			require.NoError(h.t, err)
+			require.Len(h.t, grants, 1)
+			require.NoError(h.t, h.model.RevokeGrant(context.Background(), grants[0].ID))
+			return p, "alice"
+		}, false},
+		{"an expired grant is forgotten", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+			h.clock.Advance(mcpoauth.DefaultGrantLifetime + 1)
+			return p, "alice"
+		}, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var calls atomic.Int32
+			h := newHarness(t, withIdentities(&calls))
+			client, other := h.publicClient(), h.publicClient()
+			first := authorizeParams(client)
+			first.Set("scope", tc.approved)
+			require.NotEmpty(t, h.approve(first, "alice").Query().Get("code"))
+
+			second := authorizeParams(client)
+			second.Set("scope", testScope)
+			second.Set("state", "second")
+			params, user := tc.then(h, client, other, second)
+			w := h.openConsent(params, user)
+			if !tc.remember {
+				assert.Equal(t, http.StatusOK, w.Code, "the consent page is shown: %s", w.Body.String())
+				return
+			}
+			require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+			u, err := url.Parse(w.Header().Get("Location"))
+			require.NoError(t, err)
+			assert.True(t, strings.HasPrefix(u.String(), testRedirect+"?"), u.String())
+			assert.Equal(t, "second", u.Query().Get("state"))
+			assert.Equal(t, testIssuer, u.Query().Get("iss"))
+			code := u.Query().Get("code")
+			require.NotEmpty(t, code)
+			assert.EqualValues(t, 2, calls.Load(), "a remembered approval is an approval: OnApproval runs")
+			tok := h.postForm("/token", exchangeForm(client, code))
+			require.Equal(t, http.StatusOK, tok.Code, tok.Body.String())
+			assert.Equal(t, testScope, decodeTokens(t, tok).Scope, "the new grant has the requested scopes, not the remembered ones")
+		})
+	}
+}
+
+// TestRememberedConsentNeedsTheSameBrowser: a remembered approval still
+// needs the browser that started the request (the binding cookie).
+func TestRememberedConsentNeedsTheSameBrowser(t *testing.T) {
+	h := newHarness(t)
+	client := h.publicClient()
+	require.NotEmpty(t, h.approve(authorizeParams(client), "alice").Query().Get("code"))
+	w := h.authorize(&browser{}, authorizeParams(client))
+	require.Equal(t, http.StatusFound, w.Code)
+	r := httptest.NewRequest(http.MethodGet, w.Header().Get("Location"), nil)
+	r.AddCookie(&http.Cookie{Name: signedInCookie, Value: "alice"})
+	w = h.do(r)
+	assert.Equal(t, http.StatusBadRequest, w.Code, "another browser gets no code: %s", w.Body.String())
+}
