@@ -21,6 +21,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/mcpsdk/gosdk"
 	"github.com/mcpoauth/mcpoauth/mcpsdk/internal/sdktest"
 	"github.com/mcpoauth/mcpoauth/metadata"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 func TestTokenVerifier(t *testing.T) {
@@ -39,6 +40,10 @@ func TestTokenVerifier(t *testing.T) {
 		{name: "resource in another spelling", resource: "https://MCP.example.com:443/mcp/", info: valid},
 		{name: "no resource check", info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: "https://other.example/mcp", ExpiresAt: time.Now().Add(time.Minute)}},
 		{name: "client credentials token", resource: sdktest.Resource, info: sdktest.User("", "service")},
+		{name: "a user with an upstream identity", resource: sdktest.Resource, info: &bearer.AuthInfo{
+			UserID: "u", ClientID: "c", Resource: sdktest.Resource, ExpiresAt: time.Now().Add(time.Minute),
+			Identity: &record.Identity{Issuer: "https://idp.example.com", Subject: "u-1", Email: "u@example.com"},
+		}},
 		{name: "invalid token", resource: sdktest.Resource, err: bearer.ErrInvalidToken, wantMsg: "invalid token", wantInval: true, wantCause: bearer.ErrInvalidToken},
 		{name: "invalid token with a chatty error", resource: sdktest.Resource, err: errors.Join(bearer.ErrInvalidToken, errors.New("token secret-token revoked")), wantMsg: "invalid token", wantInval: true, wantCause: bearer.ErrInvalidToken},
 		{name: "storage failure", resource: sdktest.Resource, err: errStorage, wantMsg: "token verification failed", wantCause: errStorage},
@@ -73,6 +78,7 @@ func TestTokenVerifier(t *testing.T) {
 			got, ok := gosdk.AuthInfo(ti)
 			require.True(t, ok)
 			require.Same(t, tt.info, got)
+			require.Equal(t, tt.info.Identity, got.Identity, "tools read the upstream identity through AuthInfo")
 			if len(ti.Scopes) > 0 {
 				ti.Scopes[0] = "changed"
 				require.NotEqual(t, "changed", tt.info.Scopes[0], "the scopes are copied")

@@ -17,6 +17,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/mcpoauth/mcpoauth/mcpsdk/internal/sdktest"
 	"github.com/mcpoauth/mcpoauth/mcpsdk/mcpgo"
+	"github.com/mcpoauth/mcpoauth/record"
 )
 
 var tokens = sdktest.Verifier{
@@ -25,6 +26,14 @@ var tokens = sdktest.Verifier{
 	"alice-other": sdktest.User("alice", "other-app", "mcp:tools"),
 	"bob":         sdktest.User("bob", "app", "mcp:tools"),
 	"service":     sdktest.User("", "app", "mcp:tools"),
+	"carol":       withIdentity(sdktest.User("carol", "app", "mcp:tools")),
+}
+
+// withIdentity gives info an upstream identity, as RequireBearerAuth does
+// for a user who signed in through package upstream.
+func withIdentity(info *bearer.AuthInfo) *bearer.AuthInfo {
+	info.Identity = &record.Identity{Issuer: "https://idp.example.com", Subject: "c-1", Email: "carol@example.com"}
+	return info
 }
 
 // newEnv serves an mcp-go server with a whoami tool behind the bearer
@@ -44,7 +53,11 @@ func newEnvWith(t *testing.T, bind func(http.Handler) http.Handler) string {
 		if !ok {
 			return mcp.NewToolResultError("no AuthInfo in the tool's context"), nil
 		}
-		return mcp.NewToolResultStructuredOnly(map[string]any{"user_id": info.UserID, "client_id": info.ClientID, "scopes": info.Scopes}), nil
+		out := map[string]any{"user_id": info.UserID, "client_id": info.ClientID, "scopes": info.Scopes}
+		if info.Identity != nil {
+			out["email"] = info.Identity.Email
+		}
+		return mcp.NewToolResultStructuredOnly(out), nil
 	})
 	protect := bearer.RequireBearerAuth(bearer.Options{Verifier: tokens, RequiredScopes: []string{"mcp:tools"}, Resource: sdktest.Resource, ResourceMetadataURL: sdktest.ResourceMetadataURL})
 	ts := httptest.NewServer(protect(bind(server.NewStreamableHTTPServer(s))))
@@ -247,4 +260,11 @@ func TestOwner(t *testing.T) {
 	require.Equal(t, `"alice" "app"`, mcpgo.Owner(sdktest.User("alice", "app")))
 	require.NotEqual(t, mcpgo.Owner(sdktest.User("a b", "c")), mcpgo.Owner(sdktest.User("a", "b c")))
 	require.NotEqual(t, mcpgo.Owner(sdktest.User(`a" "b`, "c")), mcpgo.Owner(sdktest.User("a", `b" "c`)))
+}
+
+// TestToolsSeeTheUpstreamIdentity: a tool reads the user's upstream
+// identity from the AuthInfo in its context.
+func TestToolsSeeTheUpstreamIdentity(t *testing.T) {
+	c := connect(t, newEnv(t, mcpgo.BindOptions{}), sdktest.NewBearer("carol"))
+	require.Equal(t, "carol@example.com", whoami(t, c)["email"])
 }
