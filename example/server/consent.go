@@ -67,6 +67,16 @@ func formPage(name string, show, decide http.HandlerFunc, logger *slog.Logger) h
 }
 
 func showConsent(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServer, path string, signIn *upstreamSignIn, logger *slog.Logger) {
+	// Remembered consent: a user signed in upstream who approved this
+	// client for these scopes before goes straight back to it. (The demo
+	// username field signs nobody in before the form is posted, so without
+	// an upstream the page is always shown.)
+	if signIn != nil && r.Method == http.MethodGet {
+		setPageHeaders(w.Header(), cspFormActionSelf)
+		if srv.ApproveRemembered(w, r, signIn.GetUser) {
+			return
+		}
+	}
 	p, err := srv.PendingAuthorization(r)
 	if err != nil {
 		if errors.Is(err, mcpoauth.ErrNoPendingAuthorization) {

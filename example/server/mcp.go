@@ -100,7 +100,7 @@ func newMCPServer(cache *mcp.SchemaCache, logger *slog.Logger) *mcp.Server {
 	s.AddReceivingMiddleware(gosdk.AuthInfoMiddleware)
 	mcp.AddTool(s, &mcp.Tool{
 		Name:        "whoami",
-		Description: "Tells who the access token stands for: the user id (empty for a client acting for itself), the OAuth client id and the granted scopes. Never the token.",
+		Description: "Tells who the access token stands for: the user id (empty for a client acting for itself), the OAuth client id, the granted scopes, and who the user is at the upstream identity provider they signed in with. Never a token.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(false)},
 	}, whoami)
 	mcp.AddTool(s, &mcp.Tool{
@@ -116,6 +116,17 @@ type whoamiOutput struct {
 	UserID   string   `json:"user_id" jsonschema:"the user who authorized the token; empty for a client_credentials token"`
 	ClientID string   `json:"client_id" jsonschema:"the OAuth client the token was issued to"`
 	Scopes   []string `json:"scopes" jsonschema:"the scopes granted to the token"`
+	// Upstream is who the user is at the identity provider they signed in
+	// with (-upstream-issuer); absent for the demo username.
+	Upstream *upstreamIdentity `json:"upstream,omitempty" jsonschema:"who the user is at the upstream identity provider they signed in with; absent when they did not"`
+}
+
+// upstreamIdentity is the user's upstream identity as whoami tells it.
+type upstreamIdentity struct {
+	Issuer  string `json:"iss" jsonschema:"the identity provider"`
+	Subject string `json:"sub" jsonschema:"the user's id at the identity provider"`
+	Email   string `json:"email,omitempty" jsonschema:"the user's email address, as the provider tells it"`
+	Name    string `json:"name,omitempty" jsonschema:"the user's name, as the provider tells it"`
 }
 
 var errNoCaller = errors.New("no verified caller")
@@ -132,7 +143,11 @@ func whoami(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallT
 	if scopes == nil {
 		scopes = []string{}
 	}
-	return nil, whoamiOutput{UserID: info.UserID, ClientID: info.ClientID, Scopes: scopes}, nil
+	out := whoamiOutput{UserID: info.UserID, ClientID: info.ClientID, Scopes: scopes}
+	if id := info.Identity; id != nil {
+		out.Upstream = &upstreamIdentity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Name: id.Name}
+	}
+	return nil, out, nil
 }
 
 // echoInput and echoOutput are the echo tool's argument and result.
