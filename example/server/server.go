@@ -73,7 +73,18 @@ func newServer(opts options) (*exampleServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	var signIn *upstreamSignIn
+	var onApproval func(*http.Request, *mcpoauth.Grant) (*mcpoauth.Identity, error)
+	if opts.upstreamIssuer != "" {
+		signIn, err = newUpstreamSignIn(context.Background(), opts, issuer, iu.Path, logger)
+		if err != nil {
+			return nil, err
+		}
+		onApproval = signIn.onApproval
+	}
 	srv, err := mcpoauth.New(mcpoauth.Config{
+		// The grant remembers who the user is upstream; tools read it.
+		OnApproval:        onApproval,
 		AccessTokenFormat: tokenFormat,
 		SigningKeys:       signingKeys,
 		Model:             opts.model,
@@ -108,15 +119,6 @@ func newServer(opts options) (*exampleServer, error) {
 	if err != nil {
 		_ = srv.Close()
 		return nil, err
-	}
-
-	var signIn *upstreamSignIn
-	if opts.upstreamIssuer != "" {
-		signIn, err = newUpstreamSignIn(context.Background(), opts, issuer, iu.Path, logger)
-		if err != nil {
-			_ = srv.Close()
-			return nil, err
-		}
 	}
 
 	router := srv.Router()

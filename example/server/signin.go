@@ -51,6 +51,16 @@ func newUpstreamSignIn(ctx context.Context, opts options, issuer, issuerPath str
 	return &upstreamSignIn{SignIn: s, host: u.Host, loginURL: issuer + "/login", logoutPath: issuerPath + "/logout"}, nil
 }
 
+// onApproval is the Config.OnApproval hook: the grant records the
+// signed-in user's upstream identity.
+func (s *upstreamSignIn) onApproval(r *http.Request, _ *mcpoauth.Grant) (*mcpoauth.Identity, error) {
+	id, err := s.Identity(r)
+	if err != nil {
+		return nil, err
+	}
+	return &mcpoauth.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Name: id.Name}, nil
+}
+
 // signInView is what the consent and device pages show of the upstream
 // sign-in; nil on a page means the demo username field.
 type signInView struct {

@@ -105,10 +105,28 @@ func TestUpstreamSignInFlow(t *testing.T) {
 		"resource":      {e.issuer + "/mcp"},
 	})
 	who := e.whoami(e.mcpSession(tr.AccessToken), tr.AccessToken, tr.RefreshToken, upstreamtest.AccessToken, p.ClientSecret)
-	assert.Equal(t, whoamiOutput{UserID: p.URL() + "#bob-7", ClientID: clientID, Scopes: []string{scopeTools}}, who)
+	assert.Equal(t, whoamiOutput{UserID: p.URL() + "#bob-7", ClientID: clientID, Scopes: []string{scopeTools},
+		Upstream: &upstreamIdentity{Issuer: p.URL(), Subject: "bob-7", Email: "bob@example.com", Name: "Bob"}}, who)
 
-	// Sign out (POST /logout): the next consent page asks to sign in again.
-	consentURL = e.authorize(b, clientID, challenge, "st-2")
+	// Remembered consent: the same client asking again for the same scope
+	// goes straight back with a code once the user is signed in (a session
+	// whose upstream tokens went to the first grant signs in again first).
+	consentURL = e.authorize(b, clientID, challenge, "st-again")
+	resp, body = e.get(b, consentURL)
+	if resp.StatusCode == http.StatusOK {
+		link, _ = signInLink(t, body)
+		assert.Equal(t, consentURL, e.signIn(b, link))
+		resp, body = e.get(b, consentURL)
+	}
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "the page is skipped: %s", body)
+	loc, err = url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	assert.NotEmpty(t, loc.Query().Get("code"), loc.String())
+	assert.Equal(t, "st-again", loc.Query().Get("state"))
+
+	// Sign out (POST /logout): the next consent page (another client's:
+	// consent is per client) asks to sign in again.
+	consentURL = e.authorize(b, e.register("Another Client"), challenge, "st-2")
 	_, _, page = e.openForm(b, consentURL)
 	cu, err = url.Parse(consentURL)
 	require.NoError(t, err)
