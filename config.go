@@ -411,6 +411,16 @@ type RateLimits struct {
 	// ignored, so it cannot be used to dodge a limit. Default: none,
 	// X-Forwarded-For is always ignored.
 	TrustedProxies []netip.Prefix
+	// Store, if set, keeps the limits' buckets where every replica sees
+	// them (redislimit.New on Redis), so that replicas enforce each budget
+	// once, not once each. Default: nil, each process counts for itself.
+	Store RateLimitStore
+	// FailClosed chooses what happens while Store fails (Redis down):
+	// false (the default) counts in each process meanwhile, so the limit
+	// degrades to one per replica and no request fails for it; true
+	// refuses rate-limited requests with 503 and Retry-After: 1, never a
+	// 500. Either way each failure is logged at Warn.
+	FailClosed bool
 }
 
 // Registration is a dynamic client registration (RFC 7591 §3.1) on its way

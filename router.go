@@ -14,7 +14,6 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/pkce"
-	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -159,30 +158,31 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
 	rl := s.cfg.RateLimits
 	if contains(s.cfg.GrantTypes, GrantAuthorizationCode) {
-		handle(prefix+"/authorize", "GET, HEAD, POST", methods(s.limit(rl.Authorize, handlers.Authorize(s.env)), http.MethodGet, http.MethodPost))
+		handle(prefix+"/authorize", "GET, HEAD, POST", methods(s.limit("authorize", rl.Authorize, handlers.Authorize(s.env)), http.MethodGet, http.MethodPost))
 	}
-	handle(prefix+"/token", "POST", cors(methods(s.limit(rl.Token, handlers.Token(s.env)), http.MethodPost), http.MethodPost))
-	handle(prefix+"/revoke", "POST", cors(methods(s.limit(rl.Revoke, handlers.Revoke(s.env)), http.MethodPost), http.MethodPost))
-	handle(prefix+"/introspect", "POST", cors(methods(s.limit(rl.Introspect, handlers.Introspect(s.env)), http.MethodPost), http.MethodPost))
+	handle(prefix+"/token", "POST", cors(methods(s.limit("token", rl.Token, handlers.Token(s.env)), http.MethodPost), http.MethodPost))
+	handle(prefix+"/revoke", "POST", cors(methods(s.limit("revoke", rl.Revoke, handlers.Revoke(s.env)), http.MethodPost), http.MethodPost))
+	handle(prefix+"/introspect", "POST", cors(methods(s.limit("introspect", rl.Introspect, handlers.Introspect(s.env)), http.MethodPost), http.MethodPost))
 	if contains(s.cfg.GrantTypes, GrantDeviceCode) {
-		handle(prefix+"/device", "POST", cors(methods(s.limit(rl.Device, handlers.Device(s.env)), http.MethodPost), http.MethodPost))
+		handle(prefix+"/device", "POST", cors(methods(s.limit("device", rl.Device, handlers.Device(s.env)), http.MethodPost), http.MethodPost))
 	}
 	if s.cfg.signingKeys != nil {
 		handle(prefix+JWKSPath, "GET, HEAD", cors(methods(jwksHandler(s.cfg.signingKeys), http.MethodGet), http.MethodGet))
 	}
 	if s.env.Registrar != nil {
-		handle(prefix+"/register", "POST", cors(methods(s.limit(rl.Register, handlers.Register(s.env)), http.MethodPost), http.MethodPost))
+		handle(prefix+"/register", "POST", cors(methods(s.limit("register", rl.Register, handlers.Register(s.env)), http.MethodPost), http.MethodPost))
 	}
 	return r, nil
 }
 
 // limit wraps h in a per-client-IP rate limiter, unless limits are disabled.
-// It sits inside the method guard, so a 405 costs no request.
-func (s *OAuthServer) limit(l RateLimit, h http.Handler) http.Handler {
+// It sits inside the method guard, so a 405 costs no request. name keeps
+// the endpoint's buckets apart in a shared RateLimits.Store.
+func (s *OAuthServer) limit(name string, l RateLimit, h http.Handler) http.Handler {
 	if s.cfg.RateLimits.Disabled {
 		return h
 	}
-	return ratelimit.New(ratelimit.Limit(l), ratelimit.Options{Now: s.cfg.Now, TrustedProxies: s.cfg.RateLimits.TrustedProxies}).Middleware(h)
+	return s.newLimiter(name, l).Middleware(h)
 }
 
 func methods(h http.Handler, allowed ...string) http.Handler { return httpx.Methods(h, allowed...) }

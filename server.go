@@ -132,7 +132,7 @@ func New(cfg Config) (*OAuthServer, error) {
 		})
 	}
 	if !s.RateLimits.Disabled {
-		srv.deviceVerification = ratelimit.New(ratelimit.Limit(s.RateLimits.DeviceVerification), ratelimit.Options{Now: s.Now, TrustedProxies: s.RateLimits.TrustedProxies})
+		srv.deviceVerification = srv.newLimiter("device_verification", s.RateLimits.DeviceVerification)
 	}
 	srv.env = &handlers.Env{
 		Grants:                         srv.grants,

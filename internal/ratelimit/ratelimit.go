@@ -11,6 +11,7 @@ package ratelimit
 
 import (
 	"container/list"
+	"context"
 	"fmt"
 	"math"
 	"net/http"
@@ -54,6 +55,38 @@ type Options struct {
 	// X-Forwarded-For entries are believed (see ClientIP). Empty means the
 	// TCP peer address is the client.
 	TrustedProxies []netip.Prefix
+	// Store, if set, holds the buckets instead of this process, so that
+	// replicas sharing it enforce one budget. Name keeps the buckets of
+	// different limits apart in it.
+	Store Store
+	Name  string
+	// FailClosed refuses requests (503 with Retry-After) while Store
+	// fails; otherwise the limiter counts in this process meanwhile, so a
+	// store outage degrades the limit to one per replica rather than
+	// failing requests or dropping the limit.
+	FailClosed bool
+	// OnStoreError receives each failure of Store; nil ignores them.
+	OnStoreError func(ctx context.Context, err error)
+}
+
+// Store keeps token buckets where every replica sees them (Redis). Take
+// takes one request from the bucket named key, which holds limit.Requests
+// and refills completely in limit.Window, in one atomic step, and reports
+// the outcome; now is the caller's clock, which a store may ignore for a
+// clock of its own shared by all replicas.
+type Store interface {
+	Take(ctx context.Context, key string, limit Limit, now time.Time) (Decision, error)
+}
+
+// Decision is the outcome of taking a request from a bucket.
+type Decision struct {
+	Allowed bool
+	// Remaining is the whole requests left after this one.
+	Remaining int
+	// RetryAfter is the wait until a request is allowed, when refused.
+	RetryAfter time.Duration
+	// Reset is the time until the bucket is full again.
+	Reset time.Duration
 }
 
 // Limiter limits requests per client address. A nil *Limiter allows every
@@ -67,6 +100,11 @@ type Limiter struct {
 	trusted []netip.Prefix
 	policy  string
 	limitN  string // limit.Requests, formatted once
+
+	store        Store
+	name         string
+	failClosed   bool
+	onStoreError func(context.Context, error)
 
 	mu      sync.Mutex
 	buckets map[netip.Prefix]*bucket
@@ -118,6 +156,11 @@ func New(limit Limit, opts Options) *Limiter {
 		policy:  strconv.Itoa(limit.Requests) + ";w=" + strconv.Itoa(ceilSeconds(limit.Window)),
 		limitN:  strconv.Itoa(limit.Requests),
 		buckets: make(map[netip.Prefix]*bucket),
+
+		store:        opts.Store,
+		name:         opts.Name,
+		failClosed:   opts.FailClosed,
+		onStoreError: opts.OnStoreError,
 	}
 }
 
@@ -127,7 +170,16 @@ type decision struct {
 	remaining  int           // whole tokens left after this request
 	retryAfter time.Duration // until a token is available, when refused
 	reset      time.Duration // until the bucket is full again
+	// unavailable: the shared store failed and the limiter fails closed.
+	unavailable bool
 }
+
+// storeRetryAfter is the Retry-After of a request refused because the
+// shared store failed (FailClosed).
+const storeRetryAfter = time.Second
+
+// unavailableBody is the fixed 503 body of a limiter failing closed.
+var unavailableBody = []byte(`{"error":"temporarily_unavailable","error_description":"The service is temporarily unavailable, please try again later"}`)
 
 // tooManyRequestsBody is the fixed 429 body, an OAuth-style error.
 var tooManyRequestsBody = []byte(`{"error":"too_many_requests","error_description":"Too many requests, please try again later"}`)
@@ -145,8 +197,16 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		return next
 	}
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		d := l.take(ClientIP(r, l.trusted))
+		d := l.take(r.Context(), ClientIP(r, l.trusted))
 		h := w.Header()
+		if d.unavailable {
+			h.Set("Retry-After", strconv.Itoa(ceilSeconds(storeRetryAfter)))
+			h.Set("Content-Type", "application/json")
+			h.Set("Cache-Control", "no-store")
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write(unavailableBody)
+			return
+		}
 		// One allocation for the four fields where Header.Set makes one
 		// each; the keys are in the canonical form Set would store them in.
 		v := make([]string, 4)
@@ -175,7 +235,7 @@ func (l *Limiter) Allow(r *http.Request) (allowed bool, retryAfter time.Duration
 	if l == nil {
 		return true, 0
 	}
-	d := l.take(ClientIP(r, l.trusted))
+	d := l.take(r.Context(), ClientIP(r, l.trusted))
 	return d.allowed, d.retryAfter
 }
 
@@ -197,10 +257,29 @@ func keyOf(a netip.Addr) netip.Prefix {
 	}
 }
 
-// take consumes one token from the bucket of client a at the current time.
-func (l *Limiter) take(a netip.Addr) decision {
+// take consumes one token from the bucket of client a at the current time:
+// in the shared store when there is one, else (or while it fails, unless
+// the limiter fails closed) in this process.
+func (l *Limiter) take(ctx context.Context, a netip.Addr) decision {
 	key := keyOf(a)
 	now := l.now()
+	if l.store != nil {
+		d, err := l.store.Take(ctx, l.name+"|"+key.String(), l.limit, now)
+		if err == nil {
+			return decision{allowed: d.Allowed, remaining: d.Remaining, retryAfter: d.RetryAfter, reset: d.Reset}
+		}
+		if l.onStoreError != nil {
+			l.onStoreError(ctx, err)
+		}
+		if l.failClosed {
+			return decision{retryAfter: storeRetryAfter, unavailable: true}
+		}
+	}
+	return l.takeLocal(key, now)
+}
+
+// takeLocal consumes one token from the bucket of key in this process.
+func (l *Limiter) takeLocal(key netip.Prefix, now time.Time) decision {
 
 	l.mu.Lock()
 	defer l.mu.Unlock()
