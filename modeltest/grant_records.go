@@ -306,6 +306,16 @@ var grantStoreClauses = []clause{
 		}
 		k.requireUserGrants(t, s, "user-1")
 	}},
+	{"RacesRevokeGrant", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		k.raceRevokeGrant(t, func(id string) (func() error, func(t *testing.T)) {
+			g := k.grant(clientA, "user-1")
+			g.ID = id
+			return func() error { return s.SaveGrant(k.ctx, g) },
+				func(t *testing.T) { t.Helper(); k.requireNoGrant(t, s, id) }
+		})
+		k.requireUserGrants(t, s, "user-1")
+	}},
 	{"DeleteClientDeletesItsGrants", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
 		s := grantStore(t, k)
@@ -462,6 +472,14 @@ var upstreamTokenStoreClauses = []clause{
 			errorIs(t, s.SaveUpstreamToken(k.ctx, e), mcpoauth.ErrNotFound, "SaveUpstreamToken of a revoked grant")
 			k.requireNoUpstreamToken(t, s, e.ID)
 		}
+	}},
+	{"SaveRacesRevokeGrant", func(t *testing.T, k *kit) {
+		s := upstreamStore(t, k)
+		k.raceRevokeGrant(t, func(g string) (func() error, func(t *testing.T)) {
+			e := k.upstreamToken(g, clientA)
+			return func() error { return s.SaveUpstreamToken(k.ctx, e) },
+				func(t *testing.T) { t.Helper(); k.requireNoUpstreamToken(t, s, e.ID) }
+		})
 	}},
 	{"RevokeGrantDeletesItsEntriesOnly", func(t *testing.T, k *kit) {
 		s := upstreamStore(t, k)
