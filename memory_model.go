@@ -714,9 +714,11 @@ func (m *MemoryModel) RevokeToken(ctx context.Context, token Digest, clientID st
 // RevokeGrant deletes every token and authorization code whose GrantID is
 // grantID, in time proportional to the grant, and remembers the grant as
 // revoked so that no later save brings a token or code of it back (such saves
-// fail with an error wrapping ErrNotFound). The grant is remembered for 30
-// days or until the latest ExpiresAt or GrantExpiresAt of what was deleted,
-// whichever is later. An empty grantID matches nothing.
+// fail with an error wrapping ErrNotFound). It deletes the grant record
+// (GrantStore) and the grant's upstream token vault entries too. The grant
+// is remembered for 30 days or until the latest ExpiresAt or GrantExpiresAt
+// of what was deleted, whichever is later. An empty grantID matches
+// nothing.
 func (m *MemoryModel) RevokeGrant(ctx context.Context, grantID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -766,11 +768,11 @@ func (m *MemoryModel) RevokeGrant(ctx context.Context, grantID string) error {
 		delete(m.codes, d)
 	}
 	delete(m.grantCodes, grantID)
+	later(m.revokeGrantRecordLocked(grantID))
 	if prev, ok := m.revoked[grantID]; ok {
 		later(prev)
 	}
 	m.revoked[grantID] = until
-	m.revokeGrantRecordLocked(grantID)
 	return nil
 }
 

@@ -180,17 +180,25 @@ func (m *MemoryModel) deleteGrantsLocked(match func(grantID, clientID string) bo
 	}
 }
 
-// revokeGrantRecordLocked deletes one grant's record and vault entries.
-// Call with mu held for writing.
-func (m *MemoryModel) revokeGrantRecordLocked(grantID string) {
+// revokeGrantRecordLocked deletes one grant's record and vault entries,
+// and returns the latest ExpiresAt of what it deleted: the revoked grant
+// is remembered until then at least, so that a late save cannot bring back
+// a grant record that would still be live. Call with mu held for writing.
+func (m *MemoryModel) revokeGrantRecordLocked(grantID string) (until time.Time) {
 	m.grantsMu.Lock()
 	defer m.grantsMu.Unlock()
 	if g := m.grants.byID[grantID]; g != nil {
+		until = g.ExpiresAt
 		m.deleteGrantRecordLocked(g)
 	}
 	for id := range m.grants.vaultOfGrant[grantID] {
-		m.grants.deleteVaultLocked(m.grants.vault[id])
+		t := m.grants.vault[id]
+		if t.ExpiresAt.After(until) {
+			until = t.ExpiresAt
+		}
+		m.grants.deleteVaultLocked(t)
 	}
+	return until
 }
 
 // deleteGrantRecordLocked removes g from both maps. Call with grantsMu

@@ -72,6 +72,18 @@
 // one pending device authorization, 50 concurrent polls, polls racing the
 // decision (a poll never writes "pending" back over it), and 50 concurrent
 // redemptions of one approved device code: in each, exactly one succeeds.
+// GrantStore's clauses add grant records that round-trip with their
+// upstream identity (claims as json.Unmarshal makes them), are immutable
+// (a second save is ErrConflict), are listed per user across clients, and
+// go with RevokeGrant (a later save is ErrNotFound, and a save racing it
+// for 100 rounds leaves nothing), DeleteClient and
+// DeleteIdleClients, and a grant revoked while 4 goroutines rotate its
+// refresh token, after which nothing of it is visible. UpstreamTokenStore's
+// add sealed bytes kept as they are, a compare-and-set replacement (16
+// concurrent replacements at one version: exactly one succeeds), 50
+// concurrent consumptions of one entry (exactly one gets it), and entries
+// that go with RevokeGrant and DeleteClient, and cannot be saved for a
+// revoked grant, even racing the revocation.
 //
 // # What a Model may normalise
 //
@@ -89,6 +101,8 @@
 //     member is compared as a JSON value, not as bytes), and a member that
 //     is null, "" or [] counts as absent.
 //   - Records returned may be the stored pointers or copies.
+//   - A grant's identity claims are compared as JSON values decode: a
+//     number is a float64, a list a []any, an object a map[string]any.
 //
 // Strings must round-trip exactly. The state of an authorization request is
 // copied from the client's request byte for byte, so it must round-trip any

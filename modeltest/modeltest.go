@@ -34,7 +34,7 @@ const RaceRounds = 100
 // there with t.Cleanup. Run never calls t.Parallel.
 //
 // Optional capabilities (ClientRegistrar, ClientUsageRecorder, DeviceStore,
-// AssertionReplayStore)
+// AssertionReplayStore, GrantStore, UpstreamTokenStore)
 // are tested when the model implements them, and their subtests skipped,
 // with a message saying so, when it does not.
 func Run(t *testing.T, newModel func(t *testing.T) mcpoauth.Model) {
@@ -87,7 +87,7 @@ func groups() []group {
 		{"Digests", digestClauses},
 		{"Records", recordClauses},
 		{"UseAssertionID", useAssertionIDClauses},
-	}, deviceGroups()...)
+	}, append(deviceGroups(), grantRecordGroups()...)...)
 }
 
 // kit is what a subtest works with: a fresh model and record factories.
@@ -342,6 +342,8 @@ var recordNames = map[reflect.Type]string{
 	reflect.TypeFor[mcpoauth.AuthorizationRequest](): "authorization request",
 	reflect.TypeFor[mcpoauth.DeviceAuthorization]():  "device authorization",
 	reflect.TypeFor[mcpoauth.Client]():               "client",
+	reflect.TypeFor[mcpoauth.Grant]():                "grant",
+	reflect.TypeFor[mcpoauth.UpstreamToken]():        "upstream token",
 }
 
 // requireReadBack asserts that got, a record read back from the model, is

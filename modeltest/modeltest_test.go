@@ -87,6 +87,26 @@ var mutants = map[string]struct {
 		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return deleteMissingSucceeds{mutant{m}} },
 		"DeleteClient/MissingIsNotFound",
 	},
+	"grant records outlive their revocation": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return newGrantCache(m, false) },
+		"GrantStore/RevokeGrantDeletesIt",
+	},
+	"user grants listed without the user": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return newGrantCache(m, true) },
+		"GrantStore/ListUserGrantsIsTheUsersOnly",
+	},
+	"upstream replace ignores the version": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return replaceIgnoresVersion{mutant{m}} },
+		"UpstreamTokenStore/ReplaceAtAnotherVersionIsConflict",
+	},
+	"upstream replace creates a missing entry": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return replaceUpserts{mutant{m}} },
+		"UpstreamTokenStore/ReplaceOfUnknownIsNotFound",
+	},
+	"upstream consume reads then deletes": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return upstreamGetThenDelete{mutant{m}} },
+		"UpstreamTokenStore/ConcurrentConsumesOneWins",
+	},
 }
 
 // TestKitCatchesBrokenModels runs the kit, in a child process, against each
@@ -293,4 +313,87 @@ func (m deleteMissingSucceeds) DeleteClient(ctx context.Context, id string) erro
 		return err
 	}
 	return nil
+}
+
+// grantCache keeps its own copy of every grant saved, as a cache in front
+// of a store that nothing invalidates: GetGrant answers from it when the
+// store does not, and, with everyone set, ListUserGrants lists all of it.
+type grantCache struct {
+	mutant
+	everyone bool
+	mu       sync.Mutex
+	grants   map[string]*mcpoauth.Grant
+}
+
+func newGrantCache(m *mcpoauth.MemoryModel, everyone bool) *grantCache {
+	return &grantCache{mutant: mutant{m}, everyone: everyone, grants: make(map[string]*mcpoauth.Grant)}
+}
+
+func (m *grantCache) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
+	if err := m.MemoryModel.SaveGrant(ctx, g); err != nil {
+		return err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.grants[g.ID] = g
+	return nil
+}
+
+func (m *grantCache) GetGrant(ctx context.Context, id string) (*mcpoauth.Grant, error) {
+	g, err := m.MemoryModel.GetGrant(ctx, id)
+	if m.everyone || !errors.Is(err, mcpoauth.ErrNotFound) {
+		return g, err
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if c := m.grants[id]; c != nil {
+		return c, nil
+	}
+	return g, err
+}
+
+func (m *grantCache) ListUserGrants(ctx context.Context, userID string) ([]*mcpoauth.Grant, error) {
+	if !m.everyone {
+		return m.MemoryModel.ListUserGrants(ctx, userID)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	var out []*mcpoauth.Grant
+	for _, g := range m.grants {
+		out = append(out, g)
+	}
+	return out, nil
+}
+
+type replaceIgnoresVersion struct{ mutant }
+
+func (m replaceIgnoresVersion) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken, _ int64) error {
+	old, err := m.GetUpstreamToken(ctx, t.ID)
+	if err != nil {
+		return err
+	}
+	return m.MemoryModel.ReplaceUpstreamToken(ctx, t, old.Version)
+}
+
+type replaceUpserts struct{ mutant }
+
+func (m replaceUpserts) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken, version int64) error {
+	if err := m.MemoryModel.ReplaceUpstreamToken(ctx, t, version); !errors.Is(err, mcpoauth.ErrNotFound) {
+		return err
+	}
+	return m.SaveUpstreamToken(ctx, t)
+}
+
+type upstreamGetThenDelete struct{ mutant }
+
+func (m upstreamGetThenDelete) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
+	t, err := m.GetUpstreamToken(ctx, id)
+	if err != nil {
+		return nil, err
+	}
+	for range 3 {
+		runtime.Gosched()
+	}
+	_, _ = m.MemoryModel.ConsumeUpstreamToken(ctx, id)
+	return t, nil
 }

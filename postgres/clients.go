@@ -116,7 +116,9 @@ const deleteClientSQL = `WITH
 	r AS (DELETE FROM mcpoauth_authorization_requests WHERE client_id = ANY($1::text[])),
 	d AS (DELETE FROM mcpoauth_device_authorizations WHERE client_id = ANY($1::text[])),
 	c AS (DELETE FROM mcpoauth_authorization_codes WHERE client_id = ANY($1::text[])),
-	t AS (DELETE FROM mcpoauth_tokens WHERE client_id = ANY($1::text[]))
+	t AS (DELETE FROM mcpoauth_tokens WHERE client_id = ANY($1::text[])),
+	g AS (DELETE FROM mcpoauth_grants WHERE client_id = ANY($1::text[])),
+	u AS (DELETE FROM mcpoauth_upstream_tokens WHERE client_id = ANY($1::text[]))
 DELETE FROM mcpoauth_clients WHERE id = ANY($1::text[])`
 
 // deleteClientAttempts bounds how often DeleteClient runs its transaction
@@ -124,8 +126,8 @@ DELETE FROM mcpoauth_clients WHERE id = ANY($1::text[])`
 const deleteClientAttempts = 3
 
 // DeleteClient removes the client and every token, authorization code,
-// pending authorization request and device authorization of it, in one
-// transaction; ErrNotFound, and no change, if there is no such client.
+// pending authorization request, device authorization, grant record and
+// upstream vault entry of it, in one transaction; ErrNotFound, and no change, if there is no such client.
 // It holds the client's advisory lock, which every transaction that saves
 // tokens takes too, so a save of the client's tokens commits before it
 // (and is deleted) or starts after it (and the server, checking the client

@@ -208,19 +208,22 @@ func insertTokens(ctx context.Context, tx pgx.Tx, b tokenBatch, locked bool) err
 	return nil
 }
 
-// revokeGrantSQL deletes the grant's tokens and codes and remembers the
-// grant as revoked, until $3 or until the last of what it deleted would
-// have expired, whichever is later; one statement, run under the grant's
-// lock.
+// revokeGrantSQL deletes the grant's tokens, codes, grant record and
+// upstream vault entries and remembers the grant as revoked, until $3 or
+// until the last of what it deleted would have expired, whichever is
+// later; one statement, run under the grant's lock.
 const revokeGrantSQL = `WITH
 	t AS (DELETE FROM mcpoauth_tokens WHERE grant_id = $1 RETURNING greatest(expires_at, grant_expires_at) AS until),
-	c AS (DELETE FROM mcpoauth_authorization_codes WHERE grant_id = $1 RETURNING greatest(expires_at, grant_expires_at) AS until)
+	c AS (DELETE FROM mcpoauth_authorization_codes WHERE grant_id = $1 RETURNING greatest(expires_at, grant_expires_at) AS until),
+	g AS (DELETE FROM mcpoauth_grants WHERE id = $1 RETURNING expires_at AS until),
+	u AS (DELETE FROM mcpoauth_upstream_tokens WHERE grant_id = $1 RETURNING expires_at AS until)
 INSERT INTO mcpoauth_revoked_grants AS r (grant_id, revoked_at, forget_after)
-SELECT $1, $2, greatest($3::timestamptz, (SELECT max(until) FROM t), (SELECT max(until) FROM c))
+SELECT $1, $2, greatest($3::timestamptz, (SELECT max(until) FROM t), (SELECT max(until) FROM c), (SELECT max(until) FROM g), (SELECT max(until) FROM u))
 ON CONFLICT (grant_id) DO UPDATE SET forget_after = greatest(r.forget_after, excluded.forget_after)`
 
 // RevokeGrant deletes every token and authorization code whose GrantID is
-// grantID, and remembers the grant as revoked so that no later save brings
+// grantID, the grant record and the grant's upstream vault entries, and
+// remembers the grant as revoked so that no later save brings
 // a token or code of it back (such saves fail with an error wrapping
 // ErrNotFound), including a save that raced this call. The grant is
 // remembered for RevokedGrantRetention or until the latest ExpiresAt or

@@ -56,6 +56,21 @@ func testDevice(exp time.Time) *mcpoauth.DeviceAuthorization {
 	}
 }
 
+func testGrant(id string, exp time.Time) *mcpoauth.Grant {
+	return &mcpoauth.Grant{
+		ID: id, ClientID: "client", UserID: "user", Scopes: []string{"read"}, Resource: "https://mcp.example/",
+		CreatedAt: exp.Add(-time.Hour), ExpiresAt: exp,
+	}
+}
+
+func testUpstreamToken(id, grantID string, exp time.Time) *mcpoauth.UpstreamToken {
+	t := &mcpoauth.UpstreamToken{ID: id, GrantID: grantID, Sealed: []byte{0, 1, 2}, Version: 1, ExpiresAt: exp}
+	if grantID != "" {
+		t.ClientID = "client"
+	}
+	return t
+}
+
 // count returns the number of rows of table.
 func count(t *testing.T, m *Model, table string) int {
 	t.Helper()
@@ -156,6 +171,12 @@ func TestLookupsUseIndexes(t *testing.T) {
 		{"GetDeviceAuthorization", `SELECT * FROM mcpoauth_device_authorizations WHERE device_code_digest = $1`, []any{[]byte("x")}},
 		{"GetDeviceAuthorizationByUserCode", `SELECT * FROM mcpoauth_device_authorizations WHERE user_code_digest = $1`, []any{[]byte("x")}},
 		{"revoked grant check", `SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = ANY($1::text[])`, []any{[]string{"g"}}},
+		{"GetGrant", `SELECT * FROM mcpoauth_grants WHERE id = $1`, []any{"g"}},
+		{"ListUserGrants", `SELECT * FROM mcpoauth_grants WHERE user_id = $1`, []any{"u"}},
+		{"DeleteClient grants", `SELECT * FROM mcpoauth_grants WHERE client_id = ANY($1::text[])`, []any{[]string{"c"}}},
+		{"GetUpstreamToken", `SELECT * FROM mcpoauth_upstream_tokens WHERE id = $1`, []any{"v"}},
+		{"RevokeGrant upstream tokens", `SELECT * FROM mcpoauth_upstream_tokens WHERE grant_id = $1`, []any{"g"}},
+		{"DeleteClient upstream tokens", `SELECT * FROM mcpoauth_upstream_tokens WHERE client_id = ANY($1::text[])`, []any{[]string{"c"}}},
 	}
 	for _, target := range sweepTargets {
 		lookups = append(lookups, struct {
@@ -273,10 +294,16 @@ func TestSweep(t *testing.T) {
 	require.NoError(t, m.RegisterClient(ctx, &mcpoauth.Client{ID: "client", IssuedAt: past, SecretExpiresAt: past}))
 	require.NoError(t, m.UseAssertionID(ctx, "client", "old-jti", past))
 	require.NoError(t, m.UseAssertionID(ctx, "client", "live-jti", future))
+	oldGrant, liveGrant := testGrant("g-old", past), testGrant("g-live", future)
+	require.NoError(t, m.SaveGrant(ctx, oldGrant))
+	require.NoError(t, m.SaveGrant(ctx, liveGrant))
+	oldVault, liveVault := testUpstreamToken("v-old", "g-old", past), testUpstreamToken("v-live", "", future)
+	require.NoError(t, m.SaveUpstreamToken(ctx, oldVault))
+	require.NoError(t, m.SaveUpstreamToken(ctx, liveVault))
 
 	n, err := m.Sweep(ctx, t0)
 	require.NoError(t, err)
-	require.EqualValues(t, 25+1+1+1+1, n)
+	require.EqualValues(t, 25+1+1+1+1+1+1, n)
 	require.Equal(t, []int64{10, 10, 5}, tracer.deleted["mcpoauth_tokens"])
 	for table, counts := range tracer.deleted {
 		for _, c := range counts {
@@ -307,6 +334,14 @@ func TestSweep(t *testing.T) {
 	require.NoError(t, err, "a client was swept")
 	require.NoError(t, m.UseAssertionID(ctx, "client", "old-jti", future), "an expired assertion id was not swept")
 	require.ErrorIs(t, m.UseAssertionID(ctx, "client", "live-jti", future), mcpoauth.ErrAlreadyUsed, "a live assertion id was swept")
+	_, err = m.GetGrant(ctx, oldGrant.ID)
+	require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+	_, err = m.GetGrant(ctx, liveGrant.ID)
+	require.NoError(t, err, "a live grant record was swept")
+	_, err = m.GetUpstreamToken(ctx, oldVault.ID)
+	require.ErrorIs(t, err, mcpoauth.ErrNotFound)
+	_, err = m.GetUpstreamToken(ctx, liveVault.ID)
+	require.NoError(t, err, "a live vault entry was swept")
 
 	n, err = m.Sweep(ctx, t0)
 	require.NoError(t, err)

@@ -2,7 +2,8 @@
 // connection pool, for servers that run more than one instance or must keep
 // their grants across restarts. It implements the optional capabilities
 // too (mcpoauth.ClientRegistrar, mcpoauth.ClientUsageRecorder,
-// mcpoauth.DeviceStore), and passes the modeltest conformance kit.
+// mcpoauth.DeviceStore, mcpoauth.AssertionReplayStore, mcpoauth.GrantStore,
+// mcpoauth.UpstreamTokenStore), and passes the modeltest conformance kit.
 //
 //	pool, err := pgxpool.New(ctx, "postgres://mcp@db.example.com/mcp")
 //	...
@@ -47,7 +48,8 @@
 // transaction-level advisory lock on the grant and check the
 // mcpoauth_revoked_grants table after taking it, so a save that races a
 // revocation either lands before it (and is deleted by it) or sees it (and
-// fails with ErrNotFound). DeleteClient and every save of a client's tokens
+// fails with ErrNotFound); grant records and upstream vault entries are
+// saved the same way. DeleteClient and every save of a client's tokens
 // take an advisory lock on the client the same way, so such a save either
 // lands before the delete (and is deleted by it) or starts after it. Every
 // statement that changes existing rows runs in a READ COMMITTED

@@ -19,6 +19,8 @@ var sweepTargets = []struct{ table, key, until string }{
 	{"mcpoauth_device_authorizations", "device_code_digest", "expires_at"},
 	{"mcpoauth_revoked_grants", "grant_id", "forget_after"},
 	{"mcpoauth_assertion_ids", "digest", "expires_at"},
+	{"mcpoauth_grants", "id", "expires_at"},
+	{"mcpoauth_upstream_tokens", "id", "expires_at"},
 }
 
 // sweepSQL returns the statement that deletes at most $2 rows of a target
@@ -30,8 +32,9 @@ func sweepSQL(table, key, until string) string {
 }
 
 // Sweep deletes every pending request, authorization code (used or not),
-// token (used or not), device authorization (decided or not) and client
-// assertion id whose ExpiresAt is before now, and forgets the
+// token (used or not), device authorization (decided or not), client
+// assertion id, grant record and upstream vault entry whose ExpiresAt is
+// before now, and forgets the
 // revoked grants whose retention ended before now, and returns how many
 // rows it deleted. Each statement deletes at most the sweep batch
 // (Options.SweepBatch) and commits on its own; Sweep runs them until nothing

@@ -1,0 +1,293 @@
+package postgres
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// Compile-time proofs that Model keeps grant records and the upstream
+// token vault.
+var (
+	_ mcpoauth.GrantStore         = (*Model)(nil)
+	_ mcpoauth.UpstreamTokenStore = (*Model)(nil)
+)
+
+var (
+	errGrantNotFound    = fmt.Errorf("postgres: grant: %w", mcpoauth.ErrNotFound)
+	errGrantConflict    = fmt.Errorf("postgres: grant: %w", mcpoauth.ErrConflict)
+	errUpstreamNotFound = fmt.Errorf("postgres: upstream token: %w", mcpoauth.ErrNotFound)
+	errUpstreamConflict = fmt.Errorf("postgres: upstream token: %w", mcpoauth.ErrConflict)
+	errEmptyRecordID    = errors.New("postgres: record has an empty ID")
+)
+
+// grantLocks returns the advisory locks a save of a record of clientID and
+// grantID takes (either may be empty: no lock for it), the locks
+// DeleteClient and RevokeGrant take, so that the save commits before them
+// (and is deleted) or runs after them (and, for the grant, finds it in
+// mcpoauth_revoked_grants).
+func grantLocks(clientID, grantID string) advisoryLocks {
+	var locks advisoryLocks
+	if clientID != "" {
+		locks = append(locks, lockKeys(lockClassClient, clientID)...)
+	}
+	if grantID != "" {
+		locks = append(locks, lockKeys(lockClassGrant, grantID)...)
+	}
+	return locks.sorted()
+}
+
+// insertLocked runs, in a READ COMMITTED transaction, the INSERT ... SELECT
+// ... WHERE NOT EXISTS (a revoked grant) of a new record once locks are
+// held (see lockThen): conflict if its key is taken, errGrantRevoked if it
+// inserted nothing.
+func (m *Model) insertLocked(ctx context.Context, op string, locks advisoryLocks, conflict error, sql string, args ...any) error {
+	return m.inTx(ctx, op, func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, locks, sql, args...)
+		if isUniqueViolation(err) {
+			return conflict
+		}
+		if err != nil {
+			return storageError(ctx, op, err)
+		}
+		if tag.RowsAffected() != 1 {
+			return errGrantRevoked
+		}
+		return nil
+	})
+}
+
+const grantColumns = `id, client_id, user_id, scopes, resource, created_at, expires_at, identity`
+
+// SaveGrant stores a new grant record: ErrConflict if its ID exists, an
+// error wrapping ErrNotFound if the grant was revoked. The INSERT runs
+// under the advisory locks of the grant and its client and inserts nothing
+// if mcpoauth_revoked_grants lists the grant, so a save racing RevokeGrant
+// lands before it (and is deleted) or sees it.
+func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if g == nil {
+		return errNilRecord
+	}
+	if g.ID == "" {
+		return errEmptyRecordID
+	}
+	var identity []byte
+	if g.Identity != nil {
+		var err error
+		if identity, err = json.Marshal(g.Identity); err != nil {
+			return fmt.Errorf("postgres: save grant: identity: %w", err)
+		}
+	}
+	return m.insertLocked(ctx, "save grant", grantLocks(g.ClientID, g.ID), errGrantConflict,
+		`INSERT INTO mcpoauth_grants (`+grantColumns+`)
+		SELECT $1::text, $2::text, $3::text, $4::text[], $5::text, $6::timestamptz, $7::timestamptz, $8::jsonb
+		WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $1::text)`,
+		g.ID, g.ClientID, g.UserID, nonNil(g.Scopes), g.Resource, g.CreatedAt, g.ExpiresAt, identity)
+}
+
+// GetGrant returns the grant record, or ErrNotFound.
+func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !isStorableText(grantID) {
+		return nil, errGrantNotFound
+	}
+	g, err := scanGrant(m.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE id = $1`, grantID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errGrantNotFound
+	}
+	if err != nil {
+		return nil, storageError(ctx, "get grant", err)
+	}
+	return g, nil
+}
+
+// ListUserGrants returns the user's grant records (any client, expired or
+// not), in no particular order; none for an unknown user. The index
+// mcpoauth_grants_user_id serves it.
+func (m *Model) ListUserGrants(ctx context.Context, userID string) ([]*mcpoauth.Grant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !isStorableText(userID) {
+		return nil, nil
+	}
+	rows, err := m.pool.Query(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE user_id = $1`, userID)
+	if err != nil {
+		return nil, storageError(ctx, "list user grants", err)
+	}
+	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpoauth.Grant, error) { return scanGrant(row) })
+	if err != nil {
+		return nil, storageError(ctx, "list user grants", err)
+	}
+	return grants, nil
+}
+
+// scanGrant reads a row of grantColumns.
+func scanGrant(row pgx.Row) (*mcpoauth.Grant, error) {
+	g := &mcpoauth.Grant{}
+	var identity []byte
+	if err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scopes, &g.Resource, &g.CreatedAt, &g.ExpiresAt, &identity); err != nil {
+		return nil, err
+	}
+	g.CreatedAt, g.ExpiresAt = g.CreatedAt.UTC(), g.ExpiresAt.UTC()
+	if identity != nil {
+		g.Identity = &mcpoauth.Identity{}
+		if err := json.Unmarshal(identity, g.Identity); err != nil {
+			return nil, fmt.Errorf("identity: %w", err)
+		}
+	}
+	return g, nil
+}
+
+const upstreamColumns = `id, grant_id, client_id, sealed, version, lease_until, expires_at`
+
+// SaveUpstreamToken stores a new vault entry: ErrConflict if its ID
+// exists, an error wrapping ErrNotFound if its grant was revoked. Like
+// SaveGrant, it inserts under the advisory locks of the entry's grant and
+// client, if it has them, and only if the grant is not revoked.
+func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t == nil {
+		return errNilRecord
+	}
+	if t.ID == "" {
+		return errEmptyRecordID
+	}
+	return m.insertLocked(ctx, "save upstream token", grantLocks(t.ClientID, t.GrantID), errUpstreamConflict,
+		`INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`)
+		SELECT $1::text, $2::text, $3::text, $4::bytea, $5::int8, $6::timestamptz, $7::timestamptz
+		WHERE $2::text IS NULL OR NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $2::text)`,
+		upstreamArgs(t)...)
+}
+
+// upstreamArgs returns the columns of upstreamColumns for t: an empty
+// grant or client ID and a zero lease are NULL.
+func upstreamArgs(t *mcpoauth.UpstreamToken) []any {
+	sealed := t.Sealed
+	if sealed == nil {
+		sealed = []byte{} // the column is NOT NULL, and pgx sends nil as NULL
+	}
+	return []any{t.ID, nullText(t.GrantID), nullText(t.ClientID), sealed, t.Version, toNullTime(t.LeaseUntil), t.ExpiresAt}
+}
+
+// nullText maps "" to NULL.
+func nullText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
+}
+
+// GetUpstreamToken returns the vault entry, or ErrNotFound.
+func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !isStorableText(id) {
+		return nil, errUpstreamNotFound
+	}
+	return scanUpstreamToken(ctx, "get upstream token",
+		m.pool.QueryRow(ctx, `SELECT `+upstreamColumns+` FROM mcpoauth_upstream_tokens WHERE id = $1`, id))
+}
+
+// replaceUpstreamSQL replaces the entry $1 if its version is $8, and
+// reports whether it did and whether the entry existed when the statement
+// began: one statement, so a concurrent replacement makes the UPDATE wait
+// and re-check the version (READ COMMITTED), and exactly one of replicas
+// that expect the same version wins.
+const replaceUpstreamSQL = `WITH u AS (
+	UPDATE mcpoauth_upstream_tokens SET grant_id = $2, client_id = $3, sealed = $4, version = $5, lease_until = $6, expires_at = $7
+	WHERE id = $1 AND version = $8
+	RETURNING 1
+)
+SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM mcpoauth_upstream_tokens WHERE id = $1)`
+
+// ReplaceUpstreamToken replaces the vault entry t.ID with t if its stored
+// Version is version (a compare-and-set): ErrConflict, and no change, if it
+// is not; ErrNotFound if there is no entry.
+func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken, version int64) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if t == nil {
+		return errNilRecord
+	}
+	if !isStorableText(t.ID) {
+		return errUpstreamNotFound
+	}
+	const op = "replace upstream token"
+	var replaced, exists bool
+	err := m.inTx(ctx, op, func(tx pgx.Tx) error {
+		if err := tx.QueryRow(ctx, replaceUpstreamSQL, append(upstreamArgs(t), version)...).Scan(&replaced, &exists); err != nil {
+			return storageError(ctx, op, err)
+		}
+		return nil
+	})
+	switch {
+	case err != nil:
+		return err
+	case replaced:
+		return nil
+	case exists:
+		return errUpstreamConflict
+	}
+	return errUpstreamNotFound
+}
+
+// ConsumeUpstreamToken removes and returns the vault entry, or ErrNotFound:
+// one DELETE ... RETURNING, so of concurrent calls exactly one gets it.
+func (m *Model) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !isStorableText(id) {
+		return nil, errUpstreamNotFound
+	}
+	const op = "consume upstream token"
+	var t *mcpoauth.UpstreamToken
+	err := m.inTx(ctx, op, func(tx pgx.Tx) error {
+		var err error
+		t, err = scanUpstreamToken(ctx, op, tx.QueryRow(ctx,
+			`DELETE FROM mcpoauth_upstream_tokens WHERE id = $1 RETURNING `+upstreamColumns, id))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// scanUpstreamToken reads a row of upstreamColumns: ErrNotFound for none.
+func scanUpstreamToken(ctx context.Context, op string, row pgx.Row) (*mcpoauth.UpstreamToken, error) {
+	t := &mcpoauth.UpstreamToken{}
+	var grantID, clientID *string
+	var lease *time.Time
+	err := row.Scan(&t.ID, &grantID, &clientID, &t.Sealed, &t.Version, &lease, &t.ExpiresAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, errUpstreamNotFound
+	}
+	if err != nil {
+		return nil, storageError(ctx, op, err)
+	}
+	if grantID != nil {
+		t.GrantID = *grantID
+	}
+	if clientID != nil {
+		t.ClientID = *clientID
+	}
+	t.LeaseUntil, t.ExpiresAt = fromNullTime(lease), t.ExpiresAt.UTC()
+	return t, nil
+}
