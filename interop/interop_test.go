@@ -3,11 +3,14 @@
 // official TypeScript MCP SDK and oauth4webapi (interop/ts, Node), the MCP
 // Go SDK's own OAuth client, and golang.org/x/oauth2 for client credentials
 // and the device flow; and the official MCP conformance suite's
-// authorization server scenarios (conformance_test.go). The TypeScript and
-// oauth4webapi tests need Node and `npm ci` in interop/ts, the conformance
-// test `npm ci` in interop/conformance; they skip without them unless
-// MCPOAUTH_REQUIRE_INTEROP=1. The Go tests need nothing else and always
-// run.
+// authorization server scenarios (conformance_test.go); and, through a real
+// OpenID provider (oidc-provider) as the example's upstream sign-in, the
+// example client, the TypeScript SDK and Chromium (upstream_test.go). The
+// TypeScript and oauth4webapi tests need Node and `npm ci` in interop/ts,
+// the conformance test `npm ci` in interop/conformance, the upstream tests
+// `npm ci` in interop/oidcp (and Chromium for one); they skip without them
+// unless MCPOAUTH_REQUIRE_INTEROP=1 (MCPOAUTH_REQUIRE_BROWSER=1). The Go
+// tests need nothing else and always run.
 package interop
 
 import (

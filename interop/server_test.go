@@ -116,7 +116,11 @@ func startServerAt(t *testing.T, issuerPath string, args ...string) *exampleServ
 	// A free port can be taken between the probe and the server's listen:
 	// try again with another.
 	for attempt := 0; attempt < 3; attempt++ {
-		s, err := tryStartServer(t, bin, issuerPath, args)
+		port, err := freePort()
+		if err != nil {
+			t.Fatal(err)
+		}
+		s, err := tryStartServer(t, bin, port, issuerPath, args)
 		if err == nil {
 			return s
 		}
@@ -135,11 +139,9 @@ func freePort() (int, error) {
 	return ln.Addr().(*net.TCPAddr).Port, nil
 }
 
-func tryStartServer(t *testing.T, bin, issuerPath string, args []string) (*exampleServer, error) {
-	port, err := freePort()
-	if err != nil {
-		return nil, err
-	}
+// tryStartServer starts the example server on port; the error says why it
+// did not start (the port may have been taken since it was chosen).
+func tryStartServer(t *testing.T, bin string, port int, issuerPath string, args []string) (*exampleServer, error) {
 	addr := "127.0.0.1:" + strconv.Itoa(port)
 	issuer := "http://" + addr + issuerPath
 	logs := &output.Buffer{}

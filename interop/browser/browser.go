@@ -248,6 +248,48 @@ func hasAttr(n *html.Node, key string) bool {
 	return false
 }
 
+// Link returns the target of the page's first link (<a href>) whose text,
+// its whitespace collapsed, starts with text: "Sign in with" on the
+// example's consent page under -upstream-issuer.
+func (p *Page) Link(text string) (*url.URL, error) {
+	doc, err := html.Parse(bytes.NewReader(p.Body))
+	if err != nil {
+		return nil, err
+	}
+	var found *html.Node
+	var walk func(n *html.Node)
+	walk = func(n *html.Node) {
+		if found != nil {
+			return
+		}
+		if n.Type == html.ElementNode && n.DataAtom == atom.A && hasAttr(n, "href") &&
+			strings.HasPrefix(strings.Join(strings.Fields(textOf(n)), " "), text) {
+			found = n
+			return
+		}
+		for c := n.FirstChild; c != nil; c = c.NextSibling {
+			walk(c)
+		}
+	}
+	walk(doc)
+	if found == nil {
+		return nil, fmt.Errorf("no link %q on %s (status %d): %s", text, redact(p.URL), p.Status, snippet(p.Body))
+	}
+	return p.URL.Parse(attr(found, "href"))
+}
+
+// textOf is the text content of n.
+func textOf(n *html.Node) string {
+	if n.Type == html.TextNode {
+		return n.Data
+	}
+	var b strings.Builder
+	for c := n.FirstChild; c != nil; c = c.NextSibling {
+		b.WriteString(textOf(c))
+	}
+	return b.String()
+}
+
 // FormWithButton returns the page's form that has a submit button named name
 // with value value.
 func (p *Page) FormWithButton(name, value string) (*Form, *Button, error) {

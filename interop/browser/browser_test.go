@@ -168,3 +168,18 @@ func TestDevice(t *testing.T) {
 	assert.Equal(t, "WXYZ-2345", got.Get("user_code"))
 	assert.Equal(t, "deny", got.Get("decision"))
 }
+
+// TestLink finds a link by the start of its text, whitespace collapsed,
+// resolved against the page's URL.
+func TestLink(t *testing.T) {
+	base, err := url.Parse("http://127.0.0.1:1/consent?request_id=r1")
+	require.NoError(t, err)
+	p := &Page{URL: base, Body: []byte(`<p><a href="/account">Account</a>
+<a href="/login?return_to=%2Fconsent%3Frequest_id%3Dr1">Sign in
+  with <strong>idp.example</strong></a><a>Sign in without href</a>`)}
+	u, err := p.Link("Sign in with idp")
+	require.NoError(t, err)
+	assert.Equal(t, "http://127.0.0.1:1/login?return_to=%2Fconsent%3Frequest_id%3Dr1", u.String())
+	_, err = p.Link("Sign out")
+	assert.ErrorContains(t, err, `no link "Sign out"`)
+}

@@ -18,7 +18,21 @@
 //
 // It prints one JSON summary on stdout, which interop_test.go checks, and a
 // log of every HTTP exchange on stderr. Exit status 0 on success.
+//
+// Options:
+//   --user-on-stdio   the user is played outside (upstream_test.go, where
+//                     signing in goes through an upstream OpenID provider):
+//                     the authorization URL is printed on stderr as
+//                     "[client.mjs] authorize: URL" and the authorization
+//                     response (the URL the browser was redirected to) is
+//                     read as one line from stdin, instead of step 2's
+//                     scripted consent;
+//   --call-tool NAME  after whoami, call the tool NAME (no arguments) too if
+//                     the server lists it; its result goes in the summary's
+//                     called_tools (repeatable).
 import { randomBytes } from 'node:crypto';
+import { createInterface } from 'node:readline';
+import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
@@ -215,11 +229,29 @@ async function consent(authorizationUrl) {
   return result.redirect;
 }
 
+// externalConsent hands the authorization URL to whoever plays the user
+// (--user-on-stdio) and waits for the authorization response on stdin.
+async function externalConsent(authorizationUrl) {
+  log(`authorize: ${authorizationUrl.href}`);
+  const lines = createInterface({ input: process.stdin });
+  try {
+    for await (const line of lines) {
+      if (line.trim() !== '') {
+        return new URL(line.trim());
+      }
+    }
+  } finally {
+    lines.close();
+  }
+  throw new Error('stdin ended before the authorization response');
+}
+
 // --- The OAuthClientProvider: in memory, one session.
 
 class InMemoryOAuthProvider {
-  constructor(redirectUrl) {
+  constructor(redirectUrl, userOnStdio) {
     this._redirectUrl = redirectUrl;
+    this._userOnStdio = userOnStdio;
     this.tokenHistory = [];
     this.invalidations = [];
     this.authorizationRequests = [];
@@ -290,7 +322,7 @@ class InMemoryOAuthProvider {
   async redirectToAuthorization(authorizationUrl) {
     const q = authorizationUrl.searchParams;
     this.authorizationRequests.push(Object.fromEntries([...q].filter(([k]) => k !== 'code_challenge' && k !== 'state')));
-    const response = await consent(authorizationUrl);
+    const response = this._userOnStdio ? await externalConsent(authorizationUrl) : await consent(authorizationUrl);
     const r = response.searchParams;
     for (const p of ['code', 'state', 'iss']) {
       if (r.getAll(p).length !== 1) {
@@ -309,19 +341,30 @@ class InMemoryOAuthProvider {
   }
 }
 
+function toolText(res) {
+  return res.content.filter((c) => c.type === 'text').map((c) => c.text).join(' ');
+}
+
 async function callWhoami(client) {
   const res = await client.callTool({ name: 'whoami', arguments: {} });
   if (res.isError) {
     throw new Error(`whoami failed: ${JSON.stringify(res.content)}`);
   }
-  return { text: res.content.filter((c) => c.type === 'text').map((c) => c.text).join(' '), structured: res.structuredContent ?? null };
+  return { text: toolText(res), structured: res.structuredContent ?? null };
 }
 
 async function main() {
-  const mcpUrl = new URL(process.argv[2] || 'http://localhost:3000/mcp');
+  const { values: opts, positionals } = parseArgs({
+    options: {
+      'user-on-stdio': { type: 'boolean', default: false },
+      'call-tool': { type: 'string', multiple: true, default: [] },
+    },
+    allowPositionals: true,
+  });
+  const mcpUrl = new URL(positionals[0] || 'http://localhost:3000/mcp');
   // Nothing listens at the redirect URI: the scripted browser stops at the
   // redirect. Any loopback port is allowed (RFC 8252 §7.3).
-  const provider = new InMemoryOAuthProvider('http://127.0.0.1:33418/callback');
+  const provider = new InMemoryOAuthProvider('http://127.0.0.1:33418/callback', opts['user-on-stdio']);
   const info = { name: 'mcpoauth-interop-ts', version: '0.0.0' };
 
   // 1-2: the first connection meets the 401 and runs the authorization.
@@ -347,6 +390,13 @@ async function main() {
   await client.connect(transport);
   const tools = (await client.listTools()).tools.map((t) => t.name);
   const whoami = await callWhoami(client);
+  const calledTools = {};
+  for (const name of opts['call-tool']) {
+    if (tools.includes(name)) {
+      const res = await client.callTool({ name, arguments: {} });
+      calledTools[name] = { is_error: Boolean(res.isError), text: toolText(res), structured: res.structuredContent ?? null };
+    }
+  }
 
   // 4: a bogus access token makes the server answer 401 invalid_token; the
   // SDK refreshes with the refresh token and retries.
@@ -374,6 +424,7 @@ async function main() {
     invalidations: provider.invalidations,
     tools,
     whoami,
+    called_tools: calledTools,
     whoami_after_refresh: whoamiAfterRefresh,
     token_requests: exchanges.filter((e) => e.grant_type).map(({ grant_type, params, resource, status }) => ({ grant_type, params, resource, status })),
     errors: exchanges.filter((e) => e.status >= 400),
