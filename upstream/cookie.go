@@ -17,6 +17,10 @@ import (
 // no sign-in is under way).
 var errNoCookie = errors.New("upstream: no valid cookie")
 
+// maxCookieSize bounds a cookie's name and value: browsers keep at least
+// 4096 bytes of a cookie (RFC 6265 §6.1), attributes included.
+const maxCookieSize = 3900
+
 // sealer encrypts and authenticates cookie values with AES-256-GCM. The
 // cookie's name is the additional data, so that a value sealed for one
 // cookie (the login state) is refused as another (the session).
@@ -62,7 +66,13 @@ func (s *sealer) set(w http.ResponseWriter, base string, v any, expires time.Tim
 	nonce := make([]byte, s.aead.NonceSize())
 	rand.Read(nonce)
 	sealed := s.aead.Seal(nonce, nonce, plain, []byte(name))
-	http.SetCookie(w, s.cookie(name, base64.RawURLEncoding.EncodeToString(sealed), expires))
+	value := base64.RawURLEncoding.EncodeToString(sealed)
+	if len(name)+len(value) > maxCookieSize {
+		// A browser would drop it without a word, and the user would
+		// sign in again and again.
+		return fmt.Errorf("upstream: the %s cookie would be %d bytes, more than browsers keep (%d); keep Options.Claims small", base, len(name)+len(value), maxCookieSize)
+	}
+	http.SetCookie(w, s.cookie(name, value, expires))
 	return nil
 }
 

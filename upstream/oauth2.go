@@ -11,8 +11,11 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"sync/atomic"
 	"time"
 
+	"github.com/coreos/go-oidc/v3/oidc"
+	"github.com/mcpoauth/mcpoauth"
 	"golang.org/x/oauth2"
 )
 
@@ -44,7 +47,8 @@ type OAuth2Options struct {
 	ClientSecret string
 	// Scopes asked of the provider; none by default.
 	Scopes []string
-	// RedirectURL, CookieKey, SessionLifetime, Allow, HTTPClient and Logger
+	// RedirectURL, CookieKey, SessionLifetime, Allow, HTTPClient, Logger,
+	// Claims (members of the user-info answer), TokenStore and TokenKeys
 	// are as in Options.
 	RedirectURL     string
 	CookieKey       []byte
@@ -52,6 +56,9 @@ type OAuth2Options struct {
 	Allow           func(ctx context.Context, id Identity) error
 	HTTPClient      *http.Client
 	Logger          *slog.Logger
+	Claims          []string
+	TokenStore      mcpoauth.UpstreamTokenStore
+	TokenKeys       []TokenKey
 
 	// Subject maps the user-info JSON object to the user's stable,
 	// unique id at the provider (numbers arrive as json.Number). Default
@@ -86,8 +93,9 @@ func DefaultSubject(info map[string]any) (string, error) {
 // NewOAuth2 returns the sign-in step through a plain OAuth 2 provider. Its
 // Login and Callback handle state and PKCE as NewOIDC's do (no nonce:
 // there is no ID token); Callback exchanges the code, asks UserInfoURL
-// with the access token and maps the answer to an Identity. The access
-// token is not kept and never logged.
+// with the access token and maps the answer to an Identity. The tokens
+// are never logged, and kept only in the token vault, if one is
+// configured.
 func NewOAuth2(ctx context.Context, opts OAuth2Options) (*SignIn, error) {
 	if opts.Issuer == "" || opts.ClientID == "" || opts.RedirectURL == "" {
 		return nil, errors.New("upstream: Issuer, ClientID and RedirectURL are required")
@@ -100,7 +108,11 @@ func NewOAuth2(ctx context.Context, opts OAuth2Options) (*SignIn, error) {
 			return nil, fmt.Errorf("upstream: %s %q is not an absolute http(s) URL", name, u)
 		}
 	}
-	s, err := newBase(opts.RedirectURL, opts.CookieKey, opts.SessionLifetime, opts.Allow, opts.HTTPClient, opts.Logger)
+	s, err := newBase(baseOptions{
+		redirectURL: opts.RedirectURL, cookieKey: opts.CookieKey, lifetime: opts.SessionLifetime,
+		allow: opts.Allow, client: opts.HTTPClient, logger: opts.Logger,
+		claims: opts.Claims, tokenStore: opts.TokenStore, tokenKeys: opts.TokenKeys,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -128,6 +140,17 @@ func NewOAuth2(ctx context.Context, opts OAuth2Options) (*SignIn, error) {
 			return Identity{}, &failure{http.StatusBadGateway, "user-info request", err}
 		}
 		return m.identity(info)
+	}
+	s.userInfo = func(ctx context.Context, token *oauth2.Token) (map[string]any, string, error) {
+		info, err := fetchUserInfo(ctx, client, userInfoURL, token)
+		if err != nil {
+			return nil, "", err
+		}
+		sub, err := m.subject(info)
+		if err != nil {
+			return nil, "", errors.New("no subject in the user-info answer")
+		}
+		return info, sub, nil
 	}
 	return s, nil
 }
@@ -194,4 +217,87 @@ func fetchUserInfo(ctx context.Context, client *http.Client, endpoint string, to
 		return nil, errors.New("user-info answer is not a JSON object")
 	}
 	return info, nil
+}
+
+// oidcUserInfo asks the OpenID provider's user-info endpoint with the
+// token through go-oidc, within the bounds of fetchUserInfo, and returns
+// the answer (numbers as json.Number) and its sub. Its errors carry
+// neither the token nor the answer's body (go-oidc's may).
+func oidcUserInfo(ctx context.Context, client *http.Client, provider *oidc.Provider, token *oauth2.Token) (map[string]any, string, error) {
+	if provider.UserInfoEndpoint() == "" {
+		return nil, "", errors.New("the provider publishes no userinfo_endpoint")
+	}
+	ctx, cancel := context.WithTimeout(ctx, userInfoTimeout)
+	defer cancel()
+	bounded := *client
+	t := &boundedTransport{base: client.Transport, max: userInfoMaxBytes}
+	if t.base == nil {
+		t.base = http.DefaultTransport
+	}
+	bounded.Transport = t
+	ui, err := provider.UserInfo(oidc.ClientContext(ctx, &bounded), oauth2.StaticTokenSource(token))
+	if err != nil {
+		var ue *url.Error
+		switch status := t.status.Load(); {
+		case errors.Is(err, errTooLarge):
+			return nil, "", fmt.Errorf("user-info answer larger than %d bytes", userInfoMaxBytes)
+		case status != 0 && status != http.StatusOK:
+			return nil, "", fmt.Errorf("user-info endpoint answered HTTP %d", status)
+		case errors.As(err, &ue):
+			return nil, "", ue.Err
+		default:
+			return nil, "", errors.New("user-info answer is not a JSON object")
+		}
+	}
+	var raw json.RawMessage
+	if err := ui.Claims(&raw); err != nil {
+		return nil, "", errors.New("user-info answer is not a JSON object")
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	var info map[string]any
+	if err := dec.Decode(&info); err != nil || info == nil {
+		return nil, "", errors.New("user-info answer is not a JSON object")
+	}
+	if ui.Subject == "" {
+		return nil, "", errors.New("no sub in the user-info answer")
+	}
+	return info, ui.Subject, nil
+}
+
+var errTooLarge = errors.New("upstream: response too large")
+
+// boundedTransport fails the reading of a response body past max bytes,
+// and records the last response's status.
+type boundedTransport struct {
+	base   http.RoundTripper
+	max    int64
+	status atomic.Int32
+}
+
+func (t *boundedTransport) RoundTrip(req *http.Request) (*http.Response, error) {
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		return nil, err
+	}
+	t.status.Store(int32(resp.StatusCode))
+	resp.Body = &boundedBody{ReadCloser: resp.Body, left: t.max}
+	return resp, nil
+}
+
+type boundedBody struct {
+	io.ReadCloser
+	left int64
+}
+
+func (b *boundedBody) Read(p []byte) (int, error) {
+	if int64(len(p)) > b.left+1 {
+		p = p[:b.left+1]
+	}
+	n, err := b.ReadCloser.Read(p)
+	b.left -= int64(n)
+	if b.left < 0 {
+		return n, errTooLarge
+	}
+	return n, err
 }

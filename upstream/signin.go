@@ -15,6 +15,38 @@
 // only an identity with a fixed expiry, which a cookie holds. The cost is
 // that a session cannot be revoked at the server before it expires except
 // by rotating the key; Logout clears it in the browser.
+//
+// # Who the user is, with each grant
+//
+// SignIn.OnApproval is the mcpoauth.Config.OnApproval hook: when the
+// signed-in user approves a client, it returns their identity at the
+// provider (issuer, subject, email, name and the claims named in
+// Options.Claims), which the server stores with the grant and tells tools
+// through bearer.AuthInfo.Identity.
+//
+// # The upstream token vault
+//
+// With Options.TokenStore (usually the Model, when it is an
+// mcpoauth.UpstreamTokenStore such as MemoryModel) and Options.TokenKeys,
+// the provider's access and refresh tokens are kept for each grant, so
+// that a tool can call the provider's APIs as the user: SignIn.Token
+// returns a valid access token of the grant, refreshed at the provider
+// when it expired (once, however many requests ask at the same moment,
+// and across replicas sharing the store), and SignIn.UserInfo asks the
+// provider's user-info endpoint with it. The tokens are sealed
+// (AES-256-GCM, under the first TokenKey; any of them opens, which lets
+// keys rotate) before they reach the store, never logged, and deleted with
+// the grant (RevokeGrant, DeleteClient). The MCP token is never sent
+// upstream, and the upstream token must never reach the MCP client.
+//
+// Callback stores the tokens of a sign-in for the session; OnApproval
+// moves them to the grant. They move rather than being copied, so that two
+// grants never share, and fight over, one rotating refresh token. Hence a
+// session whose tokens went to a grant is over: Identity and GetUser
+// report nobody signed in, and approving a second client sends the user
+// through the provider's sign-in again (which is usually silent, as the
+// user is still signed in at the provider). Logout deletes the session's
+// tokens too.
 package upstream
 
 import (
@@ -90,6 +122,23 @@ type Options struct {
 	// Logger receives sign-in failures (never a token). Default
 	// slog.Default().
 	Logger *slog.Logger
+
+	// Claims names further claims of the ID token (NewOIDC) or of the
+	// user-info answer (NewOAuth2) to keep in the session and store with
+	// each grant (mcpoauth.Identity.Claims), such as "groups" or "hd".
+	// They ride in the session cookie, which must stay under 4 KB: keep
+	// them few and small.
+	Claims []string
+	// TokenStore, if set, keeps the upstream token vault (see the package
+	// documentation): usually the Model. Nil: no vault; the provider's
+	// tokens are dropped after sign-in.
+	TokenStore mcpoauth.UpstreamTokenStore
+	// TokenKeys seal the vault's entries, required with TokenStore: the
+	// first seals, all of them open. To rotate, put a new key first and
+	// keep the old ones until every entry they sealed is gone (the longest
+	// grant lifetime); an entry read with an old key is sealed anew under
+	// the first.
+	TokenKeys []TokenKey
 }
 
 // Identity is who the provider says the user is: from the verified ID
@@ -104,7 +153,7 @@ type Identity struct {
 	Name          string `json:"name,omitempty"`
 	// Claims are all the ID token's claims (NewOIDC) or the user-info
 	// members (NewOAuth2), for Allow to read (groups, hd, tid, login).
-	// They are not kept in the session.
+	// Only those named in Options.Claims are kept in the session.
 	Claims map[string]any `json:"-"`
 }
 
@@ -125,11 +174,18 @@ type SignIn struct {
 	// token (NewOIDC) or the user-info endpoint (NewOAuth2). nonce is the
 	// login's.
 	identify func(ctx context.Context, token *oauth2.Token, nonce string) (Identity, *failure)
+	// userInfo asks the provider's user-info endpoint with the token, and
+	// returns the answer and the subject it names.
+	userInfo func(ctx context.Context, token *oauth2.Token) (info map[string]any, subject string, err error)
 	cookies  *sealer
 	lifetime time.Duration
 	allow    func(context.Context, Identity) error
 	client   *http.Client
 	log      *slog.Logger
+	// claims are the names of Options.Claims.
+	claims []string
+	// vault keeps the upstream tokens; nil without Options.TokenStore.
+	vault *vault
 }
 
 // NewOIDC reads the provider's configuration by discovery and returns the
@@ -138,7 +194,11 @@ func NewOIDC(ctx context.Context, opts Options) (*SignIn, error) {
 	if opts.Issuer == "" || opts.ClientID == "" || opts.RedirectURL == "" {
 		return nil, errors.New("upstream: Issuer, ClientID and RedirectURL are required")
 	}
-	s, err := newBase(opts.RedirectURL, opts.CookieKey, opts.SessionLifetime, opts.Allow, opts.HTTPClient, opts.Logger)
+	s, err := newBase(baseOptions{
+		redirectURL: opts.RedirectURL, cookieKey: opts.CookieKey, lifetime: opts.SessionLifetime,
+		allow: opts.Allow, client: opts.HTTPClient, logger: opts.Logger,
+		claims: opts.Claims, tokenStore: opts.TokenStore, tokenKeys: opts.TokenKeys,
+	})
 	if err != nil {
 		return nil, err
 	}
@@ -165,21 +225,38 @@ func NewOIDC(ctx context.Context, opts Options) (*SignIn, error) {
 	s.identify = func(ctx context.Context, token *oauth2.Token, nonce string) (Identity, *failure) {
 		return identifyByIDToken(ctx, verifier, token, nonce)
 	}
+	client := s.client
+	s.userInfo = func(ctx context.Context, token *oauth2.Token) (map[string]any, string, error) {
+		return oidcUserInfo(ctx, client, provider, token)
+	}
 	return s, nil
 }
 
+// baseOptions are the options NewOIDC and NewOAuth2 share.
+type baseOptions struct {
+	redirectURL string
+	cookieKey   []byte
+	lifetime    time.Duration
+	allow       func(context.Context, Identity) error
+	client      *http.Client
+	logger      *slog.Logger
+	claims      []string
+	tokenStore  mcpoauth.UpstreamTokenStore
+	tokenKeys   []TokenKey
+}
+
 // newBase checks and applies the options NewOIDC and NewOAuth2 share;
-// the caller sets oauth, nonce and identify.
-func newBase(redirectURL string, cookieKey []byte, lifetime time.Duration, allow func(context.Context, Identity) error, client *http.Client, logger *slog.Logger) (*SignIn, error) {
-	redirect, err := url.Parse(redirectURL)
+// the caller sets oauth, nonce, identify and userInfo.
+func newBase(o baseOptions) (*SignIn, error) {
+	redirect, err := url.Parse(o.redirectURL)
 	if err != nil || (redirect.Scheme != "https" && redirect.Scheme != "http") || redirect.Host == "" {
-		return nil, fmt.Errorf("upstream: RedirectURL %q is not an absolute http(s) URL", redirectURL)
+		return nil, fmt.Errorf("upstream: RedirectURL %q is not an absolute http(s) URL", o.redirectURL)
 	}
-	cookies, err := newSealer(cookieKey, redirect.Scheme == "https")
+	cookies, err := newSealer(o.cookieKey, redirect.Scheme == "https")
 	if err != nil {
 		return nil, err
 	}
-	s := &SignIn{cookies: cookies, lifetime: lifetime, allow: allow, client: client, log: logger}
+	s := &SignIn{cookies: cookies, lifetime: o.lifetime, allow: o.allow, client: o.client, log: o.logger, claims: dedupe(o.claims)}
 	if s.lifetime <= 0 {
 		s.lifetime = DefaultSessionLifetime
 	}
@@ -188,6 +265,9 @@ func newBase(redirectURL string, cookieKey []byte, lifetime time.Duration, allow
 	}
 	if s.log == nil {
 		s.log = slog.Default()
+	}
+	if s.vault, err = newVault(o.tokenStore, o.tokenKeys, s.log); err != nil {
+		return nil, err
 	}
 	return s, nil
 }
@@ -241,6 +321,10 @@ type login struct {
 // session is the session cookie.
 type session struct {
 	Identity
+	// Kept are the claims named in Options.Claims.
+	Kept map[string]any `json:"claims,omitempty"`
+	// Vault is the ID of the session's entry in the token vault, with one.
+	Vault string `json:"vault,omitempty"`
 	// Refused: Allow refused this identity.
 	Refused bool      `json:"refused,omitempty"`
 	Expires time.Time `json:"exp"`
@@ -323,14 +407,28 @@ func (s *SignIn) Callback() http.Handler {
 			s.fail(w, r, f.status, f.what, f.err)
 			return
 		}
-		sess := session{Identity: id, Expires: time.Now().Add(s.lifetime)}
+		sess := session{Identity: id, Kept: s.keptClaims(id), Expires: time.Now().Add(s.lifetime)}
 		if s.allow != nil {
 			if err := s.allow(r.Context(), id); err != nil {
 				s.log.InfoContext(r.Context(), "upstream sign-in refused by Allow", "user", id.UserID(), "reason", err.Error())
 				sess = session{Identity: id, Refused: true, Expires: time.Now().Add(refusedLifetime)}
 			}
 		}
+		if s.vault != nil {
+			// A new sign-in replaces the browser's session: its tokens go.
+			s.dropVaultEntry(r)
+			if !sess.Refused {
+				p := vaultPayload{AccessToken: token.AccessToken, RefreshToken: token.RefreshToken, TokenType: token.TokenType, Expiry: token.Expiry, Subject: id.Subject}
+				if sess.Vault, err = s.vault.saveSession(r.Context(), p, sess.Expires); err != nil {
+					s.fail(w, r, http.StatusInternalServerError, "token vault", err)
+					return
+				}
+			}
+		}
 		if err := s.cookies.set(w, sessionCookie, sess, sess.Expires); err != nil {
+			if sess.Vault != "" {
+				s.vault.drop(r.Context(), sess.Vault)
+			}
 			s.fail(w, r, http.StatusInternalServerError, "session cookie", err)
 			return
 		}
@@ -338,21 +436,70 @@ func (s *SignIn) Callback() http.Handler {
 	})
 }
 
-// Identity returns the signed-in user's identity (without Claims), or an
-// error if nobody is signed in; an error wrapping mcpoauth.ErrAccessDenied
-// says Allow refused the user.
+// keptClaims are the claims of id named in Options.Claims.
+func (s *SignIn) keptClaims(id Identity) map[string]any {
+	var kept map[string]any
+	for _, name := range s.claims {
+		if v, ok := id.Claims[name]; ok {
+			if kept == nil {
+				kept = map[string]any{}
+			}
+			kept[name] = v
+		}
+	}
+	return kept
+}
+
+// Identity returns the signed-in user's identity (with only the Claims
+// named in Options.Claims), or an error if nobody is signed in; an error
+// wrapping mcpoauth.ErrAccessDenied says Allow refused the user. With a
+// token vault, a session whose upstream tokens went to a grant
+// (OnApproval) has nobody signed in.
 func (s *SignIn) Identity(r *http.Request) (Identity, error) {
-	var sess session
-	if err := s.cookies.open(r, sessionCookie, &sess); err != nil {
+	sess, err := s.session(r)
+	if err != nil {
 		return Identity{}, err
 	}
+	id := sess.Identity
+	id.Claims = sess.Kept
+	return id, nil
+}
+
+// session returns the request's session: errNoCookie if there is none
+// (or it expired, or its vault entry is gone), an error wrapping
+// mcpoauth.ErrAccessDenied if Allow refused its user.
+func (s *SignIn) session(r *http.Request) (session, error) {
+	var sess session
+	if err := s.cookies.open(r, sessionCookie, &sess); err != nil {
+		return session{}, err
+	}
 	if !time.Now().Before(sess.Expires) {
-		return Identity{}, errNoCookie
+		return session{}, errNoCookie
 	}
 	if sess.Refused {
-		return Identity{}, fmt.Errorf("upstream: %s may not sign in: %w", sess.UserID(), mcpoauth.ErrAccessDenied)
+		return session{}, fmt.Errorf("upstream: %s may not sign in: %w", sess.UserID(), mcpoauth.ErrAccessDenied)
 	}
-	return sess.Identity, nil
+	if s.vault != nil {
+		if sess.Vault == "" {
+			return session{}, errNoCookie // signed in before the vault was configured
+		}
+		ok, err := s.vault.exists(r.Context(), sess.Vault)
+		if err != nil {
+			return session{}, err
+		}
+		if !ok {
+			return session{}, errNoCookie
+		}
+	}
+	return sess, nil
+}
+
+// dropVaultEntry deletes the vault entry of the request's session, if any.
+func (s *SignIn) dropVaultEntry(r *http.Request) {
+	var sess session
+	if s.vault != nil && s.cookies.open(r, sessionCookie, &sess) == nil && sess.Vault != "" {
+		s.vault.drop(r.Context(), sess.Vault)
+	}
 }
 
 // GetUser is the mcpoauth.GetUserFunc for the consent handler: the
@@ -372,8 +519,8 @@ func (s *SignIn) GetUser(r *http.Request) (string, error) {
 var _ mcpoauth.GetUserFunc = (*SignIn)(nil).GetUser
 
 // Logout clears the session (POST, so that a cross-site link or image
-// cannot sign the user out) and sends the browser to return_to (a local
-// path, default "/").
+// cannot sign the user out), deletes its upstream tokens from the vault,
+// and sends the browser to return_to (a local path, default "/").
 func (s *SignIn) Logout() http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method != http.MethodPost {
@@ -385,6 +532,7 @@ func (s *SignIn) Logout() http.Handler {
 		if returnTo == "" || !localPath(returnTo) {
 			returnTo = "/"
 		}
+		s.dropVaultEntry(r)
 		s.cookies.clear(w, sessionCookie)
 		http.Redirect(w, r, returnTo, http.StatusSeeOther)
 	})
