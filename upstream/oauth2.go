@@ -201,7 +201,7 @@ func fetchUserInfo(ctx context.Context, client *http.Client, endpoint string, to
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("user-info endpoint answered HTTP %d", resp.StatusCode)
+		return nil, userInfoStatusError(resp.StatusCode)
 	}
 	body, err := io.ReadAll(io.LimitReader(resp.Body, userInfoMaxBytes+1))
 	if err != nil {
@@ -217,6 +217,19 @@ func fetchUserInfo(ctx context.Context, client *http.Client, endpoint string, to
 		return nil, errors.New("user-info answer is not a JSON object")
 	}
 	return info, nil
+}
+
+// errTokenRefused is a user-info answer of 401: the provider no longer
+// takes the access token (revoked, or expired before its expires_in).
+var errTokenRefused = errors.New("the provider refused the access token")
+
+// userInfoStatusError is the error of a user-info answer that is not 200;
+// a 401 wraps errTokenRefused (RFC 6750 §3.1: invalid_token).
+func userInfoStatusError(status int) error {
+	if status == http.StatusUnauthorized {
+		return fmt.Errorf("user-info endpoint answered HTTP %d: %w", status, errTokenRefused)
+	}
+	return fmt.Errorf("user-info endpoint answered HTTP %d", status)
 }
 
 // oidcUserInfo asks the OpenID provider's user-info endpoint with the
@@ -242,7 +255,7 @@ func oidcUserInfo(ctx context.Context, client *http.Client, provider *oidc.Provi
 		case errors.Is(err, errTooLarge):
 			return nil, "", fmt.Errorf("user-info answer larger than %d bytes", userInfoMaxBytes)
 		case status != 0 && status != http.StatusOK:
-			return nil, "", fmt.Errorf("user-info endpoint answered HTTP %d", status)
+			return nil, "", userInfoStatusError(int(status))
 		case errors.As(err, &ue):
 			return nil, "", ue.Err
 		default:

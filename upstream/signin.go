@@ -222,14 +222,52 @@ func NewOIDC(ctx context.Context, opts Options) (*SignIn, error) {
 	// aud (our client id) and exp; identifyByIDToken checks the nonce.
 	verifier := provider.Verifier(&oidc.Config{ClientID: opts.ClientID})
 	s.nonce = true
-	s.identify = func(ctx context.Context, token *oauth2.Token, nonce string) (Identity, *failure) {
-		return identifyByIDToken(ctx, verifier, token, nonce)
-	}
 	client := s.client
 	s.userInfo = func(ctx context.Context, token *oauth2.Token) (map[string]any, string, error) {
 		return oidcUserInfo(ctx, client, provider, token)
 	}
+	s.identify = func(ctx context.Context, token *oauth2.Token, nonce string) (Identity, *failure) {
+		id, f := identifyByIDToken(ctx, verifier, token, nonce)
+		if f != nil || id.Email != "" || provider.UserInfoEndpoint() == "" {
+			return id, f
+		}
+		// OpenID Connect Core §5.4: a provider may put the profile and
+		// email claims in the user-info answer only, not in the ID token
+		// of the code flow (node-oidc-provider does by default). Without
+		// them Allow could not match on the email's domain.
+		return withUserInfo(ctx, id, token, s.userInfo), nil
+	}
 	return s, nil
+}
+
+// withUserInfo completes an identity from the ID token with the claims of
+// the user-info answer it lacks (email, email_verified, name, and any
+// other claim). A user-info answer about another subject is ignored (OpenID
+// Connect Core §5.3.2: its sub must match the ID token's), and so is a
+// failed request: the ID token alone identifies the user.
+func withUserInfo(ctx context.Context, id Identity, token *oauth2.Token, userInfo func(context.Context, *oauth2.Token) (map[string]any, string, error)) Identity {
+	info, sub, err := userInfo(ctx, token)
+	if err != nil || sub != id.Subject {
+		return id
+	}
+	if v, ok := info["email"].(string); ok {
+		id.Email = v
+	}
+	if v, ok := info["email_verified"].(bool); ok {
+		id.EmailVerified = v
+	}
+	if v, ok := info["name"].(string); ok && id.Name == "" {
+		id.Name = v
+	}
+	if id.Claims == nil {
+		id.Claims = make(map[string]any, len(info))
+	}
+	for k, v := range info {
+		if _, ok := id.Claims[k]; !ok {
+			id.Claims[k] = v
+		}
+	}
+	return id
 }
 
 // baseOptions are the options NewOIDC and NewOAuth2 share.

@@ -288,3 +288,42 @@ func ExampleNewOIDC() {
 	// to /login?return_to=<the page's URL>, and mounts
 	// server.AuthenticateHandler(signIn.GetUser).
 }
+
+// TestIdentityFromUserInfo: a provider that keeps the email and profile
+// claims out of the code flow's ID token (OpenID Connect Core §5.4;
+// node-oidc-provider by default) still yields them, from its user-info
+// endpoint, but only when that answer is about the ID token's subject
+// (§5.3.2).
+func TestIdentityFromUserInfo(t *testing.T) {
+	withoutProfile := func(c map[string]any) {
+		delete(c, "email")
+		delete(c, "email_verified")
+		delete(c, "name")
+	}
+	for _, tt := range []struct {
+		name      string
+		idToken   func(map[string]any)
+		wantEmail string
+		wantName  string
+	}{
+		{"claims in the ID token", nil, "alice@example.com", upstreamtest.DefaultUser.Name},
+		{"claims from user-info", withoutProfile, "alice@example.com", upstreamtest.DefaultUser.Name},
+		{"user-info about another subject is ignored", func(c map[string]any) {
+			withoutProfile(c)
+			c["sub"] = "someone-else"
+		}, "", ""},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			p := upstreamtest.NewProvider(t)
+			p.ModifyIDToken(tt.idToken)
+			s := newSignIn(t, p, "http://127.0.0.1/callback", nil)
+			id, err := s.Identity(withSession(t, flow(t, s, p, "/", nil)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			if id.Email != tt.wantEmail || id.Name != tt.wantName {
+				t.Fatalf("identity %+v; want email %q, name %q", id, tt.wantEmail, tt.wantName)
+			}
+		})
+	}
+}

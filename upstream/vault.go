@@ -274,19 +274,21 @@ func (v *vault) load(ctx context.Context, grantID string) (*mcpoauth.UpstreamTok
 	return ent, p, key, nil
 }
 
-// fresh reports whether p's access token is good for a while yet.
-func (v *vault) fresh(p vaultPayload) bool {
-	return p.AccessToken != "" && (p.Expiry.IsZero() || v.now().Add(expirySkew).Before(p.Expiry))
+// fresh reports whether p's access token is good for a while yet, and is
+// not refused, the access token the provider refused before its expiry
+// ("" for none).
+func (v *vault) fresh(p vaultPayload, refused string) bool {
+	return p.AccessToken != "" && p.AccessToken != refused && (p.Expiry.IsZero() || v.now().Add(expirySkew).Before(p.Expiry))
 }
 
 // token returns the grant's tokens, refreshed first if the access token
-// expired.
-func (v *vault) token(ctx context.Context, grantID string, refresh refreshFunc) (vaultPayload, error) {
+// expired or is refused (the one the provider just refused; "" for none).
+func (v *vault) token(ctx context.Context, grantID string, refresh refreshFunc, refused string) (vaultPayload, error) {
 	ent, p, key, err := v.load(ctx, grantID)
 	if err != nil {
 		return vaultPayload{}, err
 	}
-	if v.fresh(p) {
+	if v.fresh(p, refused) {
 		if key > 0 && !v.now().Before(ent.LeaseUntil) {
 			v.reseal(ctx, ent, p)
 		}
@@ -295,7 +297,7 @@ func (v *vault) token(ctx context.Context, grantID string, refresh refreshFunc) 
 	if p.RefreshToken == "" {
 		return vaultPayload{}, fmt.Errorf("%w for grant %s: the access token expired and there is no refresh token", ErrNoUpstreamToken, grantID)
 	}
-	return v.shared(ctx, grantID, refresh)
+	return v.shared(ctx, grantID, refresh, refused)
 }
 
 // reseal seals an entry that an old key sealed under the current one, so
@@ -317,7 +319,7 @@ func (v *vault) reseal(ctx context.Context, ent *mcpoauth.UpstreamToken, p vault
 // process that ask at the same time. The refresh runs detached from the
 // caller that started it, so that its going away does not fail the
 // others; each caller waits as long as its own context lets it.
-func (v *vault) shared(ctx context.Context, grantID string, refresh refreshFunc) (vaultPayload, error) {
+func (v *vault) shared(ctx context.Context, grantID string, refresh refreshFunc, refused string) (vaultPayload, error) {
 	v.mu.Lock()
 	c, joined := v.calls[grantID], true
 	if c == nil {
@@ -327,7 +329,7 @@ func (v *vault) shared(ctx context.Context, grantID string, refresh refreshFunc)
 		go func() {
 			wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), waitTimeout)
 			defer cancel()
-			c.p, c.err = v.refreshGrant(wctx, grantID, refresh)
+			c.p, c.err = v.refreshGrant(wctx, grantID, refresh, refused)
 			v.mu.Lock()
 			delete(v.calls, grantID)
 			v.mu.Unlock()
@@ -350,14 +352,14 @@ func (v *vault) shared(ctx context.Context, grantID string, refresh refreshFunc)
 // it takes a lease on the entry by compare-and-set (LeaseUntil, Version+1),
 // or, while another replica holds one, polls the entry until that
 // replica's result is there or its lease lapses.
-func (v *vault) refreshGrant(ctx context.Context, grantID string, refresh refreshFunc) (vaultPayload, error) {
+func (v *vault) refreshGrant(ctx context.Context, grantID string, refresh refreshFunc, refused string) (vaultPayload, error) {
 	delay := pollMin
 	for {
 		ent, p, _, err := v.load(ctx, grantID)
 		if err != nil {
 			return vaultPayload{}, err
 		}
-		if v.fresh(p) {
+		if v.fresh(p, refused) {
 			return p, nil // another replica refreshed
 		}
 		now := v.now()
@@ -492,7 +494,7 @@ func (s *SignIn) vaultToken(ctx context.Context, grantID string) (vaultPayload, 
 	if s.vault == nil {
 		return vaultPayload{}, fmt.Errorf("%w: no token vault (Options.TokenStore) configured", ErrNoUpstreamToken)
 	}
-	return s.vault.token(ctx, grantID, s.refresh)
+	return s.vault.token(ctx, grantID, s.refresh, "")
 }
 
 // refresh is the refresh_token grant at the provider.
@@ -512,6 +514,16 @@ func (s *SignIn) UserInfo(ctx context.Context, grantID string) (map[string]any, 
 	}
 	tok := &oauth2.Token{AccessToken: p.AccessToken, TokenType: p.TokenType, Expiry: p.Expiry}
 	info, sub, err := s.userInfo(s.clientContext(ctx), tok)
+	if errors.Is(err, errTokenRefused) && p.RefreshToken != "" {
+		// The provider refused a token before its expiry (revoked, or a
+		// shorter life than expires_in said): refresh it, once, and ask
+		// again.
+		if p, err = s.vault.token(ctx, grantID, s.refresh, p.AccessToken); err != nil {
+			return nil, err
+		}
+		tok = &oauth2.Token{AccessToken: p.AccessToken, TokenType: p.TokenType, Expiry: p.Expiry}
+		info, sub, err = s.userInfo(s.clientContext(ctx), tok)
+	}
 	if err != nil {
 		return nil, fmt.Errorf("upstream: user-info request: %w", err)
 	}

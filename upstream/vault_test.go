@@ -446,7 +446,7 @@ func TestVaultTokenRules(t *testing.T) {
 			expire(e)
 			_, err := s.vault.token(ctx, "g1", func(context.Context, string) (*oauth2.Token, error) {
 				return &oauth2.Token{AccessToken: "new", Expiry: e.clock.Now().Add(time.Hour)}, nil
-			})
+			}, "")
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -539,11 +539,19 @@ func TestVaultTokenRules(t *testing.T) {
 				t.Fatalf("UserInfo = %v; want refused", info)
 			}
 		}},
-		{"user info with a token the provider refuses fails without it", func(t *testing.T, e *vaultEnv, s *SignIn) {
+		{"a token the provider refuses before its expiry is refreshed once", func(t *testing.T, e *vaultEnv, s *SignIn) {
 			e.p.ExpireAccessTokens()
+			info, err := s.UserInfo(ctx, "g1")
+			if err != nil || info["sub"] != "alice-123" || e.p.Refreshes() != 1 {
+				t.Fatalf("UserInfo = %v, %v; %d refreshes, want 1", info, err, e.p.Refreshes())
+			}
+		}},
+		{"user info with a refused token that cannot be refreshed fails without it", func(t *testing.T, e *vaultEnv, s *SignIn) {
+			e.p.ExpireAccessTokens()
+			e.p.FailRefreshes(true)
 			_, err := s.UserInfo(ctx, "g1")
-			if err == nil || !strings.Contains(err.Error(), "401") {
-				t.Fatalf("UserInfo = %v; want HTTP 401", err)
+			if !errors.Is(err, ErrUpstreamRefresh) || e.p.Refreshes() != 1 {
+				t.Fatalf("UserInfo = %v; %d refreshes; want ErrUpstreamRefresh after one", err, e.p.Refreshes())
 			}
 			noSecret(t, "the error", []byte(err.Error()))
 		}},

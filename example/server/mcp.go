@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"time"
@@ -13,6 +14,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/mcphttp"
 	"github.com/mcpoauth/mcpoauth/mcpsdk/gosdk"
+	"github.com/mcpoauth/mcpoauth/upstream"
 )
 
 // mcpSessionTimeout closes an MCP session after this long without a
@@ -47,7 +49,7 @@ type mcpEndpoint struct {
 // connection must name a loopback Host); it is off when the server's Host
 // check already does it, since the SDK's would refuse a non-loopback issuer
 // served through a local proxy.
-func newMCPEndpoint(srv *mcpoauth.OAuthServer, issuerOrigin string, sdkHostCheck bool, logger *slog.Logger) *mcpEndpoint {
+func newMCPEndpoint(srv *mcpoauth.OAuthServer, issuerOrigin string, sdkHostCheck bool, signIn *upstreamSignIn, logger *slog.Logger) *mcpEndpoint {
 	e := &mcpEndpoint{}
 	e.done, e.endStreams = context.WithCancel(context.Background())
 	cache := mcp.NewSchemaCache()
@@ -57,12 +59,12 @@ func newMCPEndpoint(srv *mcpoauth.OAuthServer, issuerOrigin string, sdkHostCheck
 	// session's server. So those get a shared server that is never
 	// connected, and every new session a server of its own (no state
 	// shared between clients, peer lesson 28).
-	probe := newMCPServer(cache, sdkLogger)
+	probe := newMCPServer(cache, signIn, sdkLogger)
 	getServer := func(r *http.Request) *mcp.Server {
 		if r.Header.Get("Mcp-Session-Id") != "" {
 			return probe
 		}
-		return newMCPServer(cache, sdkLogger)
+		return newMCPServer(cache, signIn, sdkLogger)
 	}
 	sdk := mcp.NewStreamableHTTPHandler(getServer, &mcp.StreamableHTTPOptions{
 		Logger:                     sdkLogger,
@@ -92,9 +94,10 @@ func newMCPEndpoint(srv *mcpoauth.OAuthServer, issuerOrigin string, sdkHostCheck
 func (e *mcpEndpoint) ServeHTTP(w http.ResponseWriter, r *http.Request) { e.handler.ServeHTTP(w, r) }
 
 // newMCPServer is the MCP server of one session: the whoami and echo
-// tools. AuthInfoMiddleware gives each tool call the AuthInfo of the HTTP
+// tools, and upstream_userinfo when users sign in upstream (signIn not
+// nil). AuthInfoMiddleware gives each tool call the AuthInfo of the HTTP
 // request that carried it (the SDK would give it the session's first).
-func newMCPServer(cache *mcp.SchemaCache, logger *slog.Logger) *mcp.Server {
+func newMCPServer(cache *mcp.SchemaCache, signIn *upstreamSignIn, logger *slog.Logger) *mcp.Server {
 	s := mcp.NewServer(&mcp.Implementation{Name: "mcpoauth-example", Title: "mcpoauth example MCP server", Version: "1.0.0"},
 		&mcp.ServerOptions{SchemaCache: cache, Logger: logger})
 	s.AddReceivingMiddleware(gosdk.AuthInfoMiddleware)
@@ -108,7 +111,39 @@ func newMCPServer(cache *mcp.SchemaCache, logger *slog.Logger) *mcp.Server {
 		Description: "Answers the text it is given, unchanged.",
 		Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(false)},
 	}, echo)
+	if signIn != nil {
+		mcp.AddTool(s, &mcp.Tool{
+			Name: "upstream_userinfo",
+			Description: "Asks the identity provider the user signed in with who they are (its user-info endpoint), " +
+				"with the user's own upstream access token from the server's token vault. Neither that token nor the MCP token is shown.",
+			Annotations: &mcp.ToolAnnotations{ReadOnlyHint: true, IdempotentHint: true, OpenWorldHint: new(true)},
+		}, signIn.userInfoTool)
+	}
 	return s
+}
+
+// userInfoOutput is the upstream_userinfo tool's result.
+type userInfoOutput struct {
+	Claims map[string]any `json:"claims" jsonschema:"the identity provider's user-info claims about the user"`
+}
+
+// userInfoTool calls the provider's user-info endpoint with the grant's
+// upstream token (refreshed upstream when it has expired). The MCP client
+// never sees that token, and the provider never sees the MCP token.
+func (s *upstreamSignIn) userInfoTool(ctx context.Context, _ *mcp.CallToolRequest, _ struct{}) (*mcp.CallToolResult, userInfoOutput, error) {
+	info, ok := bearer.FromContext(ctx)
+	if !ok {
+		return nil, userInfoOutput{}, errNoCaller
+	}
+	claims, err := s.UserInfo(ctx, info.GrantID)
+	switch {
+	case errors.Is(err, upstream.ErrNoUpstreamToken):
+		return nil, userInfoOutput{}, errors.New("no upstream token for this grant: sign in again through the identity provider")
+	case err != nil:
+		// The error names no token (package upstream keeps them out).
+		return nil, userInfoOutput{}, fmt.Errorf("user-info request failed: %w", err)
+	}
+	return nil, userInfoOutput{Claims: claims}, nil
 }
 
 // whoamiOutput is the whoami tool's result.

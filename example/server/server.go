@@ -34,6 +34,9 @@ type exampleServer struct {
 	handler http.Handler
 	oauth   *mcpoauth.OAuthServer
 	mcp     *mcpEndpoint
+	// closeModel closes the MemoryModel newServer made; nil when the
+	// caller passed the Model.
+	closeModel func() error
 }
 
 // ServeHTTP serves the example.
@@ -47,12 +50,18 @@ func (s *exampleServer) endStreams() { s.mcp.endStreams() }
 // Model, if the server created it).
 func (s *exampleServer) Close() error {
 	s.endStreams()
-	return s.oauth.Close()
+	err := s.oauth.Close()
+	if s.closeModel != nil {
+		err = errors.Join(err, s.closeModel())
+	}
+	return err
 }
 
 // newServer builds the example from opts without listening, so tests can
 // serve it with httptest. The caller closes the returned server.
-func newServer(opts options) (*exampleServer, error) {
+func newServer(opts options) (_ *exampleServer, err error) {
+	// closeModel closes the MemoryModel made here when opts has none.
+	var closeModel func() error
 	logger := opts.logger
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
@@ -73,21 +82,36 @@ func newServer(opts options) (*exampleServer, error) {
 	if err != nil {
 		return nil, err
 	}
+	model := opts.model
+	if model == nil {
+		m := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{})
+		model, closeModel = m, m.Close
+	}
+	defer func() {
+		if err != nil && closeModel != nil {
+			_ = closeModel()
+		}
+	}()
 	var signIn *upstreamSignIn
 	var onApproval func(*http.Request, *mcpoauth.Grant) (*mcpoauth.Identity, error)
 	if opts.upstreamIssuer != "" {
-		signIn, err = newUpstreamSignIn(context.Background(), opts, issuer, iu.Path, logger)
+		vault, ok := model.(mcpoauth.UpstreamTokenStore)
+		if !ok {
+			return nil, errors.New("-upstream-issuer: the model cannot keep upstream tokens (mcpoauth.UpstreamTokenStore)")
+		}
+		signIn, err = newUpstreamSignIn(context.Background(), opts, vault, issuer, iu.Path, logger)
 		if err != nil {
 			return nil, err
 		}
-		onApproval = signIn.onApproval
+		// The grant remembers who the user is upstream, and takes the
+		// session's upstream tokens into the vault.
+		onApproval = signIn.OnApproval
 	}
 	srv, err := mcpoauth.New(mcpoauth.Config{
-		// The grant remembers who the user is upstream; tools read it.
 		OnApproval:        onApproval,
 		AccessTokenFormat: tokenFormat,
 		SigningKeys:       signingKeys,
-		Model:             opts.model,
+		Model:             model,
 		Issuer:            issuer,
 		AuthorizationURL:  issuer + "/consent",
 		ResourceServerURL: issuer + "/mcp",
@@ -124,7 +148,7 @@ func newServer(opts options) (*exampleServer, error) {
 	router := srv.Router()
 	consent := newConsentHandler(srv, consentPath, signIn, logger)
 	device := newDeviceHandler(srv, devicePath, signIn, logger)
-	mcpHandler := newMCPEndpoint(srv, iu.Scheme+"://"+iu.Host, hosts == nil, logger)
+	mcpHandler := newMCPEndpoint(srv, iu.Scheme+"://"+iu.Host, hosts == nil, signIn, logger)
 	// Exact paths, not ServeMux patterns: the issuer's path is data, and
 	// must not be read as pattern syntax.
 	paths := map[string]http.Handler{consentPath: consent, devicePath: device, mcpPath: mcpHandler}
@@ -145,9 +169,10 @@ func newServer(opts options) (*exampleServer, error) {
 		handler = hosts(app)
 	}
 	return &exampleServer{
-		handler: accessLog(logger, handler),
-		oauth:   srv,
-		mcp:     mcpHandler,
+		handler:    accessLog(logger, handler),
+		oauth:      srv,
+		mcp:        mcpHandler,
+		closeModel: closeModel,
 	}, nil
 }
 

@@ -24,41 +24,38 @@ type upstreamSignIn struct {
 	loginURL, logoutPath string
 }
 
-// newUpstreamSignIn discovers the provider. The cookie key is random
-// bytes generated now: sessions end with the process (a restart signs
-// everybody out), which suits a demo; a deployment loads the key from a
-// secret store.
-func newUpstreamSignIn(ctx context.Context, opts options, issuer, issuerPath string, logger *slog.Logger) (*upstreamSignIn, error) {
+// newUpstreamSignIn discovers the provider. The user's upstream tokens go
+// to the vault in model (the upstream_userinfo tool uses them). The cookie
+// and vault keys are random bytes generated now: sessions end with the
+// process (a restart signs everybody out), and a restart on PostgreSQL
+// leaves vault entries nobody can open, which suits a demo; a deployment
+// loads both keys from a secret store.
+func newUpstreamSignIn(ctx context.Context, opts options, model mcpoauth.UpstreamTokenStore, issuer, issuerPath string, logger *slog.Logger) (*upstreamSignIn, error) {
 	u, err := url.Parse(opts.upstreamIssuer)
 	if err != nil || u.Host == "" {
 		return nil, fmt.Errorf("-upstream-issuer %q is not an absolute URL", opts.upstreamIssuer)
 	}
-	key := make([]byte, 32)
-	if _, err := rand.Read(key); err != nil {
+	cookieKey, vaultKey := make([]byte, 32), make([]byte, 32)
+	if _, err := rand.Read(cookieKey); err != nil {
 		return nil, fmt.Errorf("cookie key: %w", err)
+	}
+	if _, err := rand.Read(vaultKey); err != nil {
+		return nil, fmt.Errorf("vault key: %w", err)
 	}
 	s, err := upstream.NewOIDC(ctx, upstream.Options{
 		Issuer:       opts.upstreamIssuer,
 		ClientID:     opts.upstreamClientID,
 		ClientSecret: opts.upstreamClientSecret,
 		RedirectURL:  issuer + "/login/callback",
-		CookieKey:    key,
+		CookieKey:    cookieKey,
+		TokenStore:   model,
+		TokenKeys:    []upstream.TokenKey{{ID: "example", Key: vaultKey}},
 		Logger:       logger,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("-upstream-issuer: %w", err)
 	}
 	return &upstreamSignIn{SignIn: s, host: u.Host, loginURL: issuer + "/login", logoutPath: issuerPath + "/logout"}, nil
-}
-
-// onApproval is the Config.OnApproval hook: the grant records the
-// signed-in user's upstream identity.
-func (s *upstreamSignIn) onApproval(r *http.Request, _ *mcpoauth.Grant) (*mcpoauth.Identity, error) {
-	id, err := s.Identity(r)
-	if err != nil {
-		return nil, err
-	}
-	return &mcpoauth.Identity{Issuer: id.Issuer, Subject: id.Subject, Email: id.Email, Name: id.Name}, nil
 }
 
 // signInView is what the consent and device pages show of the upstream

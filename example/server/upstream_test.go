@@ -124,9 +124,16 @@ func TestUpstreamSignInFlow(t *testing.T) {
 	assert.NotEmpty(t, loc.Query().Get("code"), loc.String())
 	assert.Equal(t, "st-again", loc.Query().Get("state"))
 
-	// Sign out (POST /logout): the next consent page (another client's:
-	// consent is per client) asks to sign in again.
+	// The approval took the session's upstream tokens into the grant, so
+	// the session is over: another client's consent page (consent is per
+	// client) asks to sign in again, and each grant gets upstream tokens
+	// of its own.
 	consentURL = e.authorize(b, e.register("Another Client"), challenge, "st-2")
+	_, _, page = e.openForm(b, consentURL)
+	link, _ = signInLink(t, page)
+	assert.Equal(t, consentURL, e.signIn(b, link))
+
+	// Sign out (POST /logout): the page asks to sign in again.
 	_, _, page = e.openForm(b, consentURL)
 	cu, err = url.Parse(consentURL)
 	require.NoError(t, err)
