@@ -85,6 +85,19 @@ func (p *clientProcess) wait() whoamiResult {
 	return whoamiResult{}
 }
 
+// toolLine returns what the client printed for a tool it called (after
+// wait).
+func (p *clientProcess) toolLine(tool string) string {
+	p.t.Helper()
+	for _, line := range strings.Split(p.stdout.String(), "\n") {
+		if answer, ok := strings.CutPrefix(line, tool+": "); ok {
+			return answer
+		}
+	}
+	p.t.Fatalf("the client printed no %s answer", tool)
+	return ""
+}
+
 // TestExampleClient runs example/client against example/server, both as
 // their own processes, with each of its sign-ins.
 func TestExampleClient(t *testing.T) {

@@ -76,8 +76,9 @@ func (o options) grant() grant {
 const usageIntro = `Usage: client [flags]
 
 Connects to an MCP server, signs in with OAuth as MCP clients do, lists the
-server's tools and calls whoami. Progress and sign-in instructions go to
-stderr; the tools and whoami's answer go to stdout. Tokens are never printed.
+server's tools and calls whoami (and upstream_userinfo, when the server has
+it). Progress and sign-in instructions go to stderr; the tools and the
+answers go to stdout. Tokens are never printed.
 
 How it signs in:
   (default)            authorization code + PKCE: a browser sign-in that

@@ -10,11 +10,17 @@ import (
 	"github.com/modelcontextprotocol/go-sdk/mcp"
 )
 
-// whoamiTool is the tool the client calls.
-const whoamiTool = "whoami"
+// whoamiTool is the tool the client calls; userInfoTool it calls too when
+// the server has it (the example server does when users sign in through an
+// upstream provider).
+const (
+	whoamiTool   = "whoami"
+	userInfoTool = "upstream_userinfo"
+)
 
 // useTools connects to the MCP server over streamable HTTP with httpClient
-// (which carries the token), prints the tools and calls whoami.
+// (which carries the token), prints the tools and calls whoami, and
+// upstream_userinfo when the server has it.
 func (c *client) useTools(ctx context.Context, httpClient *http.Client) error {
 	transport := &mcp.StreamableClientTransport{
 		Endpoint:   c.opts.url,
@@ -30,12 +36,13 @@ func (c *client) useTools(ctx context.Context, httpClient *http.Client) error {
 	defer session.Close()
 
 	fmt.Fprintln(c.stdout, "tools:")
-	found := false
+	found, userInfo := false, false
 	for tool, err := range session.Tools(ctx, nil) {
 		if err != nil {
 			return fmt.Errorf("MCP tools/list: %w", err)
 		}
 		found = found || tool.Name == whoamiTool
+		userInfo = userInfo || tool.Name == userInfoTool
 		line := "  " + clean(tool.Name)
 		if tool.Description != "" {
 			line += ": " + clean(tool.Description)
@@ -46,15 +53,26 @@ func (c *client) useTools(ctx context.Context, httpClient *http.Client) error {
 		return fmt.Errorf("the MCP server has no %s tool", whoamiTool)
 	}
 
-	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: whoamiTool, Arguments: map[string]any{}})
+	if err := c.callTool(ctx, session, whoamiTool); err != nil {
+		return err
+	}
+	if userInfo {
+		return c.callTool(ctx, session, userInfoTool)
+	}
+	return nil
+}
+
+// callTool calls a tool without arguments and prints its answer.
+func (c *client) callTool(ctx context.Context, session *mcp.ClientSession, name string) error {
+	res, err := session.CallTool(ctx, &mcp.CallToolParams{Name: name, Arguments: map[string]any{}})
 	if err != nil {
-		return fmt.Errorf("MCP tools/call %s: %w", whoamiTool, err)
+		return fmt.Errorf("MCP tools/call %s: %w", name, err)
 	}
 	text := resultText(res)
 	if res.IsError {
-		return fmt.Errorf("%s failed: %s", whoamiTool, text)
+		return fmt.Errorf("%s failed: %s", name, text)
 	}
-	fmt.Fprintf(c.stdout, "%s: %s\n", whoamiTool, text)
+	fmt.Fprintf(c.stdout, "%s: %s\n", name, text)
 	return nil
 }
 
