@@ -22,8 +22,9 @@ var (
 // with mu read-locked, and RevokeGrant deletes under mu write-locked, so
 // the two never interleave.
 type memoryGrants struct {
-	byID   map[string]*Grant
-	byUser map[string]map[string]struct{} // userID → grant ids
+	byID     map[string]*Grant
+	byUser   map[string]map[string]struct{} // userID → grant ids
+	byClient map[string]map[string]struct{} // clientID → grant ids
 	vault  map[string]*UpstreamToken
 	// vaultOfGrant indexes the vault entries bound to a grant, so that
 	// RevokeGrant costs time proportional to the grant.
@@ -34,6 +35,7 @@ func (g *memoryGrants) init() {
 	if g.byID == nil {
 		g.byID = make(map[string]*Grant)
 		g.byUser = make(map[string]map[string]struct{})
+		g.byClient = make(map[string]map[string]struct{})
 		g.vault = make(map[string]*UpstreamToken)
 		g.vaultOfGrant = make(map[string]map[string]struct{})
 	}
@@ -57,13 +59,29 @@ func (m *MemoryModel) SaveGrant(ctx context.Context, g *Grant) error {
 		return errMemGrantConflict
 	}
 	m.grants.byID[g.ID] = g
-	ids := m.grants.byUser[g.UserID]
+	addToIndex(m.grants.byUser, g.UserID, g.ID)
+	addToIndex(m.grants.byClient, g.ClientID, g.ID)
+	return nil
+}
+
+// addToIndex adds id to the set of key in index.
+func addToIndex(index map[string]map[string]struct{}, key, id string) {
+	ids := index[key]
 	if ids == nil {
 		ids = make(map[string]struct{})
-		m.grants.byUser[g.UserID] = ids
+		index[key] = ids
 	}
-	ids[g.ID] = struct{}{}
-	return nil
+	ids[id] = struct{}{}
+}
+
+// removeFromIndex removes id from the set of key in index.
+func removeFromIndex(index map[string]map[string]struct{}, key, id string) {
+	if ids := index[key]; ids != nil {
+		delete(ids, id)
+		if len(ids) == 0 {
+			delete(index, key)
+		}
+	}
 }
 
 // GetGrant returns the grant record, or ErrNotFound.
@@ -81,16 +99,49 @@ func (m *MemoryModel) GetGrant(ctx context.Context, grantID string) (*Grant, err
 
 // ListUserGrants returns the user's grant records, in no particular order.
 func (m *MemoryModel) ListUserGrants(ctx context.Context, userID string) ([]*Grant, error) {
+	return m.listGrants(ctx, func(g *memoryGrants) map[string]map[string]struct{} { return g.byUser }, userID)
+}
+
+// ListClientGrants returns the client's grant records, in no particular
+// order.
+func (m *MemoryModel) ListClientGrants(ctx context.Context, clientID string) ([]*Grant, error) {
+	return m.listGrants(ctx, func(g *memoryGrants) map[string]map[string]struct{} { return g.byClient }, clientID)
+}
+
+// listGrants returns the grants of key in the index (byUser or byClient)
+// that index picks, read under the lock.
+func (m *MemoryModel) listGrants(ctx context.Context, index func(*memoryGrants) map[string]map[string]struct{}, key string) ([]*Grant, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	m.grantsMu.Lock()
 	defer m.grantsMu.Unlock()
 	var out []*Grant
-	for id := range m.grants.byUser[userID] {
+	for id := range index(&m.grants)[key] {
 		out = append(out, m.grants.byID[id])
 	}
 	return out, nil
+}
+
+// RecordGrantUse sets the grant's LastUsedAt to at unless it is later
+// already; ErrNotFound for an unknown or revoked grant. Callers may hold the
+// stored record, so it stores a modified copy.
+func (m *MemoryModel) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	m.grantsMu.Lock()
+	defer m.grantsMu.Unlock()
+	g := m.grants.byID[grantID]
+	if g == nil {
+		return errMemGrantNotFound
+	}
+	if at.After(g.LastUsedAt) {
+		used := *g
+		used.LastUsedAt = at
+		m.grants.byID[grantID] = &used
+	}
+	return nil
 }
 
 // SaveUpstreamToken stores a new vault entry: ErrConflict if its ID exists,
@@ -205,12 +256,8 @@ func (m *MemoryModel) revokeGrantRecordLocked(grantID string) (until time.Time) 
 // held.
 func (m *MemoryModel) deleteGrantRecordLocked(g *Grant) {
 	delete(m.grants.byID, g.ID)
-	if ids := m.grants.byUser[g.UserID]; ids != nil {
-		delete(ids, g.ID)
-		if len(ids) == 0 {
-			delete(m.grants.byUser, g.UserID)
-		}
-	}
+	removeFromIndex(m.grants.byUser, g.UserID, g.ID)
+	removeFromIndex(m.grants.byClient, g.ClientID, g.ID)
 }
 
 // sweepGrants deletes the grant records and vault entries that expired

@@ -345,16 +345,24 @@ func AssertionIDDigest(clientID, jti string) Digest {
 //   - GetGrant returns the grant, or ErrNotFound once RevokeGrant deleted
 //     it, or after DeleteClient deleted its client.
 //   - ListUserGrants returns every stored grant of the user (any client),
-//     in no particular order; none, and no error, for an unknown user. It
+//     and ListClientGrants every stored grant of the client (any user), in
+//     no particular order; none, and no error, for an unknown one. They
 //     may include grants past their ExpiresAt.
+//   - RecordGrantUse sets the grant's LastUsedAt to at unless it is later
+//     already (in SQL: GREATEST), changing nothing else; ErrNotFound for
+//     an unknown or revoked grant. The server calls it when it issues
+//     tokens of the grant, never on the bearer path.
 //   - A grant past its ExpiresAt may be swept.
 //
 // A user's grants are what remembered consent (ApproveRemembered) compares
-// a new request with, and what a "connected apps" page lists.
+// a new request with, and what a "connected apps" page lists
+// (OAuthServer.UserGrants); a client's are what RevokeClientGrants ends.
 type GrantStore interface {
 	SaveGrant(ctx context.Context, g *Grant) error
 	GetGrant(ctx context.Context, grantID string) (*Grant, error)
 	ListUserGrants(ctx context.Context, userID string) ([]*Grant, error)
+	ListClientGrants(ctx context.Context, clientID string) ([]*Grant, error)
+	RecordGrantUse(ctx context.Context, grantID string, at time.Time) error
 }
 
 // UpstreamTokenStore is the optional capability that keeps the upstream

@@ -179,24 +179,40 @@ func (k *kit) requireUserGrants(t *testing.T, s mcpoauth.GrantStore, userID stri
 	t.Helper()
 	list, err := s.ListUserGrants(k.ctx, userID)
 	noError(t, err, "ListUserGrants(%q)", userID)
+	requireGrantList(t, fmt.Sprintf("ListUserGrants(%q)", userID), list, want)
+}
+
+// requireClientGrants asserts ListClientGrants returns exactly want, in
+// any order.
+func (k *kit) requireClientGrants(t *testing.T, s mcpoauth.GrantStore, clientID string, want ...mcpoauth.Grant) {
+	t.Helper()
+	list, err := s.ListClientGrants(k.ctx, clientID)
+	noError(t, err, "ListClientGrants(%q)", clientID)
+	requireGrantList(t, fmt.Sprintf("ListClientGrants(%q)", clientID), list, want)
+}
+
+// requireGrantList asserts a listing (named call) is exactly want, in any
+// order.
+func requireGrantList(t *testing.T, call string, list []*mcpoauth.Grant, want []mcpoauth.Grant) {
+	t.Helper()
 	got := make(map[string]*mcpoauth.Grant, len(list))
 	for _, g := range list {
-		notNil(t, g, "a grant ListUserGrants(%q) returned", userID)
+		notNil(t, g, "a grant %s returned", call)
 		if got[g.ID] != nil {
-			t.Fatalf("ListUserGrants(%q) returned grant %q twice", userID, g.ID)
+			t.Fatalf("%s returned grant %q twice", call, g.ID)
 		}
 		got[g.ID] = g
 	}
 	for _, w := range want {
 		g := got[w.ID]
 		if g == nil {
-			t.Fatalf("ListUserGrants(%q) lacks grant %q of client %q", userID, w.ID, w.ClientID)
+			t.Fatalf("%s lacks grant %q of user %q, client %q", call, w.ID, w.UserID, w.ClientID)
 		}
 		requireReadBack(t, w, g)
 		delete(got, w.ID)
 	}
 	for id, g := range got {
-		t.Fatalf("ListUserGrants(%q) returned grant %q of user %q, client %q, which it must not", userID, id, g.UserID, g.ClientID)
+		t.Fatalf("%s returned grant %q of user %q, client %q, which it must not", call, id, g.UserID, g.ClientID)
 	}
 }
 
@@ -282,6 +298,40 @@ var grantStoreClauses = []clause{
 		k.requireUserGrants(t, s, "USER-1", caseVariant)
 		k.requireUserGrants(t, s, "user-unknown")
 		k.requireUserGrants(t, s, "")
+	}},
+	{"ListClientGrantsIsTheClientsOnly", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		ofA := []mcpoauth.Grant{
+			k.saveGrant(t, s, k.grant(clientA, "user-1")),
+			k.saveGrant(t, s, k.grant(clientA, "user-2")),
+		}
+		ofB := k.saveGrant(t, s, k.grant(clientB, "user-1"))
+		k.requireClientGrants(t, s, clientA, ofA...)
+		k.requireClientGrants(t, s, clientB, ofB)
+		k.requireClientGrants(t, s, "client-unknown")
+		k.requireClientGrants(t, s, "")
+		noError(t, k.m.RevokeGrant(k.ctx, ofA[0].ID))
+		k.requireClientGrants(t, s, clientA, ofA[1])
+	}},
+	{"RecordGrantUseNeverMovesBack", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		g := k.saveGrant(t, s, k.grant(clientA, "user-1"))
+		other := k.saveGrant(t, s, k.grant(clientA, "user-1"))
+		at := k.now.Add(time.Hour)
+		noError(t, s.RecordGrantUse(k.ctx, g.ID, at), "first use")
+		g.LastUsedAt = at
+		k.requireGrant(t, s, g)
+		noError(t, s.RecordGrantUse(k.ctx, g.ID, at.Add(-time.Minute)), "an older use")
+		k.requireGrant(t, s, g)
+		noError(t, s.RecordGrantUse(k.ctx, g.ID, at.Add(time.Minute)), "a later use")
+		g.LastUsedAt = at.Add(time.Minute)
+		k.requireGrant(t, s, g)
+		k.requireGrant(t, s, other) // untouched
+		k.requireUserGrants(t, s, "user-1", g, other)
+		errorIs(t, s.RecordGrantUse(k.ctx, newGrantID(), at), mcpoauth.ErrNotFound, "an unknown grant")
+		noError(t, k.m.RevokeGrant(k.ctx, g.ID))
+		errorIs(t, s.RecordGrantUse(k.ctx, g.ID, at.Add(time.Hour)), mcpoauth.ErrNotFound, "a revoked grant")
+		k.requireNoGrant(t, s, g.ID)
 	}},
 	{"RevokeGrantDeletesIt", func(t *testing.T, k *kit) {
 		s := grantStore(t, k)

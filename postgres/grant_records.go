@@ -63,7 +63,7 @@ func (m *Model) insertLocked(ctx context.Context, op string, locks advisoryLocks
 	})
 }
 
-const grantColumns = `id, client_id, user_id, scopes, resource, created_at, expires_at, identity`
+const grantColumns = `id, client_id, user_id, scopes, resource, created_at, expires_at, identity, last_used_at`
 
 // SaveGrant stores a new grant record: ErrConflict if its ID exists, an
 // error wrapping ErrNotFound if the grant was revoked. The INSERT runs
@@ -89,9 +89,9 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 	}
 	return m.insertLocked(ctx, "save grant", grantLocks(g.ClientID, g.ID), errGrantConflict,
 		`INSERT INTO mcpoauth_grants (`+grantColumns+`)
-		SELECT $1::text, $2::text, $3::text, $4::text[], $5::text, $6::timestamptz, $7::timestamptz, $8::jsonb
+		SELECT $1::text, $2::text, $3::text, $4::text[], $5::text, $6::timestamptz, $7::timestamptz, $8::jsonb, $9::timestamptz
 		WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $1::text)`,
-		g.ID, g.ClientID, g.UserID, nonNil(g.Scopes), g.Resource, g.CreatedAt, g.ExpiresAt, identity)
+		g.ID, g.ClientID, g.UserID, nonNil(g.Scopes), g.Resource, g.CreatedAt, g.ExpiresAt, identity, toNullTime(g.LastUsedAt))
 }
 
 // GetGrant returns the grant record, or ErrNotFound.
@@ -116,31 +116,64 @@ func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, 
 // not), in no particular order; none for an unknown user. The index
 // mcpoauth_grants_user_id serves it.
 func (m *Model) ListUserGrants(ctx context.Context, userID string) ([]*mcpoauth.Grant, error) {
+	return m.listGrants(ctx, "list user grants", `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE user_id = $1`, userID)
+}
+
+// ListClientGrants returns the client's grant records (any user, expired or
+// not), in no particular order; none for an unknown client. The index
+// mcpoauth_grants_client_id serves it.
+func (m *Model) ListClientGrants(ctx context.Context, clientID string) ([]*mcpoauth.Grant, error) {
+	return m.listGrants(ctx, "list client grants", `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE client_id = $1`, clientID)
+}
+
+// listGrants runs a query of grant rows by one text key.
+func (m *Model) listGrants(ctx context.Context, op, sql, key string) ([]*mcpoauth.Grant, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !isStorableText(userID) {
+	if !isStorableText(key) {
 		return nil, nil
 	}
-	rows, err := m.pool.Query(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE user_id = $1`, userID)
+	rows, err := m.pool.Query(ctx, sql, key)
 	if err != nil {
-		return nil, storageError(ctx, "list user grants", err)
+		return nil, storageError(ctx, op, err)
 	}
 	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpoauth.Grant, error) { return scanGrant(row) })
 	if err != nil {
-		return nil, storageError(ctx, "list user grants", err)
+		return nil, storageError(ctx, op, err)
 	}
 	return grants, nil
+}
+
+// RecordGrantUse sets the grant's last_used_at to at unless it is later
+// already (GREATEST ignores a NULL); ErrNotFound for an unknown or revoked
+// grant (RevokeGrant deleted its row).
+func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !isStorableText(grantID) {
+		return errGrantNotFound
+	}
+	tag, err := m.pool.Exec(ctx, `UPDATE mcpoauth_grants SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, grantID, at)
+	if err != nil {
+		return storageError(ctx, "record grant use", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return errGrantNotFound
+	}
+	return nil
 }
 
 // scanGrant reads a row of grantColumns.
 func scanGrant(row pgx.Row) (*mcpoauth.Grant, error) {
 	g := &mcpoauth.Grant{}
 	var identity []byte
-	if err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scopes, &g.Resource, &g.CreatedAt, &g.ExpiresAt, &identity); err != nil {
+	var lastUsed *time.Time
+	if err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &g.Scopes, &g.Resource, &g.CreatedAt, &g.ExpiresAt, &identity, &lastUsed); err != nil {
 		return nil, err
 	}
-	g.CreatedAt, g.ExpiresAt = g.CreatedAt.UTC(), g.ExpiresAt.UTC()
+	g.CreatedAt, g.ExpiresAt, g.LastUsedAt = g.CreatedAt.UTC(), g.ExpiresAt.UTC(), fromNullTime(lastUsed)
 	if identity != nil {
 		g.Identity = &mcpoauth.Identity{}
 		if err := json.Unmarshal(identity, g.Identity); err != nil {

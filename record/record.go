@@ -291,7 +291,7 @@ type Identity struct {
 // Grant is a user's approval of a client (on the consent page or the device
 // page), stored when it is made, so that who approved it, and as whom at the
 // upstream provider, can be read later from any of its tokens' GrantID.
-// Grants are immutable once saved; RevokeGrant deletes one.
+// Only LastUsedAt changes once a grant is saved; RevokeGrant deletes one.
 type Grant struct {
 	// ID is the GrantID of every code and token the grant issues.
 	ID       string
@@ -304,6 +304,11 @@ type Grant struct {
 	// ExpiresAt is the absolute end of the grant (GrantExpiresAt of its
 	// tokens): a Model may delete the grant after it.
 	ExpiresAt time.Time
+	// LastUsedAt is when tokens of the grant were last issued (a code
+	// redeemed, a refresh, a device poll); zero before the first. It is
+	// the one field that changes after the grant is saved
+	// (GrantStore.RecordGrantUse).
+	LastUsedAt time.Time
 	// Identity is the user at the upstream provider; nil when the
 	// application signs users in itself.
 	Identity *Identity

@@ -328,6 +328,7 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 		}
 		return nil, storeError(err)
 	}
+	s.recordGrantUse(ctx, code.GrantID, now)
 	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
 		return nil, oerr
 	}

@@ -309,6 +309,7 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 			}
 			err := s.Devices.ConsumeDeviceAuthorization(ctx, digest, x.Client.ID, now, issued...)
 			if err == nil {
+				s.recordGrantUse(ctx, d.GrantID, now)
 				if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
 					return nil, oerr
 				}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"slices"
 	"sync"
+	"time"
 
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/record"
@@ -126,4 +127,21 @@ func containsAll(have, want []string) bool {
 		}
 	}
 	return true
+}
+
+// recordGrantUse notes that tokens of the grant were issued at now
+// (Grant.LastUsedAt, for a "connected apps" page), when the store keeps
+// grant records. It writes on every issue (a code redeemed, a refresh, a
+// device poll that succeeded), which is one write beside the issue's own,
+// and never on the bearer path. A grant without a record (issued before
+// grant records, or a client-credentials exchange) is no failure; any other
+// is reported like a client's (UseNotRecorded) and does not fail the
+// request: the tokens are issued already.
+func (s *Service) recordGrantUse(ctx context.Context, grantID string, now time.Time) {
+	if s.Grants == nil {
+		return
+	}
+	if err := s.Grants.RecordGrantUse(ctx, grantID, now); err != nil && !isNotFound(err) && s.UseNotRecorded != nil {
+		s.UseNotRecorded(ctx, err)
+	}
 }

@@ -95,6 +95,8 @@ type GrantStore interface {
 	SaveGrant(ctx context.Context, g *record.Grant) error
 	GetGrant(ctx context.Context, grantID string) (*record.Grant, error)
 	ListUserGrants(ctx context.Context, userID string) ([]*record.Grant, error)
+	ListClientGrants(ctx context.Context, clientID string) ([]*record.Grant, error)
+	RecordGrantUse(ctx context.Context, grantID string, at time.Time) error
 }
 
 // IdentifyFunc is the application's hook on an approval

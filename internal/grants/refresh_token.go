@@ -98,6 +98,7 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 		}
 		return nil, storeError(err)
 	}
+	s.recordGrantUse(ctx, old.GrantID, now)
 	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
 		return nil, oerr
 	}
