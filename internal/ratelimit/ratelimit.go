@@ -54,6 +54,9 @@ type Options struct {
 	// X-Forwarded-For entries are believed (see ClientIP). Empty means the
 	// TCP peer address is the client.
 	TrustedProxies []netip.Prefix
+	// OnRefused, if set, is called with each request the limiter refuses
+	// (Middleware's 429, Allow's false), for metrics and audit events.
+	OnRefused func(r *http.Request)
 }
 
 // Limiter limits requests per client address. A nil *Limiter allows every
@@ -67,6 +70,7 @@ type Limiter struct {
 	trusted []netip.Prefix
 	policy  string
 	limitN  string // limit.Requests, formatted once
+	refused func(r *http.Request)
 
 	mu      sync.Mutex
 	buckets map[netip.Prefix]*bucket
@@ -117,6 +121,7 @@ func New(limit Limit, opts Options) *Limiter {
 		trusted: append([]netip.Prefix(nil), opts.TrustedProxies...),
 		policy:  strconv.Itoa(limit.Requests) + ";w=" + strconv.Itoa(ceilSeconds(limit.Window)),
 		limitN:  strconv.Itoa(limit.Requests),
+		refused: opts.OnRefused,
 		buckets: make(map[netip.Prefix]*bucket),
 	}
 }
@@ -156,6 +161,9 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		h["Ratelimit-Remaining"] = v[2:3:3]
 		h["Ratelimit-Reset"] = v[3:4:4]
 		if !d.allowed {
+			if l.refused != nil {
+				l.refused(r)
+			}
 			h.Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(d.retryAfter))))
 			h.Set("Content-Type", "application/json")
 			h.Set("Cache-Control", "no-store")
@@ -176,6 +184,9 @@ func (l *Limiter) Allow(r *http.Request) (allowed bool, retryAfter time.Duration
 		return true, 0
 	}
 	d := l.take(ClientIP(r, l.trusted))
+	if !d.allowed && l.refused != nil {
+		l.refused(r)
+	}
 	return d.allowed, d.retryAfter
 }
 
