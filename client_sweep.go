@@ -6,6 +6,7 @@ import (
 	"time"
 	"weak"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 )
 
@@ -86,6 +87,9 @@ func (s *OAuthServer) SweepIdleClients(ctx context.Context) (int, error) {
 		return 0, nil
 	}
 	n, err := s.clientSweep.usage.DeleteIdleClients(ctx, s.cfg.Now().Add(-s.cfg.ClientIdleLifetime))
+	if n > 0 {
+		s.telemetry.Emit(ctx, audit.Event{Type: audit.ClientsSwept, Count: n})
+	}
 	if err != nil {
 		return n, fmt.Errorf("mcpoauth: sweep idle clients: %w", err)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
@@ -56,7 +57,9 @@ const putClientAttempts = 4
 // with the kept one. Register a client from one place, or with the same
 // information everywhere.
 func (s *OAuthServer) RegisterClient(ctx context.Context, info metadata.ClientInformation) (*metadata.ClientInformation, error) {
-	return s.putClient(ctx, info, true)
+	out, err := s.putClient(ctx, info, true)
+	s.emitClientEvent(ctx, audit.ClientRegistered, info.ClientID, "", err)
+	return out, err
 }
 
 // UpdateClient replaces the registration of an existing client with info,
@@ -66,7 +69,9 @@ func (s *OAuthServer) RegisterClient(ctx context.Context, info metadata.ClientIn
 // keep the scopes and resource they were issued for: DeleteClient ends
 // them.
 func (s *OAuthServer) UpdateClient(ctx context.Context, info metadata.ClientInformation) (*metadata.ClientInformation, error) {
-	return s.putClient(ctx, info, false)
+	out, err := s.putClient(ctx, info, false)
+	s.emitClientEvent(ctx, audit.ClientUpdated, info.ClientID, "", err)
+	return out, err
 }
 
 // DeleteClient removes a client and, in the same atomic step, everything
@@ -85,6 +90,7 @@ func (s *OAuthServer) DeleteClient(ctx context.Context, clientID string) error {
 	if err := reg.DeleteClient(ctx, clientID); err != nil {
 		return fmt.Errorf("mcpoauth: delete client %q: %w", clientID, err)
 	}
+	s.emitClientEvent(ctx, audit.ClientDeleted, clientID, "", nil)
 	return nil
 }
 
@@ -118,6 +124,7 @@ func (s *OAuthServer) RotateClientSecret(ctx context.Context, clientID string) (
 	if err := reg.UpdateClient(ctx, c); err != nil {
 		return "", fmt.Errorf("mcpoauth: rotate the secret of client %q: %w", clientID, err)
 	}
+	s.emitClientEvent(ctx, audit.ClientUpdated, clientID, "secret_rotated", nil)
 	return secret, nil
 }
 

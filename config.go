@@ -13,6 +13,10 @@ import (
 	"strings"
 	"time"
 
+	"go.opentelemetry.io/otel/metric"
+	"go.opentelemetry.io/otel/trace"
+
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/jose"
@@ -304,6 +308,29 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock. Default: time.Now.
 	Now func() time.Time
+	// OnEvent, if set, receives the server's audit events (package audit:
+	// approvals and denials, tokens issued and refreshed, replays, revocations,
+	// client registrations and deletions, failed client authentication,
+	// rate limits, metadata document failures), each with its client,
+	// user, grant id, client IP and outcome, never a credential. It is
+	// called synchronously, on the goroutine of the request that caused
+	// the event (the request's context is ctx), after the event happened:
+	// it must not block (hand the event to a buffered channel or a
+	// non-blocking logger) and must be safe for concurrent use. Default:
+	// nil, no events.
+	OnEvent func(ctx context.Context, e audit.Event)
+	// MeterProvider, if set, receives the server's OpenTelemetry metrics
+	// (names under mcpoauth.; docs/production.md lists them). Default:
+	// nil, no metrics and no cost. The global provider is not used unless
+	// you pass it (otel.GetMeterProvider()): metrics on the bearer path of
+	// every protected request are a choice, made here.
+	MeterProvider metric.MeterProvider
+	// TracerProvider, if set, receives a span per endpoint request
+	// (mcpoauth.token, ...) with a child span per Model call, and, on the
+	// bearer path, a child span of the application's request span. Default:
+	// nil, no spans; as with MeterProvider, the global provider is used
+	// only if you pass it (otel.GetTracerProvider()).
+	TracerProvider trace.TracerProvider
 }
 
 // Defaults of CIMDConfig.

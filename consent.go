@@ -66,7 +66,7 @@ const (
 // the browser-binding cookie set by /authorize is visible.
 func (s *OAuthServer) AuthenticateHandler(getUser GetUserFunc) http.Handler {
 	h := handlers.Authenticate(s.env, getUser.internal())
-	return methods(s.limit("authenticate", s.cfg.RateLimits.Authenticate, h), http.MethodPost)
+	return s.telemetry.Endpoint("authenticate", methods(s.limit("authenticate", s.cfg.RateLimits.Authenticate, h), http.MethodPost))
 }
 
 // ApproveRemembered lets a consent page skip itself for a user who approved

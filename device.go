@@ -41,7 +41,7 @@ const (
 // the application already (r.PostForm). Mount it on the issuer's origin,
 // where the browser-binding cookie is visible.
 func (s *OAuthServer) ApproveDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {
-	return methods(s.deviceVerification.Middleware(handlers.ApproveDevice(s.env, getUser.internal())), http.MethodPost)
+	return s.telemetry.Endpoint("device_approve", methods(s.deviceVerification.Middleware(handlers.ApproveDevice(s.env, getUser.internal())), http.MethodPost))
 }
 
 // DenyDeviceAuthorizationHandler receives the user's denial from the device
@@ -51,7 +51,7 @@ func (s *OAuthServer) ApproveDeviceAuthorizationHandler(getUser GetUserFunc) htt
 // 303 to DeviceAuthorizationURL with DeviceResultParam=DeviceResultDenied;
 // the device's next poll gets access_denied.
 func (s *OAuthServer) DenyDeviceAuthorizationHandler(getUser GetUserFunc) http.Handler {
-	return methods(s.deviceVerification.Middleware(handlers.DenyDevice(s.env, getUser.internal())), http.MethodPost)
+	return s.telemetry.Endpoint("device_deny", methods(s.deviceVerification.Middleware(handlers.DenyDevice(s.env, getUser.internal())), http.MethodPost))
 }
 
 // DeviceFormToken returns the CSRF token the device verification form must

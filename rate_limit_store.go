@@ -44,7 +44,7 @@ func (a rateLimitStore) Take(ctx context.Context, key string, l ratelimit.Limit,
 // RateLimits.Store when set, else in this process.
 func (s *OAuthServer) newLimiter(name string, l RateLimit) *ratelimit.Limiter {
 	rl := s.cfg.RateLimits
-	opts := ratelimit.Options{Now: s.cfg.Now, TrustedProxies: rl.TrustedProxies, Name: name, FailClosed: rl.FailClosed}
+	opts := ratelimit.Options{Now: s.cfg.Now, TrustedProxies: rl.TrustedProxies, Name: name, FailClosed: rl.FailClosed, OnRefused: s.refusedHook(name)}
 	if rl.Store != nil {
 		opts.Store = rateLimitStore{rl.Store}
 		logger := s.cfg.Logger

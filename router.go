@@ -128,9 +128,9 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 		w.Header().Set("Allow", a)
 		httpx.WriteError(w, &oautherr.Error{Code: "method_not_allowed", Description: "method not allowed", Status: http.StatusMethodNotAllowed})
 	})
-	handle := func(path, allowed string, h http.Handler) {
+	handle := func(endpoint, path, allowed string, h http.Handler) {
 		allow[path] = allowed
-		r.Handle(path, h)
+		r.Handle(path, s.telemetry.Endpoint(endpoint, h))
 	}
 
 	asPath, err := metadata.WellKnownPath(s.cfg.issuer, metadata.AuthorizationServerSuffix)
@@ -141,7 +141,7 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 	if err != nil {
 		return nil, err
 	}
-	handle(asPath, "GET, HEAD", asDoc)
+	handle("metadata", asPath, "GET, HEAD", asDoc)
 	if s.cfg.resource != "" {
 		prmPath, err := metadata.WellKnownPath(s.cfg.resource, metadata.ProtectedResourceSuffix)
 		if err != nil {
@@ -151,33 +151,33 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 		if err != nil {
 			return nil, err
 		}
-		handle(prmPath, "GET, HEAD", prmDoc)
+		handle("metadata", prmPath, "GET, HEAD", prmDoc)
 	}
 
 	base, _ := url.Parse(s.cfg.baseURL)
 	prefix := strings.TrimSuffix(base.EscapedPath(), "/")
 	rl := s.cfg.RateLimits
 	if contains(s.cfg.GrantTypes, GrantAuthorizationCode) {
-		handle(prefix+"/authorize", "GET, HEAD, POST", methods(s.limit("authorize", rl.Authorize, handlers.Authorize(s.env)), http.MethodGet, http.MethodPost))
+		handle("authorize", prefix+"/authorize", "GET, HEAD, POST", methods(s.limit("authorize", rl.Authorize, handlers.Authorize(s.env)), http.MethodGet, http.MethodPost))
 	}
-	handle(prefix+"/token", "POST", cors(methods(s.limit("token", rl.Token, handlers.Token(s.env)), http.MethodPost), http.MethodPost))
-	handle(prefix+"/revoke", "POST", cors(methods(s.limit("revoke", rl.Revoke, handlers.Revoke(s.env)), http.MethodPost), http.MethodPost))
-	handle(prefix+"/introspect", "POST", cors(methods(s.limit("introspect", rl.Introspect, handlers.Introspect(s.env)), http.MethodPost), http.MethodPost))
+	handle("token", prefix+"/token", "POST", cors(methods(s.limit("token", rl.Token, handlers.Token(s.env)), http.MethodPost), http.MethodPost))
+	handle("revoke", prefix+"/revoke", "POST", cors(methods(s.limit("revoke", rl.Revoke, handlers.Revoke(s.env)), http.MethodPost), http.MethodPost))
+	handle("introspect", prefix+"/introspect", "POST", cors(methods(s.limit("introspect", rl.Introspect, handlers.Introspect(s.env)), http.MethodPost), http.MethodPost))
 	if contains(s.cfg.GrantTypes, GrantDeviceCode) {
-		handle(prefix+"/device", "POST", cors(methods(s.limit("device", rl.Device, handlers.Device(s.env)), http.MethodPost), http.MethodPost))
+		handle("device_authorization", prefix+"/device", "POST", cors(methods(s.limit("device_authorization", rl.Device, handlers.Device(s.env)), http.MethodPost), http.MethodPost))
 	}
 	if s.cfg.signingKeys != nil {
-		handle(prefix+JWKSPath, "GET, HEAD", cors(methods(jwksHandler(s.cfg.signingKeys), http.MethodGet), http.MethodGet))
+		handle("jwks", prefix+JWKSPath, "GET, HEAD", cors(methods(jwksHandler(s.cfg.signingKeys), http.MethodGet), http.MethodGet))
 	}
 	if s.env.Registrar != nil {
-		handle(prefix+"/register", "POST", cors(methods(s.limit("register", rl.Register, handlers.Register(s.env)), http.MethodPost), http.MethodPost))
+		handle("register", prefix+"/register", "POST", cors(methods(s.limit("register", rl.Register, handlers.Register(s.env)), http.MethodPost), http.MethodPost))
 	}
 	return r, nil
 }
 
 // limit wraps h in a per-client-IP rate limiter, unless limits are disabled.
-// It sits inside the method guard, so a 405 costs no request. name keeps
-// the endpoint's buckets apart in a shared RateLimits.Store.
+// It sits inside the method guard, so a 405 costs no request. name names
+// the limit in metrics and events.
 func (s *OAuthServer) limit(name string, l RateLimit, h http.Handler) http.Handler {
 	if s.cfg.RateLimits.Disabled {
 		return h

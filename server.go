@@ -33,6 +33,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/ratelimit"
+	"github.com/mcpoauth/mcpoauth/internal/telemetry"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -59,6 +60,9 @@ type OAuthServer struct {
 	// (client_sweep.go).
 	clientSweep clientSweeper
 	closeOnce   sync.Once
+	// telemetry carries events, metrics and spans (telemetry.go); nil
+	// when Config sets no hook and no provider.
+	telemetry *telemetry.Telemetry
 }
 
 // New validates cfg, applies its defaults and returns the server. An error
@@ -69,6 +73,9 @@ func New(cfg Config) (*OAuthServer, error) {
 		return nil, err
 	}
 	srv := &OAuthServer{cfg: s}
+	if srv.telemetry, err = newTelemetry(s); err != nil {
+		return nil, err
+	}
 	srv.grants = &grants.Service{
 		Store: s.Model,
 		Policy: grants.Policy{
@@ -129,6 +136,7 @@ func New(cfg Config) (*OAuthServer, error) {
 			Timeout:    c.FetchTimeout,
 			Allow:      c.AllowClientID,
 			Validate:   srv.grants.ValidateDocumentMetadata,
+			OnLookup:   srv.documentLookupHook(),
 		})
 	}
 	if !s.RateLimits.Disabled {
@@ -161,6 +169,7 @@ func New(cfg Config) (*OAuthServer, error) {
 		return nil, err
 	}
 	srv.setUpClientSweep()
+	srv.observeModel()
 	return srv, nil
 }
 
@@ -187,6 +196,7 @@ var errRegistrationRefused = oautherr.InvalidClientMetadata("the registration is
 // onError logs an endpoint error and hands it to ErrorHandler. Server
 // errors are logged at Error level with their cause; client errors at Debug.
 func (s *OAuthServer) onError(ctx context.Context, step string, oerr *oautherr.Error) {
+	telemetry.SetOutcome(ctx, oerr.Code)
 	if oerr.Code == oautherr.CodeServerError {
 		s.cfg.Logger.LogAttrs(ctx, slog.LevelError, "oauth endpoint failed", slog.String("step", step), slog.Any("error", oerr.Cause))
 	} else {

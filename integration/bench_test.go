@@ -69,9 +69,9 @@ type benchDriver struct {
 	w   *benchWriter
 }
 
-func newBenchDriver(tb testing.TB, model mcpoauth.Model) *benchDriver {
+func newBenchDriver(tb testing.TB, model mcpoauth.Model, options ...func(*mcpoauth.Config)) *benchDriver {
 	tb.Helper()
-	app, err := benchapp.New(benchBase, model)
+	app, err := benchapp.New(benchBase, model, options...)
 	if err != nil {
 		tb.Fatal(err)
 	}

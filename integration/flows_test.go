@@ -47,6 +47,9 @@ func newLiveServer(t *testing.T, mutate ...func(issuer string, c *mcpoauth.Confi
 	for _, m := range mutate {
 		m(issuer, &cfg)
 	}
+	obs := newObserver()
+	obs.install(&cfg)
+	t.Cleanup(func() { obs.checkNoCredentials(t) })
 	srv, err := mcpoauth.New(cfg)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = srv.Close() })
@@ -65,7 +68,7 @@ func newLiveServer(t *testing.T, mutate ...func(issuer string, c *mcpoauth.Confi
 		info, _ := bearer.FromContext(r.Context())
 		_ = json.NewEncoder(w).Encode(map[string]string{"user": info.UserID, "client": info.ClientID})
 	})))
-	ts.Config.Handler = mux
+	ts.Config.Handler = obs.tap(mux)
 	ts.Start()
 	t.Cleanup(ts.Close)
 	return ls

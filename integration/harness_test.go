@@ -50,6 +50,8 @@ type harness struct {
 	clock   *testclock.Clock
 	handler http.Handler
 	logs    *bytes.Buffer
+	// obs records events, metrics and spans (observer_test.go).
+	obs *observer
 
 	mu      sync.Mutex
 	errs    []error
@@ -60,7 +62,7 @@ type harness struct {
 // them on; mutators adjust the Config.
 func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	t.Helper()
-	h := &harness{t: t, clock: testclock.New(harnessStart), logs: &bytes.Buffer{}}
+	h := &harness{t: t, clock: testclock.New(harnessStart), logs: &bytes.Buffer{}, obs: newObserver()}
 	h.model = mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
 	t.Cleanup(func() { _ = h.model.Close() })
 	cfg := mcpoauth.Config{
@@ -81,6 +83,8 @@ func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	for _, m := range mutate {
 		m(&cfg)
 	}
+	h.obs.install(&cfg)
+	t.Cleanup(func() { h.obs.checkNoCredentials(t) })
 	srv, err := mcpoauth.New(cfg)
 	require.NoError(t, err)
 	h.srv = srv
@@ -89,7 +93,7 @@ func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 		info, _ := bearer.FromContext(r.Context())
 		_ = json.NewEncoder(w).Encode(map[string]any{"user": info.UserID, "client": info.ClientID, "scopes": info.Scopes, "grant": info.GrantID, "identity": info.Identity})
 	})))
-	h.handler = mux
+	h.handler = h.obs.tap(mux)
 	return h
 }
 
@@ -194,6 +198,7 @@ func (h *harness) preRegister(meta metadata.ClientMetadata) (id, secret string) 
 	h.mu.Unlock()
 	out, err := h.srv.RegisterClient(context.Background(), metadata.ClientInformation{ClientID: id, ClientMetadata: meta})
 	require.NoError(h.t, err)
+	h.obs.credential(out.ClientSecret)
 	return out.ClientID, out.ClientSecret
 }
 

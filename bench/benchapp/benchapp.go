@@ -66,10 +66,11 @@ func Hello(w http.ResponseWriter, _ *http.Request) {
 }
 
 // New builds the deployment at base (http://HOST:PORT). A nil model means
-// the server's default MemoryModel.
-func New(base string, model mcpoauth.Model) (*App, error) {
+// the server's default MemoryModel; options adjust the Config (benchmarks
+// of telemetry install providers).
+func New(base string, model mcpoauth.Model, options ...func(*mcpoauth.Config)) (*App, error) {
 	a := &App{Base: base, Resource: base + "/mcp"}
-	srv, err := mcpoauth.New(mcpoauth.Config{
+	cfg := mcpoauth.Config{
 		Model:             model,
 		Issuer:            base,
 		AuthorizationURL:  base + "/consent",
@@ -92,7 +93,11 @@ func New(base string, model mcpoauth.Model) (*App, error) {
 			return nil
 		},
 		Logger: slog.New(slog.DiscardHandler),
-	})
+	}
+	for _, o := range options {
+		o(&cfg)
+	}
+	srv, err := mcpoauth.New(cfg)
 	if err != nil {
 		return nil, err
 	}

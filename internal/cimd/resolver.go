@@ -62,6 +62,10 @@ type Options struct {
 	// is cached (the server's registration rules); an error makes the
 	// document invalid, and it is not cached.
 	Validate func(metadata.ClientMetadata) (metadata.ClientMetadata, error)
+	// OnLookup, if set, is told of every lookup of a valid, allowed
+	// client_id: whether the cache answered it (hit) or it needed a fetch
+	// (its own or one under way), for metrics.
+	OnLookup func(ctx context.Context, hit bool)
 	// Transport replaces the guarded transport (NewTransport). Only tests
 	// set it, to reach loopback fixtures; no configuration reaches it.
 	Transport http.RoundTripper
@@ -181,6 +185,9 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (metadata.Clien
 	if e, ok := r.cache[clientID]; ok {
 		if r.opts.Now().Before(e.expires) {
 			r.mu.Unlock()
+			if r.opts.OnLookup != nil {
+				r.opts.OnLookup(ctx, true)
+			}
 			return e.md, nil
 		}
 		delete(r.cache, clientID)
@@ -195,6 +202,9 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (metadata.Clien
 		go r.run(context.WithoutCancel(ctx), clientID, c)
 	}
 	r.mu.Unlock()
+	if r.opts.OnLookup != nil {
+		r.opts.OnLookup(ctx, false)
+	}
 	if joined && r.onJoin != nil {
 		r.onJoin()
 	}

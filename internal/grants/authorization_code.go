@@ -7,6 +7,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/pkce"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
@@ -222,9 +223,11 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 	switch {
 	case refused != nil:
 		out.Err = errUserRefused.WithCause(refused)
+		s.emitDenied(ctx, req.ClientID, userID, AuthorizationCode)
 		return out, nil
 	case !d.Approve:
 		out.Err = oautherr.AccessDenied("the user denied the request")
+		s.emitDenied(ctx, req.ClientID, "", AuthorizationCode)
 		return out, nil
 	}
 	code := secret.New()
@@ -254,6 +257,7 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 		out.Err = storeError(err)
 		return out, nil
 	}
+	s.Telemetry.Emit(ctx, audit.Event{Type: audit.AuthorizationApproved, ClientID: req.ClientID, UserID: userID, GrantID: grant.ID, GrantType: AuthorizationCode})
 	out.Code = code
 	return out, nil
 }
@@ -305,7 +309,7 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 		return nil, oerr
 	}
 	if code.Used {
-		return nil, s.replayed(ctx, code.GrantID, "authorization code already used")
+		return nil, s.replayed(ctx, AuthorizationCode, code.ClientID, code.UserID, code.GrantID, "authorization code already used")
 	}
 	access, oerr := s.mintAccessToken(code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
 	if oerr != nil {
@@ -322,7 +326,7 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 		switch {
 		case errors.Is(err, record.ErrAlreadyUsed):
 			// Lost a race with another valid redemption: a replay.
-			return nil, s.replayed(ctx, code.GrantID, "authorization code already used")
+			return nil, s.replayed(ctx, AuthorizationCode, code.ClientID, code.UserID, code.GrantID, "authorization code already used")
 		case isNotFound(err):
 			return nil, oautherr.InvalidGrant("invalid authorization code")
 		}
@@ -332,6 +336,7 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
 		return nil, oerr
 	}
+	s.issued(ctx, audit.TokenIssued, AuthorizationCode, code.ClientID, code.UserID, code.GrantID, resp)
 	return resp, nil
 }
 
@@ -346,12 +351,33 @@ func (s *Service) issuesRefresh(c *record.Client, scopes []string) bool {
 }
 
 // replayed revokes the grant of a credential presented a second time by its
-// legitimate client, and answers invalid_grant.
-func (s *Service) replayed(ctx context.Context, grantID, description string) *oautherr.Error {
+// legitimate client, and answers invalid_grant. grantType, clientID and
+// userID describe the credential, for the audit event.
+func (s *Service) replayed(ctx context.Context, grantType, clientID, userID, grantID, description string) *oautherr.Error {
+	s.Telemetry.Replayed(ctx, grantType)
+	e := audit.Event{Type: audit.ReplayDetected, ClientID: clientID, UserID: userID, GrantID: grantID, GrantType: grantType}
 	if err := s.Store.RevokeGrant(ctx, grantID); err != nil {
+		e.Outcome, e.Reason = audit.Failure, oautherr.CodeServerError
+		s.Telemetry.Emit(ctx, e)
 		return storeError(err)
 	}
+	s.Telemetry.Emit(ctx, e)
 	return oautherr.InvalidGrant(description)
+}
+
+// emitDenied reports a denied authorization.
+func (s *Service) emitDenied(ctx context.Context, clientID, userID, grantType string) {
+	s.Telemetry.Emit(ctx, audit.Event{Type: audit.AuthorizationDenied, ClientID: clientID, UserID: userID, GrantType: grantType, Outcome: audit.Failure, Reason: oautherr.CodeAccessDenied})
+}
+
+// issued reports a token response of grantType: the event of type typ and
+// the tokens-issued metric.
+func (s *Service) issued(ctx context.Context, typ audit.Type, grantType, clientID, userID, grantID string, resp *TokenResponse) {
+	if s.Telemetry == nil {
+		return
+	}
+	s.Telemetry.TokensIssued(ctx, grantType, resp.RefreshToken != "")
+	s.Telemetry.Emit(ctx, audit.Event{Type: typ, ClientID: clientID, UserID: userID, GrantID: grantID, GrantType: grantType})
 }
 
 // expiresIn is the remaining lifetime, never negative.

@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/record"
 )
@@ -69,5 +70,7 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 		_ = s.Store.RevokeGrant(ctx, access.record.GrantID)
 		return nil, oerr
 	}
-	return &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes}, nil
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes}
+	s.issued(ctx, audit.TokenIssued, ClientCredentials, x.Client.ID, "", access.record.GrantID, resp)
+	return resp, nil
 }

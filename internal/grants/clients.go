@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/metadata"
@@ -57,6 +58,10 @@ func (s *Service) GetClient(ctx context.Context, clientID string) (*record.Clien
 			return nil, ErrClientIDURL.WithCause(err)
 		case errors.Is(err, cimd.ErrNotAllowed):
 			return nil, ErrClientIDNotAllowed.WithCause(err)
+		case errors.Is(err, cimd.ErrFetch):
+			s.Telemetry.Emit(ctx, audit.Event{Type: audit.MetadataDocumentFetchFailed, ClientID: clientID, Outcome: audit.Failure, Reason: "fetch_failed"})
+		case errors.Is(err, cimd.ErrInvalidDocument):
+			s.Telemetry.Emit(ctx, audit.Event{Type: audit.MetadataDocumentFetchFailed, ClientID: clientID, Outcome: audit.Failure, Reason: "invalid_document"})
 		}
 		return nil, ErrClientDocument.WithCause(err)
 	}

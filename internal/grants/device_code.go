@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
@@ -313,6 +314,7 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 				if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
 					return nil, oerr
 				}
+				s.issued(ctx, audit.TokenIssued, DeviceCode, d.ClientID, d.UserID, d.GrantID, resp)
 				return resp, nil
 			}
 			if !isNotFound(err) {
@@ -459,6 +461,11 @@ func (s *Service) DecideDevice(ctx context.Context, userCode, userID string, app
 			return ErrDeviceDecided
 		}
 		return storeError(err)
+	}
+	if approve {
+		s.Telemetry.Emit(ctx, audit.Event{Type: audit.AuthorizationApproved, ClientID: d.ClientID, UserID: userID, GrantID: d.GrantID, GrantType: DeviceCode})
+	} else {
+		s.emitDenied(ctx, d.ClientID, userID, DeviceCode)
 	}
 	return nil
 }

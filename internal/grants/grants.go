@@ -19,6 +19,7 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/internal/telemetry"
 	"github.com/mcpoauth/mcpoauth/record"
 )
 
@@ -202,6 +203,12 @@ type Service struct {
 	// Identities, if set (with Grants), makes VerifyAccessToken tell the
 	// user's upstream identity; nil when no approval records one.
 	Identities *IdentityCache
+	// Telemetry receives the grants' audit events and metrics; nil: none.
+	// Set it with Observe.
+	Telemetry *telemetry.Telemetry
+	// observeRegistrar wraps a ClientRegistrar as Observe wrapped the
+	// stores; nil when Model calls are not observed.
+	observeRegistrar func(ClientRegistrar) ClientRegistrar
 }
 
 // ParseScope splits an RFC 6749 §3.3 scope string: scope-tokens of

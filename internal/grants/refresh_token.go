@@ -6,6 +6,7 @@ import (
 	"slices"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
@@ -60,7 +61,7 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	if old.Rotated() && (reuseSince.IsZero() || old.RotatedAt.Before(reuseSince)) {
 		// OAuth 2.1 §4.3.1, RFC 9700 §4.14.2: a rotated token presented
 		// again, after the reuse interval, is a replay.
-		return nil, s.replayed(ctx, old.GrantID, "refresh token already used")
+		return nil, s.replayed(ctx, RefreshToken, old.ClientID, old.UserID, old.GrantID, "refresh token already used")
 	}
 	if !now.Before(old.ExpiresAt) || !old.GrantExpiresAt.IsZero() && !now.Before(old.GrantExpiresAt) {
 		return nil, oautherr.InvalidGrant("refresh token expired")
@@ -92,7 +93,7 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	if err := s.Store.RotateRefreshToken(ctx, digest, x.Client.ID, now, reuseSince, access.record, refresh.record); err != nil {
 		switch {
 		case errors.Is(err, record.ErrAlreadyUsed):
-			return nil, s.replayed(ctx, old.GrantID, "refresh token already used")
+			return nil, s.replayed(ctx, RefreshToken, old.ClientID, old.UserID, old.GrantID, "refresh token already used")
 		case isNotFound(err):
 			return nil, oautherr.InvalidGrant("invalid refresh token")
 		}
@@ -102,5 +103,7 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
 		return nil, oerr
 	}
-	return &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), RefreshToken: refresh.value, Scopes: scopes}, nil
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), RefreshToken: refresh.value, Scopes: scopes}
+	s.issued(ctx, audit.TokenRefreshed, RefreshToken, old.ClientID, old.UserID, old.GrantID, resp)
+	return resp, nil
 }

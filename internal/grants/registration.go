@@ -8,6 +8,7 @@ import (
 
 	"github.com/google/uuid"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
@@ -278,5 +279,6 @@ func (s *Service) Register(ctx context.Context, reg ClientRegistrar, m metadata.
 	if err := reg.RegisterClient(ctx, c); err != nil {
 		return nil, storeError(err)
 	}
+	s.Telemetry.Emit(ctx, audit.Event{Type: audit.ClientRegistered, ClientID: c.ID})
 	return info, nil
 }

@@ -3,6 +3,7 @@ package grants
 import (
 	"context"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
 	"github.com/mcpoauth/mcpoauth/record"
@@ -38,10 +39,12 @@ func (s *Service) Revoke(ctx context.Context, client *record.Client, token strin
 		if err := s.Store.RevokeGrant(ctx, tok.GrantID); err != nil {
 			return storeError(err)
 		}
+		s.Telemetry.Emit(ctx, audit.Event{Type: audit.GrantRevoked, ClientID: tok.ClientID, UserID: tok.UserID, GrantID: tok.GrantID})
 		return nil
 	}
 	if _, err := s.Store.RevokeToken(ctx, digest, client.ID); err != nil && !isNotFound(err) {
 		return storeError(err)
 	}
+	s.Telemetry.Emit(ctx, audit.Event{Type: audit.TokenRevoked, ClientID: tok.ClientID, UserID: tok.UserID, GrantID: tok.GrantID})
 	return nil
 }

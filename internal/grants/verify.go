@@ -2,19 +2,45 @@ package grants
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"strings"
 
+	"go.opentelemetry.io/otel/codes"
+
 	"github.com/mcpoauth/mcpoauth/bearer"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
+	"github.com/mcpoauth/mcpoauth/internal/telemetry"
 	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // VerifyAccessToken resolves an access token to what it grants. Unknown,
 // expired, revoked and refresh tokens are all bearer.ErrInvalidToken; any
 // other error is a storage failure. It is on the path of every protected
-// request: one digest, one lookup, one allocation.
+// request: one digest, one lookup, one allocation, and with Telemetry one
+// counter (mcpoauth.token.verifications) and, under a recording span, a
+// child span.
 func (s *Service) VerifyAccessToken(ctx context.Context, token string) (*bearer.AuthInfo, error) {
+	t := s.Telemetry
+	if t == nil {
+		return s.verifyAccessToken(ctx, token)
+	}
+	ctx, span := t.Span(ctx, "mcpoauth.verify_access_token")
+	info, err := s.verifyAccessToken(ctx, token)
+	o := telemetry.Valid
+	switch {
+	case errors.Is(err, bearer.ErrInvalidToken):
+		o = telemetry.Invalid
+	case err != nil:
+		o = telemetry.Failed
+		span.SetStatus(codes.Error, "model error")
+	}
+	t.Verified(o)
+	span.End()
+	return info, err
+}
+
+func (s *Service) verifyAccessToken(ctx context.Context, token string) (*bearer.AuthInfo, error) {
 	tok, err := s.Store.GetToken(ctx, secret.Digest(token))
 	if err != nil {
 		if isNotFound(err) {

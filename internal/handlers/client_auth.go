@@ -6,6 +6,7 @@ import (
 	"net/url"
 	"strings"
 
+	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
@@ -29,7 +30,14 @@ var clientAuthFailed = oautherr.InvalidClient("client authentication failed")
 // challenge, however the client tried: RFC 6749 §5.2 allows it for any
 // failure, RFC 7662 §2.3 asks it of introspection, and clients (claude.ai)
 // re-register only after a 401.
-func (e *Env) authenticateClient(r *http.Request, form url.Values) (*record.Client, *oautherr.Error) {
+func (e *Env) authenticateClient(r *http.Request, form url.Values) (client *record.Client, oerr *oautherr.Error) {
+	if e.Grants.Telemetry.EmitsEvents() {
+		defer func() {
+			if oerr != nil && oerr.Code == oautherr.CodeInvalidClient {
+				e.Grants.Telemetry.Emit(r.Context(), audit.Event{Type: audit.ClientAuthenticationFailed, ClientID: claimedClientID(r, form), Outcome: audit.Failure, Reason: oerr.Description})
+			}
+		}()
+	}
 	bodyID, oerr := httpx.Param(form, "client_id")
 	if oerr != nil {
 		return nil, oerr
@@ -69,7 +77,7 @@ func (e *Env) authenticateClient(r *http.Request, form url.Values) (*record.Clie
 	if id == "" {
 		return nil, oautherr.InvalidClient("client_id is required")
 	}
-	client, oerr := e.Grants.GetClient(r.Context(), id)
+	client, oerr = e.Grants.GetClient(r.Context(), id)
 	if oerr != nil && oerr.Code == oautherr.CodeServerError {
 		return nil, oerr
 	}
@@ -146,6 +154,26 @@ func (e *Env) authenticateAssertion(r *http.Request, bodyID, assertionType, asse
 		return nil, clientAuthFailed.WithCause(err)
 	}
 	return client, nil
+}
+
+// claimedClientID is the client_id a failed authentication named: the
+// body's, else the HTTP Basic user's, else the client assertion's subject
+// (unverified); "" when it named none. Only the audit event takes it.
+func claimedClientID(r *http.Request, form url.Values) string {
+	if v := form["client_id"]; len(v) == 1 && v[0] != "" {
+		return v[0]
+	}
+	if h := r.Header.Values("Authorization"); len(h) == 1 {
+		if id, _, ok := parseBasic(h[0]); ok {
+			return id
+		}
+	}
+	if v := form["client_assertion"]; len(v) == 1 {
+		if id, err := clientjwt.Subject(v[0]); err == nil {
+			return id
+		}
+	}
+	return ""
 }
 
 // errWrongAuthMethod: the secret is right, but not sent the way the client

@@ -67,6 +67,9 @@ type Options struct {
 	FailClosed bool
 	// OnStoreError receives each failure of Store; nil ignores them.
 	OnStoreError func(ctx context.Context, err error)
+	// OnRefused, if set, is called with each request the limiter refuses
+	// (Middleware's 429, Allow's false), for metrics and audit events.
+	OnRefused func(r *http.Request)
 }
 
 // Store keeps token buckets where every replica sees them (Redis). Take
@@ -100,6 +103,7 @@ type Limiter struct {
 	trusted []netip.Prefix
 	policy  string
 	limitN  string // limit.Requests, formatted once
+	refused func(r *http.Request)
 
 	store        Store
 	name         string
@@ -155,6 +159,7 @@ func New(limit Limit, opts Options) *Limiter {
 		trusted: append([]netip.Prefix(nil), opts.TrustedProxies...),
 		policy:  strconv.Itoa(limit.Requests) + ";w=" + strconv.Itoa(ceilSeconds(limit.Window)),
 		limitN:  strconv.Itoa(limit.Requests),
+		refused: opts.OnRefused,
 		buckets: make(map[netip.Prefix]*bucket),
 
 		store:        opts.Store,
@@ -216,6 +221,9 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 		h["Ratelimit-Remaining"] = v[2:3:3]
 		h["Ratelimit-Reset"] = v[3:4:4]
 		if !d.allowed {
+			if l.refused != nil {
+				l.refused(r)
+			}
 			h.Set("Retry-After", strconv.Itoa(max(1, ceilSeconds(d.retryAfter))))
 			h.Set("Content-Type", "application/json")
 			h.Set("Cache-Control", "no-store")
@@ -236,6 +244,9 @@ func (l *Limiter) Allow(r *http.Request) (allowed bool, retryAfter time.Duration
 		return true, 0
 	}
 	d := l.take(r.Context(), ClientIP(r, l.trusted))
+	if !d.allowed && l.refused != nil {
+		l.refused(r)
+	}
 	return d.allowed, d.retryAfter
 }
 

@@ -1,0 +1,61 @@
+package integration_test
+
+import (
+	"context"
+	"net/http"
+	"testing"
+
+	sdkmetric "go.opentelemetry.io/otel/sdk/metric"
+	sdktrace "go.opentelemetry.io/otel/sdk/trace"
+
+	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/audit"
+)
+
+// withTelemetry turns everything on: an audit hook, and SDK meter and
+// tracer providers that sample every span (their data is read by nobody,
+// as between two scrapes).
+func withTelemetry(c *mcpoauth.Config) {
+	c.OnEvent = func(context.Context, audit.Event) {}
+	c.MeterProvider = sdkmetric.NewMeterProvider(sdkmetric.WithReader(sdkmetric.NewManualReader()))
+	c.TracerProvider = sdktrace.NewTracerProvider(sdktrace.WithSampler(sdktrace.AlwaysSample()))
+}
+
+// BenchmarkBearerTelemetry is the bearer path (GET /mcp behind
+// RequireBearerAuth, and VerifyAccessToken alone) with telemetry off and
+// on, the two run in turn so that the machine's drift hits both:
+//
+//	go test -run '^$' -bench BearerTelemetry -benchmem -count 5 ./integration
+//
+// Budget (issue 16, item 5): on costs at most 5% more than off; off costs
+// what BenchmarkBearer does.
+func BenchmarkBearerTelemetry(b *testing.B) {
+	for _, mode := range []struct {
+		name    string
+		options []func(*mcpoauth.Config)
+	}{{"off", nil}, {"on", []func(*mcpoauth.Config){withTelemetry}}} {
+		d := newBenchDriver(b, nil, mode.options...)
+		token := d.issueTokens(1)[0]
+		b.Run("mcp/"+mode.name, func(b *testing.B) {
+			r := benchRequest(http.MethodGet, "/mcp", http.Header{"Authorization": {"Bearer " + token}}, "")
+			w := newBenchWriter()
+			b.ReportAllocs()
+			for b.Loop() {
+				w.reset()
+				d.app.Handler.ServeHTTP(w, r)
+				if w.code != http.StatusOK {
+					b.Fatalf("status %d: %s", w.code, w.body)
+				}
+			}
+		})
+		b.Run("verify/"+mode.name, func(b *testing.B) {
+			ctx := context.Background()
+			b.ReportAllocs()
+			for b.Loop() {
+				if _, err := d.app.Server.VerifyAccessToken(ctx, token); err != nil {
+					b.Fatal(err)
+				}
+			}
+		})
+	}
+}
