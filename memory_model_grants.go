@@ -25,7 +25,7 @@ type memoryGrants struct {
 	byID     map[string]*Grant
 	byUser   map[string]map[string]struct{} // userID → grant ids
 	byClient map[string]map[string]struct{} // clientID → grant ids
-	vault  map[string]*UpstreamToken
+	vault    map[string]*UpstreamToken
 	// vaultOfGrant indexes the vault entries bound to a grant, so that
 	// RevokeGrant costs time proportional to the grant.
 	vaultOfGrant map[string]map[string]struct{}
