@@ -152,3 +152,51 @@ func jsonStrings(ids []string) string {
 
 // itoa is strconv.Itoa, named for SQL built from constants.
 func itoa(n int) string { return strconv.Itoa(n) }
+
+// packedReader reads a row packed into one text value (see tokenPacked):
+// integers ended by ',', texts prefixed by their length and ':'. The first
+// malformed field sets err, and every later read returns a zero value.
+type packedReader struct {
+	s   string
+	err error
+}
+
+// int reads an integer field; an empty one is NULL.
+func (p *packedReader) int() sql.NullInt64 {
+	if p.err != nil {
+		return sql.NullInt64{}
+	}
+	field, rest, ok := strings.Cut(p.s, ",")
+	if !ok {
+		p.err = errUnexpectedResult
+		return sql.NullInt64{}
+	}
+	p.s = rest
+	if field == "" {
+		return sql.NullInt64{}
+	}
+	n, err := strconv.ParseInt(field, 10, 64)
+	if err != nil {
+		p.err = errUnexpectedResult
+		return sql.NullInt64{}
+	}
+	return sql.NullInt64{Int64: n, Valid: true}
+}
+
+// time reads a time field, as fromNanos.
+func (p *packedReader) time() time.Time { return fromNanos(p.int()) }
+
+// text reads a length-prefixed text field.
+func (p *packedReader) text() string {
+	if p.err != nil {
+		return ""
+	}
+	field, rest, ok := strings.Cut(p.s, ":")
+	n, err := strconv.Atoi(field)
+	if !ok || err != nil || n < 0 || n > len(rest) {
+		p.err = errUnexpectedResult
+		return ""
+	}
+	p.s = rest[n:]
+	return rest[:n]
+}
