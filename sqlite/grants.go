@@ -178,6 +178,10 @@ func scanGrant(ctx context.Context, op string, row rowScanner) (*mcpoauth.Grant,
 
 const upstreamColumns = `id, grant_id, client_id, sealed, version, lease_until, expires_at`
 
+// upstreamSelect is upstreamColumns and whether sealed is not NULL: the
+// driver returns an empty blob as nil, and Sealed must come back as saved.
+const upstreamSelect = upstreamColumns + `, sealed IS NOT NULL`
+
 // upstreamArgs returns the columns of a vault entry, in upstreamColumns'
 // order. A nil Sealed is NULL, so that it comes back nil, not empty.
 func upstreamArgs(t *mcpoauth.UpstreamToken) []any {
@@ -235,7 +239,7 @@ func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.Upst
 		return nil, errUpstreamNotFound
 	}
 	return scanUpstream(ctx, "get upstream token", m.r.QueryRowContext(ctx,
-		`SELECT `+upstreamColumns+` FROM mcpoauth_upstream_tokens WHERE id = ?`, id))
+		`SELECT `+upstreamSelect+` FROM mcpoauth_upstream_tokens WHERE id = ?`, id))
 }
 
 // ReplaceUpstreamToken replaces the vault entry t.ID with t if its stored
@@ -283,7 +287,7 @@ func (m *Model) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.
 	err := m.inTx(ctx, "consume upstream token", func(tx *sql.Tx) error {
 		var err error
 		t, err = scanUpstream(ctx, "consume upstream token", tx.QueryRowContext(ctx,
-			`DELETE FROM mcpoauth_upstream_tokens WHERE id = ? RETURNING `+upstreamColumns, id))
+			`DELETE FROM mcpoauth_upstream_tokens WHERE id = ? RETURNING `+upstreamSelect, id))
 		return err
 	})
 	if err != nil {
@@ -297,13 +301,17 @@ func scanUpstream(ctx context.Context, op string, row rowScanner) (*mcpoauth.Ups
 	var (
 		sealed     []byte
 		lease, exp sql.NullInt64
+		hasSealed  bool
 	)
-	err := row.Scan(&t.ID, &t.GrantID, &t.ClientID, &sealed, &t.Version, &lease, &exp)
+	err := row.Scan(&t.ID, &t.GrantID, &t.ClientID, &sealed, &t.Version, &lease, &exp, &hasSealed)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errUpstreamNotFound
 	}
 	if err != nil {
 		return nil, storageError(ctx, op, err)
+	}
+	if hasSealed && sealed == nil {
+		sealed = []byte{}
 	}
 	t.Sealed, t.LeaseUntil, t.ExpiresAt = sealed, fromNanos(lease), fromNanos(exp)
 	return t, nil
