@@ -22,3 +22,12 @@ func BenchmarkModel(b *testing.B) {
 func BenchmarkServerOnModel(b *testing.B) {
 	modelbench.Run(b, func(b *testing.B) mcpoauth.Model { return newTestModel(b, Options{}) })
 }
+
+// BenchmarkServerOnModelSyncNormal is BenchmarkServerOnModel with
+// synchronous=NORMAL (DurabilityProcess): what the fsync of every commit
+// under the default synchronous=FULL costs the writes.
+func BenchmarkServerOnModelSyncNormal(b *testing.B) {
+	modelbench.Run(b, func(b *testing.B) mcpoauth.Model {
+		return newTestModel(b, Options{Durability: DurabilityProcess})
+	})
+}
