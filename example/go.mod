@@ -8,6 +8,8 @@ require github.com/mcpoauth/mcpoauth/interop v0.0.0-00010101000000-000000000000
 
 require github.com/mcpoauth/mcpoauth/postgres v0.0.0-00010101000000-000000000000
 
+require github.com/mcpoauth/mcpoauth/sqlite v0.0.0-00010101000000-000000000000
+
 require (
 	github.com/jackc/pgx/v5 v5.12.0
 	github.com/mcpoauth/mcpoauth/mcpsdk/gosdk v0.0.0-00010101000000-000000000000
@@ -21,6 +23,7 @@ require github.com/coreos/go-oidc/v3 v3.21.0 // indirect
 
 require (
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
+	github.com/dustin/go-humanize v1.1.0 // indirect
 	github.com/go-chi/chi/v5 v5.5.0 // indirect
 	github.com/go-jose/go-jose/v4 v4.1.9 // indirect
 	github.com/google/jsonschema-go v0.4.3 // indirect
@@ -28,6 +31,9 @@ require (
 	github.com/jackc/pgpassfile v1.0.0 // indirect
 	github.com/jackc/pgservicefile v0.0.0-20240606120523-5a60cdf6a761 // indirect
 	github.com/jackc/puddle/v2 v2.2.3 // indirect
+	github.com/mattn/go-isatty v0.0.24 // indirect
+	github.com/ncruces/go-strftime v1.1.0 // indirect
+	github.com/remyoudompheng/bigfft v0.0.0-20230129092748-24d4a6f8daec // indirect
 	github.com/segmentio/asm v1.1.3 // indirect
 	github.com/segmentio/encoding v0.5.4 // indirect
 	github.com/yosida95/uritemplate/v3 v3.0.2 // indirect
@@ -40,6 +46,10 @@ require (
 	golang.org/x/sys v0.49.0 // indirect
 	golang.org/x/text v0.43.0 // indirect
 	golang.org/x/time v0.16.0 // indirect
+	modernc.org/libc v1.80.1 // indirect
+	modernc.org/mathutil v1.7.1 // indirect
+	modernc.org/memory v1.12.1 // indirect
+	modernc.org/sqlite v1.62.0 // indirect
 )
 
 replace github.com/mcpoauth/mcpoauth => ..
@@ -47,6 +57,8 @@ replace github.com/mcpoauth/mcpoauth => ..
 replace github.com/mcpoauth/mcpoauth/interop => ../interop
 
 replace github.com/mcpoauth/mcpoauth/postgres => ../postgres
+
+replace github.com/mcpoauth/mcpoauth/sqlite => ../sqlite
 
 replace github.com/mcpoauth/mcpoauth/mcpsdk/gosdk => ../mcpsdk/gosdk
 

@@ -25,11 +25,13 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/example/internal/cli"
 	"github.com/mcpoauth/mcpoauth/postgres"
+	"github.com/mcpoauth/mcpoauth/sqlite"
 )
 
 const (
@@ -49,7 +51,8 @@ type options struct {
 	issuer string
 	// clientsFile is a JSON array of static clients to register; optional.
 	clientsFile string
-	// dbURL selects the PostgreSQL model; empty keeps state in memory.
+	// dbURL selects the persistent model: a PostgreSQL URL, or
+	// sqlite:PATH for a SQLite file; empty keeps state in memory.
 	dbURL string
 	// accessTokens is "opaque" (the default) or "jwt": RFC 9068 access
 	// tokens signed with a P-256 key generated at start.
@@ -60,7 +63,7 @@ type options struct {
 	upstreamIssuer, upstreamClientID, upstreamClientSecret string
 	// model stores clients, requests, codes and tokens; nil is a new
 	// MemoryModel, which the server closes. The caller owns and closes a
-	// Model it passes (a -db flag selecting PostgreSQL will set it).
+	// Model it passes (run sets it from -db).
 	model mcpoauth.Model
 	// logger receives the access log and the library's logs.
 	logger *slog.Logger
@@ -76,9 +79,18 @@ grant (metadata, /authorize, /token, /register, /revoke, and /device for the
 RFC 8628 device flow), a demo consent page at <issuer>/consent and a device
 page at <issuer>/activate where any non-empty user name signs in, and an MCP
 server at <issuer>/mcp (streamable HTTP; tools whoami and echo) that
-requires a bearer token with scope mcp:tools. State is kept in memory and
-lost on exit, or in PostgreSQL with -db. Access tokens are opaque, or RFC
-9068 JWTs with -access-tokens jwt.
+requires a bearer token with scope mcp:tools. Access tokens are opaque, or
+RFC 9068 JWTs with -access-tokens jwt.
+
+State (clients, grants, codes, tokens) is kept in memory and lost on exit
+unless -db names a database:
+  -db sqlite:PATH        a SQLite file, created if need be: one server that
+                         keeps its clients and grants across restarts, with
+                         no database to run (the file on a local disk)
+  -db postgres://...     PostgreSQL: several server instances sharing state,
+                         or a database you already run and back up
+Keys generated at start (JWT signing, sign-in sessions) are not stored:
+with -access-tokens jwt, tokens issued before a restart stop verifying.
 
 With -upstream-issuer, -upstream-client-id and -upstream-client-secret (all
 three or none), users sign in through that OpenID provider instead of
@@ -97,7 +109,7 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs := flag.NewFlagSet("server", flag.ContinueOnError)
 	fs.StringVar(&o.addr, "addr", defaultAddr, "listen address `HOST:PORT`; port 0 picks a free port")
 	fs.StringVar(&o.issuer, "issuer", "", "issuer `URL` of the authorization server: https, or http on localhost, 127.0.0.1 or [::1]\n(default http://localhost:PORT, PORT being the port -addr listens on)")
-	fs.StringVar(&o.dbURL, "db", "", "PostgreSQL `URL` (postgres://user@host:5432/db): keep clients, codes and tokens there,\napplying the schema migrations at start (default: in memory, lost on exit)")
+	fs.StringVar(&o.dbURL, "db", "", "keep clients, grants, codes and tokens in `DB`, applying the schema migrations at start:\nsqlite:PATH for a SQLite file (one server), or a PostgreSQL URL postgres://user@host:5432/db\n(several servers) (default: in memory, lost on exit)")
 	fs.StringVar(&o.clientsFile, "clients", "", "JSON `FILE` with an array of RFC 7591 client information objects to pre-register:\nclient_id and the client metadata, plus client_secret unless token_endpoint_auth_method is \"none\" or \"private_key_jwt\"\n(which needs jwks or jwks_uri instead)")
 	fs.StringVar(&o.accessTokens, "access-tokens", "opaque", "access token `FORMAT`: opaque, or jwt for RFC 9068 JWT access tokens signed (ES256) with a key\ngenerated at start, its public half at the jwks_uri of the metadata (<issuer>/jwks)")
 	fs.StringVar(&o.upstreamIssuer, "upstream-issuer", "", "issuer `URL` of an OpenID provider to sign users in through (found by discovery), instead of the\ndemo username field; needs -upstream-client-id and -upstream-client-secret. Register\n<issuer>/login/callback as the redirect URI there")
@@ -105,6 +117,9 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.upstreamClientSecret, "upstream-client-secret", "", "client `SECRET` of this server at the -upstream-issuer provider")
 	// Not "return o, cli.Parse(...)": o would be read in no set order.
 	err := cli.Parse(fs, usageIntro, args, stderr, func() error {
+		if o.dbURL == sqlitePrefix {
+			return errors.New("-db sqlite: needs a file path, as in sqlite:oauth.db")
+		}
 		if o.accessTokens != "opaque" && o.accessTokens != "jwt" {
 			return fmt.Errorf("-access-tokens must be opaque or jwt, not %q", o.accessTokens)
 		}
@@ -133,16 +148,11 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
 	opts.logger = logger
 	if opts.dbURL != "" {
-		model, err := postgres.Open(ctx, opts.dbURL, postgres.Options{SweepErrorHandler: func(err error) {
-			logger.Warn("postgres sweep failed", slog.Any("error", err))
-		}})
+		model, closeModel, err := openModel(ctx, opts.dbURL, logger)
 		if err != nil {
-			return fmt.Errorf("database: %w", err)
+			return err
 		}
-		defer model.Close() // after srv.Close
-		if err := model.Migrate(ctx); err != nil {
-			return fmt.Errorf("database: migrate: %w", err)
-		}
+		defer closeModel() // after srv.Close
 		opts.model = model
 	}
 
@@ -198,4 +208,38 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	}
 	logger.Info("stopped")
 	return nil
+}
+
+// sqlitePrefix starts a -db value that names a SQLite file.
+const sqlitePrefix = "sqlite:"
+
+// openModel opens the persistent model -db names (sqlite:PATH, or else a
+// PostgreSQL URL or connection string) with its schema migrated, and returns it with the
+// function that closes it.
+func openModel(ctx context.Context, db string, logger *slog.Logger) (mcpoauth.Model, func(), error) {
+	if path, ok := strings.CutPrefix(db, sqlitePrefix); ok {
+		// Open applies the migrations; SQLite needs no separate step.
+		model, err := sqlite.Open(ctx, path, sqlite.Options{SweepErrorHandler: func(err error) {
+			logger.Warn("sqlite sweep failed", slog.Any("error", err))
+		}})
+		if err != nil {
+			return nil, nil, fmt.Errorf("database: %w", err)
+		}
+		return model, func() {
+			if err := model.Close(); err != nil {
+				logger.Warn("sqlite close failed", slog.Any("error", err))
+			}
+		}, nil
+	}
+	model, err := postgres.Open(ctx, db, postgres.Options{SweepErrorHandler: func(err error) {
+		logger.Warn("postgres sweep failed", slog.Any("error", err))
+	}})
+	if err != nil {
+		return nil, nil, fmt.Errorf("database: %w", err)
+	}
+	if err := model.Migrate(ctx); err != nil {
+		model.Close()
+		return nil, nil, fmt.Errorf("database: migrate: %w", err)
+	}
+	return model, model.Close, nil
 }

@@ -1,0 +1,89 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+// SaveAuthorizationCode stores an issued authorization code; ErrConflict if
+// the digest is taken, and an error wrapping ErrNotFound if its grant was
+// revoked.
+func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.AuthorizationCode) error {
+	if err := checkSave(ctx, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
+		return err
+	}
+	const op = "save authorization code"
+	return m.inTx(ctx, op, func(tx *sql.Tx) error {
+		revoked, err := isRevoked(ctx, tx, op, code.GrantID)
+		if err != nil {
+			return err
+		}
+		if revoked {
+			return errGrantRevoked
+		}
+		_, err = tx.ExecContext(ctx, `INSERT INTO mcpoauth_authorization_codes
+			(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
+			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, boolInt(code.RedirectURIProvided),
+			encodeStrings(code.Scopes), code.Resource, code.CodeChallenge, toNanos(code.ExpiresAt), toNanos(code.GrantExpiresAt))
+		if isUniqueViolation(err) {
+			return errCodeConflict
+		}
+		if err != nil {
+			return storageError(ctx, op, err)
+		}
+		return nil
+	})
+}
+
+// GetAuthorizationCode returns a code, consumed or not (Used tells), or
+// ErrNotFound.
+func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) (*mcpoauth.AuthorizationCode, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	c := &mcpoauth.AuthorizationCode{Digest: code}
+	var (
+		scopes        string
+		exp, grantExp sql.NullInt64
+	)
+	err := m.r.QueryRowContext(ctx,
+		`SELECT client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at, used
+		FROM mcpoauth_authorization_codes WHERE digest = ?`, code[:]).
+		Scan(&c.ClientID, &c.UserID, &c.GrantID, &c.RedirectURI, &c.RedirectURIProvided, &scopes, &c.Resource, &c.CodeChallenge, &exp, &grantExp, &c.Used)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errCodeNotFound
+	}
+	if err != nil {
+		return nil, storageError(ctx, "get authorization code", err)
+	}
+	if c.Scopes, err = decodeStrings(scopes); err != nil {
+		return nil, storageError(ctx, "get authorization code: scopes", err)
+	}
+	c.ExpiresAt, c.GrantExpiresAt = fromNanos(exp), fromNanos(grantExp)
+	return c, nil
+}
+
+// ConsumeAuthorizationCode atomically marks the code used and saves the
+// tokens issued for it, all or nothing, in one transaction: a conditional
+// UPDATE ... WHERE used = 0 redeems the code, so of concurrent calls
+// exactly one succeeds. It answers ErrNotFound if the code is unknown or
+// belongs to another client, ErrAlreadyUsed if it was consumed before,
+// ErrConflict if an issued token's digest is taken, and an error wrapping
+// ErrNotFound if an issued token's grant was revoked. On any error nothing
+// changes.
+func (m *Model) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
+	return m.redeem(ctx, redemption{
+		op:        "consume authorization code",
+		clientID:  clientID,
+		issued:    issued,
+		notFound:  errCodeNotFound,
+		used:      errCodeUsed,
+		update:    `UPDATE mcpoauth_authorization_codes SET used = 1 WHERE digest = ? AND client_id = ? AND used = 0`,
+		usedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = ? AND client_id = ?`,
+		args:      []any{code[:], clientID},
+	})
+}

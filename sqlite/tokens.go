@@ -1,0 +1,263 @@
+package sqlite
+
+import (
+	"context"
+	"database/sql"
+	"errors"
+	"slices"
+	"time"
+
+	"github.com/mcpoauth/mcpoauth"
+)
+
+const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at`
+
+// tokenPacked is a token row as one text value: the integers in decimal
+// (empty for NULL) followed by ',', then each text column as its length in
+// bytes, ':' and its bytes. A lookup then returns one column, not ten:
+// modernc.org/sqlite costs about 350 ns per result column, which would be
+// a third of GetToken, and the text fields of the token become substrings
+// of one allocation. parseToken reads it.
+const tokenPacked = `kind || ',' || coalesce(issued_at, '') || ',' || coalesce(expires_at, '') || ',' ||
+	coalesce(grant_expires_at, '') || ',' || coalesce(rotated_at, '') || ',' ||
+	octet_length(client_id) || ':' || client_id || octet_length(user_id) || ':' || user_id ||
+	octet_length(grant_id) || ':' || grant_id || octet_length(scopes) || ':' || scopes ||
+	octet_length(resource) || ':' || resource`
+
+const getTokenSQL = `SELECT ` + tokenPacked + ` FROM mcpoauth_tokens WHERE digest = ?`
+
+// SaveTokens stores newly issued tokens, all or nothing, in one
+// transaction: ErrConflict if a digest is taken (or repeated), an error
+// wrapping ErrNotFound if a token's grant was revoked.
+func (m *Model) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if len(tokens) == 0 {
+		return nil
+	}
+	if err := checkTokens(tokens); err != nil {
+		return err
+	}
+	return m.inTx(ctx, "save tokens", func(tx *sql.Tx) error {
+		return insertTokens(ctx, tx, tokens)
+	})
+}
+
+// GetToken returns an access or refresh token by digest, including a
+// rotated refresh token (RotatedAt set), or ErrNotFound: one SELECT by
+// primary key on a read-only connection, a statement prepared once per
+// connection.
+func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	return scanToken(ctx, "get token", token, m.getTokenStmt.QueryRowContext(ctx, token[:]))
+}
+
+func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row rowScanner) (*mcpoauth.Token, error) {
+	var packed string
+	err := row.Scan(&packed)
+	if errors.Is(err, sql.ErrNoRows) {
+		return nil, errTokenNotFound
+	}
+	if err != nil {
+		return nil, storageError(ctx, op, err)
+	}
+	t, err := parseToken(packed)
+	if err != nil {
+		return nil, storageError(ctx, op, err)
+	}
+	t.Digest = digest
+	return t, nil
+}
+
+// parseToken reads a token row packed by tokenPacked.
+func parseToken(s string) (*mcpoauth.Token, error) {
+	p := packedReader{s: s}
+	t := &mcpoauth.Token{}
+	kind := p.int()
+	t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt, t.RotatedAt = p.time(), p.time(), p.time(), p.time()
+	t.ClientID, t.UserID, t.GrantID = p.text(), p.text(), p.text()
+	scopes := p.text()
+	t.Resource = p.text()
+	if p.err != nil || p.s != "" {
+		return nil, errUnexpectedResult
+	}
+	t.Kind = mcpoauth.TokenKind(kind.Int64)
+	if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
+		return nil, errBadTokenKind
+	}
+	var err error
+	if t.Scopes, err = decodeStrings(scopes); err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// RotateRefreshToken atomically rotates the refresh token and saves the
+// tokens that replace it, all or nothing, in one transaction. A conditional
+// UPDATE ... SET rotated_at = coalesce(rotated_at, at) WHERE rotated_at IS
+// NULL OR rotated_at >= reuseSince rotates it: of concurrent calls the
+// first sets rotated_at, and the others match it again only within the
+// reuse interval. It answers ErrNotFound if the token is unknown, not a
+// refresh token or another client's, ErrAlreadyUsed if it was rotated
+// before (and before reuseSince), ErrConflict if an issued token's digest
+// is taken, and an error wrapping ErrNotFound if an issued token's grant
+// was revoked. On any error nothing changes.
+func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, clientID string, at, reuseSince time.Time, issued ...*mcpoauth.Token) error {
+	// A zero reuseSince allows no reuse: NULL matches no rotated_at.
+	return m.redeem(ctx, redemption{
+		op:       "rotate refresh token",
+		clientID: clientID,
+		issued:   issued,
+		notFound: errTokenNotFound,
+		used:     errTokenUsed,
+		update: `UPDATE mcpoauth_tokens SET rotated_at = coalesce(rotated_at, ?4)
+			WHERE digest = ?1 AND client_id = ?2 AND kind = ?3 AND (rotated_at IS NULL OR rotated_at >= ?5)`,
+		args:      []any{token[:], clientID, int64(mcpoauth.RefreshToken), nanosOrZero(at), toNanos(reuseSince)},
+		usedQuery: `SELECT rotated_at IS NOT NULL FROM mcpoauth_tokens WHERE digest = ?1 AND client_id = ?2 AND kind = ?3`,
+		usedArgs:  []any{token[:], clientID, int64(mcpoauth.RefreshToken)},
+	})
+}
+
+// RevokeToken deletes a token of either kind that belongs to clientID and
+// returns it, in one DELETE ... RETURNING; ErrNotFound (and no change)
+// otherwise.
+func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID string) (*mcpoauth.Token, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !validClientID(clientID) {
+		return nil, errTokenNotFound
+	}
+	var t *mcpoauth.Token
+	err := m.inTx(ctx, "revoke token", func(tx *sql.Tx) error {
+		var err error
+		t, err = scanToken(ctx, "revoke token", token, tx.QueryRowContext(ctx,
+			`DELETE FROM mcpoauth_tokens WHERE digest = ? AND client_id = ? RETURNING `+tokenPacked, token[:], clientID))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	return t, nil
+}
+
+// checkTokens validates tokens for insertion.
+func checkTokens(tokens []*mcpoauth.Token) error {
+	for _, t := range tokens {
+		if t == nil {
+			return errNilRecord
+		}
+		if t.Digest.IsZero() {
+			return errZeroDigest
+		}
+		if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
+			return errBadTokenKind
+		}
+	}
+	return nil
+}
+
+// insertTokens inserts tokens in tx, after checking that none of their
+// grants was revoked. It answers ErrConflict for a digest that exists or
+// repeats, and an error wrapping ErrNotFound if a grant was revoked;
+// either way the caller must roll tx back.
+func insertTokens(ctx context.Context, tx *sql.Tx, tokens []*mcpoauth.Token) error {
+	const op = "save tokens"
+	var grants []string
+	for _, t := range tokens {
+		if slices.Contains(grants, t.GrantID) {
+			continue
+		}
+		grants = append(grants, t.GrantID)
+		revoked, err := isRevoked(ctx, tx, op, t.GrantID)
+		if err != nil {
+			return err
+		}
+		if revoked {
+			return errGrantRevoked
+		}
+	}
+	for _, t := range tokens {
+		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_tokens (digest, `+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+			t.Digest[:], int64(t.Kind), t.ClientID, t.UserID, t.GrantID, encodeStrings(t.Scopes), t.Resource,
+			toNanos(t.IssuedAt), toNanos(t.ExpiresAt), toNanos(t.GrantExpiresAt))
+		if isUniqueViolation(err) {
+			return errTokenConflict
+		}
+		if err != nil {
+			return storageError(ctx, op, err)
+		}
+	}
+	return nil
+}
+
+// redemption is the redemption of a credential (an authorization code, a
+// refresh token, a device code) by a client, with the tokens it issues.
+type redemption struct {
+	op       string
+	clientID string
+	issued   []*mcpoauth.Token
+	// update is the conditional UPDATE or DELETE that redeems the
+	// credential, matching it only while it can be redeemed; args are its
+	// arguments.
+	update string
+	args   []any
+	// usedQuery, when update matched nothing, reads whether the credential
+	// was used: used is the answer if so, notFound if it is absent or
+	// unused. Without usedQuery the answer is notFound. usedArgs are its
+	// arguments, when not args.
+	usedQuery      string
+	usedArgs       []any
+	notFound, used error
+}
+
+// redeem runs r's update and saves the issued tokens in one write
+// transaction: all or nothing. Writes are serialised, so of concurrent
+// redemptions of one credential exactly one sees it redeemable.
+func (m *Model) redeem(ctx context.Context, r redemption) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !validClientID(r.clientID) {
+		return r.notFound
+	}
+	if err := checkTokens(r.issued); err != nil {
+		return err
+	}
+	return m.inTx(ctx, r.op, func(tx *sql.Tx) error {
+		n, err := execCount(ctx, tx, r.op, r.update, r.args...)
+		if err != nil {
+			return err
+		}
+		if n == 0 {
+			return r.whyNotRedeemed(ctx, tx)
+		}
+		return insertTokens(ctx, tx, r.issued)
+	})
+}
+
+// whyNotRedeemed answers why r's update matched nothing. The client is part
+// of the key, so another client's used credential is not found.
+func (r *redemption) whyNotRedeemed(ctx context.Context, tx *sql.Tx) error {
+	if r.usedQuery == "" {
+		return r.notFound
+	}
+	args := r.args
+	if r.usedArgs != nil {
+		args = r.usedArgs
+	}
+	var used bool
+	err := tx.QueryRowContext(ctx, r.usedQuery, args...).Scan(&used)
+	switch {
+	case errors.Is(err, sql.ErrNoRows):
+		return r.notFound
+	case err != nil:
+		return storageError(ctx, r.op, err)
+	case used:
+		return r.used
+	}
+	return r.notFound
+}
