@@ -54,8 +54,8 @@ type AuthInfo struct {
 // Verifier turns a presented access token into the AuthInfo it stands for.
 // Implementations look the token up (by digest) or validate it
 // cryptographically. They return an error wrapping ErrInvalidToken for an
-// unknown, expired or revoked token; any other error is treated as a server
-// failure (500). Errors must not contain the token.
+// unknown, expired or revoked token; any other error means the token could
+// not be checked now (503, Retry-After). Errors must not contain the token.
 type Verifier interface {
 	VerifyAccessToken(ctx context.Context, token string) (*AuthInfo, error)
 }
@@ -71,7 +71,8 @@ func (f VerifierFunc) VerifyAccessToken(ctx context.Context, token string) (*Aut
 
 // ErrInvalidToken is the error verifiers wrap for an unknown, expired or
 // revoked token. RequireBearerAuth answers it with 401 error="invalid_token"
-// (RFC 6750 §3.1); every other verifier error becomes a 500.
+// (RFC 6750 §3.1); every other verifier error becomes a 503 with
+// Retry-After, so that the client keeps its token and tries again.
 var ErrInvalidToken = errors.New("bearer: invalid token")
 
 // ctxKey is the private context key under which the AuthInfo is stored, so

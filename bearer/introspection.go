@@ -43,7 +43,7 @@ const evictScan = 16
 // that is not about the token: the endpoint could not be reached, timed
 // out, answered other than 200 (a 401 means the resource server's own
 // credentials were refused), or answered something that is not an RFC 7662
-// response. RequireBearerAuth answers such errors 500, and they are never
+// response. RequireBearerAuth answers such errors 503 (Retry-After), and they are never
 // cached.
 var ErrIntrospectionFailed = errors.New("bearer: token introspection failed")
 

@@ -156,7 +156,7 @@ func TestNewIntrospectionVerifierOptions(t *testing.T) {
 // acceptable → AuthInfo; inactive, not a bearer token, no or past exp,
 // future nbf, another issuer → ErrInvalidToken; anything that is not a 200
 // RFC 7662 answer → ErrIntrospectionFailed (never ErrInvalidToken, so the
-// middleware answers 500, not 401).
+// middleware answers 503, not 401).
 func TestIntrospectionVerifierAnswers(t *testing.T) {
 	hour := t0.Add(time.Hour).Unix()
 	want := &bearer.AuthInfo{
@@ -461,7 +461,7 @@ func TestIntrospectionVerifierBehindMiddleware(t *testing.T) {
 		{"active", 200, activeBody(time.Hour), http.StatusOK, false, ""},
 		{"inactive", 200, `{"active":false}`, http.StatusUnauthorized, false, "invalid_token"},
 		{"for another resource", 200, strings.Replace(activeBody(time.Hour), stubResource, "https://other.example/mcp", 1), http.StatusUnauthorized, false, "invalid_token"},
-		{"authorization server down", 502, `bad gateway`, http.StatusInternalServerError, true, "server_error"},
+		{"authorization server down", 502, `bad gateway`, http.StatusServiceUnavailable, true, "temporarily_unavailable"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			as := newStubAS(t)

@@ -39,7 +39,7 @@ var jwtAlgorithms = []jose.SignatureAlgorithm{jose.ES256, jose.RS256, jose.PS256
 
 // ErrJWKSFailed is wrapped by every JWTVerifier error that is not about the
 // token: the key set could not be fetched or parsed. RequireBearerAuth
-// answers it 500.
+// answers it 503 (Retry-After).
 var ErrJWKSFailed = errors.New("bearer: fetching the JSON Web Key Set failed")
 
 // JWTOptions configures NewJWTVerifier.

@@ -369,7 +369,7 @@ func (m *middleware) checkOperation(w http.ResponseWriter, r *http.Request, info
 				continue
 			}
 			if !isScopeToken(s) {
-				m.fail(w, r, errInvalidOperationScope, "")
+				m.fail(w, r, &m.serverError, errInvalidOperationScope, "")
 				return false
 			}
 			if !extended {

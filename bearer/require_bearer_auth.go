@@ -74,7 +74,7 @@ type Options struct {
 	Now func() time.Time
 
 	// ErrorHandler, if set, is called with the errors that make the
-	// middleware answer 500: a verifier error that does not wrap
+	// middleware answer 503 or 500: a verifier error that does not wrap
 	// ErrInvalidToken, or a verifier returning no AuthInfo. It never sees
 	// the token: the request it gets has no Authorization header, and an
 	// error message that contains the token has it replaced by
@@ -94,7 +94,12 @@ const (
 	descWrongResource     = "The access token was not issued for this resource"
 	descInsufficientScope = "The access token does not grant the required scope"
 	descServerError       = "internal server error"
+	descUnavailable       = "The access token cannot be verified now; retry later"
 )
+
+// RetryAfterSeconds is the Retry-After of the 503 RequireBearerAuth answers
+// when its Verifier fails.
+const RetryAfterSeconds = 1
 
 // errNilAuthInfo is reported to ErrorHandler when a verifier returns neither
 // an AuthInfo nor an error.
@@ -105,6 +110,7 @@ var errNilAuthInfo = errors.New("bearer: verifier returned nil AuthInfo and nil 
 type response struct {
 	status    int
 	challenge string // WWW-Authenticate value; empty for none
+	retry     string // Retry-After value; empty for none
 	body      []byte
 	length    string // len(body), for Content-Length
 }
@@ -121,7 +127,7 @@ type middleware struct {
 	errorHandler    func(r *http.Request, err error)
 
 	noToken, malformed, multipleHeaders, headerTooLarge, tokenNotInHeader,
-	invalidToken, wrongResource, insufficientScope, serverError response
+	invalidToken, wrongResource, insufficientScope, unavailable, serverError response
 }
 
 // RequireBearerAuth returns middleware that admits only requests carrying a
@@ -146,7 +152,13 @@ type middleware struct {
 //     for a body that is no JSON-RPC message (-32700) or whose Mcp-Method
 //     or Mcp-Name header disagrees with it (-32001), 413 for one longer
 //     than Options.MaxMessageBytes;
-//   - 500 server_error without challenge: any other verifier failure.
+//   - 503 temporarily_unavailable with Retry-After and no challenge: any
+//     other verifier failure (the store or the authorization server cannot
+//     be reached). It says nothing about the token, which the client keeps
+//     and presents again; a 401 would make it drop the token and send the
+//     user through sign-in;
+//   - 500 server_error without challenge: a verifier that returned neither
+//     an AuthInfo nor an error (a bug).
 //
 // Every error response has a JSON body {"error","error_description"} and
 // Cache-Control: no-store; 400, 401 and 403 carry a WWW-Authenticate
@@ -244,6 +256,11 @@ func newMiddleware(opts Options) *middleware {
 	m.insufficientScope = prep(http.StatusForbidden, "insufficient_scope", "insufficient_scope", descInsufficientScope, true)
 	// A server failure says nothing about the token: no challenge.
 	m.serverError = prep(http.StatusInternalServerError, "server_error", "", descServerError, false)
+	// RFC 9110 §15.6.4: the server cannot handle the request now; it
+	// may later (temporarily_unavailable: RFC 6749 §4.1.2.1, the OAuth
+	// error registry's code for it).
+	m.unavailable = prep(http.StatusServiceUnavailable, "temporarily_unavailable", "", descUnavailable, false)
+	m.unavailable.retry = strconv.Itoa(RetryAfterSeconds)
 	return m
 }
 
@@ -305,12 +322,12 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		if errors.Is(err, ErrInvalidToken) {
 			m.write(w, &m.invalidToken)
 		} else {
-			m.fail(w, r, err, token)
+			m.fail(w, r, &m.unavailable, err, token)
 		}
 		return
 	}
 	if info == nil {
-		m.fail(w, r, errNilAuthInfo, token)
+		m.fail(w, r, &m.serverError, errNilAuthInfo, token)
 		return
 	}
 	// OAuth 2.1 §5.2: the token must not be expired. A token without an
@@ -348,6 +365,9 @@ func (m *middleware) write(w http.ResponseWriter, resp *response) {
 	if resp.challenge != "" {
 		hdr.Set("WWW-Authenticate", resp.challenge)
 	}
+	if resp.retry != "" {
+		hdr.Set("Retry-After", resp.retry)
+	}
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")
 	hdr.Set("Content-Length", resp.length)
@@ -356,14 +376,14 @@ func (m *middleware) write(w http.ResponseWriter, resp *response) {
 }
 
 // fail reports err to the ErrorHandler, stripped of the token, and answers
-// 500 server_error.
-func (m *middleware) fail(w http.ResponseWriter, r *http.Request, err error, token string) {
+// resp.
+func (m *middleware) fail(w http.ResponseWriter, r *http.Request, resp *response, err error, token string) {
 	if m.errorHandler != nil {
 		r2 := r.Clone(r.Context())
 		r2.Header.Del("Authorization")
 		m.errorHandler(r2, redact(err, token))
 	}
-	m.write(w, &m.serverError)
+	m.write(w, resp)
 }
 
 // redact returns err unchanged unless its message contains token; then it

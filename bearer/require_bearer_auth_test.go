@@ -192,7 +192,9 @@ func TestRequireBearerAuth(t *testing.T) {
 
 		// Rule 4: verifier outcomes.
 		{name: "unknown token", auth: []string{"Bearer invalid"}, status: 401, chall: chInvalidToken, errc: "invalid_token", calls: 1},
-		{name: "verifier failure", auth: []string{"Bearer broken"}, status: 500, errc: "server_error", calls: 1},
+		// The store is down: 503 with Retry-After, never 401 (which makes
+		// clients drop their tokens), nor a challenge.
+		{name: "verifier failure", auth: []string{"Bearer broken"}, status: 503, errc: "temporarily_unavailable", calls: 1},
 		{name: "verifier returns nothing", auth: []string{"Bearer nilinfo"}, status: 500, errc: "server_error", calls: 1},
 
 		// Rule 5: expiry (OAuth 2.1 §5.2; peer lesson 17).
@@ -316,10 +318,16 @@ func TestRequireBearerAuth(t *testing.T) {
 			require.Equal(t, tt.errc, body.Error)
 			require.NotEmpty(t, body.ErrorDescription)
 			require.Equal(t, fmt.Sprint(rec.Body.Len()), res.Header.Get("Content-Length"))
-			if tt.status == http.StatusInternalServerError {
+			switch tt.status {
+			case http.StatusInternalServerError:
 				require.Equal(t, `{"error":"server_error","error_description":"internal server error"}`, rec.Body.String())
 				require.Len(t, reported, 1)
-			} else {
+				require.Empty(t, res.Header.Get("Retry-After"))
+			case http.StatusServiceUnavailable:
+				require.Equal(t, `{"error":"temporarily_unavailable","error_description":"The access token cannot be verified now; retry later"}`, rec.Body.String())
+				require.Equal(t, "1", res.Header.Get("Retry-After"))
+				require.Len(t, reported, 1)
+			default:
 				require.Empty(t, reported, "client errors are not reported")
 			}
 		})
@@ -337,7 +345,7 @@ func TestErrorHandler(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer broken")
 		rec := httptest.NewRecorder()
 		h.ServeHTTP(rec, req)
-		require.Equal(t, http.StatusInternalServerError, rec.Code)
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 		require.ErrorIs(t, gotErr, errStoreDown)
 		require.NotNil(t, gotReq)
 		require.Empty(t, gotReq.Header.Values("Authorization"))
@@ -359,7 +367,7 @@ func TestErrorHandler(t *testing.T) {
 		req.Header.Set("Authorization", "Bearer broken")
 		rec := httptest.NewRecorder()
 		RequireBearerAuth(opts)(http.NotFoundHandler()).ServeHTTP(rec, req)
-		require.Equal(t, http.StatusInternalServerError, rec.Code)
+		require.Equal(t, http.StatusServiceUnavailable, rec.Code)
 	})
 }
 
@@ -388,7 +396,7 @@ func TestTokenNeverEchoed(t *testing.T) {
 			verify: func(tok string) (*AuthInfo, error) { return nil, fmt.Errorf("token %q: %w", tok, ErrInvalidToken) },
 		},
 		{
-			name: "verifier error naming the token", auth: []string{"Bearer " + secret}, status: 500, reports: true,
+			name: "verifier error naming the token", auth: []string{"Bearer " + secret}, status: 503, reports: true,
 			verify: func(tok string) (*AuthInfo, error) { return nil, fmt.Errorf("lookup %s: %w", tok, errLeaky) },
 		},
 		{

@@ -27,6 +27,14 @@
 # (32), THREADS (2, wrk threads), ADDR (127.0.0.1:18080), CASES (every case;
 # a space-separated list such as "hello login" runs those only: the first
 # hello always runs, as the baseline of the ratios).
+# DB=postgres://... runs every case on the PostgreSQL model at that URL, with
+# the verification cache (bench/server -db); the tables are migrated at start
+# and never emptied. REPLICAS=2 (with DB) starts a second server on the next
+# port, sharing the database and the issuer, and splits the wrk cases'
+# connections and threads between the two (the token prepared on the first
+# is verified on both); requests/s and CPU are the sum of both servers, the
+# latencies the worse of the two; the loadgen cases (login, hello (loadgen))
+# are skipped then.
 # Needs Go and wrk (apt-get install -y wrk). On two cores the load generator
 # competes with the server: compare cases by CPU µs per request as well as by
 # requests/s, and only within one run.
@@ -40,7 +48,14 @@ THREADS=${THREADS:-2}
 ROUNDS=${ROUNDS:-3}
 ADDR=${ADDR:-127.0.0.1:18080}
 CASES=${CASES:-}
+DB=${DB:-}
+REPLICAS=${REPLICAS:-1}
 BASE="http://$ADDR"
+ADDR2="${ADDR%:*}:$((${ADDR##*:} + 1))"
+if [ "$REPLICAS" != 1 ] && { [ "$REPLICAS" != 2 ] || [ -z "$DB" ]; }; then
+	echo "load.sh: REPLICAS=2 needs DB (the replicas share the database); 1 and 2 are supported" >&2
+	exit 1
+fi
 
 if ! command -v wrk >/dev/null 2>&1; then
 	echo "load.sh: wrk not found; install it with: apt-get install -y wrk" >&2
@@ -49,11 +64,12 @@ fi
 
 tmp=$(mktemp -d)
 server_pid=
+server2_pid=
 cleanup() {
-	if [ -n "$server_pid" ]; then
-		kill "$server_pid" 2>/dev/null || true
-		wait "$server_pid" 2>/dev/null || true
-	fi
+	for pid in $server_pid $server2_pid; do
+		kill "$pid" 2>/dev/null || true
+		wait "$pid" 2>/dev/null || true
+	done
 	rm -rf "$tmp"
 }
 trap cleanup EXIT
@@ -61,27 +77,42 @@ trap cleanup EXIT
 go build -o "$tmp/server" ./bench/server
 go build -o "$tmp/loadgen" ./bench/loadgen
 
-# start_server starts a fresh server and prepares the credentials of the
-# wrk cases (BENCH_* variables).
-start_server() {
-	"$tmp/server" -addr "$ADDR" >"$tmp/server.out" 2>"$tmp/server.err" &
-	server_pid=$!
+# await_server PID OUT waits until the server PID wrote "listening" to OUT.
+await_server() {
 	for _ in $(seq 100); do
-		grep -q '^listening' "$tmp/server.out" 2>/dev/null && break
-		if ! kill -0 "$server_pid" 2>/dev/null; then
+		grep -q '^listening' "$2" 2>/dev/null && break
+		if ! kill -0 "$1" 2>/dev/null; then
 			cat "$tmp/server.err" >&2
 			exit 1
 		fi
 		sleep 0.1
 	done
-	grep -q '^listening' "$tmp/server.out" || { echo "load.sh: server did not start" >&2; exit 1; }
+	grep -q '^listening' "$2" || { echo "load.sh: server did not start" >&2; exit 1; }
+}
+
+# start_server starts a fresh server (and its second replica with
+# REPLICAS=2) and prepares the credentials of the wrk cases (BENCH_*
+# variables).
+start_server() {
+	local db=()
+	[ -z "$DB" ] || db=(-db "$DB")
+	"$tmp/server" -addr "$ADDR" "${db[@]}" >"$tmp/server.out" 2>"$tmp/server.err" &
+	server_pid=$!
+	await_server "$server_pid" "$tmp/server.out"
+	if [ "$REPLICAS" = 2 ]; then
+		"$tmp/server" -addr "$ADDR2" -issuer "$BASE" "${db[@]}" >"$tmp/server2.out" 2>>"$tmp/server.err" &
+		server2_pid=$!
+		await_server "$server2_pid" "$tmp/server2.out"
+	fi
 	eval "$("$tmp/loadgen" prep -base "$BASE")"
 }
 
 stop_server() {
-	kill "$server_pid"
-	wait "$server_pid" 2>/dev/null || true
-	server_pid=
+	for pid in $server_pid $server2_pid; do
+		kill "$pid"
+		wait "$pid" 2>/dev/null || true
+	done
+	server_pid= server2_pid=
 }
 
 LOAD_BEFORE=$(cut -d' ' -f1-3 /proc/loadavg)
@@ -90,7 +121,29 @@ HZ=$(getconf CLK_TCK)
 # cpu_ticks prints the server's utime+stime in clock ticks (fields 14 and 15
 # of /proc/PID/stat, counted after the command name).
 cpu_ticks() {
-	sed 's/^.*) //' "/proc/$server_pid/stat" | awk '{print $12 + $13}'
+	local pid sum=0
+	for pid in $server_pid $server2_pid; do
+		sum=$((sum + $(sed 's/^.*) //' "/proc/$pid/stat" | awk '{print $12 + $13}')))
+	done
+	echo "$sum"
+}
+
+# wrk_run DURATION URLPATH runs wrk on the server, or on both replicas at
+# once (half the connections and threads each), and prints one LOAD line:
+# the operations summed, the latencies the worse of the two.
+wrk_run() {
+	if [ "$REPLICAS" = 1 ]; then
+		wrk -t"$THREADS" -c"$CONNS" -d"$1" -s bench/wrk.lua "$BASE$2"
+		return
+	fi
+	local t=$(((THREADS + 1) / 2)) c=$((CONNS / 2))
+	wrk -t"$t" -c"$c" -d"$1" -s bench/wrk.lua "$BASE$2" >"$tmp/wrk1" &
+	local p1=$!
+	wrk -t"$t" -c"$c" -d"$1" -s bench/wrk.lua "http://$ADDR2$2" >"$tmp/wrk2"
+	wait "$p1"
+	grep -h '^LOAD' "$tmp/wrk1" "$tmp/wrk2" | sed 's/[a-z0-9_]*=//g' | awk '
+		{ ops += $2; if ($3 > s) s = $3; if ($4 > p50) p50 = $4; if ($5 > p99) p99 = $5; e += $6 }
+		END { printf "LOAD ops=%d seconds=%.3f p50_us=%d p99_us=%d errors=%d\n", ops, s, p50, p99, e }'
 }
 
 results="$tmp/results"
@@ -125,11 +178,10 @@ wrk_case() {
 	start_server
 	local name=$1
 	eval "export BENCH_METHOD=\"$2\" BENCH_CTYPE=\"$4\" BENCH_AUTH=\"$5\" BENCH_BODY=\"$6\""
-	local url=$BASE$3
-	wrk -t"$THREADS" -c"$CONNS" -d"$WARMUP" -s bench/wrk.lua "$url" >/dev/null
+	wrk_run "$WARMUP" "$3" >/dev/null
 	local t0 t1 out
 	t0=$(cpu_ticks)
-	out=$(wrk -t"$THREADS" -c"$CONNS" -d"$DURATION" -s bench/wrk.lua "$url")
+	out=$(wrk_run "$DURATION" "$3")
 	t1=$(cpu_ticks)
 	stop_server
 	record "$name" "$(grep '^LOAD' <<<"$out")" $((t1 - t0))
@@ -138,6 +190,7 @@ wrk_case() {
 # loadgen_case NAME CASE
 loadgen_case() {
 	want "$1" || return 0
+	[ "$REPLICAS" = 1 ] || return 0
 	start_server
 	local out
 	out=$("$tmp/loadgen" run -base "$BASE" -case "$2" -c "$CONNS" -d "$DURATION" -warmup "$WARMUP" -pid "$server_pid")
@@ -147,7 +200,7 @@ loadgen_case() {
 	record "$1" "$line" "$(sed -n 's/.*cpu_ticks=\([0-9]*\).*/\1/p' <<<"$line")"
 }
 
-echo "load.sh: $BASE, $CONNS connections, $DURATION per case after $WARMUP warm-up, wrk -t$THREADS, $ROUNDS round(s)" >&2
+echo "load.sh: $BASE${DB:+ on PostgreSQL}$([ "$REPLICAS" = 1 ] || echo " and http://$ADDR2"), $CONNS connections, $DURATION per case after $WARMUP warm-up, wrk -t$THREADS, $ROUNDS round(s)" >&2
 for round in $(seq "$ROUNDS"); do
 	echo "round $round" >&2
 	ROUND=$round
@@ -163,6 +216,7 @@ done
 echo
 echo "$(date -u '+%Y-%m-%d %H:%M UTC'), $(lscpu | sed -n 's/^Model name: *//p'), $(nproc) cores, $(go env GOVERSION), load average before: $LOAD_BEFORE"
 echo "wrk -t$THREADS -c$CONNS -d$DURATION (loadgen -c $CONNS), loopback, server and load generator sharing the cores;"
+[ -z "$DB" ] || echo "PostgreSQL model with the verification cache, $REPLICAS replica(s) on one database (on this machine too);"
 echo "each figure is the median of $ROUNDS round(s); ratios are taken within each round against its first hello, then the median."
 echo
 awk -F'\t' -v hz="$HZ" "$(cat "$(dirname "$0")/median.awk")"'

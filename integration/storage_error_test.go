@@ -66,8 +66,8 @@ func (m *brokenModel) GetAuthorizationCode(ctx context.Context, d mcpoauth.Diges
 }
 
 // TestStorageErrorsAreServerErrors: a Model failure becomes a 500
-// server_error with a fixed body, and reaches ErrorHandler with its cause
-// (DESIGN invariant).
+// server_error with a fixed body (on the bearer path a 503 with
+// Retry-After), and reaches ErrorHandler with its cause (DESIGN invariant).
 func TestStorageErrorsAreServerErrors(t *testing.T) {
 	var bm *brokenModel
 	h := newHarness(t, func(c *mcpoauth.Config) {
@@ -98,6 +98,16 @@ func TestStorageErrorsAreServerErrors(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			code, body, hdr := do()
+			if name == "bearer" {
+				// The bearer path cannot tell a client whether its token
+				// is good: 503 with Retry-After, so that it keeps the
+				// token and tries again.
+				require.Equal(t, http.StatusServiceUnavailable, code, body)
+				require.Equal(t, "1", hdr.Get("Retry-After"))
+				require.Contains(t, body, `"error":"temporarily_unavailable"`)
+				require.Empty(t, hdr.Values("WWW-Authenticate"))
+				return
+			}
 			require.Equal(t, http.StatusInternalServerError, code, body)
 			if strings.HasPrefix(hdr.Get("Content-Type"), "text/html") {
 				// The error page of a browser-facing step.

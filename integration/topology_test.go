@@ -193,10 +193,10 @@ func TestSplitTopology(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, code)
 	require.Zero(t, verifyFailures.Load())
 
-	// With the authorization server gone, an uncached token is a 500 (the
-	// verifier cannot tell), never a 200 or a 401.
+	// With the authorization server gone, an uncached token is a 503 with
+	// Retry-After (the verifier cannot tell), never a 200 or a 401.
 	asTS.Close()
 	code, _ = callRS("another-uncached-token")
-	require.Equal(t, http.StatusInternalServerError, code)
+	require.Equal(t, http.StatusServiceUnavailable, code)
 	require.EqualValues(t, 1, verifyFailures.Load())
 }

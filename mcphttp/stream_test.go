@@ -109,7 +109,7 @@ func TestBoundStreamsEnds(t *testing.T) {
 			cause: ErrTokenRevoked, lasted: time.Minute, calls: 1,
 		},
 		{
-			name: "RequireBearerAuth 500: a failing verifier ends the stream (fail closed) and is reported",
+			name: "RequireBearerAuth 503: a failing verifier ends the stream (fail closed) and is reported",
 			verify: func(time.Duration) (*bearer.AuthInfo, error) {
 				return nil, fmt.Errorf("verify: %w", errStore)
 			},

@@ -1,7 +1,9 @@
 package postgres
 
 import (
+	"context"
 	"testing"
+	"time"
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/bench/modelbench"
@@ -24,4 +26,42 @@ func BenchmarkModel(b *testing.B) {
 func BenchmarkServerOnModel(b *testing.B) {
 	requirePostgres(b)
 	modelbench.Run(b, func(b *testing.B) mcpoauth.Model { return newTestModel(b, Options{}) })
+}
+
+// BenchmarkGetToken measures the verification of one access token on
+// PostgreSQL, without and with the verification cache (a hit: the token
+// was verified before), the figures docs/performance.md compares with a
+// bare request.
+func BenchmarkGetToken(b *testing.B) {
+	requirePostgres(b)
+	for _, bc := range []struct {
+		name  string
+		cache bool
+	}{{"database", false}, {"cache", true}} {
+		b.Run(bc.name, func(b *testing.B) {
+			m := newTestModel(b, Options{VerificationCache: bc.cache, SweepInterval: NoSweep})
+			ctx := context.Background()
+			now := time.Now()
+			tok := &mcpoauth.Token{
+				Digest: mcpoauth.Digest{1, 2, 3}, Kind: mcpoauth.AccessToken, ClientID: "c", UserID: "u", GrantID: "g",
+				Scopes: []string{"mcp:tools"}, Resource: "https://mcp.example.com/mcp", IssuedAt: now, ExpiresAt: now.Add(time.Hour), GrantExpiresAt: now.Add(time.Hour),
+			}
+			if err := m.SaveTokens(ctx, tok); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := m.GetToken(ctx, tok.Digest); err != nil {
+				b.Fatal(err)
+			}
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					if _, err := m.GetToken(ctx, tok.Digest); err != nil {
+						b.Error(err)
+						return
+					}
+				}
+			})
+		})
+	}
 }

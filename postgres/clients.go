@@ -11,7 +11,8 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 )
 
-// GetClient returns the client with this client_id, or ErrNotFound.
+// GetClient returns the client with this client_id, or ErrNotFound. If
+// the connection breaks, the SELECT runs once more on another.
 func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Client, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
@@ -25,9 +26,11 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 		meta                   []byte
 		c                      = &mcpoauth.Client{ID: clientID}
 	)
-	err := m.pool.QueryRow(ctx,
-		`SELECT secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at FROM mcpoauth_clients WHERE id = $1`,
-		clientID).Scan(&secret, &secretExp, &issue, &meta, &c.PreRegistered, &c.AuthMethodDefaulted, &used)
+	err := m.safeRead(ctx, func(q querier) error {
+		return q.QueryRow(ctx,
+			`SELECT secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at FROM mcpoauth_clients WHERE id = $1`,
+			clientID).Scan(&secret, &secretExp, &issue, &meta, &c.PreRegistered, &c.AuthMethodDefaulted, &used)
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errClientNotFound
 	}
@@ -155,11 +158,14 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 			if tag.RowsAffected() == 0 {
 				return errClientNotFound
 			}
-			return nil
+			return notify(ctx, tx, "delete client", idPayload(notifyClient, clientID))
 		})
 		if !isDeadlock(err) {
 			break
 		}
+	}
+	if err == nil {
+		m.evict(idPayload(notifyClient, clientID))
 	}
 	return err
 }

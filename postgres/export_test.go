@@ -7,6 +7,8 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth"
 )
 
 // The helpers the external tests (package postgres_test) share with the
@@ -57,3 +59,27 @@ func NewTestModelOn(tb testing.TB, pool *pgxpool.Pool, opts Options) *Model {
 	tb.Helper()
 	return newTestModelOn(tb, pool, opts)
 }
+
+// The verification cache, seen from the tests.
+
+// Cached reports whether the Model's verification cache holds the token.
+func (m *Model) Cached(d mcpoauth.Digest) bool {
+	if m.cache == nil {
+		return false
+	}
+	m.cache.mu.RLock()
+	defer m.cache.mu.RUnlock()
+	_, ok := m.cache.entries[d]
+	return ok
+}
+
+// Listening reports whether the cache's notification connection listens.
+func (m *Model) Listening() bool { return m.cache != nil && m.cache.listening.Load() }
+
+// ListenerPID returns the process ID of the backend of the notification
+// connection, 0 if there is none.
+func (m *Model) ListenerPID() uint32 { return m.listenerPID.Load() }
+
+// HoldListener keeps the notification connection from reconnecting (true)
+// or lets it (false).
+func (m *Model) HoldListener(hold bool) { m.holdListener.Store(hold) }

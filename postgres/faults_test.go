@@ -218,10 +218,23 @@ func requireServerError(t *testing.T, r reply, extra ...string) {
 	require.NotContains(t, r.Header.Get("WWW-Authenticate"), "invalid_token")
 }
 
+// requireUnavailable checks a reply is the bearer path's 503: Retry-After,
+// fixed body, no internals, no challenge.
+func requireUnavailable(t *testing.T, r reply, extra ...string) {
+	t.Helper()
+	require.Equal(t, http.StatusServiceUnavailable, r.Status, r.String())
+	require.Equal(t, "temporarily_unavailable", r.errorCode(), r.String())
+	require.Equal(t, "1", r.Header.Get("Retry-After"))
+	require.Empty(t, r.Header.Values("WWW-Authenticate"))
+	for _, s := range append(internals, extra...) {
+		require.NotContains(t, strings.ToLower(string(r.Body)), strings.ToLower(s))
+	}
+}
+
 // TestDatabaseUnreachable: with the database unreachable (the proxy in
 // front of it down, every connection cut), every endpoint that needs it
-// answers 500 server_error with no internals, reports the cause to
-// ErrorHandler, and nothing panics: a bearer token is not called invalid,
+// answers 500 server_error (the bearer path 503 with Retry-After) with no
+// internals, reports the cause to ErrorHandler, and nothing panics: a bearer token is not called invalid,
 // a revocation is not claimed, an introspection is not "inactive". Nothing
 // is burnt either: once the database is reachable again, the very
 // credentials refused meanwhile work, without restarting anything.
@@ -307,6 +320,12 @@ func TestDatabaseUnreachable(t *testing.T) {
 		t.Run("down/"+tc.name, func(t *testing.T) {
 			r, err := tc.do()
 			require.NoError(t, err)
+			if tc.name == "bearer" {
+				// The bearer path answers 503 with Retry-After: the
+				// client keeps its token (a 401 would make it drop it).
+				requireUnavailable(t, r, host, strconv.Itoa(int(port)))
+				return
+			}
 			requireServerError(t, r, host, strconv.Itoa(int(port)))
 		})
 	}

@@ -239,11 +239,16 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 		return nil
 	}
 	now := m.cfg.clock()
-	return m.inTx(ctx, "revoke grant", func(tx pgx.Tx) error {
+	payload := idPayload(notifyGrant, grantID)
+	err := m.inTx(ctx, "revoke grant", func(tx pgx.Tx) error {
 		_, err := lockThen(ctx, tx, lockKeys(lockClassGrant, grantID), revokeGrantSQL, grantID, now, now.Add(RevokedGrantRetention))
 		if err != nil {
 			return storageError(ctx, "revoke grant", err)
 		}
-		return nil
+		return notify(ctx, tx, "revoke grant", payload)
 	})
+	if err == nil {
+		m.evict(payload)
+	}
+	return err
 }

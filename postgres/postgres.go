@@ -72,6 +72,7 @@ import (
 	"log/slog"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -117,6 +118,14 @@ type Model struct {
 	stopSweeper context.CancelFunc
 	done        chan struct{} // closed when the sweeper has exited
 	closeOnce   sync.Once
+
+	// cache is the verification cache, nil unless
+	// Options.VerificationCache; its listener runs until Close.
+	cache        *verificationCache
+	stopListener context.CancelFunc
+	listenDone   chan struct{} // closed when the listener has exited
+	holdListener atomic.Bool   // tests: keep the listener from reconnecting
+	listenerPID  atomic.Uint32 // the listening backend's process ID, 0 if none
 }
 
 // NoSweep, as Options.SweepInterval, runs no background sweeper: call
@@ -143,6 +152,35 @@ type Options struct {
 	// it has no caller to return them to (nil: a warning on
 	// slog.Default()). The error never carries a credential.
 	SweepErrorHandler func(error)
+
+	// VerificationCache keeps the access tokens GetToken finds in memory,
+	// so that a replica answers repeated verifications of a token without
+	// a round trip to the database. Off by default. Every revocation
+	// (RevokeToken, RevokeGrant, DeleteClient, DeleteIdleClients: a
+	// token, a grant, a replay detected, a client, a user's grants) sends
+	// a PostgreSQL notification in its transaction, whether the cache is
+	// on or not, and each Model with the cache keeps one connection of
+	// its own (outside the pool) LISTENing for them: a revocation on any
+	// replica evicts the token from every cache within milliseconds of
+	// its commit, and from the revoking replica's own before the call
+	// returns. While that connection is down (or silent past
+	// CacheStaleness), entries older than CacheStaleness are not served;
+	// once it is back the whole cache is flushed, since notifications
+	// were lost. So a revoked token is accepted by another replica for at
+	// most CacheStaleness after the revocation, in the worst case.
+	//
+	// It needs a direct session with the database: through a pooler in
+	// transaction mode (PgBouncer's default) LISTEN receives nothing, and
+	// tokens stay cached for up to five minutes after their revocation.
+	VerificationCache bool
+	// CacheSize is the most access tokens the cache holds (0:
+	// DefaultCacheSize, about 30 MB at 300 bytes a token).
+	CacheSize int
+	// CacheStaleness bounds how long a revoked token may still be
+	// accepted by another replica while notifications do not arrive (0:
+	// DefaultCacheStaleness). The notification connection is checked
+	// every third of it.
+	CacheStaleness time.Duration
 }
 
 // config is Options with the defaults applied.
@@ -203,7 +241,22 @@ func newModel(pool *pgxpool.Pool, owns bool, opts Options) *Model {
 		}
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	m := &Model{pool: pool, ownsPool: owns, cfg: cfg, stopSweeper: cancel, done: make(chan struct{})}
+	m := &Model{pool: pool, ownsPool: owns, cfg: cfg, stopSweeper: cancel, done: make(chan struct{}), listenDone: make(chan struct{})}
+	if opts.VerificationCache {
+		size, staleness := DefaultCacheSize, DefaultCacheStaleness
+		if opts.CacheSize > 0 {
+			size = opts.CacheSize
+		}
+		if opts.CacheStaleness > 0 {
+			staleness = opts.CacheStaleness
+		}
+		m.cache = newVerificationCache(size, staleness, cfg.clock)
+		lctx, stop := context.WithCancel(context.Background())
+		m.stopListener = stop
+		go m.listener(lctx)
+	} else {
+		close(m.listenDone)
+	}
 	if cfg.sweepInterval <= 0 {
 		close(m.done)
 		return m
@@ -215,14 +268,20 @@ func newModel(pool *pgxpool.Pool, owns bool, opts Options) *Model {
 // Pool returns the connection pool the Model uses.
 func (m *Model) Pool() *pgxpool.Pool { return m.pool }
 
-// Close stops the background sweeper, interrupting a sweep in progress, and
-// waits for it to exit; if the Model was made by Open it then closes the
-// pool. It is idempotent and safe to call concurrently. A Model made by New
-// stays usable afterwards, only nothing sweeps it any more.
+// Close stops the background sweeper, interrupting a sweep in progress,
+// and the verification cache's listener, and waits for them to exit; if
+// the Model was made by Open it then closes the pool. It is idempotent and
+// safe to call concurrently. A Model made by New stays usable afterwards,
+// only nothing sweeps it any more, and its cache, hearing no revocations,
+// serves nothing older than CacheStaleness.
 func (m *Model) Close() {
 	m.closeOnce.Do(func() {
 		m.stopSweeper()
+		if m.stopListener != nil {
+			m.stopListener()
+		}
 		<-m.done
+		<-m.listenDone
 		if m.ownsPool {
 			m.pool.Close()
 		}

@@ -133,6 +133,7 @@ func (m *Model) DeleteIdleClients(ctx context.Context, idleSince time.Time) (int
 // deleted.
 func (m *Model) deleteIdleClientBatch(ctx context.Context, idleSince time.Time) (candidates, deleted int, err error) {
 	const op = "delete idle clients"
+	var payloads []string
 	err = m.inTx(ctx, op, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, idleClientsSQL, idleSince, idleClientBatch)
 		if err != nil {
@@ -164,7 +165,14 @@ func (m *Model) deleteIdleClientBatch(ctx context.Context, idleSince time.Time) 
 			return storageError(ctx, op, err)
 		}
 		deleted = int(tag.RowsAffected())
-		return nil
+		payloads = make([]string, len(ids))
+		for i, id := range ids {
+			payloads[i] = idPayload(notifyClient, id)
+		}
+		return notify(ctx, tx, op, payloads...)
 	})
+	if err == nil {
+		m.evict(payloads...)
+	}
 	return candidates, deleted, err
 }

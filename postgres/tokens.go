@@ -33,13 +33,34 @@ func (m *Model) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error
 
 // GetToken returns an access or refresh token by digest, including a
 // rotated refresh token (RotatedAt set), or ErrNotFound: one SELECT by primary
-// key, a statement pgx prepares once per connection.
+// key, a statement pgx prepares once per connection. With
+// Options.VerificationCache an access token found before is answered from
+// memory. If the connection breaks, the SELECT runs once more on another.
 func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	return scanToken(ctx, "get token", token, m.pool.QueryRow(ctx,
-		`SELECT `+tokenColumns+` FROM mcpoauth_tokens WHERE digest = $1`, token[:]))
+	var epoch uint64
+	if m.cache != nil {
+		if t, ok := m.cache.get(token); ok {
+			return t, nil
+		}
+		epoch = m.cache.epoch.Load()
+	}
+	var t *mcpoauth.Token
+	err := m.safeRead(ctx, func(q querier) error {
+		var err error
+		t, err = scanToken(ctx, "get token", token, q.QueryRow(ctx,
+			`SELECT `+tokenColumns+` FROM mcpoauth_tokens WHERE digest = $1`, token[:]))
+		return err
+	})
+	if err != nil {
+		return nil, err
+	}
+	if m.cache != nil {
+		m.cache.put(t, epoch)
+	}
+	return t, nil
 }
 
 func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.Row) (*mcpoauth.Token, error) {
@@ -101,10 +122,14 @@ func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID
 		var err error
 		t, err = scanToken(ctx, "revoke token", token, tx.QueryRow(ctx,
 			`DELETE FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 RETURNING `+tokenColumns, token[:], clientID))
-		return err
+		if err != nil || t.Kind != mcpoauth.AccessToken {
+			return err // refresh tokens are never cached
+		}
+		return notify(ctx, tx, "revoke token", tokenPayload(token))
 	})
 	if err != nil {
 		return nil, err
 	}
+	m.evict(tokenPayload(token))
 	return t, nil
 }
