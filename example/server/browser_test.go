@@ -153,6 +153,48 @@ func TestBrowserDevice(t *testing.T) {
 	assert.Equal(t, "dana", e.whoami(e.mcpSession(tr.AccessToken), tr.AccessToken).UserID)
 }
 
+// TestBrowserAccount shows the connected apps page to a user in Chromium:
+// the demo sign-in, the user's apps with their self-asserted names and
+// scopes (screenshot account.png), and a revoke button that ends an app's
+// access and comes back to the page.
+func TestBrowserAccount(t *testing.T) {
+	chrome := startChromium(t)
+	e := newTestEnv(t, "")
+	_, notes := e.connect("Example MCP Client", "alice")
+	e.connect("Claude", "alice")
+	e.connect("Someone Else's App", "bob")
+
+	tab := chrome.newTab(t)
+	tab.navigate(t, e.issuer+"/account")
+	tab.waitFor(t, e.issuer+"/account")
+	tab.eval(t, `document.getElementById("username").focus(); "focused"`)
+	_, err := tab.c.call(tab.session, "Input.insertText", map[string]any{"text": "alice"})
+	require.NoError(t, err)
+	tab.eval(t, `document.querySelector('form button[type="submit"]').click(); "clicked"`)
+	require.Eventually(t, func() bool {
+		v, err := tab.tryEval(`document.readyState + " " + document.body.innerText`)
+		return err == nil && strings.HasPrefix(v, "complete ") && strings.Contains(v, "Signed in as alice")
+	}, 10*time.Second, 50*time.Millisecond, "signed in")
+	text := tab.eval(t, `document.body.innerText`)
+	assert.Contains(t, text, "Example MCP Client")
+	assert.Contains(t, text, "Claude")
+	assert.NotContains(t, text, "Someone Else's App")
+	assert.Contains(t, text, "self-asserted")
+	assert.Contains(t, text, scopeTools)
+	assert.Equal(t, "2", tab.eval(t, `String(document.querySelectorAll("button.revoke").length)`))
+	tab.screenshot(t, "account.png")
+
+	// Revoke the older app (listed last).
+	tab.eval(t, `const b = document.querySelectorAll("button.revoke"); b[b.length - 1].click(); "clicked"`)
+	tab.waitFor(t, e.issuer+"/account?revoked=1")
+	text = tab.eval(t, `document.body.innerText`)
+	assert.Contains(t, text, "Access revoked")
+	assert.NotContains(t, text, "Example MCP Client")
+	assert.Contains(t, text, "Claude")
+	resp, _ := e.callMCP(notes.AccessToken)
+	assert.Equal(t, http.StatusUnauthorized, resp.StatusCode, "the revoked app's token is dead")
+}
+
 // waitFor waits until the tab has loaded a URL starting with prefix.
 func (tb *tab) waitFor(t *testing.T, prefix string) {
 	t.Helper()

@@ -67,6 +67,11 @@ type options struct {
 	model mcpoauth.Model
 	// logger receives the access log and the library's logs.
 	logger *slog.Logger
+	// logFormat is "text" (the default) or "json": the handler of logger.
+	logFormat string
+	// events receives the audit events (Config.OnEvent), one record
+	// each; run gives it a JSON handler. nil: no events.
+	events *slog.Logger
 	// now is the authorization server's clock; nil is time.Now (tests
 	// move it).
 	now func() time.Time
@@ -99,6 +104,13 @@ redirect URI to register at the provider is <issuer>/login/callback.
 Sessions are cookies sealed with a key generated at start, so they end
 with the process.
 
+<issuer>/account lists the signed-in user's connected apps (their grants)
+with a button to revoke each; without -upstream-issuer it has a demo
+sign-in of its own (any name, no password). For operators: /metrics serves
+the library's metrics as Prometheus text, /healthz answers 200 while the
+process runs, and /readyz 200 while the storage answers (else 503). Audit
+events go to stderr as JSON lines ("msg":"audit").
+
 Flags:
 `
 
@@ -115,10 +127,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.upstreamIssuer, "upstream-issuer", "", "issuer `URL` of an OpenID provider to sign users in through (found by discovery), instead of the\ndemo username field; needs -upstream-client-id and -upstream-client-secret. Register\n<issuer>/login/callback as the redirect URI there")
 	fs.StringVar(&o.upstreamClientID, "upstream-client-id", "", "client `ID` of this server at the -upstream-issuer provider")
 	fs.StringVar(&o.upstreamClientSecret, "upstream-client-secret", "", "client `SECRET` of this server at the -upstream-issuer provider")
+	fs.StringVar(&o.logFormat, "log-format", "text", "`FORMAT` of the log on stderr: text, or json for JSON lines (audit events are JSON lines either way)")
 	// Not "return o, cli.Parse(...)": o would be read in no set order.
 	err := cli.Parse(fs, usageIntro, args, stderr, func() error {
 		if o.dbURL == sqlitePrefix {
 			return errors.New("-db sqlite: needs a file path, as in sqlite:oauth.db")
+		}
+		if o.logFormat != "text" && o.logFormat != "json" {
+			return fmt.Errorf("-log-format must be text or json, not %q", o.logFormat)
 		}
 		if o.accessTokens != "opaque" && o.accessTokens != "jwt" {
 			return fmt.Errorf("-access-tokens must be opaque or jwt, not %q", o.accessTokens)
@@ -145,7 +161,14 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
+	// Audit events are JSON lines on stderr, whatever -log-format says:
+	// {"time":...,"level":"INFO","msg":"audit","event":{"type":...}}.
+	jsonLog := slog.NewJSONHandler(stderr, nil)
+	opts.events = slog.New(jsonLog)
 	logger := slog.New(slog.NewTextHandler(stderr, nil))
+	if opts.logFormat == "json" {
+		logger = opts.events
+	}
 	opts.logger = logger
 	if opts.dbURL != "" {
 		model, closeModel, err := openModel(ctx, opts.dbURL, logger)

@@ -34,7 +34,7 @@ func TestHelpMentionsEveryFlag(t *testing.T) {
 	require.ErrorIs(t, err, flag.ErrHelp)
 	out := stderr.String()
 	assert.Contains(t, out, "Usage: server [flags]")
-	for _, f := range []string{"-addr", "-issuer", "-clients", "-db", "-access-tokens"} {
+	for _, f := range []string{"-addr", "-issuer", "-clients", "-db", "-access-tokens", "-log-format", "/account", "/metrics", "/healthz", "/readyz"} {
 		assert.Contains(t, out, f)
 	}
 	assert.Contains(t, out, "127.0.0.1:3000", "the default address")
@@ -43,7 +43,7 @@ func TestHelpMentionsEveryFlag(t *testing.T) {
 }
 
 func TestBadFlags(t *testing.T) {
-	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-addr"}, {"-access-tokens", "paseto"}} {
+	for _, args := range [][]string{{"-nope"}, {"extra"}, {"-addr"}, {"-access-tokens", "paseto"}, {"-log-format", "logfmt"}} {
 		var stdout, stderr bytes.Buffer
 		err := run(context.Background(), args, &stdout, &stderr)
 		var uerr cli.UsageError

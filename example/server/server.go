@@ -34,6 +34,8 @@ type exampleServer struct {
 	handler http.Handler
 	oauth   *mcpoauth.OAuthServer
 	mcp     *mcpEndpoint
+	// metrics is the MeterProvider behind /metrics.
+	metrics *metrics
 	// closeModel closes the MemoryModel newServer made; nil when the
 	// caller passed the Model.
 	closeModel func() error
@@ -50,7 +52,7 @@ func (s *exampleServer) endStreams() { s.mcp.endStreams() }
 // Model, if the server created it).
 func (s *exampleServer) Close() error {
 	s.endStreams()
-	err := s.oauth.Close()
+	err := errors.Join(s.oauth.Close(), s.metrics.close())
 	if s.closeModel != nil {
 		err = errors.Join(err, s.closeModel())
 	}
@@ -92,6 +94,16 @@ func newServer(opts options) (_ *exampleServer, err error) {
 			_ = closeModel()
 		}
 	}()
+	// The library's metrics, served as Prometheus text at /metrics.
+	meters, err := newMetrics()
+	if err != nil {
+		return nil, err
+	}
+	defer func() {
+		if err != nil {
+			_ = meters.close()
+		}
+	}()
 	var signIn *upstreamSignIn
 	var onApproval func(*http.Request, *mcpoauth.Grant) (*mcpoauth.Identity, error)
 	if opts.upstreamIssuer != "" {
@@ -129,6 +141,10 @@ func newServer(opts options) (_ *exampleServer, err error) {
 		ClientIDMetadataDocuments: mcpoauth.CIMDConfig{Enabled: true},
 		Logger:                    logger,
 		Now:                       opts.now,
+		// Audit events as JSON lines, metrics for /metrics. No
+		// TracerProvider: the example exports no traces.
+		OnEvent:       auditLogger(opts.events),
+		MeterProvider: meters.provider,
 	})
 	if err != nil {
 		return nil, err
@@ -149,9 +165,22 @@ func newServer(opts options) (_ *exampleServer, err error) {
 	consent := newConsentHandler(srv, consentPath, signIn, logger)
 	device := newDeviceHandler(srv, devicePath, signIn, logger)
 	mcpHandler := newMCPEndpoint(srv, iu.Scheme+"://"+iu.Host, hosts == nil, signIn, logger)
+	account, err := newAccountHandler(srv, iu.Path+"/account", iu.Scheme == "https", signIn, logger)
+	if err != nil {
+		_ = srv.Close()
+		return nil, err
+	}
 	// Exact paths, not ServeMux patterns: the issuer's path is data, and
 	// must not be read as pattern syntax.
-	paths := map[string]http.Handler{consentPath: consent, devicePath: device, mcpPath: mcpHandler}
+	paths := map[string]http.Handler{consentPath: consent, devicePath: device, mcpPath: mcpHandler,
+		iu.Path + "/account": account,
+		// For the operator: Prometheus text and the two probes. A
+		// deployment serves these on an internal port, not to the
+		// internet.
+		iu.Path + "/metrics": meters.handler,
+		iu.Path + "/healthz": healthz(),
+		iu.Path + "/readyz":  readyz(model, logger),
+	}
 	if signIn != nil {
 		paths[iu.Path+"/login"] = signIn.Login()
 		paths[iu.Path+"/login/callback"] = signIn.Callback()
@@ -172,6 +201,7 @@ func newServer(opts options) (_ *exampleServer, err error) {
 		handler:    accessLog(logger, handler),
 		oauth:      srv,
 		mcp:        mcpHandler,
+		metrics:    meters,
 		closeModel: closeModel,
 	}, nil
 }
