@@ -8,6 +8,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
+	"github.com/mcpoauth/mcpoauth/internal/oautherr"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -36,6 +37,24 @@ const minStaticSecretLength = 32
 // read it starts again from a fresh read; without a concurrent DeleteClient
 // two rounds always suffice.
 const putClientAttempts = 4
+
+// Client returns a client as the server sees it: a registered one from the
+// Model, or, for a client ID metadata document URL (when they are enabled),
+// the document's metadata, fetched or cached, exactly as /authorize would
+// resolve it. An error wraps ErrNotFound for an unknown client or a
+// document that cannot be fetched or is invalid. A page that names clients
+// (a "connected apps" page) uses it; show the name as the client's own
+// claim.
+func (s *OAuthServer) Client(ctx context.Context, clientID string) (*Client, error) {
+	c, oerr := s.grants.GetClient(ctx, clientID)
+	if oerr != nil {
+		if oerr.Code == oautherr.CodeServerError {
+			return nil, fmt.Errorf("mcpoauth: get client: %w", oerr)
+		}
+		return nil, fmt.Errorf("mcpoauth: get client %q: %s: %w", clientID, oerr.Description, ErrNotFound)
+	}
+	return c, nil
+}
 
 // RegisterClient registers a static client (one of a configuration file),
 // validated like a dynamic registration, or brings the registered client

@@ -221,6 +221,10 @@ func TestCIMDAuthorizationCodeFlow(t *testing.T) {
 	require.Contains(t, mcp.Body.String(), `"client":"`+cimdClientID+`"`)
 	require.Equal(t, 1, f.hitCount(cimdPath), "one fetch, then the cache")
 	require.Zero(t, h.model.Stats().Clients, "nothing is registered")
+	c, err := h.srv.Client(context.Background(), cimdClientID)
+	require.NoError(t, err, "OAuthServer.Client resolves a document client")
+	require.Equal(t, "Example App", c.Metadata.ClientName)
+	require.Equal(t, 1, f.hitCount(cimdPath), "from the cache")
 
 	// A client that is not public gets nothing: a document client has no
 	// secret to present.

@@ -178,3 +178,15 @@ func TestGrantManagementNeedsGrantRecords(t *testing.T) {
 	assert.ErrorIs(t, err, mcpoauth.ErrNoGrantRecords)
 	assert.NoError(t, h.srv.RevokeGrant(ctx, "unknown"))
 }
+
+// TestClientLookup: OAuthServer.Client finds a registered client, and an
+// unknown one is ErrNotFound.
+func TestClientLookup(t *testing.T) {
+	h := newHarness(t)
+	id := h.publicClient()
+	c, err := h.srv.Client(context.Background(), id)
+	require.NoError(t, err)
+	assert.Equal(t, id, c.ID)
+	_, err = h.srv.Client(context.Background(), "unknown-client")
+	assert.ErrorIs(t, err, mcpoauth.ErrNotFound)
+}

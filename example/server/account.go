@@ -284,11 +284,11 @@ func (h *accountHandler) app(r *http.Request, g *mcpoauth.Grant) connectedApp {
 		}
 	}
 	// A client ID metadata document URL: its host is the one verified
-	// fact about the client. (Such clients may not be in the Model.)
+	// fact about the client; Client resolves its document for the name.
 	if u, err := url.Parse(g.ClientID); err == nil && u.Scheme == "https" && u.Host != "" {
 		a.ClientIDHost = u.Host
 	}
-	c, err := h.srv.Model().GetClient(r.Context(), g.ClientID)
+	c, err := h.srv.Client(r.Context(), g.ClientID)
 	switch {
 	case err == nil:
 		a.ClientName = c.Metadata.ClientName
