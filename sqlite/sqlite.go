@@ -225,7 +225,7 @@ func Open(ctx context.Context, path string, opts Options) (*Model, error) {
 	if readers < 1 {
 		readers = 1
 	}
-	w, err := openDB(ctx, dsn(path, busy, opts.Durability, false), 1)
+	w, err := openDB(ctx, dsn(path, busy, opts.Durability, false), 1, busy)
 	if err != nil {
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
 	}
@@ -233,7 +233,7 @@ func Open(ctx context.Context, path string, opts Options) (*Model, error) {
 		_ = w.Close()
 		return nil, err
 	}
-	r, err := openDB(ctx, dsn(path, busy, opts.Durability, true), readers)
+	r, err := openDB(ctx, dsn(path, busy, opts.Durability, true), readers, busy)
 	if err != nil {
 		_ = w.Close()
 		return nil, fmt.Errorf("sqlite: open %s: %w", path, err)
@@ -271,20 +271,46 @@ func dsn(path string, busy time.Duration, d Durability, readOnly bool) string {
 // openDB opens a pool of at most n connections and checks that one opens.
 // Connections are kept open: each holds its prepared statements and page
 // cache.
-func openDB(ctx context.Context, dsn string, n int) (*sql.DB, error) {
-	db, err := sql.Open("sqlite", dsn)
-	if err != nil {
-		return nil, err
-	}
-	db.SetMaxOpenConns(n)
-	db.SetMaxIdleConns(n)
-	db.SetConnMaxLifetime(0)
-	db.SetConnMaxIdleTime(0)
-	if err := db.PingContext(ctx); err != nil {
+//
+// Opening retries, for up to busy, while the file is locked: a connection
+// that switches a new file to WAL while another process does the same can
+// get SQLITE_BUSY at once, without SQLite calling its busy handler (the
+// mode change needs an exclusive lock, which SQLite does not wait for), so
+// busy_timeout alone does not cover processes that start together.
+func openDB(ctx context.Context, dsn string, n int, busy time.Duration) (*sql.DB, error) {
+	deadline := time.Now().Add(busy)
+	wait := time.Millisecond
+	for {
+		db, err := sql.Open("sqlite", dsn)
+		if err != nil {
+			return nil, err
+		}
+		db.SetMaxOpenConns(n)
+		db.SetMaxIdleConns(n)
+		db.SetConnMaxLifetime(0)
+		db.SetConnMaxIdleTime(0)
+		err = db.PingContext(ctx)
+		if err == nil {
+			return db, nil
+		}
 		_ = db.Close()
-		return nil, err
+		if !isBusy(err) || time.Now().Add(wait).After(deadline) {
+			return nil, err
+		}
+		select {
+		case <-time.After(wait):
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+		wait = min(2*wait, 100*time.Millisecond)
 	}
-	return db, nil
+}
+
+// isBusy reports whether err is SQLite's SQLITE_BUSY (the file is locked by
+// another connection), with any extended code.
+func isBusy(err error) bool {
+	var e *sqlite.Error
+	return errors.As(err, &e) && e.Code()&0xff == sqlite3.SQLITE_BUSY
 }
 
 // prepare prepares the hot-path lookups on the reader pool.
