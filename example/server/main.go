@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -58,6 +59,9 @@ type options struct {
 	// none) make users sign in through that OpenID provider instead of
 	// the demo username field.
 	upstreamIssuer, upstreamClientID, upstreamClientSecret string
+	// trustIDPs are the enterprise identity providers (-trust-idp) whose
+	// ID-JAGs the jwt-bearer grant accepts; none leaves that grant off.
+	trustIDPs []mcpoauth.IdentityProvider
 	// model stores clients, requests, codes and tokens; nil is a new
 	// MemoryModel, which the server closes. The caller owns and closes a
 	// Model it passes (a -db flag selecting PostgreSQL will set it).
@@ -87,6 +91,13 @@ redirect URI to register at the provider is <issuer>/login/callback.
 Sessions are cookies sealed with a key generated at start, so they end
 with the process.
 
+With -trust-idp ISSUER=JWKS_URL (repeatable), the server also accepts
+enterprise-managed authorization (MCP SEP-990): the RFC 7523 jwt-bearer
+grant with an Identity Assertion JWT Authorization Grant (ID-JAG) that
+identity provider signed for a confidential client registered (with
+-clients) for grant type urn:ietf:params:oauth:grant-type:jwt-bearer. The
+user is ISSUER#sub. Without the flag that grant stays off.
+
 Flags:
 `
 
@@ -103,6 +114,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.upstreamIssuer, "upstream-issuer", "", "issuer `URL` of an OpenID provider to sign users in through (found by discovery), instead of the\ndemo username field; needs -upstream-client-id and -upstream-client-secret. Register\n<issuer>/login/callback as the redirect URI there")
 	fs.StringVar(&o.upstreamClientID, "upstream-client-id", "", "client `ID` of this server at the -upstream-issuer provider")
 	fs.StringVar(&o.upstreamClientSecret, "upstream-client-secret", "", "client `SECRET` of this server at the -upstream-issuer provider")
+	fs.Func("trust-idp", "trust the enterprise identity provider `ISSUER=JWKS_URL` for ID-JAGs (jwt-bearer grant);\nrepeatable; the JWKS URL is https, or http on a loopback host", func(v string) error {
+		iss, jwks, ok := strings.Cut(v, "=")
+		if !ok || iss == "" || jwks == "" {
+			return errors.New("want ISSUER=JWKS_URL")
+		}
+		o.trustIDPs = append(o.trustIDPs, mcpoauth.IdentityProvider{Issuer: iss, JWKSURL: jwks})
+		return nil
+	})
 	// Not "return o, cli.Parse(...)": o would be read in no set order.
 	err := cli.Parse(fs, usageIntro, args, stderr, func() error {
 		if o.accessTokens != "opaque" && o.accessTokens != "jwt" {
