@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/audit"
@@ -204,6 +205,12 @@ func (s *OAuthServer) putClient(ctx context.Context, info metadata.ClientInforma
 func (s *OAuthServer) validateClientInformation(info metadata.ClientInformation) (metadata.ClientMetadata, error) {
 	if info.ClientID == "" {
 		return info.ClientMetadata, fmt.Errorf("%w: client_id is required", ErrInvalidClientInformation)
+	}
+	if strings.ContainsFunc(info.ClientID, func(r rune) bool { return r < 0x20 || r > 0x7e }) {
+		// RFC 6749 Appendix A.1: client_id is VSCHAR. A control byte
+		// could also pass for the replay store's key of an identity
+		// provider (AssertionReplayStore).
+		return info.ClientMetadata, fmt.Errorf("%w: client_id must be printable ASCII (RFC 6749 Appendix A.1)", ErrInvalidClientInformation)
 	}
 	if s.grants.IsDocumentClientID(info.ClientID) {
 		// It would never be looked up: such ids name metadata documents.

@@ -248,11 +248,17 @@ type Config struct {
 	// one: it also hands the user's upstream tokens to the grant.
 	OnApproval func(r *http.Request, g *Grant) (*Identity, error)
 	// GrantTypes are the enabled grants: GrantAuthorizationCode,
-	// GrantRefreshToken, GrantClientCredentials, GrantDeviceCode. Default:
+	// GrantRefreshToken, GrantClientCredentials, GrantDeviceCode,
+	// GrantJWTBearer. Default:
 	// authorization_code and refresh_token. A list you set replaces the
 	// default, so name GrantAuthorizationCode and GrantRefreshToken in it
 	// too if you still want them.
 	GrantTypes []string
+	// TrustedIdentityProviders are the enterprise identity providers whose
+	// identity assertions (ID-JAG) the jwt-bearer grant accepts, for MCP
+	// enterprise-managed authorization; see IdentityProvider. Required
+	// with GrantJWTBearer, refused without it. Default: none.
+	TrustedIdentityProviders []IdentityProvider
 	// AllowInsecureRedirectURIs accepts non-loopback http redirect URIs at
 	// registration. Development only.
 	AllowInsecureRedirectURIs bool
@@ -479,7 +485,7 @@ func configError(field, reason string) error {
 }
 
 // supportedGrantTypes are the grant types this build can enable.
-var supportedGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode}
+var supportedGrantTypes = []string{GrantAuthorizationCode, GrantRefreshToken, GrantClientCredentials, GrantDeviceCode, GrantJWTBearer}
 
 // settings is a validated Config with defaults applied.
 type settings struct {
@@ -491,6 +497,9 @@ type settings struct {
 	ownsModel                 bool
 	// signingKeys is SigningKeys ready to sign; nil for opaque tokens.
 	signingKeys *jose.KeySet
+	// idJAG verifies the jwt-bearer grant's assertions; nil when that
+	// grant is off.
+	idJAG *grants.IDJAGVerifier
 }
 
 // validate checks c and applies its defaults, one concern at a time; each
@@ -503,12 +512,14 @@ func (c Config) validate() (*settings, error) {
 	s.GrantTypes = slices.Clone(c.GrantTypes)
 	s.RateLimits.TrustedProxies = slices.Clone(c.RateLimits.TrustedProxies)
 	s.IntrospectionClients = slices.Clone(c.IntrospectionClients)
+	s.TrustedIdentityProviders = slices.Clone(c.TrustedIdentityProviders)
 	for _, step := range []func() error{
 		s.validateURLs,
 		s.validateGrants,
 		s.validateScopes,
 		s.validateLifetimes,
 		s.validateModel,
+		s.validateIdentityProviders,
 		s.validateRateLimits,
 		s.validateIntrospection,
 		s.validateAccessTokenFormat,

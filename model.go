@@ -318,6 +318,10 @@ type ClientUsageRecorder interface {
 //     not before: the server refuses an expired assertion itself, so a
 //     pair need not be compared with any clock when it is used.
 //   - It stores AssertionIDDigest(clientID, jti), never the jti itself.
+//
+// The jwt-bearer grant (GrantJWTBearer) needs it too, and records each
+// identity assertion's jti under a clientID argument made of a NUL byte,
+// "id-jag:" and the identity provider's issuer, which no client ID can be (RFC 6749 Appendix A.1: client IDs are printable ASCII).
 type AssertionReplayStore interface {
 	UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error
 }

@@ -74,6 +74,11 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 	if s.cfg.signingKeys != nil {
 		m.JWKSURI = base + JWKSPath
 	}
+	if contains(s.cfg.GrantTypes, GrantJWTBearer) {
+		// ID-JAG draft §7.2; grant_types_supported lists the jwt-bearer
+		// URN already, as the draft requires beside it.
+		m.AuthorizationGrantProfilesSupported = []string{grants.IDJAGProfile}
+	}
 	if contains(s.cfg.GrantTypes, GrantDeviceCode) {
 		// RFC 8628 §4.
 		m.DeviceAuthorizationEndpoint = base + "/device"

@@ -101,7 +101,9 @@ func New(cfg Config) (*OAuthServer, error) {
 	}
 	if gs, ok := s.Model.(GrantStore); ok {
 		srv.grants.Grants = gs
-		if s.OnApproval != nil {
+		if s.OnApproval != nil || s.idJAG != nil {
+			// Grants record who the user is at the upstream or the
+			// enterprise identity provider: tell tools.
 			srv.grants.Identities = &grants.IdentityCache{}
 		}
 	}
@@ -125,6 +127,10 @@ func New(cfg Config) (*OAuthServer, error) {
 			Replay:    rs,
 			Keys:      &clientjwt.KeySets{Now: s.Now},
 		}
+	}
+	if s.idJAG != nil {
+		s.idJAG.Keys.Now = s.Now
+		srv.grants.IDJAG = s.idJAG
 	}
 	if c := s.ClientIDMetadataDocuments; c.Enabled {
 		srv.grants.Documents = cimd.New(cimd.Options{

@@ -80,7 +80,7 @@ func (o *observer) eventsOf(typ audit.Type) []audit.Event {
 // credential (or a value as secret: the pending request id, the CSRF
 // token).
 var credentialParams = []string{
-	"code", "code_verifier", "refresh_token", "access_token", "client_secret", "client_assertion",
+	"code", "code_verifier", "refresh_token", "access_token", "client_secret", "client_assertion", "assertion",
 	"device_code", "user_code", "token", "csrf_token", "request_id", "registration_access_token",
 }
 

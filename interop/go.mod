@@ -3,6 +3,7 @@ module github.com/mcpoauth/mcpoauth/interop
 go 1.26.0
 
 require (
+	github.com/go-jose/go-jose/v4 v4.1.9
 	github.com/modelcontextprotocol/go-sdk v1.8.0
 	github.com/stretchr/testify v1.12.1
 	golang.org/x/net v0.62.0

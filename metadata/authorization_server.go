@@ -61,6 +61,13 @@ type AuthorizationServer struct {
 	// authorization response carries iss (RFC 9207 §3); false is the
 	// default and is omitted.
 	AuthorizationResponseISSParameterSupported bool `json:"authorization_response_iss_parameter_supported,omitempty"`
+	// AuthorizationGrantProfilesSupported lists the authorization grant
+	// profiles the token endpoint processes, such as the Identity Assertion
+	// JWT Authorization Grant's urn:ietf:params:oauth:grant-profile:id-jag
+	// (draft-ietf-oauth-identity-assertion-authz-grant §7.2), which MCP
+	// clients look for to find enterprise-managed authorization. It never
+	// names which issuers are trusted.
+	AuthorizationGrantProfilesSupported []string `json:"authorization_grant_profiles_supported,omitempty"`
 	// ClientIDMetadataDocumentSupported tells clients that an https URL may
 	// be used as client_id (OAuth Client ID Metadata Document draft).
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`

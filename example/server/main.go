@@ -61,6 +61,9 @@ type options struct {
 	// none) make users sign in through that OpenID provider instead of
 	// the demo username field.
 	upstreamIssuer, upstreamClientID, upstreamClientSecret string
+	// trustIDPs are the enterprise identity providers (-trust-idp) whose
+	// ID-JAGs the jwt-bearer grant accepts; none leaves that grant off.
+	trustIDPs []mcpoauth.IdentityProvider
 	// model stores clients, requests, codes and tokens; nil is a new
 	// MemoryModel, which the server closes. The caller owns and closes a
 	// Model it passes (run sets it from -db).
@@ -111,6 +114,13 @@ the library's metrics as Prometheus text, /healthz answers 200 while the
 process runs, and /readyz 200 while the storage answers (else 503). Audit
 events go to stderr as JSON lines ("msg":"audit").
 
+With -trust-idp ISSUER=JWKS_URL (repeatable), the server also accepts
+enterprise-managed authorization (MCP SEP-990): the RFC 7523 jwt-bearer
+grant with an Identity Assertion JWT Authorization Grant (ID-JAG) that
+identity provider signed for a confidential client registered (with
+-clients) for grant type urn:ietf:params:oauth:grant-type:jwt-bearer. The
+user is ISSUER#sub. Without the flag that grant stays off.
+
 Flags:
 `
 
@@ -128,6 +138,14 @@ func parseFlags(args []string, stderr io.Writer) (options, error) {
 	fs.StringVar(&o.upstreamClientID, "upstream-client-id", "", "client `ID` of this server at the -upstream-issuer provider")
 	fs.StringVar(&o.upstreamClientSecret, "upstream-client-secret", "", "client `SECRET` of this server at the -upstream-issuer provider")
 	fs.StringVar(&o.logFormat, "log-format", "text", "`FORMAT` of the log on stderr: text, or json for JSON lines (audit events are JSON lines either way)")
+	fs.Func("trust-idp", "trust the enterprise identity provider `ISSUER=JWKS_URL` for ID-JAGs (jwt-bearer grant);\nrepeatable; the JWKS URL is https, or http on a loopback host", func(v string) error {
+		iss, jwks, ok := strings.Cut(v, "=")
+		if !ok || iss == "" || jwks == "" {
+			return errors.New("want ISSUER=JWKS_URL")
+		}
+		o.trustIDPs = append(o.trustIDPs, mcpoauth.IdentityProvider{Issuer: iss, JWKSURL: jwks})
+		return nil
+	})
 	// Not "return o, cli.Parse(...)": o would be read in no set order.
 	err := cli.Parse(fs, usageIntro, args, stderr, func() error {
 		if o.dbURL == sqlitePrefix {

@@ -130,8 +130,7 @@ func newServer(opts options) (_ *exampleServer, err error) {
 		ResourceName:      "mcpoauth example MCP server",
 		ScopesSupported:   []string{scopeTools},
 		// Every grant this build supports.
-		GrantTypes: []string{mcpoauth.GrantAuthorizationCode, mcpoauth.GrantRefreshToken,
-			mcpoauth.GrantClientCredentials, mcpoauth.GrantDeviceCode},
+		GrantTypes: grantTypes(opts),
 		// The device page; /device (inside Router) is the RFC 8628 device
 		// authorization endpoint the device itself calls.
 		DeviceAuthorizationURL: issuer + "/activate",
@@ -139,8 +138,10 @@ func newServer(opts options) (_ *exampleServer, err error) {
 		// document as client_id (MCP 2025-11-25); it is fetched from
 		// public addresses only.
 		ClientIDMetadataDocuments: mcpoauth.CIMDConfig{Enabled: true},
-		Logger:                    logger,
-		Now:                       opts.now,
+		// -trust-idp: enterprise-managed authorization (jwt-bearer grant).
+		TrustedIdentityProviders: opts.trustIDPs,
+		Logger:                   logger,
+		Now:                      opts.now,
 		// Audit events as JSON lines, metrics for /metrics. No
 		// TracerProvider: the example exports no traces.
 		OnEvent:       auditLogger(opts.events),
@@ -204,6 +205,17 @@ func newServer(opts options) (_ *exampleServer, err error) {
 		metrics:    meters,
 		closeModel: closeModel,
 	}, nil
+}
+
+// grantTypes are every grant this build supports, the jwt-bearer grant
+// only when -trust-idp names an identity provider to trust.
+func grantTypes(opts options) []string {
+	g := []string{mcpoauth.GrantAuthorizationCode, mcpoauth.GrantRefreshToken,
+		mcpoauth.GrantClientCredentials, mcpoauth.GrantDeviceCode}
+	if len(opts.trustIDPs) > 0 {
+		g = append(g, mcpoauth.GrantJWTBearer)
+	}
+	return g
 }
 
 // loadClients registers the static clients of a JSON file: an array of RFC

@@ -34,6 +34,10 @@ var Algorithms = []string{string(jose.RS256), string(jose.PS256), string(jose.ES
 
 var algorithms = []jose.SignatureAlgorithm{jose.RS256, jose.PS256, jose.ES256, jose.EdDSA}
 
+// SignatureAlgorithms is Algorithms for jwt.ParseSigned: every JWT the
+// server verifies (client assertions, ID-JAGs) is held to it.
+func SignatureAlgorithms() []jose.SignatureAlgorithm { return slices.Clone(algorithms) }
+
 // Bounds of an assertion's lifetime.
 const (
 	// MaxLifetime is how far ahead of now an assertion's exp may be: the
@@ -156,14 +160,14 @@ func (v *Verifier) verifySignature(ctx context.Context, tok *jwt.JSONWebToken, h
 	default:
 		return ErrNoKeys
 	}
-	keys := candidates(set, hdr)
+	keys := Candidates(set, hdr)
 	if len(keys) == 0 && hdr.KeyID != "" && fromURI {
 		fresh, fetched, err := v.Keys.Get(ctx, md.JWKSURI, true)
 		if err != nil {
 			return fmt.Errorf("%w: %w", ErrNoKeys, err)
 		}
 		if fetched {
-			keys = candidates(fresh, hdr)
+			keys = Candidates(fresh, hdr)
 		}
 	}
 	if len(keys) == 0 {
@@ -177,10 +181,10 @@ func (v *Verifier) verifySignature(ctx context.Context, tok *jwt.JSONWebToken, h
 	return ErrSignature
 }
 
-// candidates are the keys of set that may have signed a token with hdr:
+// Candidates are the keys of set that may have signed a token with hdr:
 // those with its kid when it names one, and whose alg, when they name
 // one, is the header's.
-func candidates(set jose.JSONWebKeySet, hdr jose.Header) []jose.JSONWebKey {
+func Candidates(set jose.JSONWebKeySet, hdr jose.Header) []jose.JSONWebKey {
 	var out []jose.JSONWebKey
 	for _, k := range set.Keys {
 		if hdr.KeyID != "" && k.KeyID != hdr.KeyID {

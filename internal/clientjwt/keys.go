@@ -14,6 +14,7 @@ import (
 	"github.com/go-jose/go-jose/v4"
 
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
+	"github.com/mcpoauth/mcpoauth/internal/redirect"
 )
 
 // Bounds of the jwks_uri cache and fetches.
@@ -48,6 +49,13 @@ type KeySets struct {
 	TTL time.Duration
 	// Transport replaces cimd.Transport(); tests only.
 	Transport http.RoundTripper
+	// OperatorURLs says the URLs fetched are the operator's configuration
+	// (a trusted identity provider's jwks_uri), not a client's: they are
+	// fetched through an ordinary transport, so that an identity provider
+	// on the company's private network can be reached, and http is
+	// allowed on a loopback host (development and tests). Redirects,
+	// cookies, size and time stay bounded.
+	OperatorURLs bool
 
 	mu       sync.Mutex
 	cache    map[string]keyEntry
@@ -151,11 +159,15 @@ func (k *KeySets) store(uri string, e keyEntry) {
 // and size, through the guarded transport.
 func (k *KeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, error) {
 	u, err := url.Parse(uri)
-	if err != nil || u.Scheme != "https" || u.Host == "" || u.User != nil {
+	if err != nil || !(u.Scheme == "https" || k.OperatorURLs && u.Scheme == "http" && redirect.IsLoopbackHost(u.Hostname())) || u.Host == "" || u.User != nil {
 		return jose.JSONWebKeySet{}, fmt.Errorf("%w: not an https URL", ErrFetch)
 	}
 	rt := k.Transport
-	if rt == nil {
+	switch {
+	case rt != nil:
+	case k.OperatorURLs:
+		rt = operatorTransport
+	default:
 		rt = cimd.Transport()
 	}
 	c := &http.Client{
@@ -186,6 +198,12 @@ func (k *KeySets) fetch(ctx context.Context, uri string) (jose.JSONWebKeySet, er
 	}
 	return ParseKeySet(body)
 }
+
+// operatorTransport fetches the key sets of URLs the operator configured:
+// the default transport's settings (proxy from the environment, timeouts),
+// without the guard against private addresses that client-supplied URLs
+// need.
+var operatorTransport = http.DefaultTransport.(*http.Transport).Clone()
 
 // ParseKeySet decodes a JWK Set (RFC 7517 §5), keeping only public
 // signature keys: a private or symmetric key is dropped, so that no

@@ -192,6 +192,9 @@ type Service struct {
 	// Model cannot record assertion ids, and then private_key_jwt is
 	// neither advertised nor accepted.
 	Assertions *clientjwt.Verifier
+	// IDJAG verifies the identity assertions of the jwt-bearer grant; nil
+	// unless that grant is enabled.
+	IDJAG *IDJAGVerifier
 	// Usage records that clients were issued tokens (see recordUse); nil
 	// when the store cannot, or idle clients are kept.
 	Usage ClientUsageRecorder

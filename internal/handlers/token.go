@@ -80,6 +80,8 @@ func grantHandlerOf(grantType string) grantHandler {
 		return (*Env).clientCredentials
 	case grants.DeviceCode:
 		return (*Env).pollDeviceCode
+	case grants.JWTBearer:
+		return (*Env).jwtBearer
 	}
 	return nil
 }
@@ -130,4 +132,14 @@ func (e *Env) pollDeviceCode(r *http.Request, client *record.Client, form map[st
 		return nil, oerr
 	}
 	return e.Grants.PollDeviceCode(r.Context(), grants.DeviceTokenRequest{Client: client, DeviceCode: p[0]})
+}
+
+// jwtBearer redeems an identity assertion (RFC 7523 §2.1: assertion, and
+// optionally scope; RFC 8707 resource).
+func (e *Env) jwtBearer(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+	p, oerr := params(form, "assertion", "scope", "resource")
+	if oerr != nil {
+		return nil, oerr
+	}
+	return e.Grants.JWTBearer(r.Context(), grants.JWTBearerRequest{Client: client, Assertion: p[0], Scope: p[1], Resource: p[2]})
 }
