@@ -22,6 +22,7 @@ import (
 	"golang.org/x/oauth2"
 
 	"github.com/mcpoauth/mcpoauth/interop/browser"
+	"github.com/mcpoauth/mcpoauth/interop/chromium"
 	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
@@ -376,7 +377,7 @@ func TestUpstreamChromium(t *testing.T) {
 	// Started after the servers, so that it closes (cleanups run last in,
 	// first out) before they stop: its idle connections would hold the
 	// example server's graceful shutdown.
-	chrome := startChromium(t)
+	chrome := chromium.Start(t)
 	ctx := testContext(t, flowTimeout)
 	hc := newHTTPClient(t)
 	ctx = context.WithValue(ctx, oauth2.HTTPClient, hc)
@@ -397,26 +398,26 @@ func TestUpstreamChromium(t *testing.T) {
 	verifier := oauth2.GenerateVerifier()
 	resource := oauth2.SetAuthURLParam("resource", s.mcpURL)
 
-	tab := chrome.newTab(t)
-	tab.navigate(t, cfg.AuthCodeURL("st-chromium", oauth2.S256ChallengeOption(verifier), resource))
-	tab.waitFor(t, s.issuer+"/consent?", "")
-	text := tab.eval(t, `document.body.innerText`)
+	tab := chrome.NewTab(t)
+	tab.Navigate(t, cfg.AuthCodeURL("st-chromium", oauth2.S256ChallengeOption(verifier), resource))
+	tab.WaitFor(t, s.issuer+"/consent?", "")
+	text := tab.Eval(t, `document.body.innerText`)
 	assert.Contains(t, text, "mcpoauth interop: Chromium")
 	assert.Contains(t, text, "Sign in with "+p.host())
-	assert.Equal(t, "0", tab.eval(t, `String(document.querySelectorAll('input[name="username"]').length)`), "no demo username field")
+	assert.Equal(t, "0", tab.Eval(t, `String(document.querySelectorAll('input[name="username"]').length)`), "no demo username field")
 
-	tab.click(t, `a[href*="/login?"]`)
-	tab.waitFor(t, p.issuer+"/interaction/", `document.querySelector('input[name="prompt"]')?.value === "login"`)
-	tab.typeInto(t, `input[name="login"]`, p.account.Sub)
-	tab.typeInto(t, `input[name="password"]`, oidcPassword)
-	tab.click(t, `button[type="submit"]`)
-	tab.waitFor(t, p.issuer+"/interaction/", `document.querySelector('input[name="prompt"]')?.value === "consent"`)
-	tab.click(t, `button[type="submit"]`)
+	tab.Click(t, `a[href*="/login?"]`)
+	tab.WaitFor(t, p.issuer+"/interaction/", `document.querySelector('input[name="prompt"]')?.value === "login"`)
+	tab.TypeInto(t, `input[name="login"]`, p.account.Sub)
+	tab.TypeInto(t, `input[name="password"]`, oidcPassword)
+	tab.Click(t, `button[type="submit"]`)
+	tab.WaitFor(t, p.issuer+"/interaction/", `document.querySelector('input[name="prompt"]')?.value === "consent"`)
+	tab.Click(t, `button[type="submit"]`)
 
-	tab.waitFor(t, s.issuer+"/consent?", `document.body.innerText.includes("Signed in as")`)
-	html := tab.eval(t, `document.documentElement.outerHTML`)
+	tab.WaitFor(t, s.issuer+"/consent?", `document.body.innerText.includes("Signed in as")`)
+	html := tab.Eval(t, `document.documentElement.outerHTML`)
 	assertSignedIn(t, p, html)
-	tab.click(t, `button[value="approve"]`)
+	tab.Click(t, `button[value="approve"]`)
 
 	var code string
 	select {
@@ -425,8 +426,8 @@ func TestUpstreamChromium(t *testing.T) {
 		assert.Equal(t, s.issuer, v.Get("iss"))
 		code = v.Get("code")
 		require.NotEmpty(t, code, "authorization response: %v", v)
-	case <-time.After(pageTimeout):
-		t.Fatalf("the browser never reached the redirect URI; now at %s", tab.eval(t, `location.href`))
+	case <-time.After(chromium.PageTimeout):
+		t.Fatalf("the browser never reached the redirect URI; now at %s", tab.Eval(t, `location.href`))
 	}
 
 	tok, err := cfg.Exchange(ctx, code, oauth2.VerifierOption(verifier), resource)

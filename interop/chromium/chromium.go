@@ -1,11 +1,18 @@
-package interop
+// Package chromium drives a headless Chromium for the browser tests of the
+// example server and the interop suite: pages are loaded, read and clicked
+// through the DevTools protocol over a pipe, so that no WebDriver or
+// websocket library is needed. It is test support, not for import by the
+// library.
+package chromium
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
 	"fmt"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -14,18 +21,18 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// chromiumCallTimeout bounds one DevTools command; pageTimeout the wait for
-// a page to load.
+// chromiumCallTimeout bounds one DevTools command; PageTimeout the wait for
+// a page to load (WaitFor), which tests waiting on a page use too.
 const (
 	chromiumCallTimeout = 10 * time.Second
-	pageTimeout         = 15 * time.Second
+	// PageTimeout bounds WaitFor.
+	PageTimeout = 15 * time.Second
 )
 
-// chromium is a headless Chromium driven over the DevTools protocol on
+// Browser is a headless Chromium driven over the DevTools protocol on
 // --remote-debugging-pipe: JSON messages separated by NUL bytes, written to
-// its fd 3 and read from its fd 4. No websocket client needed. (The same
-// driver as example/server's browser tests, which live in another package.)
-type chromium struct {
+// its fd 3 and read from its fd 4. No websocket client needed.
+type Browser struct {
 	cmd *exec.Cmd
 	in  *os.File
 
@@ -34,6 +41,7 @@ type chromium struct {
 	pending map[int]chan cdpMessage
 }
 
+// cdpMessage is a DevTools answer (events are read and dropped).
 type cdpMessage struct {
 	ID     int             `json:"id"`
 	Result json.RawMessage `json:"result"`
@@ -42,9 +50,10 @@ type cdpMessage struct {
 	} `json:"error"`
 }
 
-// startChromium starts the browser, or skips the test when it is missing
-// (fails instead under MCPOAUTH_REQUIRE_BROWSER=1).
-func startChromium(t *testing.T) *chromium {
+// Start starts the browser for the test, or skips the test when it is
+// missing (fails instead under MCPOAUTH_REQUIRE_BROWSER=1); the browser is
+// closed when the test ends.
+func Start(t testing.TB) *Browser {
 	t.Helper()
 	var path string
 	for _, name := range []string{"chromium", "chromium-browser", "google-chrome"} {
@@ -71,7 +80,7 @@ func startChromium(t *testing.T) *chromium {
 	require.NoError(t, cmd.Start())
 	_ = toChrome.Close()
 	_ = fromChrome.Close()
-	c := &chromium{cmd: cmd, in: in, pending: map[int]chan cdpMessage{}}
+	c := &Browser{cmd: cmd, in: in, pending: map[int]chan cdpMessage{}}
 	go c.read(out)
 	t.Cleanup(func() {
 		done := make(chan error, 1)
@@ -88,7 +97,8 @@ func startChromium(t *testing.T) *chromium {
 	return c
 }
 
-func (c *chromium) read(out *os.File) {
+// read delivers the browser's answers to their callers.
+func (c *Browser) read(out *os.File) {
 	defer out.Close()
 	r := bufio.NewReader(out)
 	for {
@@ -112,7 +122,7 @@ func (c *chromium) read(out *os.File) {
 
 // call sends one command (to a page session, or to the browser when session
 // is "") and waits for its result.
-func (c *chromium) call(session, method string, params any) (json.RawMessage, error) {
+func (c *Browser) call(session, method string, params any) (json.RawMessage, error) {
 	c.mu.Lock()
 	c.nextID++
 	id := c.nextID
@@ -145,12 +155,14 @@ func (c *chromium) call(session, method string, params any) (json.RawMessage, er
 	}
 }
 
-type tab struct {
-	c       *chromium
+// Tab is one page of the browser.
+type Tab struct {
+	c       *Browser
 	session string
 }
 
-func (c *chromium) newTab(t *testing.T) *tab {
+// NewTab opens a blank page.
+func (c *Browser) NewTab(t testing.TB) *Tab {
 	t.Helper()
 	res, err := c.call("", "Target.createTarget", map[string]any{"url": "about:blank"})
 	require.NoError(t, err)
@@ -164,25 +176,28 @@ func (c *chromium) newTab(t *testing.T) *tab {
 		SessionID string `json:"sessionId"`
 	}
 	require.NoError(t, json.Unmarshal(res, &att))
-	return &tab{c: c, session: att.SessionID}
+	return &Tab{c: c, session: att.SessionID}
 }
 
-func (tb *tab) navigate(t *testing.T, u string) {
+// Navigate loads u in the tab (without waiting: see WaitFor).
+func (tb *Tab) Navigate(t testing.TB, u string) {
 	t.Helper()
 	_, err := tb.c.call(tb.session, "Page.navigate", map[string]any{"url": u})
 	require.NoError(t, err)
 }
 
-// eval evaluates a JavaScript expression in the page (DevTools is not
+// Eval evaluates a JavaScript expression in the page (DevTools is not
 // subject to the page's CSP) and returns its string value.
-func (tb *tab) eval(t *testing.T, expr string) string {
+func (tb *Tab) Eval(t testing.TB, expr string) string {
 	t.Helper()
-	v, err := tb.tryEval(expr)
+	v, err := tb.TryEval(expr)
 	require.NoError(t, err)
 	return v
 }
 
-func (tb *tab) tryEval(expr string) (string, error) {
+// TryEval is Eval returning its error, for expressions that may fail while
+// a page navigates.
+func (tb *Tab) TryEval(expr string) (string, error) {
 	res, err := tb.c.call(tb.session, "Runtime.evaluate", map[string]any{"expression": expr, "returnByValue": true})
 	if err != nil {
 		return "", err
@@ -204,44 +219,73 @@ func (tb *tab) tryEval(expr string) (string, error) {
 	return fmt.Sprint(r.Result.Value), nil
 }
 
-// waitFor waits until the tab has loaded a URL starting with prefix and, if
+// WaitFor waits until the tab has loaded a URL starting with prefix and, if
 // ready is not empty, the JavaScript expression ready is true on it.
-func (tb *tab) waitFor(t *testing.T, prefix, ready string) {
+func (tb *Tab) WaitFor(t testing.TB, prefix, ready string) {
 	t.Helper()
 	cond := "true"
 	if ready != "" {
 		cond = "Boolean(" + ready + ")"
 	}
-	deadline := time.Now().Add(pageTimeout)
+	deadline := time.Now().Add(PageTimeout)
 	for {
 		// Errors are expected while the page navigates.
-		v, err := tb.tryEval(`location.href + " " + document.readyState + " " + ` + cond)
+		v, err := tb.TryEval(`location.href + " " + document.readyState + " " + ` + cond)
 		if err == nil && strings.HasPrefix(v, prefix) && strings.HasSuffix(v, " complete true") {
 			return
 		}
 		if time.Now().After(deadline) {
-			t.Fatalf("waiting %s for a page at %s (with %s); last: %q %v", pageTimeout, prefix, cond, v, err)
+			t.Fatalf("waiting %s for a page at %s (with %s); last: %q %v", PageTimeout, prefix, cond, v, err)
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
 }
 
-// typeInto focuses the element of selector and types text, as a user would.
-func (tb *tab) typeInto(t *testing.T, selector, text string) {
+// TypeInto focuses the element of selector and types text, as a user would.
+func (tb *Tab) TypeInto(t testing.TB, selector, text string) {
 	t.Helper()
-	tb.eval(t, `document.querySelector(`+jsString(selector)+`).focus(); "focused"`)
+	tb.Eval(t, `document.querySelector(`+jsString(selector)+`).focus(); "focused"`)
 	_, err := tb.c.call(tb.session, "Input.insertText", map[string]any{"text": text})
 	require.NoError(t, err)
 }
 
-// click clicks the element of selector.
-func (tb *tab) click(t *testing.T, selector string) {
+// Click clicks the element of selector.
+func (tb *Tab) Click(t testing.TB, selector string) {
 	t.Helper()
-	tb.eval(t, `document.querySelector(`+jsString(selector)+`).click(); "clicked"`)
+	tb.Eval(t, `document.querySelector(`+jsString(selector)+`).click(); "clicked"`)
 }
 
 // jsString is s as a JavaScript string literal.
 func jsString(s string) string {
 	b, _ := json.Marshal(s)
 	return string(b)
+}
+
+// Call sends one DevTools command to the tab's page and returns its result.
+func (tb *Tab) Call(method string, params any) (json.RawMessage, error) {
+	return tb.c.call(tb.session, method, params)
+}
+
+// Screenshot returns the page as a PNG, width CSS pixels wide and as tall
+// as the bottom of the element of selector plus margin.
+func (tb *Tab) Screenshot(t testing.TB, width int, selector string, margin int) []byte {
+	t.Helper()
+	metrics := func(height int) {
+		_, err := tb.Call("Emulation.setDeviceMetricsOverride", map[string]any{
+			"width": width, "height": height, "deviceScaleFactor": 1, "mobile": false,
+		})
+		require.NoError(t, err)
+	}
+	metrics(800)
+	h, err := strconv.Atoi(tb.Eval(t, `String(Math.ceil(document.querySelector(`+jsString(selector)+`).getBoundingClientRect().bottom) + `+strconv.Itoa(margin)+`)`))
+	require.NoError(t, err)
+	metrics(h)
+	res, err := tb.Call("Page.captureScreenshot", map[string]any{"format": "png"})
+	require.NoError(t, err)
+	var shot struct {
+		Data []byte `json:"data"` // base64 in JSON
+	}
+	require.NoError(t, json.Unmarshal(res, &shot))
+	require.True(t, bytes.HasPrefix(shot.Data, []byte("\x89PNG\r\n\x1a\n")), "a PNG")
+	return shot.Data
 }
