@@ -170,6 +170,9 @@ type Policy struct {
 	// IntrospectionClients are the client IDs of resource servers that may
 	// introspect every access token bound to Resource (see Introspect).
 	IntrospectionClients []string
+	// DPoPEnabled accepts DPoP proofs at the token endpoint (RFC 9449);
+	// DPoPRequired refuses token requests without one.
+	DPoPEnabled, DPoPRequired bool
 }
 
 // Enabled reports whether the server enables a grant type.
