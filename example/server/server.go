@@ -127,8 +127,12 @@ func newServer(opts options) (_ *exampleServer, err error) {
 		// document as client_id (MCP 2025-11-25); it is fetched from
 		// public addresses only.
 		ClientIDMetadataDocuments: mcpoauth.CIMDConfig{Enabled: true},
-		Logger:                    logger,
-		Now:                       opts.now,
+		// RFC 9449 DPoP: a client that sends a proof gets tokens bound to
+		// its key, which /mcp then accepts only with proofs of that key;
+		// a client that sends none gets bearer tokens as before.
+		DPoP:   mcpoauth.DPoPConfig{Enabled: true},
+		Logger: logger,
+		Now:    opts.now,
 	})
 	if err != nil {
 		return nil, err
