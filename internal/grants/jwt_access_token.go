@@ -52,15 +52,10 @@ type confirmation struct {
 	JKT string `json:"jkt"`
 }
 
-// mintAccessToken creates an access token record for a grant: opaque by
-// default, a signed JWT when JWTAccessTokens is set.
-func (s *Service) mintAccessToken(clientID, userID, grantID string, scopes []string, res string, now, grantExpires time.Time) (issued, *oautherr.Error) {
-	return s.mintBoundAccessToken(clientID, userID, grantID, scopes, res, "", now, grantExpires)
-}
-
-// mintBoundAccessToken is mintAccessToken for a token bound to the DPoP key
-// of thumbprint jkt ("" for none): stored with the record, and a cnf claim
-// in a JWT (RFC 9449 §6).
+// mintBoundAccessToken creates an access token record for a grant: opaque
+// by default, a signed JWT when JWTAccessTokens is set; bound to the DPoP
+// key of thumbprint jkt ("" for none): stored with the record, and a cnf
+// claim in a JWT (RFC 9449 §6).
 func (s *Service) mintBoundAccessToken(clientID, userID, grantID string, scopes []string, res, jkt string, now, grantExpires time.Time) (issued, *oautherr.Error) {
 	t := s.mintToken(record.AccessToken, clientID, userID, grantID, scopes, res, now, grantExpires)
 	t.record.JKT = jkt
