@@ -17,6 +17,7 @@ import (
 	"go.opentelemetry.io/otel/trace"
 
 	"github.com/mcpoauth/mcpoauth/audit"
+	"github.com/mcpoauth/mcpoauth/dpop"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/handlers"
 	"github.com/mcpoauth/mcpoauth/internal/jose"
@@ -279,6 +280,8 @@ type Config struct {
 	// five seconds, up to one minute (or up to DevicePollInterval, if it is
 	// larger).
 	DevicePollInterval time.Duration
+	// DPoP turns on RFC 9449 sender-constrained tokens; off by default.
+	DPoP DPoPConfig
 	// RateLimits configures per-client-IP rate limits.
 	RateLimits RateLimits
 	// ClientIDMetadataDocuments lets clients use the https URL of a client
@@ -456,6 +459,40 @@ type RateLimits struct {
 	FailClosed bool
 }
 
+// DPoPConfig configures RFC 9449 DPoP. With Enabled, a token request that
+// carries a valid proof gets tokens bound to the proof's key (token_type
+// DPoP; an access token records the key's thumbprint, a JWT access token
+// carries it as cnf.jkt, and so does introspection; a public client's
+// refresh token is bound too); a request without one still gets bearer
+// tokens, unless Required is set or the client registered
+// dpop_bound_access_tokens. RequireBearerAuth then accepts the DPoP scheme,
+// and admits a bound token only with a proof of its key: presented as
+// Bearer it is 401. The server metadata lists dpop_signing_alg_values_supported.
+type DPoPConfig struct {
+	// Enabled accepts DPoP proofs.
+	Enabled bool
+	// Required refuses token requests without a proof, and makes
+	// RequireBearerAuth refuse tokens that are not bound (protected
+	// resource metadata: dpop_bound_access_tokens_required). It implies
+	// Enabled.
+	Required bool
+	// SigningAlgs are the algorithms a proof may be signed with; default
+	// dpop.DefaultAlgorithms (ES256, RS256, PS256, EdDSA).
+	SigningAlgs []string
+	// NonceKey (at least 32 bytes) makes the server nonces of RFC 9449 §8
+	// and §9: set the same key on every replica, so that a nonce one
+	// issued is accepted by all. Default: random per process.
+	NonceKey []byte
+	// DisableNonces accepts proofs without a server nonce. Nonces are
+	// required by default: they bound a proof's lifetime by the server's
+	// clock, across replicas whose replay caches (of proof ids, in memory)
+	// are each their own.
+	DisableNonces bool
+	// ProofMaxAge bounds the age of a proof's iat; default
+	// dpop.DefaultMaxAge.
+	ProofMaxAge time.Duration
+}
+
 // Registration is a dynamic client registration (RFC 7591 §3.1) on its way
 // to RegistrationPolicy.
 type Registration struct {
@@ -500,6 +537,8 @@ type settings struct {
 	// idJAG verifies the jwt-bearer grant's assertions; nil when that
 	// grant is off.
 	idJAG *grants.IDJAGVerifier
+	// dpop checks DPoP proofs; nil while DPoP is off.
+	dpop *dpop.Verifier
 }
 
 // validate checks c and applies its defaults, one concern at a time; each
@@ -513,6 +552,9 @@ func (c Config) validate() (*settings, error) {
 	s.RateLimits.TrustedProxies = slices.Clone(c.RateLimits.TrustedProxies)
 	s.IntrospectionClients = slices.Clone(c.IntrospectionClients)
 	s.TrustedIdentityProviders = slices.Clone(c.TrustedIdentityProviders)
+	if s.Now == nil {
+		s.Now = time.Now
+	}
 	for _, step := range []func() error{
 		s.validateURLs,
 		s.validateGrants,
@@ -524,6 +566,7 @@ func (c Config) validate() (*settings, error) {
 		s.validateIntrospection,
 		s.validateAccessTokenFormat,
 		s.ClientIDMetadataDocuments.validate,
+		s.validateDPoP,
 	} {
 		if err := step(); err != nil {
 			return nil, err
@@ -531,9 +574,6 @@ func (c Config) validate() (*settings, error) {
 	}
 	if s.Logger == nil {
 		s.Logger = slog.Default()
-	}
-	if s.Now == nil {
-		s.Now = time.Now
 	}
 	return s, nil
 }
@@ -701,6 +741,31 @@ func (s *settings) validateRateLimits() error {
 			return configError(l.field, "more than one request per millisecond is not a limit")
 		}
 	}
+	return nil
+}
+
+// validateDPoP builds the proof verifier of an enabled DPoPConfig.
+func (s *settings) validateDPoP() error {
+	d := &s.DPoP
+	d.SigningAlgs = slices.Clone(d.SigningAlgs)
+	if !d.Enabled && !d.Required {
+		return nil
+	}
+	d.Enabled = true
+	if d.ProofMaxAge < 0 {
+		return configError("DPoP.ProofMaxAge", "must not be negative")
+	}
+	v, err := dpop.NewVerifier(dpop.Options{
+		Algorithms:    d.SigningAlgs,
+		MaxAge:        d.ProofMaxAge,
+		DisableNonces: d.DisableNonces,
+		NonceKey:      d.NonceKey,
+		Now:           s.Now,
+	})
+	if err != nil {
+		return configError("DPoP", strings.TrimPrefix(err.Error(), "dpop: "))
+	}
+	s.dpop = v
 	return nil
 }
 

@@ -59,6 +59,10 @@ func (s *OAuthServer) Metadata() metadata.AuthorizationServer {
 		// draft-ietf-oauth-client-id-metadata-document §6.
 		ClientIDMetadataDocumentSupported: s.cfg.ClientIDMetadataDocuments.Enabled,
 	}
+	if s.cfg.dpop != nil {
+		// RFC 9449 §5.1.
+		m.DPoPSigningAlgValuesSupported = s.cfg.dpop.Algorithms()
+	}
 	if s.grants.Assertions != nil {
 		// RFC 8414 §2: required once private_key_jwt is listed.
 		m.TokenEndpointAuthSigningAlgValuesSupported = slices.Clone(clientjwt.Algorithms)
@@ -101,9 +105,16 @@ func (s *OAuthServer) asScopes() []string {
 // ResourceServerURL: its resource identifier byte for byte, this server as
 // its authorization server, and the scopes.
 func (s *OAuthServer) ProtectedResourceMetadata() metadata.ProtectedResource {
+	var algs []string
+	if s.cfg.dpop != nil {
+		algs = s.cfg.dpop.Algorithms()
+	}
 	return metadata.ProtectedResource{
-		Resource:             s.cfg.resource,
-		AuthorizationServers: []string{s.cfg.issuer},
+		// RFC 9728 §2 (RFC 9449 §5.1 defines the values).
+		DPoPSigningAlgValuesSupported: algs,
+		DPoPBoundAccessTokensRequired: s.cfg.DPoP.Required,
+		Resource:                      s.cfg.resource,
+		AuthorizationServers:          []string{s.cfg.issuer},
 		// SEP-2207: offline_access is no resource's scope.
 		ScopesSupported:        slices.DeleteFunc(slices.Clone(s.cfg.ScopesSupported), func(sc string) bool { return sc == grants.OfflineAccess }),
 		BearerMethodsSupported: []string{"header"},

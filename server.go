@@ -97,6 +97,8 @@ func New(cfg Config) (*OAuthServer, error) {
 			DevicePollInterval:           s.DevicePollInterval,
 			DeviceMaxPollInterval:        max(maxDevicePollInterval, s.DevicePollInterval),
 			IntrospectionClients:         s.IntrospectionClients,
+			DPoPEnabled:                  s.dpop != nil,
+			DPoPRequired:                 s.DPoP.Required,
 		},
 	}
 	if gs, ok := s.Model.(GrantStore); ok {
@@ -156,6 +158,8 @@ func New(cfg Config) (*OAuthServer, error) {
 		SecureCookies:                  isHTTPS(s.issuer),
 		OnError:                        srv.onError,
 		OnApproval:                     s.OnApproval,
+		DPoP:                           s.dpop,
+		TokenURL:                       s.baseURL + "/token",
 	}
 	if s.ErrorPage != nil {
 		srv.env.ErrorPage = func(w http.ResponseWriter, r *http.Request, oerr *oautherr.Error) {
@@ -239,7 +243,8 @@ func (s *OAuthServer) VerifyAccessToken(ctx context.Context, token string) (*bea
 
 // RequireBearerAuth returns middleware that admits only requests carrying a
 // valid access token bound to ResourceServerURL and holding every scope in
-// requiredScopes; failures get the RFC 6750 / RFC 9728 challenges MCP
+// requiredScopes (with Config.DPoP, a DPoP-bound token with a proof of its
+// key; see DPoPConfig); failures get the RFC 6750 / RFC 9728 challenges MCP
 // clients discover the server by. Config.OperationScopes adds scopes per
 // MCP method and tool, and Config.ImpliedScopes the scope hierarchy. Use
 // package bearer directly for more options.
@@ -261,6 +266,8 @@ func (s *OAuthServer) RequireBearerAuth(requiredScopes ...string) func(http.Hand
 		ResourceMetadataURL: ProtectedResourceMetadataURL(s.cfg.resource),
 		Resource:            s.cfg.resource,
 		Now:                 s.cfg.Now,
+		DPoP:                s.cfg.dpop,
+		DPoPRequired:        s.cfg.DPoP.Required,
 		ErrorHandler: func(r *http.Request, err error) {
 			s.onError(r.Context(), "verify", oautherr.ServerError(err))
 		},

@@ -41,6 +41,11 @@ type AuthInfo struct {
 	// device approval) the token descends from, so handlers can bind
 	// sessions to it.
 	GrantID string
+	// JKT is the RFC 7638 thumbprint of the DPoP key the token is bound
+	// to (RFC 9449 §6, cnf.jkt); empty for a bearer token. RequireBearerAuth
+	// admits a bound token only with the DPoP scheme and a proof of that
+	// key, and refuses it as a Bearer token.
+	JKT string
 	// Identity is who the user is at the upstream identity provider they
 	// signed in with (package upstream), stored with the grant when they
 	// approved it; nil for a user the application signed in itself, for

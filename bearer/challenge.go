@@ -42,11 +42,24 @@ var ErrAuthorizationTooLarge = fmt.Errorf("%w: longer than %d bytes", ErrMalform
 // is exported so SDK adapters parse exactly as RequireBearerAuth does. It
 // does not allocate.
 func ParseAuthorization(header string) (token string, err error) {
+	scheme, token, err := ParseCredentials(header)
+	if err == nil && scheme != "Bearer" {
+		return "", ErrNoBearerToken
+	}
+	return token, err
+}
+
+// ParseCredentials is ParseAuthorization for the two schemes of an access
+// token: Bearer (RFC 6750 §2.1) and DPoP (RFC 9449 §7.1, the same token
+// syntax). It returns the scheme as spelt here ("Bearer" or "DPoP") and the
+// token, ErrNoBearerToken for an empty header or another scheme, and the
+// errors of ParseAuthorization otherwise. It does not allocate.
+func ParseCredentials(header string) (scheme, token string, err error) {
 	if len(header) > MaxAuthorizationLength {
-		return "", ErrAuthorizationTooLarge
+		return "", "", ErrAuthorizationTooLarge
 	}
 	if header == "" {
-		return "", ErrNoBearerToken
+		return "", "", ErrNoBearerToken
 	}
 	// auth-scheme = token (RFC 9110 §11.1, §5.6.2).
 	n := 0
@@ -54,25 +67,30 @@ func ParseAuthorization(header string) (token string, err error) {
 		n++
 	}
 	if n == 0 {
-		return "", ErrMalformedAuthorization
+		return "", "", ErrMalformedAuthorization
 	}
-	if !strings.EqualFold(header[:n], "Bearer") {
+	switch {
+	case strings.EqualFold(header[:n], "Bearer"):
+		scheme = "Bearer"
+	case strings.EqualFold(header[:n], "DPoP"):
+		scheme = "DPoP"
+	default:
 		// Credentials for another scheme are no bearer credentials; we do
 		// not judge their syntax.
-		return "", ErrNoBearerToken
+		return "", "", ErrNoBearerToken
 	}
 	i := n
 	for i < len(header) && header[i] == ' ' {
 		i++
 	}
 	if i == n { // "Bearer" alone, or followed by something other than SP
-		return "", ErrMalformedAuthorization
+		return "", "", ErrMalformedAuthorization
 	}
 	token = header[i:]
 	if !isB64Token(token) {
-		return "", ErrMalformedAuthorization
+		return "", "", ErrMalformedAuthorization
 	}
-	return token, nil
+	return scheme, token, nil
 }
 
 // isB64Token reports whether s matches RFC 6750 §2.1 b64token: at least one
@@ -135,11 +153,21 @@ type ChallengeParams struct {
 // characters (which a quoted-string cannot carry, and which could split the
 // header) are dropped. It is exported so SDK adapters emit the same
 // challenges as RequireBearerAuth.
-func Challenge(params ChallengeParams) string {
+func Challenge(params ChallengeParams) string { return challenge("Bearer", params, "") }
+
+// DPoPChallenge builds the value of a WWW-Authenticate header for the DPoP
+// scheme (RFC 9449 §7.1), as Challenge does for Bearer, with the algs
+// parameter last: the space-separated algorithms a proof may be signed with.
+// error may also be "invalid_dpop_proof" or "use_dpop_nonce".
+func DPoPChallenge(params ChallengeParams, algs string) string {
+	return challenge("DPoP", params, algs)
+}
+
+func challenge(scheme string, params ChallengeParams, algs string) string {
 	var b strings.Builder
-	b.Grow(len("Bearer") + len(params.Error) + len(params.ErrorDescription) +
-		len(params.ResourceMetadata) + len(params.Scope) + 80)
-	b.WriteString("Bearer")
+	b.Grow(len(scheme) + len(params.Error) + len(params.ErrorDescription) +
+		len(params.ResourceMetadata) + len(params.Scope) + len(algs) + 90)
+	b.WriteString(scheme)
 	first := true
 	param := func(name, value string) {
 		if value == "" {
@@ -160,6 +188,7 @@ func Challenge(params ChallengeParams) string {
 	param("error_description", params.ErrorDescription)
 	param("resource_metadata", params.ResourceMetadata)
 	param("scope", params.Scope)
+	param("algs", algs)
 	return b.String()
 }
 

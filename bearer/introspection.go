@@ -285,6 +285,7 @@ type introspectionAnswer struct {
 	Sub       string          `json:"sub"`
 	Iss       string          `json:"iss"`
 	Aud       json.RawMessage `json:"aud"`
+	Cnf       confirmation    `json:"cnf"`
 }
 
 // introspect asks the endpoint about token and maps the answer.
@@ -323,9 +324,15 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 		return nil, ErrInvalidToken
 	}
 	now := v.now()
+	jkt, ok := a.Cnf.jkt()
 	switch {
-	case !strings.EqualFold(a.TokenType, "Bearer"):
-		return nil, fmt.Errorf("%w: not a bearer access token", ErrInvalidToken)
+	case !ok:
+		return nil, fmt.Errorf("%w: unsupported cnf", ErrInvalidToken)
+	case strings.EqualFold(a.TokenType, "DPoP") && jkt == "":
+		return nil, fmt.Errorf("%w: a DPoP token without cnf.jkt", ErrInvalidToken)
+	case !strings.EqualFold(a.TokenType, "Bearer") && !strings.EqualFold(a.TokenType, "DPoP"):
+		// RFC 9449 §6.2: token_type DPoP with cnf.jkt for a bound token.
+		return nil, fmt.Errorf("%w: not a bearer or DPoP access token", ErrInvalidToken)
 	case a.Exp == nil:
 		return nil, fmt.Errorf("%w: no expiry", ErrInvalidToken)
 	case !now.Before(time.Unix(*a.Exp, 0)):
@@ -345,6 +352,7 @@ func (v *IntrospectionVerifier) introspect(ctx context.Context, token string) (*
 		Scopes:    strings.Fields(a.Scope),
 		Resource:  aud,
 		ExpiresAt: time.Unix(*a.Exp, 0),
+		JKT:       jkt,
 	}, nil
 }
 

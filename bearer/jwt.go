@@ -158,6 +158,26 @@ type jwtAccessTokenClaims struct {
 	jwt.Claims
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope"`
+	// Cnf is the DPoP binding (RFC 9449 §6.1).
+	Cnf confirmation `json:"cnf"`
+}
+
+// confirmation is an RFC 7800 cnf claim; only its DPoP member (jkt, RFC
+// 9449 §6.1) is understood.
+type confirmation map[string]json.RawMessage
+
+// jkt returns the DPoP key thumbprint of a cnf claim ("" for none, or for
+// an empty cnf), and false for a confirmation method this package cannot
+// check (x5t#S256 of mTLS, RFC 8705): accepting such a token would drop
+// its binding.
+func (c confirmation) jkt() (string, bool) {
+	var jkt string
+	for k, v := range c {
+		if k != "jkt" || json.Unmarshal(v, &jkt) != nil || jkt == "" {
+			return "", false
+		}
+	}
+	return jkt, true
 }
 
 // VerifyAccessToken implements Verifier. A token that fails any check
@@ -203,6 +223,10 @@ func (v *JWTVerifier) VerifyAccessToken(ctx context.Context, token string) (*Aut
 	if c.ClientID == "" || c.Subject == "" {
 		return nil, fmt.Errorf("%w: no client_id or sub", ErrInvalidToken)
 	}
+	jkt, ok := c.Cnf.jkt()
+	if !ok {
+		return nil, fmt.Errorf("%w: unsupported cnf", ErrInvalidToken)
+	}
 	user := c.Subject
 	if user == c.ClientID {
 		// RFC 9068 §2.2: sub is the client when no resource owner is
@@ -215,6 +239,7 @@ func (v *JWTVerifier) VerifyAccessToken(ctx context.Context, token string) (*Aut
 		Scopes:    strings.Fields(c.Scope),
 		Resource:  v.resource,
 		ExpiresAt: c.Expiry.Time(),
+		JKT:       jkt,
 		Extra:     map[string]any{"jti": c.ID},
 	}, nil
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/dpop"
 	"github.com/mcpoauth/mcpoauth/internal/resource"
 )
 
@@ -80,6 +81,28 @@ type Options struct {
 	// error message that contains the token has it replaced by
 	// "[redacted]". Invalid tokens are client errors and are not reported.
 	ErrorHandler func(r *http.Request, err error)
+
+	// DPoP, if set, admits DPoP-bound access tokens (RFC 9449 §7):
+	// "Authorization: DPoP <token>" with a proof in the DPoP header, which
+	// this Verifier checks against the request's method and URL
+	// (DPoPRequestURL) and the token's hash (ath), nonce included. A token
+	// whose AuthInfo.JKT is set is then admitted only that way, with a proof
+	// of that key; presented as Bearer it is 401 invalid_token. Every
+	// challenge names the DPoP scheme next to Bearer, with the algorithms
+	// (algs). nil (the default): Bearer only, and a bound token is always
+	// refused, since nothing here could check its proof.
+	DPoP *dpop.Verifier
+
+	// DPoPRequired refuses tokens that are not DPoP-bound (RFC 9728
+	// dpop_bound_access_tokens_required). Needs DPoP.
+	DPoPRequired bool
+
+	// DPoPRequestURL returns the URL a request was sent to, as the client
+	// wrote it, for the htu of its proof. Default: the scheme and host of
+	// Resource followed by the request's path (the MCP endpoint is the
+	// resource); without Resource, https (http for a loopback host) with
+	// the request's Host and path. Set it when a proxy rewrites the path.
+	DPoPRequestURL func(r *http.Request) string
 }
 
 // Fixed error descriptions (RFC 6750 §3: printable ASCII without '"' or '\').
@@ -95,6 +118,12 @@ const (
 	descInsufficientScope = "The access token does not grant the required scope"
 	descServerError       = "internal server error"
 	descUnavailable       = "The access token cannot be verified now; retry later"
+	descBoundAsBearer     = "The access token is DPoP-bound: present it with the DPoP scheme and a proof"
+	descNotBound          = "The access token is not DPoP-bound"
+	descDPoPRequired      = "A DPoP-bound access token is required"
+	descWrongKey          = "The DPoP proof is not signed with the key the access token is bound to"
+	descInvalidProof      = "The DPoP proof is invalid"
+	descUseNonce          = "Use the DPoP nonce the server provided"
 )
 
 // RetryAfterSeconds is the Retry-After of the 503 RequireBearerAuth answers
@@ -110,9 +139,12 @@ var errNilAuthInfo = errors.New("bearer: verifier returned nil AuthInfo and nil 
 type response struct {
 	status    int
 	challenge string // WWW-Authenticate value; empty for none
-	retry     string // Retry-After value; empty for none
-	body      []byte
-	length    string // len(body), for Content-Length
+	// dpopChallenge is a second WWW-Authenticate value, for the DPoP
+	// scheme, while DPoP is on.
+	dpopChallenge string
+	retry         string // Retry-After value; empty for none
+	body          []byte
+	length        string // len(body), for Content-Length
 }
 
 type middleware struct {
@@ -128,6 +160,13 @@ type middleware struct {
 
 	noToken, malformed, multipleHeaders, headerTooLarge, tokenNotInHeader,
 	invalidToken, wrongResource, insufficientScope, unavailable, serverError response
+
+	// DPoP (RFC 9449 §7); dpop is nil while it is off.
+	dpop           *dpop.Verifier
+	dpopRequired   bool
+	dpopRequestURL func(r *http.Request) string
+	boundAsBearer, notBound, dpopRequiredResp, wrongKey, invalidProof,
+	useNonce, dpopInvalidToken response
 }
 
 // RequireBearerAuth returns middleware that admits only requests carrying a
@@ -226,6 +265,17 @@ func newMiddleware(opts Options) *middleware {
 	if m.now == nil {
 		m.now = time.Now
 	}
+	if opts.DPoPRequired && opts.DPoP == nil {
+		panic("bearer: RequireBearerAuth: Options.DPoPRequired needs Options.DPoP")
+	}
+	var algs string
+	if opts.DPoP != nil {
+		m.dpop, m.dpopRequired, m.dpopRequestURL = opts.DPoP, opts.DPoPRequired, opts.DPoPRequestURL
+		if m.dpopRequestURL == nil {
+			m.dpopRequestURL = requestURL(m.resource)
+		}
+		algs = strings.Join(opts.DPoP.Algorithms(), " ")
+	}
 
 	scope := strings.Join(m.requiredScopes, " ")
 	// prep builds a response whose body carries code; the challenge (if
@@ -239,7 +289,21 @@ func newMiddleware(opts Options) *middleware {
 				p.Error, p.ErrorDescription = challengeCode, desc
 			}
 			r.challenge = Challenge(p)
+			if m.dpop != nil {
+				// RFC 9449 §7.1: the DPoP scheme is offered too, without
+				// an error (the error is about the Bearer credentials).
+				r.dpopChallenge = DPoPChallenge(ChallengeParams{Scope: scope, ResourceMetadata: opts.ResourceMetadataURL}, algs)
+			}
 		}
+		return r
+	}
+	// prepDPoP builds a 401 for a request with DPoP credentials: the error
+	// goes in the DPoP challenge, and Bearer is offered without one.
+	prepDPoP := func(code, desc string) response {
+		r := response{status: http.StatusUnauthorized, body: jsonError(code, desc)}
+		r.length = strconv.Itoa(len(r.body))
+		r.challenge = Challenge(ChallengeParams{Scope: scope, ResourceMetadata: opts.ResourceMetadataURL})
+		r.dpopChallenge = DPoPChallenge(ChallengeParams{Error: code, ErrorDescription: desc, Scope: scope, ResourceMetadata: opts.ResourceMetadataURL}, algs)
 		return r
 	}
 	// RFC 6750 §3: a request without credentials gets a challenge without
@@ -261,6 +325,15 @@ func newMiddleware(opts Options) *middleware {
 	// error registry's code for it).
 	m.unavailable = prep(http.StatusServiceUnavailable, "temporarily_unavailable", "", descUnavailable, false)
 	m.unavailable.retry = strconv.Itoa(RetryAfterSeconds)
+	m.boundAsBearer = prep(http.StatusUnauthorized, "invalid_token", "invalid_token", descBoundAsBearer, true)
+	m.dpopRequiredResp = prep(http.StatusUnauthorized, "invalid_token", "invalid_token", descDPoPRequired, true)
+	if m.dpop != nil {
+		m.notBound = prepDPoP("invalid_token", descNotBound)
+		m.wrongKey = prepDPoP("invalid_token", descWrongKey)
+		m.dpopInvalidToken = prepDPoP("invalid_token", descInvalidToken)
+		m.invalidProof = prepDPoP(dpop.ErrorInvalidProof, descInvalidProof)
+		m.useNonce = prepDPoP(dpop.ErrorUseNonce, descUseNonce)
+	}
 	return m
 }
 
@@ -307,7 +380,11 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.write(w, &m.headerTooLarge)
 		return
 	}
-	token, err := ParseAuthorization(header)
+	scheme, token, err := ParseCredentials(header)
+	if err == nil && scheme == dpop.Scheme && m.dpop == nil {
+		// Without DPoP support the scheme is as unknown as any other.
+		err = ErrNoBearerToken
+	}
 	if err != nil {
 		if err == ErrNoBearerToken {
 			m.write(w, &m.noToken)
@@ -316,11 +393,16 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	isDPoP := scheme == dpop.Scheme
 
 	info, err := m.verifier.VerifyAccessToken(r.Context(), token)
 	if err != nil {
 		if errors.Is(err, ErrInvalidToken) {
-			m.write(w, &m.invalidToken)
+			if isDPoP {
+				m.write(w, &m.dpopInvalidToken)
+			} else {
+				m.write(w, &m.invalidToken)
+			}
 		} else {
 			m.fail(w, r, &m.unavailable, err, token)
 		}
@@ -343,6 +425,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		m.write(w, &m.wrongResource)
 		return
 	}
+	if (isDPoP || info.JKT != "" || m.dpopRequired) && !m.checkDPoP(w, r, isDPoP, token, info) {
+		return
+	}
 	if m.operationScopes != nil && r.Method == http.MethodPost {
 		if !m.checkOperation(w, r, info) {
 			return
@@ -359,6 +444,73 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	h.next.ServeHTTP(w, r.WithContext(ContextWithAuthInfo(r.Context(), info)))
 }
 
+// checkDPoP applies RFC 9449 §7 to a verified token: a bound token only
+// with the DPoP scheme and a valid proof of its key, the DPoP scheme only
+// for a bound token, and (DPoPRequired) no unbound token at all. It answers
+// the request and reports false when the request fails.
+func (m *middleware) checkDPoP(w http.ResponseWriter, r *http.Request, isDPoP bool, token string, info *AuthInfo) bool {
+	switch {
+	case !isDPoP && info.JKT != "":
+		// A bound token presented as Bearer: whoever presents it this way
+		// proves nothing (RFC 9449 §7.2), and without DPoP support here
+		// nothing could check a proof.
+		m.write(w, &m.boundAsBearer)
+		return false
+	case info.JKT == "" && m.dpopRequired:
+		m.write(w, &m.dpopRequiredResp)
+		return false
+	case info.JKT == "":
+		m.write(w, &m.notBound)
+		return false
+	}
+	proofs := r.Header.Values(dpop.Header)
+	if len(proofs) != 1 {
+		m.write(w, &m.invalidProof)
+		return false
+	}
+	p, err := m.dpop.Verify(proofs[0], dpop.Request{Method: r.Method, URL: m.dpopRequestURL(r), AccessToken: token})
+	switch {
+	case errors.Is(err, dpop.ErrUseNonce):
+		w.Header().Set(dpop.NonceHeader, m.dpop.Nonce())
+		m.write(w, &m.useNonce)
+		return false
+	case err != nil:
+		m.write(w, &m.invalidProof)
+		return false
+	case p.JKT != info.JKT:
+		m.write(w, &m.wrongKey)
+		return false
+	}
+	if p.NewNonce != "" {
+		w.Header().Set(dpop.NonceHeader, p.NewNonce)
+	}
+	return true
+}
+
+// requestURL is the default Options.DPoPRequestURL: the origin of the
+// resource (or of the request) and the request's path.
+func requestURL(res string) func(r *http.Request) string {
+	if u, err := url.Parse(res); err == nil && res != "" {
+		origin := u.Scheme + "://" + u.Host
+		return func(r *http.Request) string { return origin + r.URL.EscapedPath() }
+	}
+	return func(r *http.Request) string {
+		scheme := "https"
+		if r.TLS == nil && isLoopbackHost(hostOnly(r.Host)) {
+			scheme = "http"
+		}
+		return scheme + "://" + r.Host + r.URL.EscapedPath()
+	}
+}
+
+// hostOnly strips the port from a Host header.
+func hostOnly(host string) string {
+	if u, err := url.Parse("http://" + host); err == nil {
+		return u.Hostname()
+	}
+	return host
+}
+
 // write sends a prepared error response.
 func (m *middleware) write(w http.ResponseWriter, resp *response) {
 	hdr := w.Header()
@@ -367,6 +519,9 @@ func (m *middleware) write(w http.ResponseWriter, resp *response) {
 	}
 	if resp.retry != "" {
 		hdr.Set("Retry-After", resp.retry)
+	}
+	if resp.dpopChallenge != "" {
+		hdr.Add("WWW-Authenticate", resp.dpopChallenge)
 	}
 	hdr.Set("Content-Type", "application/json")
 	hdr.Set("Cache-Control", "no-store")

@@ -584,3 +584,33 @@ func TestIDJAGConfig(t *testing.T) {
 	require.NoError(t, err)
 	require.NoError(t, srv.Close())
 }
+
+// TestIDJAGKeyBound: an ID-JAG bound to a DPoP key (cnf.jkt, ID-JAG draft
+// §8.5) is redeemed only with a DPoP proof of that key, and its access
+// token is bound to the key; without a proof, or with another key's, it is
+// refused, and nothing is used up.
+func TestIDJAGKeyBound(t *testing.T) {
+	p := newIdP(t, testIdP)
+	h := newHarness(t, withIdP(p), withDPoP)
+	id, sec := h.enterpriseClient()
+	holder, other := newDPoPClient(h), newDPoPClient(h)
+	claims := p.claims(h, id)
+	claims["cnf"] = map[string]any{"jkt": holder.jkt()}
+	assertion := p.sign(t, claims)
+	form := url.Values{"grant_type": {jwtBearerGrant}, "assertion": {assertion}, "client_id": {id}, "client_secret": {sec}}
+
+	requireIDJAGRefused(t, h.redeemIDJAG(id, sec, assertion), "invalid_grant")
+	requireIDJAGRefused(t, other.token(form), "invalid_grant")
+
+	w := holder.token(form)
+	require.Equal(t, http.StatusOK, w.Code, "the key's holder redeems it (nothing was used up): %s", w.Body.String())
+	var tr tokenResponse
+	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tr))
+	assert.Equal(t, "DPoP", tr.TokenType)
+	assert.Equal(t, http.StatusOK, holder.callMCP(tr.AccessToken).Code)
+	assert.Equal(t, http.StatusUnauthorized, h.callMCP(tr.AccessToken).Code, "bound: not usable as a bearer token")
+
+	mtls := p.claims(h, id)
+	mtls["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
+	requireIDJAGRefused(t, holder.token(url.Values{"grant_type": {jwtBearerGrant}, "assertion": {p.sign(t, mtls)}, "client_id": {id}, "client_secret": {sec}}), "invalid_grant")
+}

@@ -307,7 +307,9 @@ func testTypeScriptSDK(t *testing.T, node, issuerPath string) {
 	mcpPath := mcpURL.Path
 	require.Len(t, sum.Errors, 2, "the first request and the bogus token")
 	prm := "http://" + mcpURL.Host + "/.well-known/oauth-protected-resource" + mcpPath
-	assert.Equal(t, `Bearer resource_metadata="`+prm+`", scope="mcp:tools"`, sum.Errors[0].WWWAuthenticate)
+	// The Bearer challenge first, then the DPoP one (RFC 9449 §7.1: the
+	// example server accepts DPoP), as fetch joins the two headers.
+	assert.Equal(t, `Bearer resource_metadata="`+prm+`", scope="mcp:tools", DPoP resource_metadata="`+prm+`", scope="mcp:tools", algs="ES256 RS256 PS256 EdDSA"`, sum.Errors[0].WWWAuthenticate)
 	assert.Contains(t, sum.Errors[1].WWWAuthenticate, `error="invalid_token"`)
 	for _, e := range sum.Errors {
 		// The only failures: the 401s that start the sign-in and the

@@ -149,3 +149,58 @@ func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 	_, w := callWhoami(t, ctx, bearerTransport(ctx, s.mcpURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: string(token), TokenType: "Bearer"})))
 	assert.Equal(t, whoamiResult{UserID: "", ClientID: clientID, Scopes: []string{scopeTools}}, w)
 }
+
+// TestOAuth4WebAPIDPoP runs interop/ts/o4w_dpop.mjs: oauth4webapi, as a
+// public client, runs the authorization code flow with DPoP against the
+// example server (which accepts DPoP out of the box), renews its proof
+// after the token endpoint's and the MCP endpoint's use_dpop_nonce
+// challenges, calls /mcp with the DPoP scheme, sees the bound token refused
+// as Bearer, and refreshes with a proof of the same key.
+func TestOAuth4WebAPIDPoP(t *testing.T) {
+	t.Parallel()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		requireInterop(t, "TestOAuth4WebAPIDPoP needs Node.js 20 or later (node) in PATH")
+	}
+	if _, err := os.Stat(filepath.Join("ts", "node_modules", "oauth4webapi", "package.json")); err != nil {
+		requireInterop(t, "TestOAuth4WebAPIDPoP needs the npm packages of interop/ts: run `cd interop/ts && npm ci`")
+	}
+	s := startServer(t)
+	ctx := testContext(t, flowTimeout)
+	cmd := exec.CommandContext(ctx, node, "o4w_dpop.mjs", s.issuer, s.mcpURL)
+	cmd.Dir = "ts"
+	var stdout, stderr bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	cmd.WaitDelay = 5 * time.Second
+	runErr := cmd.Run()
+	t.Logf("o4w_dpop.mjs stderr:\n%s", stderr.String())
+	require.NoError(t, runErr, "o4w_dpop.mjs: %s", stdout.String())
+	var sum struct {
+		OK              bool     `json:"ok"`
+		Error           string   `json:"error"`
+		Algs            []string `json:"dpop_signing_alg_values_supported"`
+		NonceChallenges struct {
+			Token int `json:"token"`
+			MCP   int `json:"mcp"`
+		} `json:"nonce_challenges"`
+		TokenType             string `json:"token_type"`
+		HasRefreshToken       bool   `json:"has_refresh_token"`
+		MCPStatus             int    `json:"mcp_status"`
+		BearerStatus          int    `json:"bearer_status"`
+		BearerChallenge       string `json:"bearer_challenge"`
+		RefreshedTokenType    string `json:"refreshed_token_type"`
+		MCPStatusAfterRefresh int    `json:"mcp_status_after_refresh"`
+	}
+	decodeLastLine(t, stdout.Bytes(), &sum, "o4w_dpop.mjs")
+	require.True(t, sum.OK, sum.Error)
+	assert.Contains(t, sum.Algs, "ES256")
+	assert.Equal(t, 1, sum.NonceChallenges.Token, "the first token request is asked for a nonce")
+	assert.Equal(t, 1, sum.NonceChallenges.MCP, "a handle without a nonce is asked for one by /mcp")
+	assert.Equal(t, "dpop", sum.TokenType, "oauth4webapi lower-cases token_type")
+	assert.True(t, sum.HasRefreshToken)
+	assert.Equal(t, 200, sum.MCPStatus)
+	assert.Equal(t, 401, sum.BearerStatus, "a DPoP-bound token presented as Bearer")
+	assert.Contains(t, sum.BearerChallenge, `error="invalid_token"`)
+	assert.Equal(t, "dpop", sum.RefreshedTokenType)
+	assert.Equal(t, 200, sum.MCPStatusAfterRefresh)
+}

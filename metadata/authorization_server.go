@@ -71,4 +71,7 @@ type AuthorizationServer struct {
 	// ClientIDMetadataDocumentSupported tells clients that an https URL may
 	// be used as client_id (OAuth Client ID Metadata Document draft).
 	ClientIDMetadataDocumentSupported bool `json:"client_id_metadata_document_supported,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms DPoP proofs may be
+	// signed with; present when the server supports DPoP (RFC 9449 §5.1).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
 }

@@ -27,6 +27,10 @@ type ClientMetadata struct {
 	// ApplicationType is the OpenID Connect Registration member ("native" or
 	// "web") that MCP clients send.
 	ApplicationType string `json:"application_type,omitempty"`
+	// DPoPBoundAccessTokens asks that the client's access tokens always be
+	// DPoP-bound: the server then refuses its token requests without a
+	// proof (RFC 9449 §5.2).
+	DPoPBoundAccessTokens bool `json:"dpop_bound_access_tokens,omitempty"`
 }
 
 // ClientInformation is the RFC 7591 §3.2.1 registration response: the

@@ -268,6 +268,7 @@ var knownMembers = map[string]memberKind{
 	"software_id":                kindString,
 	"software_version":           kindString,
 	"application_type":           kindString,
+	"dpop_bound_access_tokens":   kindBool,
 }
 
 // memberKind is the JSON type of a known member.
@@ -277,6 +278,7 @@ const (
 	kindString memberKind = iota
 	kindStrings
 	kindObject
+	kindBool
 )
 
 // isKnownMember reports whether name is a member DecodeClientMetadata
@@ -328,6 +330,15 @@ func decodeMembers(body []byte) (ClientMetadata, error) {
 				return ClientMetadata{}, err
 			}
 			*stringsField(&md, key) = ss
+		case kindBool:
+			// RFC 9449 §5.2: a JSON boolean.
+			switch string(raw) {
+			case "true":
+				md.DPoPBoundAccessTokens = true
+			case "false":
+			default:
+				return ClientMetadata{}, invalid(key + " must be a boolean")
+			}
 		case kindObject:
 			if len(raw) == 0 || raw[0] != '{' {
 				return ClientMetadata{}, invalid(key + " must be a JSON object")

@@ -23,4 +23,10 @@ type ProtectedResource struct {
 	ResourceName string `json:"resource_name,omitempty"`
 	// ResourceDocumentation is a human-readable page about the resource.
 	ResourceDocumentation string `json:"resource_documentation,omitempty"`
+	// DPoPSigningAlgValuesSupported are the algorithms the resource accepts
+	// for DPoP proofs (RFC 9728 §2).
+	DPoPSigningAlgValuesSupported []string `json:"dpop_signing_alg_values_supported,omitempty"`
+	// DPoPBoundAccessTokensRequired says that the resource accepts only
+	// DPoP-bound access tokens (RFC 9728 §2).
+	DPoPBoundAccessTokensRequired bool `json:"dpop_bound_access_tokens_required,omitempty"`
 }

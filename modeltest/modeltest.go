@@ -3,6 +3,7 @@ package modeltest
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"reflect"
@@ -150,7 +151,18 @@ func (k *kit) token(kind mcpoauth.TokenKind, clientID, grantID string) *mcpoauth
 		IssuedAt:       k.now,
 		ExpiresAt:      k.now.Add(time.Hour),
 		GrantExpiresAt: k.now.Add(30 * 24 * time.Hour),
+		// Bound to a DPoP key of its own (RFC 9449 §6), so that every
+		// path that stores or returns a token shows that the binding
+		// round-trips and stays with its token.
+		JKT: newJKT(),
 	}
+}
+
+// newJKT returns an RFC 7638 thumbprint (43 base64url characters) unique to
+// the call.
+func newJKT() string {
+	d := newDigest()
+	return base64.RawURLEncoding.EncodeToString(d[:])
 }
 
 // tokens returns an access and a refresh token of clientID and grantID, as

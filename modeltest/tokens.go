@@ -16,6 +16,10 @@ var saveTokensClauses = []clause{
 		machine := k.token(mcpoauth.AccessToken, clientB, newGrantID())
 		machine.UserID = ""
 		machine.Scopes = nil
+		machine.JKT = "" // a bearer token
+		// A refresh token whose JKT is the access token's: a public
+		// client's pair bound to one key.
+		pair[1].JKT = pair[0].JKT
 		many := k.token(mcpoauth.RefreshToken, clientA, g)
 		many.Scopes = []string{"z", "a", "mcp:tools", "a"}
 		want := k.saveTokens(t, append(pair, machine, many)...)

@@ -64,10 +64,14 @@ func accessToken(t *testing.T, m *postgres.Model, clientID, grantID string) mcpo
 // cachedOn verifies the token on m until m has it cached.
 func cachedOn(t *testing.T, m *postgres.Model, d mcpoauth.Digest) {
 	t.Helper()
+	// A lookup that races an eviction (a notification of an earlier
+	// round, arriving now) does not cache what it read; the next does.
+	for i := 0; !m.Cached(d); i++ {
+		require.Less(t, i, 100, "the verification never cached the token")
+		_, err := m.GetToken(context.Background(), d)
+		require.NoError(t, err)
+	}
 	_, err := m.GetToken(context.Background(), d)
-	require.NoError(t, err)
-	require.True(t, m.Cached(d), "the verification cached the token")
-	_, err = m.GetToken(context.Background(), d)
 	require.NoError(t, err, "answered from the cache")
 }
 

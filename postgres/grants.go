@@ -146,7 +146,7 @@ func newTokenBatch(tokens []*mcpoauth.Token) (tokenBatch, error) {
 	return b, nil
 }
 
-// insertChunk is the most tokens one INSERT statement carries (10
+// insertChunk is the most tokens one INSERT statement carries (11
 // parameters each, below PostgreSQL's 65535).
 const insertChunk = 500
 
@@ -159,14 +159,14 @@ var insertTokensSQL = [...]string{1: buildInsertTokensSQL(1), 2: buildInsertToke
 // grants' locks are held (see lockThen).
 func buildInsertTokensSQL(n int) string {
 	var b strings.Builder
-	b.WriteString(`INSERT INTO mcpoauth_tokens (digest, kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at) SELECT v.* FROM (VALUES `)
+	b.WriteString(`INSERT INTO mcpoauth_tokens (digest, kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, jkt) SELECT v.* FROM (VALUES `)
 	for i := range n {
 		if i > 0 {
 			b.WriteString(", ")
 		}
-		p := 2 + 10*i
-		fmt.Fprintf(&b, "($%d::bytea, $%d::int2, $%d::text, $%d::text, $%d::text, $%d::text[], $%d::text, $%d::timestamptz, $%d::timestamptz, $%d::timestamptz)",
-			p, p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9)
+		p := 2 + 11*i
+		fmt.Fprintf(&b, "($%d::bytea, $%d::int2, $%d::text, $%d::text, $%d::text, $%d::text[], $%d::text, $%d::timestamptz, $%d::timestamptz, $%d::timestamptz, $%d::text)",
+			p, p+1, p+2, p+3, p+4, p+5, p+6, p+7, p+8, p+9, p+10)
 	}
 	b.WriteString(`) AS v WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = ANY($1::text[]))`)
 	return b.String()
@@ -185,10 +185,10 @@ func insertTokens(ctx context.Context, tx pgx.Tx, b tokenBatch, locked bool) err
 		} else {
 			sql = buildInsertTokensSQL(len(chunk))
 		}
-		args := make([]any, 1, 1+10*len(chunk))
+		args := make([]any, 1, 1+11*len(chunk))
 		args[0] = b.grants
 		for _, t := range chunk {
-			args = append(args, t.Digest[:], int16(t.Kind), t.ClientID, t.UserID, t.GrantID, nonNil(t.Scopes), t.Resource, t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt)
+			args = append(args, t.Digest[:], int16(t.Kind), t.ClientID, t.UserID, t.GrantID, nonNil(t.Scopes), t.Resource, t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt, t.JKT)
 		}
 		var keys advisoryLocks
 		if !locked {

@@ -10,7 +10,7 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 )
 
-const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at`
+const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at, jkt`
 
 // SaveTokens stores newly issued tokens, all or nothing, in one
 // transaction: ErrConflict if a digest is taken (or repeated), an error
@@ -67,7 +67,7 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 	t := &mcpoauth.Token{Digest: digest}
 	var kind int16
 	var rotated *time.Time
-	err := row.Scan(&kind, &t.ClientID, &t.UserID, &t.GrantID, &t.Scopes, &t.Resource, &t.IssuedAt, &t.ExpiresAt, &t.GrantExpiresAt, &rotated)
+	err := row.Scan(&kind, &t.ClientID, &t.UserID, &t.GrantID, &t.Scopes, &t.Resource, &t.IssuedAt, &t.ExpiresAt, &t.GrantExpiresAt, &rotated, &t.JKT)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errTokenNotFound
 	}

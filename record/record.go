@@ -176,9 +176,14 @@ type Token struct {
 	UserID string
 	// GrantID names the grant (consent, client-credentials exchange, device
 	// approval) the token descends from; never empty.
-	GrantID   string
-	Scopes    []string
-	Resource  string
+	GrantID  string
+	Scopes   []string
+	Resource string
+	// JKT is the RFC 7638 SHA-256 thumbprint (base64url) of the DPoP key
+	// the token is bound to (RFC 9449 §6: cnf.jkt); empty for a token that
+	// is not bound. A bound access token is accepted only with a proof of
+	// that key, and a bound refresh token is rotated only with one.
+	JKT       string
 	IssuedAt  time.Time
 	ExpiresAt time.Time
 	// GrantExpiresAt is the absolute end of the grant; rotation never

@@ -10,7 +10,7 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 )
 
-const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at`
+const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at, jkt`
 
 // tokenPacked is a token row as one text value: the integers in decimal
 // (empty for NULL) followed by ',', then each text column as its length in
@@ -22,7 +22,7 @@ const tokenPacked = `kind || ',' || coalesce(issued_at, '') || ',' || coalesce(e
 	coalesce(grant_expires_at, '') || ',' || coalesce(rotated_at, '') || ',' ||
 	octet_length(client_id) || ':' || client_id || octet_length(user_id) || ':' || user_id ||
 	octet_length(grant_id) || ':' || grant_id || octet_length(scopes) || ':' || scopes ||
-	octet_length(resource) || ':' || resource`
+	octet_length(resource) || ':' || resource || octet_length(jkt) || ':' || jkt`
 
 const getTokenSQL = `SELECT ` + tokenPacked + ` FROM mcpoauth_tokens WHERE digest = ?`
 
@@ -81,6 +81,7 @@ func parseToken(s string) (*mcpoauth.Token, error) {
 	t.ClientID, t.UserID, t.GrantID = p.text(), p.text(), p.text()
 	scopes := p.text()
 	t.Resource = p.text()
+	t.JKT = p.text()
 	if p.err != nil || p.s != "" {
 		return nil, errUnexpectedResult
 	}
@@ -181,9 +182,9 @@ func insertTokens(ctx context.Context, tx *sql.Tx, tokens []*mcpoauth.Token) err
 		}
 	}
 	for _, t := range tokens {
-		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_tokens (digest, `+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_tokens (digest, `+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
 			t.Digest[:], int64(t.Kind), t.ClientID, t.UserID, t.GrantID, encodeStrings(t.Scopes), t.Resource,
-			toNanos(t.IssuedAt), toNanos(t.ExpiresAt), toNanos(t.GrantExpiresAt))
+			toNanos(t.IssuedAt), toNanos(t.ExpiresAt), toNanos(t.GrantExpiresAt), t.JKT)
 		if isUniqueViolation(err) {
 			return errTokenConflict
 		}

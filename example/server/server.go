@@ -146,6 +146,10 @@ func newServer(opts options) (_ *exampleServer, err error) {
 		// TracerProvider: the example exports no traces.
 		OnEvent:       auditLogger(opts.events),
 		MeterProvider: meters.provider,
+		// RFC 9449 DPoP: a client that sends a proof gets tokens bound to
+		// its key, which /mcp then accepts only with proofs of that key;
+		// a client that sends none gets bearer tokens as before.
+		DPoP: mcpoauth.DPoPConfig{Enabled: true},
 	})
 	if err != nil {
 		return nil, err

@@ -270,6 +270,9 @@ type CodeExchange struct {
 	CodeVerifier string
 	RedirectURI  string
 	Resource     string
+	// JKT is the thumbprint of the DPoP key the request proved, "" for
+	// none: the tokens are bound to it (RFC 9449 §5).
+	JKT string
 }
 
 // ExchangeCode redeems an authorization code (OAuth 2.1 §4.1.3). Every check
@@ -311,14 +314,15 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 	if code.Used {
 		return nil, s.replayed(ctx, AuthorizationCode, code.ClientID, code.UserID, code.GrantID, "authorization code already used")
 	}
-	access, oerr := s.mintAccessToken(code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
+	access, oerr := s.mintBoundAccessToken(code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, x.JKT, now, code.GrantExpiresAt)
 	if oerr != nil {
 		return nil, oerr
 	}
 	toSave := []*record.Token{access.record}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: code.Scopes}
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: code.Scopes, DPoP: x.JKT != ""}
 	if s.issuesRefresh(x.Client, code.Scopes) {
 		refresh := s.mintToken(record.RefreshToken, code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
+		refresh.record.JKT = refreshBinding(x.Client, x.JKT)
 		toSave = append(toSave, refresh.record)
 		resp.RefreshToken = refresh.value
 	}

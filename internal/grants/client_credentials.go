@@ -18,6 +18,8 @@ type ClientCredentialsRequest struct {
 	Client   *record.Client
 	Scope    string
 	Resource string
+	// JKT binds the token to a DPoP key (RFC 9449 §5); "" for none.
+	JKT string
 }
 
 // ClientCredentials issues an access token to a client acting on its own
@@ -46,7 +48,7 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 	}
 	now := s.Now()
 	// OAuth 2.1 §4.2.2 / spec-checklist 118: no refresh token, and no user.
-	access, oerr := s.mintAccessToken(x.Client.ID, "", newGrantID(), scopes, res, now, now.Add(s.AccessTokenLifetime))
+	access, oerr := s.mintBoundAccessToken(x.Client.ID, "", newGrantID(), scopes, res, x.JKT, now, now.Add(s.AccessTokenLifetime))
 	if oerr != nil {
 		return nil, oerr
 	}
@@ -70,7 +72,7 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 		_ = s.Store.RevokeGrant(ctx, access.record.GrantID)
 		return nil, oerr
 	}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes}
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes, DPoP: x.JKT != ""}
 	s.issued(ctx, audit.TokenIssued, ClientCredentials, x.Client.ID, "", access.record.GrantID, resp)
 	return resp, nil
 }

@@ -251,6 +251,8 @@ func (s *Service) saveWithFreeUserCode(ctx context.Context, base record.DeviceAu
 type DeviceTokenRequest struct {
 	Client     *record.Client
 	DeviceCode string
+	// JKT binds the tokens to a DPoP key (RFC 9449 §5); "" for none.
+	JKT string
 }
 
 // PollDeviceCode answers a device's poll (RFC 8628 §3.5): tokens once the
@@ -304,7 +306,7 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 				// for a client's own (client credentials) token.
 				return nil, storeError(errors.New("approved device authorization has no user"))
 			}
-			resp, issued, oerr := s.deviceTokens(d, x.Client, now)
+			resp, issued, oerr := s.deviceTokens(d, x.Client, x.JKT, now)
 			if oerr != nil {
 				return nil, oerr
 			}
@@ -356,15 +358,16 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 
 // deviceTokens mints the tokens of an approved device authorization: an
 // access token, and a refresh token when the server and the client allow it.
-func (s *Service) deviceTokens(d *record.DeviceAuthorization, client *record.Client, now time.Time) (*TokenResponse, []*record.Token, *oautherr.Error) {
-	access, oerr := s.mintAccessToken(d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, now, d.GrantExpiresAt)
+func (s *Service) deviceTokens(d *record.DeviceAuthorization, client *record.Client, jkt string, now time.Time) (*TokenResponse, []*record.Token, *oautherr.Error) {
+	access, oerr := s.mintBoundAccessToken(d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, jkt, now, d.GrantExpiresAt)
 	if oerr != nil {
 		return nil, nil, oerr
 	}
 	issued := []*record.Token{access.record}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: d.Scopes}
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: d.Scopes, DPoP: jkt != ""}
 	if s.issuesRefresh(client, d.Scopes) {
 		refresh := s.mintToken(record.RefreshToken, d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, now, d.GrantExpiresAt)
+		refresh.record.JKT = refreshBinding(client, jkt)
 		issued = append(issued, refresh.record)
 		resp.RefreshToken = refresh.value
 	}

@@ -170,6 +170,9 @@ type Policy struct {
 	// IntrospectionClients are the client IDs of resource servers that may
 	// introspect every access token bound to Resource (see Introspect).
 	IntrospectionClients []string
+	// DPoPEnabled accepts DPoP proofs at the token endpoint (RFC 9449);
+	// DPoPRequired refuses token requests without one.
+	DPoPEnabled, DPoPRequired bool
 }
 
 // Enabled reports whether the server enables a grant type.
@@ -262,9 +265,9 @@ func (s *Service) ResolveScopes(client *record.Client, requested string) ([]stri
 	if len(scopes) == 0 {
 		switch {
 		case len(registered) > 0:
-			return registered, nil
+			return s.sharedScopes(registered), nil
 		case len(s.ScopesSupported) > 0:
-			return slices.Clone(s.ScopesSupported), nil
+			return s.ScopesSupported[:len(s.ScopesSupported):len(s.ScopesSupported)], nil
 		}
 		// A token with no scope passes no scope check: fail here, where the
 		// description can say what is missing, not at every call.
@@ -292,7 +295,25 @@ func (s *Service) ResolveScopes(client *record.Client, requested string) ([]stri
 			return nil, oautherr.InvalidScope("requested scope is not registered for this client")
 		}
 	}
-	return scopes, nil
+	return s.sharedScopes(scopes), nil
+}
+
+// sharedScopes returns scopes as a slice of ScopesSupported when they are a
+// run of it, in its order (one scope, or all of them, as most requests
+// ask), so that the records of a million tokens share the server's array
+// rather than hold a copy each (16 bytes a token for one scope). The
+// capacity is cut, so that an append never writes into ScopesSupported;
+// records are read-only, and ScopesSupported is the server's own copy.
+func (s *Service) sharedScopes(scopes []string) []string {
+	sup := s.ScopesSupported
+	if len(scopes) == 0 {
+		return scopes
+	}
+	i := slices.Index(sup, scopes[0])
+	if i < 0 || i+len(scopes) > len(sup) || !slices.Equal(sup[i:i+len(scopes)], scopes) {
+		return scopes
+	}
+	return sup[i : i+len(scopes) : i+len(scopes)]
 }
 
 // ResolveResource decides the RFC 8707 resource a new grant is bound to. A

@@ -42,6 +42,9 @@ type Introspection struct {
 	Resource string
 	// IssuedAt and ExpiresAt are the token's iat and exp.
 	IssuedAt, ExpiresAt time.Time
+	// JKT is the thumbprint of the DPoP key the token is bound to, for
+	// cnf.jkt and token_type DPoP (RFC 9449 §6.2); "" when not bound.
+	JKT string
 }
 
 // Introspect answers an RFC 7662 introspection request of the authenticated
@@ -90,6 +93,7 @@ func (s *Service) Introspect(ctx context.Context, caller *record.Client, token s
 		Resource:  tok.Resource,
 		IssuedAt:  tok.IssuedAt,
 		ExpiresAt: tok.ExpiresAt,
+		JKT:       tok.JKT,
 	}, nil
 }
 

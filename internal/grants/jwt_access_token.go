@@ -43,12 +43,22 @@ type jwtAccessTokenClaims struct {
 	Jti      string `json:"jti"`
 	ClientID string `json:"client_id"`
 	Scope    string `json:"scope,omitempty"`
+	// Cnf binds the token to a DPoP key (RFC 9449 §6.1).
+	Cnf *confirmation `json:"cnf,omitempty"`
 }
 
-// mintAccessToken creates an access token record for a grant: opaque by
-// default, a signed JWT when JWTAccessTokens is set.
-func (s *Service) mintAccessToken(clientID, userID, grantID string, scopes []string, res string, now, grantExpires time.Time) (issued, *oautherr.Error) {
+// confirmation is the RFC 7800 cnf claim of a DPoP-bound token.
+type confirmation struct {
+	JKT string `json:"jkt"`
+}
+
+// mintBoundAccessToken creates an access token record for a grant: opaque
+// by default, a signed JWT when JWTAccessTokens is set; bound to the DPoP
+// key of thumbprint jkt ("" for none): stored with the record, and a cnf
+// claim in a JWT (RFC 9449 §6).
+func (s *Service) mintBoundAccessToken(clientID, userID, grantID string, scopes []string, res, jkt string, now, grantExpires time.Time) (issued, *oautherr.Error) {
 	t := s.mintToken(record.AccessToken, clientID, userID, grantID, scopes, res, now, grantExpires)
+	t.record.JKT = jkt
 	if s.JWTAccessTokens == nil {
 		return t, nil
 	}
@@ -57,6 +67,10 @@ func (s *Service) mintAccessToken(clientID, userID, grantID string, scopes []str
 		// RFC 9068 §2.2: with no resource owner (client credentials), sub
 		// is the client's identifier.
 		sub = clientID
+	}
+	var cnf *confirmation
+	if jkt != "" {
+		cnf = &confirmation{JKT: jkt}
 	}
 	payload, err := json.Marshal(jwtAccessTokenClaims{
 		Iss:      s.JWTAccessTokens.Issuer,
@@ -67,6 +81,7 @@ func (s *Service) mintAccessToken(clientID, userID, grantID string, scopes []str
 		Jti:      secret.NewID(),
 		ClientID: clientID,
 		Scope:    strings.Join(scopes, " "),
+		Cnf:      cnf,
 	})
 	if err != nil {
 		return issued{}, storeError(err)

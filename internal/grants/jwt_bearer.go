@@ -77,6 +77,8 @@ type idJAGClaims struct {
 	Scope *string         `json:"scope"`
 	Email string          `json:"email"`
 	Cnf   json.RawMessage `json:"cnf"`
+	// boundJKT is cnf.jkt of a key-bound assertion; "" for a bearer one.
+	boundJKT string
 }
 
 // idJAGInvalid answers every refused assertion: RFC 7521 §5.2 and RFC 7523
@@ -144,11 +146,17 @@ func (v *IDJAGVerifier) verify(ctx context.Context, assertion, clientID string, 
 		return nil, nil, idJAGInvalid("it lives longer than this server accepts (%s)", idp.MaxLifetime)
 	case c.NotBefore != nil && c.NotBefore.Time().After(now.Add(IDJAGLeeway)):
 		return nil, nil, idJAGInvalid("not valid yet")
-	case len(c.Cnf) > 0 && string(c.Cnf) != "null":
-		// ID-JAG draft §8.5: a key-bound assertion needs a proof of
-		// possession this server does not check yet; accepting it as a
-		// bearer grant would drop the binding.
-		return nil, nil, idJAGInvalid("key-bound assertions (cnf) are not supported")
+	}
+	if len(c.Cnf) > 0 && string(c.Cnf) != "null" {
+		// ID-JAG draft §8.5: a key-bound assertion. Only a DPoP key
+		// (cnf.jkt, RFC 9449 §6) can be proven here; any other
+		// confirmation method (x5t#S256 of mTLS) is refused rather than
+		// dropped, which would turn a bound grant into a bearer one.
+		var cnf map[string]json.RawMessage
+		if err := json.Unmarshal(c.Cnf, &cnf); err != nil || len(cnf) != 1 || cnf["jkt"] == nil ||
+			json.Unmarshal(cnf["jkt"], &c.boundJKT) != nil || c.boundJKT == "" {
+			return nil, nil, idJAGInvalid("its cnf names a confirmation method other than a DPoP key (jkt)")
+		}
 	}
 	return idp, &c, nil
 }
@@ -217,6 +225,9 @@ type JWTBearerRequest struct {
 	Assertion string
 	Scope     string
 	Resource  string
+	// JKT is the thumbprint of the key of the request's DPoP proof (RFC
+	// 9449 §5); "" for none.
+	JKT string
 }
 
 // errIDJAGReplayed answers an ID-JAG presented a second time.
@@ -253,6 +264,12 @@ func (s *Service) JWTBearer(ctx context.Context, x JWTBearerRequest) (*TokenResp
 	if oerr != nil {
 		return nil, oerr
 	}
+	if c.boundJKT != "" && c.boundJKT != x.JKT {
+		// ID-JAG draft §8.5: the client proves the key the identity
+		// provider bound the assertion to, with a DPoP proof of this
+		// request; the tokens are then bound to it.
+		return nil, idJAGInvalid("it is bound to a key (cnf.jkt) the request's DPoP proof does not prove")
+	}
 	res, oerr := s.idJAGResource(c.Resource, x.Resource)
 	if oerr != nil {
 		return nil, oerr
@@ -281,12 +298,12 @@ func (s *Service) JWTBearer(ctx context.Context, x JWTBearerRequest) (*TokenResp
 	if oerr := s.saveGrant(ctx, grant); oerr != nil {
 		return nil, oerr
 	}
-	access, oerr := s.mintAccessToken(x.Client.ID, grant.UserID, grant.ID, scopes, res, now, grant.ExpiresAt)
+	access, oerr := s.mintBoundAccessToken(x.Client.ID, grant.UserID, grant.ID, scopes, res, x.JKT, now, grant.ExpiresAt)
 	if oerr != nil {
 		return nil, oerr
 	}
 	toSave := []*record.Token{access.record}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes}
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes, DPoP: x.JKT != ""}
 	if refresh {
 		r := s.mintToken(record.RefreshToken, x.Client.ID, grant.UserID, grant.ID, scopes, res, now, grant.ExpiresAt)
 		toSave = append(toSave, r.record)

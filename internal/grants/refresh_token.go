@@ -20,6 +20,10 @@ type RefreshRequest struct {
 	RefreshToken string
 	Scope        string
 	Resource     string
+	// JKT is the thumbprint of the DPoP key the request proved, "" for
+	// none. A bound refresh token needs a proof of its key; the new
+	// access token is bound to the proved key (RFC 9449 §5).
+	JKT string
 }
 
 // errRefreshNotRegistered: the client registered no refresh grant, and the
@@ -84,12 +88,23 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	if oerr := checkBoundResource(x.Resource, old.Resource); oerr != nil {
 		return nil, oerr
 	}
-	access, oerr := s.mintAccessToken(old.ClientID, old.UserID, old.GrantID, scopes, old.Resource, now, old.GrantExpiresAt)
+	switch {
+	case old.JKT != "" && x.JKT == "":
+		// RFC 9449 §5: a bound refresh token is used only with a proof
+		// of its key; checked before the rotation, so it burns nothing.
+		return nil, ErrDPoPProofRequired
+	case old.JKT != "" && old.JKT != x.JKT:
+		return nil, errWrongDPoPKey
+	}
+	access, oerr := s.mintBoundAccessToken(old.ClientID, old.UserID, old.GrantID, scopes, old.Resource, x.JKT, now, old.GrantExpiresAt)
 	if oerr != nil {
 		return nil, oerr
 	}
 	// OAuth 2.1 §4.3.3: a new refresh token carries the scope of the old one.
 	refresh := s.mintToken(record.RefreshToken, old.ClientID, old.UserID, old.GrantID, old.Scopes, old.Resource, now, old.GrantExpiresAt)
+	// The binding, or its absence, carries over: a thief of an unbound
+	// token gains nothing by binding it to a key of his.
+	refresh.record.JKT = old.JKT
 	if err := s.Store.RotateRefreshToken(ctx, digest, x.Client.ID, now, reuseSince, access.record, refresh.record); err != nil {
 		switch {
 		case errors.Is(err, record.ErrAlreadyUsed):
@@ -103,7 +118,7 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
 		return nil, oerr
 	}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), RefreshToken: refresh.value, Scopes: scopes}
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), RefreshToken: refresh.value, Scopes: scopes, DPoP: x.JKT != ""}
 	s.issued(ctx, audit.TokenRefreshed, RefreshToken, old.ClientID, old.UserID, old.GrantID, resp)
 	return resp, nil
 }

@@ -83,6 +83,11 @@ func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.Cl
 	if m.TokenEndpointAuthMethod == "" {
 		m.TokenEndpointAuthMethod = AuthMethodClientSecretBasic
 	}
+	if m.DPoPBoundAccessTokens && !s.DPoPEnabled {
+		// RFC 9449 §5.2: its token requests must then be refused; better
+		// to say so now than at every one.
+		return m, oautherr.InvalidClientMetadata("dpop_bound_access_tokens: this server does not support DPoP")
+	}
 	if !slices.Contains(s.AuthMethods(), m.TokenEndpointAuthMethod) {
 		return m, oautherr.InvalidClientMetadata("unsupported token_endpoint_auth_method")
 	}

@@ -12,6 +12,9 @@ type TokenResponse struct {
 	ExpiresIn    time.Duration
 	RefreshToken string
 	Scopes       []string
+	// DPoP marks an access token bound to a DPoP key: token_type DPoP
+	// (RFC 9449 §5.1).
+	DPoP bool
 }
 
 // AppendJSON appends the response as JSON. Every value is safe to write
@@ -20,8 +23,13 @@ type TokenResponse struct {
 func (t *TokenResponse) AppendJSON(b []byte) []byte {
 	b = append(b, `{"access_token":"`...)
 	b = append(b, t.AccessToken...)
-	// RFC 6750 §4 spells the type "Bearer"; clients compare case-insensitively.
-	b = append(b, `","token_type":"Bearer","expires_in":`...)
+	// RFC 6750 §4 spells the type "Bearer", RFC 9449 §5.1 "DPoP"; clients
+	// compare case-insensitively.
+	if t.DPoP {
+		b = append(b, `","token_type":"DPoP","expires_in":`...)
+	} else {
+		b = append(b, `","token_type":"Bearer","expires_in":`...)
+	}
 	b = strconv.AppendInt(b, int64(t.ExpiresIn/time.Second), 10)
 	if t.RefreshToken != "" {
 		b = append(b, `,"refresh_token":"`...)

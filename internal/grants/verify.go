@@ -65,6 +65,7 @@ func (s *Service) verifyAccessToken(ctx context.Context, token string) (*bearer.
 		Resource:  tok.Resource,
 		ExpiresAt: tok.ExpiresAt,
 		GrantID:   tok.GrantID,
+		JKT:       tok.JKT,
 	}
 	if s.Identities != nil && tok.UserID != "" {
 		id, err := s.Identities.lookup(ctx, s.Grants, tok.GrantID)

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"net/url"
 
+	"github.com/mcpoauth/mcpoauth/dpop"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 	"github.com/mcpoauth/mcpoauth/internal/httpx"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
@@ -48,6 +49,11 @@ type Env struct {
 	// request; it may narrow the metadata or refuse, and tells whether the
 	// client may have the client_credentials grant.
 	RegistrationPolicy func(r *http.Request, m *metadata.ClientMetadata) (allowClientCredentials bool, err *oautherr.Error)
+	// DPoP checks the DPoP proofs of token requests (RFC 9449 §5); nil
+	// when DPoP is off, and then a DPoP header is ignored.
+	DPoP *dpop.Verifier
+	// TokenURL is the token endpoint's URL, which a proof's htu names.
+	TokenURL string
 }
 
 func (e *Env) fail(w http.ResponseWriter, r *http.Request, step string, oerr *oautherr.Error) {

@@ -15,11 +15,13 @@ type introspectionResponse struct {
 	Scope     string `json:"scope,omitempty"`
 	ClientID  string `json:"client_id,omitempty"`
 	TokenType string `json:"token_type,omitempty"`
-	Exp       int64  `json:"exp,omitempty"`
-	Iat       int64  `json:"iat,omitempty"`
-	Sub       string `json:"sub,omitempty"`
-	Aud       string `json:"aud,omitempty"`
-	Iss       string `json:"iss,omitempty"`
+	// Cnf is the DPoP binding (RFC 9449 §6.2).
+	Cnf *introspectionCnf `json:"cnf,omitempty"`
+	Exp int64             `json:"exp,omitempty"`
+	Iat int64             `json:"iat,omitempty"`
+	Sub string            `json:"sub,omitempty"`
+	Aud string            `json:"aud,omitempty"`
+	Iss string            `json:"iss,omitempty"`
 }
 
 // inactiveBody is the one answer for a token the caller may not know about.
@@ -88,6 +90,19 @@ func Introspect(env *Env) http.Handler {
 			// RFC 6750 §4 spells the type "Bearer".
 			resp.TokenType = "Bearer"
 		}
+		if info.JKT != "" {
+			// RFC 9449 §6.2: a bound token's key, and its type.
+			resp.Cnf = &introspectionCnf{JKT: info.JKT}
+			if info.Kind == record.AccessToken {
+				resp.TokenType = "DPoP"
+			}
+		}
 		httpx.WriteJSON(w, http.StatusOK, resp)
 	})
+}
+
+// introspectionCnf is the cnf member of a DPoP-bound token (RFC 7800 §3.1,
+// RFC 9449 §6.2).
+type introspectionCnf struct {
+	JKT string `json:"jkt"`
 }

@@ -52,6 +52,12 @@ func Token(env *Env) http.Handler {
 			env.fail(w, r, "token", oautherr.UnauthorizedClient("client is not registered for this grant_type"))
 			return
 		}
+		if env.DPoP != nil {
+			var ok bool
+			if r, ok = env.checkProof(w, r, client); !ok {
+				return
+			}
+		}
 		resp, oerr := handler(env, r, client, form)
 		if oerr != nil && oerr.Code == oautherr.CodeInvalidClient {
 			// The client was deleted while the grant ran: answered as a
@@ -104,7 +110,7 @@ func (e *Env) exchangeCode(r *http.Request, client *record.Client, form map[stri
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.ExchangeCode(r.Context(), grants.CodeExchange{Client: client, Code: p[0], CodeVerifier: p[1], RedirectURI: p[2], Resource: p[3]})
+	return e.Grants.ExchangeCode(r.Context(), grants.CodeExchange{Client: client, Code: p[0], CodeVerifier: p[1], RedirectURI: p[2], Resource: p[3], JKT: proofKey(r)})
 }
 
 func (e *Env) refresh(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
@@ -112,7 +118,7 @@ func (e *Env) refresh(r *http.Request, client *record.Client, form map[string][]
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.Refresh(r.Context(), grants.RefreshRequest{Client: client, RefreshToken: p[0], Scope: p[1], Resource: p[2]})
+	return e.Grants.Refresh(r.Context(), grants.RefreshRequest{Client: client, RefreshToken: p[0], Scope: p[1], Resource: p[2], JKT: proofKey(r)})
 }
 
 func (e *Env) clientCredentials(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
@@ -120,7 +126,7 @@ func (e *Env) clientCredentials(r *http.Request, client *record.Client, form map
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.ClientCredentials(r.Context(), grants.ClientCredentialsRequest{Client: client, Scope: p[0], Resource: p[1]})
+	return e.Grants.ClientCredentials(r.Context(), grants.ClientCredentialsRequest{Client: client, Scope: p[0], Resource: p[1], JKT: proofKey(r)})
 }
 
 // pollDeviceCode reads only device_code: RFC 8628 §3.4 defines no other
@@ -131,7 +137,7 @@ func (e *Env) pollDeviceCode(r *http.Request, client *record.Client, form map[st
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.PollDeviceCode(r.Context(), grants.DeviceTokenRequest{Client: client, DeviceCode: p[0]})
+	return e.Grants.PollDeviceCode(r.Context(), grants.DeviceTokenRequest{Client: client, DeviceCode: p[0], JKT: proofKey(r)})
 }
 
 // jwtBearer redeems an identity assertion (RFC 7523 §2.1: assertion, and
@@ -141,5 +147,5 @@ func (e *Env) jwtBearer(r *http.Request, client *record.Client, form map[string]
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.JWTBearer(r.Context(), grants.JWTBearerRequest{Client: client, Assertion: p[0], Scope: p[1], Resource: p[2]})
+	return e.Grants.JWTBearer(r.Context(), grants.JWTBearerRequest{Client: client, Assertion: p[0], Scope: p[1], Resource: p[2], JKT: proofKey(r)})
 }

@@ -149,6 +149,7 @@ var (
 	errExpired       = errors.New("gosdk: token expired")
 	errWrongResource = errors.New("gosdk: token issued for another resource")
 	errNilAuthInfo   = errors.New("gosdk: verifier returned no AuthInfo")
+	errDPoPBound     = errors.New("gosdk: a DPoP-bound token presented as Bearer")
 	errNoAuthInfo    = errors.New("gosdk: no bearer.AuthInfo in the request context: ForwardAuthInfo must sit behind bearer.RequireBearerAuth")
 )
 
@@ -201,6 +202,12 @@ func TokenVerifier(v bearer.Verifier, resourceURL string, opts Options) auth.Tok
 			return nil, &invalidTokenError{cause: errExpired}
 		case want != "" && info.Resource != want && !resource.Equal(want, info.Resource):
 			return nil, &invalidTokenError{cause: errWrongResource}
+		case info.JKT != "":
+			// The SDK's middleware passes Bearer tokens only, with no
+			// proof to check: a DPoP-bound token is refused here (RFC
+			// 9449 §7.2). Put bearer.RequireBearerAuth with DPoP in front
+			// and use ForwardAuthInfo to accept such tokens.
+			return nil, &invalidTokenError{cause: errDPoPBound}
 		}
 		return o.tokenInfo(info), nil
 	}
@@ -228,7 +235,24 @@ func ForwardAuthInfo(opts Options) func(http.Handler) http.Handler {
 		return o.tokenInfo(info), nil
 	}
 	// Non-nil options: with nil the SDK's middleware skips its challenge.
-	return auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{})
+	sdk := auth.RequireBearerToken(verify, &auth.RequireBearerTokenOptions{})
+	return func(next http.Handler) http.Handler {
+		h := sdk(next)
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			// The SDK's middleware knows the Bearer scheme only. A
+			// DPoP-bound token was checked with its proof by
+			// bearer.RequireBearerAuth already (RFC 9449 §7), and verify
+			// reads the AuthInfo, not the token: the SDK is shown the
+			// same credentials under the scheme it knows.
+			if info, ok := bearer.FromContext(r.Context()); ok && info.JKT != "" {
+				if scheme, token, err := bearer.ParseCredentials(r.Header.Get("Authorization")); err == nil && scheme == "DPoP" {
+					r = r.Clone(r.Context())
+					r.Header.Set("Authorization", "Bearer "+token)
+				}
+			}
+			h.ServeHTTP(w, r)
+		})
+	}
 }
 
 // AuthInfoMiddleware is an mcp.Middleware for mcp.Server.AddReceivingMiddleware

@@ -52,6 +52,8 @@ func TestTokenVerifier(t *testing.T) {
 		{name: "expired", resource: sdktest.Resource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: sdktest.Resource, ExpiresAt: time.Now().Add(-time.Second)}, wantMsg: "invalid token", wantInval: true},
 		{name: "another resource", resource: sdktest.Resource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: "https://mcp.example.com/other", ExpiresAt: time.Now().Add(time.Minute)}, wantMsg: "invalid token", wantInval: true},
 		{name: "no resource in the token", resource: sdktest.Resource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", ExpiresAt: time.Now().Add(time.Minute)}, wantMsg: "invalid token", wantInval: true},
+		// RFC 9449 §7.2: the SDK passes Bearer tokens, with no proof.
+		{name: "DPoP-bound token", resource: sdktest.Resource, info: &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: sdktest.Resource, ExpiresAt: time.Now().Add(time.Minute), JKT: "thumbprint"}, wantMsg: "invalid token", wantInval: true},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -529,4 +531,26 @@ func mcpClientInfo(id, secret string) metadata.ClientInformation {
 			Scope:                   "mcp:tools",
 		},
 	}
+}
+
+// TestForwardAuthInfoDPoP: behind bearer.RequireBearerAuth, which checked a
+// DPoP-bound token and its proof, the SDK's middleware (Bearer only) lets
+// the request through with the AuthInfo, binding included.
+func TestForwardAuthInfoDPoP(t *testing.T) {
+	info := &bearer.AuthInfo{UserID: "u", ClientID: "c", Resource: sdktest.Resource, ExpiresAt: time.Now().Add(time.Minute), JKT: "thumbprint"}
+	reached := false
+	h := gosdk.ForwardAuthInfo(gosdk.Options{})(http.HandlerFunc(func(_ http.ResponseWriter, r *http.Request) {
+		reached = true
+		got, ok := bearer.FromContext(r.Context())
+		require.True(t, ok)
+		require.Equal(t, "thumbprint", got.JKT)
+	}))
+	req := httptest.NewRequest(http.MethodPost, "/mcp", nil)
+	req.Header.Set("Authorization", "DPoP abc")
+	req = req.WithContext(bearer.ContextWithAuthInfo(req.Context(), info))
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, req)
+	require.Equal(t, http.StatusOK, rec.Code, rec.Body.String())
+	require.True(t, reached)
+	require.Equal(t, "DPoP abc", req.Header.Get("Authorization"), "the caller's request is not changed")
 }

@@ -71,7 +71,10 @@ CREATE TABLE mcpoauth_tokens (
 	issued_at        INTEGER,
 	expires_at       INTEGER,
 	grant_expires_at INTEGER,
-	rotated_at       INTEGER
+	rotated_at       INTEGER,
+	-- The thumbprint of the DPoP key the token is bound to (RFC 9449 §6,
+	-- record.Token.JKT); '' for a token that is not bound.
+	jkt              TEXT NOT NULL DEFAULT ''
 ) WITHOUT ROWID;
 CREATE INDEX mcpoauth_tokens_grant_id ON mcpoauth_tokens (grant_id);
 CREATE INDEX mcpoauth_tokens_expires_at ON mcpoauth_tokens (expires_at);
