@@ -80,6 +80,14 @@ func (s *OAuthServer) AuthenticateHandler(getUser GetUserFunc) http.Handler {
 // MCP authorization spec requires of a server fronting another provider.
 // It needs a Model that is a GrantStore (grants are remembered only there);
 // an application that always asks simply does not call it.
+//
+// Only a client whose identity the redirect proves is remembered: a
+// confidential client, or a public one whose every redirect URI is https
+// and not loopback (RFC 8252 §8.6). A public client with a loopback or
+// private-use-scheme redirect URI is asked every time, since any program
+// on the user's machine could claim its client_id and a port of its own.
+// The request's prompt parameter is not read: a client that needs the page
+// shown again should ask for a scope it does not hold.
 func (s *OAuthServer) ApproveRemembered(w http.ResponseWriter, r *http.Request, getUser GetUserFunc) bool {
 	return handlers.ApproveRemembered(s.env, w, r, getUser.internal())
 }

@@ -38,7 +38,10 @@ const DefaultIDJAGMaxLifetime = 10 * time.Minute
 //
 // The user of the grant it makes is Issuer + "#" + sub (as package
 // upstream names users), its identity (bearer.AuthInfo.Identity) the iss,
-// sub and email claims. Its scopes are the assertion's scope claim
+// sub and email claims. User ids share one space: an application that
+// also signs users in itself must never give one of its users an id of
+// the form "<issuer>#<anything>", or that user would see, revoke and be
+// remembered for the enterprise user's grants. Its scopes are the assertion's scope claim
 // narrowed to ScopesSupported and the client's registered scope (or, if
 // the claim is absent, the client's default, as for any grant).
 type IdentityProvider struct {

@@ -15,6 +15,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
 // alicesIdentity is what the tests' OnApproval says the approving user is
@@ -267,4 +268,46 @@ func TestRememberedConsentNeedsTheSameBrowser(t *testing.T) {
 	r.AddCookie(&http.Cookie{Name: signedInCookie, Value: "alice"})
 	w = h.do(r)
 	assert.Equal(t, http.StatusBadRequest, w.Code, "another browser gets no code: %s", w.Body.String())
+}
+
+// TestRememberedConsentNeedsAnIdentifiedClient: a public client whose
+// redirect URI is loopback is never approved silently, however often the
+// user approved it (RFC 8252 §8.6: any local program can send the browser
+// to /authorize with its client_id and a port of its own and would get the
+// code); a confidential one is, since its code is useless without its
+// secret.
+func TestRememberedConsentNeedsAnIdentifiedClient(t *testing.T) {
+	const loopback = "http://127.0.0.1/callback"
+	for _, tc := range []struct {
+		name     string
+		meta     metadata.ClientMetadata
+		remember bool
+	}{
+		{"public, loopback redirect", metadata.ClientMetadata{RedirectURIs: []string{loopback}, TokenEndpointAuthMethod: "none"}, false},
+		{"public, an https and a loopback redirect", metadata.ClientMetadata{RedirectURIs: []string{testRedirect, loopback}, TokenEndpointAuthMethod: "none"}, false},
+		{"public, private-use scheme", metadata.ClientMetadata{RedirectURIs: []string{"com.example.app:/cb"}, TokenEndpointAuthMethod: "none"}, false},
+		{"confidential, loopback redirect", metadata.ClientMetadata{RedirectURIs: []string{loopback}}, true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			h := newHarness(t)
+			tc.meta.GrantTypes = []string{"authorization_code", "refresh_token"}
+			id, _ := h.preRegister(tc.meta)
+			params := authorizeParams(id)
+			params.Set("redirect_uri", tc.meta.RedirectURIs[0])
+			b := &browser{}
+			p := h.pending(b, h.authorize(b, params))
+			w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
+			require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+
+			if u, err := url.Parse(tc.meta.RedirectURIs[0]); err == nil && u.Hostname() == "127.0.0.1" {
+				params.Set("redirect_uri", "http://127.0.0.1:6666/callback") // another program's port
+			}
+			w = h.openConsent(params, "alice")
+			if tc.remember {
+				assert.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+			} else {
+				assert.Equal(t, http.StatusOK, w.Code, "the consent page is shown: %s", w.Body.String())
+			}
+		})
+	}
 }

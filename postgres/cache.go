@@ -137,8 +137,9 @@ func (c *verificationCache) delivering(now time.Duration) bool {
 }
 
 // put stores an access token read from the database, unless an eviction
-// happened since epoch was read.
-func (c *verificationCache) put(t *mcpoauth.Token, epoch uint64) {
+// happened since epoch was read; readAt is when the read began, which the
+// entry's age counts from.
+func (c *verificationCache) put(t *mcpoauth.Token, epoch uint64, readAt time.Duration) {
 	if t.Kind != mcpoauth.AccessToken {
 		return // refresh tokens change (rotation): always read
 	}
@@ -166,7 +167,7 @@ func (c *verificationCache) put(t *mcpoauth.Token, epoch uint64) {
 			}
 		}
 	}
-	c.entries[t.Digest] = cacheEntry{tok: t, stored: now, until: now + life}
+	c.entries[t.Digest] = cacheEntry{tok: t, stored: readAt, until: readAt + life}
 }
 
 // evict applies one revocation payload.

@@ -41,11 +41,15 @@ func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.
 		return nil, err
 	}
 	var epoch uint64
+	var readAt time.Duration
 	if m.cache != nil {
 		if t, ok := m.cache.get(token); ok {
 			return t, nil
 		}
-		epoch = m.cache.epoch.Load()
+		// Before the SELECT: the entry is as old as the read's start, so
+		// that a revocation committed during a slow read (or its retry)
+		// is never served past the staleness bound.
+		epoch, readAt = m.cache.epoch.Load(), mono()
 	}
 	var t *mcpoauth.Token
 	err := m.safeRead(ctx, func(q querier) error {
@@ -58,7 +62,7 @@ func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.
 		return nil, err
 	}
 	if m.cache != nil {
-		m.cache.put(t, epoch)
+		m.cache.put(t, epoch, readAt)
 	}
 	return t, nil
 }

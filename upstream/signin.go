@@ -251,10 +251,12 @@ func withUserInfo(ctx context.Context, id Identity, token *oauth2.Token, userInf
 		return id
 	}
 	if v, ok := info["email"].(string); ok {
+		// The ID token vouched for no email (that is why user-info is
+		// asked): whether this one is verified is user-info's to say
+		// alone, and unverified unless it says so, never the ID token's
+		// email_verified, which spoke of no address.
 		id.Email = v
-	}
-	if v, ok := info["email_verified"].(bool); ok {
-		id.EmailVerified = v
+		id.EmailVerified, _ = info["email_verified"].(bool)
 	}
 	if v, ok := info["name"].(string); ok && id.Name == "" {
 		id.Name = v

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"regexp"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
@@ -108,21 +109,38 @@ func TestUpstreamSignInFlow(t *testing.T) {
 	assert.Equal(t, whoamiOutput{UserID: p.URL() + "#bob-7", ClientID: clientID, Scopes: []string{scopeTools},
 		Upstream: &upstreamIdentity{Issuer: p.URL(), Subject: "bob-7", Email: "bob@example.com", Name: "Bob"}}, who)
 
-	// Remembered consent: the same client asking again for the same scope
+	// Remembered consent (RFC 8252 §8.6): not for this public client, whose
+	// redirect is loopback (any local program could claim it): its page is
+	// shown again. A public client with an https redirect, approved once,
 	// goes straight back with a code once the user is signed in (a session
-	// whose upstream tokens went to the first grant signs in again first).
+	// whose upstream tokens went to a grant signs in again first).
 	consentURL = e.authorize(b, clientID, challenge, "st-again")
 	resp, body = e.get(b, consentURL)
-	if resp.StatusCode == http.StatusOK {
-		link, _ = signInLink(t, body)
-		assert.Equal(t, consentURL, e.signIn(b, link))
+	require.Equal(t, http.StatusOK, resp.StatusCode, "a loopback public client is asked again: %s", body)
+	const webRedirect = "https://app.example.com/callback"
+	web := e.registerRedirect("Web Client", webRedirect)
+	for i, state := range []string{"st-web-1", "st-web-2"} {
+		resp, body = e.get(b, e.authorizeURL(web, webRedirect, challenge, state))
+		require.Equal(t, http.StatusFound, resp.StatusCode, body)
+		consentURL = resp.Header.Get("Location")
 		resp, body = e.get(b, consentURL)
+		if resp.StatusCode == http.StatusOK && signInLinkRE.MatchString(body) {
+			link, _ = signInLink(t, body)
+			assert.Equal(t, consentURL, e.signIn(b, link))
+			resp, body = e.get(b, consentURL)
+		}
+		if i == 0 {
+			require.Equal(t, http.StatusOK, resp.StatusCode, "the first time, the page: %s", body)
+			f, _, _ := e.openForm(b, consentURL)
+			resp, body = e.submitForm(b, consentURL, f, url.Values{"decision": {"approve"}})
+		}
+		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+		loc, err = url.Parse(resp.Header.Get("Location"))
+		require.NoError(t, err)
+		assert.True(t, strings.HasPrefix(loc.String(), webRedirect), loc.String())
+		assert.NotEmpty(t, loc.Query().Get("code"), loc.String())
+		assert.Equal(t, state, loc.Query().Get("state"))
 	}
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, "the page is skipped: %s", body)
-	loc, err = url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
-	assert.NotEmpty(t, loc.Query().Get("code"), loc.String())
-	assert.Equal(t, "st-again", loc.Query().Get("state"))
 
 	// The approval took the session's upstream tokens into the grant, so
 	// the session is over: another client's consent page (consent is per

@@ -254,6 +254,10 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 		GrantExpiresAt:      grant.ExpiresAt,
 	}
 	if err := s.Store.SaveAuthorizationCode(ctx, rec); err != nil {
+		// No code of the grant exists: its record, and what OnApproval
+		// stored for it (the user's upstream tokens), go, so that it
+		// neither lists nor counts as remembered consent.
+		_ = s.Store.RevokeGrant(ctx, grant.ID)
 		out.Err = storeError(err)
 		return out, nil
 	}

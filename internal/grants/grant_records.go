@@ -2,7 +2,10 @@ package grants
 
 import (
 	"context"
+	"net/netip"
+	"net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -101,8 +104,18 @@ func (c *IdentityCache) lookup(ctx context.Context, store GrantStore, grantID st
 // each client), so another client's grant never counts; a request for a
 // scope the grant lacks asks again. Without grant records nothing is
 // remembered.
-func (s *Service) Remembered(ctx context.Context, userID string, req *record.AuthorizationRequest) (bool, error) {
-	if s.Grants == nil || userID == "" {
+//
+// Only a client whose identity the redirect proves is remembered (RFC 8252
+// §8.6, OAuth 2.1 §7.4.2 "client impersonation": a server should not
+// process a request again without the user for a client whose identity it
+// cannot assure): a confidential client, whose code is useless without its
+// credentials, or a public client whose every redirect URI is https, which
+// only its owner's host receives. A public client with a loopback or
+// private-use-scheme redirect URI asks every time: any local program can
+// send the browser to /authorize with its client_id and a port of its own,
+// and would otherwise get a code silently.
+func (s *Service) Remembered(ctx context.Context, userID string, req *record.AuthorizationRequest, client *record.Client) (bool, error) {
+	if s.Grants == nil || userID == "" || !identifiedByRedirect(client) {
 		return false, nil
 	}
 	list, err := s.Grants.ListUserGrants(ctx, userID)
@@ -117,6 +130,37 @@ func (s *Service) Remembered(ctx context.Context, userID string, req *record.Aut
 		}
 	}
 	return false, nil
+}
+
+// identifiedByRedirect reports whether a client's identity is assured
+// enough for remembered consent: it authenticates, or all its redirect URIs
+// are https URLs of a host other than loopback.
+func identifiedByRedirect(c *record.Client) bool {
+	if c == nil {
+		return false
+	}
+	if !c.IsPublic() {
+		return true
+	}
+	if len(c.Metadata.RedirectURIs) == 0 {
+		return false
+	}
+	for _, raw := range c.Metadata.RedirectURIs {
+		u, err := url.Parse(raw)
+		if err != nil || u.Scheme != "https" || u.Hostname() == "" || isLoopbackHost(u.Hostname()) {
+			return false
+		}
+	}
+	return true
+}
+
+// isLoopbackHost reports whether host names the local machine.
+func isLoopbackHost(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	ip, err := netip.ParseAddr(host)
+	return err == nil && ip.IsLoopback()
 }
 
 // containsAll reports whether every element of want is in have.

@@ -177,7 +177,7 @@ func ApproveRemembered(env *Env, w http.ResponseWriter, r *http.Request, getUser
 	if oerr != nil {
 		return false
 	}
-	ok, err := env.Grants.Remembered(r.Context(), user, p.Request)
+	ok, err := env.Grants.Remembered(r.Context(), user, p.Request, p.Client)
 	if err != nil {
 		if env.OnError != nil {
 			env.OnError(r.Context(), "authenticate:remembered", oautherr.ServerError(err))
