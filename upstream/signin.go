@@ -151,8 +151,10 @@ type Identity struct {
 	// matching on the email's domain should require it.
 	EmailVerified bool   `json:"email_verified,omitempty"`
 	Name          string `json:"name,omitempty"`
-	// Claims are all the ID token's claims (NewOIDC) or the user-info
-	// members (NewOAuth2), for Allow to read (groups, hd, tid, login).
+	// Claims are all the ID token's claims (NewOIDC; completed with the
+	// user-info members the ID token lacks, when it names no email) or
+	// the user-info members (NewOAuth2), for Allow to read (groups, hd,
+	// tid, login).
 	// Only those named in Options.Claims are kept in the session.
 	Claims map[string]any `json:"-"`
 }

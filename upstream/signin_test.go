@@ -301,28 +301,37 @@ func TestIdentityFromUserInfo(t *testing.T) {
 		delete(c, "name")
 	}
 	for _, tt := range []struct {
-		name      string
-		idToken   func(map[string]any)
-		wantEmail string
-		wantName  string
+		name         string
+		idToken      func(map[string]any)
+		userInfo     map[string]any
+		wantEmail    string
+		wantName     string
+		wantVerified bool
 	}{
-		{"claims in the ID token", nil, "alice@example.com", upstreamtest.DefaultUser.Name},
-		{"claims from user-info", withoutProfile, "alice@example.com", upstreamtest.DefaultUser.Name},
+		{"claims in the ID token", nil, nil, "alice@example.com", upstreamtest.DefaultUser.Name, true},
+		{"claims from user-info", withoutProfile, nil, "alice@example.com", upstreamtest.DefaultUser.Name, true},
 		{"user-info about another subject is ignored", func(c map[string]any) {
 			withoutProfile(c)
 			c["sub"] = "someone-else"
-		}, "", ""},
+		}, nil, "", "", false},
+		{"the ID token's email_verified does not vouch for user-info's email", func(c map[string]any) {
+			delete(c, "email")
+			c["email_verified"] = true
+		}, map[string]any{"sub": upstreamtest.DefaultUser.Subject, "email": "mallory@corp.example"}, "mallory@corp.example", upstreamtest.DefaultUser.Name, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			p := upstreamtest.NewProvider(t)
 			p.ModifyIDToken(tt.idToken)
+			if tt.userInfo != nil {
+				p.SetUserInfo(http.StatusOK, tt.userInfo)
+			}
 			s := newSignIn(t, p, "http://127.0.0.1/callback", nil)
 			id, err := s.Identity(withSession(t, flow(t, s, p, "/", nil)))
 			if err != nil {
 				t.Fatal(err)
 			}
-			if id.Email != tt.wantEmail || id.Name != tt.wantName {
-				t.Fatalf("identity %+v; want email %q, name %q", id, tt.wantEmail, tt.wantName)
+			if id.Email != tt.wantEmail || id.Name != tt.wantName || id.EmailVerified != tt.wantVerified {
+				t.Fatalf("identity %+v; want email %q (verified %v), name %q", id, tt.wantEmail, tt.wantVerified, tt.wantName)
 			}
 		})
 	}
