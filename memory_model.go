@@ -62,14 +62,16 @@ var (
 // Close it when done to stop its sweeper.
 //
 // Token lookups, on the path of every protected request, take only the read
-// lock of one of 64 shards and do not allocate. Writes that span several
-// records (consume, rotate, revoke, sweep) are serialised by one model-wide
-// lock, so they are atomic.
+// lock of one of 64 shards and allocate only the record they return. Writes
+// that span several records (consume, rotate, revoke, sweep) are serialised
+// by one model-wide lock, so they are atomic.
 //
-// A token costs the model about 30 bytes besides the record itself: tokens
-// live in open-addressing tables of pointers (see tokenIndex), one per shard
-// keyed by digest and one keyed by grant, rather than in Go maps keyed by
-// 32-byte digests with a map per grant (about 550 bytes).
+// Tokens are not kept as records but as 128-byte slots without pointers
+// (see tokenSlot), with the strings they share interned per shard, found
+// through open-addressing tables of slot references (see tokenIndex), one
+// per shard keyed by digest and one keyed by grant: about 150 bytes a
+// token, none of which the garbage collector scans, so that holding a
+// million tokens does not slow the collector, nor every request with it.
 type MemoryModel struct {
 	// Lock order: mu, then clientsMu, then requestsMu, then at most one
 	// token shard lock at a time. clientsMu and requestsMu are leaves
@@ -77,8 +79,9 @@ type MemoryModel struct {
 	// requestsMu together so that a client and everything issued to it go
 	// in one step; nothing takes mu while holding either of them.
 	//
-	// A token shard table is written only with both mu and the shard's
-	// write lock held, so holding either one is enough to read it.
+	// A token shard (its slots, strings and table) is written only with
+	// both mu and the shard's write lock held, so holding either one is
+	// enough to read it.
 	mu      sync.RWMutex
 	codes   map[Digest]*AuthorizationCode
 	revoked map[string]time.Time // revoked grantID → when to forget it
@@ -88,13 +91,13 @@ type MemoryModel struct {
 	// The grant index, so that RevokeGrant costs time proportional to the
 	// grant and not to the whole store. Guarded by mu. Every token with a
 	// GrantID is in exactly one of grantTokens (grants with fewer than
-	// bigGrantTokens tokens: most have one or two) and bigGrants.
-	// grantTokens is sharded only so that a table that grows rehashes a
-	// 64th of the tokens while writers wait.
-	grantTokens [memoryTokenShards]tokenIndex  // by grant
-	bigGrants   map[string]map[Digest]struct{} // grantID → its token digests
-	grantCodes  map[string][]Digest            // grantID → its live codes
-	liveGrants  int                            // grants with a live code or token
+	// bigGrantTokens tokens: most have one or two) and bigGrants, as a
+	// slotRef. grantTokens is sharded only so that a table that grows
+	// rehashes a 64th of the tokens while writers wait.
+	grantTokens [memoryTokenShards]tokenIndex   // by grant
+	bigGrants   map[string]map[slotRef]struct{} // grantID → its tokens
+	grantCodes  map[string][]Digest             // grantID → its live codes
+	liveGrants  int                             // grants with a live code or token
 
 	clientsMu sync.RWMutex
 	clients   map[string]*Client
@@ -112,15 +115,6 @@ type MemoryModel struct {
 	stop      chan struct{}
 	done      chan struct{}
 	closeOnce sync.Once
-}
-
-// memoryTokenShard is one shard of the token store. It is padded to 128
-// bytes so that readers of neighbouring shards do not share a cache line
-// (RLock writes to the mutex).
-type memoryTokenShard struct {
-	mu     sync.RWMutex // 24 bytes
-	tokens tokenIndex   // by digest; 64 bytes
-	_      [128 - 24 - 64]byte
 }
 
 // NoSweep, as MemoryModelOptions.SweepInterval, runs no background
@@ -152,16 +146,13 @@ func NewMemoryModel(opts MemoryModelOptions) *MemoryModel {
 	m := &MemoryModel{
 		codes:      make(map[Digest]*AuthorizationCode),
 		revoked:    make(map[string]time.Time),
-		bigGrants:  make(map[string]map[Digest]struct{}),
+		bigGrants:  make(map[string]map[slotRef]struct{}),
 		grantCodes: make(map[string][]Digest),
 		clients:    make(map[string]*Client),
 		requests:   make(map[Digest]*AuthorizationRequest),
 		now:        clock,
 		stop:       make(chan struct{}),
 		done:       make(chan struct{}),
-	}
-	for i := range m.grantTokens {
-		m.grantTokens[i].byGrant = true
 	}
 	if interval < 0 {
 		close(m.done)
@@ -220,14 +211,14 @@ func (m *MemoryModel) Sweep(now time.Time) {
 
 	// One shard per acquisition of mu, so that consumes and rotations wait
 	// for at most one shard's sweep.
-	expired := func(t *Token) bool { return t.ExpiresAt.Before(now) }
-	var buf []*Token
+	nowSec, nowNsec := now.Unix(), uint32(now.Nanosecond())
+	expired := func(_ *tokenShard, sl *tokenSlot) bool { return sl.before(slotExpiresAt, nowSec, nowNsec) }
+	var buf []uint32
 	for i := range m.shards {
 		m.mu.Lock()
-		buf = m.deleteShardTokensLocked(&m.shards[i], expired, buf)
+		buf = m.deleteShardTokensLocked(i, expired, buf)
 		m.mu.Unlock()
 	}
-	clear(buf)
 
 	m.mu.Lock()
 	m.deleteCodesLocked(func(c *AuthorizationCode) bool { return c.ExpiresAt.Before(now) })
@@ -242,28 +233,29 @@ func (m *MemoryModel) Sweep(now time.Time) {
 	m.sweepGrants(now)
 }
 
-// deleteShardTokensLocked deletes the tokens of shard s that match reports,
-// with their grant index entries. buf is scratch space, returned for the
-// next call; the caller clears it when done, so that it pins no token.
-// Call with mu held for writing.
-func (m *MemoryModel) deleteShardTokensLocked(s *memoryTokenShard, match func(*Token) bool, buf []*Token) []*Token {
+// deleteShardTokensLocked deletes the tokens of shard si that match
+// reports, with their grant index entries. buf is scratch space, returned
+// for the next call. Call with mu held for writing.
+func (m *MemoryModel) deleteShardTokensLocked(si int, match func(*tokenShard, *tokenSlot) bool, buf []uint32) []uint32 {
+	s := &m.shards[si].tokenShard
 	buf = buf[:0]
-	s.tokens.all(func(t *Token) {
-		if match(t) {
-			buf = append(buf, t)
+	s.slots.all(func(ref uint32, sl *tokenSlot) {
+		if match(s, sl) {
+			buf = append(buf, ref)
 		}
 	})
 	if len(buf) == 0 {
 		return buf
 	}
+	// The grant index reads the slots' grant IDs: unindex before freeing.
+	for _, ref := range buf {
+		m.unindexTokenLocked(newSlotRef(si, ref))
+	}
 	s.mu.Lock()
-	for _, t := range buf {
-		s.tokens.remove(t)
+	for _, ref := range buf {
+		s.remove(ref)
 	}
 	s.mu.Unlock()
-	for _, t := range buf {
-		m.unindexTokenLocked(t)
-	}
 	return buf
 }
 
@@ -460,11 +452,21 @@ func (m *MemoryModel) deleteClientsLocked(ids map[string]struct{}) {
 		}
 	}
 	m.requestsMu.Unlock()
-	var buf []*Token
+	var buf []uint32
 	for i := range m.shards {
-		buf = m.deleteShardTokensLocked(&m.shards[i], func(t *Token) bool { return ofClients(t.ClientID) }, buf)
+		s := &m.shards[i].tokenShard
+		// The clients' ids in this shard's strings: none, no token.
+		var clientIDs []uint32
+		for id := range ids {
+			if c := s.strs.lookup(id); c != 0 {
+				clientIDs = append(clientIDs, c)
+			}
+		}
+		if len(clientIDs) == 0 {
+			continue
+		}
+		buf = m.deleteShardTokensLocked(i, func(_ *tokenShard, sl *tokenSlot) bool { return slices.Contains(clientIDs, sl.client) }, buf)
 	}
-	clear(buf)
 	m.deleteCodesLocked(func(c *AuthorizationCode) bool { return ofClients(c.ClientID) })
 	m.deleteDevicesLocked(func(d *DeviceAuthorization) bool { return ofClients(d.ClientID) })
 	m.deleteGrantsLocked(func(_, clientID string) bool { return ofClients(clientID) })
@@ -616,18 +618,19 @@ func (m *MemoryModel) SaveTokens(ctx context.Context, tokens ...*Token) error {
 }
 
 // GetToken returns an access or refresh token by digest, including a rotated
-// refresh token (RotatedAt set), or ErrNotFound. It takes one shard's read lock and
-// does not allocate.
+// refresh token (RotatedAt set), or ErrNotFound. It takes one shard's read
+// lock and allocates the record it returns (built from the token's slot;
+// its times are in UTC).
 func (m *MemoryModel) GetToken(ctx context.Context, token Digest) (*Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
 	h := digestHash(token) // once, for the shard and the table
-	s := &m.shards[h>>8&(memoryTokenShards-1)]
+	s := &m.shards[shardOf(h)]
 	s.mu.RLock()
 	var t *Token
-	if i := s.tokens.indexOfHashed(h, token); i >= 0 {
-		t = s.tokens.slots[i]
+	if ref := s.find(h, token); ref >= 0 {
+		t = s.token(uint32(ref))
 	}
 	s.mu.RUnlock()
 	if t == nil {
@@ -649,40 +652,29 @@ func (m *MemoryModel) RotateRefreshToken(ctx context.Context, token Digest, clie
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := m.shard(token)
-	i := s.tokens.indexOfDigest(token) // mu excludes every writer
-	if i < 0 {
+	h := digestHash(token)
+	s := &m.shards[shardOf(h)]
+	ref := s.find(h, token) // mu excludes every writer
+	if ref < 0 {
 		return errMemTokenNotFound
 	}
-	t := s.tokens.slots[i]
-	if t.Kind != RefreshToken || clientID == "" || t.ClientID != clientID {
+	sl := s.slots.at(uint32(ref))
+	if sl.kind != RefreshToken || clientID == "" || s.strs.str(sl.client) != clientID {
 		return errMemTokenNotFound
 	}
-	if t.Rotated() && (reuseSince.IsZero() || t.RotatedAt.Before(reuseSince)) {
+	rotatedAt := sl.time(slotRotatedAt)
+	if !rotatedAt.IsZero() && (reuseSince.IsZero() || rotatedAt.Before(reuseSince)) {
 		return errMemTokenUsed
 	}
 	if err := m.checkNewTokensLocked(issued); err != nil {
 		return err
 	}
-	if t.Rotated() {
-		// Within the reuse interval: the first rotation stands.
-		m.insertTokensLocked(issued)
-		return nil
-	}
-	// Callers may hold the stored pointer: store a modified copy instead of
-	// writing to it. The digest and grant are unchanged, so only the grant
-	// table's pointer changes.
-	used := *t
-	used.RotatedAt = at
-	s.mu.Lock()
-	s.tokens.set(i, &used)
-	s.mu.Unlock()
-	if t.GrantID != "" {
-		gt := m.grantTable(t.GrantID)
-		if j := gt.indexOf(t); j >= 0 { // else the grant is big, keyed by digest
-			gt.set(j, &used)
-		}
-	}
+	if rotatedAt.IsZero() {
+		// Records already returned are copies: the slot changes in place.
+		s.mu.Lock()
+		sl.setTime(slotRotatedAt, at)
+		s.mu.Unlock()
+	} // else within the reuse interval: the first rotation stands.
 	m.insertTokensLocked(issued)
 	return nil
 }
@@ -695,19 +687,21 @@ func (m *MemoryModel) RevokeToken(ctx context.Context, token Digest, clientID st
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()
-	s := m.shard(token)
-	i := s.tokens.indexOfDigest(token) // mu excludes every writer
-	if i < 0 {
+	h := digestHash(token)
+	si := shardOf(h)
+	s := &m.shards[si]
+	ref := s.find(h, token) // mu excludes every writer
+	if ref < 0 {
 		return nil, errMemTokenNotFound
 	}
-	t := s.tokens.slots[i]
-	if clientID == "" || t.ClientID != clientID {
+	if clientID == "" || s.strs.str(s.slots.at(uint32(ref)).client) != clientID {
 		return nil, errMemTokenNotFound
 	}
+	t := s.token(uint32(ref))
+	m.unindexTokenLocked(newSlotRef(si, uint32(ref)))
 	s.mu.Lock()
-	s.tokens.removeAt(i)
+	s.remove(uint32(ref))
 	s.mu.Unlock()
-	m.unindexTokenLocked(t)
 	return t, nil
 }
 
@@ -737,27 +731,25 @@ func (m *MemoryModel) RevokeGrant(ctx context.Context, grantID string) error {
 	if m.grantLiveLocked(grantID) {
 		m.liveGrants--
 	}
-	var tokens []*Token
-	gt := m.grantTable(grantID)
-	gt.grant(grantID, func(t *Token) bool {
-		tokens = append(tokens, t)
+	var tokens []slotRef
+	m.grantTokensLocked(grantID, func(r slotRef) bool {
+		tokens = append(tokens, r)
 		return true
 	})
-	for _, t := range tokens {
-		gt.remove(t)
+	gt := m.grantTable(grantID)
+	for _, r := range tokens {
+		gt.remove(grantHash(grantID), uint32(r), m.grantHashOf)
 	}
-	for d := range m.bigGrants[grantID] {
-		if t := m.shard(d).tokens.get(d); t != nil {
-			tokens = append(tokens, t)
-		}
+	for r := range m.bigGrants[grantID] {
+		tokens = append(tokens, r)
 	}
 	delete(m.bigGrants, grantID)
-	for _, t := range tokens {
-		later(t.ExpiresAt)
-		later(t.GrantExpiresAt)
-		s := m.shard(t.Digest)
+	for _, r := range tokens {
+		s, sl := m.slotOf(r)
+		later(sl.time(slotExpiresAt))
+		later(sl.time(slotGrantExpiresAt))
 		s.mu.Lock()
-		s.tokens.remove(t)
+		s.remove(r.slot())
 		s.mu.Unlock()
 	}
 	for _, d := range m.grantCodes[grantID] {
@@ -776,9 +768,30 @@ func (m *MemoryModel) RevokeGrant(ctx context.Context, grantID string) error {
 	return nil
 }
 
-// shard returns the token shard that holds the digest.
-func (m *MemoryModel) shard(d Digest) *memoryTokenShard {
-	return &m.shards[digestHash(d)>>8&(memoryTokenShards-1)]
+// shardOf is the shard of a digest's hash: bits 8-13 (the tag uses bits
+// 0-7, the home slot 32-63).
+func shardOf(h uint64) int { return int(h >> 8 & (memoryTokenShards - 1)) }
+
+// slotRef names a token slot across shards, in the grant index: the shard
+// in the high 6 bits, the slot's reference in its shard below.
+type slotRef uint32
+
+func newSlotRef(shard int, ref uint32) slotRef { return slotRef(uint32(shard)<<26 | ref) }
+
+func (r slotRef) shard() int   { return int(r >> 26) }
+func (r slotRef) slot() uint32 { return uint32(r) & (maxShardSlots - 1) }
+
+// slotOf returns the shard and the slot r names. Call with mu held.
+func (m *MemoryModel) slotOf(r slotRef) (*tokenShard, *tokenSlot) {
+	s := &m.shards[r.shard()].tokenShard
+	return s, s.slots.at(r.slot())
+}
+
+// grantHashOf is the grant hash of the token r names, for the grant
+// table's moves. Call with mu held.
+func (m *MemoryModel) grantHashOf(r uint32) uint64 {
+	s, sl := m.slotOf(slotRef(r))
+	return grantHash(s.grantID(sl))
 }
 
 // isRevokedLocked reports whether grantID was revoked. Call with mu held.
@@ -793,7 +806,7 @@ func (m *MemoryModel) isRevokedLocked(grantID string) bool {
 // grantLiveLocked reports whether the grant has a live code or token. Call
 // with mu held.
 func (m *MemoryModel) grantLiveLocked(grantID string) bool {
-	return len(m.grantCodes[grantID]) > 0 || m.bigGrants[grantID] != nil || m.grantTable(grantID).countGrant(grantID, 1) > 0
+	return len(m.grantCodes[grantID]) > 0 || m.bigGrants[grantID] != nil || m.countGrantLocked(grantID, 1) > 0
 }
 
 // grantTable returns the shard of the grant table that holds the tokens of
@@ -803,55 +816,77 @@ func (m *MemoryModel) grantTable(grantID string) *tokenIndex {
 	return &m.grantTokens[grantHash(grantID)>>8&(memoryTokenShards-1)]
 }
 
-// indexTokenLocked adds a stored token to the grant index. Call with mu
-// held for writing.
-func (m *MemoryModel) indexTokenLocked(t *Token) {
-	g := t.GrantID
+// grantTokensLocked calls fn with each token of grantID in the grant table
+// (not those of a big grant) until fn returns false. fn must not change the
+// table. Call with mu held.
+func (m *MemoryModel) grantTokensLocked(grantID string, fn func(slotRef) bool) {
+	m.grantTable(grantID).run(grantHash(grantID), func(_ int, r uint32) bool {
+		if s, sl := m.slotOf(slotRef(r)); s.grantID(sl) != grantID {
+			return true
+		}
+		return fn(slotRef(r))
+	})
+}
+
+// countGrantLocked returns how many tokens of grantID the grant table
+// holds, up to limit. Call with mu held.
+func (m *MemoryModel) countGrantLocked(grantID string, limit int) int {
+	n := 0
+	m.grantTokensLocked(grantID, func(slotRef) bool {
+		n++
+		return n < limit
+	})
+	return n
+}
+
+// indexTokenLocked adds a stored token, r, of grant g to the grant index.
+// g must be a string of its own (the caller's), not the slot's. Call with
+// mu held for writing.
+func (m *MemoryModel) indexTokenLocked(r slotRef, g string) {
 	if g == "" {
 		return
 	}
 	if big := m.bigGrants[g]; big != nil {
-		big[t.Digest] = struct{}{}
+		big[r] = struct{}{}
 		return
 	}
-	gt := m.grantTable(g)
-	n := gt.countGrant(g, bigGrantTokens)
+	n := m.countGrantLocked(g, bigGrantTokens)
 	if n == 0 && len(m.grantCodes[g]) == 0 {
 		m.liveGrants++
 	}
+	gt := m.grantTable(g)
 	if n < bigGrantTokens-1 {
-		gt.insert(t)
+		gt.insert(grantHash(g), uint32(r), m.grantHashOf)
 		return
 	}
 	// The grant's tokens move to a map of their own.
-	big := make(map[Digest]struct{}, 2*bigGrantTokens)
-	big[t.Digest] = struct{}{}
-	var moved []*Token
-	gt.grant(g, func(u *Token) bool {
-		moved = append(moved, u)
+	big := make(map[slotRef]struct{}, 2*bigGrantTokens)
+	big[r] = struct{}{}
+	m.grantTokensLocked(g, func(u slotRef) bool {
+		big[u] = struct{}{}
 		return true
 	})
-	for _, u := range moved {
-		big[u.Digest] = struct{}{}
-		gt.remove(u)
+	for u := range big {
+		gt.remove(grantHash(g), uint32(u), m.grantHashOf)
 	}
 	m.bigGrants[g] = big
 }
 
-// unindexTokenLocked removes a deleted token from the grant index. Call with
-// mu held for writing.
-func (m *MemoryModel) unindexTokenLocked(t *Token) {
-	g := t.GrantID
+// unindexTokenLocked removes a token, r, from the grant index before its
+// slot is freed. Call with mu held for writing.
+func (m *MemoryModel) unindexTokenLocked(r slotRef) {
+	s, sl := m.slotOf(r)
+	g := s.grantID(sl) // the slot's: used here only
 	if g == "" {
 		return
 	}
 	if big := m.bigGrants[g]; big != nil {
-		delete(big, t.Digest)
+		delete(big, r)
 		if len(big) == 0 {
 			delete(m.bigGrants, g)
 		}
 	} else {
-		m.grantTable(g).remove(t)
+		m.grantTable(g).remove(grantHash(g), uint32(r), m.grantHashOf)
 	}
 	if !m.grantLiveLocked(g) {
 		m.liveGrants--
@@ -877,6 +912,13 @@ func (m *MemoryModel) unindexCodeLocked(c *AuthorizationCode) {
 	}
 }
 
+// hasTokenLocked reports whether a token with digest d is stored. Call with
+// mu held.
+func (m *MemoryModel) hasTokenLocked(d Digest) bool {
+	h := digestHash(d)
+	return m.shards[shardOf(h)].find(h, d) >= 0
+}
+
 // checkNewTokensLocked reports why tokens cannot be inserted, or nil. Call
 // with mu held.
 func (m *MemoryModel) checkNewTokensLocked(tokens []*Token) error {
@@ -894,7 +936,7 @@ func (m *MemoryModel) checkNewTokensLocked(tokens []*Token) error {
 		if m.isRevokedLocked(t.GrantID) {
 			return errMemGrantRevoked
 		}
-		if m.shard(t.Digest).tokens.get(t.Digest) != nil {
+		if m.hasTokenLocked(t.Digest) {
 			return errMemTokenConflict
 		}
 		if seen != nil {
@@ -917,18 +959,19 @@ func (m *MemoryModel) checkNewTokensLocked(tokens []*Token) error {
 // indexes them by grant. Call with mu held for writing.
 func (m *MemoryModel) insertTokensLocked(tokens []*Token) {
 	for _, t := range tokens {
-		s := m.shard(t.Digest)
+		si := shardOf(digestHash(t.Digest))
+		s := &m.shards[si]
 		if s.tokens.needsGrowth() {
 			// Rebuild the table with only mu held (no writer can change
 			// it), so readers of the shard wait only for the swap.
-			grown := s.tokens.grown()
+			grown := s.tokens.grown(s.hashOfRef)
 			s.mu.Lock()
 			s.tokens = grown
 			s.mu.Unlock()
 		}
 		s.mu.Lock()
-		s.tokens.insert(t)
+		ref := s.add(t)
 		s.mu.Unlock()
-		m.indexTokenLocked(t)
+		m.indexTokenLocked(newSlotRef(si, ref), t.GrantID)
 	}
 }

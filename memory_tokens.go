@@ -7,24 +7,28 @@ import (
 	"math/bits"
 )
 
-// tokenIndex is an open-addressing hash table of *Token with linear
-// probing, built for the MemoryModel's token store, which must hold a million
-// live tokens in little memory and find one without allocating.
+// tokenIndex is an open-addressing hash table of uint32 references to
+// token slots (see tokenSlot), with linear probing, built for the
+// MemoryModel's token store, which must hold a million live tokens in
+// little memory, find one without allocating, and keep the garbage
+// collector away: the table holds no pointers, so the collector never scans
+// it.
 //
-// A slot costs 9 bytes: the pointer, and a one-byte tag (0 for an empty slot,
-// else 8 bits of the entry's hash) that rules out almost every non-matching
-// slot without dereferencing it. Go's map would cost a 32-byte digest key
-// plus the pointer per slot, and the grant index a map per grant.
+// A slot costs 5 bytes: the reference, and a one-byte tag (0 for an empty
+// slot, else 8 bits of the entry's hash) that rules out almost every
+// non-matching slot without reading the token. The table does not know its
+// keys: callers pass the hash of the key they look for, test candidates
+// themselves, and pass a function that recomputes an entry's hash for the
+// operations that move entries (growth, deletion). Two kinds of table use
+// it:
 //
-// Two kinds of table share the code:
-//
-//   - by digest: each shard's tokens, keyed by Token.Digest (unique). The
-//     digest is hashed rather than used as is: the server's digests are
-//     uniform, but a Model also serves callers with digests of their own
-//     making (the conformance kit counts in them), which must not pile up in
-//     one probe run.
+//   - by digest: each shard's tokens, keyed by the digest of the slot a
+//     reference names. The digest is hashed rather than used as is: the
+//     server's digests are uniform, but a Model also serves callers with
+//     digests of their own making (the conformance kit counts in them),
+//     which must not pile up in one probe run.
 //   - by grant: a multimap of the tokens of grants with few tokens, keyed by
-//     Token.GrantID (maphash with a per-process seed, so grant IDs cannot be
+//     the grant ID (maphash with a per-process seed, so grant IDs cannot be
 //     chosen to collide). With linear probing every entry of a key lies in
 //     the run of occupied slots that starts at the key's home slot, so all of
 //     a grant's tokens are found by scanning that run.
@@ -35,10 +39,9 @@ import (
 // churn. A tokenIndex is not safe for concurrent use: the MemoryModel guards
 // it with its locks.
 type tokenIndex struct {
-	tags    []uint8
-	slots   []*Token
-	n       int
-	byGrant bool
+	tags []uint8
+	refs []uint32
+	n    int
 }
 
 // grantSeed seeds the grant ID hash.
@@ -90,157 +93,97 @@ func tagOf(h uint64) uint8 {
 	return 1
 }
 
-// hashOf is the hash of an entry.
-func (x *tokenIndex) hashOf(t *Token) uint64 {
-	if x.byGrant {
-		return grantHash(t.GrantID)
-	}
-	return digestHash(t.Digest)
-}
-
 // home is the first slot probed for a hash: its high 32 bits scaled to the
 // table size (Lemire's multiply-shift; the size need not be a power of two).
 func (x *tokenIndex) home(h uint64) int {
-	return int((h >> 32) * uint64(len(x.slots)) >> 32)
+	return int((h >> 32) * uint64(len(x.refs)) >> 32)
 }
 
 // next is the slot after i, wrapping.
 func (x *tokenIndex) next(i int) int {
-	if i++; i == len(x.slots) {
+	if i++; i == len(x.refs) {
 		return 0
 	}
 	return i
 }
 
-// get returns the token with digest d, or nil. It does not allocate. For
-// tables by digest.
-func (x *tokenIndex) get(d Digest) *Token {
-	if i := x.indexOfDigest(d); i >= 0 {
-		return x.slots[i]
-	}
-	return nil
-}
-
-// indexOfDigest returns the slot of the token with digest d, or -1. For
-// tables by digest.
-func (x *tokenIndex) indexOfDigest(d Digest) int { return x.indexOfHashed(digestHash(d), d) }
-
-// indexOfHashed is indexOfDigest for a caller that hashed d already (to
-// pick the shard).
-func (x *tokenIndex) indexOfHashed(h uint64, d Digest) int {
-	if x.n == 0 {
-		return -1
-	}
-	tag := tagOf(h)
-	for i := x.home(h); ; i = x.next(i) {
-		switch x.tags[i] {
-		case 0:
-			return -1
-		case tag:
-			if x.slots[i].Digest == d {
-				return i
-			}
-		}
-	}
-}
-
-// indexOf returns the slot that holds exactly t, or -1.
-func (x *tokenIndex) indexOf(t *Token) int {
-	if x.n == 0 {
-		return -1
-	}
-	h := x.hashOf(t)
-	tag := tagOf(h)
-	for i := x.home(h); ; i = x.next(i) {
-		switch x.tags[i] {
-		case 0:
-			return -1
-		case tag:
-			if x.slots[i] == t {
-				return i
-			}
-		}
-	}
-}
-
-// grant calls fn with each token of grantID until fn returns false. fn must
-// not change the table. For tables by grant.
-func (x *tokenIndex) grant(grantID string, fn func(t *Token) bool) {
+// run calls fn with the position and reference of each entry in the probe
+// run of hash h whose tag matches h's, until fn returns false. Every entry
+// whose key hashes to h is among them; the caller tells the others apart.
+// fn must not change the table.
+func (x *tokenIndex) run(h uint64, fn func(pos int, ref uint32) bool) {
 	if x.n == 0 {
 		return
 	}
-	h := grantHash(grantID)
 	tag := tagOf(h)
 	for i := x.home(h); x.tags[i] != 0; i = x.next(i) {
-		if x.tags[i] == tag && x.slots[i].GrantID == grantID && !fn(x.slots[i]) {
+		if x.tags[i] == tag && !fn(i, x.refs[i]) {
 			return
 		}
 	}
 }
 
-// countGrant returns how many tokens of grantID the table holds, up to
-// limit. For tables by grant.
-func (x *tokenIndex) countGrant(grantID string, limit int) int {
-	n := 0
-	x.grant(grantID, func(*Token) bool {
-		n++
-		return n < limit
+// indexOf returns the position that holds ref, whose key hashes to h, or -1.
+func (x *tokenIndex) indexOf(h uint64, ref uint32) int {
+	pos := -1
+	x.run(h, func(i int, r uint32) bool {
+		if r == ref {
+			pos = i
+			return false
+		}
+		return true
 	})
-	return n
+	return pos
 }
 
 // needsGrowth reports whether inserting one more entry needs a larger
 // table.
-func (x *tokenIndex) needsGrowth() bool { return (x.n+1)*5 > len(x.slots)*4 }
+func (x *tokenIndex) needsGrowth() bool { return (x.n+1)*5 > len(x.refs)*4 }
 
 // grown returns a copy of x large enough for one more entry, leaving x
 // unchanged, so a table that readers share can be rebuilt outside their lock
-// and swapped in.
-func (x *tokenIndex) grown() tokenIndex {
-	size := max(8, len(x.slots)+len(x.slots)/2)
+// and swapped in. hashOf gives the hash of an entry's key.
+func (x *tokenIndex) grown(hashOf func(ref uint32) uint64) tokenIndex {
+	size := max(8, len(x.refs)+len(x.refs)/2)
 	for (x.n+1)*5 > size*4 {
 		size += size / 2
 	}
-	y := tokenIndex{tags: make([]uint8, size), slots: make([]*Token, size), byGrant: x.byGrant}
-	for i, t := range x.slots {
+	y := tokenIndex{tags: make([]uint8, size), refs: make([]uint32, size)}
+	for i, r := range x.refs {
 		if x.tags[i] != 0 {
-			y.put(x.hashOf(t), t)
+			y.put(hashOf(r), r)
 		}
 	}
 	return y
 }
 
-// insert adds t, which the table must not hold yet. A table by digest must
-// not hold its digest either.
-func (x *tokenIndex) insert(t *Token) {
+// insert adds ref, whose key hashes to h, growing the table if needed.
+func (x *tokenIndex) insert(h uint64, ref uint32, hashOf func(ref uint32) uint64) {
 	if x.needsGrowth() {
-		*x = x.grown()
+		*x = x.grown(hashOf)
 	}
-	x.put(x.hashOf(t), t)
+	x.put(h, ref)
 }
 
-// put stores t in the first empty slot of its probe sequence; the table has
-// room.
-func (x *tokenIndex) put(h uint64, t *Token) {
+// put stores ref in the first empty slot of its probe sequence; the table
+// has room.
+func (x *tokenIndex) put(h uint64, ref uint32) {
 	i := x.home(h)
 	for x.tags[i] != 0 {
 		i = x.next(i)
 	}
-	x.tags[i], x.slots[i] = tagOf(h), t
+	x.tags[i], x.refs[i] = tagOf(h), ref
 	x.n++
 }
-
-// set replaces the entry of slot i by t, which has the same key.
-func (x *tokenIndex) set(i int, t *Token) { x.slots[i] = t }
 
 // removeAt empties slot i and shifts back the entries after it that may
 // move closer to their home slot (backward-shift deletion), so that every
 // entry stays reachable from its home without tombstones.
-func (x *tokenIndex) removeAt(i int) {
-	x.tags[i], x.slots[i] = 0, nil
+func (x *tokenIndex) removeAt(i int, hashOf func(ref uint32) uint64) {
+	x.tags[i], x.refs[i] = 0, 0
 	x.n--
 	for j := x.next(i); x.tags[j] != 0; j = x.next(j) {
-		k := x.home(x.hashOf(x.slots[j]))
+		k := x.home(hashOf(x.refs[j]))
 		// The entry at j may fill the hole at i unless its home lies
 		// cyclically in (i, j].
 		if i <= j {
@@ -250,28 +193,29 @@ func (x *tokenIndex) removeAt(i int) {
 		} else if i < k || k <= j {
 			continue
 		}
-		x.tags[i], x.slots[i] = x.tags[j], x.slots[j]
-		x.tags[j], x.slots[j] = 0, nil
+		x.tags[i], x.refs[i] = x.tags[j], x.refs[j]
+		x.tags[j], x.refs[j] = 0, 0
 		i = j
 	}
 }
 
-// remove removes exactly t, reporting whether the table held it.
-func (x *tokenIndex) remove(t *Token) bool {
-	i := x.indexOf(t)
+// remove removes ref, whose key hashes to h, reporting whether the table
+// held it.
+func (x *tokenIndex) remove(h uint64, ref uint32, hashOf func(ref uint32) uint64) bool {
+	i := x.indexOf(h, ref)
 	if i < 0 {
 		return false
 	}
-	x.removeAt(i)
+	x.removeAt(i, hashOf)
 	return true
 }
 
 // all calls fn with every entry, in slot order. fn must not change the
 // table.
-func (x *tokenIndex) all(fn func(t *Token)) {
-	for i, t := range x.slots {
+func (x *tokenIndex) all(fn func(ref uint32)) {
+	for i, r := range x.refs {
 		if x.tags[i] != 0 {
-			fn(t)
+			fn(r)
 		}
 	}
 }

@@ -12,10 +12,10 @@ import (
 )
 
 // TestTokenIndexMatchesMap drives both kinds of tokenIndex with random
-// inserts, replacements and deletions and compares every lookup with a Go
-// map. The grant table holds up to hundreds of tokens per key in a few
-// dozen keys, so its probe runs are long, collide and wrap around the end of
-// the table: the cases backward-shift deletion must get right.
+// inserts and deletions and compares every lookup with a Go map. The grant
+// table holds up to hundreds of tokens per key in a few dozen keys, so its
+// probe runs are long, collide and wrap around the end of the table: the
+// cases backward-shift deletion must get right.
 func TestTokenIndexMatchesMap(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 2))
 	// digest gives structured digests, a counter in one word, as the
@@ -25,61 +25,64 @@ func TestTokenIndexMatchesMap(t *testing.T) {
 		binary.BigEndian.PutUint64(d[:8], uint64(i))
 		return d
 	}
-	byDigest := tokenIndex{}
-	byGrant := tokenIndex{byGrant: true}
-	want := map[Digest]*Token{}
-	grants := map[string]map[*Token]bool{}
+	// Entry ref has digest digests[ref] and grant grantOf[ref].
+	var digests []Digest
+	var grantOf []string
+	digestOf := func(ref uint32) uint64 { return digestHash(digests[ref]) }
+	grantHashOfRef := func(ref uint32) uint64 { return grantHash(grantOf[ref]) }
+	get := func(x *tokenIndex, d Digest) int64 {
+		found := int64(-1)
+		x.run(digestHash(d), func(_ int, r uint32) bool {
+			if digests[r] == d {
+				found = int64(r)
+				return false
+			}
+			return true
+		})
+		return found
+	}
+	var byDigest, byGrant tokenIndex
+	want := map[Digest]uint32{}
+	grants := map[string]map[uint32]bool{}
 	check := func() {
 		t.Helper()
 		require.Equal(t, len(want), byDigest.n)
 		require.Equal(t, len(want), byGrant.n)
-		for d, tok := range want {
-			require.Same(t, tok, byDigest.get(d))
-			require.GreaterOrEqual(t, byGrant.indexOf(tok), 0)
+		for d, ref := range want {
+			require.Equal(t, int64(ref), get(&byDigest, d))
+			require.GreaterOrEqual(t, byGrant.indexOf(grantHashOfRef(ref), ref), 0)
 		}
 		for g, set := range grants {
-			got := map[*Token]bool{}
-			byGrant.grant(g, func(tok *Token) bool {
-				got[tok] = true
+			got := map[uint32]bool{}
+			byGrant.run(grantHash(g), func(_ int, r uint32) bool {
+				if grantOf[r] == g {
+					got[r] = true
+				}
 				return true
 			})
 			require.Equal(t, set, got, "grant %s", g)
-			require.Equal(t, min(len(set), 3), byGrant.countGrant(g, 3))
 		}
 	}
-	next := 0
 	for step := range 20_000 {
-		switch r := rng.IntN(10); {
-		case r < 5 || len(want) == 0:
-			next++
+		if rng.IntN(10) < 6 || len(want) == 0 {
+			ref := uint32(len(digests))
 			g := fmt.Sprintf("g%d", rng.IntN(40))
-			tok := &Token{Digest: digest(next), GrantID: g}
-			byDigest.insert(tok)
-			byGrant.insert(tok)
-			want[tok.Digest] = tok
+			digests, grantOf = append(digests, digest(int(ref)+1)), append(grantOf, g)
+			byDigest.insert(digestOf(ref), ref, digestOf)
+			byGrant.insert(grantHash(g), ref, grantHashOfRef)
+			want[digests[ref]] = ref
 			if grants[g] == nil {
-				grants[g] = map[*Token]bool{}
+				grants[g] = map[uint32]bool{}
 			}
-			grants[g][tok] = true
-		case r < 6:
-			// Replace a token by a copy, as RotateRefreshToken does.
-			for d, tok := range want {
-				cp := *tok
-				byDigest.set(byDigest.indexOfDigest(d), &cp)
-				byGrant.set(byGrant.indexOf(tok), &cp)
-				want[d] = &cp
-				delete(grants[tok.GrantID], tok)
-				grants[tok.GrantID][&cp] = true
-				break
-			}
-		default:
-			for d, tok := range want {
-				byDigest.removeAt(byDigest.indexOfDigest(d))
-				byGrant.removeAt(byGrant.indexOf(tok))
+			grants[g][ref] = true
+		} else {
+			for d, ref := range want {
+				require.True(t, byDigest.remove(digestOf(ref), ref, digestOf))
+				require.True(t, byGrant.remove(grantHashOfRef(ref), ref, grantHashOfRef))
 				delete(want, d)
-				delete(grants[tok.GrantID], tok)
-				require.Nil(t, byDigest.get(d))
-				require.Negative(t, byGrant.indexOf(tok))
+				delete(grants[grantOf[ref]], ref)
+				require.Negative(t, get(&byDigest, d))
+				require.Negative(t, byGrant.indexOf(grantHashOfRef(ref), ref))
 				break
 			}
 		}
@@ -90,8 +93,8 @@ func TestTokenIndexMatchesMap(t *testing.T) {
 	check()
 	var missing Digest
 	missing[0] = 0xff
-	require.Nil(t, byDigest.get(missing))
-	require.Nil(t, (&tokenIndex{}).get(missing))
+	require.Negative(t, get(&byDigest, missing))
+	require.Negative(t, get(&tokenIndex{}, missing))
 }
 
 // TestTokenIndexSpreadsStructuredDigests guards the digest hash: digests
@@ -101,10 +104,11 @@ func TestTokenIndexMatchesMap(t *testing.T) {
 func TestTokenIndexSpreadsStructuredDigests(t *testing.T) {
 	for word := range 4 {
 		x := tokenIndex{}
-		for i := range 50_000 {
-			var d Digest
-			binary.BigEndian.PutUint64(d[8*word:], uint64(i))
-			x.insert(&Token{Digest: d})
+		digests := make([]Digest, 50_000)
+		hashOf := func(ref uint32) uint64 { return digestHash(digests[ref]) }
+		for i := range digests {
+			binary.BigEndian.PutUint64(digests[i][8*word:], uint64(i))
+			x.insert(hashOf(uint32(i)), uint32(i), hashOf)
 		}
 		longest, run := 0, 0
 		for i := range 2 * len(x.tags) {
@@ -200,4 +204,57 @@ func TestMemoryModelBigGrant(t *testing.T) {
 	require.Equal(t, MemoryStats{Tokens: 1, Grants: 1, RevokedGrants: 1}, m.Stats())
 	requireTokenPresent(t, m, other)
 	requireTokenAbsent(t, m, append(all, refresh)...)
+}
+
+// TestMemoryModelTokenSlotsRoundTrip stores tokens whose fields take every
+// form a slot encodes differently (zero and non-UTC times, nil and empty
+// scopes, empty, short and long grant IDs, strings shared with other
+// tokens) and reads each back equal, then deletes them and checks that the
+// shards' strings were forgotten with them.
+func TestMemoryModelTokenSlotsRoundTrip(t *testing.T) {
+	ctx := context.Background()
+	m := newTestMemoryModel(t)
+	zone := time.FixedZone("far", 13*3600+45*60)
+	long := "grant-" + newDigest().String() // 70 characters: interned
+	var tokens []*Token
+	for i, g := range []string{"", "g", "exactly-24-characters-xx", long, long} {
+		tok := memToken(AccessToken, "client", g, memT0.Add(time.Hour).In(zone))
+		tok.IssuedAt = time.Now() // monotonic reading, local zone
+		tok.ExpiresAt = tok.ExpiresAt.Add(time.Duration(i) * time.Nanosecond)
+		switch i {
+		case 0:
+			tok.Scopes, tok.UserID, tok.GrantExpiresAt = nil, "", time.Time{}
+		case 1:
+			tok.Scopes = []string{}
+		case 2:
+			tok.Scopes = []string{"a b", "", "c"}
+			tok.RotatedAt = time.Date(9999, 12, 31, 23, 59, 59, 999_999_999, time.UTC)
+		case 3:
+			tok.Scopes = []string{"a", "b c"} // must not meet case 2's
+		}
+		tokens = append(tokens, tok)
+	}
+	require.NoError(t, m.SaveTokens(ctx, tokens...))
+	requireTokenPresent(t, m, tokens...)
+	requireMemoryInvariants(t, m)
+	got, err := m.GetToken(ctx, tokens[0].Digest)
+	require.NoError(t, err)
+	require.Nil(t, got.Scopes)
+	require.True(t, got.GrantExpiresAt.IsZero())
+	got, err = m.GetToken(ctx, tokens[1].Digest)
+	require.NoError(t, err)
+	require.NotNil(t, got.Scopes)
+
+	require.NoError(t, m.RevokeGrant(ctx, long))
+	requireTokenAbsent(t, m, tokens[3:]...)
+	requireTokenPresent(t, m, tokens[:3]...)
+	requireMemoryInvariants(t, m)
+	m.Sweep(memT0.Add(2 * time.Hour))
+	require.Zero(t, m.Stats().Tokens)
+	requireMemoryInvariants(t, m)
+	for i := range m.shards {
+		s := &m.shards[i]
+		require.Empty(t, s.strs.strs)
+		require.Empty(t, s.strs.scopes)
+	}
 }

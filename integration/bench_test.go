@@ -411,8 +411,9 @@ func BenchmarkLogin(b *testing.B) {
 }
 
 // TestVerifyAccessTokenAllocations guards what BenchmarkVerifyAccessToken
-// measures: a verification allocates the AuthInfo it returns and nothing
-// else (the digest of the token is taken on the stack).
+// measures: a verification allocates the AuthInfo it returns and the token
+// record the MemoryModel builds from its pointer-free slot, nothing else
+// (the digest of the token is taken on the stack). Issue 7's target is ≤ 2.
 func TestVerifyAccessTokenAllocations(t *testing.T) {
 	d := newBenchDriver(t, nil)
 	token := d.issueTokens(1)[0]
@@ -422,7 +423,7 @@ func TestVerifyAccessTokenAllocations(t *testing.T) {
 			panic(err)
 		}
 	})
-	if allocs > 1 {
-		t.Fatalf("VerifyAccessToken allocates %v times, want 1", allocs)
+	if allocs > 2 {
+		t.Fatalf("VerifyAccessToken allocates %v times, want ≤ 2", allocs)
 	}
 }
