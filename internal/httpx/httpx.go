@@ -30,7 +30,7 @@ const MaxFormBytes = 64 << 10
 // refuse.
 func ParseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oautherr.Error) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		v, err := url.ParseQuery(r.URL.RawQuery)
+		v, err := parseQuery(r.URL.RawQuery)
 		if err != nil {
 			return nil, oautherr.InvalidRequest("malformed query string")
 		}
@@ -50,7 +50,7 @@ func ParseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oautherr.Er
 	if oerr != nil {
 		return nil, oerr
 	}
-	v, err := url.ParseQuery(body)
+	v, err := parseQuery(body)
 	if err != nil {
 		return nil, oautherr.InvalidRequest("malformed form body")
 	}
