@@ -1,0 +1,57 @@
+package grants
+
+import (
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+)
+
+// splitScope is ParseScope as it was written first, with strings.Split: the
+// reference the allocation-light version must agree with.
+func splitScope(s string) ([]string, bool) {
+	if s == "" {
+		return nil, true
+	}
+	var out []string
+	for _, p := range strings.Split(s, " ") {
+		if p == "" || !validScopeToken(p) {
+			return nil, false
+		}
+		if !slices.Contains(out, p) {
+			out = append(out, p)
+		}
+	}
+	return out, true
+}
+
+var scopeCases = []string{
+	"", " ", "a", "a b", "a  b", " a", "a ", "a b a c b", "mcp:tools offline_access",
+	"a\tb", "a\"b", `a\b`, "a\x7fb", "é", "!#[]~", "a b c d e f g h i j",
+}
+
+func TestParseScope(t *testing.T) {
+	for _, s := range scopeCases {
+		checkParseScope(t, s)
+	}
+	got, ok := ParseScope("b a b")
+	require.True(t, ok)
+	require.Equal(t, []string{"b", "a"}, got)
+}
+
+func FuzzParseScope(f *testing.F) {
+	for _, s := range scopeCases {
+		f.Add(s)
+	}
+	f.Fuzz(checkParseScope)
+}
+
+func checkParseScope(t *testing.T, s string) {
+	want, wantOK := splitScope(s)
+	got, ok := ParseScope(s)
+	require.Equal(t, wantOK, ok, "%q", s)
+	if ok {
+		require.Equal(t, want, got, "%q", s)
+	}
+}
