@@ -1,6 +1,7 @@
 package httpx
 
 import (
+	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -69,4 +70,16 @@ func BenchmarkParseQuery(b *testing.B) {
 			sinkQuery, _ = parseQuery(q)
 		}
 	})
+}
+
+func TestSetPair(t *testing.T) {
+	h := http.Header{"Pragma": {"old"}}
+	setPair(h, "Cache-Control", "no-store", "Pragma", "no-cache")
+	require.Equal(t, http.Header{"Cache-Control": {"no-store"}, "Pragma": {"no-cache"}}, h)
+	h.Add("Cache-Control", "private")
+	require.Equal(t, []string{"no-cache"}, h["Pragma"], "an Add to one never reaches the other")
+	require.Equal(t, []string{"no-store", "private"}, h.Values("Cache-Control"))
+	for _, k := range []string{"Cache-Control", "Pragma", "Content-Type", "X-Content-Type-Options", "Location", "Referrer-Policy"} {
+		require.Equal(t, http.CanonicalHeaderKey(k), k, "setPair needs canonical names")
+	}
 }
