@@ -69,6 +69,11 @@ func parseQuery(query string) (url.Values, error) {
 // which is allocated on first use with room for need more bytes (the rest
 // of the query, which bounds every later result).
 func unescapeQuery(s string, buf *[]byte, need int) (string, bool) {
+	// Most values have nothing to unescape: two vectorized searches say so
+	// faster than the loop below.
+	if strings.IndexByte(s, '%') < 0 && strings.IndexByte(s, '+') < 0 {
+		return s, true
+	}
 	escapes := false
 	for i := 0; i < len(s); i++ {
 		switch s[i] {
