@@ -6,6 +6,8 @@ import (
 	"testing"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/mcpoauth/mcpoauth/internal/clientjwt"
 )
 
 // splitScope is ParseScope as it was written first, with strings.Split: the
@@ -53,5 +55,13 @@ func checkParseScope(t *testing.T, s string) {
 	require.Equal(t, wantOK, ok, "%q", s)
 	if ok {
 		require.Equal(t, want, got, "%q", s)
+	}
+}
+
+func TestSupportsAuthMethod(t *testing.T) {
+	for _, s := range []*Service{{}, {Assertions: &clientjwt.Verifier{}}} {
+		for _, m := range []string{"", "none", "client_secret_basic", "client_secret_post", "private_key_jwt", "tls_client_auth", "None"} {
+			require.Equal(t, slices.Contains(s.AuthMethods(), m), s.supportsAuthMethod(m), m)
+		}
 	}
 }
