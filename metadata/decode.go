@@ -85,10 +85,11 @@ func DecodeClientMetadata(r io.Reader, maxBytes int64) (ClientMetadata, error) {
 	if int64(len(body)) > maxBytes {
 		return ClientMetadata{}, errTooLarge
 	}
-	if err := checkStrict(body); err != nil {
+	members, err := checkStrict(body)
+	if err != nil {
 		return ClientMetadata{}, err
 	}
-	return decodeMembers(body)
+	return decodeMembers(members)
 }
 
 // errTooLarge is the error for an oversized body.
@@ -106,77 +107,213 @@ var errMalformed = invalid("the body must be a single well-formed JSON object")
 // checkStrict applies the encoding and structure rules that do not depend on
 // member names: UTF-8, NUL and surrogate escapes, one top-level object with
 // no trailing data, unique member names at every depth, bounded nesting.
-func checkStrict(body []byte) error {
+// It returns the members of the top-level object, in order, as raw JSON.
+//
+// json.Valid (encoding/json's own scanner, which allocates nothing) decides
+// what is well-formed JSON, so this decoder accepts exactly the syntax the
+// one it replaced (a json.Decoder walked token by token) did; the walk that
+// follows only ever sees valid JSON and checks names and nesting.
+func checkStrict(body []byte) ([]member, error) {
 	if !utf8.Valid(body) {
-		return invalid("the body is not valid UTF-8")
+		return nil, invalid("the body is not valid UTF-8")
 	}
 	if err := checkEscapes(body); err != nil {
-		return err
+		return nil, err
 	}
-	dec := json.NewDecoder(bytes.NewReader(body))
-	tok, err := dec.Token()
-	if err != nil || tok != json.Delim('{') {
-		return errMalformed
+	w := walker{b: body}
+	w.space()
+	if w.i >= len(w.b) || w.b[w.i] != '{' {
+		return nil, errMalformed
 	}
-	type frame struct {
-		object  bool
-		wantKey bool
-		keys    map[string]struct{}
+	// The nesting bound comes before validity: json.Valid's own bound is
+	// far deeper, and a deep body would otherwise be called malformed.
+	if tooDeep(body) {
+		return nil, invalid("the body is nested too deeply")
 	}
-	stack := []frame{{object: true, wantKey: true}}
-	valueDone := func() {
-		if n := len(stack); n > 0 && stack[n-1].object {
-			stack[n-1].wantKey = true
+	if !json.Valid(body) {
+		return nil, errMalformed
+	}
+	members := make([]member, 0, 8)
+	if err := w.object(&members); err != nil {
+		return nil, err
+	}
+	return members, nil
+}
+
+// member is a member of the top-level object: its name as written (escapes
+// included) and its raw JSON value.
+type member struct {
+	name, value []byte
+}
+
+// tooDeep reports whether the containers of a JSON text nest deeper than
+// maxDepth; brackets inside strings do not count.
+func tooDeep(b []byte) bool {
+	depth := 0
+	for i := 0; i < len(b); i++ {
+		switch b[i] {
+		case '"':
+			i = skipString(b, i)
+		case '{', '[':
+			if depth++; depth > maxDepth {
+				return true
+			}
+		case '}', ']':
+			depth--
 		}
 	}
-	for len(stack) > 0 {
-		tok, err := dec.Token()
-		if err != nil {
-			return errMalformed
+	return false
+}
+
+// skipString returns the index of the closing quote of the string whose
+// opening quote is at b[i] (len(b) when it is unterminated).
+func skipString(b []byte, i int) int {
+	for i++; i < len(b); i++ {
+		switch b[i] {
+		case '\\':
+			i++
+		case '"':
+			return i
 		}
-		top := &stack[len(stack)-1]
-		if top.object && top.wantKey {
-			if tok == json.Delim('}') {
-				stack = stack[:len(stack)-1]
-				valueDone()
-				continue
-			}
-			key, ok := tok.(string)
-			if !ok {
-				return errMalformed
-			}
-			if _, dup := top.keys[key]; dup {
-				// RFC 8259 §4: names SHOULD be unique; parsers disagree
-				// on which duplicate wins, so refuse them all.
-				if len(stack) == 1 && isKnownMember(key) {
-					return invalid("duplicate member " + key)
-				}
-				return invalid("duplicate member name")
-			}
-			if top.keys == nil {
-				top.keys = make(map[string]struct{})
-			}
-			top.keys[key] = struct{}{}
-			top.wantKey = false
-			continue
-		}
-		switch tok {
-		case json.Delim('{'), json.Delim('['):
-			if len(stack) >= maxDepth {
-				return invalid("the body is nested too deeply")
-			}
-			stack = append(stack, frame{object: tok == json.Delim('{'), wantKey: true})
-		case json.Delim('}'), json.Delim(']'):
-			stack = stack[:len(stack)-1]
-			valueDone()
+	}
+	return len(b)
+}
+
+// walker reads a JSON text that json.Valid accepted.
+type walker struct {
+	b []byte
+	i int
+}
+
+func (w *walker) space() {
+	for w.i < len(w.b) {
+		switch w.b[w.i] {
+		case ' ', '\t', '\n', '\r':
+			w.i++
 		default:
-			valueDone()
+			return
 		}
 	}
-	if _, err := dec.Token(); err != io.EOF {
-		return invalid("unexpected data after the JSON object")
+}
+
+// value skips the value at w.i (after white space), checking the member
+// names of the objects inside it.
+func (w *walker) value() error {
+	w.space()
+	switch w.b[w.i] {
+	case '{':
+		return w.object(nil)
+	case '[':
+		w.i++
+		w.space()
+		if w.b[w.i] == ']' {
+			w.i++
+			return nil
+		}
+		for {
+			if err := w.value(); err != nil {
+				return err
+			}
+			w.space()
+			c := w.b[w.i]
+			w.i++
+			if c == ']' {
+				return nil
+			}
+		}
+	case '"':
+		w.i = skipString(w.b, w.i) + 1
+	default: // number, true, false, null
+		for w.i < len(w.b) {
+			switch w.b[w.i] {
+			case ',', ']', '}', ' ', '\t', '\n', '\r':
+				return nil
+			}
+			w.i++
+		}
 	}
 	return nil
+}
+
+// smallObject is how many member names an object may have before their
+// uniqueness is checked with a map rather than by comparing each pair.
+const smallObject = 16
+
+// object walks the object at w.i and refuses a repeated member name
+// (compared after unescaping, so "a" and "\u0061" are the same name). With
+// top set, it appends the object's members to *top.
+func (w *walker) object(top *[]member) error {
+	w.i++ // '{'
+	w.space()
+	if w.b[w.i] == '}' {
+		w.i++
+		return nil
+	}
+	var (
+		small [smallObject][]byte
+		n     int
+		large map[string]struct{}
+	)
+	for {
+		w.space()
+		start := w.i
+		w.i = skipString(w.b, w.i) + 1
+		raw := w.b[start:w.i]
+		name := raw[1 : len(raw)-1]
+		if bytes.IndexByte(name, '\\') >= 0 {
+			var s string
+			if err := json.Unmarshal(raw, &s); err != nil {
+				return errMalformed
+			}
+			name = []byte(s)
+		}
+		dup := false
+		if large != nil {
+			_, dup = large[string(name)]
+			large[string(name)] = struct{}{}
+		} else {
+			for _, k := range small[:n] {
+				if bytes.Equal(k, name) {
+					dup = true
+					break
+				}
+			}
+			if n < smallObject {
+				small[n] = name
+				n++
+			} else {
+				large = make(map[string]struct{}, 2*smallObject)
+				for _, k := range small {
+					large[string(k)] = struct{}{}
+				}
+				large[string(name)] = struct{}{}
+			}
+		}
+		if dup {
+			// RFC 8259 §4: names SHOULD be unique; parsers disagree on
+			// which duplicate wins, so refuse them all.
+			if top != nil && isKnownMember(string(name)) {
+				return invalid("duplicate member " + string(name))
+			}
+			return invalid("duplicate member name")
+		}
+		w.space()
+		w.i++ // ':'
+		w.space()
+		vstart := w.i
+		if err := w.value(); err != nil {
+			return err
+		}
+		if top != nil {
+			*top = append(*top, member{name: name, value: w.b[vstart:w.i]})
+		}
+		w.space()
+		c := w.b[w.i]
+		w.i++
+		if c == '}' {
+			return nil
+		}
+	}
 }
 
 // checkEscapes scans the strings of a JSON text for \u escapes that
@@ -288,32 +425,17 @@ func isKnownMember(name string) bool {
 	return ok
 }
 
-// decodeMembers walks the top-level object of a body that passed
-// checkStrict and assigns the known members.
-func decodeMembers(body []byte) (ClientMetadata, error) {
+// decodeMembers assigns the known members among those of the top-level
+// object, which checkStrict returned.
+func decodeMembers(members []member) (ClientMetadata, error) {
 	var md ClientMetadata
-	dec := json.NewDecoder(bytes.NewReader(body))
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('{') {
-		return ClientMetadata{}, errMalformed
-	}
-	for dec.More() {
-		tok, err := dec.Token()
-		if err != nil {
-			return ClientMetadata{}, errMalformed
-		}
-		key, ok := tok.(string)
-		if !ok {
-			return ClientMetadata{}, errMalformed
-		}
-		var raw json.RawMessage
-		if err := dec.Decode(&raw); err != nil {
-			return ClientMetadata{}, errMalformed
-		}
-		kind, known := knownMembers[key]
+	for _, m := range members {
+		kind, known := knownMembers[string(m.name)]
 		if !known {
 			continue // RFC 7591 §2: ignore members not understood
 		}
-		raw = bytes.TrimSpace(raw)
+		key := string(m.name)
+		raw := m.value
 		if string(raw) == "null" {
 			continue // null is treated as absent
 		}
@@ -349,9 +471,6 @@ func decodeMembers(body []byte) (ClientMetadata, error) {
 			}
 			md.JWKS = json.RawMessage(buf.Bytes())
 		}
-	}
-	if tok, err := dec.Token(); err != nil || tok != json.Delim('}') {
-		return ClientMetadata{}, errMalformed
 	}
 	if md.JWKS != nil && md.JWKSURI != "" {
 		// RFC 7591 §2: jwks and jwks_uri MUST NOT both be present.
@@ -405,12 +524,12 @@ func stringsField(md *ClientMetadata, name string) *[]string {
 }
 
 // decodeString decodes a JSON string value of member name.
-func decodeString(raw json.RawMessage, name string) (string, error) {
+func decodeString(raw []byte, name string) (string, error) {
 	if len(raw) == 0 || raw[0] != '"' {
 		return "", invalid(name + " must be a string")
 	}
-	var s string
-	if err := json.Unmarshal(raw, &s); err != nil {
+	s, err := unquote(raw)
+	if err != nil {
 		return "", invalid(name + " must be a string")
 	}
 	if hasControl(s) {
@@ -419,32 +538,53 @@ func decodeString(raw json.RawMessage, name string) (string, error) {
 	return s, nil
 }
 
+// unquote decodes a JSON string (raw, with its quotes) that json.Valid
+// accepted. Without a backslash its bytes are the value: valid JSON has no
+// raw control character in a string, and the body was checked to be UTF-8.
+func unquote(raw []byte) (string, error) {
+	if inner := raw[1 : len(raw)-1]; bytes.IndexByte(inner, '\\') < 0 {
+		return string(inner), nil
+	}
+	var s string
+	err := json.Unmarshal(raw, &s)
+	return s, err
+}
+
 // decodeStrings decodes a JSON array of strings of member name; null
 // elements are refused (encoding/json would turn them into "").
-func decodeStrings(raw json.RawMessage, name string) ([]string, error) {
+func decodeStrings(raw []byte, name string) ([]string, error) {
+	bad := func() error { return invalid(name + " must be an array of strings") }
 	if len(raw) == 0 || raw[0] != '[' {
-		return nil, invalid(name + " must be an array of strings")
+		return nil, bad()
 	}
-	var elems []json.RawMessage
-	if err := json.Unmarshal(raw, &elems); err != nil {
-		return nil, invalid(name + " must be an array of strings")
+	w := walker{b: raw, i: 1}
+	w.space()
+	if w.b[w.i] == ']' {
+		return []string{}, nil
 	}
-	out := make([]string, 0, len(elems))
-	for _, e := range elems {
-		e = bytes.TrimSpace(e)
-		if len(e) == 0 || e[0] != '"' {
-			return nil, invalid(name + " must be an array of strings")
+	var out []string
+	for {
+		w.space()
+		if w.b[w.i] != '"' {
+			return nil, bad()
 		}
-		var s string
-		if err := json.Unmarshal(e, &s); err != nil {
-			return nil, invalid(name + " must be an array of strings")
+		start := w.i
+		w.i = skipString(w.b, w.i) + 1
+		s, err := unquote(w.b[start:w.i])
+		if err != nil {
+			return nil, bad()
 		}
 		if hasControl(s) {
 			return nil, invalid(name + " contains a control or bidirectional formatting character")
 		}
 		out = append(out, s)
+		w.space()
+		c := w.b[w.i]
+		w.i++
+		if c == ']' {
+			return out, nil
+		}
 	}
-	return out, nil
 }
 
 // hasControl reports whether s contains a character that has no place in

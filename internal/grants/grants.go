@@ -224,18 +224,41 @@ func ParseScope(s string) ([]string, bool) {
 	if s == "" {
 		return nil, true
 	}
-	parts := strings.Split(s, " ")
-	out := make([]string, 0, len(parts))
-	for _, p := range parts {
+	// One allocation: the tokens are cut in place rather than split into
+	// a slice of their own first.
+	out := make([]string, 0, strings.Count(s, " ")+1)
+	// Duplicates are found by comparing with each token kept, until there
+	// are many: a 64 KB scope of distinct tokens took a quarter of a second
+	// of CPU that way, for anyone who can send a request.
+	var seen map[string]struct{}
+	for rest, more := s, true; more; {
+		var p string
+		p, rest, more = strings.Cut(rest, " ")
 		if p == "" || !validScopeToken(p) {
 			return nil, false
 		}
-		if !slices.Contains(out, p) {
-			out = append(out, p)
+		if seen == nil && len(out) == maxScopesCompared {
+			seen = make(map[string]struct{}, cap(out))
+			for _, o := range out {
+				seen[o] = struct{}{}
+			}
 		}
+		if seen != nil {
+			if _, dup := seen[p]; dup {
+				continue
+			}
+			seen[p] = struct{}{}
+		} else if slices.Contains(out, p) {
+			continue
+		}
+		out = append(out, p)
 	}
 	return out, true
 }
+
+// maxScopesCompared is how many distinct scope tokens ParseScope compares
+// pairwise before it switches to a set.
+const maxScopesCompared = 16
 
 func validScopeToken(t string) bool {
 	for i := 0; i < len(t); i++ {

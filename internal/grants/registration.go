@@ -48,6 +48,12 @@ func (s *Service) AuthMethods() []string {
 	return out
 }
 
+// supportsAuthMethod reports whether AuthMethods() lists method, without
+// building the list.
+func (s *Service) supportsAuthMethod(method string) bool {
+	return slices.Contains(AuthMethods, method) || method == AuthMethodPrivateKeyJWT && s.Assertions != nil
+}
+
 // UsesSecret reports whether a token_endpoint_auth_method authenticates
 // with a client secret the server issues.
 func UsesSecret(method string) bool {
@@ -88,7 +94,7 @@ func (s *Service) ValidateClientMetadata(m metadata.ClientMetadata) (metadata.Cl
 		// to say so now than at every one.
 		return m, oautherr.InvalidClientMetadata("dpop_bound_access_tokens: this server does not support DPoP")
 	}
-	if !slices.Contains(s.AuthMethods(), m.TokenEndpointAuthMethod) {
+	if !s.supportsAuthMethod(m.TokenEndpointAuthMethod) {
 		return m, oautherr.InvalidClientMetadata("unsupported token_endpoint_auth_method")
 	}
 	if len(m.GrantTypes) == 0 {

@@ -97,14 +97,25 @@ func Authorize(env *Env) http.Handler {
 			return
 		}
 		u := *env.AuthorizationURL
-		q := u.Query()
-		q.Set(ParamRequestID, id)
-		u.RawQuery = q.Encode()
+		u.RawQuery = consentQuery(u.RawQuery, id)
 		if env.ModifyAuthorizationRedirectURL != nil {
 			env.ModifyAuthorizationRedirectURL(&u, client, pending)
 		}
 		httpx.Redirect(w, u.String(), redirectStatus(r))
 	})
+}
+
+// consentQuery is the query of the consent page URL: the configured one's
+// (query) with request_id set, encoded as url.Values.Encode does. An
+// AuthorizationURL without a query, the usual case, needs no map and no
+// sorting for its one parameter.
+func consentQuery(query, id string) string {
+	if query == "" {
+		return ParamRequestID + "=" + url.QueryEscape(id)
+	}
+	q, _ := url.ParseQuery(query)
+	q.Set(ParamRequestID, id)
+	return q.Encode()
 }
 
 // redirectStatus is 303 after a POST (RFC 9700 §4.12: never 307, which would

@@ -145,14 +145,20 @@ func decide(env *Env, w http.ResponseWriter, r *http.Request, step string, d gra
 		redirectError(w, r, env.Issuer, out.RedirectURI, out.State, out.Err)
 		return
 	}
-	v := url.Values{"code": {out.Code}}
-	if out.State != "" {
-		v.Set("state", out.State)
-	}
-	v.Set("iss", env.Issuer)
 	// RFC 9700 §4.12: 303 after a POST, never 307 (and after a GET, 303
 	// as well: the remembered consent's answer).
-	httpx.Redirect(w, redirect.WithParams(out.RedirectURI, v), http.StatusSeeOther)
+	httpx.Redirect(w, redirect.WithQuery(out.RedirectURI, codeResponse(out.Code, env.Issuer, out.State)), http.StatusSeeOther)
+}
+
+// codeResponse is the query of a successful authorization response: code,
+// iss (RFC 9207) and state when one was sent, encoded and ordered as
+// url.Values.Encode would, without building and sorting a map.
+func codeResponse(code, issuer, state string) string {
+	q := "code=" + url.QueryEscape(code) + "&iss=" + url.QueryEscape(issuer)
+	if state != "" {
+		q += "&state=" + url.QueryEscape(state)
+	}
+	return q
 }
 
 // ApproveRemembered approves the pending request the consent page r opens

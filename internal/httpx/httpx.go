@@ -30,7 +30,7 @@ const MaxFormBytes = 64 << 10
 // refuse.
 func ParseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oautherr.Error) {
 	if r.Method == http.MethodGet || r.Method == http.MethodHead {
-		v, err := url.ParseQuery(r.URL.RawQuery)
+		v, err := parseQuery(r.URL.RawQuery)
 		if err != nil {
 			return nil, oautherr.InvalidRequest("malformed query string")
 		}
@@ -50,7 +50,7 @@ func ParseForm(w http.ResponseWriter, r *http.Request) (url.Values, *oautherr.Er
 	if oerr != nil {
 		return nil, oerr
 	}
-	v, err := url.ParseQuery(body)
+	v, err := parseQuery(body)
 	if err != nil {
 		return nil, oautherr.InvalidRequest("malformed form body")
 	}
@@ -97,9 +97,17 @@ func Param(v url.Values, name string) (string, *oautherr.Error) {
 // NoStore marks a response as carrying credentials: never cached (OAuth 2.1
 // §3.2.3, RFC 6749 §5.1).
 func NoStore(w http.ResponseWriter) {
-	h := w.Header()
-	h.Set("Cache-Control", "no-store")
-	h.Set("Pragma", "no-cache")
+	setPair(w.Header(), "Cache-Control", "no-store", "Pragma", "no-cache")
+}
+
+// setPair is h.Set(k1, v1) and h.Set(k2, v2) for canonical header names,
+// with one allocation instead of two: the values share a backing array,
+// each slice capped at its own element, so that an Add to either copies it
+// rather than overwriting the other.
+func setPair(h http.Header, k1, v1, k2, v2 string) {
+	v := []string{v1, v2}
+	h[k1] = v[0:1:1]
+	h[k2] = v[1:2:2]
 }
 
 // WriteJSON writes v as a JSON response with the given status. nosniff keeps
@@ -110,8 +118,7 @@ func WriteJSON(w http.ResponseWriter, status int, v any) {
 	if err != nil {
 		status, b = http.StatusInternalServerError, []byte(`{"error":"server_error","error_description":"internal server error"}`)
 	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("X-Content-Type-Options", "nosniff")
+	setPair(w.Header(), "Content-Type", "application/json", "X-Content-Type-Options", "nosniff")
 	w.WriteHeader(status)
 	_, _ = w.Write(b)
 }
@@ -141,9 +148,7 @@ func WriteError(w http.ResponseWriter, e *oautherr.Error) {
 // redirect URI or to the consent page (RFC 9700 §4.2.4). Non-ASCII bytes
 // are percent-encoded, as http.Redirect does.
 func Redirect(w http.ResponseWriter, location string, status int) {
-	h := w.Header()
-	h.Set("Location", escapeNonASCII(location))
-	h.Set("Referrer-Policy", "no-referrer")
+	setPair(w.Header(), "Location", escapeNonASCII(location), "Referrer-Policy", "no-referrer")
 	w.WriteHeader(status)
 }
 

@@ -154,6 +154,11 @@ func Resolve(registered []string, requested string) (string, error) {
 // WithParams appends response parameters to a redirect URI, keeping the
 // URI's own query component (RFC 6749 §3.1.2).
 func WithParams(redirectURI string, params url.Values) string {
+	return WithQuery(redirectURI, params.Encode())
+}
+
+// WithQuery is WithParams for parameters already encoded as a query.
+func WithQuery(redirectURI, query string) string {
 	sep := "?"
 	if strings.Contains(redirectURI, "?") {
 		sep = "&"
@@ -161,5 +166,5 @@ func WithParams(redirectURI string, params url.Values) string {
 			sep = ""
 		}
 	}
-	return redirectURI + sep + params.Encode()
+	return redirectURI + sep + query
 }
