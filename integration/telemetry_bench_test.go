@@ -27,6 +27,10 @@ func withTelemetry(c *mcpoauth.Config) {
 //
 //	go test -run '^$' -bench BearerTelemetry -benchmem -count 5 ./integration
 //
+// For a fair pair run each case in its own process (docs/performance.md,
+// "Telemetry on beside off"): in one process the second pays for the
+// first one's heap.
+//
 // Budget (issue 16, item 5): on costs at most 5% more than off; off costs
 // what BenchmarkBearer does.
 func BenchmarkBearerTelemetry(b *testing.B) {
