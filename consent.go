@@ -86,8 +86,8 @@ func (s *OAuthServer) AuthenticateHandler(getUser GetUserFunc) http.Handler {
 // and not loopback (RFC 8252 §8.6). A public client with a loopback or
 // private-use-scheme redirect URI is asked every time, since any program
 // on the user's machine could claim its client_id and a port of its own.
-// The request's prompt parameter is not read: a client that needs the page
-// shown again should ask for a scope it does not hold.
+// A request whose prompt parameter asks for the user (consent, login or
+// select_account; OpenID Connect Core §3.1.2.1) is shown the page too.
 func (s *OAuthServer) ApproveRemembered(w http.ResponseWriter, r *http.Request, getUser GetUserFunc) bool {
 	return handlers.ApproveRemembered(s.env, w, r, getUser.internal())
 }

@@ -311,3 +311,33 @@ func TestRememberedConsentNeedsAnIdentifiedClient(t *testing.T) {
 		})
 	}
 }
+
+// TestRememberedConsentYieldsToPrompt: a request whose prompt asks for the
+// user (consent, login, select_account; OpenID Connect Core §3.1.2.1)
+// shows the page although the approval is remembered; none, or an unknown
+// value, does not.
+func TestRememberedConsentYieldsToPrompt(t *testing.T) {
+	for _, tc := range []struct {
+		prompt   string
+		remember bool
+	}{
+		{"consent", false}, {"login", false}, {"select_account", false}, {"none consent", false},
+		{"none", true}, {"", true}, {"unknown", true},
+	} {
+		t.Run("prompt="+tc.prompt, func(t *testing.T) {
+			h := newHarness(t)
+			client := h.publicClient()
+			require.NotEmpty(t, h.approve(authorizeParams(client), "alice").Query().Get("code"))
+			params := authorizeParams(client)
+			if tc.prompt != "" {
+				params.Set("prompt", tc.prompt)
+			}
+			w := h.openConsent(params, "alice")
+			if tc.remember {
+				assert.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+			} else {
+				assert.Equal(t, http.StatusOK, w.Code, "the consent page is shown: %s", w.Body.String())
+			}
+		})
+	}
+}

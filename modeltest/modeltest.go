@@ -203,6 +203,7 @@ func (k *kit) request(clientID string) *mcpoauth.AuthorizationRequest {
 		State:               "xyz-\u00e9t\u00e9-\U0001F600",
 		CodeChallenge:       "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM",
 		ExpiresAt:           k.now.Add(time.Hour),
+		PromptConsent:       true,
 	}
 }
 

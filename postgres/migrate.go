@@ -59,7 +59,7 @@ func migrations() ([]migration, error) {
 // SchemaVersion is the schema version that Migrate brings a database to:
 // the version of the newest embedded migration (a test keeps them equal).
 // Version reports the one a database is at.
-const SchemaVersion = 9
+const SchemaVersion = 10
 
 // lockClassMigrate is the first key of the advisory lock that serialises
 // migrations in a database; lockClassGrant (grants.go) is another.

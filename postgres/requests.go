@@ -9,7 +9,7 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 )
 
-const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_provided, scopes, resource, state, code_challenge, expires_at`
+const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_provided, scopes, resource, state, code_challenge, expires_at, prompt_consent`
 
 // SaveAuthorizationRequest stores a validated authorization request under
 // req.ID until the user decides; ErrConflict if the ID is taken.
@@ -18,9 +18,9 @@ func (m *Model) SaveAuthorizationRequest(ctx context.Context, req *mcpoauth.Auth
 		return err
 	}
 	return m.insert(ctx, "save authorization request", errRequestConflict,
-		`INSERT INTO mcpoauth_authorization_requests (id, `+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)`,
+		`INSERT INTO mcpoauth_authorization_requests (id, `+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		req.ID[:], req.BrowserDigest[:], req.ClientID, req.RedirectURI, req.RedirectURIProvided,
-		nonNil(req.Scopes), req.Resource, []byte(req.State), req.CodeChallenge, req.ExpiresAt)
+		nonNil(req.Scopes), req.Resource, []byte(req.State), req.CodeChallenge, req.ExpiresAt, req.PromptConsent)
 }
 
 // GetAuthorizationRequest returns a pending request without consuming it;
@@ -56,7 +56,7 @@ func (m *Model) ConsumeAuthorizationRequest(ctx context.Context, id mcpoauth.Dig
 func scanRequest(ctx context.Context, op string, id mcpoauth.Digest, row pgx.Row) (*mcpoauth.AuthorizationRequest, error) {
 	r := &mcpoauth.AuthorizationRequest{ID: id}
 	var browser, state []byte
-	err := row.Scan(&browser, &r.ClientID, &r.RedirectURI, &r.RedirectURIProvided, &r.Scopes, &r.Resource, &state, &r.CodeChallenge, &r.ExpiresAt)
+	err := row.Scan(&browser, &r.ClientID, &r.RedirectURI, &r.RedirectURIProvided, &r.Scopes, &r.Resource, &state, &r.CodeChallenge, &r.ExpiresAt, &r.PromptConsent)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errRequestNotFound
 	}

@@ -121,6 +121,10 @@ type AuthorizationRequest struct {
 	State         string
 	CodeChallenge string
 	ExpiresAt     time.Time
+	// PromptConsent records that the request's prompt parameter asked for
+	// the user to be asked (consent, login or select_account; OpenID
+	// Connect Core §3.1.2.1): remembered consent does not apply to it.
+	PromptConsent bool
 }
 
 // AuthorizationCode is an issued authorization code. Models keep a consumed

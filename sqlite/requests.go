@@ -8,7 +8,7 @@ import (
 	"github.com/mcpoauth/mcpoauth"
 )
 
-const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_provided, scopes, resource, state, code_challenge, expires_at`
+const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_provided, scopes, resource, state, code_challenge, expires_at, prompt_consent`
 
 // SaveAuthorizationRequest stores a validated authorization request under
 // req.ID until the user decides; ErrConflict if the ID is taken.
@@ -17,9 +17,9 @@ func (m *Model) SaveAuthorizationRequest(ctx context.Context, req *mcpoauth.Auth
 		return err
 	}
 	return m.insert(ctx, "save authorization request", errRequestConflict,
-		`INSERT INTO mcpoauth_authorization_requests (id, `+requestColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+		`INSERT INTO mcpoauth_authorization_requests (id, `+requestColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		req.ID[:], req.BrowserDigest[:], req.ClientID, req.RedirectURI, boolInt(req.RedirectURIProvided),
-		encodeStrings(req.Scopes), req.Resource, []byte(req.State), req.CodeChallenge, toNanos(req.ExpiresAt))
+		encodeStrings(req.Scopes), req.Resource, []byte(req.State), req.CodeChallenge, toNanos(req.ExpiresAt), boolInt(req.PromptConsent))
 }
 
 // GetAuthorizationRequest returns a pending request without consuming it;
@@ -56,7 +56,7 @@ func scanRequest(ctx context.Context, op string, id mcpoauth.Digest, row rowScan
 		scopes         string
 		exp            sql.NullInt64
 	)
-	err := row.Scan(&browser, &r.ClientID, &r.RedirectURI, &r.RedirectURIProvided, &scopes, &r.Resource, &state, &r.CodeChallenge, &exp)
+	err := row.Scan(&browser, &r.ClientID, &r.RedirectURI, &r.RedirectURIProvided, &scopes, &r.Resource, &state, &r.CodeChallenge, &exp, &r.PromptConsent)
 	if errors.Is(err, sql.ErrNoRows) {
 		return nil, errRequestNotFound
 	}

@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"errors"
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth/audit"
@@ -30,6 +31,10 @@ type AuthorizationParams struct {
 	// BrowserSecret is the value of the browser-binding cookie; the decision
 	// must later come from the browser that holds it.
 	BrowserSecret string
+	// Prompt is the request's prompt parameter (OpenID Connect Core
+	// §3.1.2.1), space-separated values; only whether it asks for the user
+	// is kept.
+	Prompt string
 }
 
 // Authorize validates the rest of an authorization request and stores it as
@@ -80,11 +85,25 @@ func (s *Service) Authorize(ctx context.Context, p AuthorizationParams) (string,
 		State:               p.State,
 		CodeChallenge:       p.CodeChallenge,
 		ExpiresAt:           now.Add(s.AuthorizationRequestLifetime),
+		PromptConsent:       promptsUser(p.Prompt),
 	}
 	if err := s.Store.SaveAuthorizationRequest(ctx, req); err != nil {
 		return "", nil, storeError(err)
 	}
 	return id, req, nil
+}
+
+// promptsUser reports whether a prompt parameter asks for the user to be
+// asked again: consent, login or select_account (OpenID Connect Core
+// §3.1.2.1). none and unknown values ask for nothing.
+func promptsUser(prompt string) bool {
+	for v := range strings.FieldsSeq(prompt) {
+		switch v {
+		case "consent", "login", "select_account":
+			return true
+		}
+	}
+	return false
 }
 
 // CSRFToken derives the token the consent form carries: an HMAC of the

@@ -115,7 +115,7 @@ func (c *IdentityCache) lookup(ctx context.Context, store GrantStore, grantID st
 // send the browser to /authorize with its client_id and a port of its own,
 // and would otherwise get a code silently.
 func (s *Service) Remembered(ctx context.Context, userID string, req *record.AuthorizationRequest, client *record.Client) (bool, error) {
-	if s.Grants == nil || userID == "" || !identifiedByRedirect(client) {
+	if s.Grants == nil || userID == "" || req.PromptConsent || !identifiedByRedirect(client) {
 		return false, nil
 	}
 	list, err := s.Grants.ListUserGrants(ctx, userID)

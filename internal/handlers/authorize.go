@@ -75,7 +75,7 @@ func Authorize(env *Env) http.Handler {
 			fail(oautherr.InvalidTarget("only one resource per request is supported"))
 			return
 		}
-		p, oerr := params(form, "response_type", "code_challenge", "code_challenge_method", "scope", "resource", "state")
+		p, oerr := params(form, "response_type", "code_challenge", "code_challenge_method", "scope", "resource", "state", "prompt")
 		if oerr != nil {
 			fail(oerr)
 			return
@@ -90,6 +90,7 @@ func Authorize(env *Env) http.Handler {
 			Scope:               p[3],
 			Resource:            p[4],
 			State:               state,
+			Prompt:              p[6],
 			BrowserSecret:       ensureBrowserSecret(w, r, env.SecureCookies),
 		})
 		if oerr != nil {

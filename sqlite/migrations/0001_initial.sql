@@ -35,7 +35,10 @@ CREATE TABLE mcpoauth_authorization_requests (
 	-- The client's state, byte for byte.
 	state                 BLOB NOT NULL,
 	code_challenge        TEXT NOT NULL,
-	expires_at            INTEGER
+	expires_at            INTEGER,
+	-- 1 when the request's prompt asked for the user (consent, login or
+	-- select_account): remembered consent does not apply to it.
+	prompt_consent        INTEGER NOT NULL DEFAULT 0
 ) WITHOUT ROWID;
 CREATE INDEX mcpoauth_authorization_requests_expires_at ON mcpoauth_authorization_requests (expires_at);
 
