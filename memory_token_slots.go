@@ -37,14 +37,9 @@ const (
 // base64url), the conformance kit's 22 as well.
 const slotGrantLen = 24
 
-// tokenSlot is a stored token, without pointers: 128 bytes.
-//
-// A DPoP key thumbprint (RFC 9449 §6, the token's cnf.jkt) fits as one more
-// uint32: the id of the thumbprint string in the shard's internTable (the
-// tokens of one client key share it), making the slot 136 bytes; or, to
-// keep even per-token keys off the collector's path, its 32 raw bytes (the
-// base64url-decoded SHA-256), making it 160, with tokenBox growing by the 43
-// bytes of its encoding.
+// tokenSlot is a stored token, without pointers: 128 bytes. The DPoP key
+// thumbprint (RFC 9449 §6, the token's cnf.jkt) is interned like the other
+// strings: the tokens of one client key share it.
 type tokenSlot struct {
 	digest Digest
 	// sec and nsec are the token's times as Unix seconds and nanoseconds

@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -13,6 +14,7 @@ import (
 	"time"
 
 	jose "github.com/go-jose/go-jose/v4"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -370,8 +372,47 @@ func TestDPoPProofRequired(t *testing.T) {
 	w = req.postForm("/token", exchangeForm(client, req.code(client)))
 	require.Equal(t, http.StatusBadRequest, w.Code)
 	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
+	// At the resource too: an unbound token (one issued before DPoP was
+	// required) is refused (dpop_bound_access_tokens_required, RFC 9449
+	// §7.1).
+	now := req.clock.Now()
+	unbound := "unbound-" + randomID()
+	require.NoError(t, req.model.SaveTokens(context.Background(), &mcpoauth.Token{
+		Digest: secret256(unbound), Kind: mcpoauth.AccessToken, ClientID: client, UserID: "alice", GrantID: randomID(),
+		Scopes: []string{testScope}, Resource: testResource, IssuedAt: now, ExpiresAt: now.Add(time.Hour), GrantExpiresAt: now.Add(time.Hour),
+	}))
+	mw := req.callMCP(unbound)
+	require.Equal(t, http.StatusUnauthorized, mw.Code, mw.Body.String())
+	require.Contains(t, challenges(mw), "DPoP ")
 
 	off := newHarness(t)
 	rw := off.register(`{"redirect_uris":["` + testRedirect + `"],"token_endpoint_auth_method":"none","dpop_bound_access_tokens":true}`)
 	require.Equal(t, http.StatusBadRequest, rw.Code)
+}
+
+// TestDPoPExactlyOneProof: a request with two DPoP headers is refused, at
+// the token endpoint and at the resource (RFC 9449 §4.3: exactly one), even
+// when both proofs are valid.
+func TestDPoPExactlyOneProof(t *testing.T) {
+	h := newHarness(t, withDPoP)
+	c := newDPoPClient(h)
+	id := h.publicClient()
+	tr := c.boundTokens(id)
+
+	form := refreshForm(id, tr.RefreshToken)
+	r := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(form.Encode()))
+	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r.Header.Add(dpop.Header, c.proof(http.MethodPost, testIssuer+"/token", "", nil))
+	r.Header.Add(dpop.Header, c.proof(http.MethodPost, testIssuer+"/token", "", nil))
+	w := h.do(r)
+	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+	assert.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
+
+	r = httptest.NewRequest(http.MethodGet, testResource, nil)
+	r.Header.Set("Authorization", "DPoP "+tr.AccessToken)
+	r.Header.Add(dpop.Header, c.proof(http.MethodGet, testResource, tr.AccessToken, nil))
+	r.Header.Add(dpop.Header, c.proof(http.MethodGet, testResource, tr.AccessToken, nil))
+	w = h.do(r)
+	require.Equal(t, http.StatusUnauthorized, w.Code)
+	assert.Contains(t, challenges(w), `DPoP error="`+dpop.ErrorInvalidProof+`"`)
 }

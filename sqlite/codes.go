@@ -17,14 +17,10 @@ func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.Author
 	}
 	const op = "save authorization code"
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		revoked, err := isRevoked(ctx, tx, op, code.GrantID)
-		if err != nil {
+		if err := checkNotRevoked(ctx, tx, op, code.GrantID); err != nil {
 			return err
 		}
-		if revoked {
-			return errGrantRevoked
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO mcpoauth_authorization_codes
+		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_authorization_codes
 			(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, boolInt(code.RedirectURIProvided),

@@ -85,14 +85,10 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 		identity = string(b)
 	}
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		revoked, err := isRevoked(ctx, tx, op, g.ID)
-		if err != nil {
+		if err := checkNotRevoked(ctx, tx, op, g.ID); err != nil {
 			return err
 		}
-		if revoked {
-			return errGrantRevoked
-		}
-		_, err = tx.ExecContext(ctx, `INSERT INTO mcpoauth_grants (`+grantColumns+`) VALUES (`+placeholders(9)+`)`,
+		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_grants (`+grantColumns+`) VALUES (`+placeholders(9)+`)`,
 			g.ID, g.ClientID, g.UserID, encodeStrings(g.Scopes), g.Resource, toNanos(g.CreatedAt), toNanos(g.ExpiresAt), identity, toNanos(g.LastUsedAt))
 		if isUniqueViolation(err) {
 			return errGrantConflict

@@ -173,12 +173,8 @@ func insertTokens(ctx context.Context, tx *sql.Tx, tokens []*mcpoauth.Token) err
 			continue
 		}
 		grants = append(grants, t.GrantID)
-		revoked, err := isRevoked(ctx, tx, op, t.GrantID)
-		if err != nil {
+		if err := checkNotRevoked(ctx, tx, op, t.GrantID); err != nil {
 			return err
-		}
-		if revoked {
-			return errGrantRevoked
 		}
 	}
 	for _, t := range tokens {

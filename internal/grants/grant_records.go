@@ -59,7 +59,9 @@ func (s *Service) saveGrant(ctx context.Context, g *record.Grant) *oautherr.Erro
 type IdentityCache struct {
 	Max int
 
-	mu sync.Mutex
+	// mu is read-locked on every verification of a user's token, written
+	// only on a miss.
+	mu sync.RWMutex
 	m  map[string]*record.Identity
 }
 
@@ -71,9 +73,9 @@ func (c *IdentityCache) lookup(ctx context.Context, store GrantStore, grantID st
 	if store == nil || grantID == "" {
 		return nil, nil
 	}
-	c.mu.Lock()
+	c.mu.RLock()
 	id, ok := c.m[grantID]
-	c.mu.Unlock()
+	c.mu.RUnlock()
 	if ok {
 		return id, nil
 	}

@@ -39,7 +39,7 @@ func (s *Service) Observe(t *telemetry.Telemetry) {
 		s.Devices = observedDevices{DeviceStore: s.Devices, ops: ops("SaveDeviceAuthorization", "GetDeviceAuthorization", "GetDeviceAuthorizationByUserCode", "ResolveDeviceAuthorization", "RecordDevicePoll", "ConsumeDeviceAuthorization", "DeleteDeviceAuthorization")}
 	}
 	if s.Grants != nil {
-		s.Grants = observedGrants{GrantStore: s.Grants, ops: ops("SaveGrant", "GetGrant", "ListUserGrants")}
+		s.Grants = observedGrants{GrantStore: s.Grants, ops: ops("SaveGrant", "GetGrant", "ListUserGrants", "ListClientGrants", "RecordGrantUse")}
 	}
 	if s.Usage != nil {
 		s.Usage = observedUsage{ClientUsageRecorder: s.Usage, ops: ops("RecordClientUse")}
@@ -250,6 +250,20 @@ func (o observedGrants) ListUserGrants(ctx context.Context, userID string) ([]*r
 	v, err := o.GrantStore.ListUserGrants(ctx, userID)
 	c.End(ctx, modelOutcome(err))
 	return v, err
+}
+
+func (o observedGrants) ListClientGrants(ctx context.Context, clientID string) ([]*record.Grant, error) {
+	ctx, c := o.ops["ListClientGrants"].Start(ctx)
+	v, err := o.GrantStore.ListClientGrants(ctx, clientID)
+	c.End(ctx, modelOutcome(err))
+	return v, err
+}
+
+func (o observedGrants) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
+	ctx, c := o.ops["RecordGrantUse"].Start(ctx)
+	err := o.GrantStore.RecordGrantUse(ctx, grantID, at)
+	c.End(ctx, modelOutcome(err))
+	return err
 }
 
 // observedRegistrar observes a ClientRegistrar. The interface is embedded, so that a method

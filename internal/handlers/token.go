@@ -10,10 +10,11 @@ import (
 )
 
 // grantHandler runs one grant type at the token endpoint for an
-// authenticated client and returns the token response. It is a method
-// expression, not a method value bound to the Env, which would allocate a
-// closure on every request.
-type grantHandler func(e *Env, r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error)
+// authenticated client and returns the token response; jkt is the
+// thumbprint of the key the request's DPoP proof proved ("" for none). It
+// is a method expression, not a method value bound to the Env, which would
+// allocate a closure on every request.
+type grantHandler func(e *Env, r *http.Request, client *record.Client, form map[string][]string, jkt string) (*grants.TokenResponse, *oautherr.Error)
 
 // Token serves the token endpoint (OAuth 2.1 §3.2): POST, form-encoded, the
 // client authenticated first; then grant_type must be enabled on the server
@@ -52,13 +53,14 @@ func Token(env *Env) http.Handler {
 			env.fail(w, r, "token", oautherr.UnauthorizedClient("client is not registered for this grant_type"))
 			return
 		}
+		var jkt string
 		if env.DPoP != nil {
 			var ok bool
-			if r, ok = env.checkProof(w, r, client); !ok {
+			if jkt, ok = env.checkProof(w, r, client); !ok {
 				return
 			}
 		}
-		resp, oerr := handler(env, r, client, form)
+		resp, oerr := handler(env, r, client, form, jkt)
 		if oerr != nil && oerr.Code == oautherr.CodeInvalidClient {
 			// The client was deleted while the grant ran: answered as a
 			// failed authentication is, with the Basic challenge.
@@ -105,47 +107,47 @@ func params(form map[string][]string, names ...string) ([]string, *oautherr.Erro
 	return out, nil
 }
 
-func (e *Env) exchangeCode(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+func (e *Env) exchangeCode(r *http.Request, client *record.Client, form map[string][]string, jkt string) (*grants.TokenResponse, *oautherr.Error) {
 	p, oerr := params(form, "code", "code_verifier", "redirect_uri", "resource")
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.ExchangeCode(r.Context(), grants.CodeExchange{Client: client, Code: p[0], CodeVerifier: p[1], RedirectURI: p[2], Resource: p[3], JKT: proofKey(r)})
+	return e.Grants.ExchangeCode(r.Context(), grants.CodeExchange{Client: client, Code: p[0], CodeVerifier: p[1], RedirectURI: p[2], Resource: p[3], JKT: jkt})
 }
 
-func (e *Env) refresh(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+func (e *Env) refresh(r *http.Request, client *record.Client, form map[string][]string, jkt string) (*grants.TokenResponse, *oautherr.Error) {
 	p, oerr := params(form, "refresh_token", "scope", "resource")
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.Refresh(r.Context(), grants.RefreshRequest{Client: client, RefreshToken: p[0], Scope: p[1], Resource: p[2], JKT: proofKey(r)})
+	return e.Grants.Refresh(r.Context(), grants.RefreshRequest{Client: client, RefreshToken: p[0], Scope: p[1], Resource: p[2], JKT: jkt})
 }
 
-func (e *Env) clientCredentials(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+func (e *Env) clientCredentials(r *http.Request, client *record.Client, form map[string][]string, jkt string) (*grants.TokenResponse, *oautherr.Error) {
 	p, oerr := params(form, "scope", "resource")
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.ClientCredentials(r.Context(), grants.ClientCredentialsRequest{Client: client, Scope: p[0], Resource: p[1], JKT: proofKey(r)})
+	return e.Grants.ClientCredentials(r.Context(), grants.ClientCredentialsRequest{Client: client, Scope: p[0], Resource: p[1], JKT: jkt})
 }
 
 // pollDeviceCode reads only device_code: RFC 8628 §3.4 defines no other
 // parameter, and golang.org/x/oauth2 repeats scope on every poll (ignored,
 // the scope was fixed at the device authorization request).
-func (e *Env) pollDeviceCode(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+func (e *Env) pollDeviceCode(r *http.Request, client *record.Client, form map[string][]string, jkt string) (*grants.TokenResponse, *oautherr.Error) {
 	p, oerr := params(form, "device_code")
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.PollDeviceCode(r.Context(), grants.DeviceTokenRequest{Client: client, DeviceCode: p[0], JKT: proofKey(r)})
+	return e.Grants.PollDeviceCode(r.Context(), grants.DeviceTokenRequest{Client: client, DeviceCode: p[0], JKT: jkt})
 }
 
 // jwtBearer redeems an identity assertion (RFC 7523 §2.1: assertion, and
 // optionally scope; RFC 8707 resource).
-func (e *Env) jwtBearer(r *http.Request, client *record.Client, form map[string][]string) (*grants.TokenResponse, *oautherr.Error) {
+func (e *Env) jwtBearer(r *http.Request, client *record.Client, form map[string][]string, jkt string) (*grants.TokenResponse, *oautherr.Error) {
 	p, oerr := params(form, "assertion", "scope", "resource")
 	if oerr != nil {
 		return nil, oerr
 	}
-	return e.Grants.JWTBearer(r.Context(), grants.JWTBearerRequest{Client: client, Assertion: p[0], Scope: p[1], Resource: p[2], JKT: proofKey(r)})
+	return e.Grants.JWTBearer(r.Context(), grants.JWTBearerRequest{Client: client, Assertion: p[0], Scope: p[1], Resource: p[2], JKT: jkt})
 }

@@ -1,7 +1,6 @@
 package handlers
 
 import (
-	"context"
 	"errors"
 	"net/http"
 
@@ -19,43 +18,41 @@ var errRepeatedProof = &oautherr.Error{Code: dpop.ErrorInvalidProof, Description
 // header (RFC 9449 §8).
 var errUseNonce = &oautherr.Error{Code: dpop.ErrorUseNonce, Description: "use the DPoP nonce the server provided", Status: http.StatusBadRequest}
 
-// proofKeyCtx carries the thumbprint of the key a token request proved.
-type proofKeyCtx struct{}
-
 // checkProof checks the DPoP proof of a token request of an authenticated
 // client (RFC 9449 §5): none is fine unless the server or the client asks
 // for bound tokens; one must be valid for POST to the token endpoint, carry
-// the current nonce, and is then carried to the grant in the context. On
-// failure it answers the request (400 invalid_dpop_proof, or use_dpop_nonce
-// with a DPoP-Nonce header) and reports false.
-func (e *Env) checkProof(w http.ResponseWriter, r *http.Request, client *record.Client) (*http.Request, bool) {
+// the current nonce, and its key's thumbprint is returned for the grant to
+// bind the tokens to ("" without a proof). On failure it answers the request
+// (400 invalid_dpop_proof, or use_dpop_nonce with a DPoP-Nonce header) and
+// reports false.
+func (e *Env) checkProof(w http.ResponseWriter, r *http.Request, client *record.Client) (string, bool) {
 	values := r.Header.Values(dpop.Header)
 	switch {
 	case len(values) > 1:
 		e.fail(w, r, "token:dpop", errRepeatedProof)
-		return r, false
+		return "", false
 	case len(values) == 0:
 		if e.Grants.ProofRequired(client) {
 			e.dpopNonce(w)
 			e.fail(w, r, "token:dpop", grants.ErrDPoPProofRequired)
-			return r, false
+			return "", false
 		}
-		return r, true
+		return "", true
 	}
 	p, err := e.DPoP.Verify(values[0], dpop.Request{Method: r.Method, URL: e.TokenURL})
 	switch {
 	case errors.Is(err, dpop.ErrUseNonce):
 		e.dpopNonce(w)
 		e.fail(w, r, "token:dpop", errUseNonce)
-		return r, false
+		return "", false
 	case err != nil:
 		e.fail(w, r, "token:dpop", &oautherr.Error{Code: dpop.ErrorInvalidProof, Description: "the DPoP proof is invalid", Status: http.StatusBadRequest, Cause: err})
-		return r, false
+		return "", false
 	}
 	if p.NewNonce != "" {
 		w.Header().Set(dpop.NonceHeader, p.NewNonce)
 	}
-	return r.WithContext(context.WithValue(r.Context(), proofKeyCtx{}, p.JKT)), true
+	return p.JKT, true
 }
 
 // dpopNonce offers the current nonce, when nonces are required.
@@ -63,11 +60,4 @@ func (e *Env) dpopNonce(w http.ResponseWriter) {
 	if e.DPoP.NoncesRequired() {
 		w.Header().Set(dpop.NonceHeader, e.DPoP.Nonce())
 	}
-}
-
-// proofKey is the thumbprint of the key the token request proved, "" for
-// none.
-func proofKey(r *http.Request) string {
-	jkt, _ := r.Context().Value(proofKeyCtx{}).(string)
-	return jkt
 }

@@ -414,7 +414,11 @@ func (t *Telemetry) Endpoint(name string, h http.Handler) http.Handler {
 	spanName := "mcpoauth." + name
 	endpoint := AttrEndpoint.String(name)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		ri := &requestInfo{ip: ratelimit.ClientIP(r, t.trusted)}
+		ri := &requestInfo{}
+		if t.onEvent != nil {
+			// Only events carry the IP.
+			ri.ip = ratelimit.ClientIP(r, t.trusted)
+		}
 		ctx := context.WithValue(r.Context(), requestKey{}, ri)
 		if !t.metrics && t.tracer == nil {
 			h.ServeHTTP(w, r.WithContext(ctx))
