@@ -107,6 +107,9 @@ func New(base string, model mcpoauth.Model, options ...func(*mcpoauth.Config)) (
 	mux.HandleFunc("GET /hello", Hello)
 	mux.Handle("/mcp", srv.RequireBearerAuth(Scope)(http.HandlerFunc(Hello)))
 	mux.HandleFunc("POST /consent", a.consent)
+	mux.HandleFunc("GET /floor/authorize", a.floorAuthorize)
+	mux.HandleFunc("POST /floor/consent", a.floorConsent)
+	mux.HandleFunc("POST /floor/token", floorToken)
 	mux.Handle("/", srv.Router())
 	a.Handler = mux
 	return a, nil

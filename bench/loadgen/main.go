@@ -15,7 +15,9 @@
 // own keep-alive connection with a hand-written HTTP/1.1 client (no
 // redirects followed, no cookie jar, no per-request goroutines), so that the
 // generator is as lean as it can be: on two cores it competes with the
-// server for CPU. Cases: login, and hello (GET /hello, to compare the
+// server for CPU. Cases: login; login-floor, the same three exchanges
+// answered by handlers that do no OAuth work (what HTTP alone costs a
+// login); and hello (GET /hello, to compare the
 // generator with wrk on the same case). It prints one line:
 //
 //	LOAD ops=N seconds=S p50_us=X p99_us=Y errors=E cpu_ticks=T
@@ -227,6 +229,8 @@ func prep(args []string) error {
 // the redirect URI with a code; POST /token → 200 with the tokens.
 type loginCase struct {
 	authorize string // target of GET /authorize
+	consent   string // path of the consent page
+	token     string // path of the token endpoint
 	exchange  func(code string) string
 }
 
@@ -243,7 +247,7 @@ func (l *loginCase) op(c *conn) error {
 	if !ok || cookie == "" {
 		return fmt.Errorf("authorize: no consent redirect or cookie (%q, %q)", r.location, r.setCookie)
 	}
-	r, err = c.do(http.MethodPost, "/consent", []string{formType, "Cookie: " + cookie}, query)
+	r, err = c.do(http.MethodPost, l.consent, []string{formType, "Cookie: " + cookie}, query)
 	if err != nil {
 		return err
 	}
@@ -258,7 +262,7 @@ func (l *loginCase) op(c *conn) error {
 	if code == "" {
 		return fmt.Errorf("consent: no code in %q", r.location)
 	}
-	r, err = c.do(http.MethodPost, "/token", []string{formType}, l.exchange(code))
+	r, err = c.do(http.MethodPost, l.token, []string{formType}, l.exchange(code))
 	if err != nil {
 		return err
 	}
@@ -274,7 +278,7 @@ func (l *loginCase) op(c *conn) error {
 func run(args []string) error {
 	fs := flag.NewFlagSet("run", flag.ExitOnError)
 	base := fs.String("base", "http://127.0.0.1:8080", "base `URL` of bench/server")
-	name := fs.String("case", "login", "`case`: login or hello")
+	name := fs.String("case", "login", "`case`: login, login-floor (the same exchanges without OAuth work) or hello")
 	conns := fs.Int("c", 32, "concurrent keep-alive connections")
 	dur := fs.Duration("d", 10*time.Second, "measured duration")
 	warmup := fs.Duration("warmup", 2*time.Second, "unmeasured warm-up before")
@@ -291,7 +295,7 @@ func run(args []string) error {
 			}
 			return err
 		}
-	case "login":
+	case "login", "login-floor":
 		c, err := newConn(*base)
 		if err != nil {
 			return err
@@ -304,7 +308,16 @@ func run(args []string) error {
 		app := &benchapp.App{Base: *base, Resource: *base + "/mcp"}
 		l := &loginCase{
 			authorize: "/authorize?" + app.AuthorizeQuery(client),
+			consent:   "/consent",
+			token:     "/token",
 			exchange:  func(code string) string { return app.ExchangeForm(client, code) },
+		}
+		if *name == "login-floor" {
+			// The same three requests to handlers that answer like the
+			// server but do no OAuth work (benchapp's floor): what
+			// net/http and the kernel cost for a login's exchanges.
+			l.authorize = "/floor" + l.authorize
+			l.consent, l.token = "/floor/consent", "/floor/token"
 		}
 		op = l.op
 	default:
