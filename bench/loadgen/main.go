@@ -5,6 +5,7 @@
 //
 //	loadgen prep -base http://127.0.0.1:8080
 //	loadgen run -base http://127.0.0.1:8080 -case login -c 32 -d 10s -pid PID
+//	loadgen fill -base http://127.0.0.1:8080 -n 1000000 -pid PID
 //
 // prep registers a client_credentials client and obtains an access token,
 // and prints them, with the request bodies of the token and registration
@@ -24,6 +25,9 @@
 //
 // where cpu_ticks is the server process's utime+stime (from
 // /proc/PID/stat, in clock ticks) spent during the measured window.
+//
+// fill issues exactly -n client_credentials tokens and prints the server's
+// VmRSS (fill.go).
 package main
 
 import (
@@ -51,7 +55,7 @@ import (
 
 func main() {
 	if len(os.Args) < 2 {
-		fmt.Fprintln(os.Stderr, "usage: loadgen prep|run [flags]")
+		fmt.Fprintln(os.Stderr, "usage: loadgen prep|run|fill [flags]")
 		os.Exit(2)
 	}
 	var err error
@@ -60,6 +64,8 @@ func main() {
 		err = prep(os.Args[2:])
 	case "run":
 		err = run(os.Args[2:])
+	case "fill":
+		err = fill(os.Args[2:])
 	default:
 		err = fmt.Errorf("unknown command %q", os.Args[1])
 	}
