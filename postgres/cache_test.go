@@ -257,10 +257,11 @@ func TestVerificationCacheListenerKilled(t *testing.T) {
 }
 
 // TestTerminateBackendsUnderVerificationLoad: 8 clients verify tokens and
-// look clients up (GetToken, GetClient, without the cache, so that every
-// call reaches the database) while every connection of the pool is
-// terminated (pg_terminate_backend) five times: a read whose
-// connection breaks is run again on a live one, and not one call fails.
+// look clients and grants up (GetToken, GetClient, GetGrant, without the
+// cache, so that every call reaches the database) while every connection
+// of the pool is terminated (pg_terminate_backend) five times: a read
+// whose connection breaks is run again on a live one, and not one call
+// fails.
 // (ISSUE 17 item 5.)
 func TestTerminateBackendsUnderVerificationLoad(t *testing.T) {
 	const (
@@ -282,6 +283,10 @@ func TestTerminateBackendsUnderVerificationLoad(t *testing.T) {
 	for i := range tokens {
 		tokens[i] = accessToken(t, m, "c", randomID("grant-"))
 	}
+	// A grant record: the bearer path reads its identity with GetGrant.
+	grant := &mcpoauth.Grant{ID: randomID("grant-"), ClientID: "c", UserID: "u", Scopes: []string{"mcp:tools"},
+		CreatedAt: time.Now(), ExpiresAt: time.Now().Add(time.Hour)}
+	require.NoError(t, m.SaveGrant(ctx, grant))
 
 	var done, failed, terminated, rounds atomic.Int64
 	kick := make(chan struct{}, 1)
@@ -313,9 +318,12 @@ func TestTerminateBackendsUnderVerificationLoad(t *testing.T) {
 			defer load.Done()
 			for i := range calls {
 				var err error
-				if i%4 == 3 {
+				switch i % 4 {
+				case 3:
 					_, err = m.GetClient(ctx, "c")
-				} else {
+				case 2:
+					_, err = m.GetGrant(ctx, grant.ID)
+				default:
 					_, err = m.GetToken(ctx, tokens[(w*calls+i)%len(tokens)])
 				}
 				if err != nil {
@@ -335,7 +343,7 @@ func TestTerminateBackendsUnderVerificationLoad(t *testing.T) {
 	close(stop)
 	wg.Wait()
 	errs.Range(func(k, _ any) bool { t.Log("error:", k); return true })
-	t.Logf("%d verifications and client lookups, %d connections terminated in %d rounds, %d failed",
+	t.Logf("%d verifications, client and grant lookups, %d connections terminated in %d rounds, %d failed",
 		done.Load(), terminated.Load(), rounds.Load(), failed.Load())
 	require.Positive(t, terminated.Load())
 	require.Zero(t, failed.Load(), "no verification failed")

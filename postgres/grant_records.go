@@ -102,7 +102,14 @@ func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, 
 	if !isStorableText(grantID) {
 		return nil, errGrantNotFound
 	}
-	g, err := scanGrant(m.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE id = $1`, grantID))
+	// The bearer path reads a grant's identity through here (once per
+	// grant per replica): a read safe to repeat, retried on a broken
+	// connection like GetToken.
+	var g *mcpoauth.Grant
+	err := m.safeRead(ctx, func(q querier) (err error) {
+		g, err = scanGrant(q.QueryRow(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE id = $1`, grantID))
+		return err
+	})
 	if errors.Is(err, pgx.ErrNoRows) {
 		return nil, errGrantNotFound
 	}
