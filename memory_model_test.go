@@ -74,6 +74,17 @@ func memRequest(exp time.Time) *AuthorizationRequest {
 	}
 }
 
+// newModelWithTokens returns a fresh model (newTestMemoryModel) holding an
+// access and a refresh token of "client" and "grant" that expire at exp.
+func newModelWithTokens(t *testing.T, exp time.Time) (m *MemoryModel, access, refresh *Token) {
+	t.Helper()
+	m = newTestMemoryModel(t)
+	access = memToken(AccessToken, "client", "grant", exp)
+	refresh = memToken(RefreshToken, "client", "grant", exp)
+	require.NoError(t, m.SaveTokens(t.Context(), access, refresh))
+	return m, access, refresh
+}
+
 // requireTokenAbsent asserts GetToken answers ErrNotFound for every token.
 func requireTokenAbsent(t *testing.T, m *MemoryModel, tokens ...*Token) {
 	t.Helper()
@@ -461,11 +472,7 @@ var errAny = errors.New("any error")
 func TestMemoryModelSaveTokens(t *testing.T) {
 	ctx := t.Context()
 	exp := memT0.Add(time.Hour)
-	m := newTestMemoryModel(t)
-
-	a := memToken(AccessToken, "client", "grant", exp)
-	r := memToken(RefreshToken, "client", "grant", exp)
-	require.NoError(t, m.SaveTokens(ctx, a, r))
+	m, a, r := newModelWithTokens(t, exp)
 	requireTokenPresent(t, m, a, r)
 	require.NoError(t, m.SaveTokens(ctx)) // nothing to save is fine
 
@@ -579,11 +586,7 @@ func TestMemoryModelRotateRefreshToken(t *testing.T) {
 
 func TestMemoryModelRevokeToken(t *testing.T) {
 	ctx := t.Context()
-	exp := memT0.Add(time.Hour)
-	m := newTestMemoryModel(t)
-	a := memToken(AccessToken, "client", "grant", exp)
-	r := memToken(RefreshToken, "client", "grant", exp)
-	require.NoError(t, m.SaveTokens(ctx, a, r))
+	m, a, r := newModelWithTokens(t, memT0.Add(time.Hour))
 	require.NoError(t, m.RotateRefreshToken(ctx, r.Digest, "client", memT0, time.Time{}))
 
 	for _, clientID := range []string{"other", ""} {
