@@ -1173,50 +1173,6 @@ func TestMemoryModelTokenShardPadding(t *testing.T) {
 	require.Zero(t, unsafe.Sizeof(memoryTokenShard{})%128)
 }
 
-// benchMemoryModel fills a model with n access tokens and returns their
-// digests.
-func benchMemoryModel(b *testing.B, n int) (*MemoryModel, []Digest) {
-	m := newTestMemoryModel(b)
-	digests := make([]Digest, n)
-	for i := range n {
-		tok := memToken(AccessToken, "client", fmt.Sprintf("g%d", i), memT0.Add(time.Hour))
-		require.NoError(b, m.SaveTokens(context.Background(), tok))
-		digests[i] = tok.Digest
-	}
-	return m, digests
-}
-
-func BenchmarkMemoryModelGetToken(b *testing.B) {
-	m, digests := benchMemoryModel(b, 1<<14)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := m.GetToken(ctx, digests[i&(len(digests)-1)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-}
-
-func BenchmarkMemoryModelGetTokenParallel(b *testing.B) {
-	m, digests := benchMemoryModel(b, 1<<14)
-	ctx := context.Background()
-	var seed atomic.Int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(seed.Add(7919))
-		for pb.Next() {
-			if _, err := m.GetToken(ctx, digests[i&(len(digests)-1)]); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
-}
-
 // TestMemoryModelSweepsAssertionIDs: an assertion id is kept until it
 // expires, then swept.
 func TestMemoryModelSweepsAssertionIDs(t *testing.T) {
