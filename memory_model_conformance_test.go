@@ -23,6 +23,8 @@ func TestMemoryModelConformance(t *testing.T) {
 
 // BenchmarkMemoryModel measures token verification and issuance on the
 // memory model, to compare with other Models (see postgres.BenchmarkModel).
+// Its GetToken and GetTokenParallel are the memory model's lookup
+// benchmarks.
 func BenchmarkMemoryModel(b *testing.B) {
 	modeltest.RunBenchmarks(b, func(b *testing.B) mcpoauth.Model { return newConformanceMemoryModel(b) })
 }

@@ -22,6 +22,16 @@ func memDevice(clientID string, exp time.Time) *DeviceAuthorization {
 	}
 }
 
+// newModelWithDevice returns a fresh model (newTestMemoryModel) holding one
+// pending device authorization of "client" that expires at exp.
+func newModelWithDevice(t *testing.T, exp time.Time) (*MemoryModel, *DeviceAuthorization) {
+	t.Helper()
+	m := newTestMemoryModel(t)
+	d := memDevice("client", exp)
+	require.NoError(t, m.SaveDeviceAuthorization(t.Context(), d))
+	return m, d
+}
+
 func approve(user string) DeviceDecision {
 	return DeviceDecision{Status: DeviceApproved, UserID: user, GrantExpiresAt: memT0.Add(24 * time.Hour)}
 }
@@ -48,10 +58,8 @@ func requireDeviceAbsent(t *testing.T, m *MemoryModel, d *DeviceAuthorization) {
 
 func TestMemoryModelSaveDeviceAuthorization(t *testing.T) {
 	ctx := t.Context()
-	m := newTestMemoryModel(t)
 	exp := memT0.Add(15 * time.Minute)
-	d := memDevice("client", exp)
-	require.NoError(t, m.SaveDeviceAuthorization(ctx, d))
+	m, d := newModelWithDevice(t, exp)
 	got := requireDeviceStatus(t, m, d, DevicePending)
 	require.Same(t, d, got)
 
@@ -77,9 +85,7 @@ func TestMemoryModelSaveDeviceAuthorization(t *testing.T) {
 // record the caller held is not written to.
 func TestMemoryModelResolveDeviceAuthorization(t *testing.T) {
 	ctx := t.Context()
-	m := newTestMemoryModel(t)
-	d := memDevice("client", memT0.Add(time.Hour))
-	require.NoError(t, m.SaveDeviceAuthorization(ctx, d))
+	m, d := newModelWithDevice(t, memT0.Add(time.Hour))
 	require.Error(t, m.ResolveDeviceAuthorization(ctx, d.UserCodeDigest, DeviceDecision{Status: DevicePending}), "a decision approves or denies")
 	require.NoError(t, m.ResolveDeviceAuthorization(ctx, d.UserCodeDigest, approve("alice")))
 	got := requireDeviceStatus(t, m, d, DeviceApproved)
@@ -97,9 +103,7 @@ func TestMemoryModelResolveDeviceAuthorization(t *testing.T) {
 // whose bookkeeping is what the caller read.
 func TestMemoryModelRecordDevicePoll(t *testing.T) {
 	ctx := t.Context()
-	m := newTestMemoryModel(t)
-	d := memDevice("client", memT0.Add(time.Hour))
-	require.NoError(t, m.SaveDeviceAuthorization(ctx, d))
+	m, d := newModelWithDevice(t, memT0.Add(time.Hour))
 	first := DevicePoll{LastPolledAt: memT0, Interval: 5 * time.Second}
 
 	require.ErrorIs(t, m.RecordDevicePoll(ctx, d.DeviceCodeDigest, "other", d.DevicePoll, first), ErrNotFound, "another client's")
@@ -129,10 +133,8 @@ func TestMemoryModelRecordDevicePoll(t *testing.T) {
 // tokens saved, all or nothing, client-scoped, not after expiry, once.
 func TestMemoryModelConsumeDeviceAuthorization(t *testing.T) {
 	ctx := t.Context()
-	m := newTestMemoryModel(t)
 	exp := memT0.Add(15 * time.Minute)
-	d := memDevice("client", exp)
-	require.NoError(t, m.SaveDeviceAuthorization(ctx, d))
+	m, d := newModelWithDevice(t, exp)
 	tok := memToken(AccessToken, "client", d.GrantID, memT0.Add(time.Hour))
 
 	require.ErrorIs(t, m.ConsumeDeviceAuthorization(ctx, d.DeviceCodeDigest, "client", memT0, tok), ErrNotFound, "still pending")
@@ -172,9 +174,7 @@ func TestMemoryModelConsumeDeviceAuthorization(t *testing.T) {
 
 func TestMemoryModelDeleteDeviceAuthorization(t *testing.T) {
 	ctx := t.Context()
-	m := newTestMemoryModel(t)
-	d := memDevice("client", memT0.Add(time.Hour))
-	require.NoError(t, m.SaveDeviceAuthorization(ctx, d))
+	m, d := newModelWithDevice(t, memT0.Add(time.Hour))
 	require.ErrorIs(t, m.DeleteDeviceAuthorization(ctx, d.DeviceCodeDigest, "other"), ErrNotFound)
 	requireDeviceStatus(t, m, d, DevicePending)
 	require.NoError(t, m.DeleteDeviceAuthorization(ctx, d.DeviceCodeDigest, "client"))
@@ -202,9 +202,7 @@ func TestMemoryModelSweepsDeviceAuthorizations(t *testing.T) {
 // its tokens are saved.
 func TestMemoryModelConcurrentDeviceDecisions(t *testing.T) {
 	ctx := t.Context()
-	m := newTestMemoryModel(t)
-	d := memDevice("client", memT0.Add(time.Hour))
-	require.NoError(t, m.SaveDeviceAuthorization(ctx, d))
+	m, d := newModelWithDevice(t, memT0.Add(time.Hour))
 	errs := runConcurrently(memConcurrency, func(i int) error {
 		status := DeviceApproved
 		if i%2 == 1 {

@@ -74,6 +74,17 @@ func memRequest(exp time.Time) *AuthorizationRequest {
 	}
 }
 
+// newModelWithTokens returns a fresh model (newTestMemoryModel) holding an
+// access and a refresh token of "client" and "grant" that expire at exp.
+func newModelWithTokens(t *testing.T, exp time.Time) (m *MemoryModel, access, refresh *Token) {
+	t.Helper()
+	m = newTestMemoryModel(t)
+	access = memToken(AccessToken, "client", "grant", exp)
+	refresh = memToken(RefreshToken, "client", "grant", exp)
+	require.NoError(t, m.SaveTokens(t.Context(), access, refresh))
+	return m, access, refresh
+}
+
 // requireTokenAbsent asserts GetToken answers ErrNotFound for every token.
 func requireTokenAbsent(t *testing.T, m *MemoryModel, tokens ...*Token) {
 	t.Helper()
@@ -461,11 +472,7 @@ var errAny = errors.New("any error")
 func TestMemoryModelSaveTokens(t *testing.T) {
 	ctx := t.Context()
 	exp := memT0.Add(time.Hour)
-	m := newTestMemoryModel(t)
-
-	a := memToken(AccessToken, "client", "grant", exp)
-	r := memToken(RefreshToken, "client", "grant", exp)
-	require.NoError(t, m.SaveTokens(ctx, a, r))
+	m, a, r := newModelWithTokens(t, exp)
 	requireTokenPresent(t, m, a, r)
 	require.NoError(t, m.SaveTokens(ctx)) // nothing to save is fine
 
@@ -579,11 +586,7 @@ func TestMemoryModelRotateRefreshToken(t *testing.T) {
 
 func TestMemoryModelRevokeToken(t *testing.T) {
 	ctx := t.Context()
-	exp := memT0.Add(time.Hour)
-	m := newTestMemoryModel(t)
-	a := memToken(AccessToken, "client", "grant", exp)
-	r := memToken(RefreshToken, "client", "grant", exp)
-	require.NoError(t, m.SaveTokens(ctx, a, r))
+	m, a, r := newModelWithTokens(t, memT0.Add(time.Hour))
 	require.NoError(t, m.RotateRefreshToken(ctx, r.Digest, "client", memT0, time.Time{}))
 
 	for _, clientID := range []string{"other", ""} {
@@ -1168,50 +1171,6 @@ func TestMemoryModelGetTokenAllocatesOnce(t *testing.T) {
 // of neighbouring shards off each other's cache lines.
 func TestMemoryModelTokenShardPadding(t *testing.T) {
 	require.Zero(t, unsafe.Sizeof(memoryTokenShard{})%128)
-}
-
-// benchMemoryModel fills a model with n access tokens and returns their
-// digests.
-func benchMemoryModel(b *testing.B, n int) (*MemoryModel, []Digest) {
-	m := newTestMemoryModel(b)
-	digests := make([]Digest, n)
-	for i := range n {
-		tok := memToken(AccessToken, "client", fmt.Sprintf("g%d", i), memT0.Add(time.Hour))
-		require.NoError(b, m.SaveTokens(context.Background(), tok))
-		digests[i] = tok.Digest
-	}
-	return m, digests
-}
-
-func BenchmarkMemoryModelGetToken(b *testing.B) {
-	m, digests := benchMemoryModel(b, 1<<14)
-	ctx := context.Background()
-	b.ReportAllocs()
-	i := 0
-	for b.Loop() {
-		if _, err := m.GetToken(ctx, digests[i&(len(digests)-1)]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
-}
-
-func BenchmarkMemoryModelGetTokenParallel(b *testing.B) {
-	m, digests := benchMemoryModel(b, 1<<14)
-	ctx := context.Background()
-	var seed atomic.Int64
-	b.ReportAllocs()
-	b.ResetTimer()
-	b.RunParallel(func(pb *testing.PB) {
-		i := int(seed.Add(7919))
-		for pb.Next() {
-			if _, err := m.GetToken(ctx, digests[i&(len(digests)-1)]); err != nil {
-				b.Error(err)
-				return
-			}
-			i++
-		}
-	})
 }
 
 // TestMemoryModelSweepsAssertionIDs: an assertion id is kept until it

@@ -11,14 +11,7 @@ import (
 
 // replayStore returns the model as an AssertionReplayStore, or skips the
 // test.
-func replayStore(t *testing.T, k *kit) mcpoauth.AssertionReplayStore {
-	t.Helper()
-	s, ok := k.m.(mcpoauth.AssertionReplayStore)
-	if !ok {
-		t.Skip("the Model does not implement mcpoauth.AssertionReplayStore")
-	}
-	return s
-}
+var replayStore = capability[mcpoauth.AssertionReplayStore]
 
 var useAssertionIDClauses = []clause{
 	{"SecondUseIsAlreadyUsed", func(t *testing.T, k *kit) {

@@ -12,11 +12,7 @@ import (
 func usageRecorder(t *testing.T, k *kit) (mcpoauth.ClientRegistrar, mcpoauth.ClientUsageRecorder) {
 	t.Helper()
 	r := registrar(t, k)
-	u, ok := k.m.(mcpoauth.ClientUsageRecorder)
-	if !ok {
-		t.Skip("the Model does not implement mcpoauth.ClientUsageRecorder")
-	}
-	return r, u
+	return r, capability[mcpoauth.ClientUsageRecorder](t, k)
 }
 
 // dynamicClient returns a client as /register stores it: not
@@ -66,9 +62,7 @@ var recordClientUseClauses = []clause{
 		for _, id := range otherClients {
 			errorIs(t, u.RecordClientUse(k.ctx, id, k.now), mcpoauth.ErrNotFound, "client_id %q", id)
 		}
-		got, err := k.m.GetClient(k.ctx, clientA)
-		noError(t, err)
-		requireReadBack(t, want, got)
+		k.requireClient(t, want)
 	}},
 }
 
@@ -103,15 +97,11 @@ var deleteIdleClientsClauses = []clause{
 		n, err := u.DeleteIdleClients(k.ctx, idleSince)
 		noError(t, err)
 		equal(t, 1, n, "clients deleted")
-		got, err := k.m.GetClient(k.ctx, clientA)
-		errorIs(t, err, mcpoauth.ErrNotFound)
-		isNil(t, got)
+		k.requireNoClient(t, clientA)
 		k.requireGrantGone(t, gone)
 		k.requireNoRequest(t, goneRequest.ID)
 		for _, want := range stays {
-			got, err := k.m.GetClient(k.ctx, want.ID)
-			noError(t, err, "client %q", want.ID)
-			requireReadBack(t, want, got)
+			k.requireClient(t, want)
 		}
 		k.requireGrantIntact(t, staysGrant)
 		k.requireRequest(t, staysRequest)

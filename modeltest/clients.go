@@ -17,11 +17,7 @@ var getClientClauses = []clause{
 	{"UnknownIsNotFound", func(t *testing.T, k *kit) {
 		// Any string can arrive as a client_id: a lookup of one no client
 		// has is ErrNotFound, never a storage error.
-		for _, id := range append(otherClients, "unknown", strings.Repeat("x", 4096)) {
-			got, err := k.m.GetClient(k.ctx, id)
-			errorIs(t, err, mcpoauth.ErrNotFound, "client_id %q", id)
-			isNil(t, got)
-		}
+		k.requireNoClient(t, append(otherClients, "unknown", strings.Repeat("x", 4096))...)
 	}},
 }
 
@@ -47,18 +43,12 @@ var registerClientClauses = []clause{
 		// first: that would hand the client to whoever registered last.
 		err := r.RegisterClient(k.ctx, publicClient(clientA))
 		errorIs(t, err, mcpoauth.ErrConflict)
-		got, err := k.m.GetClient(k.ctx, clientA)
-		noError(t, err)
-		requireReadBack(t, want, got)
+		k.requireClient(t, want)
 	}},
 	{"IDIsMatchedExactly", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
 		noError(t, r.RegisterClient(k.ctx, publicClient(clientA)))
-		for _, id := range otherClients {
-			got, err := k.m.GetClient(k.ctx, id)
-			errorIs(t, err, mcpoauth.ErrNotFound, "client_id %q", id)
-			isNil(t, got)
-		}
+		k.requireNoClient(t, otherClients...)
 	}},
 }
 
@@ -78,9 +68,7 @@ var updateClientClauses = []clause{
 		}
 		_, err := k.m.GetClient(k.ctx, clientA)
 		errorIs(t, err, mcpoauth.ErrNotFound, "UpdateClient created a client")
-		got, err := k.m.GetClient(k.ctx, clientB)
-		noError(t, err)
-		requireReadBack(t, want, got)
+		k.requireClient(t, want)
 	}},
 	{"ReplacesMetadataAndDigest", func(t *testing.T, k *kit) {
 		r := registrar(t, k)
@@ -108,9 +96,7 @@ var updateClientClauses = []clause{
 			requireReadBack(t, want, got)
 			equal(t, want.IsPublic(), got.IsPublic())
 		}
-		got, err := k.m.GetClient(k.ctx, clientB)
-		noError(t, err)
-		requireReadBack(t, otherWant, got)
+		k.requireClient(t, otherWant)
 	}},
 	{"ConcurrentServerUpsertsAllSucceed", func(t *testing.T, k *kit) {
 		registrar(t, k)
@@ -191,9 +177,7 @@ var deleteClientClauses = []clause{
 		}
 
 		noError(t, r.DeleteClient(k.ctx, clientA))
-		got, err := k.m.GetClient(k.ctx, clientA)
-		errorIs(t, err, mcpoauth.ErrNotFound)
-		isNil(t, got)
+		k.requireNoClient(t, clientA)
 		k.requireGrantGone(t, gone)
 		k.requireNoToken(t, goneTokens[0].Digest)
 		k.requireNoRequest(t, goneRequest.ID)
@@ -201,9 +185,7 @@ var deleteClientClauses = []clause{
 			k.requireNoDevice(t, ds, d)
 		}
 		// Nothing of another client goes.
-		got, err = k.m.GetClient(k.ctx, clientB)
-		noError(t, err)
-		requireReadBack(t, otherWant, got)
+		k.requireClient(t, otherWant)
 		k.requireGrantIntact(t, stays)
 		k.requireRequest(t, staysRequest)
 		for _, d := range staysDevices {
@@ -223,9 +205,7 @@ var deleteClientClauses = []clause{
 			errorIs(t, r.DeleteClient(k.ctx, id), mcpoauth.ErrNotFound, "client_id %q", id)
 		}
 		k.requireGrantIntact(t, g)
-		got, err := k.m.GetClient(k.ctx, clientA)
-		noError(t, err)
-		requireReadBack(t, want, got)
+		k.requireClient(t, want)
 		noError(t, r.DeleteClient(k.ctx, clientA))
 		errorIs(t, r.DeleteClient(k.ctx, clientA), mcpoauth.ErrNotFound, "a second delete")
 	}},
@@ -236,9 +216,7 @@ var deleteClientClauses = []clause{
 		again := publicClient(clientA)
 		want := copyClient(again)
 		noError(t, r.RegisterClient(k.ctx, again))
-		got, err := k.m.GetClient(k.ctx, clientA)
-		noError(t, err)
-		requireReadBack(t, want, got)
+		k.requireClient(t, want)
 	}},
 	{"RacesSaveTokens", func(t *testing.T, k *kit) {
 		// A client-credentials grant saves a token of a client it
@@ -292,15 +270,20 @@ func (k *kit) server(t *testing.T) *mcpoauth.OAuthServer {
 	return srv
 }
 
-// registrar returns the model as a ClientRegistrar, or skips the test.
-func registrar(t *testing.T, k *kit) mcpoauth.ClientRegistrar {
+// requireClient asserts GetClient returns a client equal to want.
+func (k *kit) requireClient(t *testing.T, want mcpoauth.Client) {
 	t.Helper()
-	r, ok := k.m.(mcpoauth.ClientRegistrar)
-	if !ok {
-		t.Skip("the Model does not implement mcpoauth.ClientRegistrar")
-	}
-	return r
+	requireFound(t, k.ctx, "GetClient of a stored client", k.m.GetClient, want.ID, want)
 }
+
+// requireNoClient asserts GetClient answers ErrNotFound for each ID.
+func (k *kit) requireNoClient(t *testing.T, ids ...string) {
+	t.Helper()
+	requireNotFound(t, k.ctx, "GetClient of a client", k.m.GetClient, ids...)
+}
+
+// registrar returns the model as a ClientRegistrar, or skips the test.
+var registrar = capability[mcpoauth.ClientRegistrar]
 
 // confidentialClient returns a client with a secret, every metadata field
 // set, and the flags of a pre-registered client (publicClient has them

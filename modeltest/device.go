@@ -25,14 +25,7 @@ func deviceGroups() []group {
 }
 
 // devices returns the model as a DeviceStore, or skips the test.
-func devices(t *testing.T, k *kit) mcpoauth.DeviceStore {
-	t.Helper()
-	d, ok := k.m.(mcpoauth.DeviceStore)
-	if !ok {
-		t.Skip("the Model does not implement mcpoauth.DeviceStore")
-	}
-	return d
-}
+var devices = capability[mcpoauth.DeviceStore]
 
 // device returns a pending device authorization of clientID, as the device
 // authorization endpoint saves it, that expires in ten minutes.
@@ -73,23 +66,36 @@ func (k *kit) approve(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth.Devic
 // its device code and by its user code.
 func (k *kit) requireDevice(t *testing.T, ds mcpoauth.DeviceStore, want mcpoauth.DeviceAuthorization) {
 	t.Helper()
-	got, err := ds.GetDeviceAuthorization(k.ctx, want.DeviceCodeDigest)
-	noError(t, err, "GetDeviceAuthorization of a stored authorization")
-	requireReadBack(t, want, got)
-	got, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, want.UserCodeDigest)
-	noError(t, err, "GetDeviceAuthorizationByUserCode of a stored authorization")
-	requireReadBack(t, want, got)
+	requireFound(t, k.ctx, "GetDeviceAuthorization of a stored authorization", ds.GetDeviceAuthorization, want.DeviceCodeDigest, want)
+	requireFound(t, k.ctx, "GetDeviceAuthorizationByUserCode of a stored authorization", ds.GetDeviceAuthorizationByUserCode, want.UserCodeDigest, want)
 }
 
 // requireNoDevice asserts that neither code finds an authorization.
 func (k *kit) requireNoDevice(t *testing.T, ds mcpoauth.DeviceStore, d mcpoauth.DeviceAuthorization) {
 	t.Helper()
-	got, err := ds.GetDeviceAuthorization(k.ctx, d.DeviceCodeDigest)
-	errorIs(t, err, mcpoauth.ErrNotFound, "GetDeviceAuthorization of an authorization that must not exist")
-	isNil(t, got, "GetDeviceAuthorization of an authorization that must not exist")
-	got, err = ds.GetDeviceAuthorizationByUserCode(k.ctx, d.UserCodeDigest)
-	errorIs(t, err, mcpoauth.ErrNotFound, "GetDeviceAuthorizationByUserCode of an authorization that must not exist")
-	isNil(t, got, "GetDeviceAuthorizationByUserCode of an authorization that must not exist")
+	requireNotFound(t, k.ctx, "GetDeviceAuthorization of an authorization", ds.GetDeviceAuthorization, d.DeviceCodeDigest)
+	requireNotFound(t, k.ctx, "GetDeviceAuthorizationByUserCode of an authorization", ds.GetDeviceAuthorizationByUserCode, d.UserCodeDigest)
+}
+
+// requireCodeTakenIsConflict saves an authorization of clientA, then one of
+// clientB that shares one of its codes (share copies it over), and asserts
+// that the second save is ErrConflict: the first is unchanged, and the
+// second is not found by its own other code either.
+func (k *kit) requireCodeTakenIsConflict(t *testing.T, share func(dup, orig *mcpoauth.DeviceAuthorization)) {
+	t.Helper()
+	ds := devices(t, k)
+	orig := k.device(clientA)
+	want := k.saveDevice(t, ds, orig)
+	dup := k.device(clientB)
+	share(dup, orig)
+	errorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
+	k.requireDevice(t, ds, want)
+	if dup.DeviceCodeDigest != orig.DeviceCodeDigest {
+		requireNotFound(t, k.ctx, "GetDeviceAuthorization of the refused authorization", ds.GetDeviceAuthorization, dup.DeviceCodeDigest)
+	}
+	if dup.UserCodeDigest != orig.UserCodeDigest {
+		requireNotFound(t, k.ctx, "GetDeviceAuthorizationByUserCode of the refused authorization", ds.GetDeviceAuthorizationByUserCode, dup.UserCodeDigest)
+	}
 }
 
 // currentPoll returns the poll bookkeeping as the model returns it: the
@@ -112,30 +118,16 @@ var saveDeviceClauses = []clause{
 		}
 	}},
 	{"DeviceCodeTakenIsConflict", func(t *testing.T, k *kit) {
-		ds := devices(t, k)
-		orig := k.device(clientA)
-		want := k.saveDevice(t, ds, orig)
-		dup := k.device(clientB)
-		dup.DeviceCodeDigest = orig.DeviceCodeDigest
-		errorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
-		k.requireDevice(t, ds, want)
-		got, err := ds.GetDeviceAuthorizationByUserCode(k.ctx, dup.UserCodeDigest)
-		errorIs(t, err, mcpoauth.ErrNotFound)
-		isNil(t, got)
+		k.requireCodeTakenIsConflict(t, func(dup, orig *mcpoauth.DeviceAuthorization) {
+			dup.DeviceCodeDigest = orig.DeviceCodeDigest
+		})
 	}},
 	{"UserCodeTakenIsConflict", func(t *testing.T, k *kit) {
 		// A user code names one authorization: whoever types it approves
 		// that one and no other.
-		ds := devices(t, k)
-		orig := k.device(clientA)
-		want := k.saveDevice(t, ds, orig)
-		dup := k.device(clientB)
-		dup.UserCodeDigest = orig.UserCodeDigest
-		errorIs(t, ds.SaveDeviceAuthorization(k.ctx, dup), mcpoauth.ErrConflict)
-		k.requireDevice(t, ds, want)
-		got, err := ds.GetDeviceAuthorization(k.ctx, dup.DeviceCodeDigest)
-		errorIs(t, err, mcpoauth.ErrNotFound)
-		isNil(t, got)
+		k.requireCodeTakenIsConflict(t, func(dup, orig *mcpoauth.DeviceAuthorization) {
+			dup.UserCodeDigest = orig.UserCodeDigest
+		})
 	}},
 }
 
@@ -145,16 +137,8 @@ var getDeviceClauses = []clause{
 		d := k.saveDevice(t, ds, k.device(clientA))
 		// The two digests are two keys: neither finds the record by the
 		// other.
-		for _, digest := range []mcpoauth.Digest{newDigest(), d.UserCodeDigest} {
-			got, err := ds.GetDeviceAuthorization(k.ctx, digest)
-			errorIs(t, err, mcpoauth.ErrNotFound)
-			isNil(t, got)
-		}
-		for _, digest := range []mcpoauth.Digest{newDigest(), d.DeviceCodeDigest} {
-			got, err := ds.GetDeviceAuthorizationByUserCode(k.ctx, digest)
-			errorIs(t, err, mcpoauth.ErrNotFound)
-			isNil(t, got)
-		}
+		requireNotFound(t, k.ctx, "GetDeviceAuthorization of an authorization", ds.GetDeviceAuthorization, newDigest(), d.UserCodeDigest)
+		requireNotFound(t, k.ctx, "GetDeviceAuthorizationByUserCode of an authorization", ds.GetDeviceAuthorizationByUserCode, newDigest(), d.DeviceCodeDigest)
 	}},
 	{"AllBytesCount", func(t *testing.T, k *kit) {
 		ds := devices(t, k)

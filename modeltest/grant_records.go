@@ -1,6 +1,7 @@
 package modeltest
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"slices"
@@ -23,25 +24,11 @@ func grantRecordGroups() []group {
 }
 
 // grantStore returns the model as a GrantStore, or skips the test.
-func grantStore(t *testing.T, k *kit) mcpoauth.GrantStore {
-	t.Helper()
-	s, ok := k.m.(mcpoauth.GrantStore)
-	if !ok {
-		t.Skip("the Model does not implement mcpoauth.GrantStore")
-	}
-	return s
-}
+var grantStore = capability[mcpoauth.GrantStore]
 
 // upstreamStore returns the model as an UpstreamTokenStore, or skips the
 // test.
-func upstreamStore(t *testing.T, k *kit) mcpoauth.UpstreamTokenStore {
-	t.Helper()
-	s, ok := k.m.(mcpoauth.UpstreamTokenStore)
-	if !ok {
-		t.Skip("the Model does not implement mcpoauth.UpstreamTokenStore")
-	}
-	return s
-}
+var upstreamStore = capability[mcpoauth.UpstreamTokenStore]
 
 // grant returns a fully populated grant record of clientID and userID, with
 // a fresh ID, an upstream identity whose claims hold a value of each JSON
@@ -158,45 +145,38 @@ func (k *kit) saveUpstreamToken(t *testing.T, s mcpoauth.UpstreamTokenStore, e *
 // requireGrant asserts GetGrant returns a grant equal to want.
 func (k *kit) requireGrant(t *testing.T, s mcpoauth.GrantStore, want mcpoauth.Grant) {
 	t.Helper()
-	got, err := s.GetGrant(k.ctx, want.ID)
-	noError(t, err, "GetGrant of a stored grant")
-	requireReadBack(t, want, got)
+	requireFound(t, k.ctx, "GetGrant of a stored grant", s.GetGrant, want.ID, want)
 }
 
 // requireNoGrant asserts GetGrant answers ErrNotFound for each ID.
 func (k *kit) requireNoGrant(t *testing.T, s mcpoauth.GrantStore, ids ...string) {
 	t.Helper()
-	for _, id := range ids {
-		got, err := s.GetGrant(k.ctx, id)
-		errorIs(t, err, mcpoauth.ErrNotFound, "GetGrant of a grant that must not exist")
-		isNil(t, got, "GetGrant of a grant that must not exist")
-	}
+	requireNotFound(t, k.ctx, "GetGrant of a grant", s.GetGrant, ids...)
 }
 
 // requireUserGrants asserts ListUserGrants returns exactly want, in any
 // order.
 func (k *kit) requireUserGrants(t *testing.T, s mcpoauth.GrantStore, userID string, want ...mcpoauth.Grant) {
 	t.Helper()
-	list, err := s.ListUserGrants(k.ctx, userID)
-	noError(t, err, "ListUserGrants(%q)", userID)
-	requireGrantList(t, fmt.Sprintf("ListUserGrants(%q)", userID), list, want)
+	k.requireGrantList(t, "ListUserGrants", s.ListUserGrants, userID, want)
 }
 
 // requireClientGrants asserts ListClientGrants returns exactly want, in
 // any order.
 func (k *kit) requireClientGrants(t *testing.T, s mcpoauth.GrantStore, clientID string, want ...mcpoauth.Grant) {
 	t.Helper()
-	list, err := s.ListClientGrants(k.ctx, clientID)
-	noError(t, err, "ListClientGrants(%q)", clientID)
-	requireGrantList(t, fmt.Sprintf("ListClientGrants(%q)", clientID), list, want)
+	k.requireGrantList(t, "ListClientGrants", s.ListClientGrants, clientID, want)
 }
 
-// requireGrantList asserts a listing (named call) is exactly want, in any
-// order.
-func requireGrantList(t *testing.T, call string, list []*mcpoauth.Grant, want []mcpoauth.Grant) {
+// requireGrantList asserts that the listing list (a method of GrantStore,
+// named name) of id is exactly want, in any order.
+func (k *kit) requireGrantList(t *testing.T, name string, list func(context.Context, string) ([]*mcpoauth.Grant, error), id string, want []mcpoauth.Grant) {
 	t.Helper()
-	got := make(map[string]*mcpoauth.Grant, len(list))
-	for _, g := range list {
+	call := fmt.Sprintf("%s(%q)", name, id)
+	listed, err := list(k.ctx, id)
+	noError(t, err, "%s", call)
+	got := make(map[string]*mcpoauth.Grant, len(listed))
+	for _, g := range listed {
 		notNil(t, g, "a grant %s returned", call)
 		if got[g.ID] != nil {
 			t.Fatalf("%s returned grant %q twice", call, g.ID)
@@ -211,8 +191,8 @@ func requireGrantList(t *testing.T, call string, list []*mcpoauth.Grant, want []
 		requireReadBack(t, w, g)
 		delete(got, w.ID)
 	}
-	for id, g := range got {
-		t.Fatalf("%s returned grant %q of user %q, client %q, which it must not", call, id, g.UserID, g.ClientID)
+	for gid, g := range got {
+		t.Fatalf("%s returned grant %q of user %q, client %q, which it must not", call, gid, g.UserID, g.ClientID)
 	}
 }
 
@@ -220,20 +200,14 @@ func requireGrantList(t *testing.T, call string, list []*mcpoauth.Grant, want []
 // want.
 func (k *kit) requireUpstreamToken(t *testing.T, s mcpoauth.UpstreamTokenStore, want mcpoauth.UpstreamToken) {
 	t.Helper()
-	got, err := s.GetUpstreamToken(k.ctx, want.ID)
-	noError(t, err, "GetUpstreamToken of a stored entry")
-	requireReadBack(t, want, got)
+	requireFound(t, k.ctx, "GetUpstreamToken of a stored entry", s.GetUpstreamToken, want.ID, want)
 }
 
 // requireNoUpstreamToken asserts GetUpstreamToken answers ErrNotFound for
 // each ID.
 func (k *kit) requireNoUpstreamToken(t *testing.T, s mcpoauth.UpstreamTokenStore, ids ...string) {
 	t.Helper()
-	for _, id := range ids {
-		got, err := s.GetUpstreamToken(k.ctx, id)
-		errorIs(t, err, mcpoauth.ErrNotFound, "GetUpstreamToken of an entry that must not exist")
-		isNil(t, got, "GetUpstreamToken of an entry that must not exist")
-	}
+	requireNotFound(t, k.ctx, "GetUpstreamToken of an entry", s.GetUpstreamToken, ids...)
 }
 
 var grantStoreClauses = []clause{

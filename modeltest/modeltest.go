@@ -101,6 +101,18 @@ type kit struct {
 	now time.Time
 }
 
+// capability returns the model as the optional capability T, an interface
+// of package mcpoauth, or skips the test with a message that names T: the
+// kit finds a capability by type assertion, as the server does.
+func capability[T any](t *testing.T, k *kit) T {
+	t.Helper()
+	c, ok := k.m.(T)
+	if !ok {
+		t.Skipf("the Model does not implement %s", reflect.TypeFor[T]())
+	}
+	return c
+}
+
 // newKit asks newModel for a fresh model for the subtest t.
 func newKit(t *testing.T, newModel func(t *testing.T) mcpoauth.Model) *kit {
 	t.Helper()
@@ -250,12 +262,32 @@ func copyCode(c *mcpoauth.AuthorizationCode) mcpoauth.AuthorizationCode {
 	return out
 }
 
+// requireFound asserts that get returns, under key, a record equal to want
+// (requireReadBack); what names the call and the record in a failure
+// message ("GetToken of a stored token").
+func requireFound[K, R any](t *testing.T, ctx context.Context, what string, get func(context.Context, K) (*R, error), key K, want R) {
+	t.Helper()
+	got, err := get(ctx, key)
+	noError(t, err, "%s, key %s", what, show(key))
+	requireReadBack(t, want, got)
+}
+
+// requireNotFound asserts that get answers ErrNotFound, and no record, for
+// each key; what names the call and the record in a failure message
+// ("GetToken of a token").
+func requireNotFound[K, R any](t *testing.T, ctx context.Context, what string, get func(context.Context, K) (*R, error), keys ...K) {
+	t.Helper()
+	for _, key := range keys {
+		got, err := get(ctx, key)
+		errorIs(t, err, mcpoauth.ErrNotFound, "%s that must not exist, key %s", what, show(key))
+		isNil(t, got, "%s that must not exist, key %s", what, show(key))
+	}
+}
+
 // requireToken asserts GetToken returns a token equal to want.
 func (k *kit) requireToken(t *testing.T, want mcpoauth.Token) {
 	t.Helper()
-	got, err := k.m.GetToken(k.ctx, want.Digest)
-	noError(t, err, "GetToken of a stored token")
-	requireReadBack(t, want, got)
+	requireFound(t, k.ctx, "GetToken of a stored token", k.m.GetToken, want.Digest, want)
 }
 
 // requireTokens asserts GetToken returns each token, unchanged.
@@ -277,46 +309,32 @@ func (k *kit) requireUsedToken(t *testing.T, want mcpoauth.Token) {
 // requireNoToken asserts GetToken answers ErrNotFound for each digest.
 func (k *kit) requireNoToken(t *testing.T, digests ...mcpoauth.Digest) {
 	t.Helper()
-	for _, d := range digests {
-		got, err := k.m.GetToken(k.ctx, d)
-		errorIs(t, err, mcpoauth.ErrNotFound, "GetToken of a token that must not exist")
-		isNil(t, got, "GetToken of a token that must not exist")
-	}
+	requireNotFound(t, k.ctx, "GetToken of a token", k.m.GetToken, digests...)
 }
 
 // requireCode asserts GetAuthorizationCode returns a code equal to want.
 func (k *kit) requireCode(t *testing.T, want mcpoauth.AuthorizationCode) {
 	t.Helper()
-	got, err := k.m.GetAuthorizationCode(k.ctx, want.Digest)
-	noError(t, err, "GetAuthorizationCode of a stored code")
-	requireReadBack(t, want, got)
+	requireFound(t, k.ctx, "GetAuthorizationCode of a stored code", k.m.GetAuthorizationCode, want.Digest, want)
 }
 
 // requireNoCode asserts GetAuthorizationCode answers ErrNotFound.
 func (k *kit) requireNoCode(t *testing.T, digests ...mcpoauth.Digest) {
 	t.Helper()
-	for _, d := range digests {
-		got, err := k.m.GetAuthorizationCode(k.ctx, d)
-		errorIs(t, err, mcpoauth.ErrNotFound, "GetAuthorizationCode of a code that must not exist")
-		isNil(t, got, "GetAuthorizationCode of a code that must not exist")
-	}
+	requireNotFound(t, k.ctx, "GetAuthorizationCode of a code", k.m.GetAuthorizationCode, digests...)
 }
 
 // requireRequest asserts GetAuthorizationRequest returns a request equal to
 // want.
 func (k *kit) requireRequest(t *testing.T, want mcpoauth.AuthorizationRequest) {
 	t.Helper()
-	got, err := k.m.GetAuthorizationRequest(k.ctx, want.ID)
-	noError(t, err, "GetAuthorizationRequest of a pending request")
-	requireReadBack(t, want, got)
+	requireFound(t, k.ctx, "GetAuthorizationRequest of a pending request", k.m.GetAuthorizationRequest, want.ID, want)
 }
 
 // requireNoRequest asserts GetAuthorizationRequest answers ErrNotFound.
 func (k *kit) requireNoRequest(t *testing.T, id mcpoauth.Digest) {
 	t.Helper()
-	got, err := k.m.GetAuthorizationRequest(k.ctx, id)
-	errorIs(t, err, mcpoauth.ErrNotFound, "GetAuthorizationRequest of a request that must not exist")
-	isNil(t, got, "GetAuthorizationRequest of a request that must not exist")
+	requireNotFound(t, k.ctx, "GetAuthorizationRequest of a request", k.m.GetAuthorizationRequest, id)
 }
 
 // digests returns the digests of tokens.

@@ -195,14 +195,21 @@ func (m readThenWrite) ConsumeAuthorizationCode(ctx context.Context, code mcpoau
 type requestGetThenDelete struct{ mutant }
 
 func (m requestGetThenDelete) ConsumeAuthorizationRequest(ctx context.Context, id mcpoauth.Digest) (*mcpoauth.AuthorizationRequest, error) {
-	r, err := m.GetAuthorizationRequest(ctx, id)
+	return getThenDelete(ctx, id, m.GetAuthorizationRequest, m.MemoryModel.ConsumeAuthorizationRequest)
+}
+
+// getThenDelete consumes a record as a store without an atomic take does:
+// it reads the record, then deletes it (with del, the real consume), and
+// returns what it read, whether or not another caller took it in between.
+func getThenDelete[K, R any](ctx context.Context, id K, get, del func(context.Context, K) (*R, error)) (*R, error) {
+	r, err := get(ctx, id)
 	if err != nil {
 		return nil, err
 	}
 	for range 3 {
-		runtime.Gosched()
+		runtime.Gosched() // the window between the read and the delete
 	}
-	_, _ = m.MemoryModel.ConsumeAuthorizationRequest(ctx, id)
+	_, _ = del(ctx, id)
 	return r, nil
 }
 
@@ -387,13 +394,5 @@ func (m replaceUpserts) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.Up
 type upstreamGetThenDelete struct{ mutant }
 
 func (m upstreamGetThenDelete) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	t, err := m.GetUpstreamToken(ctx, id)
-	if err != nil {
-		return nil, err
-	}
-	for range 3 {
-		runtime.Gosched()
-	}
-	_, _ = m.MemoryModel.ConsumeUpstreamToken(ctx, id)
-	return t, nil
+	return getThenDelete(ctx, id, m.GetUpstreamToken, m.MemoryModel.ConsumeUpstreamToken)
 }
