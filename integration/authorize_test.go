@@ -116,7 +116,7 @@ func TestAuthorizeStoresPendingRequestAndRedirectsToConsent(t *testing.T) {
 	require.Empty(t, w.Header().Get("Access-Control-Allow-Origin"), "no CORS on the authorization endpoint (RFC 9700 §2.6)")
 	loc, _ := url.Parse(w.Header().Get("Location"))
 	// Only an opaque id leaves: no challenge, scope or state in the URL.
-	require.Equal(t, []string{"request_id"}, keys(loc.Query()))
+	require.Equal(t, []string{"request_id"}, mapKeys(loc.Query()))
 	p := h.pending(b, w)
 	require.Equal(t, id, p.ClientID)
 	require.Equal(t, "Test Client", p.ClientName)
@@ -124,14 +124,6 @@ func TestAuthorizeStoresPendingRequestAndRedirectsToConsent(t *testing.T) {
 	require.Equal(t, []string{testScope}, p.Scopes)
 	require.Equal(t, testResource, p.Resource)
 	require.NotEmpty(t, p.CSRFToken)
-}
-
-func keys(v url.Values) []string {
-	var out []string
-	for k := range v {
-		out = append(out, k)
-	}
-	return out
 }
 
 func TestAuthorizeAcceptsPOST(t *testing.T) {
@@ -147,8 +139,7 @@ func TestAuthorizeDefaultsScope(t *testing.T) {
 	h := newHarness(t)
 	p := authorizeParams(h.publicClient())
 	p.Del("scope")
-	b := &browser{}
-	require.Equal(t, []string{testScope, "mcp:admin"}, h.pending(b, h.authorize(b, p)).Scopes)
+	require.Equal(t, []string{testScope, "mcp:admin"}, h.consent(p).Scopes)
 }
 
 // TestAuthorizeDefaultsScopeToRegistered: a client that registered a scope
@@ -159,8 +150,7 @@ func TestAuthorizeDefaultsScopeToRegistered(t *testing.T) {
 	id := out["client_id"].(string)
 	p := authorizeParams(id)
 	p.Del("scope")
-	b := &browser{}
-	require.Equal(t, []string{testScope}, h.pending(b, h.authorize(b, p)).Scopes)
+	require.Equal(t, []string{testScope}, h.consent(p).Scopes)
 	p.Set("scope", "mcp:admin")
 	w := h.authorize(&browser{}, p)
 	require.Contains(t, w.Header().Get("Location"), "error=invalid_scope")
@@ -172,16 +162,14 @@ func TestAuthorizeLenientResource(t *testing.T) {
 	h := newHarness(t)
 	p := authorizeParams(h.publicClient())
 	p.Del("resource")
-	b := &browser{}
-	require.Equal(t, testResource, h.pending(b, h.authorize(b, p)).Resource)
+	require.Equal(t, testResource, h.consent(p).Resource)
 }
 
 func TestAuthorizeCanonicalisesResource(t *testing.T) {
 	h := newHarness(t)
 	p := authorizeParams(h.publicClient())
 	p.Set("resource", "HTTPS://AS.example.com:443/mcp/")
-	b := &browser{}
-	require.Equal(t, testResource, h.pending(b, h.authorize(b, p)).Resource)
+	require.Equal(t, testResource, h.consent(p).Resource)
 }
 
 // TestAuthorizeOmittedRedirectURI: with one registered URI it may be omitted
@@ -190,8 +178,7 @@ func TestAuthorizeOmittedRedirectURI(t *testing.T) {
 	h := newHarness(t)
 	p := authorizeParams(h.publicClient())
 	p.Del("redirect_uri")
-	b := &browser{}
-	require.Equal(t, testRedirect, h.pending(b, h.authorize(b, p)).RedirectURI)
+	require.Equal(t, testRedirect, h.consent(p).RedirectURI)
 }
 
 // TestAuthorizeLoopbackAnyPort: RFC 8252 §7.3.
@@ -200,8 +187,7 @@ func TestAuthorizeLoopbackAnyPort(t *testing.T) {
 	out := h.registerClient(map[string]any{"redirect_uris": []string{"http://127.0.0.1/callback"}, "token_endpoint_auth_method": "none"})
 	p := authorizeParams(out["client_id"].(string))
 	p.Set("redirect_uri", "http://127.0.0.1:49152/callback")
-	b := &browser{}
-	require.Equal(t, "http://127.0.0.1:49152/callback", h.pending(b, h.authorize(b, p)).RedirectURI)
+	require.Equal(t, "http://127.0.0.1:49152/callback", h.consent(p).RedirectURI)
 	p.Set("redirect_uri", "http://127.0.0.1:49152/callback?x=1")
 	require.Equal(t, http.StatusBadRequest, h.authorize(&browser{}, p).Code, "only the port may vary (peer lesson 3)")
 	p.Set("redirect_uri", "http://localhost:49152/callback")

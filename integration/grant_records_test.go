@@ -294,15 +294,12 @@ func TestRememberedConsentNeedsAnIdentifiedClient(t *testing.T) {
 			id, _ := h.preRegister(tc.meta)
 			params := authorizeParams(id)
 			params.Set("redirect_uri", tc.meta.RedirectURIs[0])
-			b := &browser{}
-			p := h.pending(b, h.authorize(b, params))
-			w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
-			require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+			h.approve(params, "alice")
 
 			if u, err := url.Parse(tc.meta.RedirectURIs[0]); err == nil && u.Hostname() == "127.0.0.1" {
 				params.Set("redirect_uri", "http://127.0.0.1:6666/callback") // another program's port
 			}
-			w = h.openConsent(params, "alice")
+			w := h.openConsent(params, "alice")
 			if tc.remember {
 				assert.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
 			} else {

@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -266,6 +268,11 @@ func authorizeParams(clientID string) url.Values {
 	}
 }
 
+// mapKeys lists the keys of a JSON object or a query, in no order.
+func mapKeys[M ~map[string]V, V any](m M) []string {
+	return slices.Collect(maps.Keys(m))
+}
+
 // browser is a cookie jar for one user agent.
 type browser struct{ cookies []*http.Cookie }
 
@@ -303,6 +310,14 @@ func (h *harness) pending(b *browser, w *httptest.ResponseRecorder) mcpoauth.Pen
 	return p
 }
 
+// consent sends params to /authorize from a new browser and returns the
+// request the consent page shows.
+func (h *harness) consent(params url.Values) mcpoauth.PendingAuthorization {
+	h.t.Helper()
+	b := &browser{}
+	return h.pending(b, h.authorize(b, params))
+}
+
 // decide posts the consent decision from a browser.
 func (h *harness) decide(b *browser, form url.Values) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodPost, testIssuer+"/consent/decide", strings.NewReader(form.Encode()))
@@ -315,7 +330,13 @@ func (h *harness) decide(b *browser, form url.Values) *httptest.ResponseRecorder
 func (h *harness) approve(params url.Values, user string) *url.URL {
 	h.t.Helper()
 	b := &browser{}
-	p := h.pending(b, h.authorize(b, params))
+	return h.approvePending(b, h.pending(b, h.authorize(b, params)), user)
+}
+
+// approvePending approves, as user, the request p that the consent page
+// showed browser b, and returns the redirect URL.
+func (h *harness) approvePending(b *browser, p mcpoauth.PendingAuthorization, user string) *url.URL {
+	h.t.Helper()
 	w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {user}})
 	require.Equal(h.t, http.StatusSeeOther, w.Code, w.Body.String())
 	u, err := url.Parse(w.Header().Get("Location"))

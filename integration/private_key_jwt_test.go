@@ -246,11 +246,7 @@ func chatGPTCode(t *testing.T, h *harness) string {
 	p := h.pending(b, h.authorize(b, params))
 	require.Equal(t, "ChatGPT", p.ClientName)
 	require.Equal(t, "chatgpt.com", p.ClientIDHost)
-	w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
-	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
-	loc, err := url.Parse(w.Header().Get("Location"))
-	require.NoError(t, err)
-	return loc.Query().Get("code")
+	return h.approvePending(b, p, "alice").Query().Get("code")
 }
 
 func chatGPTExchange(code string) url.Values {
