@@ -3,7 +3,6 @@ package integration_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -285,12 +284,7 @@ func TestClientAuthBasicFormURLEncoding(t *testing.T) {
 	require.Equal(t, sec, out.ClientSecret)
 	require.Equal(t, "client_secret_basic", out.TokenEndpointAuthMethod)
 
-	form := exchangeForm(id, h.code(id))
-	form.Del("client_id")
-	w := h.postForm("/token", form, id, sec) // url.QueryEscape'd, then Basic
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	var tr tokenResponse
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tr))
+	tr := h.basicTokens(id, sec) // url.QueryEscape'd, then Basic
 	require.Equal(t, http.StatusOK, h.callMCP(tr.AccessToken).Code)
 
 	// The same credentials in the body (client_secret_post) work too.
@@ -306,20 +300,15 @@ func TestClientAuthFullFlows(t *testing.T) {
 	h := newHarness(t)
 	c := newCAClients(h)
 
-	form := exchangeForm(c.basicID, h.code(c.basicID))
-	form.Del("client_id")
-	w := h.postForm("/token", form, c.basicID, c.basicSecret)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	var tr tokenResponse
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tr))
-	w = h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, c.basicID, c.basicSecret)
+	tr := h.basicTokens(c.basicID, c.basicSecret)
+	w := h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, c.basicID, c.basicSecret)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 
-	form = exchangeForm(c.postID, h.code(c.postID))
+	form := exchangeForm(c.postID, h.code(c.postID))
 	form.Set("client_secret", c.postSecret)
 	w = h.postForm("/token", form)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tr))
+	tr = decodeTokens(t, w)
 	w = h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {c.postID}, "client_secret": {c.postSecret}})
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 }
@@ -330,8 +319,7 @@ func TestClientAuthFullFlows(t *testing.T) {
 func TestClientAuthFailureBurnsNothing(t *testing.T) {
 	h := newHarness(t)
 	id, sec := h.confidentialClient()
-	form := exchangeForm(id, h.code(id))
-	form.Del("client_id")
+	form := basicExchangeForm(id, h.code(id))
 	caRequireInvalidClient(t, h.postForm("/token", form, id, "wrong"))
 	w := h.postForm("/token", form)
 	require.Equal(t, "invalid_client", oauthError(t, w))

@@ -151,11 +151,8 @@ func (m *countingGrants) GetGrant(ctx context.Context, id string) (*mcpoauth.Gra
 // record once, not on every request (grant records never change).
 func TestGrantIdentityReadOncePerReplica(t *testing.T) {
 	var calls atomic.Int32
-	var model *countingGrants
-	h := newHarness(t, withIdentities(&calls), func(c *mcpoauth.Config) {
-		model = &countingGrants{MemoryModel: c.Model.(*mcpoauth.MemoryModel)}
-		c.Model = model
-	})
+	model := &countingGrants{}
+	h := newHarness(t, withIdentities(&calls), withModel(model, &model.MemoryModel))
 	tr := h.tokens(h.publicClient())
 	for range 5 {
 		require.NotNil(t, h.mcpAnswer(tr.AccessToken).Identity)

@@ -99,6 +99,15 @@ func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	return h
 }
 
+// withModel puts m, a decorator of the harness's MemoryModel, in its
+// place; inner receives the MemoryModel that m wraps.
+func withModel(m mcpoauth.Model, inner **mcpoauth.MemoryModel) func(*mcpoauth.Config) {
+	return func(c *mcpoauth.Config) {
+		*inner = c.Model.(*mcpoauth.MemoryModel)
+		c.Model = m
+	}
+}
+
 // newTestMux serves srv's router with the tests' consent page: GET /consent
 // approves a remembered request of the user signedInCookie names, else
 // answers the pending request as JSON, and decidePattern takes the decision
@@ -365,6 +374,14 @@ func exchangeForm(clientID, code string) url.Values {
 	}
 }
 
+// basicExchangeForm is the token request redeeming code for a client that
+// authenticates with HTTP Basic: it names itself there, not in the form.
+func basicExchangeForm(clientID, code string) url.Values {
+	f := exchangeForm(clientID, code)
+	f.Del("client_id")
+	return f
+}
+
 // tokenResponse is the decoded success body of /token.
 type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
@@ -382,6 +399,15 @@ func (h *harness) tokens(clientID string) tokenResponse {
 	var tr tokenResponse
 	require.NoError(h.t, json.Unmarshal(w.Body.Bytes(), &tr))
 	return tr
+}
+
+// basicTokens runs the whole flow for a confidential client that
+// authenticates with HTTP Basic and returns its tokens.
+func (h *harness) basicTokens(clientID, secret string) tokenResponse {
+	h.t.Helper()
+	w := h.postForm("/token", basicExchangeForm(clientID, h.code(clientID)), clientID, secret)
+	require.Equal(h.t, http.StatusOK, w.Code, w.Body.String())
+	return decodeTokens(h.t, w)
 }
 
 // callMCP calls the protected endpoint with a bearer token.

@@ -179,13 +179,10 @@ func TestRevokeRequestErrors(t *testing.T) {
 func TestRevokeConfidentialClient(t *testing.T) {
 	h := newHarness(t)
 	id, sec := h.confidentialClient()
-	form := exchangeForm(id, h.code(id))
-	form.Del("client_id")
-	w := h.postForm("/token", form, id, sec)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	tr := decodeRevokeTokens(t, w)
+	tr := h.basicTokens(id, sec)
+	require.NotEmpty(t, tr.AccessToken)
 
-	w = h.postForm("/revoke", url.Values{"token": {tr.AccessToken}, "client_id": {id}})
+	w := h.postForm("/revoke", url.Values{"token": {tr.AccessToken}, "client_id": {id}})
 	require.Equal(t, http.StatusUnauthorized, w.Code)
 	require.Equal(t, "invalid_client", oauthError(t, w))
 	w = h.postForm("/revoke", url.Values{"token": {tr.AccessToken}}, id, "wrong")
@@ -243,10 +240,7 @@ func TestRevokeStorageFailure(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			model := &revokeFailingModel{}
-			h := newHarness(t, func(c *mcpoauth.Config) {
-				model.MemoryModel = c.Model.(*mcpoauth.MemoryModel)
-				c.Model = model
-			})
+			h := newHarness(t, withModel(model, &model.MemoryModel))
 			id := h.publicClient()
 			tr := h.tokens(id)
 			model.failToken, model.failGrant = tc.failToken, tc.failGrant
@@ -286,10 +280,7 @@ func TestRevokeStorageFailure(t *testing.T) {
 // access tokens stay valid (peer lesson 2: "revoked" but still valid).
 func TestRevokeRetryAfterPartialFailure(t *testing.T) {
 	model := &revokeFailingModel{}
-	h := newHarness(t, func(c *mcpoauth.Config) {
-		model.MemoryModel = c.Model.(*mcpoauth.MemoryModel)
-		c.Model = model
-	})
+	h := newHarness(t, withModel(model, &model.MemoryModel))
 	id := h.publicClient()
 	tr := h.tokens(id)
 	model.failGrant = true

@@ -166,11 +166,7 @@ func TestTokenRefreshOnlyWhenRegistered(t *testing.T) {
 func TestTokenConfidentialClientBasic(t *testing.T) {
 	h := newHarness(t)
 	id, sec := h.confidentialClient()
-	code := h.code(id)
-	f := exchangeForm(id, code)
-	f.Del("client_id")
-	w := h.postForm("/token", f, id, sec)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	h.basicTokens(id, sec)
 }
 
 func TestTokenConfidentialClientNeedsSecret(t *testing.T) {
