@@ -161,6 +161,16 @@ func (h *harness) decideDevice(userCode, action, user string) *httptest.Response
 	return h.postDecision(b, action, url.Values{"user_code": {userCode}, "csrf_token": {p.CSRFToken}, "username": {user}})
 }
 
+// decidedDevice starts a device authorization for clientID and has user
+// decide it (approve or deny) on the verification page.
+func (h *harness) decidedDevice(clientID, action, user string) deviceAuth {
+	h.t.Helper()
+	da := h.startDevice(clientID)
+	w := h.decideDevice(da.UserCode, action, user)
+	require.Equal(h.t, http.StatusSeeOther, w.Code, w.Body.String())
+	return da
+}
+
 // deviceDigest is the digest under which a device code is stored.
 func deviceDigest(deviceCode string) mcpoauth.Digest { return sha256.Sum256([]byte(deviceCode)) }
 
@@ -419,8 +429,7 @@ func TestDeviceFlowRefreshOnlyWhenRegistered(t *testing.T) {
 	h := newDeviceHarness(t)
 	out := h.registerClient(map[string]any{"grant_types": []string{mcpoauth.GrantDeviceCode}, "token_endpoint_auth_method": "none"})
 	id := out["client_id"].(string)
-	da := h.startDevice(id)
-	require.Equal(t, http.StatusSeeOther, h.decideDevice(da.UserCode, "approve", "alice").Code)
+	da := h.decidedDevice(id, "approve", "alice")
 	w := h.pollDevice(id, da.DeviceCode)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Empty(t, decodeTokens(t, w).RefreshToken)

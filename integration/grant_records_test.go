@@ -111,10 +111,8 @@ func TestDeviceApprovalRecordsIdentity(t *testing.T) {
 	var calls atomic.Int32
 	h := newDeviceHarness(t, withIdentities(&calls))
 	id := h.deviceClient()
-	da := h.startDevice(id)
-	w := h.decideDevice(da.UserCode, "approve", "bob")
-	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
-	w = h.pollDevice(id, da.DeviceCode)
+	da := h.decidedDevice(id, "approve", "bob")
+	w := h.pollDevice(id, da.DeviceCode)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	a := h.mcpAnswer(decodeTokens(t, w).AccessToken)
 	assert.Equal(t, alicesIdentity("bob"), a.Identity)
@@ -127,9 +125,7 @@ func TestDeviceDeniedRecordsNoGrant(t *testing.T) {
 	var calls atomic.Int32
 	h := newDeviceHarness(t, withIdentities(&calls))
 	id := h.deviceClient()
-	da := h.startDevice(id)
-	w := h.decideDevice(da.UserCode, "deny", "bob")
-	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	h.decidedDevice(id, "deny", "bob")
 	grants, err := h.model.ListUserGrants(context.Background(), "bob")
 	require.NoError(t, err)
 	assert.Empty(t, grants)
