@@ -180,40 +180,27 @@ func TestRememberedConsent(t *testing.T) {
 		name string
 		// approved is the scope of the first, approved, request.
 		approved string
-		// then changes the second request (and the state before it).
-		then     func(h *harness, client, other string, params url.Values) (url.Values, string)
+		// user signs in for the second request ("": nobody).
+		user string
+		// edit changes the second request (and the state before it); nil
+		// sends it as it is.
+		edit     func(h *harness, other string, params url.Values)
 		remember bool
 	}{
-		{"same client, same scopes: skipped", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			return p, "alice"
-		}, true},
-		{"fewer scopes: skipped", both, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			return p, "alice"
-		}, true},
-		{"a scope increase asks again", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			p.Set("scope", both)
-			return p, "alice"
-		}, false},
-		{"another client asks", testScope, func(h *harness, _, other string, p url.Values) (url.Values, string) {
-			p.Set("client_id", other)
-			return p, "alice"
-		}, false},
-		{"another user asks", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			return p, "bob"
-		}, false},
-		{"nobody signed in: the page", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			return p, ""
-		}, false},
-		{"a revoked grant is forgotten", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+		{"same client, same scopes: skipped", testScope, "alice", nil, true},
+		{"fewer scopes: skipped", both, "alice", nil, true},
+		{"a scope increase asks again", testScope, "alice", func(_ *harness, _ string, p url.Values) { p.Set("scope", both) }, false},
+		{"another client asks", testScope, "alice", func(_ *harness, other string, p url.Values) { p.Set("client_id", other) }, false},
+		{"another user asks", testScope, "bob", nil, false},
+		{"nobody signed in: the page", testScope, "", nil, false},
+		{"a revoked grant is forgotten", testScope, "alice", func(h *harness, _ string, _ url.Values) {
 			grants, err := h.model.ListUserGrants(context.Background(), "alice")
 			require.NoError(h.t, err)
 			require.Len(h.t, grants, 1)
 			require.NoError(h.t, h.model.RevokeGrant(context.Background(), grants[0].ID))
-			return p, "alice"
 		}, false},
-		{"an expired grant is forgotten", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+		{"an expired grant is forgotten", testScope, "alice", func(h *harness, _ string, _ url.Values) {
 			h.clock.Advance(mcpoauth.DefaultGrantLifetime + 1)
-			return p, "alice"
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -227,8 +214,10 @@ func TestRememberedConsent(t *testing.T) {
 			second := authorizeParams(client)
 			second.Set("scope", testScope)
 			second.Set("state", "second")
-			params, user := tc.then(h, client, other, second)
-			w := h.openConsent(params, user)
+			if tc.edit != nil {
+				tc.edit(h, other, second)
+			}
+			w := h.openConsent(second, tc.user)
 			if !tc.remember {
 				assert.Equal(t, http.StatusOK, w.Code, "the consent page is shown: %s", w.Body.String())
 				return
