@@ -133,13 +133,20 @@ func TestAuthorizeAcceptsPOST(t *testing.T) {
 	require.True(t, strings.HasPrefix(w.Header().Get("Location"), testConsentURL))
 }
 
+// pendingWith is the request the consent page shows for a valid
+// authorization request of a new public client that edit changed.
+func pendingWith(t *testing.T, edit func(url.Values)) mcpoauth.PendingAuthorization {
+	t.Helper()
+	h := newHarness(t)
+	p := authorizeParams(h.publicClient())
+	edit(p)
+	return h.consent(p)
+}
+
 // TestAuthorizeDefaultsScope: a request without scope gets ScopesSupported
 // (the seed promised it and issued empty scopes, §f.5).
 func TestAuthorizeDefaultsScope(t *testing.T) {
-	h := newHarness(t)
-	p := authorizeParams(h.publicClient())
-	p.Del("scope")
-	require.Equal(t, []string{testScope, "mcp:admin"}, h.consent(p).Scopes)
+	require.Equal(t, []string{testScope, "mcp:admin"}, pendingWith(t, func(p url.Values) { p.Del("scope") }).Scopes)
 }
 
 // TestAuthorizeDefaultsScopeToRegistered: a client that registered a scope
@@ -159,26 +166,17 @@ func TestAuthorizeDefaultsScopeToRegistered(t *testing.T) {
 // TestAuthorizeLenientResource: without StrictResource (the default) a
 // missing resource defaults to ResourceServerURL.
 func TestAuthorizeLenientResource(t *testing.T) {
-	h := newHarness(t)
-	p := authorizeParams(h.publicClient())
-	p.Del("resource")
-	require.Equal(t, testResource, h.consent(p).Resource)
+	require.Equal(t, testResource, pendingWith(t, func(p url.Values) { p.Del("resource") }).Resource)
 }
 
 func TestAuthorizeCanonicalisesResource(t *testing.T) {
-	h := newHarness(t)
-	p := authorizeParams(h.publicClient())
-	p.Set("resource", "HTTPS://AS.example.com:443/mcp/")
-	require.Equal(t, testResource, h.consent(p).Resource)
+	require.Equal(t, testResource, pendingWith(t, func(p url.Values) { p.Set("resource", "HTTPS://AS.example.com:443/mcp/") }).Resource)
 }
 
 // TestAuthorizeOmittedRedirectURI: with one registered URI it may be omitted
 // (OAuth 2.1 §2.3.2).
 func TestAuthorizeOmittedRedirectURI(t *testing.T) {
-	h := newHarness(t)
-	p := authorizeParams(h.publicClient())
-	p.Del("redirect_uri")
-	require.Equal(t, testRedirect, h.consent(p).RedirectURI)
+	require.Equal(t, testRedirect, pendingWith(t, func(p url.Values) { p.Del("redirect_uri") }).RedirectURI)
 }
 
 // TestAuthorizeLoopbackAnyPort: RFC 8252 §7.3.
