@@ -164,9 +164,9 @@ func verifyLoop(b *testing.B, srv *mcpoauth.OAuthServer, tokens []string) {
 	}
 }
 
-// batched runs use b.N times in the timer, each time on a credential that
-// one-use prepares outside it, up to size at a time (codes, proofs: what a
-// request consumes).
+// batched runs use b.N times in the timer, each time on a one-use
+// credential (a code, a proof) that prepare makes outside it, up to size at
+// a time.
 func batched(b *testing.B, size int, prepare func() string, use func(string)) {
 	creds := make([]string, 0, size)
 	b.ReportAllocs()
