@@ -547,7 +547,7 @@ func TestAttackRefererLeakage(t *testing.T) {
 	w := h.authorize(b, authorizeParams(id))
 	consent, err := url.Parse(w.Header().Get("Location"))
 	require.NoError(t, err)
-	require.Equal(t, []string{"request_id"}, keys(consent.Query()), "no state, challenge or client in the consent URL")
+	require.Equal(t, []string{"request_id"}, mapKeys(consent.Query()), "no state, challenge or client in the consent URL")
 	p := h.pending(b, w)
 
 	// The consent URL leaked (Referer, history, logs) is useless elsewhere.
@@ -563,7 +563,7 @@ func TestAttackRefererLeakage(t *testing.T) {
 	require.Equal(t, "no-referrer", d.Header().Get("Referrer-Policy"))
 	back, err := url.Parse(d.Header().Get("Location"))
 	require.NoError(t, err)
-	require.ElementsMatch(t, []string{"code", "iss", "state"}, keys(back.Query()))
+	require.ElementsMatch(t, []string{"code", "iss", "state"}, mapKeys(back.Query()))
 	// And once decided, the request id is spent.
 	r = httptest.NewRequest(http.MethodGet, consent.String(), nil)
 	b.send(r)

@@ -80,41 +80,33 @@ func TestConsentCSRF(t *testing.T) {
 	h := newHarness(t)
 	id := h.publicClient()
 	for name, tc := range map[string]struct {
-		attack func(b *browser, p pendingFields) (*browser, url.Values)
+		// from is the browser that posts, given the one that started the
+		// request (nil: that one).
+		from func(b *browser) *browser
+		// edit alters the genuine approval form (nil: sent as it is).
+		edit   func(f url.Values)
 		status int
 	}{
-		"another browser (attacker's request, victim's browser)": {func(_ *browser, p pendingFields) (*browser, url.Values) {
-			return &browser{}, consentForm(p, "approve")
-		}, http.StatusForbidden},
-		"another browser with its own cookie": {func(_ *browser, p pendingFields) (*browser, url.Values) {
+		"another browser (attacker's request, victim's browser)": {func(*browser) *browser { return &browser{} }, nil, http.StatusForbidden},
+		"another browser with its own cookie": {func(*browser) *browser {
 			other, _ := h.startConsent(id)
-			return other, consentForm(p, "approve")
-		}, http.StatusForbidden},
-		"wrong csrf token": {func(b *browser, p pendingFields) (*browser, url.Values) {
-			p.CSRFToken = strings.Repeat("A", 43)
-			return b, consentForm(p, "approve")
-		}, http.StatusForbidden},
-		"missing csrf token": {func(b *browser, p pendingFields) (*browser, url.Values) {
-			f := consentForm(p, "approve")
-			f.Del("csrf_token")
-			return b, f
-		}, http.StatusForbidden},
-		"unknown request id": {func(b *browser, p pendingFields) (*browser, url.Values) {
-			p.RequestID = strings.Repeat("B", 43)
-			return b, consentForm(p, "approve")
-		}, http.StatusBadRequest},
-		"bad decision": {func(b *browser, p pendingFields) (*browser, url.Values) {
-			return b, consentForm(p, "maybe")
-		}, http.StatusBadRequest},
-		"repeated decision": {func(b *browser, p pendingFields) (*browser, url.Values) {
-			f := consentForm(p, "approve")
-			f.Add("decision", "deny")
-			return b, f
-		}, http.StatusBadRequest},
+			return other
+		}, nil, http.StatusForbidden},
+		"wrong csrf token":   {nil, func(f url.Values) { f.Set("csrf_token", strings.Repeat("A", 43)) }, http.StatusForbidden},
+		"missing csrf token": {nil, func(f url.Values) { f.Del("csrf_token") }, http.StatusForbidden},
+		"unknown request id": {nil, func(f url.Values) { f.Set("request_id", strings.Repeat("B", 43)) }, http.StatusBadRequest},
+		"bad decision":       {nil, func(f url.Values) { f.Set("decision", "maybe") }, http.StatusBadRequest},
+		"repeated decision":  {nil, func(f url.Values) { f.Add("decision", "deny") }, http.StatusBadRequest},
 	} {
 		t.Run(name, func(t *testing.T) {
 			b, p := h.startConsent(id)
-			attacker, form := tc.attack(b, p)
+			attacker, form := b, consentForm(p, "approve")
+			if tc.from != nil {
+				attacker = tc.from(b)
+			}
+			if tc.edit != nil {
+				tc.edit(form)
+			}
 			w := h.decide(attacker, form)
 			require.Equal(t, tc.status, w.Code, w.Body.String())
 			require.Empty(t, w.Header().Get("Location"), "never redirected")

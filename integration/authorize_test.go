@@ -116,7 +116,7 @@ func TestAuthorizeStoresPendingRequestAndRedirectsToConsent(t *testing.T) {
 	require.Empty(t, w.Header().Get("Access-Control-Allow-Origin"), "no CORS on the authorization endpoint (RFC 9700 §2.6)")
 	loc, _ := url.Parse(w.Header().Get("Location"))
 	// Only an opaque id leaves: no challenge, scope or state in the URL.
-	require.Equal(t, []string{"request_id"}, keys(loc.Query()))
+	require.Equal(t, []string{"request_id"}, mapKeys(loc.Query()))
 	p := h.pending(b, w)
 	require.Equal(t, id, p.ClientID)
 	require.Equal(t, "Test Client", p.ClientName)
@@ -126,14 +126,6 @@ func TestAuthorizeStoresPendingRequestAndRedirectsToConsent(t *testing.T) {
 	require.NotEmpty(t, p.CSRFToken)
 }
 
-func keys(v url.Values) []string {
-	var out []string
-	for k := range v {
-		out = append(out, k)
-	}
-	return out
-}
-
 func TestAuthorizeAcceptsPOST(t *testing.T) {
 	h := newHarness(t)
 	w := h.postForm("/authorize", authorizeParams(h.publicClient()))
@@ -141,14 +133,20 @@ func TestAuthorizeAcceptsPOST(t *testing.T) {
 	require.True(t, strings.HasPrefix(w.Header().Get("Location"), testConsentURL))
 }
 
+// pendingWith is the request the consent page shows for a valid
+// authorization request of a new public client that edit changed.
+func pendingWith(t *testing.T, edit func(url.Values)) mcpoauth.PendingAuthorization {
+	t.Helper()
+	h := newHarness(t)
+	p := authorizeParams(h.publicClient())
+	edit(p)
+	return h.consent(p)
+}
+
 // TestAuthorizeDefaultsScope: a request without scope gets ScopesSupported
 // (the seed promised it and issued empty scopes, §f.5).
 func TestAuthorizeDefaultsScope(t *testing.T) {
-	h := newHarness(t)
-	p := authorizeParams(h.publicClient())
-	p.Del("scope")
-	b := &browser{}
-	require.Equal(t, []string{testScope, "mcp:admin"}, h.pending(b, h.authorize(b, p)).Scopes)
+	require.Equal(t, []string{testScope, "mcp:admin"}, pendingWith(t, func(p url.Values) { p.Del("scope") }).Scopes)
 }
 
 // TestAuthorizeDefaultsScopeToRegistered: a client that registered a scope
@@ -159,8 +157,7 @@ func TestAuthorizeDefaultsScopeToRegistered(t *testing.T) {
 	id := out["client_id"].(string)
 	p := authorizeParams(id)
 	p.Del("scope")
-	b := &browser{}
-	require.Equal(t, []string{testScope}, h.pending(b, h.authorize(b, p)).Scopes)
+	require.Equal(t, []string{testScope}, h.consent(p).Scopes)
 	p.Set("scope", "mcp:admin")
 	w := h.authorize(&browser{}, p)
 	require.Contains(t, w.Header().Get("Location"), "error=invalid_scope")
@@ -169,29 +166,17 @@ func TestAuthorizeDefaultsScopeToRegistered(t *testing.T) {
 // TestAuthorizeLenientResource: without StrictResource (the default) a
 // missing resource defaults to ResourceServerURL.
 func TestAuthorizeLenientResource(t *testing.T) {
-	h := newHarness(t)
-	p := authorizeParams(h.publicClient())
-	p.Del("resource")
-	b := &browser{}
-	require.Equal(t, testResource, h.pending(b, h.authorize(b, p)).Resource)
+	require.Equal(t, testResource, pendingWith(t, func(p url.Values) { p.Del("resource") }).Resource)
 }
 
 func TestAuthorizeCanonicalisesResource(t *testing.T) {
-	h := newHarness(t)
-	p := authorizeParams(h.publicClient())
-	p.Set("resource", "HTTPS://AS.example.com:443/mcp/")
-	b := &browser{}
-	require.Equal(t, testResource, h.pending(b, h.authorize(b, p)).Resource)
+	require.Equal(t, testResource, pendingWith(t, func(p url.Values) { p.Set("resource", "HTTPS://AS.example.com:443/mcp/") }).Resource)
 }
 
 // TestAuthorizeOmittedRedirectURI: with one registered URI it may be omitted
 // (OAuth 2.1 §2.3.2).
 func TestAuthorizeOmittedRedirectURI(t *testing.T) {
-	h := newHarness(t)
-	p := authorizeParams(h.publicClient())
-	p.Del("redirect_uri")
-	b := &browser{}
-	require.Equal(t, testRedirect, h.pending(b, h.authorize(b, p)).RedirectURI)
+	require.Equal(t, testRedirect, pendingWith(t, func(p url.Values) { p.Del("redirect_uri") }).RedirectURI)
 }
 
 // TestAuthorizeLoopbackAnyPort: RFC 8252 §7.3.
@@ -200,8 +185,7 @@ func TestAuthorizeLoopbackAnyPort(t *testing.T) {
 	out := h.registerClient(map[string]any{"redirect_uris": []string{"http://127.0.0.1/callback"}, "token_endpoint_auth_method": "none"})
 	p := authorizeParams(out["client_id"].(string))
 	p.Set("redirect_uri", "http://127.0.0.1:49152/callback")
-	b := &browser{}
-	require.Equal(t, "http://127.0.0.1:49152/callback", h.pending(b, h.authorize(b, p)).RedirectURI)
+	require.Equal(t, "http://127.0.0.1:49152/callback", h.consent(p).RedirectURI)
 	p.Set("redirect_uri", "http://127.0.0.1:49152/callback?x=1")
 	require.Equal(t, http.StatusBadRequest, h.authorize(&browser{}, p).Code, "only the port may vary (peer lesson 3)")
 	p.Set("redirect_uri", "http://localhost:49152/callback")

@@ -124,10 +124,65 @@ func (d *benchDriver) register(body string) (id, secret string) {
 		ClientID     string `json:"client_id"`
 		ClientSecret string `json:"client_secret"`
 	}
-	if err := json.Unmarshal(w.body, &out); err != nil {
+	d.decode(w, &out)
+	return out.ClientID, out.ClientSecret
+}
+
+// decode decodes the JSON body of the last response into v.
+func (d *benchDriver) decode(w *benchWriter, v any) {
+	if err := json.Unmarshal(w.body, v); err != nil {
 		d.tb.Fatal(err)
 	}
-	return out.ClientID, out.ClientSecret
+}
+
+// serveLoop is the timed loop of a request benchmark: r again and again
+// through the deployment's handler, each answer 200.
+func (d *benchDriver) serveLoop(b *testing.B, r *http.Request) {
+	w := newBenchWriter()
+	b.ReportAllocs()
+	for b.Loop() {
+		w.reset()
+		d.app.Handler.ServeHTTP(w, r)
+		if w.code != http.StatusOK {
+			b.Fatalf("status %d: %s", w.code, w.body)
+		}
+	}
+}
+
+// verifyLoop is the timed loop of a verification benchmark: srv verifies
+// tokens in turn (their number a power of two).
+func verifyLoop(b *testing.B, srv *mcpoauth.OAuthServer, tokens []string) {
+	ctx := context.Background()
+	b.ReportAllocs()
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		if _, err := srv.VerifyAccessToken(ctx, tokens[i&(len(tokens)-1)]); err != nil {
+			b.Fatal(err)
+		}
+		i++
+	}
+}
+
+// batched runs use b.N times in the timer, each time on a one-use
+// credential (a code, a proof) that prepare makes outside it, up to size at
+// a time.
+func batched(b *testing.B, size int, prepare func() string, use func(string)) {
+	creds := make([]string, 0, size)
+	b.ReportAllocs()
+	b.ResetTimer()
+	for i := 0; i < b.N; i++ {
+		if len(creds) == 0 {
+			b.StopTimer()
+			for range min(size, b.N-i) {
+				creds = append(creds, prepare())
+			}
+			b.StartTimer()
+		}
+		c := creds[len(creds)-1]
+		creds = creds[:len(creds)-1]
+		use(c)
+	}
 }
 
 // basicHeader is the token request header of a client_secret_basic client.
@@ -200,16 +255,7 @@ func verifyTokens(b *testing.B) (*mcpoauth.OAuthServer, []string) {
 // memory model. Target: ≤ 1 µs, ≤ 2 allocs.
 func BenchmarkVerifyAccessToken(b *testing.B) {
 	srv, tokens := verifyTokens(b)
-	ctx := context.Background()
-	b.ReportAllocs()
-	b.ResetTimer()
-	i := 0
-	for b.Loop() {
-		if _, err := srv.VerifyAccessToken(ctx, tokens[i&1023]); err != nil {
-			b.Fatal(err)
-		}
-		i++
-	}
+	verifyLoop(b, srv, tokens)
 }
 
 // BenchmarkVerifyParallel is BenchmarkVerifyAccessToken from GOMAXPROCS
@@ -264,16 +310,7 @@ func BenchmarkBearer(b *testing.B) {
 		{"mcp", "/mcp", http.Header{"Authorization": {"Bearer " + token}}},
 	} {
 		b.Run(c.name, func(b *testing.B) {
-			r := benchRequest(http.MethodGet, c.target, c.header, "")
-			w := newBenchWriter()
-			b.ReportAllocs()
-			for b.Loop() {
-				w.reset()
-				d.app.Handler.ServeHTTP(w, r)
-				if w.code != http.StatusOK {
-					b.Fatalf("status %d: %s", w.code, w.body)
-				}
-			}
+			d.serveLoop(b, benchRequest(http.MethodGet, c.target, c.header, ""))
 		})
 	}
 }
@@ -294,21 +331,9 @@ func BenchmarkToken(b *testing.B) {
 		d := newBenchDriver(b, nil)
 		client, _ := d.register(benchapp.PublicClientJSON)
 		authorize := "/authorize?" + d.app.AuthorizeQuery(client)
-		codes := make([]string, 0, 256)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if len(codes) == 0 {
-				b.StopTimer()
-				for range cap(codes) {
-					codes = append(codes, d.code(authorize))
-				}
-				b.StartTimer()
-			}
-			code := codes[len(codes)-1]
-			codes = codes[:len(codes)-1]
+		batched(b, 256, func() string { return d.code(authorize) }, func(code string) {
 			d.expect(d.serve(http.MethodPost, "/token", formHeader, d.app.ExchangeForm(client, code)), http.StatusOK)
-		}
+		})
 	})
 	b.Run("refresh_token", func(b *testing.B) {
 		d := newBenchDriver(b, nil)
@@ -327,22 +352,10 @@ func BenchmarkToken(b *testing.B) {
 		d := newBenchDriver(b, model)
 		client, _ := d.register(`{"grant_types":["urn:ietf:params:oauth:grant-type:device_code"],"token_endpoint_auth_method":"none","scope":"mcp:tools"}`)
 		ctx := context.Background()
-		codes := make([]string, 0, 256)
-		b.ReportAllocs()
-		b.ResetTimer()
-		for i := 0; i < b.N; i++ {
-			if len(codes) == 0 {
-				b.StopTimer()
-				for range cap(codes) {
-					codes = append(codes, d.approvedDeviceCode(ctx, model, client))
-				}
-				b.StartTimer()
-			}
-			code := codes[len(codes)-1]
-			codes = codes[:len(codes)-1]
+		batched(b, 256, func() string { return d.approvedDeviceCode(ctx, model, client) }, func(code string) {
 			d.expect(d.serve(http.MethodPost, "/token", formHeader,
 				"grant_type=urn%3Aietf%3Aparams%3Aoauth%3Agrant-type%3Adevice_code&client_id="+url.QueryEscape(client)+"&device_code="+code), http.StatusOK)
-		}
+		})
 	})
 }
 
@@ -375,9 +388,7 @@ func (d *benchDriver) approvedDeviceCode(ctx context.Context, model *mcpoauth.Me
 		DeviceCode string `json:"device_code"`
 		UserCode   string `json:"user_code"`
 	}
-	if err := json.Unmarshal(w.body, &da); err != nil {
-		d.tb.Fatal(err)
-	}
+	d.decode(w, &da)
 	norm, _ := grants.NormalizeUserCode(da.UserCode)
 	if err := model.ResolveDeviceAuthorization(ctx, sha256.Sum256([]byte(norm)), mcpoauth.DeviceDecision{
 		Status: mcpoauth.DeviceApproved, UserID: benchapp.User, GrantExpiresAt: time.Now().Add(24 * time.Hour),

@@ -207,10 +207,7 @@ func TestCIMDAuthorizationCodeFlow(t *testing.T) {
 	require.Equal(t, "app.example.com", p.ClientIDHost)
 	require.Equal(t, "Example App", p.ClientName)
 	require.Equal(t, "client.example.com", p.RedirectHost)
-	w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
-	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
-	loc, err := url.Parse(w.Header().Get("Location"))
-	require.NoError(t, err)
+	loc := h.approvePending(b, p, "alice")
 
 	tw := h.postForm("/token", exchangeForm(cimdClientID, loc.Query().Get("code")))
 	require.Equal(t, http.StatusOK, tw.Code, tw.Body.String())

@@ -3,7 +3,6 @@ package integration_test
 import (
 	"context"
 	"encoding/base64"
-	"encoding/json"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -123,115 +122,51 @@ func TestClientAuthMethods(t *testing.T) {
 	h := newHarness(t)
 	c := newCAClients(h)
 	for name, tc := range map[string]struct {
-		form func() url.Values
-		auth func() []string
-		want string // authenticated, invalid_client, invalid_request
+		form url.Values
+		auth []string // Authorization headers
+		want string   // authenticated, invalid_client, invalid_request
 	}{
-		"basic": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, c.basicSecret)} }, "authenticated"},
-		"basic with matching body client_id": {
-			func() url.Values { return caProbeForm("client_id", c.basicID) },
-			func() []string { return []string{caBasic(c.basicID, c.basicSecret)} }, "authenticated"},
-		"basic scheme case-insensitive": {
-			func() url.Values { return caProbeForm() },
-			func() []string {
-				return []string{"basic " + strings.TrimPrefix(caBasic(c.basicID, c.basicSecret), "Basic ")}
-			}, "authenticated"},
+		"basic":                              {caProbeForm(), []string{caBasic(c.basicID, c.basicSecret)}, "authenticated"},
+		"basic with matching body client_id": {caProbeForm("client_id", c.basicID), []string{caBasic(c.basicID, c.basicSecret)}, "authenticated"},
+		"basic scheme case-insensitive":      {caProbeForm(), []string{"basic " + strings.TrimPrefix(caBasic(c.basicID, c.basicSecret), "Basic ")}, "authenticated"},
 		// The secret is from the unreserved alphabet and the id a UUID, so a
 		// client that skips the form-urlencoding still works.
-		"basic without form-urlencoding": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caRawBasic(c.basicID + ":" + c.basicSecret)} }, "authenticated"},
-		"post": {
-			func() url.Values { return caProbeForm("client_id", c.postID, "client_secret", c.postSecret) },
-			func() []string { return nil }, "authenticated"},
-		"none": {
-			func() url.Values { return caProbeForm("client_id", c.publicID) },
-			func() []string { return nil }, "authenticated"},
+		"basic without form-urlencoding": {caProbeForm(), []string{caRawBasic(c.basicID + ":" + c.basicSecret)}, "authenticated"},
+		"post":                           {caProbeForm("client_id", c.postID, "client_secret", c.postSecret), nil, "authenticated"},
+		"none":                           {caProbeForm("client_id", c.publicID), nil, "authenticated"},
 
 		// RFC 7591 §2: a client uses the token_endpoint_auth_method it
 		// registered; one that named none may use either secret method.
-		"RFC 7591 §2: client_secret_basic client sending its secret in the body": {
-			func() url.Values { return caProbeForm("client_id", c.basicID, "client_secret", c.basicSecret) },
-			func() []string { return nil }, "invalid_client"},
-		"RFC 7591 §2: client_secret_post client using HTTP Basic": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.postID, c.postSecret)} }, "invalid_client"},
-		"RFC 7591 §2: no method registered, HTTP Basic": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.defaultID, c.defaultSecret)} }, "authenticated"},
-		"RFC 7591 §2: no method registered, secret in the body": {
-			func() url.Values { return caProbeForm("client_id", c.defaultID, "client_secret", c.defaultSecret) },
-			func() []string { return nil }, "authenticated"},
+		"RFC 7591 §2: client_secret_basic client sending its secret in the body": {caProbeForm("client_id", c.basicID, "client_secret", c.basicSecret), nil, "invalid_client"},
+		"RFC 7591 §2: client_secret_post client using HTTP Basic":                {caProbeForm(), []string{caBasic(c.postID, c.postSecret)}, "invalid_client"},
+		"RFC 7591 §2: no method registered, HTTP Basic":                          {caProbeForm(), []string{caBasic(c.defaultID, c.defaultSecret)}, "authenticated"},
+		"RFC 7591 §2: no method registered, secret in the body":                  {caProbeForm("client_id", c.defaultID, "client_secret", c.defaultSecret), nil, "authenticated"},
 
-		"basic wrong secret": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, c.basicSecret+"x")} }, "invalid_client"},
-		"basic secret of another client": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, c.postSecret)} }, "invalid_client"},
-		"basic unknown client": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic("unknown-client", c.basicSecret)} }, "invalid_client"},
-		"basic empty secret": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, "")} }, "invalid_client"},
-		"basic empty id": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic("", c.basicSecret)} }, "invalid_client"},
-		"basic public client with secret": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.publicID, "anything")} }, "invalid_client"},
-		"basic secret case-variant": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return []string{caBasic(c.basicID, strings.ToUpper(c.basicSecret))} }, "invalid_client"},
+		"basic wrong secret":              {caProbeForm(), []string{caBasic(c.basicID, c.basicSecret+"x")}, "invalid_client"},
+		"basic secret of another client":  {caProbeForm(), []string{caBasic(c.basicID, c.postSecret)}, "invalid_client"},
+		"basic unknown client":            {caProbeForm(), []string{caBasic("unknown-client", c.basicSecret)}, "invalid_client"},
+		"basic empty secret":              {caProbeForm(), []string{caBasic(c.basicID, "")}, "invalid_client"},
+		"basic empty id":                  {caProbeForm(), []string{caBasic("", c.basicSecret)}, "invalid_client"},
+		"basic public client with secret": {caProbeForm(), []string{caBasic(c.publicID, "anything")}, "invalid_client"},
+		"basic secret case-variant":       {caProbeForm(), []string{caBasic(c.basicID, strings.ToUpper(c.basicSecret))}, "invalid_client"},
 
-		"post wrong secret": {
-			func() url.Values { return caProbeForm("client_id", c.postID, "client_secret", c.postSecret+"x") },
-			func() []string { return nil }, "invalid_client"},
-		"post unknown client": {
-			func() url.Values { return caProbeForm("client_id", "unknown-client", "client_secret", c.postSecret) },
-			func() []string { return nil }, "invalid_client"},
-		"confidential without secret": {
-			func() url.Values { return caProbeForm("client_id", c.basicID) },
-			func() []string { return nil }, "invalid_client"},
-		"post client without secret": {
-			func() url.Values { return caProbeForm("client_id", c.postID) },
-			func() []string { return nil }, "invalid_client"},
-		"no client at all": {
-			func() url.Values { return caProbeForm() },
-			func() []string { return nil }, "invalid_client"},
-		"secret without client_id": {
-			func() url.Values { return caProbeForm("client_secret", c.postSecret) },
-			func() []string { return nil }, "invalid_client"},
-		"public client sending a secret": {
-			func() url.Values { return caProbeForm("client_id", c.publicID, "client_secret", "anything") },
-			func() []string { return nil }, "invalid_client"},
+		"post wrong secret":              {caProbeForm("client_id", c.postID, "client_secret", c.postSecret+"x"), nil, "invalid_client"},
+		"post unknown client":            {caProbeForm("client_id", "unknown-client", "client_secret", c.postSecret), nil, "invalid_client"},
+		"confidential without secret":    {caProbeForm("client_id", c.basicID), nil, "invalid_client"},
+		"post client without secret":     {caProbeForm("client_id", c.postID), nil, "invalid_client"},
+		"no client at all":               {caProbeForm(), nil, "invalid_client"},
+		"secret without client_id":       {caProbeForm("client_secret", c.postSecret), nil, "invalid_client"},
+		"public client sending a secret": {caProbeForm("client_id", c.publicID, "client_secret", "anything"), nil, "invalid_client"},
 
 		// RFC 6749 §2.3: a client MUST NOT use more than one method.
-		"basic and client_secret in body": {
-			func() url.Values { return caProbeForm("client_secret", c.basicSecret) },
-			func() []string { return []string{caBasic(c.basicID, c.basicSecret)} }, "invalid_request"},
-		"basic and body client_id differ": {
-			func() url.Values { return caProbeForm("client_id", c.postID) },
-			func() []string { return []string{caBasic(c.basicID, c.basicSecret)} }, "invalid_request"},
-		"two Authorization headers": {
-			func() url.Values { return caProbeForm() },
-			func() []string {
-				return []string{caBasic(c.basicID, c.basicSecret), caBasic(c.basicID, c.basicSecret)}
-			}, "invalid_request"},
-		"repeated client_id": {
-			func() url.Values { return caProbeForm("client_id", c.publicID, "client_id", c.publicID) },
-			func() []string { return nil }, "invalid_request"},
-		"repeated client_secret": {
-			func() url.Values {
-				return caProbeForm("client_id", c.postID, "client_secret", c.postSecret, "client_secret", c.postSecret)
-			},
-			func() []string { return nil }, "invalid_request"},
+		"basic and client_secret in body": {caProbeForm("client_secret", c.basicSecret), []string{caBasic(c.basicID, c.basicSecret)}, "invalid_request"},
+		"basic and body client_id differ": {caProbeForm("client_id", c.postID), []string{caBasic(c.basicID, c.basicSecret)}, "invalid_request"},
+		"two Authorization headers":       {caProbeForm(), []string{caBasic(c.basicID, c.basicSecret), caBasic(c.basicID, c.basicSecret)}, "invalid_request"},
+		"repeated client_id":              {caProbeForm("client_id", c.publicID, "client_id", c.publicID), nil, "invalid_request"},
+		"repeated client_secret":          {caProbeForm("client_id", c.postID, "client_secret", c.postSecret, "client_secret", c.postSecret), nil, "invalid_request"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			w := h.do(caTokenRequest(tc.form(), tc.auth()...))
+			w := h.do(caTokenRequest(tc.form, tc.auth...))
 			switch tc.want {
 			case "authenticated":
 				caRequireAuthenticated(t, w)
@@ -285,12 +220,7 @@ func TestClientAuthBasicFormURLEncoding(t *testing.T) {
 	require.Equal(t, sec, out.ClientSecret)
 	require.Equal(t, "client_secret_basic", out.TokenEndpointAuthMethod)
 
-	form := exchangeForm(id, h.code(id))
-	form.Del("client_id")
-	w := h.postForm("/token", form, id, sec) // url.QueryEscape'd, then Basic
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	var tr tokenResponse
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tr))
+	tr := h.basicTokens(id, sec) // url.QueryEscape'd, then Basic
 	require.Equal(t, http.StatusOK, h.callMCP(tr.AccessToken).Code)
 
 	// The same credentials in the body (client_secret_post) work too.
@@ -306,20 +236,15 @@ func TestClientAuthFullFlows(t *testing.T) {
 	h := newHarness(t)
 	c := newCAClients(h)
 
-	form := exchangeForm(c.basicID, h.code(c.basicID))
-	form.Del("client_id")
-	w := h.postForm("/token", form, c.basicID, c.basicSecret)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	var tr tokenResponse
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tr))
-	w = h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, c.basicID, c.basicSecret)
+	tr := h.basicTokens(c.basicID, c.basicSecret)
+	w := h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}}, c.basicID, c.basicSecret)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 
-	form = exchangeForm(c.postID, h.code(c.postID))
+	form := exchangeForm(c.postID, h.code(c.postID))
 	form.Set("client_secret", c.postSecret)
 	w = h.postForm("/token", form)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	require.NoError(t, json.Unmarshal(w.Body.Bytes(), &tr))
+	tr = decodeTokens(t, w)
 	w = h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {tr.RefreshToken}, "client_id": {c.postID}, "client_secret": {c.postSecret}})
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 }
@@ -330,8 +255,7 @@ func TestClientAuthFullFlows(t *testing.T) {
 func TestClientAuthFailureBurnsNothing(t *testing.T) {
 	h := newHarness(t)
 	id, sec := h.confidentialClient()
-	form := exchangeForm(id, h.code(id))
-	form.Del("client_id")
+	form := basicExchangeForm(id, h.code(id))
 	caRequireInvalidClient(t, h.postForm("/token", form, id, "wrong"))
 	w := h.postForm("/token", form)
 	require.Equal(t, "invalid_client", oauthError(t, w))

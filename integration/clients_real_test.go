@@ -16,6 +16,25 @@ import (
 	"github.com/mcpoauth/mcpoauth/internal/pkce"
 )
 
+// What the real clients post to /register, as clients-2026.md
+// ("Clients") records it.
+const (
+	cursorRegistration = `{"client_name":"Cursor","redirect_uris":["cursor://anysphere.cursor-mcp/oauth/callback",` +
+		`"https://www.cursor.com/agents/mcp/oauth/callback","http://localhost:8787/callback"],` +
+		`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`
+	vscodeRegistration = `{"client_name":"Visual Studio Code","application_type":"native","redirect_uris":["https://vscode.dev/redirect",` +
+		`"http://127.0.0.1/","http://127.0.0.1:33418/"],"grant_types":["authorization_code","refresh_token"],` +
+		`"response_types":["code"],"token_endpoint_auth_method":"none"}`
+	claudeAIRegistration = `{"client_name":"Claude","redirect_uris":["https://claude.ai/api/mcp/auth_callback"],` +
+		`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`
+	chatGPTRegistration = `{"client_name":"ChatGPT","redirect_uris":["https://chatgpt.com/connector/oauth/g-4f6a2c9e1b"],` +
+		`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"client_secret_post"}`
+	claudeCodeRegistration = `{"client_name":"Claude Code","redirect_uris":["http://localhost:53117/callback"],` +
+		`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`
+	inspectorRegistration = `{"client_name":"MCP Inspector","redirect_uris":["http://localhost:6274/oauth/callback"],` +
+		`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`
+)
+
 // TestRealClientRedirectURIs registers each client at /register exactly as
 // that client does, then sends /authorize with the redirect URI it uses and
 // expects the browser to reach the consent page. The payloads are from
@@ -33,56 +52,43 @@ func TestRealClientRedirectURIs(t *testing.T) {
 			// Cursor: one DCR request with a private-use scheme (RFC 8252
 			// §7.1), an https and a loopback URI; refusing any one of them
 			// fails the whole registration.
-			name: "cursor registers private-use, https and loopback at once (RFC 8252 §7.1, §7.3)",
-			register: `{"client_name":"Cursor","redirect_uris":["cursor://anysphere.cursor-mcp/oauth/callback",` +
-				`"https://www.cursor.com/agents/mcp/oauth/callback","http://localhost:8787/callback"],` +
-				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "cursor://anysphere.cursor-mcp/oauth/callback",
+			name:     "cursor registers private-use, https and loopback at once (RFC 8252 §7.1, §7.3)",
+			register: cursorRegistration,
+			use:      "cursor://anysphere.cursor-mcp/oauth/callback",
 		},
 		{
-			name: "cursor uses its https callback",
-			register: `{"client_name":"Cursor","redirect_uris":["cursor://anysphere.cursor-mcp/oauth/callback",` +
-				`"https://www.cursor.com/agents/mcp/oauth/callback","http://localhost:8787/callback"],` +
-				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "https://www.cursor.com/agents/mcp/oauth/callback",
+			name:     "cursor uses its https callback",
+			register: cursorRegistration,
+			use:      "https://www.cursor.com/agents/mcp/oauth/callback",
 		},
 		{
-			name: "cursor uses its loopback callback",
-			register: `{"client_name":"Cursor","redirect_uris":["cursor://anysphere.cursor-mcp/oauth/callback",` +
-				`"https://www.cursor.com/agents/mcp/oauth/callback","http://localhost:8787/callback"],` +
-				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "http://localhost:8787/callback",
+			name:     "cursor uses its loopback callback",
+			register: cursorRegistration,
+			use:      "http://localhost:8787/callback",
 		},
 		{
 			// VS Code: registers http://127.0.0.1/ without a port and then
 			// listens on a random one when 33418 is busy.
-			name: "vscode portless loopback used with a random port (RFC 8252 §7.3)",
-			register: `{"client_name":"Visual Studio Code","application_type":"native","redirect_uris":["https://vscode.dev/redirect",` +
-				`"http://127.0.0.1/","http://127.0.0.1:33418/"],"grant_types":["authorization_code","refresh_token"],` +
-				`"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "http://127.0.0.1:51234/",
+			name:     "vscode portless loopback used with a random port (RFC 8252 §7.3)",
+			register: vscodeRegistration,
+			use:      "http://127.0.0.1:51234/",
 		},
 		{
-			name: "vscode fixed loopback port",
-			register: `{"client_name":"Visual Studio Code","application_type":"native","redirect_uris":["https://vscode.dev/redirect",` +
-				`"http://127.0.0.1/","http://127.0.0.1:33418/"],"grant_types":["authorization_code","refresh_token"],` +
-				`"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "http://127.0.0.1:33418/",
+			name:     "vscode fixed loopback port",
+			register: vscodeRegistration,
+			use:      "http://127.0.0.1:33418/",
 		},
 		{
 			// A native client may use a claimed https redirect beside its
 			// loopback ones (RFC 8252 §7.2).
-			name: "vscode native client uses its https redirect (RFC 8252 §7.2)",
-			register: `{"client_name":"Visual Studio Code","application_type":"native","redirect_uris":["https://vscode.dev/redirect",` +
-				`"http://127.0.0.1/","http://127.0.0.1:33418/"],"grant_types":["authorization_code","refresh_token"],` +
-				`"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "https://vscode.dev/redirect",
+			name:     "vscode native client uses its https redirect (RFC 8252 §7.2)",
+			register: vscodeRegistration,
+			use:      "https://vscode.dev/redirect",
 		},
 		{
-			name: "claude.ai web callback",
-			register: `{"client_name":"Claude","redirect_uris":["https://claude.ai/api/mcp/auth_callback"],` +
-				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "https://claude.ai/api/mcp/auth_callback",
+			name:     "claude.ai web callback",
+			register: claudeAIRegistration,
+			use:      "https://claude.ai/api/mcp/auth_callback",
 		},
 		{
 			name: "claude.com web callback",
@@ -93,10 +99,9 @@ func TestRealClientRedirectURIs(t *testing.T) {
 		{
 			// ChatGPT registers a confidential client with
 			// client_secret_post and one connector callback per connector.
-			name: "chatgpt connector callback with client_secret_post",
-			register: `{"client_name":"ChatGPT","redirect_uris":["https://chatgpt.com/connector/oauth/g-4f6a2c9e1b"],` +
-				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"client_secret_post"}`,
-			use: "https://chatgpt.com/connector/oauth/g-4f6a2c9e1b",
+			name:     "chatgpt connector callback with client_secret_post",
+			register: chatGPTRegistration,
+			use:      "https://chatgpt.com/connector/oauth/g-4f6a2c9e1b",
 		},
 		{
 			name: "chatgpt legacy connector callback",
@@ -106,16 +111,14 @@ func TestRealClientRedirectURIs(t *testing.T) {
 		},
 		{
 			// Claude Code listens on a loopback port of its choosing.
-			name: "claude code localhost callback on its port (RFC 8252 §7.3)",
-			register: `{"client_name":"Claude Code","redirect_uris":["http://localhost:53117/callback"],` +
-				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "http://localhost:53117/callback",
+			name:     "claude code localhost callback on its port (RFC 8252 §7.3)",
+			register: claudeCodeRegistration,
+			use:      "http://localhost:53117/callback",
 		},
 		{
-			name: "mcp inspector browser callback",
-			register: `{"client_name":"MCP Inspector","redirect_uris":["http://localhost:6274/oauth/callback"],` +
-				`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
-			use: "http://localhost:6274/oauth/callback",
+			name:     "mcp inspector browser callback",
+			register: inspectorRegistration,
+			use:      "http://localhost:6274/oauth/callback",
 		},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -353,8 +356,7 @@ func TestRealClientsReachMCP(t *testing.T) {
 			// challenge; refreshes.
 			name: "claude web",
 			c: realClient{
-				register: `{"client_name":"Claude","redirect_uris":["https://claude.ai/api/mcp/auth_callback"],` +
-					`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
+				register: claudeAIRegistration,
 				redirect: "https://claude.ai/api/mcp/auth_callback",
 				refresh:  true,
 			},
@@ -365,8 +367,7 @@ func TestRealClientsReachMCP(t *testing.T) {
 			// (Config.StrictResource off: the resource server applies).
 			name: "claude code",
 			c: realClient{
-				register: `{"client_name":"Claude Code","redirect_uris":["http://localhost:53117/callback"],` +
-					`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
+				register:   claudeCodeRegistration,
 				redirect:   "http://localhost:53117/callback",
 				noResource: true,
 				refresh:    true,
@@ -378,8 +379,7 @@ func TestRealClientsReachMCP(t *testing.T) {
 			// offline_access (SEP-2207); its calls come from chatgpt.com.
 			name: "chatgpt",
 			c: realClient{
-				register: `{"client_name":"ChatGPT","redirect_uris":["https://chatgpt.com/connector/oauth/g-4f6a2c9e1b"],` +
-					`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"client_secret_post"}`,
+				register: chatGPTRegistration,
 				redirect: "https://chatgpt.com/connector/oauth/g-4f6a2c9e1b",
 				origin:   "https://chatgpt.com",
 				scope:    testScope + " offline_access",
@@ -392,9 +392,7 @@ func TestRealClientsReachMCP(t *testing.T) {
 			// resource.
 			name: "vscode",
 			c: realClient{
-				register: `{"client_name":"Visual Studio Code","application_type":"native","redirect_uris":["https://vscode.dev/redirect",` +
-					`"http://127.0.0.1/","http://127.0.0.1:33418/"],"grant_types":["authorization_code","refresh_token"],` +
-					`"response_types":["code"],"token_endpoint_auth_method":"none"}`,
+				register: vscodeRegistration,
 				redirect: "http://127.0.0.1:51234/",
 				scope:    testScope,
 				refresh:  true,
@@ -406,9 +404,7 @@ func TestRealClientsReachMCP(t *testing.T) {
 			// scheme (RFC 8252 §7.1).
 			name: "cursor",
 			c: realClient{
-				register: `{"client_name":"Cursor","redirect_uris":["cursor://anysphere.cursor-mcp/oauth/callback",` +
-					`"https://www.cursor.com/agents/mcp/oauth/callback","http://localhost:8787/callback"],` +
-					`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
+				register: cursorRegistration,
 				redirect: "cursor://anysphere.cursor-mcp/oauth/callback",
 				refresh:  true,
 			},
@@ -418,8 +414,7 @@ func TestRealClientsReachMCP(t *testing.T) {
 			// registration and token need CORS.
 			name: "mcp inspector",
 			c: realClient{
-				register: `{"client_name":"MCP Inspector","redirect_uris":["http://localhost:6274/oauth/callback"],` +
-					`"grant_types":["authorization_code","refresh_token"],"response_types":["code"],"token_endpoint_auth_method":"none"}`,
+				register: inspectorRegistration,
 				redirect: "http://localhost:6274/oauth/callback",
 				origin:   "http://localhost:6274",
 			},

@@ -255,11 +255,7 @@ func TestDeleteClientEndsEverythingIssuedToIt(t *testing.T) {
 	otherTokens := h.tokens(other)
 
 	cc := h.requireCCToken("static", staticSecret1)
-	form := exchangeForm("static", h.code("static"))
-	form.Del("client_id")
-	w := h.postForm("/token", form, "static", staticSecret1)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	user := decodeTokens(t, w)
+	user := h.basicTokens("static", staticSecret1)
 	unredeemed := h.code("static")
 	b := &browser{}
 	pending := h.pending(b, h.authorize(b, authorizeParams("static")))
@@ -271,10 +267,8 @@ func TestDeleteClientEndsEverythingIssuedToIt(t *testing.T) {
 		require.Error(t, err)
 	}
 	caRequireInvalidClient(t, h.postForm("/token", refreshForm("static", user.RefreshToken), "static", staticSecret1))
-	form = exchangeForm("static", unredeemed)
-	form.Del("client_id")
-	caRequireInvalidClient(t, h.postForm("/token", form, "static", staticSecret1))
-	w = h.decide(b, map[string][]string{"request_id": {pending.RequestID}, "csrf_token": {pending.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
+	caRequireInvalidClient(t, h.postForm("/token", basicExchangeForm("static", unredeemed), "static", staticSecret1))
+	w := h.decide(b, map[string][]string{"request_id": {pending.RequestID}, "csrf_token": {pending.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
 	require.NotEqual(t, http.StatusSeeOther, w.Code, "the pending request is gone")
 	caRequireInvalidClient(t, h.ccToken("static", staticSecret1))
 	require.ErrorIs(t, h.srv.DeleteClient(ctx, "static"), mcpoauth.ErrNotFound)
@@ -299,11 +293,8 @@ func TestDeleteClientEndsEverythingIssuedToIt(t *testing.T) {
 func TestDeleteClientDuringTokenRequestHandsOutNothing(t *testing.T) {
 	for _, basic := range []bool{true, false} {
 		t.Run(fmt.Sprintf("basic=%t", basic), func(t *testing.T) {
-			var m *deletingModel
-			h := newHarness(t, withAllGrants, func(c *mcpoauth.Config) {
-				m = &deletingModel{MemoryModel: c.Model.(*mcpoauth.MemoryModel)}
-				c.Model = m
-			})
+			m := &deletingModel{}
+			h := newHarness(t, withAllGrants, withModel(m, &m.MemoryModel))
 			ctx := t.Context()
 			_, err := h.srv.RegisterClient(ctx, staticInfo("static", staticSecret1, "Static"))
 			require.NoError(t, err)

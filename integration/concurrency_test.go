@@ -114,8 +114,7 @@ func TestConcurrentConsent(t *testing.T) {
 func TestDeviceConcurrentPollsOfApprovedCode(t *testing.T) {
 	h := newDeviceHarness(t)
 	id := h.deviceClient()
-	da := h.startDevice(id)
-	require.Equal(t, http.StatusSeeOther, h.decideDevice(da.UserCode, "approve", "alice").Code)
+	da := h.decidedDevice(id, "approve", "alice")
 	ws := raceTokenRequests(h, 50, func() *http.Request {
 		return newRequest(http.MethodPost, "/token", devicePollForm(id, da.DeviceCode).Encode())
 	})

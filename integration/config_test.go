@@ -58,6 +58,18 @@ func cfgRequireInvalid(t *testing.T, srv *mcpoauth.OAuthServer, err error, field
 	require.Contains(t, err.Error(), field+":", "the error names the field")
 }
 
+// cfgRejectsEach asserts, in a subtest per name, that New refuses the
+// configuration with each value set, naming field.
+func cfgRejectsEach[V any](t *testing.T, field string, values map[string]V, set func(*mcpoauth.Config, V)) {
+	t.Helper()
+	for name, v := range values {
+		t.Run(name, func(t *testing.T) {
+			srv, err := cfgNew(t, func(c *mcpoauth.Config) { set(c, v) })
+			cfgRequireInvalid(t, srv, err, field)
+		})
+	}
+}
+
 // cfgServeMetadata fetches the AS metadata document from the router.
 func cfgServeMetadata(t *testing.T, srv *mcpoauth.OAuthServer, path string) map[string]any {
 	t.Helper()
@@ -70,7 +82,7 @@ func cfgServeMetadata(t *testing.T, srv *mcpoauth.OAuthServer, path string) map[
 }
 
 func TestConfigIssuerRules(t *testing.T) {
-	for name, issuer := range map[string]string{
+	cfgRejectsEach(t, "Issuer", map[string]string{
 		"missing":                 "",
 		"relative":                "/as",
 		"no scheme":               "as.example.com",
@@ -88,12 +100,7 @@ func TestConfigIssuerRules(t *testing.T) {
 		"mixed-case host":         "https://As.Example.com/tenant1",
 		"no host":                 "https:///tenant1",
 		"space":                   "https://as.example.com/ten ant",
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.Issuer = issuer })
-			cfgRequireInvalid(t, srv, err, "Issuer")
-		})
-	}
+	}, func(c *mcpoauth.Config, v string) { c.Issuer = v })
 }
 
 // TestConfigIssuerAccepted: http only on loopback (development), and one
@@ -154,40 +161,27 @@ func TestConfigIssuerUppercaseScheme(t *testing.T) {
 }
 
 func TestConfigBaseURLRules(t *testing.T) {
-	for name, base := range map[string]string{
+	cfgRejectsEach(t, "BaseURL", map[string]string{
 		"http non-loopback": "http://as.example.com/oauth",
 		"query":             "https://as.example.com/oauth?x=1",
 		"fragment":          "https://as.example.com/oauth#x",
 		"relative":          "/oauth",
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.BaseURL = base })
-			cfgRequireInvalid(t, srv, err, "BaseURL")
-		})
-	}
+	}, func(c *mcpoauth.Config, v string) { c.BaseURL = v })
 	srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.BaseURL = "https://as.example.com/oauth/" })
 	require.NoError(t, err)
 	require.Equal(t, "https://as.example.com/oauth/token", srv.Metadata().TokenEndpoint)
 }
 
 func TestConfigAuthorizationURL(t *testing.T) {
-	for name, tc := range map[string]struct {
-		mutate func(*mcpoauth.Config)
-		field  string
-	}{
-		"missing with the code grant": {func(c *mcpoauth.Config) { c.AuthorizationURL = "" }, "AuthorizationURL"},
-		"missing with default grants": {func(c *mcpoauth.Config) { c.AuthorizationURL, c.GrantTypes = "", nil }, "AuthorizationURL"},
-		"relative without slash":      {func(c *mcpoauth.Config) { c.AuthorizationURL = "consent" }, "AuthorizationURL"},
-		"protocol-relative":           {func(c *mcpoauth.Config) { c.AuthorizationURL = "//evil.example.com/consent" }, "AuthorizationURL"},
-		"javascript":                  {func(c *mcpoauth.Config) { c.AuthorizationURL = "javascript:alert(1)" }, "AuthorizationURL"},
-		"fragment":                    {func(c *mcpoauth.Config) { c.AuthorizationURL = "https://as.example.com/consent#x" }, "AuthorizationURL"},
-		"ftp":                         {func(c *mcpoauth.Config) { c.AuthorizationURL = "ftp://as.example.com/consent" }, "AuthorizationURL"},
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv, err := cfgNew(t, tc.mutate)
-			cfgRequireInvalid(t, srv, err, tc.field)
-		})
-	}
+	cfgRejectsEach(t, "AuthorizationURL", map[string]func(*mcpoauth.Config){
+		"missing with the code grant": func(c *mcpoauth.Config) { c.AuthorizationURL = "" },
+		"missing with default grants": func(c *mcpoauth.Config) { c.AuthorizationURL, c.GrantTypes = "", nil },
+		"relative without slash":      func(c *mcpoauth.Config) { c.AuthorizationURL = "consent" },
+		"protocol-relative":           func(c *mcpoauth.Config) { c.AuthorizationURL = "//evil.example.com/consent" },
+		"javascript":                  func(c *mcpoauth.Config) { c.AuthorizationURL = "javascript:alert(1)" },
+		"fragment":                    func(c *mcpoauth.Config) { c.AuthorizationURL = "https://as.example.com/consent#x" },
+		"ftp":                         func(c *mcpoauth.Config) { c.AuthorizationURL = "ftp://as.example.com/consent" },
+	}, func(c *mcpoauth.Config, mutate func(*mcpoauth.Config)) { mutate(c) })
 	// Without the code grant no consent page is needed.
 	srv, err := cfgNew(t, func(c *mcpoauth.Config) {
 		c.AuthorizationURL = ""
@@ -237,7 +231,7 @@ func TestConfigRelativeAuthorizationURL(t *testing.T) {
 }
 
 func TestConfigGrantTypes(t *testing.T) {
-	for name, grants := range map[string][]string{
+	cfgRejectsEach(t, "GrantTypes", map[string][]string{
 		"unknown":        {"password"},
 		"implicit":       {"implicit"},
 		"one unknown":    {mcpoauth.GrantAuthorizationCode, "urn:example:custom"},
@@ -245,12 +239,7 @@ func TestConfigGrantTypes(t *testing.T) {
 		"empty string":   {""},
 		"case variant":   {"Authorization_Code"},
 		"trailing space": {"refresh_token "},
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.GrantTypes = grants })
-			cfgRequireInvalid(t, srv, err, "GrantTypes")
-		})
-	}
+	}, func(c *mcpoauth.Config, v []string) { c.GrantTypes = v })
 	srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.GrantTypes = nil })
 	require.NoError(t, err)
 	require.Equal(t, []string{"authorization_code", "refresh_token"}, srv.Metadata().GrantTypesSupported, "nil means the defaults")
@@ -331,7 +320,7 @@ func TestConfigLifetimes(t *testing.T) {
 }
 
 func TestConfigScopesSupported(t *testing.T) {
-	for name, scope := range map[string]string{
+	cfgRejectsEach(t, "ScopesSupported", map[string]string{
 		"empty":         "",
 		"space":         "mcp tools",
 		"quote":         `mcp:"tools"`,
@@ -341,12 +330,7 @@ func TestConfigScopesSupported(t *testing.T) {
 		"DEL":           "mcp\x7f",
 		"non-ASCII":     "mcp:tööls",
 		"leading space": " mcp:tools",
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.ScopesSupported = []string{testScope, scope} })
-			cfgRequireInvalid(t, srv, err, "ScopesSupported")
-		})
-	}
+	}, func(c *mcpoauth.Config, v string) { c.ScopesSupported = []string{testScope, v} })
 	_, err := cfgNew(t, func(c *mcpoauth.Config) {
 		c.ScopesSupported = []string{"mcp:tools", "offline_access", "a!#$%&'()*+,-./:;<=>?@[]^_`{|}~"}
 	})
@@ -354,7 +338,7 @@ func TestConfigScopesSupported(t *testing.T) {
 }
 
 func TestConfigResourceServerURL(t *testing.T) {
-	for name, res := range map[string]string{
+	cfgRejectsEach(t, "ResourceServerURL", map[string]string{
 		"not a URL":  "not a url",
 		"relative":   "/mcp",
 		"ftp":        "ftp://as.example.com/mcp",
@@ -363,12 +347,7 @@ func TestConfigResourceServerURL(t *testing.T) {
 		"userinfo":   "https://user@as.example.com/mcp",
 		"no host":    "https:///mcp",
 		"urn":        "urn:example:mcp",
-	} {
-		t.Run(name, func(t *testing.T) {
-			srv, err := cfgNew(t, func(c *mcpoauth.Config) { c.ResourceServerURL = res })
-			cfgRequireInvalid(t, srv, err, "ResourceServerURL")
-		})
-	}
+	}, func(c *mcpoauth.Config, v string) { c.ResourceServerURL = v })
 }
 
 func TestConfigRateLimits(t *testing.T) {
@@ -555,7 +534,6 @@ func TestConfigScopeMisconfigurationFailsEarly(t *testing.T) {
 		out := h.preRegisterJSON(map[string]any{"redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "none", "scope": "files:read"})
 		p = authorizeParams(out["client_id"].(string))
 		p.Del("scope")
-		b := &browser{}
-		require.Equal(t, []string{"files:read"}, h.pending(b, h.authorize(b, p)).Scopes)
+		require.Equal(t, []string{"files:read"}, h.consent(p).Scopes)
 	})
 }

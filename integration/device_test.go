@@ -161,6 +161,16 @@ func (h *harness) decideDevice(userCode, action, user string) *httptest.Response
 	return h.postDecision(b, action, url.Values{"user_code": {userCode}, "csrf_token": {p.CSRFToken}, "username": {user}})
 }
 
+// decidedDevice starts a device authorization for clientID and has user
+// decide it (approve or deny) on the verification page.
+func (h *harness) decidedDevice(clientID, action, user string) deviceAuth {
+	h.t.Helper()
+	da := h.startDevice(clientID)
+	w := h.decideDevice(da.UserCode, action, user)
+	require.Equal(h.t, http.StatusSeeOther, w.Code, w.Body.String())
+	return da
+}
+
 // deviceDigest is the digest under which a device code is stored.
 func deviceDigest(deviceCode string) mcpoauth.Digest { return sha256.Sum256([]byte(deviceCode)) }
 
@@ -419,8 +429,7 @@ func TestDeviceFlowRefreshOnlyWhenRegistered(t *testing.T) {
 	h := newDeviceHarness(t)
 	out := h.registerClient(map[string]any{"grant_types": []string{mcpoauth.GrantDeviceCode}, "token_endpoint_auth_method": "none"})
 	id := out["client_id"].(string)
-	da := h.startDevice(id)
-	require.Equal(t, http.StatusSeeOther, h.decideDevice(da.UserCode, "approve", "alice").Code)
+	da := h.decidedDevice(id, "approve", "alice")
 	w := h.pollDevice(id, da.DeviceCode)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.Empty(t, decodeTokens(t, w).RefreshToken)
@@ -540,80 +549,68 @@ func TestDeviceDecisionRules(t *testing.T) {
 		return f
 	}
 	for name, tc := range map[string]struct {
+		// action is the handler the decision goes to: approve, deny or
+		// decide.
 		action string
+		// edit sets (or, with "", deletes) fields of the valid decision
+		// form, in pairs, when post is nil.
+		edit []string
+		// post, when set, sends the request itself.
 		post   func(e env) *httptest.ResponseRecorder
 		status int
 		code   string // OAuth error, or "" for success
 		after  mcpoauth.DeviceStatus
 	}{
-		"approve": {"approve", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "approve", form(e))
-		}, 303, "", mcpoauth.DeviceApproved},
-		"deny": {"deny", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "deny", form(e))
-		}, 303, "", mcpoauth.DeviceDenied},
-		"approve needs a signed-in user": {"approve", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "approve", form(e, "username", ""))
-		}, 403, "access_denied", mcpoauth.DevicePending},
-		"deny needs a signed-in user (the seed let anyone deny)": {"deny", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "deny", form(e, "username", ""))
-		}, 403, "access_denied", mcpoauth.DevicePending},
-		"missing CSRF token": {"approve", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "approve", form(e, "csrf_token", ""))
-		}, 403, "access_denied", mcpoauth.DevicePending},
-		"wrong CSRF token": {"deny", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "deny", form(e, "csrf_token", strings.Repeat("A", 43)))
-		}, 403, "access_denied", mcpoauth.DevicePending},
-		"cross-site post: token but no cookie": {"approve", func(e env) *httptest.ResponseRecorder {
+		"approve":                        {"approve", nil, nil, 303, "", mcpoauth.DeviceApproved},
+		"deny":                           {"deny", nil, nil, 303, "", mcpoauth.DeviceDenied},
+		"approve needs a signed-in user": {"approve", []string{"username", ""}, nil, 403, "access_denied", mcpoauth.DevicePending},
+		"deny needs a signed-in user (the seed let anyone deny)": {"deny", []string{"username", ""}, nil, 403, "access_denied", mcpoauth.DevicePending},
+		"missing CSRF token": {"approve", []string{"csrf_token", ""}, nil, 403, "access_denied", mcpoauth.DevicePending},
+		"wrong CSRF token":   {"deny", []string{"csrf_token", strings.Repeat("A", 43)}, nil, 403, "access_denied", mcpoauth.DevicePending},
+		"cross-site post: token but no cookie": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			return e.h.postDecision(&browser{}, "approve", form(e))
 		}, 403, "access_denied", mcpoauth.DevicePending},
-		"another browser's token": {"approve", func(e env) *httptest.ResponseRecorder {
+		"another browser's token": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			other := &browser{}
 			e.h.openDevicePage(other, "")
 			return e.h.postDecision(other, "approve", form(e))
 		}, 403, "access_denied", mcpoauth.DevicePending},
-		"user_code only in the query": {"approve", func(e env) *httptest.ResponseRecorder {
+		"user_code only in the query": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			r := httptest.NewRequest(http.MethodPost, testDevicePage+"/approve?user_code="+e.da.UserCode, strings.NewReader(form(e, "user_code", "").Encode()))
 			r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			e.b.send(r)
 			return e.h.do(r)
 		}, 400, "invalid_request", mcpoauth.DevicePending},
-		"lowercase, no dash": {"approve", func(e env) *httptest.ResponseRecorder {
+		"lowercase, no dash": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			return e.h.postDecision(e.b, "approve", form(e, "user_code", strings.ToLower(strings.ReplaceAll(e.da.UserCode, "-", ""))))
 		}, 303, "", mcpoauth.DeviceApproved},
-		"spaces instead of the dash": {"deny", func(e env) *httptest.ResponseRecorder {
+		"spaces instead of the dash": {"deny", nil, func(e env) *httptest.ResponseRecorder {
 			return e.h.postDecision(e.b, "deny", form(e, "user_code", " "+strings.ReplaceAll(e.da.UserCode, "-", " ")+" "))
 		}, 303, "", mcpoauth.DeviceDenied},
-		"unknown user code": {"approve", func(e env) *httptest.ResponseRecorder {
+		"unknown user code": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			return e.h.postDecision(e.b, "approve", form(e, "user_code", otherUserCode(e.da.UserCode)))
 		}, 400, "invalid_grant", mcpoauth.DevicePending},
-		"malformed user code": {"approve", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "approve", form(e, "user_code", "AEIO-UAEI"))
-		}, 400, "invalid_grant", mcpoauth.DevicePending},
-		"missing user code": {"deny", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "deny", form(e, "user_code", ""))
-		}, 400, "invalid_request", mcpoauth.DevicePending},
-		"repeated user code": {"approve", func(e env) *httptest.ResponseRecorder {
+		"malformed user code": {"approve", []string{"user_code", "AEIO-UAEI"}, nil, 400, "invalid_grant", mcpoauth.DevicePending},
+		"missing user code":   {"deny", []string{"user_code", ""}, nil, 400, "invalid_request", mcpoauth.DevicePending},
+		"repeated user code": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			f := form(e)
 			f.Add("user_code", e.da.UserCode)
 			return e.h.postDecision(e.b, "approve", f)
 		}, 400, "invalid_request", mcpoauth.DevicePending},
-		"expired": {"approve", func(e env) *httptest.ResponseRecorder {
+		"expired": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			e.h.clock.Advance(15 * time.Minute)
 			return e.h.postDecision(e.b, "approve", form(e))
 		}, 400, "expired_token", mcpoauth.DevicePending},
-		"approved already": {"approve", func(e env) *httptest.ResponseRecorder {
+		"approved already": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			require.Equal(e.t, http.StatusSeeOther, e.h.postDecision(e.b, "approve", form(e)).Code)
 			return e.h.postDecision(e.b, "approve", form(e, "username", "mallory"))
 		}, 400, "invalid_grant", mcpoauth.DeviceApproved},
-		"denied already, approve refused": {"approve", func(e env) *httptest.ResponseRecorder {
+		"denied already, approve refused": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			require.Equal(e.t, http.StatusSeeOther, e.h.postDecision(e.b, "deny", form(e)).Code)
 			return e.h.postDecision(e.b, "approve", form(e))
 		}, 400, "invalid_grant", mcpoauth.DeviceDenied},
-		"application parsed the form (one form, two buttons)": {"decide", func(e env) *httptest.ResponseRecorder {
-			return e.h.postDecision(e.b, "decide", form(e, "decision", "approve"))
-		}, 303, "", mcpoauth.DeviceApproved},
-		"GET": {"approve", func(e env) *httptest.ResponseRecorder {
+		"application parsed the form (one form, two buttons)": {"decide", []string{"decision", "approve"}, nil, 303, "", mcpoauth.DeviceApproved},
+		"GET": {"approve", nil, func(e env) *httptest.ResponseRecorder {
 			r := httptest.NewRequest(http.MethodGet, testDevicePage+"/approve?"+form(e).Encode(), nil)
 			e.b.send(r)
 			return e.h.do(r)
@@ -624,7 +621,12 @@ func TestDeviceDecisionRules(t *testing.T) {
 			e := env{t: t, h: h, id: h.deviceClient(), b: &browser{}}
 			e.da = h.startDevice(e.id)
 			e.p = h.openDevicePage(e.b, e.da.UserCode)
-			w := tc.post(e)
+			var w *httptest.ResponseRecorder
+			if tc.post != nil {
+				w = tc.post(e)
+			} else {
+				w = h.postDecision(e.b, tc.action, form(e, tc.edit...))
+			}
 			require.Equal(t, tc.status, w.Code, w.Body.String())
 			if w.Code != http.StatusMethodNotAllowed {
 				require.Equal(t, "no-store", w.Header().Get("Cache-Control"))

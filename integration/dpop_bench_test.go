@@ -96,37 +96,17 @@ func BenchmarkDPoP(b *testing.B) {
 	mcpURL := benchBase + "/mcp"
 
 	b.Run("bearer", func(b *testing.B) {
-		r := benchRequest(http.MethodGet, "/mcp", http.Header{"Authorization": {"Bearer " + bearerToken}}, "")
-		w := newBenchWriter()
-		b.ReportAllocs()
-		for b.Loop() {
-			w.reset()
-			d.app.Handler.ServeHTTP(w, r)
-			if w.code != http.StatusOK {
-				b.Fatalf("status %d: %s", w.code, w.body)
-			}
-		}
+		d.serveLoop(b, benchRequest(http.MethodGet, "/mcp", http.Header{"Authorization": {"Bearer " + bearerToken}}, ""))
 	})
 	b.Run("dpop", func(b *testing.B) {
-		const batch = 1000
-		proofs := make([]string, 0, batch)
 		w := newBenchWriter()
-		b.ReportAllocs()
-		for i := 0; i < b.N; i++ {
-			if len(proofs) == 0 {
-				b.StopTimer()
-				for range min(batch, b.N-i) {
-					proofs = append(proofs, p.proof(b, http.MethodGet, mcpURL, tr.AccessToken))
-				}
-				b.StartTimer()
-			}
-			r := benchRequest(http.MethodGet, "/mcp", http.Header{"Authorization": {"DPoP " + tr.AccessToken}, "Dpop": {proofs[len(proofs)-1]}}, "")
-			proofs = proofs[:len(proofs)-1]
+		batched(b, 1000, func() string { return p.proof(b, http.MethodGet, mcpURL, tr.AccessToken) }, func(proof string) {
+			r := benchRequest(http.MethodGet, "/mcp", http.Header{"Authorization": {"DPoP " + tr.AccessToken}, "Dpop": {proof}}, "")
 			w.reset()
 			d.app.Handler.ServeHTTP(w, r)
 			if w.code != http.StatusOK {
 				b.Fatalf("status %d: %s %v", w.code, w.body, w.h)
 			}
-		}
+		})
 	})
 }

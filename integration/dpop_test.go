@@ -94,8 +94,7 @@ func (c *dpopClient) send(r *http.Request, proof string) *httptest.ResponseRecor
 // use_dpop_nonce as clients do (RFC 9449 §8).
 func (c *dpopClient) token(form url.Values, basic ...string) *httptest.ResponseRecorder {
 	for i := 0; ; i++ {
-		r := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+		r := newRequest(http.MethodPost, "/token", form.Encode())
 		if len(basic) == 2 {
 			r.SetBasicAuth(basic[0], basic[1])
 		}
@@ -138,6 +137,33 @@ func (c *dpopClient) boundTokens(clientID string) tokenResponse {
 
 func challenges(w *httptest.ResponseRecorder) string {
 	return strings.Join(w.Header().Values("WWW-Authenticate"), ", ")
+}
+
+// newBoundSession starts a DPoP-enabled server and a client holding
+// tokens bound to its key, which it has used once at /mcp.
+func newBoundSession(t *testing.T) (*harness, *dpopClient, tokenResponse) {
+	t.Helper()
+	h := newHarness(t, withDPoP)
+	c := newDPoPClient(h)
+	tr := c.boundTokens(h.publicClient())
+	require.Equal(t, http.StatusOK, c.callMCP(tr.AccessToken).Code)
+	return h, c, tr
+}
+
+// requireProofRefusedAtMCP asserts the resource refused the request's
+// proof (RFC 9449 §7.1: 401 with a DPoP invalid_dpop_proof challenge).
+func requireProofRefusedAtMCP(t *testing.T, w *httptest.ResponseRecorder, msg ...any) {
+	t.Helper()
+	require.Equal(t, http.StatusUnauthorized, w.Code, msg...)
+	require.Contains(t, challenges(w), `DPoP error="invalid_dpop_proof"`, msg...)
+}
+
+// requireProofRefusedAtToken asserts the token endpoint refused the
+// request's proof (RFC 9449 §5: 400 invalid_dpop_proof).
+func requireProofRefusedAtToken(t *testing.T, w *httptest.ResponseRecorder) {
+	t.Helper()
+	require.Equal(t, http.StatusBadRequest, w.Code, w.Body.String())
+	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
 }
 
 func TestDPoPFlow(t *testing.T) {
@@ -215,15 +241,10 @@ func TestDPoPMetadata(t *testing.T) {
 
 // A proof is accepted once (RFC 9449 §11.1).
 func TestDPoPProofReplayed(t *testing.T) {
-	h := newHarness(t, withDPoP)
-	c := newDPoPClient(h)
-	tr := c.boundTokens(h.publicClient())
-	require.Equal(t, http.StatusOK, c.callMCP(tr.AccessToken).Code)
+	h, c, tr := newBoundSession(t)
 	p := c.proof(http.MethodGet, testResource, tr.AccessToken, nil)
 	require.Equal(t, http.StatusOK, c.callMCPWith(tr.AccessToken, p).Code)
-	w := c.callMCPWith(tr.AccessToken, p)
-	require.Equal(t, http.StatusUnauthorized, w.Code)
-	require.Contains(t, challenges(w), `DPoP error="invalid_dpop_proof"`)
+	requireProofRefusedAtMCP(t, c.callMCPWith(tr.AccessToken, p))
 
 	// At the token endpoint too.
 	client := h.publicClient()
@@ -231,50 +252,33 @@ func TestDPoPProofReplayed(t *testing.T) {
 	c.token(url.Values{"grant_type": {"client_credentials"}}) // fetch a nonce
 	tp := c.proof(http.MethodPost, testIssuer+"/token", "", nil)
 	post := func(form url.Values) *httptest.ResponseRecorder {
-		r := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(form.Encode()))
-		r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-		return c.send(r, tp)
+		return c.send(newRequest(http.MethodPost, "/token", form.Encode()), tp)
 	}
 	require.Equal(t, http.StatusOK, post(exchangeForm(client, code)).Code)
-	w = post(url.Values{"grant_type": {"refresh_token"}, "client_id": {client}, "refresh_token": {"x"}})
-	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
+	requireProofRefusedAtToken(t, post(url.Values{"grant_type": {"refresh_token"}, "client_id": {client}, "refresh_token": {"x"}}))
 }
 
 // htm and htu name the request the proof was made for (RFC 9449 §4.3).
 func TestDPoPWrongHTMOrHTU(t *testing.T) {
-	h := newHarness(t, withDPoP)
-	c := newDPoPClient(h)
-	tr := c.boundTokens(h.publicClient())
-	require.Equal(t, http.StatusOK, c.callMCP(tr.AccessToken).Code)
+	h, c, tr := newBoundSession(t)
 	for name, change := range map[string]func(map[string]any){
 		"htm":      func(m map[string]any) { m["htm"] = http.MethodPost },
 		"htu path": func(m map[string]any) { m["htu"] = testIssuer + "/other" },
 		"htu host": func(m map[string]any) { m["htu"] = "https://evil.example.com/mcp" },
 	} {
-		w := c.callMCPWith(tr.AccessToken, c.proof(http.MethodGet, testResource, tr.AccessToken, change))
-		require.Equal(t, http.StatusUnauthorized, w.Code, name)
-		require.Contains(t, challenges(w), `DPoP error="invalid_dpop_proof"`, name)
+		requireProofRefusedAtMCP(t, c.callMCPWith(tr.AccessToken, c.proof(http.MethodGet, testResource, tr.AccessToken, change)), name)
 	}
 	// The token endpoint refuses a proof made for /mcp.
 	client := h.publicClient()
-	r := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(exchangeForm(client, h.code(client)).Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	w := c.send(r, c.proof(http.MethodPost, testResource, "", nil))
-	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
+	r := newRequest(http.MethodPost, "/token", exchangeForm(client, h.code(client)).Encode())
+	requireProofRefusedAtToken(t, c.send(r, c.proof(http.MethodPost, testResource, "", nil)))
 }
 
 // A proof older than the window is refused (RFC 9449 §4.3, §11.1).
 func TestDPoPStaleIAT(t *testing.T) {
-	h := newHarness(t, withDPoP)
-	c := newDPoPClient(h)
-	tr := c.boundTokens(h.publicClient())
-	require.Equal(t, http.StatusOK, c.callMCP(tr.AccessToken).Code)
+	h, c, tr := newBoundSession(t)
 	stale := func(m map[string]any) { m["iat"] = h.clock.Now().Add(-2 * time.Minute).Unix() }
-	w := c.callMCPWith(tr.AccessToken, c.proof(http.MethodGet, testResource, tr.AccessToken, stale))
-	require.Equal(t, http.StatusUnauthorized, w.Code)
-	require.Contains(t, challenges(w), `DPoP error="invalid_dpop_proof"`)
+	requireProofRefusedAtMCP(t, c.callMCPWith(tr.AccessToken, c.proof(http.MethodGet, testResource, tr.AccessToken, stale)))
 }
 
 // The jwk header must be a public key (RFC 9449 §4.3).
@@ -283,25 +287,17 @@ func TestDPoPPrivateKeyInJWK(t *testing.T) {
 	c := newDPoPClient(h)
 	c.token(url.Values{"grant_type": {"client_credentials"}}) // fetch a nonce
 	client := h.publicClient()
-	r := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(exchangeForm(client, h.code(client)).Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
-	w := c.send(r, c.proof(http.MethodPost, testIssuer+"/token", "", nil, jose.JSONWebKey{Key: c.key}))
-	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
+	r := newRequest(http.MethodPost, "/token", exchangeForm(client, h.code(client)).Encode())
+	requireProofRefusedAtToken(t, c.send(r, c.proof(http.MethodPost, testIssuer+"/token", "", nil, jose.JSONWebKey{Key: c.key})))
 }
 
 // ath is the hash of the token presented (RFC 9449 §4.3, §7.1).
 func TestDPoPATHMismatch(t *testing.T) {
-	h := newHarness(t, withDPoP)
-	c := newDPoPClient(h)
-	tr := c.boundTokens(h.publicClient())
-	require.Equal(t, http.StatusOK, c.callMCP(tr.AccessToken).Code)
-	w := c.callMCPWith(tr.AccessToken, c.proof(http.MethodGet, testResource, tr.AccessToken, func(m map[string]any) {
+	_, c, tr := newBoundSession(t)
+	requireProofRefusedAtMCP(t, c.callMCPWith(tr.AccessToken, c.proof(http.MethodGet, testResource, tr.AccessToken, func(m map[string]any) {
 		m["ath"] = dpop.AccessTokenHash("another token")
-	}))
-	require.Equal(t, http.StatusUnauthorized, w.Code)
-	require.Contains(t, challenges(w), `DPoP error="invalid_dpop_proof"`)
-	w = c.callMCPWith(tr.AccessToken, c.proof(http.MethodGet, testResource, tr.AccessToken, func(m map[string]any) { delete(m, "ath") }))
+	})))
+	w := c.callMCPWith(tr.AccessToken, c.proof(http.MethodGet, testResource, tr.AccessToken, func(m map[string]any) { delete(m, "ath") }))
 	require.Equal(t, http.StatusUnauthorized, w.Code)
 }
 
@@ -316,12 +312,8 @@ func TestDPoPTokenUsedWithAnotherKey(t *testing.T) {
 	require.Equal(t, http.StatusUnauthorized, w.Code)
 	require.Contains(t, challenges(w), `DPoP error="invalid_token"`)
 
-	w = thief.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {client}, "refresh_token": {tr.RefreshToken}})
-	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
-	w = h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {client}, "refresh_token": {tr.RefreshToken}})
-	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
+	requireProofRefusedAtToken(t, thief.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {client}, "refresh_token": {tr.RefreshToken}}))
+	requireProofRefusedAtToken(t, h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "client_id": {client}, "refresh_token": {tr.RefreshToken}}))
 	// Neither burned the token: its owner still rotates it.
 	w = owner.token(url.Values{"grant_type": {"refresh_token"}, "client_id": {client}, "refresh_token": {tr.RefreshToken}})
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
@@ -363,15 +355,11 @@ func TestDPoPProofRequired(t *testing.T) {
 	reg := h.registerClient(map[string]any{"redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "none", "dpop_bound_access_tokens": true})
 	require.Equal(t, true, reg["dpop_bound_access_tokens"])
 	client := reg["client_id"].(string)
-	w := h.postForm("/token", exchangeForm(client, h.code(client)))
-	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
+	requireProofRefusedAtToken(t, h.postForm("/token", exchangeForm(client, h.code(client))))
 
 	req := newHarness(t, func(c *mcpoauth.Config) { c.DPoP.Required = true })
 	client = req.publicClient()
-	w = req.postForm("/token", exchangeForm(client, req.code(client)))
-	require.Equal(t, http.StatusBadRequest, w.Code)
-	require.Equal(t, dpop.ErrorInvalidProof, oauthError(t, w))
+	requireProofRefusedAtToken(t, req.postForm("/token", exchangeForm(client, req.code(client))))
 	// At the resource too: an unbound token (one issued before DPoP was
 	// required) is refused (dpop_bound_access_tokens_required, RFC 9449
 	// §7.1).
@@ -400,8 +388,7 @@ func TestDPoPExactlyOneProof(t *testing.T) {
 	tr := c.boundTokens(id)
 
 	form := refreshForm(id, tr.RefreshToken)
-	r := httptest.NewRequest(http.MethodPost, testIssuer+"/token", strings.NewReader(form.Encode()))
-	r.Header.Set("Content-Type", "application/x-www-form-urlencoded")
+	r := newRequest(http.MethodPost, "/token", form.Encode())
 	r.Header.Add(dpop.Header, c.proof(http.MethodPost, testIssuer+"/token", "", nil))
 	r.Header.Add(dpop.Header, c.proof(http.MethodPost, testIssuer+"/token", "", nil))
 	w := h.do(r)

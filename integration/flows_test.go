@@ -210,15 +210,11 @@ func TestIntegrationOAuth2Client(t *testing.T) {
 			require.NotEmpty(t, tok.RefreshToken)
 
 			whoami := func(tok *oauth2.Token) int {
-				resp, err := cfg.Client(ctx, tok).Get(ls.resource)
-				require.NoError(t, err)
-				defer resp.Body.Close()
-				if resp.StatusCode == http.StatusOK {
-					var who map[string]string
-					require.NoError(t, json.NewDecoder(resp.Body).Decode(&who))
+				code, who := ls.whoami(t, cfg.Client(ctx, tok))
+				if code == http.StatusOK {
 					require.Equal(t, map[string]string{"user": "alice", "client": reg.ClientID}, who)
 				}
-				return resp.StatusCode
+				return code
 			}
 			require.Equal(t, http.StatusOK, whoami(tok))
 
@@ -296,7 +292,16 @@ func (ls *liveServer) metadata(t *testing.T) asMetadata {
 // identity the token carries.
 func (ls *liveServer) whoami(t *testing.T, c *http.Client) (int, map[string]string) {
 	t.Helper()
-	resp, err := c.Get(ls.resource)
+	req, err := http.NewRequest(http.MethodGet, ls.resource, nil)
+	require.NoError(t, err)
+	return callWhoami(t, c, req)
+}
+
+// callWhoami sends req to an MCP endpoint that answers with the identity
+// the token carries, and returns the status and, on 200, that identity.
+func callWhoami(t *testing.T, c *http.Client, req *http.Request) (int, map[string]string) {
+	t.Helper()
+	resp, err := c.Do(req)
 	require.NoError(t, err)
 	defer resp.Body.Close()
 	var who map[string]string

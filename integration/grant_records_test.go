@@ -111,10 +111,8 @@ func TestDeviceApprovalRecordsIdentity(t *testing.T) {
 	var calls atomic.Int32
 	h := newDeviceHarness(t, withIdentities(&calls))
 	id := h.deviceClient()
-	da := h.startDevice(id)
-	w := h.decideDevice(da.UserCode, "approve", "bob")
-	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
-	w = h.pollDevice(id, da.DeviceCode)
+	da := h.decidedDevice(id, "approve", "bob")
+	w := h.pollDevice(id, da.DeviceCode)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	a := h.mcpAnswer(decodeTokens(t, w).AccessToken)
 	assert.Equal(t, alicesIdentity("bob"), a.Identity)
@@ -127,9 +125,7 @@ func TestDeviceDeniedRecordsNoGrant(t *testing.T) {
 	var calls atomic.Int32
 	h := newDeviceHarness(t, withIdentities(&calls))
 	id := h.deviceClient()
-	da := h.startDevice(id)
-	w := h.decideDevice(da.UserCode, "deny", "bob")
-	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+	h.decidedDevice(id, "deny", "bob")
 	grants, err := h.model.ListUserGrants(context.Background(), "bob")
 	require.NoError(t, err)
 	assert.Empty(t, grants)
@@ -151,11 +147,8 @@ func (m *countingGrants) GetGrant(ctx context.Context, id string) (*mcpoauth.Gra
 // record once, not on every request (grant records never change).
 func TestGrantIdentityReadOncePerReplica(t *testing.T) {
 	var calls atomic.Int32
-	var model *countingGrants
-	h := newHarness(t, withIdentities(&calls), func(c *mcpoauth.Config) {
-		model = &countingGrants{MemoryModel: c.Model.(*mcpoauth.MemoryModel)}
-		c.Model = model
-	})
+	model := &countingGrants{}
+	h := newHarness(t, withIdentities(&calls), withModel(model, &model.MemoryModel))
 	tr := h.tokens(h.publicClient())
 	for range 5 {
 		require.NotNil(t, h.mcpAnswer(tr.AccessToken).Identity)
@@ -187,40 +180,27 @@ func TestRememberedConsent(t *testing.T) {
 		name string
 		// approved is the scope of the first, approved, request.
 		approved string
-		// then changes the second request (and the state before it).
-		then     func(h *harness, client, other string, params url.Values) (url.Values, string)
+		// user signs in for the second request ("": nobody).
+		user string
+		// edit changes the second request (and the state before it); nil
+		// sends it as it is.
+		edit     func(h *harness, other string, params url.Values)
 		remember bool
 	}{
-		{"same client, same scopes: skipped", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			return p, "alice"
-		}, true},
-		{"fewer scopes: skipped", both, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			return p, "alice"
-		}, true},
-		{"a scope increase asks again", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			p.Set("scope", both)
-			return p, "alice"
-		}, false},
-		{"another client asks", testScope, func(h *harness, _, other string, p url.Values) (url.Values, string) {
-			p.Set("client_id", other)
-			return p, "alice"
-		}, false},
-		{"another user asks", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			return p, "bob"
-		}, false},
-		{"nobody signed in: the page", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
-			return p, ""
-		}, false},
-		{"a revoked grant is forgotten", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+		{"same client, same scopes: skipped", testScope, "alice", nil, true},
+		{"fewer scopes: skipped", both, "alice", nil, true},
+		{"a scope increase asks again", testScope, "alice", func(_ *harness, _ string, p url.Values) { p.Set("scope", both) }, false},
+		{"another client asks", testScope, "alice", func(_ *harness, other string, p url.Values) { p.Set("client_id", other) }, false},
+		{"another user asks", testScope, "bob", nil, false},
+		{"nobody signed in: the page", testScope, "", nil, false},
+		{"a revoked grant is forgotten", testScope, "alice", func(h *harness, _ string, _ url.Values) {
 			grants, err := h.model.ListUserGrants(context.Background(), "alice")
 			require.NoError(h.t, err)
 			require.Len(h.t, grants, 1)
 			require.NoError(h.t, h.model.RevokeGrant(context.Background(), grants[0].ID))
-			return p, "alice"
 		}, false},
-		{"an expired grant is forgotten", testScope, func(h *harness, client, _ string, p url.Values) (url.Values, string) {
+		{"an expired grant is forgotten", testScope, "alice", func(h *harness, _ string, _ url.Values) {
 			h.clock.Advance(mcpoauth.DefaultGrantLifetime + 1)
-			return p, "alice"
 		}, false},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -234,8 +214,10 @@ func TestRememberedConsent(t *testing.T) {
 			second := authorizeParams(client)
 			second.Set("scope", testScope)
 			second.Set("state", "second")
-			params, user := tc.then(h, client, other, second)
-			w := h.openConsent(params, user)
+			if tc.edit != nil {
+				tc.edit(h, other, second)
+			}
+			w := h.openConsent(second, tc.user)
 			if !tc.remember {
 				assert.Equal(t, http.StatusOK, w.Code, "the consent page is shown: %s", w.Body.String())
 				return
@@ -294,15 +276,12 @@ func TestRememberedConsentNeedsAnIdentifiedClient(t *testing.T) {
 			id, _ := h.preRegister(tc.meta)
 			params := authorizeParams(id)
 			params.Set("redirect_uri", tc.meta.RedirectURIs[0])
-			b := &browser{}
-			p := h.pending(b, h.authorize(b, params))
-			w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
-			require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
+			h.approve(params, "alice")
 
 			if u, err := url.Parse(tc.meta.RedirectURIs[0]); err == nil && u.Hostname() == "127.0.0.1" {
 				params.Set("redirect_uri", "http://127.0.0.1:6666/callback") // another program's port
 			}
-			w = h.openConsent(params, "alice")
+			w := h.openConsent(params, "alice")
 			if tc.remember {
 				assert.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
 			} else {

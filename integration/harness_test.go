@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -95,6 +97,15 @@ func newHarness(t *testing.T, mutate ...func(*mcpoauth.Config)) *harness {
 	})))
 	h.handler = h.obs.tap(mux)
 	return h
+}
+
+// withModel puts m, a decorator of the harness's MemoryModel, in its
+// place; inner receives the MemoryModel that m wraps.
+func withModel(m mcpoauth.Model, inner **mcpoauth.MemoryModel) func(*mcpoauth.Config) {
+	return func(c *mcpoauth.Config) {
+		*inner = c.Model.(*mcpoauth.MemoryModel)
+		c.Model = m
+	}
 }
 
 // newTestMux serves srv's router with the tests' consent page: GET /consent
@@ -266,6 +277,11 @@ func authorizeParams(clientID string) url.Values {
 	}
 }
 
+// mapKeys lists the keys of a JSON object or a query, in no order.
+func mapKeys[M ~map[string]V, V any](m M) []string {
+	return slices.Collect(maps.Keys(m))
+}
+
 // browser is a cookie jar for one user agent.
 type browser struct{ cookies []*http.Cookie }
 
@@ -303,6 +319,14 @@ func (h *harness) pending(b *browser, w *httptest.ResponseRecorder) mcpoauth.Pen
 	return p
 }
 
+// consent sends params to /authorize from a new browser and returns the
+// request the consent page shows.
+func (h *harness) consent(params url.Values) mcpoauth.PendingAuthorization {
+	h.t.Helper()
+	b := &browser{}
+	return h.pending(b, h.authorize(b, params))
+}
+
 // decide posts the consent decision from a browser.
 func (h *harness) decide(b *browser, form url.Values) *httptest.ResponseRecorder {
 	r := httptest.NewRequest(http.MethodPost, testIssuer+"/consent/decide", strings.NewReader(form.Encode()))
@@ -315,7 +339,13 @@ func (h *harness) decide(b *browser, form url.Values) *httptest.ResponseRecorder
 func (h *harness) approve(params url.Values, user string) *url.URL {
 	h.t.Helper()
 	b := &browser{}
-	p := h.pending(b, h.authorize(b, params))
+	return h.approvePending(b, h.pending(b, h.authorize(b, params)), user)
+}
+
+// approvePending approves, as user, the request p that the consent page
+// showed browser b, and returns the redirect URL.
+func (h *harness) approvePending(b *browser, p mcpoauth.PendingAuthorization, user string) *url.URL {
+	h.t.Helper()
 	w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {user}})
 	require.Equal(h.t, http.StatusSeeOther, w.Code, w.Body.String())
 	u, err := url.Parse(w.Header().Get("Location"))
@@ -344,6 +374,14 @@ func exchangeForm(clientID, code string) url.Values {
 	}
 }
 
+// basicExchangeForm is the token request redeeming code for a client that
+// authenticates with HTTP Basic: it names itself there, not in the form.
+func basicExchangeForm(clientID, code string) url.Values {
+	f := exchangeForm(clientID, code)
+	f.Del("client_id")
+	return f
+}
+
 // tokenResponse is the decoded success body of /token.
 type tokenResponse struct {
 	AccessToken  string `json:"access_token"`
@@ -361,6 +399,15 @@ func (h *harness) tokens(clientID string) tokenResponse {
 	var tr tokenResponse
 	require.NoError(h.t, json.Unmarshal(w.Body.Bytes(), &tr))
 	return tr
+}
+
+// basicTokens runs the whole flow for a confidential client that
+// authenticates with HTTP Basic and returns its tokens.
+func (h *harness) basicTokens(clientID, secret string) tokenResponse {
+	h.t.Helper()
+	w := h.postForm("/token", basicExchangeForm(clientID, h.code(clientID)), clientID, secret)
+	require.Equal(h.t, http.StatusOK, w.Code, w.Body.String())
+	return decodeTokens(h.t, w)
 }
 
 // callMCP calls the protected endpoint with a bearer token.

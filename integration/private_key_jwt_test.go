@@ -1,6 +1,7 @@
 package integration_test
 
 import (
+	"cmp"
 	"crypto"
 	"crypto/ecdsa"
 	"crypto/ed25519"
@@ -246,11 +247,7 @@ func chatGPTCode(t *testing.T, h *harness) string {
 	p := h.pending(b, h.authorize(b, params))
 	require.Equal(t, "ChatGPT", p.ClientName)
 	require.Equal(t, "chatgpt.com", p.ClientIDHost)
-	w := h.decide(b, url.Values{"request_id": {p.RequestID}, "csrf_token": {p.CSRFToken}, "decision": {"approve"}, "username": {"alice"}})
-	require.Equal(t, http.StatusSeeOther, w.Code, w.Body.String())
-	loc, err := url.Parse(w.Header().Get("Location"))
-	require.NoError(t, err)
-	return loc.Query().Get("code")
+	return h.approvePending(b, p, "alice").Query().Get("code")
 }
 
 func chatGPTExchange(code string) url.Values {
@@ -456,39 +453,29 @@ func TestPrivateKeyJWTRequestShape(t *testing.T) {
 	id := h.keyClient(jwks(t, key), "")
 	secretID, secret := h.confidentialClient()
 	for name, tc := range map[string]struct {
-		form  func() url.Values
+		// signer is the client the assertion names ("": the key's own).
+		signer string
+		// edit alters the client_credentials request with the assertion.
+		edit  func(f url.Values)
 		basic []string
 		code  string
 	}{
-		"assertion and Basic": {func() url.Values {
-			return withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
-		}, []string{secretID, secret}, "invalid_request"},
-		"assertion and client_secret": {func() url.Values {
-			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
-			f.Set("client_secret", secret)
-			return f
-		}, nil, "invalid_request"},
-		"assertion without its type": {func() url.Values {
-			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
-			f.Del("client_assertion_type")
-			return f
-		}, nil, "invalid_request"},
-		"another assertion type": {func() url.Values {
-			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
+		"assertion and Basic":         {"", nil, []string{secretID, secret}, "invalid_request"},
+		"assertion and client_secret": {"", func(f url.Values) { f.Set("client_secret", secret) }, nil, "invalid_request"},
+		"assertion without its type":  {"", func(f url.Values) { f.Del("client_assertion_type") }, nil, "invalid_request"},
+		"another assertion type": {"", func(f url.Values) {
 			f.Set("client_assertion_type", "urn:ietf:params:oauth:client-assertion-type:saml2-bearer")
-			return f
 		}, nil, "invalid_client"},
-		"client_id not the sub": {func() url.Values {
-			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(id)))
-			f.Set("client_id", secretID)
-			return f
-		}, nil, "invalid_client"},
-		"a secret client signing": {func() url.Values {
-			return withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(secretID)))
-		}, nil, "invalid_client"},
+		"client_id not the sub":   {"", func(f url.Values) { f.Set("client_id", secretID) }, nil, "invalid_client"},
+		"a secret client signing": {secretID, nil, nil, "invalid_client"},
 	} {
 		t.Run(name, func(t *testing.T) {
-			w := h.postForm("/token", tc.form(), tc.basic...)
+			signer := cmp.Or(tc.signer, id)
+			f := withAssertion(clientCredentialsForm(), key.sign(t, h.assertionClaims(signer)))
+			if tc.edit != nil {
+				tc.edit(f)
+			}
+			w := h.postForm("/token", f, tc.basic...)
 			require.Equal(t, tc.code, oauthError(t, w), w.Body.String())
 			require.Zero(t, h.model.Stats().Tokens, "nothing issued")
 		})

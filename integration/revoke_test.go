@@ -39,25 +39,34 @@ func rvRefresh(h *harness, clientID, rt string) *httptest.ResponseRecorder {
 	return h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {rt}, "client_id": {clientID}})
 }
 
-func TestRevokeAccessToken(t *testing.T) {
+// rvEachHint runs test in a subtest per token_type_hint (none, either
+// token type, an unknown value), on a new harness with a public client;
+// extra is the hint's form field, if any. The hint never decides the
+// outcome (RFC 7009 §2.1).
+func rvEachHint(t *testing.T, test func(t *testing.T, h *harness, id string, extra []string)) {
 	for _, hint := range []string{"", "access_token", "refresh_token", "unknown_hint"} {
 		t.Run("hint "+hint, func(t *testing.T) {
 			h := newHarness(t)
-			id := h.publicClient()
-			tr := h.tokens(id)
-			require.Equal(t, http.StatusOK, h.callMCP(tr.AccessToken).Code)
 			var extra []string
 			if hint != "" {
 				extra = []string{"token_type_hint", hint}
 			}
-			rvRequireRevokeOK(t, rvRevoke(h, id, tr.AccessToken, extra...))
-			w := h.callMCP(tr.AccessToken)
-			require.Equal(t, http.StatusUnauthorized, w.Code)
-			require.Contains(t, w.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
-			// Revoking again, or revoking what no longer exists, is still 200.
-			rvRequireRevokeOK(t, rvRevoke(h, id, tr.AccessToken, extra...))
+			test(t, h, h.publicClient(), extra)
 		})
 	}
+}
+
+func TestRevokeAccessToken(t *testing.T) {
+	rvEachHint(t, func(t *testing.T, h *harness, id string, extra []string) {
+		tr := h.tokens(id)
+		require.Equal(t, http.StatusOK, h.callMCP(tr.AccessToken).Code)
+		rvRequireRevokeOK(t, rvRevoke(h, id, tr.AccessToken, extra...))
+		w := h.callMCP(tr.AccessToken)
+		require.Equal(t, http.StatusUnauthorized, w.Code)
+		require.Contains(t, w.Header().Get("WWW-Authenticate"), `error="invalid_token"`)
+		// Revoking again, or revoking what no longer exists, is still 200.
+		rvRequireRevokeOK(t, rvRevoke(h, id, tr.AccessToken, extra...))
+	})
 }
 
 // TestRevokeRefreshTokenRevokesGrant: RFC 7009 §2.1: revoking a refresh
@@ -65,34 +74,26 @@ func TestRevokeAccessToken(t *testing.T) {
 // ignored (seed §f fixed-list 3: it was authoritative), and an unknown hint
 // value is accepted.
 func TestRevokeRefreshTokenRevokesGrant(t *testing.T) {
-	for _, hint := range []string{"", "refresh_token", "access_token", "unknown_hint"} {
-		t.Run("hint "+hint, func(t *testing.T) {
-			h := newHarness(t)
-			id := h.publicClient()
-			first := h.tokens(id)
-			// Rotate once: the grant now has a used and a live refresh token.
-			w := rvRefresh(h, id, first.RefreshToken)
-			require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-			tr := decodeRevokeTokens(t, w)
-			other := h.tokens(id) // another grant of the same client
+	rvEachHint(t, func(t *testing.T, h *harness, id string, extra []string) {
+		first := h.tokens(id)
+		// Rotate once: the grant now has a used and a live refresh token.
+		w := rvRefresh(h, id, first.RefreshToken)
+		require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+		tr := decodeRevokeTokens(t, w)
+		other := h.tokens(id) // another grant of the same client
 
-			var extra []string
-			if hint != "" {
-				extra = []string{"token_type_hint", hint}
-			}
-			rvRequireRevokeOK(t, rvRevoke(h, id, tr.RefreshToken, extra...))
+		rvRequireRevokeOK(t, rvRevoke(h, id, tr.RefreshToken, extra...))
 
-			require.Equal(t, http.StatusUnauthorized, h.callMCP(tr.AccessToken).Code, "access token of the grant")
-			require.Equal(t, http.StatusUnauthorized, h.callMCP(first.AccessToken).Code, "earlier access token of the grant")
-			w = rvRefresh(h, id, tr.RefreshToken)
-			require.Equal(t, http.StatusBadRequest, w.Code)
-			require.Equal(t, "invalid_grant", oauthError(t, w))
+		require.Equal(t, http.StatusUnauthorized, h.callMCP(tr.AccessToken).Code, "access token of the grant")
+		require.Equal(t, http.StatusUnauthorized, h.callMCP(first.AccessToken).Code, "earlier access token of the grant")
+		w = rvRefresh(h, id, tr.RefreshToken)
+		require.Equal(t, http.StatusBadRequest, w.Code)
+		require.Equal(t, "invalid_grant", oauthError(t, w))
 
-			// The client's other grant is untouched.
-			require.Equal(t, http.StatusOK, h.callMCP(other.AccessToken).Code)
-			require.Equal(t, http.StatusOK, rvRefresh(h, id, other.RefreshToken).Code)
-		})
-	}
+		// The client's other grant is untouched.
+		require.Equal(t, http.StatusOK, h.callMCP(other.AccessToken).Code)
+		require.Equal(t, http.StatusOK, rvRefresh(h, id, other.RefreshToken).Code)
+	})
 }
 
 func decodeRevokeTokens(t *testing.T, w *httptest.ResponseRecorder) tokenResponse {
@@ -179,13 +180,10 @@ func TestRevokeRequestErrors(t *testing.T) {
 func TestRevokeConfidentialClient(t *testing.T) {
 	h := newHarness(t)
 	id, sec := h.confidentialClient()
-	form := exchangeForm(id, h.code(id))
-	form.Del("client_id")
-	w := h.postForm("/token", form, id, sec)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
-	tr := decodeRevokeTokens(t, w)
+	tr := h.basicTokens(id, sec)
+	require.NotEmpty(t, tr.AccessToken)
 
-	w = h.postForm("/revoke", url.Values{"token": {tr.AccessToken}, "client_id": {id}})
+	w := h.postForm("/revoke", url.Values{"token": {tr.AccessToken}, "client_id": {id}})
 	require.Equal(t, http.StatusUnauthorized, w.Code)
 	require.Equal(t, "invalid_client", oauthError(t, w))
 	w = h.postForm("/revoke", url.Values{"token": {tr.AccessToken}}, id, "wrong")
@@ -243,10 +241,7 @@ func TestRevokeStorageFailure(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			model := &revokeFailingModel{}
-			h := newHarness(t, func(c *mcpoauth.Config) {
-				model.MemoryModel = c.Model.(*mcpoauth.MemoryModel)
-				c.Model = model
-			})
+			h := newHarness(t, withModel(model, &model.MemoryModel))
 			id := h.publicClient()
 			tr := h.tokens(id)
 			model.failToken, model.failGrant = tc.failToken, tc.failGrant
@@ -286,10 +281,7 @@ func TestRevokeStorageFailure(t *testing.T) {
 // access tokens stay valid (peer lesson 2: "revoked" but still valid).
 func TestRevokeRetryAfterPartialFailure(t *testing.T) {
 	model := &revokeFailingModel{}
-	h := newHarness(t, func(c *mcpoauth.Config) {
-		model.MemoryModel = c.Model.(*mcpoauth.MemoryModel)
-		c.Model = model
-	})
+	h := newHarness(t, withModel(model, &model.MemoryModel))
 	id := h.publicClient()
 	tr := h.tokens(id)
 	model.failGrant = true

@@ -149,18 +149,29 @@ func TestMetadataReturnsCopies(t *testing.T) {
 	}
 }
 
+// rtRequireEndpoints asserts the AS metadata doc names issuer and each
+// endpoint under base (RFC 8414 §2).
+func rtRequireEndpoints(t *testing.T, doc map[string]any, issuer, base string) {
+	t.Helper()
+	require.Equal(t, issuer, doc["issuer"])
+	for member, path := range map[string]string{
+		"authorization_endpoint": "/authorize",
+		"token_endpoint":         "/token",
+		"registration_endpoint":  "/register",
+		"revocation_endpoint":    "/revoke",
+		"introspection_endpoint": "/introspect",
+	} {
+		require.Equal(t, base+path, doc[member], member)
+	}
+}
+
 // TestIssuerWithPath: RFC 8414 §3.1: the well-known suffix is inserted
 // before the issuer's path; the endpoints live under it.
 func TestIssuerWithPath(t *testing.T) {
 	const issuer = testIssuer + "/tenant1"
 	h := newHarness(t, func(c *mcpoauth.Config) { c.Issuer = issuer })
 	doc := rtDoc(t, rtServe(h, http.MethodGet, testIssuer+"/.well-known/oauth-authorization-server/tenant1", ""))
-	require.Equal(t, issuer, doc["issuer"])
-	require.Equal(t, issuer+"/authorize", doc["authorization_endpoint"])
-	require.Equal(t, issuer+"/token", doc["token_endpoint"])
-	require.Equal(t, issuer+"/register", doc["registration_endpoint"])
-	require.Equal(t, issuer+"/revoke", doc["revocation_endpoint"])
-	require.Equal(t, issuer+"/introspect", doc["introspection_endpoint"])
+	rtRequireEndpoints(t, doc, issuer, issuer)
 
 	for _, p := range []string{
 		"/.well-known/oauth-authorization-server",
@@ -191,12 +202,7 @@ func TestIssuerWithPath(t *testing.T) {
 func TestBaseURL(t *testing.T) {
 	h := newHarness(t, func(c *mcpoauth.Config) { c.BaseURL = testIssuer + "/oauth" })
 	doc := rtDoc(t, rtServe(h, http.MethodGet, testIssuer+"/.well-known/oauth-authorization-server", ""))
-	require.Equal(t, testIssuer, doc["issuer"])
-	require.Equal(t, testIssuer+"/oauth/authorize", doc["authorization_endpoint"])
-	require.Equal(t, testIssuer+"/oauth/token", doc["token_endpoint"])
-	require.Equal(t, testIssuer+"/oauth/register", doc["registration_endpoint"])
-	require.Equal(t, testIssuer+"/oauth/revoke", doc["revocation_endpoint"])
-	require.Equal(t, testIssuer+"/oauth/introspect", doc["introspection_endpoint"])
+	rtRequireEndpoints(t, doc, testIssuer, testIssuer+"/oauth")
 	require.Equal(t, http.StatusNotFound, rtServe(h, http.MethodGet, testIssuer+"/.well-known/oauth-authorization-server/oauth", "").Code)
 	for _, p := range []string{"/token", "/register", "/revoke", "/introspect", "/authorize"} {
 		require.Equal(t, http.StatusNotFound, rtServe(h, http.MethodPost, testIssuer+p, "a=b").Code, p)

@@ -114,11 +114,8 @@ func (m *recordingModel) RevokeGrant(ctx context.Context, grantID string) error 
 // verifier, secret, request id or CSRF token reaches the model, a log line
 // or ErrorHandler (DESIGN invariant; seed §f.1, §f.15; peer lesson 5).
 func TestNoCredentialReachesModelLogsOrErrorHandler(t *testing.T) {
-	var rec *recordingModel
-	h := newHarness(t, func(c *mcpoauth.Config) {
-		rec = &recordingModel{MemoryModel: c.Model.(*mcpoauth.MemoryModel)}
-		c.Model = rec
-	})
+	rec := &recordingModel{}
+	h := newHarness(t, withModel(rec, &rec.MemoryModel))
 	var secrets []string
 	keep := func(s ...string) {
 		for _, v := range s {

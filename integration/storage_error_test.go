@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"strings"
 	"sync/atomic"
@@ -69,35 +70,29 @@ func (m *brokenModel) GetAuthorizationCode(ctx context.Context, d mcpoauth.Diges
 // server_error with a fixed body (on the bearer path a 503 with
 // Retry-After), and reaches ErrorHandler with its cause (DESIGN invariant).
 func TestStorageErrorsAreServerErrors(t *testing.T) {
-	var bm *brokenModel
-	h := newHarness(t, func(c *mcpoauth.Config) {
-		bm = &brokenModel{MemoryModel: c.Model.(*mcpoauth.MemoryModel)}
-		c.Model = bm
-	})
+	bm := &brokenModel{}
+	h := newHarness(t, withModel(bm, &bm.MemoryModel))
 	id, sec := h.confidentialClient()
 	tr := h.tokens(h.publicClient())
 	bm.broken.Store(true)
 
-	for name, do := range map[string]func() (int, string, http.Header){
-		"token": func() (int, string, http.Header) {
-			w := h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, id, sec)
-			return w.Code, w.Body.String(), w.Header()
+	for name, do := range map[string]func() *httptest.ResponseRecorder{
+		"token": func() *httptest.ResponseRecorder {
+			return h.postForm("/token", url.Values{"grant_type": {"refresh_token"}, "refresh_token": {"x"}}, id, sec)
 		},
-		"register": func() (int, string, http.Header) {
-			w := h.register(`{"redirect_uris":["https://client.example.com/cb"]}`)
-			return w.Code, w.Body.String(), w.Header()
+		"register": func() *httptest.ResponseRecorder {
+			return h.register(`{"redirect_uris":["https://client.example.com/cb"]}`)
 		},
-		"authorize": func() (int, string, http.Header) {
-			w := h.authorize(&browser{}, authorizeParams(id))
-			return w.Code, w.Body.String(), w.Header()
+		"authorize": func() *httptest.ResponseRecorder {
+			return h.authorize(&browser{}, authorizeParams(id))
 		},
-		"bearer": func() (int, string, http.Header) {
-			w := h.callMCP(tr.AccessToken)
-			return w.Code, w.Body.String(), w.Header()
+		"bearer": func() *httptest.ResponseRecorder {
+			return h.callMCP(tr.AccessToken)
 		},
 	} {
 		t.Run(name, func(t *testing.T) {
-			code, body, hdr := do()
+			w := do()
+			code, body, hdr := w.Code, w.Body.String(), w.Header()
 			if name == "bearer" {
 				// The bearer path cannot tell a client whether its token
 				// is good: 503 with Retry-After, so that it keeps the

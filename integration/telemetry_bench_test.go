@@ -41,25 +41,10 @@ func BenchmarkBearerTelemetry(b *testing.B) {
 		d := newBenchDriver(b, nil, mode.options...)
 		token := d.issueTokens(1)[0]
 		b.Run("mcp/"+mode.name, func(b *testing.B) {
-			r := benchRequest(http.MethodGet, "/mcp", http.Header{"Authorization": {"Bearer " + token}}, "")
-			w := newBenchWriter()
-			b.ReportAllocs()
-			for b.Loop() {
-				w.reset()
-				d.app.Handler.ServeHTTP(w, r)
-				if w.code != http.StatusOK {
-					b.Fatalf("status %d: %s", w.code, w.body)
-				}
-			}
+			d.serveLoop(b, benchRequest(http.MethodGet, "/mcp", http.Header{"Authorization": {"Bearer " + token}}, ""))
 		})
 		b.Run("verify/"+mode.name, func(b *testing.B) {
-			ctx := context.Background()
-			b.ReportAllocs()
-			for b.Loop() {
-				if _, err := d.app.Server.VerifyAccessToken(ctx, token); err != nil {
-					b.Fatal(err)
-				}
-			}
+			verifyLoop(b, d.app.Server, []string{token})
 		})
 	}
 }

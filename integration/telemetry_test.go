@@ -299,8 +299,7 @@ func TestTelemetryKeepsModelCapabilities(t *testing.T) {
 	}
 	// The device grant runs through the observed DeviceStore.
 	id := h.deviceClient()
-	da := h.startDevice(id)
-	require.Equal(t, http.StatusSeeOther, h.decideDevice(da.UserCode, "approve", "alice").Code)
+	da := h.decidedDevice(id, "approve", "alice")
 	require.Equal(t, http.StatusOK, h.pollDevice(id, da.DeviceCode).Code)
 	require.Equal(t, int64(1), collect(t, h).count("mcpoauth.tokens.issued", attribute.NewSet(attribute.String("grant_type", mcpoauth.GrantDeviceCode), attribute.String("token_type", "access_token"))))
 	require.Len(t, h.obs.eventsOf(audit.TokenIssued), 1)
@@ -315,9 +314,7 @@ func TestTelemetryCarriesNoCredential(t *testing.T) {
 	h := newHarness(t)
 	id, secret := h.confidentialClient()
 	code := h.code(id)
-	form := exchangeForm(id, code)
-	form.Del("client_id")
-	w := h.postForm("/token", form, id, secret)
+	w := h.postForm("/token", basicExchangeForm(id, code), id, secret)
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	tr := decodeTokens(t, w)
 	require.Equal(t, http.StatusOK, h.postForm("/token", refreshForm(id, tr.RefreshToken), id, secret).Code)

@@ -36,14 +36,6 @@ func TestTokenExchangeSuccess(t *testing.T) {
 	require.Contains(t, mcp.Body.String(), `"user":"alice"`)
 }
 
-func mapKeys(m map[string]any) []string {
-	var out []string
-	for k := range m {
-		out = append(out, k)
-	}
-	return out
-}
-
 // TestTokenExchangeRejections: every check of OAuth 2.1 §4.1.3, and that a
 // failed request burns nothing (the same code still redeems afterwards).
 func TestTokenExchangeRejections(t *testing.T) {
@@ -174,11 +166,7 @@ func TestTokenRefreshOnlyWhenRegistered(t *testing.T) {
 func TestTokenConfidentialClientBasic(t *testing.T) {
 	h := newHarness(t)
 	id, sec := h.confidentialClient()
-	code := h.code(id)
-	f := exchangeForm(id, code)
-	f.Del("client_id")
-	w := h.postForm("/token", f, id, sec)
-	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
+	h.basicTokens(id, sec)
 }
 
 func TestTokenConfidentialClientNeedsSecret(t *testing.T) {

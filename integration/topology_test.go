@@ -147,14 +147,7 @@ func TestSplitTopology(t *testing.T) {
 		t.Helper()
 		req, _ := http.NewRequest(http.MethodGet, rsResource, nil)
 		req.Header.Set("Authorization", "Bearer "+access)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		var who map[string]string
-		if resp.StatusCode == http.StatusOK {
-			require.NoError(t, json.NewDecoder(resp.Body).Decode(&who))
-		}
-		return resp.StatusCode, who
+		return callWhoami(t, http.DefaultClient, req)
 	}
 
 	// The token works at the resource server; repeated calls are answered
