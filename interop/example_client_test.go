@@ -2,8 +2,6 @@ package interop
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/url"
 	"os/exec"
 	"strings"
@@ -111,14 +109,7 @@ func TestExampleClient(t *testing.T) {
 		ctx := testContext(t, flowTimeout)
 		resp, err := newBrowser(t).Consent(ctx, authURL, "example-user", browser.Approve)
 		require.NoError(t, err)
-		// The browser follows the redirect to the client's listener.
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, resp.String(), nil)
-		require.NoError(t, err)
-		r, err := newHTTPClient(t).Do(req)
-		require.NoError(t, err)
-		body, _ := io.ReadAll(r.Body)
-		_ = r.Body.Close()
-		assert.Equal(t, http.StatusOK, r.StatusCode, "%s", body)
+		deliver(t, ctx, resp)
 		w := p.wait()
 		assert.Equal(t, "example-user", w.UserID)
 		assert.Equal(t, []string{scopeTools}, w.Scopes)

@@ -8,9 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -273,13 +271,7 @@ func deliver(t *testing.T, ctx context.Context, resp *url.URL) {
 // refresh; upstream_userinfo answers the account's user-info.
 func TestUpstreamTypeScriptSDK(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		requireInterop(t, "TestUpstreamTypeScriptSDK needs Node.js 20 or later (node) in PATH")
-	}
-	if _, err := os.Stat(filepath.Join("ts", "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
-		requireInterop(t, "TestUpstreamTypeScriptSDK needs the npm packages of interop/ts: run `cd interop/ts && npm ci`")
-	}
+	node := tsNode(t, "@modelcontextprotocol/sdk")
 	s, p := startUpstreamServer(t)
 	ctx := testContext(t, 2*flowTimeout)
 	cmd := exec.CommandContext(ctx, node, "client.mjs", "--user-on-stdio", "--call-tool", upstreamUserinfoTool, s.mcpURL)
