@@ -1,6 +1,7 @@
 // Package sdktest is what the tests of the MCP SDK adapters (gosdk, mcpgo)
 // share: a verifier of fixed tokens, a client transport whose token changes
-// within a session, and raw requests to a session.
+// within a session, raw requests to a session, and the operation scope
+// rules both must keep.
 package sdktest
 
 import (
@@ -117,6 +118,53 @@ func Implied(scope string) []string {
 		return []string{"files:write"}
 	}
 	return nil
+}
+
+// OperationScopesAuth is RequireBearerAuth as the adapters' operation
+// scope tests put it in front of an SDK's handler: mcp:tools required,
+// Requirements and Implied, and the tokens "tools" (mcp:tools alone),
+// "write" (with files:write) and "admin" (with files:admin).
+func OperationScopesAuth() func(http.Handler) http.Handler {
+	return bearer.RequireBearerAuth(bearer.Options{
+		Verifier: Verifier{
+			"tools": User("alice", "app", "mcp:tools"),
+			"write": User("alice", "app", "mcp:tools", "files:write"),
+			"admin": User("alice", "app", "mcp:tools", "files:admin"),
+		},
+		RequiredScopes:      []string{"mcp:tools"},
+		Resource:            Resource,
+		ResourceMetadataURL: ResourceMetadataURL,
+		OperationScopes:     Requirements.Scopes,
+		ImpliedScopes:       Implied,
+	})
+}
+
+// RequireOperationScopes runs, through an SDK's own client behind
+// OperationScopesAuth, the per-operation scope rules on tools/call by name,
+// in subtests named client+"/"+rule: call connects as token, calls tool
+// and checks that the answer names the tool, returning the call's error.
+// The calls the rules refuse must fail.
+func RequireOperationScopes(t *testing.T, client string, call func(t *testing.T, token, tool string) error) {
+	t.Helper()
+	for _, tc := range []struct {
+		name, token, tool string
+		ok                bool
+	}{
+		{"tools/call by name: whoami needs only the required scope", "tools", "whoami", true},
+		{"tools/call by name: delete with files:write", "write", "delete", true},
+		{"hierarchy: files:admin implies files:write", "admin", "delete", true},
+		{"tools/call by name: delete without files:write is refused", "tools", "delete", false},
+	} {
+		t.Run(client+"/"+tc.name, func(t *testing.T) {
+			err := call(t, tc.token, tc.tool)
+			switch {
+			case !tc.ok && err == nil:
+				t.Fatalf("calling %s with token %q succeeded, want an error", tc.tool, tc.token)
+			case tc.ok && err != nil:
+				t.Fatalf("calling %s with token %q: %v", tc.tool, tc.token, err)
+			}
+		})
+	}
 }
 
 // CallTool posts one raw tools/call of tool with token in session
