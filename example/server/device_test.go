@@ -300,11 +300,7 @@ func TestDeviceDecisionRefusals(t *testing.T) {
 	resp, body = e.submitDevice(b, f, d.UserCode, "frank", "approve")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 
-	req, err := http.NewRequest(http.MethodPut, e.issuer+"/activate", nil)
-	require.NoError(t, err)
-	resp, _ = fetch(t, b, req)
-	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+	assertPageMethods(t, b, e.issuer+"/activate")
 }
 
 // TestDeviceLookupRateLimit: looking codes up is rate limited per client

@@ -92,6 +92,17 @@ func fetch(t *testing.T, c *http.Client, req *http.Request) (*http.Response, str
 	return resp, string(b)
 }
 
+// assertPageMethods checks that the page at u refuses a method other than
+// GET, HEAD and POST with 405 and an Allow header naming those three.
+func assertPageMethods(t *testing.T, b *http.Client, u string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, u, nil)
+	require.NoError(t, err)
+	resp, _ := fetch(t, b, req)
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+}
+
 func (e *testEnv) get(c *http.Client, u string) (*http.Response, string) {
 	e.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
@@ -290,6 +301,13 @@ func (e *testEnv) token(form url.Values, basic ...string) tokenResponse {
 	return tr
 }
 
+// redeem exchanges a public client's code for tokens.
+func (e *testEnv) redeem(clientID, code, verifier string) tokenResponse {
+	e.t.Helper()
+	return e.token(url.Values{"grant_type": {"authorization_code"}, "client_id": {clientID}, "code": {code},
+		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"}})
+}
+
 // callMCP calls /mcp with a bearer token.
 func (e *testEnv) callMCP(token string) (*http.Response, string) {
 	e.t.Helper()
@@ -394,14 +412,7 @@ func TestFlowPublicClient(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
 	assert.Empty(t, resp.Header.Get("Location"))
 
-	tr := e.token(url.Values{
-		"grant_type":    {"authorization_code"},
-		"client_id":     {clientID},
-		"code":          {code},
-		"code_verifier": {verifier},
-		"redirect_uri":  {testRedirect},
-		"resource":      {e.issuer + "/mcp"},
-	})
+	tr := e.redeem(clientID, code, verifier)
 	assert.Equal(t, "Bearer", tr.TokenType)
 	assert.NotEmpty(t, tr.RefreshToken)
 	assert.Equal(t, scopeTools, tr.Scope)
@@ -529,11 +540,7 @@ func TestConsentErrorPages(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 	assert.Empty(t, resp.Header.Get("Location"))
 
-	req, err := http.NewRequest(http.MethodPut, consentURL, nil)
-	require.NoError(t, err)
-	resp, _ = fetch(t, b, req)
-	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+	assertPageMethods(t, b, consentURL)
 }
 
 func TestClientsFile(t *testing.T) {

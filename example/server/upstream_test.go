@@ -97,14 +97,7 @@ func TestUpstreamSignInFlow(t *testing.T) {
 	require.NotEmpty(t, code, loc.String())
 	assert.Equal(t, "st-up", loc.Query().Get("state"))
 
-	tr := e.token(url.Values{
-		"grant_type":    {"authorization_code"},
-		"client_id":     {clientID},
-		"code":          {code},
-		"code_verifier": {verifier},
-		"redirect_uri":  {testRedirect},
-		"resource":      {e.issuer + "/mcp"},
-	})
+	tr := e.redeem(clientID, code, verifier)
 	who := e.whoami(e.mcpSession(tr.AccessToken), tr.AccessToken, tr.RefreshToken, upstreamtest.AccessToken, p.ClientSecret)
 	assert.Equal(t, whoamiOutput{UserID: p.URL() + "#bob-7", ClientID: clientID, Scopes: []string{scopeTools},
 		Upstream: &upstreamIdentity{Issuer: p.URL(), Subject: "bob-7", Email: "bob@example.com", Name: "Bob"}}, who)
