@@ -2,16 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/upstream/upstreamtest"
 )
 
@@ -273,4 +276,45 @@ func TestAccountPageUpstream(t *testing.T) {
 	grants, err := e.app.oauth.UserGrants(context.Background(), p.URL()+"#bob-7")
 	require.NoError(t, err)
 	assert.Empty(t, grants)
+}
+
+// vaultModel is a MemoryModel that counts the reads of upstream vault
+// entries, and fails them while down is set.
+type vaultModel struct {
+	*mcpoauth.MemoryModel
+	reads atomic.Int64
+	down  atomic.Bool
+}
+
+func (m *vaultModel) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
+	m.reads.Add(1)
+	if m.down.Load() {
+		return nil, errors.New("dial tcp 10.0.0.5:5432: connect: connection refused")
+	}
+	return m.MemoryModel.GetUpstreamToken(ctx, id)
+}
+
+// TestAccountPageUpstreamSession: with -upstream-issuer, a load of the
+// page reads the upstream session (its vault entry) once; a session that
+// cannot be read is a 500, not a page signed out.
+func TestAccountPageUpstreamSession(t *testing.T) {
+	p := upstreamtest.NewProvider(t)
+	m := &vaultModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{})}
+	t.Cleanup(func() { _ = m.Close() })
+	e := newTestEnvWith(t, options{upstreamIssuer: p.URL(), upstreamClientID: p.ClientID, upstreamClientSecret: p.ClientSecret, model: m})
+	b := newBrowser(t)
+	_, page := e.get(b, e.issuer+"/account")
+	link, _ := signInLink(t, page)
+	e.signIn(b, link)
+
+	before := m.reads.Load()
+	resp, page := e.get(b, e.issuer+"/account")
+	require.Equal(t, http.StatusOK, resp.StatusCode, page)
+	assert.Contains(t, page, "Signed in as")
+	assert.Equal(t, int64(1), m.reads.Load()-before, "one read of the session's vault entry")
+
+	m.down.Store(true)
+	resp, page = e.get(b, e.issuer+"/account")
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, page)
+	assert.NotContains(t, page, "10.0.0.5", "the cause goes to the log only")
 }
