@@ -120,16 +120,7 @@ func TestAccountPage(t *testing.T) {
 	b := newBrowser(t)
 	resp, page := e.get(b, e.issuer+"/account")
 	require.Equal(t, http.StatusOK, resp.StatusCode, page)
-	for k, v := range map[string]string{
-		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-		"X-Frame-Options":         "DENY",
-		"Referrer-Policy":         "no-referrer",
-		"X-Content-Type-Options":  "nosniff",
-		"Cache-Control":           "no-store",
-		"Content-Type":            "text/html; charset=utf-8",
-	} {
-		assert.Equal(t, v, resp.Header.Get(k), k)
-	}
+	assertPageHeaders(t, resp, "account page")
 	cookie := resp.Cookies()
 	require.Len(t, cookie, 1)
 	assert.True(t, cookie[0].HttpOnly)

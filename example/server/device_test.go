@@ -62,7 +62,8 @@ func (e *testEnv) submitDevice(b *http.Client, f htmlForm, userCode, user, decis
 	return e.submitForm(b, e.issuer+"/activate", f, url.Values{"user_code": {userCode}, "username": {user}, "decision": {decision}})
 }
 
-// wantPageHeaders are the security headers of every device page response.
+// wantPageHeaders are the security headers of every device and account
+// page response.
 var wantPageHeaders = map[string]string{
 	"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 	"X-Frame-Options":         "DENY",
