@@ -245,9 +245,7 @@ func TestAccountPageUpstream(t *testing.T) {
 	consentURL := e.authorize(b, clientID, challenge, "st")
 	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.submitForm(b, consentURL, f, url.Values{"decision": {"approve"}})
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := seeOther(t, resp, body)
 	tr := e.redeem(clientID, loc.Query().Get("code"), verifier)
 
 	// The approval ended the session: sign in again to see the app.

@@ -92,6 +92,16 @@ func fetch(t *testing.T, c *http.Client, req *http.Request) (*http.Response, str
 	return resp, string(b)
 }
 
+// seeOther checks that a form's answer is a 303 and returns where it sends
+// the browser.
+func seeOther(t *testing.T, resp *http.Response, body string) *url.URL {
+	t.Helper()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	return loc
+}
+
 // assertPageMethods checks that the page at u refuses a method other than
 // GET, HEAD and POST with 405 and an Allow header naming those three.
 func assertPageMethods(t *testing.T, b *http.Client, u string) {
@@ -328,9 +338,7 @@ func (e *testEnv) approve(clientID, challenge, user string) string {
 	consentURL := e.authorize(b, clientID, challenge, "st")
 	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.decide(b, consentURL, f, user, "approve")
-	require.Equal(e.t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(e.t, err)
+	loc := seeOther(e.t, resp, body)
 	code := loc.Query().Get("code")
 	require.NotEmpty(e.t, code, loc.String())
 	return code
@@ -398,9 +406,7 @@ func TestFlowPublicClient(t *testing.T) {
 	assert.Contains(t, cresp.Header.Get("Content-Security-Policy"), "form-action 'self' http://127.0.0.1:8765;")
 
 	resp, body = e.decide(b, consentURL, f, "  alice ", "approve")
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := seeOther(t, resp, body)
 	assert.Equal(t, testRedirect, loc.Scheme+"://"+loc.Host+loc.Path)
 	code := loc.Query().Get("code")
 	require.NotEmpty(t, code)
@@ -460,9 +466,7 @@ func TestFlowDeny(t *testing.T) {
 	f, _, _ := e.openForm(b, consentURL)
 	// Deny needs no sign-in.
 	resp, body := e.decide(b, consentURL, f, "", "deny")
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := seeOther(t, resp, body)
 	assert.Equal(t, testRedirect, loc.Scheme+"://"+loc.Host+loc.Path)
 	assert.Equal(t, "access_denied", loc.Query().Get("error"))
 	assert.Equal(t, "s-deny", loc.Query().Get("state"))

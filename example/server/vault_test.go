@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -30,9 +29,7 @@ func (e *testEnv) upstreamLogin() (string, tokenResponse) {
 	require.Equal(e.t, consentURL, e.signIn(b, link))
 	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.submitForm(b, consentURL, f, url.Values{"decision": {"approve"}})
-	require.Equal(e.t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(e.t, err)
+	loc := seeOther(e.t, resp, body)
 	return clientID, e.redeem(clientID, loc.Query().Get("code"), verifier)
 }
 
