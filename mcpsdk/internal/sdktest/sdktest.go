@@ -74,24 +74,41 @@ func (b *Bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // stream opened by GET, whose end it does not wait for.
 func Request(t testing.TB, method, url, token string, sessionIDs ...string) (*http.Response, string) {
 	t.Helper()
-	var body io.Reader
+	body := ""
 	if method == http.MethodPost {
-		body = strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`)
+		body = `{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`
+	}
+	h := http.Header{}
+	for _, id := range sessionIDs {
+		h.Add("Mcp-Session-Id", id)
+	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return send(t, method, url, body, h)
+}
+
+// send sends one raw streamable HTTP request to url, with body unless it is
+// empty, the headers every request carries, and h. It returns the response
+// and its body, except for an event stream opened by GET, whose end it does
+// not wait for.
+func send(t testing.TB, method, url, body string, h http.Header) (*http.Response, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	for _, id := range sessionIDs {
-		req.Header.Add("Mcp-Session-Id", id)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -174,33 +191,16 @@ func RequireOperationScopes(t *testing.T, client string, call func(t *testing.T,
 func CallTool(t testing.TB, url, token, sessionID, tool, nameHeader string) (*http.Response, string) {
 	t.Helper()
 	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"` + tool + `","arguments":{}}}`
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	req.Header.Set("Mcp-Method", "tools/call")
+	h := http.Header{}
+	h.Set("Mcp-Method", "tools/call")
 	if nameHeader != "" {
-		req.Header.Set("Mcp-Name", nameHeader)
+		h.Set("Mcp-Name", nameHeader)
 	}
 	if sessionID != "" {
-		req.Header.Set("Mcp-Session-Id", sessionID)
+		h.Set("Mcp-Session-Id", sessionID)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	h.Set("Authorization", "Bearer "+token)
+	return send(t, http.MethodPost, url, body, h)
 }
 
 // RequireRawOperationScopes runs, with raw requests in session sessionID as
