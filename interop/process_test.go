@@ -2,6 +2,7 @@ package interop
 
 import (
 	"bufio"
+	"context"
 	"fmt"
 	"io"
 	"os/exec"
@@ -9,6 +10,9 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/interop/output"
+	"github.com/stretchr/testify/require"
 )
 
 // process is a server the tests run as its own process (the example server,
@@ -90,5 +94,56 @@ func (p *process) stop(t *testing.T) {
 	}
 	if d := time.Since(start); d > time.Second {
 		t.Logf("%s took %s to stop", p.name, d.Round(time.Millisecond))
+	}
+}
+
+// command is a client under test run as its own process (the example
+// client, client.mjs): its stdout kept, its stderr followed line by line.
+// It is killed when the test ends if it still runs, and its output is
+// logged if the test failed.
+type command struct {
+	name   string
+	stdout *output.Buffer
+	stderr *output.Lines
+	// done has Wait's error; who takes it puts it back.
+	done chan error
+}
+
+// startCommand starts cmd, whose Stdout and Stderr must be unset, as the
+// command name ("client.mjs").
+func startCommand(t *testing.T, name string, cmd *exec.Cmd) *command {
+	t.Helper()
+	c := &command{name: name, stdout: &output.Buffer{}, done: make(chan error, 1)}
+	cmd.Stdout = c.stdout
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	cmd.WaitDelay = 5 * time.Second
+	require.NoError(t, cmd.Start())
+	c.stderr = output.Follow(stderr)
+	go func() { c.done <- cmd.Wait() }()
+	t.Cleanup(func() {
+		select {
+		case err := <-c.done:
+			c.done <- err
+		default:
+			_ = cmd.Process.Kill() // a failed test left it waiting
+		}
+		<-c.done
+		if t.Failed() {
+			t.Logf("%s stderr:\n%s\nstdout:\n%s", name, c.stderr, c.stdout)
+		}
+	})
+	return c
+}
+
+// exited waits, while ctx lasts, for the command to exit successfully.
+func (c *command) exited(t *testing.T, ctx context.Context) {
+	t.Helper()
+	select {
+	case err := <-c.done:
+		c.done <- err
+		require.NoError(t, err, "%s: %s", c.name, c.stdout)
+	case <-ctx.Done():
+		t.Fatalf("%s did not finish: %v", c.name, ctx.Err())
 	}
 }
