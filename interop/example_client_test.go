@@ -2,28 +2,22 @@ package interop
 
 import (
 	"encoding/json"
-	"io"
-	"net/http"
 	"net/url"
 	"os/exec"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth/interop/browser"
-	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // clientProcess is a run of the example client as its own process, its
 // stderr (the prompts) readable line by line.
 type clientProcess struct {
-	t      *testing.T
-	stderr *output.Lines
-	stdout *output.Buffer
-	done   chan error
+	t *testing.T
+	*command
 }
 
 // startClient runs example/client with args against the example server.
@@ -32,27 +26,7 @@ func startClient(t *testing.T, args ...string) *clientProcess {
 	bin := binary(t, "example/client")
 	ctx := testContext(t, flowTimeout)
 	cmd := exec.CommandContext(ctx, bin, append([]string{"-no-browser", "-timeout", "60s"}, args...)...)
-	p := &clientProcess{t: t, stdout: &output.Buffer{}, done: make(chan error, 1)}
-	cmd.Stdout = p.stdout
-	stderr, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	cmd.WaitDelay = 5 * time.Second
-	require.NoError(t, cmd.Start())
-	p.stderr = output.Follow(stderr)
-	go func() { p.done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case err := <-p.done:
-			p.done <- err
-		default:
-			_ = cmd.Process.Kill() // a failed test left it waiting
-		}
-		<-p.done
-		if t.Failed() {
-			t.Logf("example client stderr:\n%s\nstdout:\n%s", p.stderr, p.stdout)
-		}
-	})
-	return p
+	return &clientProcess{t: t, command: startCommand(t, "the example client", cmd)}
 }
 
 // waitLine returns the first stderr line (trimmed) starting with prefix.
@@ -64,13 +38,7 @@ func (p *clientProcess) waitLine(prefix string) string {
 // wait waits for the client to exit and returns whoami's answer.
 func (p *clientProcess) wait() whoamiResult {
 	p.t.Helper()
-	select {
-	case err := <-p.done:
-		p.done <- err
-		require.NoError(p.t, err)
-	case <-time.After(flowTimeout):
-		p.t.Fatal("the example client did not finish")
-	}
+	p.exited(p.t, testContext(p.t, flowTimeout))
 	out := p.stdout.String()
 	assert.Contains(p.t, out, "tools:\n")
 	assert.Contains(p.t, out, "\n  whoami: ")
@@ -111,14 +79,7 @@ func TestExampleClient(t *testing.T) {
 		ctx := testContext(t, flowTimeout)
 		resp, err := newBrowser(t).Consent(ctx, authURL, "example-user", browser.Approve)
 		require.NoError(t, err)
-		// The browser follows the redirect to the client's listener.
-		req, err := http.NewRequestWithContext(ctx, http.MethodGet, resp.String(), nil)
-		require.NoError(t, err)
-		r, err := newHTTPClient(t).Do(req)
-		require.NoError(t, err)
-		body, _ := io.ReadAll(r.Body)
-		_ = r.Body.Close()
-		assert.Equal(t, http.StatusOK, r.StatusCode, "%s", body)
+		deliver(t, ctx, resp)
 		w := p.wait()
 		assert.Equal(t, "example-user", w.UserID)
 		assert.Equal(t, []string{scopeTools}, w.Scopes)

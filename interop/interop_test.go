@@ -194,13 +194,7 @@ func bearerTransport(ctx context.Context, mcpURL string, src oauth2.TokenSource)
 // tools/list and whoami, then a forced refresh and whoami again.
 func TestTypeScriptSDK(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		requireInterop(t, "TestTypeScriptSDK needs Node.js 20 or later (node) in PATH")
-	}
-	if _, err := os.Stat(filepath.Join("ts", "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
-		requireInterop(t, "TestTypeScriptSDK needs the npm packages of interop/ts: run `cd interop/ts && npm ci`")
-	}
+	node := tsNode(t, "@modelcontextprotocol/sdk")
 	for name, issuerPath := range map[string]string{"issuer at the root": "", "issuer with a path": "/tenant1"} {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
@@ -212,14 +206,7 @@ func TestTypeScriptSDK(t *testing.T) {
 func testTypeScriptSDK(t *testing.T, node, issuerPath string) {
 	s := startServerAt(t, issuerPath)
 	ctx := testContext(t, 2*flowTimeout)
-	cmd := exec.CommandContext(ctx, node, "client.mjs", s.mcpURL)
-	cmd.Dir = "ts"
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
-	t.Logf("client.mjs stderr:\n%s", stderr.String())
-	require.NoError(t, runErr, "client.mjs: %s", stdout.String())
+	stdout, _ := runScript(t, ctx, node, nil, "client.mjs", s.mcpURL)
 
 	var sum struct {
 		OK                      bool              `json:"ok"`
@@ -266,7 +253,7 @@ func testTypeScriptSDK(t *testing.T, node, issuerPath string) {
 			WWWAuthenticate string `json:"www_authenticate"`
 		} `json:"errors"`
 	}
-	decodeLastLine(t, stdout.Bytes(), &sum, "client.mjs")
+	decodeLastLine(t, stdout, &sum, "client.mjs")
 	require.True(t, sum.OK, sum.Error)
 
 	assert.True(t, sum.UnauthorizedFirst)
@@ -639,6 +626,41 @@ func mcpStatus(t *testing.T, ctx context.Context, mcpURL, token string) int {
 	_, _ = io.Copy(io.Discard, resp.Body)
 	_ = resp.Body.Close()
 	return resp.StatusCode
+}
+
+// tsNode returns the node in PATH that runs the scripts of interop/ts. It
+// skips (or fails under MCPOAUTH_REQUIRE_INTEROP=1) the test without one,
+// or without the npm package pkg ("oauth4webapi") the test's script needs.
+func tsNode(t *testing.T, pkg string) string {
+	t.Helper()
+	node, err := exec.LookPath("node")
+	if err != nil {
+		requireInterop(t, t.Name()+" needs Node.js 20 or later (node) in PATH")
+	}
+	if _, err := os.Stat(filepath.Join("ts", "node_modules", filepath.FromSlash(pkg), "package.json")); err != nil {
+		requireInterop(t, t.Name()+" needs the npm packages of interop/ts: run `cd interop/ts && npm ci`")
+	}
+	return node
+}
+
+// runScript runs the script of interop/ts with args, and stdin on its
+// standard input unless it is nil. It logs the script's stderr and returns
+// its output; the test fails if the script does.
+func runScript(t *testing.T, ctx context.Context, node string, stdin []byte, script string, args ...string) (stdout, stderr []byte) {
+	t.Helper()
+	start := time.Now()
+	cmd := exec.CommandContext(ctx, node, append([]string{script}, args...)...)
+	cmd.Dir = "ts"
+	var out, errOut bytes.Buffer
+	if stdin != nil {
+		cmd.Stdin = bytes.NewReader(stdin)
+	}
+	cmd.Stdout, cmd.Stderr = &out, &errOut
+	cmd.WaitDelay = 5 * time.Second
+	runErr := cmd.Run()
+	t.Logf("%s (%s) stderr:\n%s", script, time.Since(start).Round(time.Millisecond), errOut.String())
+	require.NoError(t, runErr, "%s: %s", script, out.String())
+	return out.Bytes(), errOut.Bytes()
 }
 
 // decodeLastLine decodes the JSON summary a Node script prints as its last

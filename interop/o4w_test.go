@@ -1,17 +1,14 @@
 package interop
 
 import (
-	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
@@ -26,13 +23,7 @@ import (
 // the MCP endpoint then accepts the token.
 func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		requireInterop(t, "TestOAuth4WebAPIPrivateKeyJWT needs Node.js 20 or later (node) in PATH")
-	}
-	if _, err := os.Stat(filepath.Join("ts", "node_modules", "oauth4webapi", "package.json")); err != nil {
-		requireInterop(t, "TestOAuth4WebAPIPrivateKeyJWT needs the npm packages of interop/ts: run `cd interop/ts && npm ci`")
-	}
+	node := tsNode(t, "oauth4webapi")
 
 	const clientID, kid = "interop-o4w", "o4w-key-1"
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
@@ -59,16 +50,7 @@ func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 	require.NoError(t, err)
 	tokenFile := filepath.Join(t.TempDir(), "token")
 	ctx := testContext(t, flowTimeout)
-	start := time.Now()
-	cmd := exec.CommandContext(ctx, node, "o4w.mjs", s.issuer, s.mcpURL, tokenFile)
-	cmd.Dir = "ts"
-	var stdout, stderr bytes.Buffer
-	cmd.Stdin = bytes.NewReader(stdin)
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
-	t.Logf("o4w.mjs (%s) stderr:\n%s", time.Since(start).Round(time.Millisecond), stderr.String())
-	require.NoError(t, runErr, "o4w.mjs: %s", stdout.String())
+	stdout, stderr := runScript(t, ctx, node, stdin, "o4w.mjs", s.issuer, s.mcpURL, tokenFile)
 
 	var sum struct {
 		OK              bool     `json:"ok"`
@@ -107,7 +89,7 @@ func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 			HasJTI   bool   `json:"has_jti"`
 		} `json:"claims"`
 	}
-	decodeLastLine(t, stdout.Bytes(), &sum, "o4w.mjs")
+	decodeLastLine(t, stdout, &sum, "o4w.mjs")
 	require.True(t, sum.OK, sum.Error)
 
 	// Discovery.
@@ -144,7 +126,7 @@ func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 	// The MCP endpoint accepts the token.
 	token, err := os.ReadFile(tokenFile)
 	require.NoError(t, err)
-	require.NotContains(t, stdout.String()+stderr.String(), string(token), "the script never prints the token")
+	require.NotContains(t, string(stdout)+string(stderr), string(token), "the script never prints the token")
 	assert.NotContains(t, s.logs.String(), string(token), "the server never logs the token")
 	_, w := callWhoami(t, ctx, bearerTransport(ctx, s.mcpURL, oauth2.StaticTokenSource(&oauth2.Token{AccessToken: string(token), TokenType: "Bearer"})))
 	assert.Equal(t, whoamiResult{UserID: "", ClientID: clientID, Scopes: []string{scopeTools}}, w)
@@ -158,23 +140,10 @@ func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 // as Bearer, and refreshes with a proof of the same key.
 func TestOAuth4WebAPIDPoP(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		requireInterop(t, "TestOAuth4WebAPIDPoP needs Node.js 20 or later (node) in PATH")
-	}
-	if _, err := os.Stat(filepath.Join("ts", "node_modules", "oauth4webapi", "package.json")); err != nil {
-		requireInterop(t, "TestOAuth4WebAPIDPoP needs the npm packages of interop/ts: run `cd interop/ts && npm ci`")
-	}
+	node := tsNode(t, "oauth4webapi")
 	s := startServer(t)
 	ctx := testContext(t, flowTimeout)
-	cmd := exec.CommandContext(ctx, node, "o4w_dpop.mjs", s.issuer, s.mcpURL)
-	cmd.Dir = "ts"
-	var stdout, stderr bytes.Buffer
-	cmd.Stdout, cmd.Stderr = &stdout, &stderr
-	cmd.WaitDelay = 5 * time.Second
-	runErr := cmd.Run()
-	t.Logf("o4w_dpop.mjs stderr:\n%s", stderr.String())
-	require.NoError(t, runErr, "o4w_dpop.mjs: %s", stdout.String())
+	stdout, _ := runScript(t, ctx, node, nil, "o4w_dpop.mjs", s.issuer, s.mcpURL)
 	var sum struct {
 		OK              bool     `json:"ok"`
 		Error           string   `json:"error"`
@@ -191,7 +160,7 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 		RefreshedTokenType    string `json:"refreshed_token_type"`
 		MCPStatusAfterRefresh int    `json:"mcp_status_after_refresh"`
 	}
-	decodeLastLine(t, stdout.Bytes(), &sum, "o4w_dpop.mjs")
+	decodeLastLine(t, stdout, &sum, "o4w_dpop.mjs")
 	require.True(t, sum.OK, sum.Error)
 	assert.Contains(t, sum.Algs, "ES256")
 	assert.Equal(t, 1, sum.NonceChallenges.Token, "the first token request is asked for a nonce")

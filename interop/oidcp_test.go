@@ -1,7 +1,6 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
@@ -14,7 +13,6 @@ import (
 	"regexp"
 	"strconv"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -104,70 +102,25 @@ func startOIDCProvider(t *testing.T, redirectURI string) *oidcProvider {
 	// before its cleanup, the pipe closes and the provider exits.
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	stdout, err := cmd.StdoutPipe()
+	proc, err := startProcess("oidc-provider", cmd)
 	require.NoError(t, err)
-	cmd.WaitDelay = stopTimeout
-	require.NoError(t, cmd.Start())
-	exited := make(chan error, 1)
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { exited <- cmd.Wait() }()
-	stopped := false
-	stop := func() {
-		if stopped {
-			return
-		}
-		stopped = true
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			t.Errorf("oidc-provider did not stop within %s of SIGTERM; killed", stopTimeout)
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		_ = stdin.Close()
-	}
 	t.Cleanup(func() {
-		stop()
+		proc.stop(t)
+		_ = stdin.Close()
 		if t.Failed() {
 			t.Logf("oidc-provider logs:\n%s", p.logs)
 		}
 	})
 
 	started := time.Now()
-	timeout := time.NewTimer(startTimeout)
-	defer timeout.Stop()
-	for {
-		select {
-		case line := <-lines:
-			m := oidcReadyLine.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			u, err := url.Parse(m[1])
-			require.NoError(t, err, "ready line %q", line)
-			require.Equal(t, "127.0.0.1", u.Hostname(), "loopback only")
-			p.issuer = m[1]
-			t.Logf("oidc-provider at %s (started in %s)", p.issuer, time.Since(started).Round(time.Millisecond))
-			return p
-		case err := <-exited:
-			exited <- err
-			t.Fatalf("oidc-provider exited (%v) before it was ready:\n%s", err, p.logs)
-		case <-timeout.C:
-			stop()
-			t.Fatalf("oidc-provider was not ready within %s:\n%s", startTimeout, p.logs)
-		}
-	}
+	m, err := proc.waitReady(t, oidcReadyLine, p.logs)
+	require.NoError(t, err)
+	u, err := url.Parse(m[1])
+	require.NoError(t, err, "ready line %q", m[0])
+	require.Equal(t, "127.0.0.1", u.Hostname(), "loopback only")
+	p.issuer = m[1]
+	t.Logf("oidc-provider at %s (started in %s)", p.issuer, time.Since(started).Round(time.Millisecond))
+	return p
 }
 
 // startUpstreamServer starts oidc-provider and the example server signing

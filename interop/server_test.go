@@ -1,11 +1,9 @@
 package interop
 
 import (
-	"bufio"
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"net"
 	"os"
 	"os/exec"
@@ -14,7 +12,6 @@ import (
 	"strconv"
 	"strings"
 	"sync"
-	"syscall"
 	"testing"
 	"time"
 
@@ -147,74 +144,29 @@ func tryStartServer(t *testing.T, bin string, port int, issuerPath string, args 
 	logs := &output.Buffer{}
 	cmd := exec.Command(bin, append([]string{"-addr", addr, "-issuer", issuer}, args...)...)
 	cmd.Stderr = logs
-	stdout, err := cmd.StdoutPipe()
+	proc, err := startProcess("the example server", cmd)
 	if err != nil {
 		return nil, err
 	}
-	cmd.WaitDelay = stopTimeout
-	if err := cmd.Start(); err != nil {
+	started := time.Now()
+	m, err := proc.waitReady(t, issuerLine, logs)
+	if err != nil {
 		return nil, err
 	}
-	exited := make(chan error, 1)
-	lines := make(chan string, 16)
-	go func() {
-		sc := bufio.NewScanner(stdout)
-		for sc.Scan() {
-			select {
-			case lines <- sc.Text():
-			default:
-			}
-		}
-		_, _ = io.Copy(io.Discard, stdout)
-	}()
-	go func() { exited <- cmd.Wait() }()
-	stop := func() {
-		start := time.Now()
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		select {
-		case <-exited:
-		case <-time.After(stopTimeout):
-			t.Errorf("the example server did not stop within %s of SIGTERM; killed", stopTimeout)
-			_ = cmd.Process.Kill()
-			<-exited
-		}
-		if d := time.Since(start); d > time.Second {
-			t.Logf("the example server took %s to stop", d.Round(time.Millisecond))
-		}
+	if m[1] != issuer || m[2] != issuer+"/mcp" {
+		proc.stop(t)
+		return nil, fmt.Errorf("the server announced issuer %s and MCP endpoint %s, want %s and %s/mcp", m[1], m[2], issuer, issuer)
 	}
-
-	started := time.Now()
-	timeout := time.NewTimer(startTimeout)
-	defer timeout.Stop()
-	for {
-		select {
-		case line := <-lines:
-			m := issuerLine.FindStringSubmatch(line)
-			if m == nil {
-				continue
-			}
-			if m[1] != issuer || m[2] != issuer+"/mcp" {
-				stop()
-				return nil, fmt.Errorf("the server announced issuer %s and MCP endpoint %s, want %s and %s/mcp", m[1], m[2], issuer, issuer)
-			}
-			if d := time.Since(started); d > time.Second {
-				t.Logf("the example server took %s to start", d.Round(time.Millisecond))
-			}
-			s := &exampleServer{issuer: issuer, mcpURL: issuer + "/mcp", logs: logs}
-			t.Cleanup(func() {
-				stop()
-				if t.Failed() {
-					t.Logf("example server logs:\n%s", logs)
-				}
-			})
-			return s, nil
-		case err := <-exited:
-			return nil, fmt.Errorf("the server exited (%v) before listening:\n%s", err, logs)
-		case <-timeout.C:
-			stop()
-			return nil, fmt.Errorf("the server did not announce its issuer within %s:\n%s", startTimeout, logs)
-		}
+	if d := time.Since(started); d > time.Second {
+		t.Logf("the example server took %s to start", d.Round(time.Millisecond))
 	}
+	t.Cleanup(func() {
+		proc.stop(t)
+		if t.Failed() {
+			t.Logf("example server logs:\n%s", logs)
+		}
+	})
+	return &exampleServer{issuer: issuer, mcpURL: issuer + "/mcp", logs: logs}, nil
 }
 
 // writeClients writes a -clients file.

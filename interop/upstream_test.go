@@ -8,9 +8,7 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"net/url"
-	"os"
 	"os/exec"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
@@ -23,7 +21,6 @@ import (
 
 	"github.com/mcpoauth/mcpoauth/interop/browser"
 	"github.com/mcpoauth/mcpoauth/interop/chromium"
-	"github.com/mcpoauth/mcpoauth/interop/output"
 )
 
 // The upstream sign-in interop (issue 15): the example server runs with
@@ -160,6 +157,20 @@ func (u *upstreamUser) consent(ctx context.Context, authURL string) (*browser.Pa
 	return signedIn, decided.Redirect, nil
 }
 
+// signInFirst plays the user, signed in nowhere yet, on the authorization
+// request authURL to the example server s: consent, going through the
+// provider's login and consent pages; it checks the consent page names
+// the user after the sign-in and returns the authorization response.
+func signInFirst(t *testing.T, ctx context.Context, s *exampleServer, p *oidcProvider, authURL string) *url.URL {
+	t.Helper()
+	u := newUpstreamUser(t, p, s.issuer)
+	signedIn, resp, err := u.consent(ctx, authURL)
+	require.NoError(t, err)
+	assert.Equal(t, []string{"login", "consent"}, u.prompts)
+	assertSignedIn(t, p, string(signedIn.Body))
+	return resp
+}
+
 // assertSignedIn checks the consent page after the sign-in names the
 // upstream user by email. oidc-provider puts the email and profile claims
 // in the ID token only when no access token is issued (conformIdTokenClaims,
@@ -234,11 +245,7 @@ func TestUpstreamExampleClient(t *testing.T) {
 	c := startClient(t, "-url", s.mcpURL)
 	authURL := c.waitLine(s.issuer + "/authorize?")
 	ctx := testContext(t, flowTimeout)
-	u := newUpstreamUser(t, p, s.issuer)
-	signedIn, resp, err := u.consent(ctx, authURL)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"login", "consent"}, u.prompts)
-	assertSignedIn(t, p, string(signedIn.Body))
+	resp := signInFirst(t, ctx, s, p, authURL)
 	deliver(t, ctx, resp)
 	w := c.wait()
 	assert.Equal(t, p.userID(), w.UserID)
@@ -273,58 +280,23 @@ func deliver(t *testing.T, ctx context.Context, resp *url.URL) {
 // refresh; upstream_userinfo answers the account's user-info.
 func TestUpstreamTypeScriptSDK(t *testing.T) {
 	t.Parallel()
-	node, err := exec.LookPath("node")
-	if err != nil {
-		requireInterop(t, "TestUpstreamTypeScriptSDK needs Node.js 20 or later (node) in PATH")
-	}
-	if _, err := os.Stat(filepath.Join("ts", "node_modules", "@modelcontextprotocol", "sdk", "package.json")); err != nil {
-		requireInterop(t, "TestUpstreamTypeScriptSDK needs the npm packages of interop/ts: run `cd interop/ts && npm ci`")
-	}
+	node := tsNode(t, "@modelcontextprotocol/sdk")
 	s, p := startUpstreamServer(t)
 	ctx := testContext(t, 2*flowTimeout)
 	cmd := exec.CommandContext(ctx, node, "client.mjs", "--user-on-stdio", "--call-tool", upstreamUserinfoTool, s.mcpURL)
 	cmd.Dir = "ts"
-	stdout := &output.Buffer{}
-	cmd.Stdout = stdout
 	stdin, err := cmd.StdinPipe()
 	require.NoError(t, err)
-	stderrPipe, err := cmd.StderrPipe()
-	require.NoError(t, err)
-	cmd.WaitDelay = 5 * time.Second
-	require.NoError(t, cmd.Start())
-	stderr := output.Follow(stderrPipe)
-	done := make(chan error, 1)
-	go func() { done <- cmd.Wait() }()
-	t.Cleanup(func() {
-		select {
-		case <-done:
-		default:
-			_ = cmd.Process.Kill() // a failed test left it waiting
-			<-done
-		}
-		if t.Failed() {
-			t.Logf("client.mjs stderr:\n%s\nstdout:\n%s", stderr, stdout)
-		}
-	})
+	c := startCommand(t, "client.mjs", cmd)
 
-	line := stderr.WaitLine(t, "[client.mjs] authorize: ", flowTimeout)
+	line := c.stderr.WaitLine(t, "[client.mjs] authorize: ", flowTimeout)
 	authURL := strings.TrimPrefix(line, "[client.mjs] authorize: ")
-	u := newUpstreamUser(t, p, s.issuer)
-	signedIn, resp, err := u.consent(ctx, authURL)
-	require.NoError(t, err)
-	assert.Equal(t, []string{"login", "consent"}, u.prompts)
-	assertSignedIn(t, p, string(signedIn.Body))
+	resp := signInFirst(t, ctx, s, p, authURL)
 	_, err = io.WriteString(stdin, resp.String()+"\n")
 	require.NoError(t, err)
 	require.NoError(t, stdin.Close())
 
-	select {
-	case err := <-done:
-		done <- err
-		require.NoError(t, err, "client.mjs: %s", stdout)
-	case <-ctx.Done():
-		t.Fatalf("client.mjs did not finish: %v", ctx.Err())
-	}
+	c.exited(t, ctx)
 	var sum struct {
 		OK                    bool     `json:"ok"`
 		Error                 string   `json:"error"`
@@ -342,7 +314,7 @@ func TestUpstreamTypeScriptSDK(t *testing.T) {
 			Struct  json.RawMessage `json:"structured"`
 		} `json:"called_tools"`
 	}
-	decodeLastLine(t, []byte(stdout.String()), &sum, "client.mjs")
+	decodeLastLine(t, []byte(c.stdout.String()), &sum, "client.mjs")
 	require.True(t, sum.OK, sum.Error)
 	assert.Equal(t, s.issuer, sum.AuthorizationResponse.Iss)
 	assert.True(t, sum.AuthorizationResponse.StateOK)

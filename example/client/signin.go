@@ -97,6 +97,23 @@ type registeredClient struct {
 	style      oauth2.AuthStyle
 }
 
+// config is the x/oauth2 configuration of the client at the discovered
+// authorization server, with redirectURI ("" for the device flow).
+func (rc *registeredClient) config(d *discovery, redirectURI string) *oauth2.Config {
+	return &oauth2.Config{
+		ClientID:     rc.id,
+		ClientSecret: rc.secret,
+		Endpoint: oauth2.Endpoint{
+			AuthURL:       d.as.AuthorizationEndpoint,
+			DeviceAuthURL: d.as.DeviceAuthorizationEndpoint,
+			TokenURL:      d.as.TokenEndpoint,
+			AuthStyle:     rc.style,
+		},
+		RedirectURL: redirectURI,
+		Scopes:      d.scopes,
+	}
+}
+
 // clientFor returns the pre-registered client of -client-id, or registers a
 // public native client (RFC 7591) for the given grant types and redirect URI.
 func (c *client) clientFor(ctx context.Context, d *discovery, redirectURI string, grantTypes []string) (*registeredClient, error) {
@@ -223,17 +240,7 @@ func (c *client) authorizationCode(ctx context.Context, d *discovery) (oauth2.To
 	if err != nil {
 		return nil, err
 	}
-	cfg := &oauth2.Config{
-		ClientID:     rc.id,
-		ClientSecret: rc.secret,
-		Endpoint: oauth2.Endpoint{
-			AuthURL:   d.as.AuthorizationEndpoint,
-			TokenURL:  d.as.TokenEndpoint,
-			AuthStyle: rc.style,
-		},
-		RedirectURL: redirectURI,
-		Scopes:      d.scopes,
-	}
+	cfg := rc.config(d, redirectURI)
 	verifier := oauth2.GenerateVerifier()
 	authURL := cfg.AuthCodeURL(state,
 		oauth2.S256ChallengeOption(verifier),
@@ -243,11 +250,7 @@ func (c *client) authorizationCode(ctx context.Context, d *discovery) (oauth2.To
 	}
 
 	c.logf("Open this URL in your browser to sign in:\n\n  %s\n", authURL)
-	if !c.opts.noBrowser {
-		if err := c.openBrowser(ctx, authURL); err != nil {
-			c.logf("(could not open a browser: %v)", err)
-		}
-	}
+	c.offerBrowser(ctx, authURL)
 	c.logf("waiting for the browser to come back to %s ...", redirectURI)
 	var res callbackResult
 	select {
@@ -334,16 +337,7 @@ func (c *client) deviceFlow(ctx context.Context, d *discovery) (oauth2.TokenSour
 	if err != nil {
 		return nil, err
 	}
-	cfg := &oauth2.Config{
-		ClientID:     rc.id,
-		ClientSecret: rc.secret,
-		Endpoint: oauth2.Endpoint{
-			DeviceAuthURL: d.as.DeviceAuthorizationEndpoint,
-			TokenURL:      d.as.TokenEndpoint,
-			AuthStyle:     rc.style,
-		},
-		Scopes: d.scopes,
-	}
+	cfg := rc.config(d, "")
 	da, err := cfg.DeviceAuth(ctx, oauth2.SetAuthURLParam("resource", d.resource))
 	if err != nil {
 		return nil, tokenError("device authorization request", err)
@@ -357,11 +351,7 @@ func (c *client) deviceFlow(ctx context.Context, d *discovery) (oauth2.TokenSour
 		}
 		c.logf("To sign in, open this URL on any device:\n\n  %s\n\nor go to %s and enter the code %s\n",
 			da.VerificationURIComplete, da.VerificationURI, clean(da.UserCode))
-		if !c.opts.noBrowser {
-			if err := c.openBrowser(ctx, da.VerificationURIComplete); err != nil {
-				c.logf("(could not open a browser: %v)", err)
-			}
-		}
+		c.offerBrowser(ctx, da.VerificationURIComplete)
 	} else {
 		c.logf("To sign in, go to this URL on any device:\n\n  %s\n\nand enter the code %s\n", da.VerificationURI, clean(da.UserCode))
 	}
@@ -396,6 +386,17 @@ func (c *client) clientCredentials(ctx context.Context, d *discovery) (oauth2.To
 	}
 	c.describeToken(tok)
 	return oauth2.ReuseTokenSource(tok, src), nil
+}
+
+// offerBrowser opens u, a URL printed for the user, in their browser unless
+// -no-browser says not to; a failure is only mentioned.
+func (c *client) offerBrowser(ctx context.Context, u string) {
+	if c.opts.noBrowser {
+		return
+	}
+	if err := c.openBrowser(ctx, u); err != nil {
+		c.logf("(could not open a browser: %v)", err)
+	}
 }
 
 // openBrowser opens u in the user's browser, best effort: the URL has been

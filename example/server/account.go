@@ -108,7 +108,7 @@ type accountHandler struct {
 
 // newAccountHandler serves the connected apps page at path; secure says
 // the issuer is https.
-func newAccountHandler(srv *mcpoauth.OAuthServer, path string, secure bool, signIn *upstreamSignIn, logger *slog.Logger) (*accountHandler, error) {
+func newAccountHandler(srv *mcpoauth.OAuthServer, path string, secure bool, signIn *upstreamSignIn, logger *slog.Logger) *accountHandler {
 	h := &accountHandler{srv: srv, path: path, signIn: signIn, logger: logger, secure: secure,
 		cookieName: "mcpoauth-account", cookieKey: make([]byte, 32), csrfKey: make([]byte, 32)}
 	if secure {
@@ -116,13 +116,9 @@ func newAccountHandler(srv *mcpoauth.OAuthServer, path string, secure bool, sign
 		// a plain-http page can plant the cookie.
 		h.cookieName = "__Host-" + h.cookieName
 	}
-	if _, err := rand.Read(h.cookieKey); err != nil {
-		return nil, err
-	}
-	if _, err := rand.Read(h.csrfKey); err != nil {
-		return nil, err
-	}
-	return h, nil
+	rand.Read(h.cookieKey) // crypto/rand.Read never fails
+	rand.Read(h.csrfKey)
+	return h
 }
 
 func (h *accountHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -207,18 +203,28 @@ func (h *accountHandler) csrfToken(s accountSession, user string) string {
 	return base64.RawURLEncoding.EncodeToString(h.mac(h.csrfKey, s.SID+"\x00"+user))
 }
 
-// user returns who is signed in: the upstream session's user, or the demo
-// session's. refused says the upstream provider's user may not use this
-// server (Options.Allow).
-func (h *accountHandler) user(r *http.Request, s accountSession) (user string, refused bool, err error) {
+// user returns who is signed in: the upstream session's user (as GetUser
+// answers), or the demo session's. With an upstream, view is the page's
+// view of its sign-in, from the same read of the upstream session. refused
+// says the upstream provider's user may not use this server
+// (Options.Allow).
+func (h *accountHandler) user(r *http.Request, s accountSession) (user string, view *signInView, refused bool, err error) {
 	if h.signIn == nil {
-		return s.User, false, nil
+		return s.User, nil, false, nil
 	}
+	id, err := h.signIn.Identity(r)
+	view = h.signIn.viewOf(r, id, err)
+	switch {
+	case err == nil:
+		return id.UserID(), view, false, nil
+	case errors.Is(err, mcpoauth.ErrAccessDenied):
+		return "", view, true, nil
+	}
+	// Nobody is signed in, or the session could not be read (its vault
+	// entry): Identity's error does not say which, GetUser does. Without a
+	// session cookie it reads no storage.
 	user, err = h.signIn.GetUser(r)
-	if errors.Is(err, mcpoauth.ErrAccessDenied) {
-		return "", true, nil
-	}
-	return user, false, err
+	return user, view, false, err
 }
 
 func (h *accountHandler) show(w http.ResponseWriter, r *http.Request) {
@@ -226,7 +232,7 @@ func (h *accountHandler) show(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		s = h.startSession(w, "")
 	}
-	user, _, err := h.user(r, s)
+	user, view, _, err := h.user(r, s)
 	if err != nil {
 		h.fail(w, r, "account page: sign-in session", err)
 		return
@@ -239,10 +245,10 @@ func (h *accountHandler) show(w http.ResponseWriter, r *http.Request) {
 		FieldAction: accountFieldAction, FieldCSRF: accountFieldCSRF, FieldGrantID: accountFieldGrantID,
 		SignInAction: actionSignIn, SignOutAction: actionSignOut, Revoke: actionRevoke,
 	}
-	if h.signIn != nil {
-		page.SignIn = h.signIn.view(r) // the link back here after signing in
-		if page.SignIn.User != "" {
-			page.User = page.SignIn.User // the email, when the provider gave one
+	if view != nil {
+		page.SignIn = view // the link back here after signing in
+		if view.User != "" {
+			page.User = view.User // the email, when the provider gave one
 		}
 	}
 	if r.URL.Query().Get("revoked") == "1" {
@@ -315,7 +321,7 @@ func (h *accountHandler) post(w http.ResponseWriter, r *http.Request) {
 		renderError(w, http.StatusForbidden, "Your session has expired", "Open the account page again and retry.", h.logger, r)
 		return
 	}
-	user, refused, err := h.user(r, s)
+	user, _, refused, err := h.user(r, s)
 	if err != nil {
 		h.fail(w, r, "account page: sign-in session", err)
 		return

@@ -2,16 +2,19 @@ package main
 
 import (
 	"context"
+	"errors"
 	"html"
 	"net/http"
 	"net/url"
 	"regexp"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/upstream/upstreamtest"
 )
 
@@ -117,16 +120,7 @@ func TestAccountPage(t *testing.T) {
 	b := newBrowser(t)
 	resp, page := e.get(b, e.issuer+"/account")
 	require.Equal(t, http.StatusOK, resp.StatusCode, page)
-	for k, v := range map[string]string{
-		"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-		"X-Frame-Options":         "DENY",
-		"Referrer-Policy":         "no-referrer",
-		"X-Content-Type-Options":  "nosniff",
-		"Cache-Control":           "no-store",
-		"Content-Type":            "text/html; charset=utf-8",
-	} {
-		assert.Equal(t, v, resp.Header.Get(k), k)
-	}
+	assertPageHeaders(t, resp, "account page")
 	cookie := resp.Cookies()
 	require.Len(t, cookie, 1)
 	assert.True(t, cookie[0].HttpOnly)
@@ -220,11 +214,7 @@ func TestAccountPage(t *testing.T) {
 	resp, body = e.postAccount(forged, revokeNotes, nil)
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 
-	req, err := http.NewRequest(http.MethodPut, e.issuer+"/account", nil)
-	require.NoError(t, err)
-	resp, _ = fetch(t, b, req)
-	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+	assertPageMethods(t, b, e.issuer+"/account")
 
 	// The grant ids and CSRF tokens are no credentials, but the page's
 	// cookie is: it stays out of the log.
@@ -255,9 +245,7 @@ func TestAccountPageUpstream(t *testing.T) {
 	consentURL := e.authorize(b, clientID, challenge, "st")
 	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.submitForm(b, consentURL, f, url.Values{"decision": {"approve"}})
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := seeOther(t, resp, body)
 	tr := e.redeem(clientID, loc.Query().Get("code"), verifier)
 
 	// The approval ended the session: sign in again to see the app.
@@ -277,4 +265,45 @@ func TestAccountPageUpstream(t *testing.T) {
 	grants, err := e.app.oauth.UserGrants(context.Background(), p.URL()+"#bob-7")
 	require.NoError(t, err)
 	assert.Empty(t, grants)
+}
+
+// vaultModel is a MemoryModel that counts the reads of upstream vault
+// entries, and fails them while down is set.
+type vaultModel struct {
+	*mcpoauth.MemoryModel
+	reads atomic.Int64
+	down  atomic.Bool
+}
+
+func (m *vaultModel) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
+	m.reads.Add(1)
+	if m.down.Load() {
+		return nil, errors.New("dial tcp 10.0.0.5:5432: connect: connection refused")
+	}
+	return m.MemoryModel.GetUpstreamToken(ctx, id)
+}
+
+// TestAccountPageUpstreamSession: with -upstream-issuer, a load of the
+// page reads the upstream session (its vault entry) once; a session that
+// cannot be read is a 500, not a page signed out.
+func TestAccountPageUpstreamSession(t *testing.T) {
+	p := upstreamtest.NewProvider(t)
+	m := &vaultModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{})}
+	t.Cleanup(func() { _ = m.Close() })
+	e := newTestEnvWith(t, options{upstreamIssuer: p.URL(), upstreamClientID: p.ClientID, upstreamClientSecret: p.ClientSecret, model: m})
+	b := newBrowser(t)
+	_, page := e.get(b, e.issuer+"/account")
+	link, _ := signInLink(t, page)
+	e.signIn(b, link)
+
+	before := m.reads.Load()
+	resp, page := e.get(b, e.issuer+"/account")
+	require.Equal(t, http.StatusOK, resp.StatusCode, page)
+	assert.Contains(t, page, "Signed in as")
+	assert.Equal(t, int64(1), m.reads.Load()-before, "one read of the session's vault entry")
+
+	m.down.Store(true)
+	resp, page = e.get(b, e.issuer+"/account")
+	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, page)
+	assert.NotContains(t, page, "10.0.0.5", "the cause goes to the log only")
 }

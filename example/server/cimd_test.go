@@ -67,13 +67,8 @@ func TestCIMDEndToEnd(t *testing.T) {
 	assert.Contains(t, page, "CIMD &lt;b&gt;App&lt;/b&gt;", "the document's name is escaped")
 	assert.NotContains(t, page, "<b>App</b>")
 	resp, body := e.decide(b, consentURL, f, "alice", "approve")
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
-	tr := e.token(url.Values{
-		"grant_type": {"authorization_code"}, "client_id": {cimdClientID}, "code": {loc.Query().Get("code")},
-		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"},
-	})
+	loc := seeOther(t, resp, body)
+	tr := e.redeem(cimdClientID, loc.Query().Get("code"), verifier)
 	require.NotEmpty(t, tr.RefreshToken)
 	resp, body = e.callMCP(tr.AccessToken)
 	require.NotEqual(t, http.StatusUnauthorized, resp.StatusCode, body)

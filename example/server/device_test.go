@@ -62,7 +62,8 @@ func (e *testEnv) submitDevice(b *http.Client, f htmlForm, userCode, user, decis
 	return e.submitForm(b, e.issuer+"/activate", f, url.Values{"user_code": {userCode}, "username": {user}, "decision": {decision}})
 }
 
-// wantPageHeaders are the security headers of every device page response.
+// wantPageHeaders are the security headers of every device and account
+// page response.
 var wantPageHeaders = map[string]string{
 	"Content-Security-Policy": "default-src 'none'; style-src 'unsafe-inline'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
 	"X-Frame-Options":         "DENY",
@@ -300,11 +301,7 @@ func TestDeviceDecisionRefusals(t *testing.T) {
 	resp, body = e.submitDevice(b, f, d.UserCode, "frank", "approve")
 	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
 
-	req, err := http.NewRequest(http.MethodPut, e.issuer+"/activate", nil)
-	require.NoError(t, err)
-	resp, _ = fetch(t, b, req)
-	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+	assertPageMethods(t, b, e.issuer+"/activate")
 }
 
 // TestDeviceLookupRateLimit: looking codes up is rate limited per client

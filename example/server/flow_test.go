@@ -92,6 +92,27 @@ func fetch(t *testing.T, c *http.Client, req *http.Request) (*http.Response, str
 	return resp, string(b)
 }
 
+// seeOther checks that a form's answer is a 303 and returns where it sends
+// the browser.
+func seeOther(t *testing.T, resp *http.Response, body string) *url.URL {
+	t.Helper()
+	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
+	loc, err := url.Parse(resp.Header.Get("Location"))
+	require.NoError(t, err)
+	return loc
+}
+
+// assertPageMethods checks that the page at u refuses a method other than
+// GET, HEAD and POST with 405 and an Allow header naming those three.
+func assertPageMethods(t *testing.T, b *http.Client, u string) {
+	t.Helper()
+	req, err := http.NewRequest(http.MethodPut, u, nil)
+	require.NoError(t, err)
+	resp, _ := fetch(t, b, req)
+	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
+	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+}
+
 func (e *testEnv) get(c *http.Client, u string) (*http.Response, string) {
 	e.t.Helper()
 	req, err := http.NewRequest(http.MethodGet, u, nil)
@@ -290,6 +311,13 @@ func (e *testEnv) token(form url.Values, basic ...string) tokenResponse {
 	return tr
 }
 
+// redeem exchanges a public client's code for tokens.
+func (e *testEnv) redeem(clientID, code, verifier string) tokenResponse {
+	e.t.Helper()
+	return e.token(url.Values{"grant_type": {"authorization_code"}, "client_id": {clientID}, "code": {code},
+		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"}})
+}
+
 // callMCP calls /mcp with a bearer token.
 func (e *testEnv) callMCP(token string) (*http.Response, string) {
 	e.t.Helper()
@@ -310,9 +338,7 @@ func (e *testEnv) approve(clientID, challenge, user string) string {
 	consentURL := e.authorize(b, clientID, challenge, "st")
 	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.decide(b, consentURL, f, user, "approve")
-	require.Equal(e.t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(e.t, err)
+	loc := seeOther(e.t, resp, body)
 	code := loc.Query().Get("code")
 	require.NotEmpty(e.t, code, loc.String())
 	return code
@@ -380,9 +406,7 @@ func TestFlowPublicClient(t *testing.T) {
 	assert.Contains(t, cresp.Header.Get("Content-Security-Policy"), "form-action 'self' http://127.0.0.1:8765;")
 
 	resp, body = e.decide(b, consentURL, f, "  alice ", "approve")
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := seeOther(t, resp, body)
 	assert.Equal(t, testRedirect, loc.Scheme+"://"+loc.Host+loc.Path)
 	code := loc.Query().Get("code")
 	require.NotEmpty(t, code)
@@ -394,14 +418,7 @@ func TestFlowPublicClient(t *testing.T) {
 	assert.Equal(t, http.StatusBadRequest, resp.StatusCode, body)
 	assert.Empty(t, resp.Header.Get("Location"))
 
-	tr := e.token(url.Values{
-		"grant_type":    {"authorization_code"},
-		"client_id":     {clientID},
-		"code":          {code},
-		"code_verifier": {verifier},
-		"redirect_uri":  {testRedirect},
-		"resource":      {e.issuer + "/mcp"},
-	})
+	tr := e.redeem(clientID, code, verifier)
 	assert.Equal(t, "Bearer", tr.TokenType)
 	assert.NotEmpty(t, tr.RefreshToken)
 	assert.Equal(t, scopeTools, tr.Scope)
@@ -449,9 +466,7 @@ func TestFlowDeny(t *testing.T) {
 	f, _, _ := e.openForm(b, consentURL)
 	// Deny needs no sign-in.
 	resp, body := e.decide(b, consentURL, f, "", "deny")
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := seeOther(t, resp, body)
 	assert.Equal(t, testRedirect, loc.Scheme+"://"+loc.Host+loc.Path)
 	assert.Equal(t, "access_denied", loc.Query().Get("error"))
 	assert.Equal(t, "s-deny", loc.Query().Get("state"))
@@ -529,11 +544,7 @@ func TestConsentErrorPages(t *testing.T) {
 	assert.Equal(t, http.StatusForbidden, resp.StatusCode, body)
 	assert.Empty(t, resp.Header.Get("Location"))
 
-	req, err := http.NewRequest(http.MethodPut, consentURL, nil)
-	require.NoError(t, err)
-	resp, _ = fetch(t, b, req)
-	assert.Equal(t, http.StatusMethodNotAllowed, resp.StatusCode)
-	assert.Equal(t, "GET, HEAD, POST", resp.Header.Get("Allow"))
+	assertPageMethods(t, b, consentURL)
 }
 
 func TestClientsFile(t *testing.T) {

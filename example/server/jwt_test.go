@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net/http"
-	"net/url"
 	"strings"
 	"testing"
 
@@ -29,10 +28,7 @@ func TestAccessTokensJWT(t *testing.T) {
 	clientID := e.register("JWT Client")
 	verifier, challenge := pkcePair()
 	code := e.approve(clientID, challenge, "alice")
-	tr := e.token(url.Values{
-		"grant_type": {"authorization_code"}, "client_id": {clientID}, "code": {code},
-		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"},
-	})
+	tr := e.redeem(clientID, code, verifier)
 	assert.Equal(t, 2, strings.Count(tr.AccessToken, "."), "a compact JWS")
 	resp, body = e.callMCP(tr.AccessToken)
 	assert.NotEqual(t, http.StatusUnauthorized, resp.StatusCode, body)

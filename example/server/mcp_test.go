@@ -123,10 +123,7 @@ func (e *testEnv) userToken(clientID, user string) tokenResponse {
 	e.t.Helper()
 	verifier, challenge := pkcePair()
 	code := e.approve(clientID, challenge, user)
-	return e.token(url.Values{
-		"grant_type": {"authorization_code"}, "client_id": {clientID}, "code": {code},
-		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"},
-	})
+	return e.redeem(clientID, code, verifier)
 }
 
 // serviceSecret is the secret of the confidential client in

@@ -64,13 +64,6 @@ func (e *testEnv) scrape() string {
 	return body
 }
 
-// redeem exchanges a public client's code for tokens.
-func (e *testEnv) redeem(clientID, code, verifier string) tokenResponse {
-	e.t.Helper()
-	return e.token(url.Values{"grant_type": {"authorization_code"}, "client_id": {clientID}, "code": {code},
-		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"}})
-}
-
 // connect has user approve a new public client named name and redeems the
 // code; it returns the client id and the tokens.
 func (e *testEnv) connect(name, user string) (string, tokenResponse) {

@@ -170,11 +170,7 @@ func newServer(opts options) (_ *exampleServer, err error) {
 	consent := newConsentHandler(srv, consentPath, signIn, logger)
 	device := newDeviceHandler(srv, devicePath, signIn, logger)
 	mcpHandler := newMCPEndpoint(srv, iu.Scheme+"://"+iu.Host, hosts == nil, signIn, logger)
-	account, err := newAccountHandler(srv, iu.Path+"/account", iu.Scheme == "https", signIn, logger)
-	if err != nil {
-		_ = srv.Close()
-		return nil, err
-	}
+	account := newAccountHandler(srv, iu.Path+"/account", iu.Scheme == "https", signIn, logger)
 	// Exact paths, not ServeMux patterns: the issuer's path is data, and
 	// must not be read as pattern syntax.
 	paths := map[string]http.Handler{consentPath: consent, devicePath: device, mcpPath: mcpHandler,

@@ -36,12 +36,8 @@ func newUpstreamSignIn(ctx context.Context, opts options, model mcpoauth.Upstrea
 		return nil, fmt.Errorf("-upstream-issuer %q is not an absolute URL", opts.upstreamIssuer)
 	}
 	cookieKey, vaultKey := make([]byte, 32), make([]byte, 32)
-	if _, err := rand.Read(cookieKey); err != nil {
-		return nil, fmt.Errorf("cookie key: %w", err)
-	}
-	if _, err := rand.Read(vaultKey); err != nil {
-		return nil, fmt.Errorf("vault key: %w", err)
-	}
+	rand.Read(cookieKey) // crypto/rand.Read never fails
+	rand.Read(vaultKey)
 	s, err := upstream.NewOIDC(ctx, upstream.Options{
 		Issuer:       opts.upstreamIssuer,
 		ClientID:     opts.upstreamClientID,
@@ -80,6 +76,12 @@ func (s *upstreamSignIn) view(r *http.Request) *signInView {
 	if s == nil {
 		return nil
 	}
+	id, err := s.Identity(r)
+	return s.viewOf(r, id, err)
+}
+
+// viewOf is view from the session as Identity read it: id, or err.
+func (s *upstreamSignIn) viewOf(r *http.Request, id upstream.Identity, err error) *signInView {
 	returnTo := r.URL.RequestURI()
 	v := &signInView{
 		Host:       s.host,
@@ -87,7 +89,6 @@ func (s *upstreamSignIn) view(r *http.Request) *signInView {
 		LogoutPath: s.logoutPath,
 		ReturnTo:   returnTo,
 	}
-	id, err := s.Identity(r)
 	switch {
 	case err == nil && id.Email != "":
 		v.User = id.Email

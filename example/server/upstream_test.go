@@ -90,21 +90,12 @@ func TestUpstreamSignInFlow(t *testing.T) {
 	assert.Equal(t, []string{"approve", "deny"}, f.decisions)
 
 	resp, body = e.submitForm(b, consentURL, f, url.Values{"decision": {"approve"}})
-	require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(t, err)
+	loc := seeOther(t, resp, body)
 	code := loc.Query().Get("code")
 	require.NotEmpty(t, code, loc.String())
 	assert.Equal(t, "st-up", loc.Query().Get("state"))
 
-	tr := e.token(url.Values{
-		"grant_type":    {"authorization_code"},
-		"client_id":     {clientID},
-		"code":          {code},
-		"code_verifier": {verifier},
-		"redirect_uri":  {testRedirect},
-		"resource":      {e.issuer + "/mcp"},
-	})
+	tr := e.redeem(clientID, code, verifier)
 	who := e.whoami(e.mcpSession(tr.AccessToken), tr.AccessToken, tr.RefreshToken, upstreamtest.AccessToken, p.ClientSecret)
 	assert.Equal(t, whoamiOutput{UserID: p.URL() + "#bob-7", ClientID: clientID, Scopes: []string{scopeTools},
 		Upstream: &upstreamIdentity{Issuer: p.URL(), Subject: "bob-7", Email: "bob@example.com", Name: "Bob"}}, who)
@@ -134,9 +125,7 @@ func TestUpstreamSignInFlow(t *testing.T) {
 			f, _, _ := e.openForm(b, consentURL)
 			resp, body = e.submitForm(b, consentURL, f, url.Values{"decision": {"approve"}})
 		}
-		require.Equal(t, http.StatusSeeOther, resp.StatusCode, body)
-		loc, err = url.Parse(resp.Header.Get("Location"))
-		require.NoError(t, err)
+		loc = seeOther(t, resp, body)
 		assert.True(t, strings.HasPrefix(loc.String(), webRedirect), loc.String())
 		assert.NotEmpty(t, loc.Query().Get("code"), loc.String())
 		assert.Equal(t, state, loc.Query().Get("state"))

@@ -3,7 +3,6 @@ package main
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"net/url"
 	"strings"
 	"testing"
@@ -30,13 +29,8 @@ func (e *testEnv) upstreamLogin() (string, tokenResponse) {
 	require.Equal(e.t, consentURL, e.signIn(b, link))
 	f, _, _ := e.openForm(b, consentURL)
 	resp, body := e.submitForm(b, consentURL, f, url.Values{"decision": {"approve"}})
-	require.Equal(e.t, http.StatusSeeOther, resp.StatusCode, body)
-	loc, err := url.Parse(resp.Header.Get("Location"))
-	require.NoError(e.t, err)
-	return clientID, e.token(url.Values{
-		"grant_type": {"authorization_code"}, "client_id": {clientID}, "code": {loc.Query().Get("code")},
-		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"},
-	})
+	loc := seeOther(e.t, resp, body)
+	return clientID, e.redeem(clientID, loc.Query().Get("code"), verifier)
 }
 
 // userInfo calls the upstream_userinfo tool; it returns the claims, or
@@ -93,10 +87,7 @@ func TestUpstreamToolsWithoutUpstream(t *testing.T) {
 	e := newTestEnv(t, "")
 	clientID := e.register("No Upstream")
 	verifier, challenge := pkcePair()
-	tr := e.token(url.Values{
-		"grant_type": {"authorization_code"}, "client_id": {clientID}, "code": {e.approve(clientID, challenge, "alice")},
-		"code_verifier": {verifier}, "redirect_uri": {testRedirect}, "resource": {e.issuer + "/mcp"},
-	})
+	tr := e.redeem(clientID, e.approve(clientID, challenge, "alice"), verifier)
 	assert.NotContains(t, e.toolNames(e.mcpSession(tr.AccessToken)), "upstream_userinfo")
 }
 

@@ -2,8 +2,9 @@ package main
 
 import (
 	"bytes"
-	"os"
 	"testing"
+
+	"github.com/mcpoauth/mcpoauth/example/internal/readmetest"
 )
 
 // The README's "Sign in with your identity provider" shows the lines of
@@ -11,25 +12,7 @@ import (
 // them true: every line of the README's block is a line of main.go, in the
 // same order, so that the excerpt compiles as part of a program that does.
 func TestREADMEShowsLinesOfThisProgram(t *testing.T) {
-	readme, err := os.ReadFile("../../README.md")
-	if err != nil {
-		t.Fatal(err)
-	}
-	program, err := os.ReadFile("main.go")
-	if err != nil {
-		t.Fatal(err)
-	}
-	_, rest, ok := bytes.Cut(readme, []byte("\n## Sign in with your identity provider\n"))
-	if ok {
-		_, rest, ok = bytes.Cut(rest, []byte("\n```go\n"))
-	}
-	var block []byte
-	if ok {
-		block, _, ok = bytes.Cut(rest, []byte("\n```\n"))
-	}
-	if !ok {
-		t.Fatal("README.md has no ```go block after its \"## Sign in with your identity provider\" heading")
-	}
+	block, program := readmetest.Block(t, "## Sign in with your identity provider")
 	lines := bytes.Split(program, []byte("\n"))
 	next := 0
 	for _, want := range bytes.Split(block, []byte("\n")) {

@@ -36,23 +36,13 @@ import { parseArgs } from 'node:util';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { script } from './script.mjs';
 
 const REQUEST_TIMEOUT_MS = 15_000;
 const OVERALL_TIMEOUT_MS = 90_000;
 const USER = 'ts-user';
 
-setTimeout(() => {
-  fail(new Error(`gave up after ${OVERALL_TIMEOUT_MS} ms`));
-}, OVERALL_TIMEOUT_MS).unref();
-
-function log(...args) {
-  console.error('[client.mjs]', ...args);
-}
-
-function fail(err) {
-  process.stdout.write(JSON.stringify({ ok: false, error: String(err && err.stack ? err.stack : err) }) + '\n');
-  process.exit(1);
-}
+const { log, fail } = script('client.mjs', OVERALL_TIMEOUT_MS);
 
 // --- HTTP log: every exchange the SDK makes, for the Go test's diagnostics.
 

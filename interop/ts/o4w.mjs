@@ -17,24 +17,12 @@
 // never the token. Exit status 0 on success.
 import { readFileSync, writeFileSync } from 'node:fs';
 import * as oauth from 'oauth4webapi';
+import { script } from './script.mjs';
 
 const OVERALL_TIMEOUT_MS = 60_000;
 const REQUEST_TIMEOUT_MS = 15_000;
 
-setTimeout(() => fail(new Error(`gave up after ${OVERALL_TIMEOUT_MS} ms`)), OVERALL_TIMEOUT_MS).unref();
-
-function log(...args) {
-  console.error('[o4w.mjs]', ...args);
-}
-
-function fail(err) {
-  let detail = String(err && err.stack ? err.stack : err);
-  if (err && err.cause !== undefined) {
-    detail += `\ncause: ${JSON.stringify(err.cause)}`;
-  }
-  process.stdout.write(JSON.stringify({ ok: false, error: detail }) + '\n');
-  process.exit(1);
-}
+const { log, fail } = script('o4w.mjs', OVERALL_TIMEOUT_MS);
 
 // The claims of a compact JWS, unverified (for the summary only).
 function decodePart(part) {

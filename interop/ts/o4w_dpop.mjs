@@ -19,24 +19,12 @@
 // It prints one JSON summary on stdout, never a token. Exit status 0 on
 // success.
 import * as oauth from 'oauth4webapi';
+import { script } from './script.mjs';
 
 const OVERALL_TIMEOUT_MS = 60_000;
 const REDIRECT_URI = 'http://127.0.0.1:9/callback';
 
-setTimeout(() => fail(new Error(`gave up after ${OVERALL_TIMEOUT_MS} ms`)), OVERALL_TIMEOUT_MS).unref();
-
-function log(...args) {
-  console.error('[o4w_dpop.mjs]', ...args);
-}
-
-function fail(err) {
-  let detail = String(err && err.stack ? err.stack : err);
-  if (err && err.cause !== undefined) {
-    detail += `\ncause: ${JSON.stringify(err.cause)}`;
-  }
-  process.stdout.write(JSON.stringify({ ok: false, error: detail }) + '\n');
-  process.exit(1);
-}
+const { log, fail } = script('o4w_dpop.mjs', OVERALL_TIMEOUT_MS);
 
 const [issuerArg, mcpArg] = process.argv.slice(2);
 if (!issuerArg || !mcpArg) {

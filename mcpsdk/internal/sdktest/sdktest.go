@@ -1,6 +1,7 @@
 // Package sdktest is what the tests of the MCP SDK adapters (gosdk, mcpgo)
 // share: a verifier of fixed tokens, a client transport whose token changes
-// within a session, and raw requests to a session.
+// within a session, raw requests to a session, and the operation scope
+// rules both must keep.
 package sdktest
 
 import (
@@ -73,24 +74,41 @@ func (b *Bearer) RoundTrip(r *http.Request) (*http.Response, error) {
 // stream opened by GET, whose end it does not wait for.
 func Request(t testing.TB, method, url, token string, sessionIDs ...string) (*http.Response, string) {
 	t.Helper()
-	var body io.Reader
+	body := ""
 	if method == http.MethodPost {
-		body = strings.NewReader(`{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`)
+		body = `{"jsonrpc":"2.0","id":7,"method":"tools/list","params":{}}`
+	}
+	h := http.Header{}
+	for _, id := range sessionIDs {
+		h.Add("Mcp-Session-Id", id)
+	}
+	if token != "" {
+		h.Set("Authorization", "Bearer "+token)
+	}
+	return send(t, method, url, body, h)
+}
+
+// send sends one raw streamable HTTP request to url, with body unless it is
+// empty, the headers every request carries, and h. It returns the response
+// and its body, except for an event stream opened by GET, whose end it does
+// not wait for.
+func send(t testing.TB, method, url, body string, h http.Header) (*http.Response, string) {
+	t.Helper()
+	var r io.Reader
+	if body != "" {
+		r = strings.NewReader(body)
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, method, url, body)
+	req, err := http.NewRequestWithContext(ctx, method, url, r)
 	if err != nil {
 		t.Fatal(err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json, text/event-stream")
 	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	for _, id := range sessionIDs {
-		req.Header.Add("Mcp-Session-Id", id)
-	}
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
+	for k, v := range h {
+		req.Header[k] = v
 	}
 	resp, err := http.DefaultClient.Do(req)
 	if err != nil {
@@ -119,6 +137,53 @@ func Implied(scope string) []string {
 	return nil
 }
 
+// OperationScopesAuth is RequireBearerAuth as the adapters' operation
+// scope tests put it in front of an SDK's handler: mcp:tools required,
+// Requirements and Implied, and the tokens "tools" (mcp:tools alone),
+// "write" (with files:write) and "admin" (with files:admin).
+func OperationScopesAuth() func(http.Handler) http.Handler {
+	return bearer.RequireBearerAuth(bearer.Options{
+		Verifier: Verifier{
+			"tools": User("alice", "app", "mcp:tools"),
+			"write": User("alice", "app", "mcp:tools", "files:write"),
+			"admin": User("alice", "app", "mcp:tools", "files:admin"),
+		},
+		RequiredScopes:      []string{"mcp:tools"},
+		Resource:            Resource,
+		ResourceMetadataURL: ResourceMetadataURL,
+		OperationScopes:     Requirements.Scopes,
+		ImpliedScopes:       Implied,
+	})
+}
+
+// RequireOperationScopes runs, through an SDK's own client behind
+// OperationScopesAuth, the per-operation scope rules on tools/call by name,
+// in subtests named client+"/"+rule: call connects as token, calls tool
+// and checks that the answer names the tool, returning the call's error.
+// The calls the rules refuse must fail.
+func RequireOperationScopes(t *testing.T, client string, call func(t *testing.T, token, tool string) error) {
+	t.Helper()
+	for _, tc := range []struct {
+		name, token, tool string
+		ok                bool
+	}{
+		{"tools/call by name: whoami needs only the required scope", "tools", "whoami", true},
+		{"tools/call by name: delete with files:write", "write", "delete", true},
+		{"hierarchy: files:admin implies files:write", "admin", "delete", true},
+		{"tools/call by name: delete without files:write is refused", "tools", "delete", false},
+	} {
+		t.Run(client+"/"+tc.name, func(t *testing.T) {
+			err := call(t, tc.token, tc.tool)
+			switch {
+			case !tc.ok && err == nil:
+				t.Fatalf("calling %s with token %q succeeded, want an error", tc.tool, tc.token)
+			case tc.ok && err != nil:
+				t.Fatalf("calling %s with token %q: %v", tc.tool, tc.token, err)
+			}
+		})
+	}
+}
+
 // CallTool posts one raw tools/call of tool with token in session
 // sessionID, with the MCP 2026-07-28 headers Mcp-Method and Mcp-Name (the
 // latter set to nameHeader; "" omits it). It returns the response and its
@@ -126,33 +191,16 @@ func Implied(scope string) []string {
 func CallTool(t testing.TB, url, token, sessionID, tool, nameHeader string) (*http.Response, string) {
 	t.Helper()
 	body := `{"jsonrpc":"2.0","id":9,"method":"tools/call","params":{"name":"` + tool + `","arguments":{}}}`
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	defer cancel()
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, url, strings.NewReader(body))
-	if err != nil {
-		t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	req.Header.Set("Mcp-Protocol-Version", "2025-11-25")
-	req.Header.Set("Mcp-Method", "tools/call")
+	h := http.Header{}
+	h.Set("Mcp-Method", "tools/call")
 	if nameHeader != "" {
-		req.Header.Set("Mcp-Name", nameHeader)
+		h.Set("Mcp-Name", nameHeader)
 	}
 	if sessionID != "" {
-		req.Header.Set("Mcp-Session-Id", sessionID)
+		h.Set("Mcp-Session-Id", sessionID)
 	}
-	req.Header.Set("Authorization", "Bearer "+token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	b, err := io.ReadAll(resp.Body)
-	if err != nil {
-		t.Fatal(err)
-	}
-	return resp, string(b)
+	h.Set("Authorization", "Bearer "+token)
+	return send(t, http.MethodPost, url, body, h)
 }
 
 // RequireRawOperationScopes runs, with raw requests in session sessionID as
