@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -366,7 +367,7 @@ func TestConfigRateLimits(t *testing.T) {
 			{Requests: 10, Window: -time.Second},
 			{Requests: -5, Window: -time.Second},
 		} {
-			t.Run(field, func(t *testing.T) {
+			t.Run(fmt.Sprintf("%s %d per %v", field, l.Requests, l.Window), func(t *testing.T) {
 				srv, err := cfgNew(t, func(c *mcpoauth.Config) {
 					c.RateLimits = mcpoauth.RateLimits{}
 					set(&c.RateLimits, l)
