@@ -298,33 +298,13 @@ func (s *Service) JWTBearer(ctx context.Context, x JWTBearerRequest) (*TokenResp
 	if oerr := s.saveGrant(ctx, grant); oerr != nil {
 		return nil, oerr
 	}
-	access, oerr := s.mintBoundAccessToken(x.Client.ID, grant.UserID, grant.ID, scopes, res, x.JKT, now, grant.ExpiresAt)
+	resp, toSave, oerr := s.mintTokens(x.Client, grant.UserID, grant.ID, scopes, res, x.JKT, now, grant.ExpiresAt, refresh)
 	if oerr != nil {
 		return nil, oerr
 	}
-	toSave := []*record.Token{access.record}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes, DPoP: x.JKT != ""}
-	if refresh {
-		r := s.mintToken(record.RefreshToken, x.Client.ID, grant.UserID, grant.ID, scopes, res, now, grant.ExpiresAt)
-		toSave = append(toSave, r.record)
-		resp.RefreshToken = r.value
-	}
-	if err := s.Store.SaveTokens(ctx, toSave...); err != nil {
-		return nil, storeError(err)
-	}
-	// As for client credentials: nothing the save consumed would have
-	// been removed by a DeleteClient since the client authenticated, so
-	// look again, and never hand out tokens of a deleted client.
-	if _, err := s.Store.GetClient(ctx, x.Client.ID); err != nil {
-		_ = s.Store.RevokeGrant(ctx, grant.ID)
-		if isNotFound(err) {
-			return nil, errClientGone
-		}
-		return nil, storeError(err)
-	}
-	s.recordGrantUse(ctx, grant.ID, now)
-	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
-		_ = s.Store.RevokeGrant(ctx, grant.ID)
+	// As for client credentials: the client may have been deleted since it
+	// authenticated, and then no token is handed out.
+	if oerr := s.saveUnconsumed(ctx, x.Client, grant.ID, true, now, toSave); oerr != nil {
 		return nil, oerr
 	}
 	s.issued(ctx, audit.TokenIssued, JWTBearer, x.Client.ID, grant.UserID, grant.ID, resp)
