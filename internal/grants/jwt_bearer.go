@@ -116,7 +116,7 @@ func (v *IDJAGVerifier) verify(ctx context.Context, assertion, clientID string, 
 		return nil, nil, idJAGInvalid("its issuer is not a trusted identity provider")
 	}
 	var c idJAGClaims
-	if err := v.verifySignature(ctx, idp, tok, hdr, &c); err != nil {
+	if err := v.Keys.VerifyClaims(ctx, tok, idp.Keys, idp.JWKSURL, &c); err != nil {
 		return nil, nil, idJAGInvalid("no key of the identity provider verifies its signature").WithCause(err)
 	}
 	switch {
@@ -173,40 +173,6 @@ func isIDJAGType(typ any) bool {
 		s = s[len("application/"):]
 	}
 	return strings.EqualFold(s, IDJAGType)
-}
-
-// verifySignature decodes the claims with the provider's key that
-// verifies tok: its configured keys, else its JWKS URL's (fetched again,
-// at most every clientjwt.MinRefetchInterval, when the kid is unknown:
-// the provider rotated its keys).
-func (v *IDJAGVerifier) verifySignature(ctx context.Context, idp *TrustedIssuer, tok *jwt.JSONWebToken, hdr jose.Header, claims *idJAGClaims) error {
-	set := idp.Keys
-	fromURL := len(set.Keys) == 0
-	if fromURL {
-		var err error
-		if set, _, err = v.Keys.Get(ctx, idp.JWKSURL, false); err != nil {
-			return err
-		}
-	}
-	keys := clientjwt.Candidates(set, hdr)
-	if len(keys) == 0 && hdr.KeyID != "" && fromURL {
-		fresh, fetched, err := v.Keys.Get(ctx, idp.JWKSURL, true)
-		if err != nil {
-			return err
-		}
-		if fetched {
-			keys = clientjwt.Candidates(fresh, hdr)
-		}
-	}
-	if len(keys) == 0 {
-		return clientjwt.ErrNoKeys
-	}
-	for _, k := range keys {
-		if err := tok.Claims(k.Key, claims); err == nil {
-			return nil
-		}
-	}
-	return clientjwt.ErrSignature
 }
 
 // useID records the assertion's jti as used, per issuer: an ID-JAG is
