@@ -210,6 +210,12 @@ func fetchUserInfo(ctx context.Context, client *http.Client, endpoint string, to
 	if len(body) > userInfoMaxBytes {
 		return nil, fmt.Errorf("user-info answer larger than %d bytes", userInfoMaxBytes)
 	}
+	return decodeUserInfo(body)
+}
+
+// decodeUserInfo decodes a user-info answer, a JSON object, with its
+// numbers as json.Number.
+func decodeUserInfo(body []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var info map[string]any
@@ -266,11 +272,9 @@ func oidcUserInfo(ctx context.Context, client *http.Client, provider *oidc.Provi
 	if err := ui.Claims(&raw); err != nil {
 		return nil, "", errors.New("user-info answer is not a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var info map[string]any
-	if err := dec.Decode(&info); err != nil || info == nil {
-		return nil, "", errors.New("user-info answer is not a JSON object")
+	info, err := decodeUserInfo(raw)
+	if err != nil {
+		return nil, "", err
 	}
 	if ui.Subject == "" {
 		return nil, "", errors.New("no sub in the user-info answer")

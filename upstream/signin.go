@@ -460,8 +460,7 @@ func (s *SignIn) Callback() http.Handler {
 			// A new sign-in replaces the browser's session: its tokens go.
 			s.dropVaultEntry(r)
 			if !sess.Refused {
-				p := vaultPayload{AccessToken: token.AccessToken, RefreshToken: token.RefreshToken, TokenType: token.TokenType, Expiry: token.Expiry, Subject: id.Subject}
-				if sess.Vault, err = s.vault.saveSession(r.Context(), p, sess.Expires); err != nil {
+				if sess.Vault, err = s.vault.saveSession(r.Context(), payloadOf(token, id.Subject), sess.Expires); err != nil {
 					s.fail(w, r, http.StatusInternalServerError, "token vault", err)
 					return
 				}
