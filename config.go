@@ -878,14 +878,7 @@ func canonicalIssuer(field, raw string) (string, error) {
 	return strings.TrimSuffix(raw, "/"), nil
 }
 
-func contains(list []string, v string) bool {
-	for _, x := range list {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
+func contains(list []string, v string) bool { return slices.Contains(list, v) }
 
 func isPrintableASCII(s string) bool {
 	for i := 0; i < len(s); i++ {

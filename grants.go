@@ -35,13 +35,9 @@ func (s *OAuthServer) grantStore() (GrantStore, error) {
 // its client (whose name the client asserted itself), scopes, resource,
 // creation and last use (LastUsedAt: when it last issued tokens).
 func (s *OAuthServer) UserGrants(ctx context.Context, userID string) ([]*Grant, error) {
-	gs, err := s.grantStore()
+	list, err := s.storedGrants(ctx, GrantStore.ListUserGrants, userID, "list user grants")
 	if err != nil {
 		return nil, err
-	}
-	list, err := gs.ListUserGrants(ctx, userID)
-	if err != nil {
-		return nil, fmt.Errorf("mcpoauth: list user grants: %w", err)
 	}
 	return s.live(list), nil
 }
@@ -49,15 +45,26 @@ func (s *OAuthServer) UserGrants(ctx context.Context, userID string) ([]*Grant, 
 // ClientGrants returns the client's grants that have not expired, the most
 // recently created first.
 func (s *OAuthServer) ClientGrants(ctx context.Context, clientID string) ([]*Grant, error) {
+	list, err := s.storedGrants(ctx, GrantStore.ListClientGrants, clientID, "list client grants")
+	if err != nil {
+		return nil, err
+	}
+	return s.live(list), nil
+}
+
+// storedGrants asks the GrantStore's list method (ListUserGrants or
+// ListClientGrants) for the grants of id; op names the caller's operation
+// in a store error.
+func (s *OAuthServer) storedGrants(ctx context.Context, list func(GrantStore, context.Context, string) ([]*Grant, error), id, op string) ([]*Grant, error) {
 	gs, err := s.grantStore()
 	if err != nil {
 		return nil, err
 	}
-	list, err := gs.ListClientGrants(ctx, clientID)
+	grants, err := list(gs, ctx, id)
 	if err != nil {
-		return nil, fmt.Errorf("mcpoauth: list client grants: %w", err)
+		return nil, fmt.Errorf("mcpoauth: %s: %w", op, err)
 	}
-	return s.live(list), nil
+	return grants, nil
 }
 
 // live drops the expired grants of list and sorts the rest newest first.
@@ -130,13 +137,9 @@ func (s *OAuthServer) RevokeUserGrant(ctx context.Context, userID, grantID strin
 // made while it runs may survive it; call it again after blocking the
 // user's sign-in.
 func (s *OAuthServer) RevokeUserGrants(ctx context.Context, userID string) (int, error) {
-	gs, err := s.grantStore()
+	list, err := s.storedGrants(ctx, GrantStore.ListUserGrants, userID, "revoke user grants")
 	if err != nil {
 		return 0, err
-	}
-	list, err := gs.ListUserGrants(ctx, userID)
-	if err != nil {
-		return 0, fmt.Errorf("mcpoauth: revoke user grants: %w", err)
 	}
 	return s.revokeAll(ctx, list, "revoked_user_grants")
 }
@@ -145,13 +148,9 @@ func (s *OAuthServer) RevokeUserGrants(ctx context.Context, userID string) (int,
 // misbehaving app) without deleting the client, and returns how many it
 // revoked. DeleteClient removes the client itself and everything it holds.
 func (s *OAuthServer) RevokeClientGrants(ctx context.Context, clientID string) (int, error) {
-	gs, err := s.grantStore()
+	list, err := s.storedGrants(ctx, GrantStore.ListClientGrants, clientID, "revoke client grants")
 	if err != nil {
 		return 0, err
-	}
-	list, err := gs.ListClientGrants(ctx, clientID)
-	if err != nil {
-		return 0, fmt.Errorf("mcpoauth: revoke client grants: %w", err)
 	}
 	return s.revokeAll(ctx, list, "revoked_client_grants")
 }

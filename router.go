@@ -149,25 +149,27 @@ func (s *OAuthServer) newRouter() (http.Handler, error) {
 		r.Handle(path, s.telemetry.Endpoint(endpoint, h))
 	}
 
-	asPath, err := metadata.WellKnownPath(s.cfg.issuer, metadata.AuthorizationServerSuffix)
-	if err != nil {
-		return nil, configError("Issuer", err.Error())
+	// handleDocument serves doc at the well-known URL of identifier (RFC
+	// 8414 §3, RFC 9728 §3); field names the setting identifier comes from.
+	handleDocument := func(identifier, suffix, field string, doc any) error {
+		path, err := metadata.WellKnownPath(identifier, suffix)
+		if err != nil {
+			return configError(field, err.Error())
+		}
+		h, err := metadata.Handler(doc)
+		if err != nil {
+			return err
+		}
+		handle("metadata", path, "GET, HEAD", h)
+		return nil
 	}
-	asDoc, err := metadata.Handler(s.Metadata())
-	if err != nil {
+	if err := handleDocument(s.cfg.issuer, metadata.AuthorizationServerSuffix, "Issuer", s.Metadata()); err != nil {
 		return nil, err
 	}
-	handle("metadata", asPath, "GET, HEAD", asDoc)
 	if s.cfg.resource != "" {
-		prmPath, err := metadata.WellKnownPath(s.cfg.resource, metadata.ProtectedResourceSuffix)
-		if err != nil {
-			return nil, configError("ResourceServerURL", err.Error())
-		}
-		prmDoc, err := metadata.Handler(s.ProtectedResourceMetadata())
-		if err != nil {
+		if err := handleDocument(s.cfg.resource, metadata.ProtectedResourceSuffix, "ResourceServerURL", s.ProtectedResourceMetadata()); err != nil {
 			return nil, err
 		}
-		handle("metadata", prmPath, "GET, HEAD", prmDoc)
 	}
 
 	base, _ := url.Parse(s.cfg.baseURL)

@@ -169,13 +169,20 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 	if v.now == nil {
 		v.now = time.Now
 	}
+	v.client = noRedirects(opts.HTTPClient)
+	return v, nil
+}
+
+// noRedirects returns a copy of hc (nil: a zero http.Client) that follows
+// no redirect, so that a request and its credentials go to the configured
+// URL only.
+func noRedirects(hc *http.Client) *http.Client {
 	c := http.Client{}
-	if opts.HTTPClient != nil {
-		c = *opts.HTTPClient
+	if hc != nil {
+		c = *hc
 	}
 	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	v.client = &c
-	return v, nil
+	return &c
 }
 
 func orDefault(d, def time.Duration) time.Duration {

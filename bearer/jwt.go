@@ -144,12 +144,7 @@ func NewJWTVerifier(opts JWTOptions) (*JWTVerifier, error) {
 	if v.now == nil {
 		v.now = time.Now
 	}
-	c := http.Client{}
-	if opts.HTTPClient != nil {
-		c = *opts.HTTPClient
-	}
-	c.CheckRedirect = func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse }
-	v.client = &c
+	v.client = noRedirects(opts.HTTPClient)
 	return v, nil
 }
 

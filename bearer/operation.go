@@ -199,33 +199,16 @@ func parseMessage(dec *json.Decoder) (operation, error) {
 		}
 		switch {
 		case strings.EqualFold(key, "method"):
-			if seenMethod {
-				return op, errMalformedMessage
-			}
-			seenMethod = true
-			if err := dec.Decode(&op.method); err != nil {
-				return op, errMalformedMessage
-			}
+			err = decodeOnce(dec, &seenMethod, &op.method)
 		case strings.EqualFold(key, "params"):
-			if seenParams {
-				return op, errMalformedMessage
-			}
-			seenParams = true
-			if err := dec.Decode(&params); err != nil {
-				return op, errMalformedMessage
-			}
+			err = decodeOnce(dec, &seenParams, &params)
 		case strings.EqualFold(key, "id"):
-			if seenID {
-				return op, errMalformedMessage
-			}
-			seenID = true
-			if err := dec.Decode(&op.id); err != nil {
-				return op, errMalformedMessage
-			}
+			err = decodeOnce(dec, &seenID, &op.id)
 		default:
-			if err := skipValue(dec); err != nil {
-				return op, err
-			}
+			err = skipValue(dec)
+		}
+		if err != nil {
+			return op, err
 		}
 	}
 	if t, err := dec.Token(); err != nil || t != json.Delim('}') {
@@ -274,19 +257,29 @@ func paramsField(params json.RawMessage, field string) (string, error) {
 			}
 			continue
 		}
-		if seen {
-			return "", errMalformedMessage
-		}
-		seen = true
 		var v *string
-		if err := dec.Decode(&v); err != nil {
-			return "", errMalformedMessage
+		if err := decodeOnce(dec, &seen, &v); err != nil {
+			return "", err
 		}
 		if v != nil {
 			value = *v
 		}
 	}
 	return value, nil
+}
+
+// decodeOnce decodes the value of a member into v, refusing a member seen
+// before (under case folding, the caller's key match): two values of one
+// member could be read differently by another parser.
+func decodeOnce(dec *json.Decoder, seen *bool, v any) error {
+	if *seen {
+		return errMalformedMessage
+	}
+	*seen = true
+	if dec.Decode(v) != nil {
+		return errMalformedMessage
+	}
+	return nil
 }
 
 func objectKey(dec *json.Decoder) (string, error) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -612,14 +613,7 @@ func queryHasAccessToken(raw string) bool {
 
 // hasScope is the default Options.ScopeSatisfied: exact membership
 // (RFC 6749 §3.3 scope tokens are case-sensitive).
-func hasScope(granted []string, required string) bool {
-	for _, g := range granted {
-		if g == required {
-			return true
-		}
-	}
-	return false
-}
+func hasScope(granted []string, required string) bool { return slices.Contains(granted, required) }
 
 // isScopeToken reports whether s is an RFC 6749 §3.3 scope-token:
 // 1*( %x21 / %x23-5B / %x5D-7E ).

@@ -30,18 +30,24 @@ type sealer struct {
 }
 
 func newSealer(key []byte, secure bool) (*sealer, error) {
+	aead, err := newAEAD(key)
+	if err != nil {
+		return nil, fmt.Errorf("upstream: the cookie key %w", err)
+	}
+	return &sealer{aead: aead, secure: secure}, nil
+}
+
+// newAEAD returns AES-256-GCM under key, which must be 32 bytes. Its error
+// completes a sentence whose subject names the key.
+func newAEAD(key []byte) (cipher.AEAD, error) {
 	if len(key) != 32 {
-		return nil, fmt.Errorf("upstream: the cookie key must be 32 bytes (AES-256), not %d", len(key))
+		return nil, fmt.Errorf("must be 32 bytes (AES-256), not %d", len(key))
 	}
 	block, err := aes.NewCipher(key)
 	if err != nil {
-		return nil, fmt.Errorf("upstream: cookie key: %w", err)
+		return nil, fmt.Errorf("is not an AES key: %w", err)
 	}
-	aead, err := cipher.NewGCM(block)
-	if err != nil {
-		return nil, fmt.Errorf("upstream: cookie key: %w", err)
-	}
-	return &sealer{aead: aead, secure: secure}, nil
+	return cipher.NewGCM(block)
 }
 
 // name is the cookie's name: with the __Host- prefix when secure, which

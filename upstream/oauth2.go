@@ -108,21 +108,12 @@ func NewOAuth2(ctx context.Context, opts OAuth2Options) (*SignIn, error) {
 			return nil, fmt.Errorf("upstream: %s %q is not an absolute http(s) URL", name, u)
 		}
 	}
-	s, err := newBase(baseOptions{
-		redirectURL: opts.RedirectURL, cookieKey: opts.CookieKey, lifetime: opts.SessionLifetime,
-		allow: opts.Allow, client: opts.HTTPClient, logger: opts.Logger,
-		claims: opts.Claims, tokenStore: opts.TokenStore, tokenKeys: opts.TokenKeys,
-	})
+	s, err := newBase(opts.options())
 	if err != nil {
 		return nil, err
 	}
-	s.oauth = oauth2.Config{
-		ClientID:     opts.ClientID,
-		ClientSecret: opts.ClientSecret,
-		Endpoint:     oauth2.Endpoint{AuthURL: opts.AuthURL, TokenURL: opts.TokenURL},
-		RedirectURL:  opts.RedirectURL,
-		Scopes:       dedupe(opts.Scopes),
-	}
+	s.oauth.Endpoint = oauth2.Endpoint{AuthURL: opts.AuthURL, TokenURL: opts.TokenURL}
+	s.oauth.Scopes = dedupe(opts.Scopes)
 	m := claimMapping{issuer: opts.Issuer, subject: opts.Subject, email: opts.EmailMember, name: opts.NameMember}
 	if m.subject == nil {
 		m.subject = DefaultSubject
@@ -153,6 +144,16 @@ func NewOAuth2(ctx context.Context, opts OAuth2Options) (*SignIn, error) {
 		return info, sub, nil
 	}
 	return s, nil
+}
+
+// options are the members of o that Options has too.
+func (o OAuth2Options) options() Options {
+	return Options{
+		Issuer: o.Issuer, ClientID: o.ClientID, ClientSecret: o.ClientSecret, Scopes: o.Scopes,
+		RedirectURL: o.RedirectURL, CookieKey: o.CookieKey, SessionLifetime: o.SessionLifetime,
+		Allow: o.Allow, HTTPClient: o.HTTPClient, Logger: o.Logger,
+		Claims: o.Claims, TokenStore: o.TokenStore, TokenKeys: o.TokenKeys,
+	}
 }
 
 // claimMapping maps a user-info object to an Identity.
@@ -210,6 +211,12 @@ func fetchUserInfo(ctx context.Context, client *http.Client, endpoint string, to
 	if len(body) > userInfoMaxBytes {
 		return nil, fmt.Errorf("user-info answer larger than %d bytes", userInfoMaxBytes)
 	}
+	return decodeUserInfo(body)
+}
+
+// decodeUserInfo decodes a user-info answer, a JSON object, with its
+// numbers as json.Number.
+func decodeUserInfo(body []byte) (map[string]any, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.UseNumber()
 	var info map[string]any
@@ -266,11 +273,9 @@ func oidcUserInfo(ctx context.Context, client *http.Client, provider *oidc.Provi
 	if err := ui.Claims(&raw); err != nil {
 		return nil, "", errors.New("user-info answer is not a JSON object")
 	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	var info map[string]any
-	if err := dec.Decode(&info); err != nil || info == nil {
-		return nil, "", errors.New("user-info answer is not a JSON object")
+	info, err := decodeUserInfo(raw)
+	if err != nil {
+		return nil, "", err
 	}
 	if ui.Subject == "" {
 		return nil, "", errors.New("no sub in the user-info answer")

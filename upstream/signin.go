@@ -196,11 +196,7 @@ func NewOIDC(ctx context.Context, opts Options) (*SignIn, error) {
 	if opts.Issuer == "" || opts.ClientID == "" || opts.RedirectURL == "" {
 		return nil, errors.New("upstream: Issuer, ClientID and RedirectURL are required")
 	}
-	s, err := newBase(baseOptions{
-		redirectURL: opts.RedirectURL, cookieKey: opts.CookieKey, lifetime: opts.SessionLifetime,
-		allow: opts.Allow, client: opts.HTTPClient, logger: opts.Logger,
-		claims: opts.Claims, tokenStore: opts.TokenStore, tokenKeys: opts.TokenKeys,
-	})
+	s, err := newBase(opts)
 	if err != nil {
 		return nil, err
 	}
@@ -213,13 +209,8 @@ func NewOIDC(ctx context.Context, opts Options) (*SignIn, error) {
 		scopes = []string{"email", "profile"}
 	}
 	scopes = append([]string{oidc.ScopeOpenID}, scopes...)
-	s.oauth = oauth2.Config{
-		ClientID:     opts.ClientID,
-		ClientSecret: opts.ClientSecret,
-		Endpoint:     provider.Endpoint(),
-		RedirectURL:  opts.RedirectURL,
-		Scopes:       dedupe(scopes),
-	}
+	s.oauth.Endpoint = provider.Endpoint()
+	s.oauth.Scopes = dedupe(scopes)
 	// Verify checks the signature (keys from the provider's jwks_uri), iss,
 	// aud (our client id) and exp; identifyByIDToken checks the nonce.
 	verifier := provider.Verifier(&oidc.Config{ClientID: opts.ClientID})
@@ -274,31 +265,22 @@ func withUserInfo(ctx context.Context, id Identity, token *oauth2.Token, userInf
 	return id
 }
 
-// baseOptions are the options NewOIDC and NewOAuth2 share.
-type baseOptions struct {
-	redirectURL string
-	cookieKey   []byte
-	lifetime    time.Duration
-	allow       func(context.Context, Identity) error
-	client      *http.Client
-	logger      *slog.Logger
-	claims      []string
-	tokenStore  mcpoauth.UpstreamTokenStore
-	tokenKeys   []TokenKey
-}
-
-// newBase checks and applies the options NewOIDC and NewOAuth2 share;
-// the caller sets oauth, nonce, identify and userInfo.
-func newBase(o baseOptions) (*SignIn, error) {
-	redirect, err := url.Parse(o.redirectURL)
+// newBase checks and applies the options NewOIDC and NewOAuth2 share
+// (NewOAuth2 passes its own as Options); the caller sets oauth's Endpoint
+// and Scopes, nonce, identify and userInfo.
+func newBase(o Options) (*SignIn, error) {
+	redirect, err := url.Parse(o.RedirectURL)
 	if err != nil || (redirect.Scheme != "https" && redirect.Scheme != "http") || redirect.Host == "" {
-		return nil, fmt.Errorf("upstream: RedirectURL %q is not an absolute http(s) URL", o.redirectURL)
+		return nil, fmt.Errorf("upstream: RedirectURL %q is not an absolute http(s) URL", o.RedirectURL)
 	}
-	cookies, err := newSealer(o.cookieKey, redirect.Scheme == "https")
+	cookies, err := newSealer(o.CookieKey, redirect.Scheme == "https")
 	if err != nil {
 		return nil, err
 	}
-	s := &SignIn{cookies: cookies, lifetime: o.lifetime, allow: o.allow, client: o.client, log: o.logger, claims: dedupe(o.claims)}
+	s := &SignIn{
+		oauth:   oauth2.Config{ClientID: o.ClientID, ClientSecret: o.ClientSecret, RedirectURL: o.RedirectURL},
+		cookies: cookies, lifetime: o.SessionLifetime, allow: o.Allow, client: o.HTTPClient, log: o.Logger, claims: dedupe(o.Claims),
+	}
 	if s.lifetime <= 0 {
 		s.lifetime = DefaultSessionLifetime
 	}
@@ -308,7 +290,7 @@ func newBase(o baseOptions) (*SignIn, error) {
 	if s.log == nil {
 		s.log = slog.Default()
 	}
-	if s.vault, err = newVault(o.tokenStore, o.tokenKeys, s.log); err != nil {
+	if s.vault, err = newVault(o.TokenStore, o.TokenKeys, s.log); err != nil {
 		return nil, err
 	}
 	return s, nil
@@ -460,8 +442,7 @@ func (s *SignIn) Callback() http.Handler {
 			// A new sign-in replaces the browser's session: its tokens go.
 			s.dropVaultEntry(r)
 			if !sess.Refused {
-				p := vaultPayload{AccessToken: token.AccessToken, RefreshToken: token.RefreshToken, TokenType: token.TokenType, Expiry: token.Expiry, Subject: id.Subject}
-				if sess.Vault, err = s.vault.saveSession(r.Context(), p, sess.Expires); err != nil {
+				if sess.Vault, err = s.vault.saveSession(r.Context(), payloadOf(token, id.Subject), sess.Expires); err != nil {
 					s.fail(w, r, http.StatusInternalServerError, "token vault", err)
 					return
 				}

@@ -2,7 +2,6 @@ package upstream
 
 import (
 	"context"
-	"crypto/aes"
 	"crypto/cipher"
 	"crypto/rand"
 	"encoding/json"
@@ -74,6 +73,17 @@ type vaultPayload struct {
 	Subject      string    `json:"sub,omitempty"`
 }
 
+// payloadOf is what an entry seals of tok, the tokens of the user subject.
+func payloadOf(tok *oauth2.Token, subject string) vaultPayload {
+	return vaultPayload{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Expiry: tok.Expiry, Subject: subject}
+}
+
+// accessToken is the access token of p, without its refresh token (see
+// SignIn.Token).
+func (p vaultPayload) accessToken() *oauth2.Token {
+	return &oauth2.Token{AccessToken: p.AccessToken, TokenType: p.TokenType, Expiry: p.Expiry}
+}
+
 type vaultKey struct {
 	id   string
 	aead cipher.AEAD
@@ -125,16 +135,9 @@ func newVault(store mcpoauth.UpstreamTokenStore, keys []TokenKey, log *slog.Logg
 			return nil, fmt.Errorf("upstream: TokenKeys[%d]: ID %q used twice", i, k.ID)
 		}
 		seen[k.ID] = true
-		if len(k.Key) != 32 {
-			return nil, fmt.Errorf("upstream: TokenKeys[%d] (%q): the key must be 32 bytes (AES-256), not %d", i, k.ID, len(k.Key))
-		}
-		block, err := aes.NewCipher(k.Key)
+		aead, err := newAEAD(k.Key)
 		if err != nil {
-			return nil, fmt.Errorf("upstream: TokenKeys[%d]: %w", i, err)
-		}
-		aead, err := cipher.NewGCM(block)
-		if err != nil {
-			return nil, fmt.Errorf("upstream: TokenKeys[%d]: %w", i, err)
+			return nil, fmt.Errorf("upstream: TokenKeys[%d] (%q): the key %w", i, k.ID, err)
 		}
 		v.keys = append(v.keys, vaultKey{id: k.ID, aead: aead})
 	}
@@ -411,7 +414,7 @@ func (v *vault) refreshLeased(ctx context.Context, lease *mcpoauth.UpstreamToken
 		}
 		return vaultPayload{}, fmt.Errorf("%w for grant %s: %v", ErrUpstreamRefresh, lease.GrantID, errWithoutToken(err))
 	}
-	next := vaultPayload{AccessToken: tok.AccessToken, RefreshToken: tok.RefreshToken, TokenType: tok.TokenType, Expiry: tok.Expiry, Subject: p.Subject}
+	next := payloadOf(tok, p.Subject)
 	if next.RefreshToken == "" {
 		next.RefreshToken = p.RefreshToken // RFC 6749 §6: the provider may keep the old one
 	}
@@ -487,7 +490,7 @@ func (s *SignIn) Token(ctx context.Context, grantID string) (*oauth2.Token, erro
 	if err != nil {
 		return nil, err
 	}
-	return &oauth2.Token{AccessToken: p.AccessToken, TokenType: p.TokenType, Expiry: p.Expiry}, nil
+	return p.accessToken(), nil
 }
 
 func (s *SignIn) vaultToken(ctx context.Context, grantID string) (vaultPayload, error) {
@@ -512,7 +515,7 @@ func (s *SignIn) UserInfo(ctx context.Context, grantID string) (map[string]any, 
 	if err != nil {
 		return nil, err
 	}
-	tok := &oauth2.Token{AccessToken: p.AccessToken, TokenType: p.TokenType, Expiry: p.Expiry}
+	tok := p.accessToken()
 	info, sub, err := s.userInfo(s.clientContext(ctx), tok)
 	if errors.Is(err, errTokenRefused) && p.RefreshToken != "" {
 		// The provider refused a token before its expiry (revoked, or a
@@ -521,7 +524,7 @@ func (s *SignIn) UserInfo(ctx context.Context, grantID string) (map[string]any, 
 		if p, err = s.vault.token(ctx, grantID, s.refresh, p.AccessToken); err != nil {
 			return nil, err
 		}
-		tok = &oauth2.Token{AccessToken: p.AccessToken, TokenType: p.TokenType, Expiry: p.Expiry}
+		tok = p.accessToken()
 		info, sub, err = s.userInfo(s.clientContext(ctx), tok)
 	}
 	if err != nil {

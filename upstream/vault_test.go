@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/mcpoauth/mcpoauth/upstream/upstreamtest"
 	"golang.org/x/oauth2"
 )
@@ -22,33 +23,13 @@ var (
 	key2 = TokenKey{ID: "k2", Key: []byte("vault key two, 32 bytes long....")}
 )
 
-// clock is a settable clock for the vault: tests expire tokens and leases
-// by moving it, not by sleeping.
-type clock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newClock() *clock { return &clock{t: time.Now()} }
-
-func (c *clock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *clock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
-// vaultEnv is a provider, a shared store and a clock, for one or more
+// vaultEnv is a provider, a shared store and a clock (tests expire tokens
+// and leases by moving it, not by sleeping), for one or more
 // SignIn replicas.
 type vaultEnv struct {
 	p     *upstreamtest.Provider
 	model *mcpoauth.MemoryModel
-	clock *clock
+	clock *testclock.Clock
 	logs  *syncBuffer
 }
 
@@ -56,7 +37,7 @@ func newVaultEnv(t *testing.T) *vaultEnv {
 	t.Helper()
 	model := mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{SweepInterval: mcpoauth.NoSweep})
 	t.Cleanup(func() { model.Close() })
-	return &vaultEnv{p: upstreamtest.NewProvider(t), model: model, clock: newClock(), logs: &syncBuffer{}}
+	return &vaultEnv{p: upstreamtest.NewProvider(t), model: model, clock: testclock.New(time.Now()), logs: &syncBuffer{}}
 }
 
 // replica is a SignIn through e's provider on e's store, with keys (none:

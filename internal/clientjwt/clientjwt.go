@@ -93,9 +93,8 @@ func (v *Verifier) Verify(ctx context.Context, clientID string, md metadata.Clie
 	if err != nil || len(tok.Headers) != 1 {
 		return fmt.Errorf("%w: %v", ErrMalformed, err)
 	}
-	hdr := tok.Headers[0]
 	var claims jwt.Claims
-	if err := v.verifySignature(ctx, tok, hdr, md, &claims); err != nil {
+	if err := v.verifySignature(ctx, tok, md, &claims); err != nil {
 		return err
 	}
 	now := time.Now()
@@ -138,13 +137,11 @@ func checkClaims(c jwt.Claims, clientID string, audiences []string, now time.Tim
 }
 
 // verifySignature finds the client's key that verifies tok and decodes the
-// claims with it. Keys come from md.JWKS, else md.JWKSURI; a kid in the
-// header selects the keys that carry it, and a kid the fetched set lacks
-// fetches it once more (the client rotated its keys), at most every
-// MinRefetchInterval.
-func (v *Verifier) verifySignature(ctx context.Context, tok *jwt.JSONWebToken, hdr jose.Header, md metadata.ClientMetadata, claims *jwt.Claims) error {
+// claims with it (KeySets.VerifyClaims). Keys come from md.JWKS, else
+// md.JWKSURI.
+func (v *Verifier) verifySignature(ctx context.Context, tok *jwt.JSONWebToken, md metadata.ClientMetadata, claims *jwt.Claims) error {
 	var set jose.JSONWebKeySet
-	fromURI := false
+	uri := ""
 	switch {
 	case len(md.JWKS) > 0:
 		var err error
@@ -152,39 +149,17 @@ func (v *Verifier) verifySignature(ctx context.Context, tok *jwt.JSONWebToken, h
 			return fmt.Errorf("%w: %w", ErrNoKeys, err)
 		}
 	case md.JWKSURI != "" && v.Keys != nil:
-		var err error
-		if set, _, err = v.Keys.Get(ctx, md.JWKSURI, false); err != nil {
-			return fmt.Errorf("%w: %w", ErrNoKeys, err)
-		}
-		fromURI = true
+		uri = md.JWKSURI
 	default:
 		return ErrNoKeys
 	}
-	keys := Candidates(set, hdr)
-	if len(keys) == 0 && hdr.KeyID != "" && fromURI {
-		fresh, fetched, err := v.Keys.Get(ctx, md.JWKSURI, true)
-		if err != nil {
-			return fmt.Errorf("%w: %w", ErrNoKeys, err)
-		}
-		if fetched {
-			keys = Candidates(fresh, hdr)
-		}
-	}
-	if len(keys) == 0 {
-		return ErrNoKeys
-	}
-	for _, k := range keys {
-		if err := tok.Claims(k.Key, claims); err == nil {
-			return nil
-		}
-	}
-	return ErrSignature
+	return v.Keys.VerifyClaims(ctx, tok, set, uri, claims)
 }
 
-// Candidates are the keys of set that may have signed a token with hdr:
+// candidates are the keys of set that may have signed a token with hdr:
 // those with its kid when it names one, and whose alg, when they name
 // one, is the header's.
-func Candidates(set jose.JSONWebKeySet, hdr jose.Header) []jose.JSONWebKey {
+func candidates(set jose.JSONWebKeySet, hdr jose.Header) []jose.JSONWebKey {
 	var out []jose.JSONWebKey
 	for _, k := range set.Keys {
 		if hdr.KeyID != "" && k.KeyID != hdr.KeyID {

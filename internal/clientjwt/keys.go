@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/go-jose/go-jose/v4"
+	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
@@ -116,6 +117,45 @@ func (k *KeySets) Get(ctx context.Context, uri string, refresh bool) (set jose.J
 	case <-ctx.Done():
 		return jose.JSONWebKeySet{}, false, ctx.Err()
 	}
+}
+
+// VerifyClaims decodes into claims the claims of tok, a JWS of one
+// signature, with the key that verifies it: a key of set, or, when set has
+// none and uri is not "", of the key set at uri (Get). A kid in the header
+// selects the keys that carry it, and a kid the fetched set lacks fetches
+// it once more (the signer rotated its keys), at most every
+// MinRefetchInterval. The error wraps ErrNoKeys when no key may have
+// signed tok (a failed fetch among the reasons), and is ErrSignature when
+// none of those that may verifies it. k is used only to fetch: it may be
+// nil when uri is "".
+func (k *KeySets) VerifyClaims(ctx context.Context, tok *jwt.JSONWebToken, set jose.JSONWebKeySet, uri string, claims any) error {
+	hdr := tok.Headers[0]
+	fromURI := len(set.Keys) == 0 && uri != ""
+	if fromURI {
+		var err error
+		if set, _, err = k.Get(ctx, uri, false); err != nil {
+			return fmt.Errorf("%w: %w", ErrNoKeys, err)
+		}
+	}
+	keys := candidates(set, hdr)
+	if len(keys) == 0 && hdr.KeyID != "" && fromURI {
+		fresh, fetched, err := k.Get(ctx, uri, true)
+		if err != nil {
+			return fmt.Errorf("%w: %w", ErrNoKeys, err)
+		}
+		if fetched {
+			keys = candidates(fresh, hdr)
+		}
+	}
+	if len(keys) == 0 {
+		return ErrNoKeys
+	}
+	for _, key := range keys {
+		if err := tok.Claims(key.Key, claims); err == nil {
+			return nil
+		}
+	}
+	return ErrSignature
 }
 
 // run fetches uri for the waiters of c and caches a set it got.

@@ -2,6 +2,7 @@ package grants
 
 import (
 	"context"
+	"time"
 
 	"github.com/mcpoauth/mcpoauth/audit"
 	"github.com/mcpoauth/mcpoauth/internal/oautherr"
@@ -47,32 +48,46 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 		return nil, oerr
 	}
 	now := s.Now()
+	grantID := newGrantID()
 	// OAuth 2.1 §4.2.2 / spec-checklist 118: no refresh token, and no user.
-	access, oerr := s.mintBoundAccessToken(x.Client.ID, "", newGrantID(), scopes, res, x.JKT, now, now.Add(s.AccessTokenLifetime))
+	resp, toSave, oerr := s.mintTokens(x.Client, "", grantID, scopes, res, x.JKT, now, now.Add(s.AccessTokenLifetime), false)
 	if oerr != nil {
 		return nil, oerr
 	}
-	if err := s.Store.SaveTokens(ctx, access.record); err != nil {
-		return nil, storeError(err)
-	}
-	// A DeleteClient since the client authenticated did not remove this
-	// token (no record it removed was consumed to issue it), so look again:
-	// the ClientRegistrar contract orders the save and the delete so that
-	// this look sees such a delete. The token is then never handed out; its
-	// grant is revoked so that it does not linger until it expires.
-	if _, err := s.Store.GetClient(ctx, x.Client.ID); err != nil {
-		_ = s.Store.RevokeGrant(ctx, access.record.GrantID)
-		if isNotFound(err) {
-			return nil, errClientGone
-		}
-		return nil, storeError(err)
-	}
-	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
-		// Deleted since the look above: the token goes with its grant.
-		_ = s.Store.RevokeGrant(ctx, access.record.GrantID)
+	if oerr := s.saveUnconsumed(ctx, x.Client, grantID, false, now, toSave); oerr != nil {
 		return nil, oerr
 	}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes, DPoP: x.JKT != ""}
-	s.issued(ctx, audit.TokenIssued, ClientCredentials, x.Client.ID, "", access.record.GrantID, resp)
+	s.issued(ctx, audit.TokenIssued, ClientCredentials, x.Client.ID, "", grantID, resp)
 	return resp, nil
+}
+
+// saveUnconsumed stores tokens whose issue consumed no record (client
+// credentials, jwt-bearer), then records the use of the client and, when
+// grantRecorded, of the grant. A DeleteClient since the client
+// authenticated did not remove these tokens (no record it removed was
+// consumed to issue them), so the client is looked up again after the
+// save: the ClientRegistrar contract orders the save and the delete so
+// that this look sees such a delete. The tokens are then never handed
+// out; their grant is revoked so that they do not linger until they
+// expire.
+func (s *Service) saveUnconsumed(ctx context.Context, client *record.Client, grantID string, grantRecorded bool, now time.Time, tokens []*record.Token) *oautherr.Error {
+	if err := s.Store.SaveTokens(ctx, tokens...); err != nil {
+		return storeError(err)
+	}
+	if _, err := s.Store.GetClient(ctx, client.ID); err != nil {
+		_ = s.Store.RevokeGrant(ctx, grantID)
+		if isNotFound(err) {
+			return errClientGone
+		}
+		return storeError(err)
+	}
+	if grantRecorded {
+		s.recordGrantUse(ctx, grantID, now)
+	}
+	if oerr := s.recordUse(ctx, client, now); oerr != nil {
+		// Deleted since the look above: the tokens go with their grant.
+		_ = s.Store.RevokeGrant(ctx, grantID)
+		return oerr
+	}
+	return nil
 }

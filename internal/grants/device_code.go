@@ -306,7 +306,7 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 				// for a client's own (client credentials) token.
 				return nil, storeError(errors.New("approved device authorization has no user"))
 			}
-			resp, issued, oerr := s.deviceTokens(d, x.Client, x.JKT, now)
+			resp, issued, oerr := s.mintTokens(x.Client, d.UserID, d.GrantID, d.Scopes, d.Resource, x.JKT, now, d.GrantExpiresAt, s.issuesRefresh(x.Client, d.Scopes))
 			if oerr != nil {
 				return nil, oerr
 			}
@@ -354,24 +354,6 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 		}
 	}
 	return nil, fallback
-}
-
-// deviceTokens mints the tokens of an approved device authorization: an
-// access token, and a refresh token when the server and the client allow it.
-func (s *Service) deviceTokens(d *record.DeviceAuthorization, client *record.Client, jkt string, now time.Time) (*TokenResponse, []*record.Token, *oautherr.Error) {
-	access, oerr := s.mintBoundAccessToken(d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, jkt, now, d.GrantExpiresAt)
-	if oerr != nil {
-		return nil, nil, oerr
-	}
-	issued := []*record.Token{access.record}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: d.Scopes, DPoP: jkt != ""}
-	if s.issuesRefresh(client, d.Scopes) {
-		refresh := s.mintToken(record.RefreshToken, d.ClientID, d.UserID, d.GrantID, d.Scopes, d.Resource, now, d.GrantExpiresAt)
-		refresh.record.JKT = refreshBinding(client, jkt)
-		issued = append(issued, refresh.record)
-		resp.RefreshToken = refresh.value
-	}
-	return resp, issued, nil
 }
 
 // PendingDevice returns the pending device authorization a user code names,

@@ -406,6 +406,25 @@ func (s *Service) mintToken(kind record.TokenKind, clientID, userID, grantID str
 	}}
 }
 
+// mintTokens mints what a token response of a grant carries: an access
+// token bound to jkt ("" for none), and with refresh a refresh token, bound
+// as refreshBinding says. It returns the response and the records to store.
+func (s *Service) mintTokens(client *record.Client, userID, grantID string, scopes []string, res, jkt string, now, grantExpires time.Time, refresh bool) (*TokenResponse, []*record.Token, *oautherr.Error) {
+	access, oerr := s.mintBoundAccessToken(client.ID, userID, grantID, scopes, res, jkt, now, grantExpires)
+	if oerr != nil {
+		return nil, nil, oerr
+	}
+	toSave := []*record.Token{access.record}
+	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes, DPoP: jkt != ""}
+	if refresh {
+		r := s.mintToken(record.RefreshToken, client.ID, userID, grantID, scopes, res, now, grantExpires)
+		r.record.JKT = refreshBinding(client, jkt)
+		toSave = append(toSave, r.record)
+		resp.RefreshToken = r.value
+	}
+	return resp, toSave, nil
+}
+
 // storeError turns a store failure into server_error, keeping the cause for
 // ErrorHandler.
 func storeError(err error) *oautherr.Error { return oautherr.ServerError(err) }

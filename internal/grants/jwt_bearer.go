@@ -116,7 +116,7 @@ func (v *IDJAGVerifier) verify(ctx context.Context, assertion, clientID string, 
 		return nil, nil, idJAGInvalid("its issuer is not a trusted identity provider")
 	}
 	var c idJAGClaims
-	if err := v.verifySignature(ctx, idp, tok, hdr, &c); err != nil {
+	if err := v.Keys.VerifyClaims(ctx, tok, idp.Keys, idp.JWKSURL, &c); err != nil {
 		return nil, nil, idJAGInvalid("no key of the identity provider verifies its signature").WithCause(err)
 	}
 	switch {
@@ -173,40 +173,6 @@ func isIDJAGType(typ any) bool {
 		s = s[len("application/"):]
 	}
 	return strings.EqualFold(s, IDJAGType)
-}
-
-// verifySignature decodes the claims with the provider's key that
-// verifies tok: its configured keys, else its JWKS URL's (fetched again,
-// at most every clientjwt.MinRefetchInterval, when the kid is unknown:
-// the provider rotated its keys).
-func (v *IDJAGVerifier) verifySignature(ctx context.Context, idp *TrustedIssuer, tok *jwt.JSONWebToken, hdr jose.Header, claims *idJAGClaims) error {
-	set := idp.Keys
-	fromURL := len(set.Keys) == 0
-	if fromURL {
-		var err error
-		if set, _, err = v.Keys.Get(ctx, idp.JWKSURL, false); err != nil {
-			return err
-		}
-	}
-	keys := clientjwt.Candidates(set, hdr)
-	if len(keys) == 0 && hdr.KeyID != "" && fromURL {
-		fresh, fetched, err := v.Keys.Get(ctx, idp.JWKSURL, true)
-		if err != nil {
-			return err
-		}
-		if fetched {
-			keys = clientjwt.Candidates(fresh, hdr)
-		}
-	}
-	if len(keys) == 0 {
-		return clientjwt.ErrNoKeys
-	}
-	for _, k := range keys {
-		if err := tok.Claims(k.Key, claims); err == nil {
-			return nil
-		}
-	}
-	return clientjwt.ErrSignature
 }
 
 // useID records the assertion's jti as used, per issuer: an ID-JAG is
@@ -298,33 +264,13 @@ func (s *Service) JWTBearer(ctx context.Context, x JWTBearerRequest) (*TokenResp
 	if oerr := s.saveGrant(ctx, grant); oerr != nil {
 		return nil, oerr
 	}
-	access, oerr := s.mintBoundAccessToken(x.Client.ID, grant.UserID, grant.ID, scopes, res, x.JKT, now, grant.ExpiresAt)
+	resp, toSave, oerr := s.mintTokens(x.Client, grant.UserID, grant.ID, scopes, res, x.JKT, now, grant.ExpiresAt, refresh)
 	if oerr != nil {
 		return nil, oerr
 	}
-	toSave := []*record.Token{access.record}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: scopes, DPoP: x.JKT != ""}
-	if refresh {
-		r := s.mintToken(record.RefreshToken, x.Client.ID, grant.UserID, grant.ID, scopes, res, now, grant.ExpiresAt)
-		toSave = append(toSave, r.record)
-		resp.RefreshToken = r.value
-	}
-	if err := s.Store.SaveTokens(ctx, toSave...); err != nil {
-		return nil, storeError(err)
-	}
-	// As for client credentials: nothing the save consumed would have
-	// been removed by a DeleteClient since the client authenticated, so
-	// look again, and never hand out tokens of a deleted client.
-	if _, err := s.Store.GetClient(ctx, x.Client.ID); err != nil {
-		_ = s.Store.RevokeGrant(ctx, grant.ID)
-		if isNotFound(err) {
-			return nil, errClientGone
-		}
-		return nil, storeError(err)
-	}
-	s.recordGrantUse(ctx, grant.ID, now)
-	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
-		_ = s.Store.RevokeGrant(ctx, grant.ID)
+	// As for client credentials: the client may have been deleted since it
+	// authenticated, and then no token is handed out.
+	if oerr := s.saveUnconsumed(ctx, x.Client, grant.ID, true, now, toSave); oerr != nil {
 		return nil, oerr
 	}
 	s.issued(ctx, audit.TokenIssued, JWTBearer, x.Client.ID, grant.UserID, grant.ID, resp)

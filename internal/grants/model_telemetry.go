@@ -74,6 +74,13 @@ func modelOutcome(err error) telemetry.ModelOutcome {
 	return telemetry.ModelError
 }
 
+// end finishes the Model call c with the outcome of its error, and returns
+// the error.
+func end(ctx context.Context, c telemetry.ModelCall, err error) error {
+	c.End(ctx, modelOutcome(err))
+	return err
+}
+
 // observedStore observes a Store. The interface is embedded, so that a method
 // added to it later is forwarded, unobserved, until it is listed here.
 type observedStore struct {
@@ -87,85 +94,69 @@ type observedStore struct {
 func (o observedStore) GetClient(ctx context.Context, clientID string) (*record.Client, error) {
 	ctx, c := o.ops["GetClient"].Start(ctx)
 	v, err := o.Store.GetClient(ctx, clientID)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedStore) SaveAuthorizationRequest(ctx context.Context, req *record.AuthorizationRequest) error {
 	ctx, c := o.ops["SaveAuthorizationRequest"].Start(ctx)
-	err := o.Store.SaveAuthorizationRequest(ctx, req)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.Store.SaveAuthorizationRequest(ctx, req))
 }
 
 func (o observedStore) GetAuthorizationRequest(ctx context.Context, id record.Digest) (*record.AuthorizationRequest, error) {
 	ctx, c := o.ops["GetAuthorizationRequest"].Start(ctx)
 	v, err := o.Store.GetAuthorizationRequest(ctx, id)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedStore) ConsumeAuthorizationRequest(ctx context.Context, id record.Digest) (*record.AuthorizationRequest, error) {
 	ctx, c := o.ops["ConsumeAuthorizationRequest"].Start(ctx)
 	v, err := o.Store.ConsumeAuthorizationRequest(ctx, id)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedStore) SaveAuthorizationCode(ctx context.Context, code *record.AuthorizationCode) error {
 	ctx, c := o.ops["SaveAuthorizationCode"].Start(ctx)
-	err := o.Store.SaveAuthorizationCode(ctx, code)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.Store.SaveAuthorizationCode(ctx, code))
 }
 
 func (o observedStore) GetAuthorizationCode(ctx context.Context, code record.Digest) (*record.AuthorizationCode, error) {
 	ctx, c := o.ops["GetAuthorizationCode"].Start(ctx)
 	v, err := o.Store.GetAuthorizationCode(ctx, code)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedStore) ConsumeAuthorizationCode(ctx context.Context, code record.Digest, clientID string, issued ...*record.Token) error {
 	ctx, c := o.ops["ConsumeAuthorizationCode"].Start(ctx)
-	err := o.Store.ConsumeAuthorizationCode(ctx, code, clientID, issued...)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.Store.ConsumeAuthorizationCode(ctx, code, clientID, issued...))
 }
 
 func (o observedStore) SaveTokens(ctx context.Context, tokens ...*record.Token) error {
 	ctx, c := o.ops["SaveTokens"].Start(ctx)
-	err := o.Store.SaveTokens(ctx, tokens...)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.Store.SaveTokens(ctx, tokens...))
 }
 
 func (o observedStore) GetToken(ctx context.Context, token record.Digest) (*record.Token, error) {
 	ctx, c := o.getToken.Start(ctx)
 	v, err := o.Store.GetToken(ctx, token)
+	// Not end, which is not inlined: the bearer path saves the call.
 	c.End(ctx, modelOutcome(err))
 	return v, err
 }
 
 func (o observedStore) RotateRefreshToken(ctx context.Context, token record.Digest, clientID string, at, reuseSince time.Time, issued ...*record.Token) error {
 	ctx, c := o.ops["RotateRefreshToken"].Start(ctx)
-	err := o.Store.RotateRefreshToken(ctx, token, clientID, at, reuseSince, issued...)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.Store.RotateRefreshToken(ctx, token, clientID, at, reuseSince, issued...))
 }
 
 func (o observedStore) RevokeToken(ctx context.Context, token record.Digest, clientID string) (*record.Token, error) {
 	ctx, c := o.ops["RevokeToken"].Start(ctx)
 	v, err := o.Store.RevokeToken(ctx, token, clientID)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedStore) RevokeGrant(ctx context.Context, grantID string) error {
 	ctx, c := o.ops["RevokeGrant"].Start(ctx)
-	err := o.Store.RevokeGrant(ctx, grantID)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.Store.RevokeGrant(ctx, grantID))
 }
 
 // observedDevices observes a DeviceStore. The interface is embedded, so that a method
@@ -177,51 +168,39 @@ type observedDevices struct {
 
 func (o observedDevices) SaveDeviceAuthorization(ctx context.Context, d *record.DeviceAuthorization) error {
 	ctx, c := o.ops["SaveDeviceAuthorization"].Start(ctx)
-	err := o.DeviceStore.SaveDeviceAuthorization(ctx, d)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.DeviceStore.SaveDeviceAuthorization(ctx, d))
 }
 
 func (o observedDevices) GetDeviceAuthorization(ctx context.Context, deviceCode record.Digest) (*record.DeviceAuthorization, error) {
 	ctx, c := o.ops["GetDeviceAuthorization"].Start(ctx)
 	v, err := o.DeviceStore.GetDeviceAuthorization(ctx, deviceCode)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedDevices) GetDeviceAuthorizationByUserCode(ctx context.Context, userCode record.Digest) (*record.DeviceAuthorization, error) {
 	ctx, c := o.ops["GetDeviceAuthorizationByUserCode"].Start(ctx)
 	v, err := o.DeviceStore.GetDeviceAuthorizationByUserCode(ctx, userCode)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedDevices) ResolveDeviceAuthorization(ctx context.Context, userCode record.Digest, decision record.DeviceDecision) error {
 	ctx, c := o.ops["ResolveDeviceAuthorization"].Start(ctx)
-	err := o.DeviceStore.ResolveDeviceAuthorization(ctx, userCode, decision)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.DeviceStore.ResolveDeviceAuthorization(ctx, userCode, decision))
 }
 
 func (o observedDevices) RecordDevicePoll(ctx context.Context, deviceCode record.Digest, clientID string, seen, next record.DevicePoll) error {
 	ctx, c := o.ops["RecordDevicePoll"].Start(ctx)
-	err := o.DeviceStore.RecordDevicePoll(ctx, deviceCode, clientID, seen, next)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.DeviceStore.RecordDevicePoll(ctx, deviceCode, clientID, seen, next))
 }
 
 func (o observedDevices) ConsumeDeviceAuthorization(ctx context.Context, deviceCode record.Digest, clientID string, now time.Time, issued ...*record.Token) error {
 	ctx, c := o.ops["ConsumeDeviceAuthorization"].Start(ctx)
-	err := o.DeviceStore.ConsumeDeviceAuthorization(ctx, deviceCode, clientID, now, issued...)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.DeviceStore.ConsumeDeviceAuthorization(ctx, deviceCode, clientID, now, issued...))
 }
 
 func (o observedDevices) DeleteDeviceAuthorization(ctx context.Context, deviceCode record.Digest, clientID string) error {
 	ctx, c := o.ops["DeleteDeviceAuthorization"].Start(ctx)
-	err := o.DeviceStore.DeleteDeviceAuthorization(ctx, deviceCode, clientID)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.DeviceStore.DeleteDeviceAuthorization(ctx, deviceCode, clientID))
 }
 
 // observedGrants observes a GrantStore. The interface is embedded, so that a method
@@ -233,37 +212,30 @@ type observedGrants struct {
 
 func (o observedGrants) SaveGrant(ctx context.Context, g *record.Grant) error {
 	ctx, c := o.ops["SaveGrant"].Start(ctx)
-	err := o.GrantStore.SaveGrant(ctx, g)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.GrantStore.SaveGrant(ctx, g))
 }
 
 func (o observedGrants) GetGrant(ctx context.Context, grantID string) (*record.Grant, error) {
 	ctx, c := o.ops["GetGrant"].Start(ctx)
 	v, err := o.GrantStore.GetGrant(ctx, grantID)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedGrants) ListUserGrants(ctx context.Context, userID string) ([]*record.Grant, error) {
 	ctx, c := o.ops["ListUserGrants"].Start(ctx)
 	v, err := o.GrantStore.ListUserGrants(ctx, userID)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedGrants) ListClientGrants(ctx context.Context, clientID string) ([]*record.Grant, error) {
 	ctx, c := o.ops["ListClientGrants"].Start(ctx)
 	v, err := o.GrantStore.ListClientGrants(ctx, clientID)
-	c.End(ctx, modelOutcome(err))
-	return v, err
+	return v, end(ctx, c, err)
 }
 
 func (o observedGrants) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
 	ctx, c := o.ops["RecordGrantUse"].Start(ctx)
-	err := o.GrantStore.RecordGrantUse(ctx, grantID, at)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.GrantStore.RecordGrantUse(ctx, grantID, at))
 }
 
 // observedRegistrar observes a ClientRegistrar. The interface is embedded, so that a method
@@ -275,23 +247,17 @@ type observedRegistrar struct {
 
 func (o observedRegistrar) RegisterClient(ctx context.Context, client *record.Client) error {
 	ctx, c := o.ops["RegisterClient"].Start(ctx)
-	err := o.ClientRegistrar.RegisterClient(ctx, client)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.ClientRegistrar.RegisterClient(ctx, client))
 }
 
 func (o observedRegistrar) UpdateClient(ctx context.Context, client *record.Client) error {
 	ctx, c := o.ops["UpdateClient"].Start(ctx)
-	err := o.ClientRegistrar.UpdateClient(ctx, client)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.ClientRegistrar.UpdateClient(ctx, client))
 }
 
 func (o observedRegistrar) DeleteClient(ctx context.Context, clientID string) error {
 	ctx, c := o.ops["DeleteClient"].Start(ctx)
-	err := o.ClientRegistrar.DeleteClient(ctx, clientID)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.ClientRegistrar.DeleteClient(ctx, clientID))
 }
 
 // observedUsage observes a ClientUsageRecorder. The interface is embedded, so that a method
@@ -303,9 +269,7 @@ type observedUsage struct {
 
 func (o observedUsage) RecordClientUse(ctx context.Context, clientID string, at time.Time) error {
 	ctx, c := o.ops["RecordClientUse"].Start(ctx)
-	err := o.ClientUsageRecorder.RecordClientUse(ctx, clientID, at)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.ClientUsageRecorder.RecordClientUse(ctx, clientID, at))
 }
 
 // observedReplay observes a clientjwt.ReplayStore. The interface is embedded, so that a method
@@ -317,7 +281,5 @@ type observedReplay struct {
 
 func (o observedReplay) UseAssertionID(ctx context.Context, clientID, jti string, expiresAt time.Time) error {
 	ctx, c := o.ops["UseAssertionID"].Start(ctx)
-	err := o.ReplayStore.UseAssertionID(ctx, clientID, jti, expiresAt)
-	c.End(ctx, modelOutcome(err))
-	return err
+	return end(ctx, c, o.ReplayStore.UseAssertionID(ctx, clientID, jti, expiresAt))
 }

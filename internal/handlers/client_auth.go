@@ -19,6 +19,26 @@ import (
 // unknown client, wrong secret and missing secret look alike.
 var clientAuthFailed = oautherr.InvalidClient("client authentication failed")
 
+// clientRequest begins a request at an endpoint where the client
+// authenticates (the device authorization, introspection and revocation
+// endpoints): Cache-Control: no-store, since the answer may carry
+// credentials, then the form parsed and the client authenticated. On a
+// failure it has answered, under step, and ok is false.
+func (e *Env) clientRequest(w http.ResponseWriter, r *http.Request, step string) (form url.Values, client *record.Client, ok bool) {
+	httpx.NoStore(w)
+	form, oerr := httpx.ParseForm(w, r)
+	if oerr != nil {
+		e.fail(w, r, step, oerr)
+		return nil, nil, false
+	}
+	client, oerr = e.authenticateClient(r, form)
+	if oerr != nil {
+		e.writeClientError(w, r, step, oerr)
+		return nil, nil, false
+	}
+	return form, client, true
+}
+
 // authenticateClient identifies the client of a token, revocation,
 // introspection or device request (OAuth 2.1 §2.4): client_secret_basic
 // (RFC 6749 §2.3.1, id and secret form-urlencoded before base64),

@@ -26,15 +26,8 @@ type deviceAuthorizationResponse struct {
 // body carries credentials.
 func Device(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.NoStore(w)
-		form, oerr := httpx.ParseForm(w, r)
-		if oerr != nil {
-			env.fail(w, r, "device", oerr)
-			return
-		}
-		client, oerr := env.authenticateClient(r, form)
-		if oerr != nil {
-			env.writeClientError(w, r, "device", oerr)
+		form, client, ok := env.clientRequest(w, r, "device")
+		if !ok {
 			return
 		}
 		if len(form["resource"]) > 1 {

@@ -41,15 +41,8 @@ var inactiveBody = []byte(`{"active":false}`)
 // resource) and iss. A storage failure is 500, never a false inactive.
 func Introspect(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.NoStore(w)
-		form, oerr := httpx.ParseForm(w, r)
-		if oerr != nil {
-			env.fail(w, r, "introspect", oerr)
-			return
-		}
-		client, oerr := env.authenticateClient(r, form)
-		if oerr != nil {
-			env.writeClientError(w, r, "introspect", oerr)
+		form, client, ok := env.clientRequest(w, r, "introspect")
+		if !ok {
 			return
 		}
 		p, oerr := params(form, "token", "token_type_hint")

@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"net/http"
-
-	"github.com/mcpoauth/mcpoauth/internal/httpx"
 )
 
 // Revoke serves the revocation endpoint (RFC 7009 §2): POST, form-encoded,
@@ -14,15 +12,8 @@ import (
 // failure is 500, never a false 200.
 func Revoke(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.NoStore(w)
-		form, oerr := httpx.ParseForm(w, r)
-		if oerr != nil {
-			env.fail(w, r, "revoke", oerr)
-			return
-		}
-		client, oerr := env.authenticateClient(r, form)
-		if oerr != nil {
-			env.writeClientError(w, r, "revoke", oerr)
+		form, client, ok := env.clientRequest(w, r, "revoke")
+		if !ok {
 			return
 		}
 		p, oerr := params(form, "token", "token_type_hint")
