@@ -2,13 +2,10 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
 )
-
-var errAssertionUsed = fmt.Errorf("postgres: client assertion: %w", mcpoauth.ErrAlreadyUsed)
 
 // UseAssertionID records a client assertion's jti (its digest,
 // mcpoauth.AssertionIDDigest) until expiresAt, or returns ErrAlreadyUsed if
@@ -26,7 +23,7 @@ func (m *Model) UseAssertionID(ctx context.Context, clientID, jti string, expire
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return errAssertionUsed
+		return errs.AssertionUsed
 	}
 	return nil
 }

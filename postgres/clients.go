@@ -9,6 +9,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // GetClient returns the client with this client_id, or ErrNotFound. If
@@ -17,8 +18,8 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !isStorableText(clientID) {
-		return nil, errClientNotFound
+	if !sqlmodel.IsStorableText(clientID) {
+		return nil, errs.ClientNotFound
 	}
 	var (
 		secret                 []byte
@@ -32,20 +33,20 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 			clientID).Scan(&secret, &secretExp, &issue, &meta, &c.PreRegistered, &c.AuthMethodDefaulted, &used)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errClientNotFound
+		return nil, errs.ClientNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get client", err)
+		return nil, errs.Storage(ctx, "get client", err)
 	}
 	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNullTime(secretExp), fromNullTime(issue), fromNullTime(used)
 	if secret != nil {
 		if len(secret) != len(c.SecretDigest) {
-			return nil, errUnexpectedResult
+			return nil, errs.UnexpectedResult
 		}
 		copy(c.SecretDigest[:], secret)
 	}
 	if err := json.Unmarshal(meta, &c.Metadata); err != nil {
-		return nil, storageError(ctx, "get client: metadata", err)
+		return nil, errs.Storage(ctx, "get client: metadata", err)
 	}
 	return c, nil
 }
@@ -56,10 +57,10 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 		return err
 	}
 	if client == nil {
-		return errNilRecord
+		return errs.NilRecord
 	}
 	if client.ID == "" {
-		return errEmptyClientID
+		return errs.EmptyClientID
 	}
 	meta, secret, err := clientColumns(ctx, "register client", client)
 	if err != nil {
@@ -69,10 +70,10 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted, toNullTime(client.LastUsedAt))
 	if isUniqueViolation(err) {
-		return errClientConflict
+		return errs.ClientConflict
 	}
 	if err != nil {
-		return storageError(ctx, "register client", err)
+		return errs.Storage(ctx, "register client", err)
 	}
 	return nil
 }
@@ -84,10 +85,10 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 		return err
 	}
 	if client == nil {
-		return errNilRecord
+		return errs.NilRecord
 	}
-	if !validClientID(client.ID) {
-		return errClientNotFound
+	if !sqlmodel.ValidClientID(client.ID) {
+		return errs.ClientNotFound
 	}
 	meta, secret, err := clientColumns(ctx, "update client", client)
 	if err != nil {
@@ -100,7 +101,7 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return errClientNotFound
+		return errs.ClientNotFound
 	}
 	return nil
 }
@@ -145,18 +146,18 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errClientNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return errs.ClientNotFound
 	}
 	var err error
 	for range deleteClientAttempts {
 		err = m.inTx(ctx, "delete client", func(tx pgx.Tx) error {
 			tag, err := lockThen(ctx, tx, lockKeys(lockClassClient, clientID), deleteClientSQL, []string{clientID})
 			if err != nil {
-				return storageError(ctx, "delete client", err)
+				return errs.Storage(ctx, "delete client", err)
 			}
 			if tag.RowsAffected() == 0 {
-				return errClientNotFound
+				return errs.ClientNotFound
 			}
 			return notify(ctx, tx, "delete client", idPayload(notifyClient, clientID))
 		})
@@ -176,8 +177,8 @@ func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Ti
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errClientNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return errs.ClientNotFound
 	}
 	// GREATEST ignores NULL: an unknown last use becomes at.
 	tag, err := m.execRC(ctx, "record client use",
@@ -186,7 +187,7 @@ func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Ti
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return errClientNotFound
+		return errs.ClientNotFound
 	}
 	return nil
 }
@@ -196,7 +197,7 @@ func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Ti
 func clientColumns(ctx context.Context, op string, client *mcpoauth.Client) (meta, secret []byte, err error) {
 	meta, err = json.Marshal(client.Metadata)
 	if err != nil {
-		return nil, nil, storageError(ctx, op+": metadata", err)
+		return nil, nil, errs.Storage(ctx, op+": metadata", err)
 	}
 	if !client.SecretDigest.IsZero() {
 		secret = client.SecretDigest[:]

@@ -7,13 +7,14 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // SaveAuthorizationCode stores an issued authorization code; ErrConflict if
 // the digest is taken, and an error wrapping ErrNotFound if its grant was
 // revoked.
 func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.AuthorizationCode) error {
-	if err := checkSave(ctx, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
+	if err := sqlmodel.CheckSave(ctx, errs, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
 		return err
 	}
 	return m.inTx(ctx, "save authorization code", func(tx pgx.Tx) error {
@@ -25,13 +26,13 @@ func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.Author
 			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, code.RedirectURIProvided,
 			nonNil(code.Scopes), code.Resource, code.CodeChallenge, code.ExpiresAt, code.GrantExpiresAt)
 		if isUniqueViolation(err) {
-			return errCodeConflict
+			return errs.CodeConflict
 		}
 		if err != nil {
-			return storageError(ctx, "save authorization code", err)
+			return errs.Storage(ctx, "save authorization code", err)
 		}
 		if tag.RowsAffected() != 1 {
-			return errGrantRevoked
+			return errs.GrantRevoked
 		}
 		return nil
 	})
@@ -49,10 +50,10 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 		FROM mcpoauth_authorization_codes WHERE digest = $1`, code[:]).
 		Scan(&c.ClientID, &c.UserID, &c.GrantID, &c.RedirectURI, &c.RedirectURIProvided, &c.Scopes, &c.Resource, &c.CodeChallenge, &c.ExpiresAt, &c.GrantExpiresAt, &c.Used)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errCodeNotFound
+		return nil, errs.CodeNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get authorization code", err)
+		return nil, errs.Storage(ctx, "get authorization code", err)
 	}
 	c.ExpiresAt, c.GrantExpiresAt = c.ExpiresAt.UTC(), c.GrantExpiresAt.UTC()
 	return c, nil
@@ -70,8 +71,8 @@ func (m *Model) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Dige
 		op:        "consume authorization code",
 		clientID:  clientID,
 		issued:    issued,
-		notFound:  errCodeNotFound,
-		used:      errCodeUsed,
+		notFound:  errs.CodeNotFound,
+		used:      errs.CodeUsed,
 		update:    `UPDATE mcpoauth_authorization_codes SET used = true WHERE digest = $1 AND client_id = $2 AND NOT used`,
 		usedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = $1 AND client_id = $2`,
 		args:      []any{code[:], clientID},

@@ -3,34 +3,28 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // Compile-time proof that Model supports the device grant.
 var _ mcpoauth.DeviceStore = (*Model)(nil)
-
-var (
-	errDeviceNotFound  = fmt.Errorf("postgres: device authorization: %w", mcpoauth.ErrNotFound)
-	errDeviceConflict  = fmt.Errorf("postgres: device authorization: %w", mcpoauth.ErrConflict)
-	errDeviceBadStatus = errors.New("postgres: a device decision must approve or deny")
-)
 
 const deviceColumns = `device_code_digest, user_code_digest, client_id, scopes, resource, grant_id, status, user_id, last_polled_at, poll_interval_ns, expires_at, grant_expires_at`
 
 // SaveDeviceAuthorization stores a new device authorization; ErrConflict if
 // its device code or user code digest is taken by a stored authorization.
 func (m *Model) SaveDeviceAuthorization(ctx context.Context, d *mcpoauth.DeviceAuthorization) error {
-	if err := checkSave(ctx, d, func(d *mcpoauth.DeviceAuthorization) bool {
+	if err := sqlmodel.CheckSave(ctx, errs, d, func(d *mcpoauth.DeviceAuthorization) bool {
 		return d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero()
 	}); err != nil {
 		return err
 	}
-	return m.insert(ctx, "save device authorization", errDeviceConflict,
+	return m.insert(ctx, "save device authorization", errs.DeviceConflict,
 		`INSERT INTO mcpoauth_device_authorizations (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		d.DeviceCodeDigest[:], d.UserCodeDigest[:], d.ClientID, nonNil(d.Scopes), d.Resource, d.GrantID,
 		int16(d.Status), d.UserID, toNullTime(d.LastPolledAt), int64(d.Interval), d.ExpiresAt, toNullTime(d.GrantExpiresAt))
@@ -66,13 +60,13 @@ func scanDevice(ctx context.Context, op string, row pgx.Row) (*mcpoauth.DeviceAu
 	)
 	err := row.Scan(&deviceCode, &userCode, &d.ClientID, &d.Scopes, &d.Resource, &d.GrantID, &status, &d.UserID, &polled, &interval, &d.ExpiresAt, &grantExp)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errDeviceNotFound
+		return nil, errs.DeviceNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	if len(deviceCode) != len(d.DeviceCodeDigest) || len(userCode) != len(d.UserCodeDigest) {
-		return nil, errUnexpectedResult
+		return nil, errs.UnexpectedResult
 	}
 	copy(d.DeviceCodeDigest[:], deviceCode)
 	copy(d.UserCodeDigest[:], userCode)
@@ -91,7 +85,7 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 		return err
 	}
 	if decision.Status != mcpoauth.DeviceApproved && decision.Status != mcpoauth.DeviceDenied {
-		return errDeviceBadStatus
+		return errs.DeviceBadStatus
 	}
 	tag, err := m.execRC(ctx, "resolve device authorization",
 		`UPDATE mcpoauth_device_authorizations SET status = $2, user_id = $3, grant_expires_at = $4
@@ -101,7 +95,7 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return errDeviceNotFound
+		return errs.DeviceNotFound
 	}
 	return nil
 }
@@ -115,8 +109,8 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return errs.DeviceNotFound
 	}
 	tag, err := m.execRC(ctx, "record device poll",
 		`UPDATE mcpoauth_device_authorizations SET last_polled_at = $3, poll_interval_ns = $4
@@ -128,7 +122,7 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return errDeviceNotFound
+		return errs.DeviceNotFound
 	}
 	return nil
 }
@@ -145,7 +139,7 @@ func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoa
 		op:       "consume device authorization",
 		clientID: clientID,
 		issued:   issued,
-		notFound: errDeviceNotFound,
+		notFound: errs.DeviceNotFound,
 		update: `DELETE FROM mcpoauth_device_authorizations
 			WHERE device_code_digest = $1 AND client_id = $2 AND status = $3 AND expires_at > $4`,
 		args: []any{deviceCode[:], clientID, int16(mcpoauth.DeviceApproved), now},
@@ -159,8 +153,8 @@ func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoau
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return errs.DeviceNotFound
 	}
 	tag, err := m.execRC(ctx, "delete device authorization",
 		`DELETE FROM mcpoauth_device_authorizations WHERE device_code_digest = $1 AND client_id = $2`, deviceCode[:], clientID)
@@ -168,7 +162,7 @@ func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoau
 		return err
 	}
 	if tag.RowsAffected() == 0 {
-		return errDeviceNotFound
+		return errs.DeviceNotFound
 	}
 	return nil
 }

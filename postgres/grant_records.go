@@ -10,6 +10,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // Compile-time proofs that Model keeps grant records and the upstream
@@ -19,13 +20,7 @@ var (
 	_ mcpoauth.UpstreamTokenStore = (*Model)(nil)
 )
 
-var (
-	errGrantNotFound    = fmt.Errorf("postgres: grant: %w", mcpoauth.ErrNotFound)
-	errGrantConflict    = fmt.Errorf("postgres: grant: %w", mcpoauth.ErrConflict)
-	errUpstreamNotFound = fmt.Errorf("postgres: upstream token: %w", mcpoauth.ErrNotFound)
-	errUpstreamConflict = fmt.Errorf("postgres: upstream token: %w", mcpoauth.ErrConflict)
-	errEmptyRecordID    = errors.New("postgres: record has an empty ID")
-)
+var errEmptyRecordID = errors.New("postgres: record has an empty ID")
 
 // grantLocks returns the advisory locks a save of a record of clientID and
 // grantID takes (either may be empty: no lock for it), the locks
@@ -45,7 +40,7 @@ func grantLocks(clientID, grantID string) advisoryLocks {
 
 // insertLocked runs, in a READ COMMITTED transaction, the INSERT ... SELECT
 // ... WHERE NOT EXISTS (a revoked grant) of a new record once locks are
-// held (see lockThen): conflict if its key is taken, errGrantRevoked if it
+// held (see lockThen): conflict if its key is taken, errs.GrantRevoked if it
 // inserted nothing.
 func (m *Model) insertLocked(ctx context.Context, op string, locks advisoryLocks, conflict error, sql string, args ...any) error {
 	return m.inTx(ctx, op, func(tx pgx.Tx) error {
@@ -54,10 +49,10 @@ func (m *Model) insertLocked(ctx context.Context, op string, locks advisoryLocks
 			return conflict
 		}
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		if tag.RowsAffected() != 1 {
-			return errGrantRevoked
+			return errs.GrantRevoked
 		}
 		return nil
 	})
@@ -75,7 +70,7 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 		return err
 	}
 	if g == nil {
-		return errNilRecord
+		return errs.NilRecord
 	}
 	if g.ID == "" {
 		return errEmptyRecordID
@@ -87,7 +82,7 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 			return fmt.Errorf("postgres: save grant: identity: %w", err)
 		}
 	}
-	return m.insertLocked(ctx, "save grant", grantLocks(g.ClientID, g.ID), errGrantConflict,
+	return m.insertLocked(ctx, "save grant", grantLocks(g.ClientID, g.ID), errs.GrantConflict,
 		`INSERT INTO mcpoauth_grants (`+grantColumns+`)
 		SELECT $1::text, $2::text, $3::text, $4::text[], $5::text, $6::timestamptz, $7::timestamptz, $8::jsonb, $9::timestamptz
 		WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $1::text)`,
@@ -99,15 +94,15 @@ func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, 
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !isStorableText(grantID) {
-		return nil, errGrantNotFound
+	if !sqlmodel.IsStorableText(grantID) {
+		return nil, errs.GrantNotFound
 	}
 	g, err := scanGrant(m.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE id = $1`, grantID))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errGrantNotFound
+		return nil, errs.GrantNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get grant", err)
+		return nil, errs.Storage(ctx, "get grant", err)
 	}
 	return g, nil
 }
@@ -131,16 +126,16 @@ func (m *Model) listGrants(ctx context.Context, op, sql, key string) ([]*mcpoaut
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !isStorableText(key) {
+	if !sqlmodel.IsStorableText(key) {
 		return nil, nil
 	}
 	rows, err := m.pool.Query(ctx, sql, key)
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpoauth.Grant, error) { return scanGrant(row) })
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	return grants, nil
 }
@@ -152,15 +147,15 @@ func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !isStorableText(grantID) {
-		return errGrantNotFound
+	if !sqlmodel.IsStorableText(grantID) {
+		return errs.GrantNotFound
 	}
 	tag, err := m.pool.Exec(ctx, `UPDATE mcpoauth_grants SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, grantID, at)
 	if err != nil {
-		return storageError(ctx, "record grant use", err)
+		return errs.Storage(ctx, "record grant use", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return errGrantNotFound
+		return errs.GrantNotFound
 	}
 	return nil
 }
@@ -194,12 +189,12 @@ func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken
 		return err
 	}
 	if t == nil {
-		return errNilRecord
+		return errs.NilRecord
 	}
 	if t.ID == "" {
 		return errEmptyRecordID
 	}
-	return m.insertLocked(ctx, "save upstream token", grantLocks(t.ClientID, t.GrantID), errUpstreamConflict,
+	return m.insertLocked(ctx, "save upstream token", grantLocks(t.ClientID, t.GrantID), errs.UpstreamConflict,
 		`INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`)
 		SELECT $1::text, $2::text, $3::text, $4::bytea, $5::int8, $6::timestamptz, $7::timestamptz
 		WHERE $2::text IS NULL OR NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $2::text)`,
@@ -229,8 +224,8 @@ func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.Upst
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !isStorableText(id) {
-		return nil, errUpstreamNotFound
+	if !sqlmodel.IsStorableText(id) {
+		return nil, errs.UpstreamNotFound
 	}
 	return scanUpstreamToken(ctx, "get upstream token",
 		m.pool.QueryRow(ctx, `SELECT `+upstreamColumns+` FROM mcpoauth_upstream_tokens WHERE id = $1`, id))
@@ -256,16 +251,16 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 		return err
 	}
 	if t == nil {
-		return errNilRecord
+		return errs.NilRecord
 	}
-	if !isStorableText(t.ID) {
-		return errUpstreamNotFound
+	if !sqlmodel.IsStorableText(t.ID) {
+		return errs.UpstreamNotFound
 	}
 	const op = "replace upstream token"
 	var replaced, exists bool
 	err := m.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, replaceUpstreamSQL, append(upstreamArgs(t), version)...).Scan(&replaced, &exists); err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		return nil
 	})
@@ -275,9 +270,9 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 	case replaced:
 		return nil
 	case exists:
-		return errUpstreamConflict
+		return errs.UpstreamConflict
 	}
-	return errUpstreamNotFound
+	return errs.UpstreamNotFound
 }
 
 // ConsumeUpstreamToken removes and returns the vault entry, or ErrNotFound:
@@ -286,8 +281,8 @@ func (m *Model) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !isStorableText(id) {
-		return nil, errUpstreamNotFound
+	if !sqlmodel.IsStorableText(id) {
+		return nil, errs.UpstreamNotFound
 	}
 	const op = "consume upstream token"
 	var t *mcpoauth.UpstreamToken
@@ -310,10 +305,10 @@ func scanUpstreamToken(ctx context.Context, op string, row pgx.Row) (*mcpoauth.U
 	var lease *time.Time
 	err := row.Scan(&t.ID, &grantID, &clientID, &t.Sealed, &t.Version, &lease, &t.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errUpstreamNotFound
+		return nil, errs.UpstreamNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	if grantID != nil {
 		t.GrantID = *grantID

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // The first keys of the transaction-level advisory locks; the second key is
@@ -127,13 +128,13 @@ func newTokenBatch(tokens []*mcpoauth.Token) (tokenBatch, error) {
 	var clients []string
 	for _, t := range tokens {
 		if t == nil {
-			return b, errNilRecord
+			return b, errs.NilRecord
 		}
 		if t.Digest.IsZero() {
-			return b, errZeroDigest
+			return b, errs.ZeroDigest
 		}
 		if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-			return b, errBadTokenKind
+			return b, errs.BadTokenKind
 		}
 		if !slices.Contains(b.grants, t.GrantID) {
 			b.grants = append(b.grants, t.GrantID)
@@ -196,13 +197,13 @@ func insertTokens(ctx context.Context, tx pgx.Tx, b tokenBatch, locked bool) err
 		}
 		tag, err := lockThen(ctx, tx, keys, sql, args...)
 		if isUniqueViolation(err) {
-			return errTokenConflict
+			return errs.TokenConflict
 		}
 		if err != nil {
-			return storageError(ctx, "save tokens", err)
+			return errs.Storage(ctx, "save tokens", err)
 		}
 		if tag.RowsAffected() != int64(len(chunk)) {
-			return errGrantRevoked
+			return errs.GrantRevoked
 		}
 	}
 	return nil
@@ -233,7 +234,7 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if grantID == "" || !isStorableText(grantID) {
+	if grantID == "" || !sqlmodel.IsStorableText(grantID) {
 		// No token or code can have such a grant ID: nothing to revoke,
 		// and nothing of it can be saved later.
 		return nil
@@ -243,7 +244,7 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 	err := m.inTx(ctx, "revoke grant", func(tx pgx.Tx) error {
 		_, err := lockThen(ctx, tx, lockKeys(lockClassGrant, grantID), revokeGrantSQL, grantID, now, now.Add(RevokedGrantRetention))
 		if err != nil {
-			return storageError(ctx, "revoke grant", err)
+			return errs.Storage(ctx, "revoke grant", err)
 		}
 		return notify(ctx, tx, "revoke grant", payload)
 	})

@@ -90,15 +90,15 @@ func (m *Model) Migrate(ctx context.Context) error {
 	for _, mig := range ms {
 		err := m.inTx(ctx, "migrate", func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int4, 0)`, lockClassMigrate); err != nil {
-				return storageError(ctx, "migrate: lock", err)
+				return errs.Storage(ctx, "migrate: lock", err)
 			}
 			if _, err := tx.Exec(ctx, createMigrationsTable); err != nil {
-				return storageError(ctx, "migrate: create mcpoauth_schema_migrations", err)
+				return errs.Storage(ctx, "migrate: create mcpoauth_schema_migrations", err)
 			}
 			var applied bool
 			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mcpoauth_schema_migrations WHERE version = $1)`, mig.version).Scan(&applied)
 			if err != nil {
-				return storageError(ctx, "migrate: read mcpoauth_schema_migrations", err)
+				return errs.Storage(ctx, "migrate: read mcpoauth_schema_migrations", err)
 			}
 			if applied {
 				return nil
@@ -106,11 +106,11 @@ func (m *Model) Migrate(ctx context.Context) error {
 			// Without arguments pgx sends the file as one simple query,
 			// which may hold several statements.
 			if _, err := tx.Exec(ctx, mig.sql); err != nil {
-				return storageError(ctx, "migrate: apply "+mig.name, err)
+				return errs.Storage(ctx, "migrate: apply "+mig.name, err)
 			}
 			_, err = tx.Exec(ctx, `INSERT INTO mcpoauth_schema_migrations (version, name) VALUES ($1, $2)`, mig.version, mig.name)
 			if err != nil {
-				return storageError(ctx, "migrate: record "+mig.name, err)
+				return errs.Storage(ctx, "migrate: record "+mig.name, err)
 			}
 			return nil
 		})
@@ -127,7 +127,7 @@ func (m *Model) Version(ctx context.Context) (int, error) {
 	var exists bool
 	err := m.pool.QueryRow(ctx, `SELECT to_regclass('mcpoauth_schema_migrations') IS NOT NULL`).Scan(&exists)
 	if err != nil {
-		return 0, storageError(ctx, "schema version", err)
+		return 0, errs.Storage(ctx, "schema version", err)
 	}
 	if !exists {
 		return 0, nil
@@ -135,7 +135,7 @@ func (m *Model) Version(ctx context.Context) (int, error) {
 	var v int
 	err = m.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM mcpoauth_schema_migrations`).Scan(&v)
 	if err != nil {
-		return 0, storageError(ctx, "schema version", err)
+		return 0, errs.Storage(ctx, "schema version", err)
 	}
 	return v, nil
 }

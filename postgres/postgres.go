@@ -70,17 +70,16 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // Compile-time proofs that Model satisfies the storage contracts
@@ -289,25 +288,8 @@ func (m *Model) Close() {
 	<-m.done
 }
 
-// The errors Model returns for the sentinels, built once.
-var (
-	errClientNotFound   = fmt.Errorf("postgres: client: %w", mcpoauth.ErrNotFound)
-	errClientConflict   = fmt.Errorf("postgres: client: %w", mcpoauth.ErrConflict)
-	errRequestNotFound  = fmt.Errorf("postgres: authorization request: %w", mcpoauth.ErrNotFound)
-	errRequestConflict  = fmt.Errorf("postgres: authorization request: %w", mcpoauth.ErrConflict)
-	errCodeNotFound     = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrNotFound)
-	errCodeUsed         = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrAlreadyUsed)
-	errCodeConflict     = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrConflict)
-	errTokenNotFound    = fmt.Errorf("postgres: token: %w", mcpoauth.ErrNotFound)
-	errTokenUsed        = fmt.Errorf("postgres: refresh token: %w", mcpoauth.ErrAlreadyUsed)
-	errTokenConflict    = fmt.Errorf("postgres: token: %w", mcpoauth.ErrConflict)
-	errGrantRevoked     = fmt.Errorf("postgres: grant was revoked: %w", mcpoauth.ErrNotFound)
-	errNilRecord        = errors.New("postgres: nil record")
-	errZeroDigest       = errors.New("postgres: record has a zero digest")
-	errEmptyClientID    = errors.New("postgres: client has an empty ID")
-	errBadTokenKind     = errors.New("postgres: token has an unknown kind")
-	errUnexpectedResult = errors.New("postgres: unexpected result")
-)
+// errs are the errors Model returns, built once.
+var errs = sqlmodel.NewErrors("postgres", sqlmodel.Driver{NoRows: pgx.ErrNoRows, IsUniqueViolation: isUniqueViolation})
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.
 func isUniqueViolation(err error) bool {
@@ -322,30 +304,6 @@ func isDeadlock(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
-// storageError wraps an error of the database with what was being done.
-// A done context is reported as itself, so that errors.Is finds it whatever
-// pgx wrapped it in.
-func storageError(ctx context.Context, op string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		return fmt.Errorf("postgres: %s: %w (%w)", op, ctxErr, err)
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
-}
-
-// isStorableText reports whether PostgreSQL's text type can hold s: valid
-// UTF-8 without NUL. A client ID that is not cannot match a stored client,
-// so lookups answer ErrNotFound for it without asking the database, which
-// would answer an encoding error.
-func isStorableText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-// validClientID reports whether clientID can name a stored record: it is
-// not empty (no record belongs to no client) and is storable text.
-func validClientID(clientID string) bool {
-	return clientID != "" && isStorableText(clientID)
-}
-
 // readCommitted is the isolation every transaction of the Model runs at,
 // whatever the database's default: each statement must see what committed
 // before it started, in particular after a lock statement returns.
@@ -356,7 +314,7 @@ var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 func (m *Model) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	tx, err := m.pool.BeginTx(ctx, readCommitted)
 	if err != nil {
-		return storageError(ctx, op, err)
+		return errs.Storage(ctx, op, err)
 	}
 	if err := fn(tx); err != nil {
 		// The transaction is discarded even if ROLLBACK fails (a done
@@ -366,7 +324,7 @@ func (m *Model) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) e
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return storageError(ctx, op, err)
+		return errs.Storage(ctx, op, err)
 	}
 	return nil
 }
@@ -383,7 +341,7 @@ func (m *Model) execRC(ctx context.Context, op, sql string, args ...any) (pgconn
 		var err error
 		tag, err = tx.Exec(ctx, sql, args...)
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		return nil
 	})
@@ -399,22 +357,6 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// checkSave answers what a save answers before it reaches the database:
-// the context's error, errNilRecord for a nil record, and errZeroDigest
-// when zeroKey reports a key of the record zero.
-func checkSave[T any](ctx context.Context, rec *T, zeroKey func(*T) bool) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if rec == nil {
-		return errNilRecord
-	}
-	if zeroKey(rec) {
-		return errZeroDigest
-	}
-	return nil
-}
-
 // insert runs the INSERT of a new record, and answers conflict if a key of
 // the record is taken.
 func (m *Model) insert(ctx context.Context, op string, conflict error, sql string, args ...any) error {
@@ -423,7 +365,7 @@ func (m *Model) insert(ctx context.Context, op string, conflict error, sql strin
 		return conflict
 	}
 	if err != nil {
-		return storageError(ctx, op, err)
+		return errs.Storage(ctx, op, err)
 	}
 	return nil
 }
@@ -457,7 +399,7 @@ func (m *Model) redeem(ctx context.Context, r redemption) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(r.clientID) {
+	if !sqlmodel.ValidClientID(r.clientID) {
 		return r.notFound
 	}
 	batch, err := newTokenBatch(r.issued)
@@ -467,7 +409,7 @@ func (m *Model) redeem(ctx context.Context, r redemption) error {
 	return m.inTx(ctx, r.op, func(tx pgx.Tx) error {
 		tag, err := lockThen(ctx, tx, batch.locks, r.update, r.args...)
 		if err != nil {
-			return storageError(ctx, r.op, err)
+			return errs.Storage(ctx, r.op, err)
 		}
 		if tag.RowsAffected() == 0 {
 			return r.whyNotRedeemed(ctx, tx)
@@ -493,7 +435,7 @@ func (r *redemption) whyNotRedeemed(ctx context.Context, tx pgx.Tx) error {
 	case errors.Is(err, pgx.ErrNoRows):
 		return r.notFound
 	case err != nil:
-		return storageError(ctx, r.op, err)
+		return errs.Storage(ctx, r.op, err)
 	case used:
 		return r.used
 	}

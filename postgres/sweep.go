@@ -137,11 +137,11 @@ func (m *Model) deleteIdleClientBatch(ctx context.Context, idleSince time.Time) 
 	err = m.inTx(ctx, op, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, idleClientsSQL, idleSince, idleClientBatch)
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		candidates = len(ids)
 		if candidates == 0 {
@@ -149,20 +149,20 @@ func (m *Model) deleteIdleClientBatch(ctx context.Context, idleSince time.Time) 
 		}
 		classes, keys := lockKeys(lockClassClient, ids...).columns()
 		if _, err := tx.Exec(ctx, advisoryLockSQL, classes, keys); err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		if rows, err = tx.Query(ctx, lockIdleClientsSQL, ids, idleSince); err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		if len(ids) == 0 {
 			return nil
 		}
 		tag, err := tx.Exec(ctx, deleteClientSQL, ids)
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		deleted = int(tag.RowsAffected())
 		payloads = make([]string, len(ids))

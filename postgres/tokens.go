@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at, jkt`
@@ -73,14 +74,14 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 	var rotated *time.Time
 	err := row.Scan(&kind, &t.ClientID, &t.UserID, &t.GrantID, &t.Scopes, &t.Resource, &t.IssuedAt, &t.ExpiresAt, &t.GrantExpiresAt, &rotated, &t.JKT)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errTokenNotFound
+		return nil, errs.TokenNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	t.Kind = mcpoauth.TokenKind(kind)
 	if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-		return nil, errBadTokenKind
+		return nil, errs.BadTokenKind
 	}
 	t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt, t.RotatedAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.GrantExpiresAt.UTC(), fromNullTime(rotated)
 	return t, nil
@@ -101,8 +102,8 @@ func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, c
 		op:       "rotate refresh token",
 		clientID: clientID,
 		issued:   issued,
-		notFound: errTokenNotFound,
-		used:     errTokenUsed,
+		notFound: errs.TokenNotFound,
+		used:     errs.TokenUsed,
 		update: `UPDATE mcpoauth_tokens SET used = true, rotated_at = COALESCE(rotated_at, $4)
 			WHERE digest = $1 AND client_id = $2 AND kind = $3 AND (rotated_at IS NULL OR rotated_at >= $5::timestamptz)`,
 		args:      []any{token[:], clientID, int16(mcpoauth.RefreshToken), at, toNullTime(reuseSince)},
@@ -118,8 +119,8 @@ func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !validClientID(clientID) {
-		return nil, errTokenNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return nil, errs.TokenNotFound
 	}
 	var t *mcpoauth.Token
 	err := m.inTx(ctx, "revoke token", func(tx pgx.Tx) error {

@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -25,9 +24,7 @@ func (m *Model) UseAssertionID(ctx context.Context, clientID, jti string, expire
 		return err
 	}
 	if n == 0 {
-		return errAssertionUsed
+		return errs.AssertionUsed
 	}
 	return nil
 }
-
-var errAssertionUsed = fmt.Errorf("sqlite: client assertion: %w", mcpoauth.ErrAlreadyUsed)

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const getClientSQL = `SELECT secret_digest, secret_expires_at, issued_at, last_used_at, metadata, pre_registered, auth_method_defaulted
@@ -18,8 +19,8 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !isStorableText(clientID) {
-		return nil, errClientNotFound
+	if !sqlmodel.IsStorableText(clientID) {
+		return nil, errs.ClientNotFound
 	}
 	var (
 		secret                   []byte
@@ -30,10 +31,10 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 	)
 	err := m.getClientStmt.QueryRowContext(ctx, clientID).Scan(&secret, &secretExp, &issued, &used, &meta, &preRegistered, &defaulted)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errClientNotFound
+		return nil, errs.ClientNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get client", err)
+		return nil, errs.Storage(ctx, "get client", err)
 	}
 	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNanos(secretExp), fromNanos(issued), fromNanos(used)
 	c.PreRegistered, c.AuthMethodDefaulted = preRegistered, defaulted
@@ -43,7 +44,7 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 		}
 	}
 	if err := json.Unmarshal(meta, &c.Metadata); err != nil {
-		return nil, storageError(ctx, "get client: metadata", err)
+		return nil, errs.Storage(ctx, "get client: metadata", err)
 	}
 	return c, nil
 }
@@ -54,16 +55,16 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 		return err
 	}
 	if client == nil {
-		return errNilRecord
+		return errs.NilRecord
 	}
 	if client.ID == "" {
-		return errEmptyClientID
+		return errs.EmptyClientID
 	}
 	args, err := clientArgs(ctx, "register client", client)
 	if err != nil {
 		return err
 	}
-	return m.insert(ctx, "register client", errClientConflict,
+	return m.insert(ctx, "register client", errs.ClientConflict,
 		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, last_used_at, metadata, pre_registered, auth_method_defaulted)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 }
@@ -75,10 +76,10 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 		return err
 	}
 	if client == nil {
-		return errNilRecord
+		return errs.NilRecord
 	}
-	if !validClientID(client.ID) {
-		return errClientNotFound
+	if !sqlmodel.ValidClientID(client.ID) {
+		return errs.ClientNotFound
 	}
 	args, err := clientArgs(ctx, "update client", client)
 	if err != nil {
@@ -91,7 +92,7 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 		return err
 	}
 	if n == 0 {
-		return errClientNotFound
+		return errs.ClientNotFound
 	}
 	return nil
 }
@@ -100,7 +101,7 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 func clientArgs(ctx context.Context, op string, c *mcpoauth.Client) ([]any, error) {
 	meta, err := json.Marshal(c.Metadata)
 	if err != nil {
-		return nil, storageError(ctx, op+": metadata", err)
+		return nil, errs.Storage(ctx, op+": metadata", err)
 	}
 	var secret any
 	if !c.SecretDigest.IsZero() {
@@ -153,8 +154,8 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errClientNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return errs.ClientNotFound
 	}
 	return m.inTx(ctx, "delete client", func(tx *sql.Tx) error {
 		n, err := deleteClients(ctx, tx, "delete client", []string{clientID})
@@ -162,7 +163,7 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 			return err
 		}
 		if n == 0 {
-			return errClientNotFound
+			return errs.ClientNotFound
 		}
 		return nil
 	})
@@ -174,8 +175,8 @@ func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Ti
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errClientNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return errs.ClientNotFound
 	}
 	// SQLite's max() of a NULL is NULL: an unknown last use becomes at.
 	n, err := m.exec(ctx, "record client use",
@@ -184,7 +185,7 @@ func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Ti
 		return err
 	}
 	if n == 0 {
-		return errClientNotFound
+		return errs.ClientNotFound
 	}
 	return nil
 }
@@ -210,19 +211,19 @@ func (m *Model) DeleteIdleClients(ctx context.Context, idleSince time.Time) (int
 				`SELECT id FROM mcpoauth_clients WHERE pre_registered = 0 AND last_used_at < ? ORDER BY last_used_at LIMIT `+itoa(idleClientBatch),
 				nanosOrZero(idleSince))
 			if err != nil {
-				return storageError(ctx, op, err)
+				return errs.Storage(ctx, op, err)
 			}
 			var ids []string
 			for rows.Next() {
 				var id string
 				if err := rows.Scan(&id); err != nil {
 					_ = rows.Close()
-					return storageError(ctx, op, err)
+					return errs.Storage(ctx, op, err)
 				}
 				ids = append(ids, id)
 			}
 			if err := rows.Err(); err != nil {
-				return storageError(ctx, op, err)
+				return errs.Storage(ctx, op, err)
 			}
 			found = len(ids)
 			if found == 0 {

@@ -124,7 +124,7 @@ func plainJSONString(s string) bool {
 // toDigest copies a 32-byte column into a digest.
 func toDigest(b []byte, d *mcpoauth.Digest) error {
 	if len(b) != len(d) {
-		return errUnexpectedResult
+		return errs.UnexpectedResult
 	}
 	copy(d[:], b)
 	return nil
@@ -168,7 +168,7 @@ func (p *packedReader) int() sql.NullInt64 {
 	}
 	field, rest, ok := strings.Cut(p.s, ",")
 	if !ok {
-		p.err = errUnexpectedResult
+		p.err = errs.UnexpectedResult
 		return sql.NullInt64{}
 	}
 	p.s = rest
@@ -177,7 +177,7 @@ func (p *packedReader) int() sql.NullInt64 {
 	}
 	n, err := strconv.ParseInt(field, 10, 64)
 	if err != nil {
-		p.err = errUnexpectedResult
+		p.err = errs.UnexpectedResult
 		return sql.NullInt64{}
 	}
 	return sql.NullInt64{Int64: n, Valid: true}
@@ -194,7 +194,7 @@ func (p *packedReader) text() string {
 	field, rest, ok := strings.Cut(p.s, ":")
 	n, err := strconv.Atoi(field)
 	if !ok || err != nil || n < 0 || n > len(rest) {
-		p.err = errUnexpectedResult
+		p.err = errs.UnexpectedResult
 		return ""
 	}
 	p.s = rest[n:]

@@ -4,16 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
-)
-
-var (
-	errDeviceNotFound  = fmt.Errorf("sqlite: device authorization: %w", mcpoauth.ErrNotFound)
-	errDeviceConflict  = fmt.Errorf("sqlite: device authorization: %w", mcpoauth.ErrConflict)
-	errDeviceBadStatus = errors.New("sqlite: a device decision must approve or deny")
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const deviceColumns = `device_code_digest, user_code_digest, client_id, scopes, resource, grant_id, status, user_id, last_polled_at, poll_interval_ns, expires_at, grant_expires_at`
@@ -21,12 +15,12 @@ const deviceColumns = `device_code_digest, user_code_digest, client_id, scopes, 
 // SaveDeviceAuthorization stores a new device authorization; ErrConflict if
 // its device code or user code digest is taken by a stored authorization.
 func (m *Model) SaveDeviceAuthorization(ctx context.Context, d *mcpoauth.DeviceAuthorization) error {
-	if err := checkSave(ctx, d, func(d *mcpoauth.DeviceAuthorization) bool {
+	if err := sqlmodel.CheckSave(ctx, errs, d, func(d *mcpoauth.DeviceAuthorization) bool {
 		return d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero()
 	}); err != nil {
 		return err
 	}
-	return m.insert(ctx, "save device authorization", errDeviceConflict,
+	return m.insert(ctx, "save device authorization", errs.DeviceConflict,
 		`INSERT INTO mcpoauth_device_authorizations (`+deviceColumns+`) VALUES (`+placeholders(12)+`)`,
 		d.DeviceCodeDigest[:], d.UserCodeDigest[:], d.ClientID, encodeStrings(d.Scopes), d.Resource, d.GrantID,
 		int64(d.Status), d.UserID, toNanos(d.LastPolledAt), int64(d.Interval), toNanos(d.ExpiresAt), toNanos(d.GrantExpiresAt))
@@ -62,16 +56,16 @@ func scanDevice(ctx context.Context, op string, row rowScanner) (*mcpoauth.Devic
 	)
 	err := row.Scan(&deviceCode, &userCode, &d.ClientID, &scopes, &d.Resource, &d.GrantID, &status, &d.UserID, &polled, &interval, &exp, &grantExp)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errDeviceNotFound
+		return nil, errs.DeviceNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	if err := errors.Join(toDigest(deviceCode, &d.DeviceCodeDigest), toDigest(userCode, &d.UserCodeDigest)); err != nil {
-		return nil, errUnexpectedResult
+		return nil, errs.UnexpectedResult
 	}
 	if d.Scopes, err = decodeStrings(scopes); err != nil {
-		return nil, storageError(ctx, op+": scopes", err)
+		return nil, errs.Storage(ctx, op+": scopes", err)
 	}
 	d.Status = mcpoauth.DeviceStatus(status)
 	d.LastPolledAt, d.Interval = fromNanos(polled), time.Duration(interval)
@@ -88,7 +82,7 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 		return err
 	}
 	if decision.Status != mcpoauth.DeviceApproved && decision.Status != mcpoauth.DeviceDenied {
-		return errDeviceBadStatus
+		return errs.DeviceBadStatus
 	}
 	n, err := m.exec(ctx, "resolve device authorization",
 		`UPDATE mcpoauth_device_authorizations SET status = ?2, user_id = ?3, grant_expires_at = ?4
@@ -98,7 +92,7 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 		return err
 	}
 	if n == 0 {
-		return errDeviceNotFound
+		return errs.DeviceNotFound
 	}
 	return nil
 }
@@ -112,8 +106,8 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return errs.DeviceNotFound
 	}
 	// IS compares NULL with NULL as equal: SQL's IS NOT DISTINCT FROM.
 	n, err := m.exec(ctx, "record device poll",
@@ -125,7 +119,7 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 		return err
 	}
 	if n == 0 {
-		return errDeviceNotFound
+		return errs.DeviceNotFound
 	}
 	return nil
 }
@@ -142,7 +136,7 @@ func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoa
 		op:       "consume device authorization",
 		clientID: clientID,
 		issued:   issued,
-		notFound: errDeviceNotFound,
+		notFound: errs.DeviceNotFound,
 		update: `DELETE FROM mcpoauth_device_authorizations
 			WHERE device_code_digest = ? AND client_id = ? AND status = ? AND expires_at > ?`,
 		args: []any{deviceCode[:], clientID, int64(mcpoauth.DeviceApproved), nanosOrZero(now)},
@@ -156,8 +150,8 @@ func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoau
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return errs.DeviceNotFound
 	}
 	n, err := m.exec(ctx, "delete device authorization",
 		`DELETE FROM mcpoauth_device_authorizations WHERE device_code_digest = ? AND client_id = ?`, deviceCode[:], clientID)
@@ -165,7 +159,7 @@ func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoau
 		return err
 	}
 	if n == 0 {
-		return errDeviceNotFound
+		return errs.DeviceNotFound
 	}
 	return nil
 }

@@ -91,11 +91,11 @@ func migrate(ctx context.Context, db *sql.DB) error {
 func applyMigration(ctx context.Context, db *sql.DB, mig migration) error {
 	tx, err := db.BeginTx(ctx, nil)
 	if err != nil {
-		return storageError(ctx, "migrate: begin", err)
+		return errs.Storage(ctx, "migrate: begin", err)
 	}
 	defer func() { _ = tx.Rollback() }()
 	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
-		return storageError(ctx, "migrate: create mcpoauth_schema_migrations", err)
+		return errs.Storage(ctx, "migrate: create mcpoauth_schema_migrations", err)
 	}
 	var one int
 	err = tx.QueryRowContext(ctx, `SELECT 1 FROM mcpoauth_schema_migrations WHERE version = ?`, mig.version).Scan(&one)
@@ -103,17 +103,17 @@ func applyMigration(ctx context.Context, db *sql.DB, mig migration) error {
 		return nil // applied already
 	}
 	if !errors.Is(err, sql.ErrNoRows) {
-		return storageError(ctx, "migrate: read mcpoauth_schema_migrations", err)
+		return errs.Storage(ctx, "migrate: read mcpoauth_schema_migrations", err)
 	}
 	if _, err := tx.ExecContext(ctx, mig.sql); err != nil {
-		return storageError(ctx, "migrate: apply "+mig.name, err)
+		return errs.Storage(ctx, "migrate: apply "+mig.name, err)
 	}
 	if _, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_schema_migrations (version, name, applied_at) VALUES (?, ?, CAST(unixepoch('subsec') * 1000000000 AS INTEGER))`,
 		mig.version, mig.name); err != nil {
-		return storageError(ctx, "migrate: record "+mig.name, err)
+		return errs.Storage(ctx, "migrate: record "+mig.name, err)
 	}
 	if err := tx.Commit(); err != nil {
-		return storageError(ctx, "migrate: commit "+mig.name, err)
+		return errs.Storage(ctx, "migrate: commit "+mig.name, err)
 	}
 	return nil
 }
@@ -123,7 +123,7 @@ func (m *Model) Version(ctx context.Context) (int, error) {
 	var v int
 	err := m.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM mcpoauth_schema_migrations`).Scan(&v)
 	if err != nil {
-		return 0, storageError(ctx, "schema version", err)
+		return 0, errs.Storage(ctx, "schema version", err)
 	}
 	return v, nil
 }

@@ -69,7 +69,7 @@ func (m *Model) Checkpoint(ctx context.Context) error {
 	var busy, logFrames, checkpointed int
 	err := m.w.QueryRowContext(ctx, `PRAGMA wal_checkpoint(TRUNCATE)`).Scan(&busy, &logFrames, &checkpointed)
 	if err != nil {
-		return storageError(ctx, "checkpoint", err)
+		return errs.Storage(ctx, "checkpoint", err)
 	}
 	return nil
 }

@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at, jkt`
@@ -59,14 +60,14 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row rowSc
 	var packed string
 	err := row.Scan(&packed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errTokenNotFound
+		return nil, errs.TokenNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	t, err := parseToken(packed)
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	t.Digest = digest
 	return t, nil
@@ -83,11 +84,11 @@ func parseToken(s string) (*mcpoauth.Token, error) {
 	t.Resource = p.text()
 	t.JKT = p.text()
 	if p.err != nil || p.s != "" {
-		return nil, errUnexpectedResult
+		return nil, errs.UnexpectedResult
 	}
 	t.Kind = mcpoauth.TokenKind(kind.Int64)
 	if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-		return nil, errBadTokenKind
+		return nil, errs.BadTokenKind
 	}
 	var err error
 	if t.Scopes, err = decodeStrings(scopes); err != nil {
@@ -112,8 +113,8 @@ func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, c
 		op:       "rotate refresh token",
 		clientID: clientID,
 		issued:   issued,
-		notFound: errTokenNotFound,
-		used:     errTokenUsed,
+		notFound: errs.TokenNotFound,
+		used:     errs.TokenUsed,
 		update: `UPDATE mcpoauth_tokens SET rotated_at = coalesce(rotated_at, ?4)
 			WHERE digest = ?1 AND client_id = ?2 AND kind = ?3 AND (rotated_at IS NULL OR rotated_at >= ?5)`,
 		args:      []any{token[:], clientID, int64(mcpoauth.RefreshToken), nanosOrZero(at), toNanos(reuseSince)},
@@ -129,8 +130,8 @@ func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !validClientID(clientID) {
-		return nil, errTokenNotFound
+	if !sqlmodel.ValidClientID(clientID) {
+		return nil, errs.TokenNotFound
 	}
 	var t *mcpoauth.Token
 	err := m.inTx(ctx, "revoke token", func(tx *sql.Tx) error {
@@ -149,13 +150,13 @@ func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID
 func checkTokens(tokens []*mcpoauth.Token) error {
 	for _, t := range tokens {
 		if t == nil {
-			return errNilRecord
+			return errs.NilRecord
 		}
 		if t.Digest.IsZero() {
-			return errZeroDigest
+			return errs.ZeroDigest
 		}
 		if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-			return errBadTokenKind
+			return errs.BadTokenKind
 		}
 	}
 	return nil
@@ -182,10 +183,10 @@ func insertTokens(ctx context.Context, tx *sql.Tx, tokens []*mcpoauth.Token) err
 			t.Digest[:], int64(t.Kind), t.ClientID, t.UserID, t.GrantID, encodeStrings(t.Scopes), t.Resource,
 			toNanos(t.IssuedAt), toNanos(t.ExpiresAt), toNanos(t.GrantExpiresAt), t.JKT)
 		if isUniqueViolation(err) {
-			return errTokenConflict
+			return errs.TokenConflict
 		}
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 	}
 	return nil
@@ -218,7 +219,7 @@ func (m *Model) redeem(ctx context.Context, r redemption) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !validClientID(r.clientID) {
+	if !sqlmodel.ValidClientID(r.clientID) {
 		return r.notFound
 	}
 	if err := checkTokens(r.issued); err != nil {
@@ -252,7 +253,7 @@ func (r *redemption) whyNotRedeemed(ctx context.Context, tx *sql.Tx) error {
 	case errors.Is(err, sql.ErrNoRows):
 		return r.notFound
 	case err != nil:
-		return storageError(ctx, r.op, err)
+		return errs.Storage(ctx, r.op, err)
 	case used:
 		return r.used
 	}
