@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -39,14 +38,8 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 		return nil, errs.Storage(ctx, "get client", err)
 	}
 	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNullTime(secretExp), fromNullTime(issue), fromNullTime(used)
-	if secret != nil {
-		if len(secret) != len(c.SecretDigest) {
-			return nil, errs.UnexpectedResult
-		}
-		copy(c.SecretDigest[:], secret)
-	}
-	if err := json.Unmarshal(meta, &c.Metadata); err != nil {
-		return nil, errs.Storage(ctx, "get client: metadata", err)
+	if err := errs.SetClientColumns(ctx, "get client", c, meta, secret); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -62,20 +55,14 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 	if client.ID == "" {
 		return errs.EmptyClientID
 	}
-	meta, secret, err := clientColumns(ctx, "register client", client)
+	meta, secret, err := errs.ClientColumns(ctx, "register client", client)
 	if err != nil {
 		return err
 	}
 	_, err = m.pool.Exec(ctx,
 		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted, toNullTime(client.LastUsedAt))
-	if isUniqueViolation(err) {
-		return errs.ClientConflict
-	}
-	if err != nil {
-		return errs.Storage(ctx, "register client", err)
-	}
-	return nil
+	return errs.Insert(ctx, "register client", errs.ClientConflict, err)
 }
 
 // UpdateClient replaces the stored client whose ID is client.ID with
@@ -90,20 +77,13 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 	if !sqlmodel.ValidClientID(client.ID) {
 		return errs.ClientNotFound
 	}
-	meta, secret, err := clientColumns(ctx, "update client", client)
+	meta, secret, err := errs.ClientColumns(ctx, "update client", client)
 	if err != nil {
 		return err
 	}
-	tag, err := m.execRC(ctx, "update client",
+	return m.execOne(ctx, "update client", errs.ClientNotFound,
 		`UPDATE mcpoauth_clients SET secret_digest = $2, secret_expires_at = $3, issued_at = $4, metadata = $5, pre_registered = $6, auth_method_defaulted = $7, last_used_at = $8 WHERE id = $1`,
 		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted, toNullTime(client.LastUsedAt))
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.ClientNotFound
-	}
-	return nil
 }
 
 // deleteClientSQL deletes a client and every row of it: one statement, so
@@ -181,28 +161,8 @@ func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Ti
 		return errs.ClientNotFound
 	}
 	// GREATEST ignores NULL: an unknown last use becomes at.
-	tag, err := m.execRC(ctx, "record client use",
+	return m.execOne(ctx, "record client use", errs.ClientNotFound,
 		`UPDATE mcpoauth_clients SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, clientID, at)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.ClientNotFound
-	}
-	return nil
-}
-
-// clientColumns returns the metadata and secret digest columns of a
-// client: JSON, and NULL for a public client.
-func clientColumns(ctx context.Context, op string, client *mcpoauth.Client) (meta, secret []byte, err error) {
-	meta, err = json.Marshal(client.Metadata)
-	if err != nil {
-		return nil, nil, errs.Storage(ctx, op+": metadata", err)
-	}
-	if !client.SecretDigest.IsZero() {
-		secret = client.SecretDigest[:]
-	}
-	return meta, secret, nil
 }
 
 // toNullTime maps the zero time to NULL.

@@ -25,11 +25,8 @@ func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.Author
 			WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $4)`,
 			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, code.RedirectURIProvided,
 			nonNil(code.Scopes), code.Resource, code.CodeChallenge, code.ExpiresAt, code.GrantExpiresAt)
-		if isUniqueViolation(err) {
-			return errs.CodeConflict
-		}
-		if err != nil {
-			return errs.Storage(ctx, "save authorization code", err)
+		if err := errs.Insert(ctx, "save authorization code", errs.CodeConflict, err); err != nil {
+			return err
 		}
 		if tag.RowsAffected() != 1 {
 			return errs.GrantRevoked
@@ -67,14 +64,14 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 // an issued token's digest is taken, and an error wrapping ErrNotFound if an
 // issued token's grant was revoked. On any error nothing changes.
 func (m *Model) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:        "consume authorization code",
-		clientID:  clientID,
-		issued:    issued,
-		notFound:  errs.CodeNotFound,
-		used:      errs.CodeUsed,
-		update:    `UPDATE mcpoauth_authorization_codes SET used = true WHERE digest = $1 AND client_id = $2 AND NOT used`,
-		usedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = $1 AND client_id = $2`,
-		args:      []any{code[:], clientID},
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:        "consume authorization code",
+		ClientID:  clientID,
+		Issued:    issued,
+		NotFound:  errs.CodeNotFound,
+		Used:      errs.CodeUsed,
+		Update:    `UPDATE mcpoauth_authorization_codes SET used = true WHERE digest = $1 AND client_id = $2 AND NOT used`,
+		UsedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = $1 AND client_id = $2`,
+		Args:      []any{code[:], clientID},
 	})
 }

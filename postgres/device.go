@@ -65,11 +65,9 @@ func scanDevice(ctx context.Context, op string, row pgx.Row) (*mcpoauth.DeviceAu
 	if err != nil {
 		return nil, errs.Storage(ctx, op, err)
 	}
-	if len(deviceCode) != len(d.DeviceCodeDigest) || len(userCode) != len(d.UserCodeDigest) {
+	if err := errors.Join(errs.Digest(deviceCode, &d.DeviceCodeDigest), errs.Digest(userCode, &d.UserCodeDigest)); err != nil {
 		return nil, errs.UnexpectedResult
 	}
-	copy(d.DeviceCodeDigest[:], deviceCode)
-	copy(d.UserCodeDigest[:], userCode)
 	d.Status = mcpoauth.DeviceStatus(status)
 	d.LastPolledAt, d.Interval = fromNullTime(polled), time.Duration(interval)
 	d.ExpiresAt, d.GrantExpiresAt = d.ExpiresAt.UTC(), fromNullTime(grantExp)
@@ -87,17 +85,10 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 	if decision.Status != mcpoauth.DeviceApproved && decision.Status != mcpoauth.DeviceDenied {
 		return errs.DeviceBadStatus
 	}
-	tag, err := m.execRC(ctx, "resolve device authorization",
+	return m.execOne(ctx, "resolve device authorization", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET status = $2, user_id = $3, grant_expires_at = $4
 		WHERE user_code_digest = $1 AND status = $5`,
 		userCode[:], int16(decision.Status), decision.UserID, toNullTime(decision.GrantExpiresAt), int16(mcpoauth.DevicePending))
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.DeviceNotFound
-	}
-	return nil
 }
 
 // RecordDevicePoll replaces the poll bookkeeping with next if the
@@ -112,19 +103,12 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 	if !sqlmodel.ValidClientID(clientID) {
 		return errs.DeviceNotFound
 	}
-	tag, err := m.execRC(ctx, "record device poll",
+	return m.execOne(ctx, "record device poll", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET last_polled_at = $3, poll_interval_ns = $4
 		WHERE device_code_digest = $1 AND client_id = $2 AND status = $5
 			AND last_polled_at IS NOT DISTINCT FROM $6 AND poll_interval_ns = $7`,
 		deviceCode[:], clientID, toNullTime(next.LastPolledAt), int64(next.Interval),
 		int16(mcpoauth.DevicePending), toNullTime(seen.LastPolledAt), int64(seen.Interval))
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.DeviceNotFound
-	}
-	return nil
 }
 
 // ConsumeDeviceAuthorization atomically removes the approved authorization
@@ -135,14 +119,14 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 // token's digest is taken, and an error wrapping ErrNotFound if the grant
 // was revoked. On any error nothing changes.
 func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, now time.Time, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:       "consume device authorization",
-		clientID: clientID,
-		issued:   issued,
-		notFound: errs.DeviceNotFound,
-		update: `DELETE FROM mcpoauth_device_authorizations
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:       "consume device authorization",
+		ClientID: clientID,
+		Issued:   issued,
+		NotFound: errs.DeviceNotFound,
+		Update: `DELETE FROM mcpoauth_device_authorizations
 			WHERE device_code_digest = $1 AND client_id = $2 AND status = $3 AND expires_at > $4`,
-		args: []any{deviceCode[:], clientID, int16(mcpoauth.DeviceApproved), now},
+		Args: []any{deviceCode[:], clientID, int16(mcpoauth.DeviceApproved), now},
 	})
 }
 
@@ -156,13 +140,6 @@ func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoau
 	if !sqlmodel.ValidClientID(clientID) {
 		return errs.DeviceNotFound
 	}
-	tag, err := m.execRC(ctx, "delete device authorization",
+	return m.execOne(ctx, "delete device authorization", errs.DeviceNotFound,
 		`DELETE FROM mcpoauth_device_authorizations WHERE device_code_digest = $1 AND client_id = $2`, deviceCode[:], clientID)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.DeviceNotFound
-	}
-	return nil
 }

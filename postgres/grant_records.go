@@ -2,9 +2,7 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -45,11 +43,8 @@ func grantLocks(clientID, grantID string) advisoryLocks {
 func (m *Model) insertLocked(ctx context.Context, op string, locks advisoryLocks, conflict error, sql string, args ...any) error {
 	return m.inTx(ctx, op, func(tx pgx.Tx) error {
 		tag, err := lockThen(ctx, tx, locks, sql, args...)
-		if isUniqueViolation(err) {
-			return conflict
-		}
-		if err != nil {
-			return errs.Storage(ctx, op, err)
+		if err := errs.Insert(ctx, op, conflict, err); err != nil {
+			return err
 		}
 		if tag.RowsAffected() != 1 {
 			return errs.GrantRevoked
@@ -75,12 +70,9 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 	if g.ID == "" {
 		return errEmptyRecordID
 	}
-	var identity []byte
-	if g.Identity != nil {
-		var err error
-		if identity, err = json.Marshal(g.Identity); err != nil {
-			return fmt.Errorf("postgres: save grant: identity: %w", err)
-		}
+	identity, err := errs.IdentityColumn(ctx, "save grant", g.Identity)
+	if err != nil {
+		return err
 	}
 	return m.insertLocked(ctx, "save grant", grantLocks(g.ClientID, g.ID), errs.GrantConflict,
 		`INSERT INTO mcpoauth_grants (`+grantColumns+`)
@@ -169,11 +161,9 @@ func scanGrant(row pgx.Row) (*mcpoauth.Grant, error) {
 		return nil, err
 	}
 	g.CreatedAt, g.ExpiresAt, g.LastUsedAt = g.CreatedAt.UTC(), g.ExpiresAt.UTC(), fromNullTime(lastUsed)
-	if identity != nil {
-		g.Identity = &mcpoauth.Identity{}
-		if err := json.Unmarshal(identity, g.Identity); err != nil {
-			return nil, fmt.Errorf("identity: %w", err)
-		}
+	var err error
+	if g.Identity, err = sqlmodel.ParseIdentity(identity); err != nil {
+		return nil, err
 	}
 	return g, nil
 }

@@ -125,17 +125,11 @@ type tokenBatch struct {
 // newTokenBatch validates tokens for insertion.
 func newTokenBatch(tokens []*mcpoauth.Token) (tokenBatch, error) {
 	b := tokenBatch{tokens: tokens}
+	if err := errs.CheckTokens(tokens); err != nil {
+		return b, err
+	}
 	var clients []string
 	for _, t := range tokens {
-		if t == nil {
-			return b, errs.NilRecord
-		}
-		if t.Digest.IsZero() {
-			return b, errs.ZeroDigest
-		}
-		if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-			return b, errs.BadTokenKind
-		}
 		if !slices.Contains(b.grants, t.GrantID) {
 			b.grants = append(b.grants, t.GrantID)
 		}
@@ -196,11 +190,8 @@ func insertTokens(ctx context.Context, tx pgx.Tx, b tokenBatch, locked bool) err
 			keys, locked = b.locks, true
 		}
 		tag, err := lockThen(ctx, tx, keys, sql, args...)
-		if isUniqueViolation(err) {
-			return errs.TokenConflict
-		}
-		if err != nil {
-			return errs.Storage(ctx, "save tokens", err)
+		if err := errs.Insert(ctx, "save tokens", errs.TokenConflict, err); err != nil {
+			return err
 		}
 		if tag.RowsAffected() != int64(len(chunk)) {
 			return errs.GrantRevoked
@@ -239,7 +230,7 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 		// and nothing of it can be saved later.
 		return nil
 	}
-	now := m.cfg.clock()
+	now := m.cfg.Clock()
 	payload := idPayload(notifyGrant, grantID)
 	err := m.inTx(ctx, "revoke grant", func(tx pgx.Tx) error {
 		_, err := lockThen(ctx, tx, lockKeys(lockClassGrant, grantID), revokeGrantSQL, grantID, now, now.Add(RevokedGrantRetention))

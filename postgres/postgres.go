@@ -65,11 +65,9 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -112,7 +110,7 @@ const (
 type Model struct {
 	pool     *pgxpool.Pool
 	ownsPool bool
-	cfg      config
+	cfg      sqlmodel.Sweeper
 
 	stopSweeper context.CancelFunc
 	done        chan struct{} // closed when the sweeper has exited
@@ -182,14 +180,6 @@ type Options struct {
 	CacheStaleness time.Duration
 }
 
-// config is Options with the defaults applied.
-type config struct {
-	sweepInterval time.Duration
-	sweepBatch    int
-	clock         func() time.Time
-	sweepError    func(error)
-}
-
 // New returns a Model on pool, after checking that the database answers,
 // and starts its background sweeper. It does not create or change the
 // schema: call Migrate for that. The pool stays the caller's: Close does not
@@ -222,25 +212,8 @@ func Open(ctx context.Context, url string, opts Options) (*Model, error) {
 }
 
 func newModel(pool *pgxpool.Pool, owns bool, opts Options) *Model {
-	cfg := config{
-		sweepInterval: cmp.Or(opts.SweepInterval, DefaultSweepInterval),
-		sweepBatch:    DefaultSweepBatch,
-		clock:         opts.Now,
-		sweepError:    opts.SweepErrorHandler,
-	}
-	if cfg.clock == nil {
-		cfg.clock = time.Now
-	}
-	if opts.SweepBatch > 0 {
-		cfg.sweepBatch = opts.SweepBatch
-	}
-	if cfg.sweepError == nil {
-		cfg.sweepError = func(err error) {
-			slog.Default().Warn("mcpoauth postgres: sweep failed", "err", err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &Model{pool: pool, ownsPool: owns, cfg: cfg, stopSweeper: cancel, done: make(chan struct{}), listenDone: make(chan struct{})}
+	cfg := sqlmodel.NewSweeper("postgres", opts.SweepInterval, DefaultSweepInterval, opts.SweepBatch, DefaultSweepBatch, opts.Now, opts.SweepErrorHandler)
+	m := &Model{pool: pool, ownsPool: owns, cfg: cfg, listenDone: make(chan struct{})}
 	if opts.VerificationCache {
 		size, staleness := DefaultCacheSize, DefaultCacheStaleness
 		if opts.CacheSize > 0 {
@@ -249,18 +222,14 @@ func newModel(pool *pgxpool.Pool, owns bool, opts Options) *Model {
 		if opts.CacheStaleness > 0 {
 			staleness = opts.CacheStaleness
 		}
-		m.cache = newVerificationCache(size, staleness, cfg.clock)
+		m.cache = newVerificationCache(size, staleness, cfg.Clock)
 		lctx, stop := context.WithCancel(context.Background())
 		m.stopListener = stop
 		go m.listener(lctx)
 	} else {
 		close(m.listenDone)
 	}
-	if cfg.sweepInterval <= 0 {
-		close(m.done)
-		return m
-	}
-	go m.sweeper(ctx)
+	m.stopSweeper, m.done = cfg.Start(m.Sweep)
 	return m
 }
 
@@ -348,6 +317,16 @@ func (m *Model) execRC(ctx context.Context, op, sql string, args ...any) (pgconn
 	return tag, err
 }
 
+// execOne runs one statement as execRC does, and answers none if it
+// changed no row.
+func (m *Model) execOne(ctx context.Context, op string, none error, sql string, args ...any) error {
+	tag, err := m.execRC(ctx, op, sql, args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		return none
+	}
+	return err
+}
+
 // nonNil returns s, or an empty slice for nil: the scopes columns are NOT
 // NULL, and pgx sends a nil slice as NULL.
 func nonNil(s []string) []string {
@@ -361,85 +340,28 @@ func nonNil(s []string) []string {
 // the record is taken.
 func (m *Model) insert(ctx context.Context, op string, conflict error, sql string, args ...any) error {
 	_, err := m.pool.Exec(ctx, sql, args...)
-	if isUniqueViolation(err) {
-		return conflict
-	}
-	if err != nil {
-		return errs.Storage(ctx, op, err)
-	}
-	return nil
-}
-
-// redemption is the redemption of a credential (an authorization code, a
-// refresh token, a device code) by a client, with the tokens it issues.
-type redemption struct {
-	op       string
-	clientID string
-	issued   []*mcpoauth.Token
-	// update is the conditional UPDATE or DELETE that redeems the
-	// credential, matching it only while it can be redeemed, so that of
-	// concurrent calls exactly one matches it. args are its arguments and
-	// usedQuery's.
-	update string
-	args   []any
-	// usedQuery, when update matched nothing, reads whether the credential
-	// was used: used is the answer if so, and notFound if it is absent or
-	// unused (saved since update ran). Without usedQuery the answer is
-	// notFound.
-	usedQuery string
-	// usedArgs are usedQuery's arguments, when not args.
-	usedArgs       []any
-	notFound, used error
+	return errs.Insert(ctx, op, conflict, err)
 }
 
 // redeem runs r in one transaction that holds the locks of the issued
 // tokens' clients and grants from its first statement, and saves the issued
 // tokens in it: all or nothing.
-func (m *Model) redeem(ctx context.Context, r redemption) error {
-	if err := ctx.Err(); err != nil {
+func (m *Model) redeem(ctx context.Context, r sqlmodel.Redemption) error {
+	if err := r.Refused(ctx); err != nil {
 		return err
 	}
-	if !sqlmodel.ValidClientID(r.clientID) {
-		return r.notFound
-	}
-	batch, err := newTokenBatch(r.issued)
+	batch, err := newTokenBatch(r.Issued)
 	if err != nil {
 		return err
 	}
-	return m.inTx(ctx, r.op, func(tx pgx.Tx) error {
-		tag, err := lockThen(ctx, tx, batch.locks, r.update, r.args...)
+	return m.inTx(ctx, r.Op, func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, batch.locks, r.Update, r.Args...)
 		if err != nil {
-			return errs.Storage(ctx, r.op, err)
+			return errs.Storage(ctx, r.Op, err)
 		}
 		if tag.RowsAffected() == 0 {
-			return r.whyNotRedeemed(ctx, tx)
+			return r.WhyNotRedeemed(ctx, errs, txOf(tx))
 		}
 		return insertTokens(ctx, tx, batch, true)
 	})
-}
-
-// whyNotRedeemed answers why r's update matched nothing. Only now is the
-// reason read; the client is part of the key, so another client's used
-// credential is not found.
-func (r *redemption) whyNotRedeemed(ctx context.Context, tx pgx.Tx) error {
-	if r.usedQuery == "" {
-		return r.notFound
-	}
-	args := r.args
-	if r.usedArgs != nil {
-		args = r.usedArgs
-	}
-	var used bool
-	err := tx.QueryRow(ctx, r.usedQuery, args...).Scan(&used)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return r.notFound
-	case err != nil:
-		return errs.Storage(ctx, r.op, err)
-	case used:
-		return r.used
-	}
-	// Unused now, so it did not exist when the update ran: it was saved
-	// since.
-	return r.notFound
 }

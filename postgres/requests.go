@@ -64,10 +64,9 @@ func scanRequest(ctx context.Context, op string, id mcpoauth.Digest, row pgx.Row
 	if err != nil {
 		return nil, errs.Storage(ctx, op, err)
 	}
-	if len(browser) != len(r.BrowserDigest) {
-		return nil, errs.UnexpectedResult
+	if err := errs.Digest(browser, &r.BrowserDigest); err != nil {
+		return nil, err
 	}
-	copy(r.BrowserDigest[:], browser)
 	r.State = string(state)
 	r.ExpiresAt = r.ExpiresAt.UTC()
 	return r, nil

@@ -80,7 +80,7 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 		return nil, errs.Storage(ctx, op, err)
 	}
 	t.Kind = mcpoauth.TokenKind(kind)
-	if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
+	if !sqlmodel.ValidTokenKind(t.Kind) {
 		return nil, errs.BadTokenKind
 	}
 	t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt, t.RotatedAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.GrantExpiresAt.UTC(), fromNullTime(rotated)
@@ -98,17 +98,17 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 // token's digest is taken, and an error wrapping ErrNotFound if an issued
 // token's grant was revoked. On any error nothing changes.
 func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, clientID string, at, reuseSince time.Time, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:       "rotate refresh token",
-		clientID: clientID,
-		issued:   issued,
-		notFound: errs.TokenNotFound,
-		used:     errs.TokenUsed,
-		update: `UPDATE mcpoauth_tokens SET used = true, rotated_at = COALESCE(rotated_at, $4)
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:       "rotate refresh token",
+		ClientID: clientID,
+		Issued:   issued,
+		NotFound: errs.TokenNotFound,
+		Used:     errs.TokenUsed,
+		Update: `UPDATE mcpoauth_tokens SET used = true, rotated_at = COALESCE(rotated_at, $4)
 			WHERE digest = $1 AND client_id = $2 AND kind = $3 AND (rotated_at IS NULL OR rotated_at >= $5::timestamptz)`,
-		args:      []any{token[:], clientID, int16(mcpoauth.RefreshToken), at, toNullTime(reuseSince)},
-		usedQuery: `SELECT rotated_at IS NOT NULL FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
-		usedArgs:  []any{token[:], clientID, int16(mcpoauth.RefreshToken)},
+		Args:      []any{token[:], clientID, int16(mcpoauth.RefreshToken), at, toNullTime(reuseSince)},
+		UsedQuery: `SELECT rotated_at IS NOT NULL FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
+		UsedArgs:  []any{token[:], clientID, int16(mcpoauth.RefreshToken)},
 	})
 }
 

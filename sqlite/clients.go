@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -38,13 +37,8 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 	}
 	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNanos(secretExp), fromNanos(issued), fromNanos(used)
 	c.PreRegistered, c.AuthMethodDefaulted = preRegistered, defaulted
-	if secret != nil {
-		if err := toDigest(secret, &c.SecretDigest); err != nil {
-			return nil, err
-		}
-	}
-	if err := json.Unmarshal(meta, &c.Metadata); err != nil {
-		return nil, errs.Storage(ctx, "get client: metadata", err)
+	if err := errs.SetClientColumns(ctx, "get client", c, meta, secret); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
@@ -85,27 +79,20 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 	if err != nil {
 		return err
 	}
-	n, err := m.exec(ctx, "update client",
+	return m.execOne(ctx, "update client", errs.ClientNotFound,
 		`UPDATE mcpoauth_clients SET secret_digest = ?2, secret_expires_at = ?3, issued_at = ?4, last_used_at = ?5,
 			metadata = ?6, pre_registered = ?7, auth_method_defaulted = ?8 WHERE id = ?1`, args...)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errs.ClientNotFound
-	}
-	return nil
 }
 
 // clientArgs returns the columns of a client, in the order of the INSERT.
 func clientArgs(ctx context.Context, op string, c *mcpoauth.Client) ([]any, error) {
-	meta, err := json.Marshal(c.Metadata)
+	meta, secretDigest, err := errs.ClientColumns(ctx, op, c)
 	if err != nil {
-		return nil, errs.Storage(ctx, op+": metadata", err)
+		return nil, err
 	}
-	var secret any
-	if !c.SecretDigest.IsZero() {
-		secret = c.SecretDigest[:]
+	var secret any // NULL for a public client, not an empty blob
+	if secretDigest != nil {
+		secret = secretDigest
 	}
 	return []any{c.ID, secret, toNanos(c.SecretExpiresAt), toNanos(c.IssuedAt), toNanos(c.LastUsedAt),
 		string(meta), boolInt(c.PreRegistered), boolInt(c.AuthMethodDefaulted)}, nil
@@ -179,15 +166,8 @@ func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Ti
 		return errs.ClientNotFound
 	}
 	// SQLite's max() of a NULL is NULL: an unknown last use becomes at.
-	n, err := m.exec(ctx, "record client use",
+	return m.execOne(ctx, "record client use", errs.ClientNotFound,
 		`UPDATE mcpoauth_clients SET last_used_at = max(coalesce(last_used_at, ?2), ?2) WHERE id = ?1`, clientID, toNanos(at))
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errs.ClientNotFound
-	}
-	return nil
 }
 
 // idleClientBatch is the most clients one transaction of DeleteIdleClients

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/mcpoauth/mcpoauth"
 )
 
 // The column codecs: how a record's fields are stored, in one place.
@@ -119,15 +117,6 @@ func plainJSONString(s string) bool {
 		}
 	}
 	return true
-}
-
-// toDigest copies a 32-byte column into a digest.
-func toDigest(b []byte, d *mcpoauth.Digest) error {
-	if len(b) != len(d) {
-		return errs.UnexpectedResult
-	}
-	copy(d[:], b)
-	return nil
 }
 
 // boolInt stores a bool as SQLite does: 0 or 1.

@@ -26,13 +26,7 @@ func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.Author
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, boolInt(code.RedirectURIProvided),
 			encodeStrings(code.Scopes), code.Resource, code.CodeChallenge, toNanos(code.ExpiresAt), toNanos(code.GrantExpiresAt))
-		if isUniqueViolation(err) {
-			return errs.CodeConflict
-		}
-		if err != nil {
-			return errs.Storage(ctx, op, err)
-		}
-		return nil
+		return errs.Insert(ctx, op, errs.CodeConflict, err)
 	})
 }
 
@@ -73,14 +67,14 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 // ErrNotFound if an issued token's grant was revoked. On any error nothing
 // changes.
 func (m *Model) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:        "consume authorization code",
-		clientID:  clientID,
-		issued:    issued,
-		notFound:  errs.CodeNotFound,
-		used:      errs.CodeUsed,
-		update:    `UPDATE mcpoauth_authorization_codes SET used = 1 WHERE digest = ? AND client_id = ? AND used = 0`,
-		usedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = ? AND client_id = ?`,
-		args:      []any{code[:], clientID},
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:        "consume authorization code",
+		ClientID:  clientID,
+		Issued:    issued,
+		NotFound:  errs.CodeNotFound,
+		Used:      errs.CodeUsed,
+		Update:    `UPDATE mcpoauth_authorization_codes SET used = 1 WHERE digest = ? AND client_id = ? AND used = 0`,
+		UsedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = ? AND client_id = ?`,
+		Args:      []any{code[:], clientID},
 	})
 }

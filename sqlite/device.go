@@ -61,7 +61,7 @@ func scanDevice(ctx context.Context, op string, row rowScanner) (*mcpoauth.Devic
 	if err != nil {
 		return nil, errs.Storage(ctx, op, err)
 	}
-	if err := errors.Join(toDigest(deviceCode, &d.DeviceCodeDigest), toDigest(userCode, &d.UserCodeDigest)); err != nil {
+	if err := errors.Join(errs.Digest(deviceCode, &d.DeviceCodeDigest), errs.Digest(userCode, &d.UserCodeDigest)); err != nil {
 		return nil, errs.UnexpectedResult
 	}
 	if d.Scopes, err = decodeStrings(scopes); err != nil {
@@ -84,17 +84,10 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 	if decision.Status != mcpoauth.DeviceApproved && decision.Status != mcpoauth.DeviceDenied {
 		return errs.DeviceBadStatus
 	}
-	n, err := m.exec(ctx, "resolve device authorization",
+	return m.execOne(ctx, "resolve device authorization", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET status = ?2, user_id = ?3, grant_expires_at = ?4
 		WHERE user_code_digest = ?1 AND status = ?5`,
 		userCode[:], int64(decision.Status), decision.UserID, toNanos(decision.GrantExpiresAt), int64(mcpoauth.DevicePending))
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errs.DeviceNotFound
-	}
-	return nil
 }
 
 // RecordDevicePoll replaces the poll bookkeeping with next if the
@@ -110,18 +103,11 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 		return errs.DeviceNotFound
 	}
 	// IS compares NULL with NULL as equal: SQL's IS NOT DISTINCT FROM.
-	n, err := m.exec(ctx, "record device poll",
+	return m.execOne(ctx, "record device poll", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET last_polled_at = ?3, poll_interval_ns = ?4
 		WHERE device_code_digest = ?1 AND client_id = ?2 AND status = ?5 AND last_polled_at IS ?6 AND poll_interval_ns = ?7`,
 		deviceCode[:], clientID, toNanos(next.LastPolledAt), int64(next.Interval),
 		int64(mcpoauth.DevicePending), toNanos(seen.LastPolledAt), int64(seen.Interval))
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errs.DeviceNotFound
-	}
-	return nil
 }
 
 // ConsumeDeviceAuthorization atomically removes the approved authorization
@@ -132,14 +118,14 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 // token's digest is taken, and an error wrapping ErrNotFound if the grant
 // was revoked. On any error nothing changes.
 func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, now time.Time, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:       "consume device authorization",
-		clientID: clientID,
-		issued:   issued,
-		notFound: errs.DeviceNotFound,
-		update: `DELETE FROM mcpoauth_device_authorizations
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:       "consume device authorization",
+		ClientID: clientID,
+		Issued:   issued,
+		NotFound: errs.DeviceNotFound,
+		Update: `DELETE FROM mcpoauth_device_authorizations
 			WHERE device_code_digest = ? AND client_id = ? AND status = ? AND expires_at > ?`,
-		args: []any{deviceCode[:], clientID, int64(mcpoauth.DeviceApproved), nanosOrZero(now)},
+		Args: []any{deviceCode[:], clientID, int64(mcpoauth.DeviceApproved), nanosOrZero(now)},
 	})
 }
 
@@ -153,13 +139,6 @@ func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoau
 	if !sqlmodel.ValidClientID(clientID) {
 		return errs.DeviceNotFound
 	}
-	n, err := m.exec(ctx, "delete device authorization",
+	return m.execOne(ctx, "delete device authorization", errs.DeviceNotFound,
 		`DELETE FROM mcpoauth_device_authorizations WHERE device_code_digest = ? AND client_id = ?`, deviceCode[:], clientID)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errs.DeviceNotFound
-	}
-	return nil
 }

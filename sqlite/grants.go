@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"time"
 
@@ -30,7 +29,7 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 		return nil
 	}
 	const op = "revoke grant"
-	now := m.cfg.clock()
+	now := m.cfg.Clock()
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
 		// The latest time a deleted token or code would have lived to.
 		var until sql.NullInt64
@@ -69,12 +68,12 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 		return err
 	}
 	const op = "save grant"
-	var identity any
-	if g.Identity != nil {
-		b, err := json.Marshal(g.Identity)
-		if err != nil {
-			return errs.Storage(ctx, op+": identity", err)
-		}
+	b, err := errs.IdentityColumn(ctx, op, g.Identity)
+	if err != nil {
+		return err
+	}
+	var identity any // NULL for none
+	if b != nil {
 		identity = string(b)
 	}
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
@@ -83,13 +82,7 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_grants (`+grantColumns+`) VALUES (`+placeholders(9)+`)`,
 			g.ID, g.ClientID, g.UserID, encodeStrings(g.Scopes), g.Resource, toNanos(g.CreatedAt), toNanos(g.ExpiresAt), identity, toNanos(g.LastUsedAt))
-		if isUniqueViolation(err) {
-			return errs.GrantConflict
-		}
-		if err != nil {
-			return errs.Storage(ctx, op, err)
-		}
-		return nil
+		return errs.Insert(ctx, op, errs.GrantConflict, err)
 	})
 }
 
@@ -139,19 +132,8 @@ func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time
 	if !sqlmodel.IsStorableText(grantID) {
 		return errs.GrantNotFound
 	}
-	const op = "record grant use"
-	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE mcpoauth_grants SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2`, toNanos(at), grantID)
-		if err != nil {
-			return errs.Storage(ctx, op, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return errs.Storage(ctx, op, err)
-		} else if n == 0 {
-			return errs.GrantNotFound
-		}
-		return nil
-	})
+	return m.execOne(ctx, "record grant use", errs.GrantNotFound,
+		`UPDATE mcpoauth_grants SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2`, toNanos(at), grantID)
 }
 
 // listGrants returns the grant records that match where, a condition on
@@ -196,9 +178,8 @@ func scanGrant(ctx context.Context, op string, row rowScanner) (*mcpoauth.Grant,
 	}
 	g.CreatedAt, g.ExpiresAt, g.LastUsedAt = fromNanos(created), fromNanos(exp), fromNanos(lastUsed)
 	if identity.Valid {
-		g.Identity = new(mcpoauth.Identity)
-		if err := json.Unmarshal([]byte(identity.String), g.Identity); err != nil {
-			return nil, errs.Storage(ctx, op+": identity", err)
+		if g.Identity, err = sqlmodel.ParseIdentity([]byte(identity.String)); err != nil {
+			return nil, errs.Storage(ctx, op, err)
 		}
 	}
 	return g, nil
@@ -232,13 +213,7 @@ func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`) VALUES (`+placeholders(7)+`)`, upstreamArgs(t)...)
-		if isUniqueViolation(err) {
-			return errs.UpstreamConflict
-		}
-		if err != nil {
-			return errs.Storage(ctx, op, err)
-		}
-		return nil
+		return errs.Insert(ctx, op, errs.UpstreamConflict, err)
 	})
 }
 

@@ -64,7 +64,7 @@ func scanRequest(ctx context.Context, op string, id mcpoauth.Digest, row rowScan
 	if err != nil {
 		return nil, errs.Storage(ctx, op, err)
 	}
-	if err := toDigest(browser, &r.BrowserDigest); err != nil {
+	if err := errs.Digest(browser, &r.BrowserDigest); err != nil {
 		return nil, err
 	}
 	if r.Scopes, err = decodeStrings(scopes); err != nil {

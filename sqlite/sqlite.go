@@ -71,7 +71,6 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
@@ -194,20 +193,12 @@ type Model struct {
 	getTokenStmt  *sql.Stmt
 	getClientStmt *sql.Stmt
 
-	cfg config
+	cfg sqlmodel.Sweeper
 
 	stopSweeper context.CancelFunc
 	done        chan struct{} // closed when the sweeper has exited
 	closeOnce   sync.Once
 	closeErr    error
-}
-
-// config is Options with the defaults applied.
-type config struct {
-	sweepInterval time.Duration
-	sweepBatch    int
-	clock         func() time.Time
-	sweepError    func(error)
 }
 
 // Open opens (creating it if need be) the SQLite database at path, a file
@@ -327,30 +318,8 @@ func (m *Model) prepare(ctx context.Context) error {
 
 // start applies the defaults of opts and starts the sweeper.
 func (m *Model) start(opts Options) {
-	m.cfg = config{
-		sweepInterval: cmp.Or(opts.SweepInterval, DefaultSweepInterval),
-		sweepBatch:    DefaultSweepBatch,
-		clock:         opts.Now,
-		sweepError:    opts.SweepErrorHandler,
-	}
-	if m.cfg.clock == nil {
-		m.cfg.clock = time.Now
-	}
-	if opts.SweepBatch > 0 {
-		m.cfg.sweepBatch = opts.SweepBatch
-	}
-	if m.cfg.sweepError == nil {
-		m.cfg.sweepError = func(err error) {
-			slog.Default().Warn("mcpoauth sqlite: sweep failed", "err", err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.stopSweeper, m.done = cancel, make(chan struct{})
-	if m.cfg.sweepInterval <= 0 {
-		close(m.done)
-		return
-	}
-	go m.sweeper(ctx)
+	m.cfg = sqlmodel.NewSweeper("sqlite", opts.SweepInterval, DefaultSweepInterval, opts.SweepBatch, DefaultSweepBatch, opts.Now, opts.SweepErrorHandler)
+	m.stopSweeper, m.done = m.cfg.Start(m.Sweep)
 }
 
 // Close stops the background sweeper, interrupting a sweep in progress,
@@ -413,6 +382,16 @@ func (m *Model) exec(ctx context.Context, op, query string, args ...any) (int64,
 	return n, err
 }
 
+// execOne runs one statement as exec does, and answers none if it
+// changed no row.
+func (m *Model) execOne(ctx context.Context, op string, none error, query string, args ...any) error {
+	n, err := m.exec(ctx, op, query, args...)
+	if err == nil && n == 0 {
+		return none
+	}
+	return err
+}
+
 // execCount runs one statement in tx and returns how many rows it changed.
 func execCount(ctx context.Context, tx *sql.Tx, op, query string, args ...any) (int64, error) {
 	res, err := tx.ExecContext(ctx, query, args...)
@@ -431,13 +410,7 @@ func execCount(ctx context.Context, tx *sql.Tx, op, query string, args ...any) (
 func (m *Model) insert(ctx context.Context, op string, conflict error, query string, args ...any) error {
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, query, args...)
-		if isUniqueViolation(err) {
-			return conflict
-		}
-		if err != nil {
-			return errs.Storage(ctx, op, err)
-		}
-		return nil
+		return errs.Insert(ctx, op, conflict, err)
 	})
 }
 
