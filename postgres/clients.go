@@ -14,11 +14,8 @@ import (
 // GetClient returns the client with this client_id, or ErrNotFound. If
 // the connection breaks, the SELECT runs once more on another.
 func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Client, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, clientID, errs.ClientNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.IsStorableText(clientID) {
-		return nil, errs.ClientNotFound
 	}
 	var (
 		secret                 []byte
@@ -46,38 +43,19 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 
 // RegisterClient stores a new client; ErrConflict if its ID exists.
 func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if client == nil {
-		return errs.NilRecord
-	}
-	if client.ID == "" {
-		return errs.EmptyClientID
-	}
-	meta, secret, err := errs.ClientColumns(ctx, "register client", client)
+	meta, secret, err := errs.ClientColumns(ctx, "register client", client, false)
 	if err != nil {
 		return err
 	}
-	_, err = m.pool.Exec(ctx,
+	return m.insert(ctx, "register client", errs.ClientConflict,
 		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted, toNullTime(client.LastUsedAt))
-	return errs.Insert(ctx, "register client", errs.ClientConflict, err)
 }
 
 // UpdateClient replaces the stored client whose ID is client.ID with
 // client, in one UPDATE; ErrNotFound, and no change, if there is none.
 func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if client == nil {
-		return errs.NilRecord
-	}
-	if !sqlmodel.ValidClientID(client.ID) {
-		return errs.ClientNotFound
-	}
-	meta, secret, err := errs.ClientColumns(ctx, "update client", client)
+	meta, secret, err := errs.ClientColumns(ctx, "update client", client, true)
 	if err != nil {
 		return err
 	}
@@ -123,11 +101,8 @@ const deleteClientAttempts = 3
 // deletes some of the same rows in another order; should PostgreSQL break
 // the deadlock by ending this transaction, it is run again.
 func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.ClientNotFound); err != nil {
 		return err
-	}
-	if !sqlmodel.ValidClientID(clientID) {
-		return errs.ClientNotFound
 	}
 	var err error
 	for range deleteClientAttempts {
@@ -154,11 +129,8 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 // RecordClientUse sets the client's last_used_at to at, unless it is
 // later already, in one UPDATE; ErrNotFound if there is no such client.
 func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.ClientNotFound); err != nil {
 		return err
-	}
-	if !sqlmodel.ValidClientID(clientID) {
-		return errs.ClientNotFound
 	}
 	// GREATEST ignores NULL: an unknown last use becomes at.
 	return m.execOne(ctx, "record client use", errs.ClientNotFound,

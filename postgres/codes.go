@@ -17,22 +17,13 @@ func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.Author
 	if err := sqlmodel.CheckSave(ctx, errs, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
 		return err
 	}
-	return m.inTx(ctx, "save authorization code", func(tx pgx.Tx) error {
-		tag, err := lockThen(ctx, tx, lockKeys(lockClassGrant, code.GrantID),
-			`INSERT INTO mcpoauth_authorization_codes
-				(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
-			WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $4)`,
-			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, code.RedirectURIProvided,
-			nonNil(code.Scopes), code.Resource, code.CodeChallenge, code.ExpiresAt, code.GrantExpiresAt)
-		if err := errs.Insert(ctx, "save authorization code", errs.CodeConflict, err); err != nil {
-			return err
-		}
-		if tag.RowsAffected() != 1 {
-			return errs.GrantRevoked
-		}
-		return nil
-	})
+	return m.insertLocked(ctx, "save authorization code", lockKeys(lockClassGrant, code.GrantID), errs.CodeConflict,
+		`INSERT INTO mcpoauth_authorization_codes
+			(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+		WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $4)`,
+		code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, code.RedirectURIProvided,
+		nonNil(code.Scopes), code.Resource, code.CodeChallenge, code.ExpiresAt, code.GrantExpiresAt)
 }
 
 // GetAuthorizationCode returns a code, consumed or not (Used tells), or

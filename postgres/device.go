@@ -97,11 +97,8 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 // poll never writes over the user's decision); ErrNotFound, and no change,
 // otherwise.
 func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, seen, next mcpoauth.DevicePoll) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.DeviceNotFound); err != nil {
 		return err
-	}
-	if !sqlmodel.ValidClientID(clientID) {
-		return errs.DeviceNotFound
 	}
 	return m.execOne(ctx, "record device poll", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET last_polled_at = $3, poll_interval_ns = $4
@@ -134,11 +131,8 @@ func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoa
 // device code digest, whatever its status; ErrNotFound, and no change, if
 // there is none.
 func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.DeviceNotFound); err != nil {
 		return err
-	}
-	if !sqlmodel.ValidClientID(clientID) {
-		return errs.DeviceNotFound
 	}
 	return m.execOne(ctx, "delete device authorization", errs.DeviceNotFound,
 		`DELETE FROM mcpoauth_device_authorizations WHERE device_code_digest = $1 AND client_id = $2`, deviceCode[:], clientID)

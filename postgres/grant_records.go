@@ -20,6 +20,14 @@ var (
 
 var errEmptyRecordID = errors.New("postgres: record has an empty ID")
 
+// emptyID answers errEmptyRecordID for an empty record ID.
+func emptyID(id string) error {
+	if id == "" {
+		return errEmptyRecordID
+	}
+	return nil
+}
+
 // grantLocks returns the advisory locks a save of a record of clientID and
 // grantID takes (either may be empty: no lock for it), the locks
 // DeleteClient and RevokeGrant take, so that the save commits before them
@@ -61,14 +69,8 @@ const grantColumns = `id, client_id, user_id, scopes, resource, created_at, expi
 // if mcpoauth_revoked_grants lists the grant, so a save racing RevokeGrant
 // lands before it (and is deleted) or sees it.
 func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckRecord(ctx, errs, g, func(g *mcpoauth.Grant) error { return emptyID(g.ID) }); err != nil {
 		return err
-	}
-	if g == nil {
-		return errs.NilRecord
-	}
-	if g.ID == "" {
-		return errEmptyRecordID
 	}
 	identity, err := errs.IdentityColumn(ctx, "save grant", g.Identity)
 	if err != nil {
@@ -83,11 +85,8 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 
 // GetGrant returns the grant record, or ErrNotFound.
 func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.IsStorableText(grantID) {
-		return nil, errs.GrantNotFound
 	}
 	g, err := scanGrant(m.pool.QueryRow(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE id = $1`, grantID))
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -136,11 +135,8 @@ func (m *Model) listGrants(ctx context.Context, op, sql, key string) ([]*mcpoaut
 // already (GREATEST ignores a NULL); ErrNotFound for an unknown or revoked
 // grant (RevokeGrant deleted its row).
 func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return err
-	}
-	if !sqlmodel.IsStorableText(grantID) {
-		return errs.GrantNotFound
 	}
 	tag, err := m.pool.Exec(ctx, `UPDATE mcpoauth_grants SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, grantID, at)
 	if err != nil {
@@ -175,14 +171,8 @@ const upstreamColumns = `id, grant_id, client_id, sealed, version, lease_until, 
 // SaveGrant, it inserts under the advisory locks of the entry's grant and
 // client, if it has them, and only if the grant is not revoked.
 func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckRecord(ctx, errs, t, func(t *mcpoauth.UpstreamToken) error { return emptyID(t.ID) }); err != nil {
 		return err
-	}
-	if t == nil {
-		return errs.NilRecord
-	}
-	if t.ID == "" {
-		return errEmptyRecordID
 	}
 	return m.insertLocked(ctx, "save upstream token", grantLocks(t.ClientID, t.GrantID), errs.UpstreamConflict,
 		`INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`)
@@ -211,11 +201,8 @@ func nullText(s string) *string {
 
 // GetUpstreamToken returns the vault entry, or ErrNotFound.
 func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, id, errs.UpstreamNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.IsStorableText(id) {
-		return nil, errs.UpstreamNotFound
 	}
 	return scanUpstreamToken(ctx, "get upstream token",
 		m.pool.QueryRow(ctx, `SELECT `+upstreamColumns+` FROM mcpoauth_upstream_tokens WHERE id = $1`, id))
@@ -268,11 +255,8 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 // ConsumeUpstreamToken removes and returns the vault entry, or ErrNotFound:
 // one DELETE ... RETURNING, so of concurrent calls exactly one gets it.
 func (m *Model) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, id, errs.UpstreamNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.IsStorableText(id) {
-		return nil, errs.UpstreamNotFound
 	}
 	const op = "consume upstream token"
 	var t *mcpoauth.UpstreamToken

@@ -116,11 +116,8 @@ func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, c
 // returns it, in one DELETE ... RETURNING (in a READ COMMITTED transaction,
 // see execRC); ErrNotFound (and no change) otherwise.
 func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID string) (*mcpoauth.Token, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.TokenNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.ValidClientID(clientID) {
-		return nil, errs.TokenNotFound
 	}
 	var t *mcpoauth.Token
 	err := m.inTx(ctx, "revoke token", func(tx pgx.Tx) error {

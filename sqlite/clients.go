@@ -15,11 +15,8 @@ const getClientSQL = `SELECT secret_digest, secret_expires_at, issued_at, last_u
 
 // GetClient returns the client with this client_id, or ErrNotFound.
 func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Client, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, clientID, errs.ClientNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.IsStorableText(clientID) {
-		return nil, errs.ClientNotFound
 	}
 	var (
 		secret                   []byte
@@ -45,16 +42,7 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 
 // RegisterClient stores a new client; ErrConflict if its ID exists.
 func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if client == nil {
-		return errs.NilRecord
-	}
-	if client.ID == "" {
-		return errs.EmptyClientID
-	}
-	args, err := clientArgs(ctx, "register client", client)
+	args, err := clientArgs(ctx, "register client", client, false)
 	if err != nil {
 		return err
 	}
@@ -66,16 +54,7 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 // UpdateClient replaces the stored client whose ID is client.ID with
 // client, in one UPDATE; ErrNotFound, and no change, if there is none.
 func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if client == nil {
-		return errs.NilRecord
-	}
-	if !sqlmodel.ValidClientID(client.ID) {
-		return errs.ClientNotFound
-	}
-	args, err := clientArgs(ctx, "update client", client)
+	args, err := clientArgs(ctx, "update client", client, true)
 	if err != nil {
 		return err
 	}
@@ -84,9 +63,10 @@ func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error
 			metadata = ?6, pre_registered = ?7, auth_method_defaulted = ?8 WHERE id = ?1`, args...)
 }
 
-// clientArgs returns the columns of a client, in the order of the INSERT.
-func clientArgs(ctx context.Context, op string, c *mcpoauth.Client) ([]any, error) {
-	meta, secretDigest, err := errs.ClientColumns(ctx, op, c)
+// clientArgs returns the columns of a client, in the order of the INSERT,
+// after the checks of sqlmodel's ClientColumns.
+func clientArgs(ctx context.Context, op string, c *mcpoauth.Client, update bool) ([]any, error) {
+	meta, secretDigest, err := errs.ClientColumns(ctx, op, c, update)
 	if err != nil {
 		return nil, err
 	}
@@ -138,11 +118,8 @@ func deleteClients(ctx context.Context, tx *sql.Tx, op string, ids []string) (in
 // client's tokens commits before it (and is deleted) or after it (and the
 // server, checking the client again, hands nothing out).
 func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.ClientNotFound); err != nil {
 		return err
-	}
-	if !sqlmodel.ValidClientID(clientID) {
-		return errs.ClientNotFound
 	}
 	return m.inTx(ctx, "delete client", func(tx *sql.Tx) error {
 		n, err := deleteClients(ctx, tx, "delete client", []string{clientID})
@@ -159,11 +136,8 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 // RecordClientUse sets the client's last_used_at to at, unless it is
 // later already, in one UPDATE; ErrNotFound if there is no such client.
 func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.ClientNotFound); err != nil {
 		return err
-	}
-	if !sqlmodel.ValidClientID(clientID) {
-		return errs.ClientNotFound
 	}
 	// SQLite's max() of a NULL is NULL: an unknown last use becomes at.
 	return m.execOne(ctx, "record client use", errs.ClientNotFound,

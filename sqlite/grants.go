@@ -88,11 +88,8 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 
 // GetGrant returns the grant record, or ErrNotFound.
 func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.IsStorableText(grantID) {
-		return nil, errs.GrantNotFound
 	}
 	return scanGrant(ctx, "get grant", m.r.QueryRowContext(ctx,
 		`SELECT `+grantColumns+` FROM mcpoauth_grants WHERE id = ?`, grantID))
@@ -101,24 +98,12 @@ func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, 
 // ListUserGrants returns every stored grant record of the user, in no
 // particular order (by creation, as it happens); none for an unknown user.
 func (m *Model) ListUserGrants(ctx context.Context, userID string) ([]*mcpoauth.Grant, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if !sqlmodel.IsStorableText(userID) {
-		return nil, nil
-	}
 	return m.listGrants(ctx, "list user grants", `user_id = ?`, userID)
 }
 
 // ListClientGrants returns every stored grant record of the client, in no
 // particular order; none for an unknown client.
 func (m *Model) ListClientGrants(ctx context.Context, clientID string) ([]*mcpoauth.Grant, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if !sqlmodel.IsStorableText(clientID) {
-		return nil, nil
-	}
 	return m.listGrants(ctx, "list client grants", `client_id = ?`, clientID)
 }
 
@@ -126,20 +111,24 @@ func (m *Model) ListClientGrants(ctx context.Context, clientID string) ([]*mcpoa
 // already; ErrNotFound for an unknown or revoked grant (RevokeGrant deleted
 // its row).
 func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return err
-	}
-	if !sqlmodel.IsStorableText(grantID) {
-		return errs.GrantNotFound
 	}
 	return m.execOne(ctx, "record grant use", errs.GrantNotFound,
 		`UPDATE mcpoauth_grants SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2`, toNanos(at), grantID)
 }
 
 // listGrants returns the grant records that match where, a condition on
-// the columns of mcpoauth_grants whose parameters are args.
-func (m *Model) listGrants(ctx context.Context, op, where string, args ...any) ([]*mcpoauth.Grant, error) {
-	rows, err := m.r.QueryContext(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE `+where+` ORDER BY created_at, id`, args...)
+// the columns of mcpoauth_grants whose one parameter is key; none for a
+// key that no record can have.
+func (m *Model) listGrants(ctx context.Context, op, where, key string) ([]*mcpoauth.Grant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !sqlmodel.IsStorableText(key) {
+		return nil, nil
+	}
+	rows, err := m.r.QueryContext(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE `+where+` ORDER BY created_at, id`, key)
 	if err != nil {
 		return nil, errs.Storage(ctx, op, err)
 	}
@@ -235,11 +224,8 @@ func checkNotRevoked(ctx context.Context, tx *sql.Tx, op, grantID string) error 
 
 // GetUpstreamToken returns the vault entry, or ErrNotFound.
 func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, id, errs.UpstreamNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.IsStorableText(id) {
-		return nil, errs.UpstreamNotFound
 	}
 	return scanUpstream(ctx, "get upstream token", m.r.QueryRowContext(ctx,
 		`SELECT `+upstreamSelect+` FROM mcpoauth_upstream_tokens WHERE id = ?`, id))
@@ -280,11 +266,8 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 // ConsumeUpstreamToken atomically removes and returns the vault entry, with
 // one DELETE ... RETURNING; ErrNotFound if there is none.
 func (m *Model) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, id, errs.UpstreamNotFound); err != nil {
 		return nil, err
-	}
-	if !sqlmodel.IsStorableText(id) {
-		return nil, errs.UpstreamNotFound
 	}
 	var t *mcpoauth.UpstreamToken
 	err := m.inTx(ctx, "consume upstream token", func(tx *sql.Tx) error {

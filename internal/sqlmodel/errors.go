@@ -132,16 +132,24 @@ func ValidClientID(clientID string) bool {
 // the context's error, NilRecord for a nil record, and ZeroDigest when
 // zeroKey reports a key of the record zero.
 func CheckSave[T any](ctx context.Context, e *Errors, rec *T, zeroKey func(*T) bool) error {
+	return CheckRecord(ctx, e, rec, func(r *T) error {
+		if zeroKey(r) {
+			return e.ZeroDigest
+		}
+		return nil
+	})
+}
+
+// CheckRecord is CheckSave for a record whose key answers an error of its
+// own: badKey returns it, or nil for a key that can be saved.
+func CheckRecord[T any](ctx context.Context, e *Errors, rec *T, badKey func(*T) error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if rec == nil {
 		return e.NilRecord
 	}
-	if zeroKey(rec) {
-		return e.ZeroDigest
-	}
-	return nil
+	return badKey(rec)
 }
 
 // ValidTokenKind reports whether k is a kind of token the Models store.
@@ -162,6 +170,32 @@ func (e *Errors) CheckTokens(tokens []*mcpoauth.Token) error {
 		if !ValidTokenKind(t.Kind) {
 			return e.BadTokenKind
 		}
+	}
+	return nil
+}
+
+// CheckKey answers what a call that finds a record by a text key answers
+// before it reaches the database: the context's error, and notFound for a
+// key that no record can have (it is not storable text).
+func CheckKey(ctx context.Context, key string, notFound error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !IsStorableText(key) {
+		return notFound
+	}
+	return nil
+}
+
+// CheckClientID answers, as CheckKey, what a call about a client's record
+// answers before it reaches the database; an empty client ID names no
+// record either.
+func CheckClientID(ctx context.Context, clientID string, notFound error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if !ValidClientID(clientID) {
+		return notFound
 	}
 	return nil
 }

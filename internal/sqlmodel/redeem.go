@@ -31,13 +31,7 @@ type Redemption struct {
 // Refused answers what r answers before it reaches the database: the
 // context's error, and NotFound for a client ID that names no record.
 func (r *Redemption) Refused(ctx context.Context) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !ValidClientID(r.ClientID) {
-		return r.NotFound
-	}
-	return nil
+	return CheckClientID(ctx, r.ClientID, r.NotFound)
 }
 
 // WhyNotRedeemed answers, in tx, why r's Update matched nothing. Only now

@@ -65,15 +65,21 @@ func TestRecordColumns(t *testing.T) {
 	require.Equal(t, testErrs.UnexpectedResult, testErrs.Digest([]byte{1, 2}, &d), "a digest column has 32 bytes")
 
 	public := &mcpoauth.Client{ID: "c", Metadata: metadata.ClientMetadata{ClientName: "n"}}
-	meta, secret, err := testErrs.ClientColumns(ctx, "save", public)
+	_, _, err := testErrs.ClientColumns(ctx, "save", nil, false)
+	require.Equal(t, testErrs.NilRecord, err)
+	_, _, err = testErrs.ClientColumns(ctx, "save", &mcpoauth.Client{}, false)
+	require.Equal(t, testErrs.EmptyClientID, err, "a registration needs an ID")
+	_, _, err = testErrs.ClientColumns(ctx, "save", &mcpoauth.Client{ID: "\xff"}, true)
+	require.Equal(t, testErrs.ClientNotFound, err, "an update of what no record can be finds nothing")
+	meta, secret, err := testErrs.ClientColumns(ctx, "save", public, false)
 	require.NoError(t, err)
 	require.Nil(t, secret, "a public client's secret is NULL")
 	back := &mcpoauth.Client{}
 	require.NoError(t, testErrs.SetClientColumns(ctx, "get", back, meta, secret))
 	require.Equal(t, public.Metadata, back.Metadata)
 
-	confidential := &mcpoauth.Client{SecretDigest: mcpoauth.Digest{7}}
-	meta, secret, err = testErrs.ClientColumns(ctx, "save", confidential)
+	confidential := &mcpoauth.Client{ID: "c", SecretDigest: mcpoauth.Digest{7}}
+	meta, secret, err = testErrs.ClientColumns(ctx, "save", confidential, true)
 	require.NoError(t, err)
 	require.NoError(t, testErrs.SetClientColumns(ctx, "get", back, meta, secret))
 	require.Equal(t, confidential.SecretDigest, back.SecretDigest)
