@@ -178,23 +178,23 @@ func (e *Errors) CheckTokens(tokens []*mcpoauth.Token) error {
 // before it reaches the database: the context's error, and notFound for a
 // key that no record can have (it is not storable text).
 func CheckKey(ctx context.Context, key string, notFound error) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if !IsStorableText(key) {
-		return notFound
-	}
-	return nil
+	return checkKey(ctx, IsStorableText(key), notFound)
 }
 
 // CheckClientID answers, as CheckKey, what a call about a client's record
 // answers before it reaches the database; an empty client ID names no
 // record either.
 func CheckClientID(ctx context.Context, clientID string, notFound error) error {
+	return checkKey(ctx, ValidClientID(clientID), notFound)
+}
+
+// checkKey answers the context's error, else notFound unless the key can
+// name a record (ok).
+func checkKey(ctx context.Context, ok bool, notFound error) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if !ValidClientID(clientID) {
+	if !ok {
 		return notFound
 	}
 	return nil

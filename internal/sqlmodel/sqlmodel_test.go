@@ -254,3 +254,16 @@ func TestWhyNotRedeemed(t *testing.T) {
 	cancel()
 	require.ErrorIs(t, r.Refused(done), context.Canceled)
 }
+
+func TestCheckKeys(t *testing.T) {
+	ctx := context.Background()
+	notFound := testErrs.GrantNotFound
+	require.NoError(t, CheckKey(ctx, "", notFound), "an empty key can name a record")
+	require.Equal(t, notFound, CheckKey(ctx, "\xff", notFound))
+	require.NoError(t, CheckClientID(ctx, "c", notFound))
+	require.Equal(t, notFound, CheckClientID(ctx, "", notFound), "an empty client ID names no record")
+	done, cancel := context.WithCancel(ctx)
+	cancel()
+	require.ErrorIs(t, CheckKey(done, "\xff", notFound), context.Canceled, "the context first")
+	require.ErrorIs(t, CheckClientID(done, "", notFound), context.Canceled, "the context first")
+}
