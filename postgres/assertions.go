@@ -2,13 +2,10 @@ package postgres
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
 )
-
-var errAssertionUsed = fmt.Errorf("postgres: client assertion: %w", mcpoauth.ErrAlreadyUsed)
 
 // UseAssertionID records a client assertion's jti (its digest,
 // mcpoauth.AssertionIDDigest) until expiresAt, or returns ErrAlreadyUsed if
@@ -19,14 +16,7 @@ func (m *Model) UseAssertionID(ctx context.Context, clientID, jti string, expire
 		return err
 	}
 	d := mcpoauth.AssertionIDDigest(clientID, jti)
-	tag, err := m.execRC(ctx, "use assertion id",
+	return m.execOne(ctx, "use assertion id", errs.AssertionUsed,
 		`INSERT INTO mcpoauth_assertion_ids (digest, expires_at) VALUES ($1, $2) ON CONFLICT (digest) DO NOTHING`,
 		d[:], expiresAt)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errAssertionUsed
-	}
-	return nil
 }

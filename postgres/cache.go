@@ -68,7 +68,7 @@ func idPayload(kind byte, id string) string {
 // notify sends the payloads in tx (see notifySQL).
 func notify(ctx context.Context, tx pgx.Tx, op string, payloads ...string) error {
 	if _, err := tx.Exec(ctx, notifySQL, payloads); err != nil {
-		return storageError(ctx, op+": notify", err)
+		return errs.Storage(ctx, op+": notify", err)
 	}
 	return nil
 }

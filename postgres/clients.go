@@ -2,23 +2,20 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // GetClient returns the client with this client_id, or ErrNotFound. If
 // the connection breaks, the SELECT runs once more on another.
 func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Client, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, clientID, errs.ClientNotFound); err != nil {
 		return nil, err
-	}
-	if !isStorableText(clientID) {
-		return nil, errClientNotFound
 	}
 	var (
 		secret                 []byte
@@ -32,77 +29,39 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 			clientID).Scan(&secret, &secretExp, &issue, &meta, &c.PreRegistered, &c.AuthMethodDefaulted, &used)
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errClientNotFound
+		return nil, errs.ClientNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get client", err)
+		return nil, errs.Storage(ctx, "get client", err)
 	}
 	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNullTime(secretExp), fromNullTime(issue), fromNullTime(used)
-	if secret != nil {
-		if len(secret) != len(c.SecretDigest) {
-			return nil, errUnexpectedResult
-		}
-		copy(c.SecretDigest[:], secret)
-	}
-	if err := json.Unmarshal(meta, &c.Metadata); err != nil {
-		return nil, storageError(ctx, "get client: metadata", err)
+	if err := errs.SetClientColumns(ctx, "get client", c, meta, secret); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
 // RegisterClient stores a new client; ErrConflict if its ID exists.
 func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if client == nil {
-		return errNilRecord
-	}
-	if client.ID == "" {
-		return errEmptyClientID
-	}
-	meta, secret, err := clientColumns(ctx, "register client", client)
+	meta, secret, err := errs.ClientColumns(ctx, "register client", client, false)
 	if err != nil {
 		return err
 	}
-	_, err = m.pool.Exec(ctx,
+	return m.insert(ctx, "register client", errs.ClientConflict,
 		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8)`,
 		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted, toNullTime(client.LastUsedAt))
-	if isUniqueViolation(err) {
-		return errClientConflict
-	}
-	if err != nil {
-		return storageError(ctx, "register client", err)
-	}
-	return nil
 }
 
 // UpdateClient replaces the stored client whose ID is client.ID with
 // client, in one UPDATE; ErrNotFound, and no change, if there is none.
 func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if client == nil {
-		return errNilRecord
-	}
-	if !validClientID(client.ID) {
-		return errClientNotFound
-	}
-	meta, secret, err := clientColumns(ctx, "update client", client)
+	meta, secret, err := errs.ClientColumns(ctx, "update client", client, true)
 	if err != nil {
 		return err
 	}
-	tag, err := m.execRC(ctx, "update client",
+	return m.execOne(ctx, "update client", errs.ClientNotFound,
 		`UPDATE mcpoauth_clients SET secret_digest = $2, secret_expires_at = $3, issued_at = $4, metadata = $5, pre_registered = $6, auth_method_defaulted = $7, last_used_at = $8 WHERE id = $1`,
 		client.ID, secret, toNullTime(client.SecretExpiresAt), toNullTime(client.IssuedAt), meta, client.PreRegistered, client.AuthMethodDefaulted, toNullTime(client.LastUsedAt))
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errClientNotFound
-	}
-	return nil
 }
 
 // deleteClientSQL deletes a client and every row of it: one statement, so
@@ -142,21 +101,18 @@ const deleteClientAttempts = 3
 // deletes some of the same rows in another order; should PostgreSQL break
 // the deadlock by ending this transaction, it is run again.
 func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.ClientNotFound); err != nil {
 		return err
-	}
-	if !validClientID(clientID) {
-		return errClientNotFound
 	}
 	var err error
 	for range deleteClientAttempts {
 		err = m.inTx(ctx, "delete client", func(tx pgx.Tx) error {
 			tag, err := lockThen(ctx, tx, lockKeys(lockClassClient, clientID), deleteClientSQL, []string{clientID})
 			if err != nil {
-				return storageError(ctx, "delete client", err)
+				return errs.Storage(ctx, "delete client", err)
 			}
 			if tag.RowsAffected() == 0 {
-				return errClientNotFound
+				return errs.ClientNotFound
 			}
 			return notify(ctx, tx, "delete client", idPayload(notifyClient, clientID))
 		})
@@ -173,35 +129,12 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 // RecordClientUse sets the client's last_used_at to at, unless it is
 // later already, in one UPDATE; ErrNotFound if there is no such client.
 func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.ClientNotFound); err != nil {
 		return err
-	}
-	if !validClientID(clientID) {
-		return errClientNotFound
 	}
 	// GREATEST ignores NULL: an unknown last use becomes at.
-	tag, err := m.execRC(ctx, "record client use",
+	return m.execOne(ctx, "record client use", errs.ClientNotFound,
 		`UPDATE mcpoauth_clients SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, clientID, at)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errClientNotFound
-	}
-	return nil
-}
-
-// clientColumns returns the metadata and secret digest columns of a
-// client: JSON, and NULL for a public client.
-func clientColumns(ctx context.Context, op string, client *mcpoauth.Client) (meta, secret []byte, err error) {
-	meta, err = json.Marshal(client.Metadata)
-	if err != nil {
-		return nil, nil, storageError(ctx, op+": metadata", err)
-	}
-	if !client.SecretDigest.IsZero() {
-		secret = client.SecretDigest[:]
-	}
-	return meta, secret, nil
 }
 
 // toNullTime maps the zero time to NULL.

@@ -7,34 +7,23 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // SaveAuthorizationCode stores an issued authorization code; ErrConflict if
 // the digest is taken, and an error wrapping ErrNotFound if its grant was
 // revoked.
 func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.AuthorizationCode) error {
-	if err := checkSave(ctx, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
+	if err := sqlmodel.CheckSave(ctx, errs, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
 		return err
 	}
-	return m.inTx(ctx, "save authorization code", func(tx pgx.Tx) error {
-		tag, err := lockThen(ctx, tx, lockKeys(lockClassGrant, code.GrantID),
-			`INSERT INTO mcpoauth_authorization_codes
-				(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
-			SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
-			WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $4)`,
-			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, code.RedirectURIProvided,
-			nonNil(code.Scopes), code.Resource, code.CodeChallenge, code.ExpiresAt, code.GrantExpiresAt)
-		if isUniqueViolation(err) {
-			return errCodeConflict
-		}
-		if err != nil {
-			return storageError(ctx, "save authorization code", err)
-		}
-		if tag.RowsAffected() != 1 {
-			return errGrantRevoked
-		}
-		return nil
-	})
+	return m.insertLocked(ctx, "save authorization code", lockKeys(lockClassGrant, code.GrantID), errs.CodeConflict,
+		`INSERT INTO mcpoauth_authorization_codes
+			(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
+		SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11
+		WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $4)`,
+		code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, code.RedirectURIProvided,
+		nonNil(code.Scopes), code.Resource, code.CodeChallenge, code.ExpiresAt, code.GrantExpiresAt)
 }
 
 // GetAuthorizationCode returns a code, consumed or not (Used tells), or
@@ -49,10 +38,10 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 		FROM mcpoauth_authorization_codes WHERE digest = $1`, code[:]).
 		Scan(&c.ClientID, &c.UserID, &c.GrantID, &c.RedirectURI, &c.RedirectURIProvided, &c.Scopes, &c.Resource, &c.CodeChallenge, &c.ExpiresAt, &c.GrantExpiresAt, &c.Used)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errCodeNotFound
+		return nil, errs.CodeNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get authorization code", err)
+		return nil, errs.Storage(ctx, "get authorization code", err)
 	}
 	c.ExpiresAt, c.GrantExpiresAt = c.ExpiresAt.UTC(), c.GrantExpiresAt.UTC()
 	return c, nil
@@ -66,14 +55,14 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 // an issued token's digest is taken, and an error wrapping ErrNotFound if an
 // issued token's grant was revoked. On any error nothing changes.
 func (m *Model) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:        "consume authorization code",
-		clientID:  clientID,
-		issued:    issued,
-		notFound:  errCodeNotFound,
-		used:      errCodeUsed,
-		update:    `UPDATE mcpoauth_authorization_codes SET used = true WHERE digest = $1 AND client_id = $2 AND NOT used`,
-		usedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = $1 AND client_id = $2`,
-		args:      []any{code[:], clientID},
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:        "consume authorization code",
+		ClientID:  clientID,
+		Issued:    issued,
+		NotFound:  errs.CodeNotFound,
+		Used:      errs.CodeUsed,
+		Update:    `UPDATE mcpoauth_authorization_codes SET used = true WHERE digest = $1 AND client_id = $2 AND NOT used`,
+		UsedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = $1 AND client_id = $2`,
+		Args:      []any{code[:], clientID},
 	})
 }

@@ -3,34 +3,28 @@ package postgres
 import (
 	"context"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // Compile-time proof that Model supports the device grant.
 var _ mcpoauth.DeviceStore = (*Model)(nil)
-
-var (
-	errDeviceNotFound  = fmt.Errorf("postgres: device authorization: %w", mcpoauth.ErrNotFound)
-	errDeviceConflict  = fmt.Errorf("postgres: device authorization: %w", mcpoauth.ErrConflict)
-	errDeviceBadStatus = errors.New("postgres: a device decision must approve or deny")
-)
 
 const deviceColumns = `device_code_digest, user_code_digest, client_id, scopes, resource, grant_id, status, user_id, last_polled_at, poll_interval_ns, expires_at, grant_expires_at`
 
 // SaveDeviceAuthorization stores a new device authorization; ErrConflict if
 // its device code or user code digest is taken by a stored authorization.
 func (m *Model) SaveDeviceAuthorization(ctx context.Context, d *mcpoauth.DeviceAuthorization) error {
-	if err := checkSave(ctx, d, func(d *mcpoauth.DeviceAuthorization) bool {
+	if err := sqlmodel.CheckSave(ctx, errs, d, func(d *mcpoauth.DeviceAuthorization) bool {
 		return d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero()
 	}); err != nil {
 		return err
 	}
-	return m.insert(ctx, "save device authorization", errDeviceConflict,
+	return m.insert(ctx, "save device authorization", errs.DeviceConflict,
 		`INSERT INTO mcpoauth_device_authorizations (`+deviceColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12)`,
 		d.DeviceCodeDigest[:], d.UserCodeDigest[:], d.ClientID, nonNil(d.Scopes), d.Resource, d.GrantID,
 		int16(d.Status), d.UserID, toNullTime(d.LastPolledAt), int64(d.Interval), d.ExpiresAt, toNullTime(d.GrantExpiresAt))
@@ -66,16 +60,14 @@ func scanDevice(ctx context.Context, op string, row pgx.Row) (*mcpoauth.DeviceAu
 	)
 	err := row.Scan(&deviceCode, &userCode, &d.ClientID, &d.Scopes, &d.Resource, &d.GrantID, &status, &d.UserID, &polled, &interval, &d.ExpiresAt, &grantExp)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errDeviceNotFound
+		return nil, errs.DeviceNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
-	if len(deviceCode) != len(d.DeviceCodeDigest) || len(userCode) != len(d.UserCodeDigest) {
-		return nil, errUnexpectedResult
+	if err := errors.Join(errs.Digest(deviceCode, &d.DeviceCodeDigest), errs.Digest(userCode, &d.UserCodeDigest)); err != nil {
+		return nil, errs.UnexpectedResult
 	}
-	copy(d.DeviceCodeDigest[:], deviceCode)
-	copy(d.UserCodeDigest[:], userCode)
 	d.Status = mcpoauth.DeviceStatus(status)
 	d.LastPolledAt, d.Interval = fromNullTime(polled), time.Duration(interval)
 	d.ExpiresAt, d.GrantExpiresAt = d.ExpiresAt.UTC(), fromNullTime(grantExp)
@@ -91,19 +83,12 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 		return err
 	}
 	if decision.Status != mcpoauth.DeviceApproved && decision.Status != mcpoauth.DeviceDenied {
-		return errDeviceBadStatus
+		return errs.DeviceBadStatus
 	}
-	tag, err := m.execRC(ctx, "resolve device authorization",
+	return m.execOne(ctx, "resolve device authorization", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET status = $2, user_id = $3, grant_expires_at = $4
 		WHERE user_code_digest = $1 AND status = $5`,
 		userCode[:], int16(decision.Status), decision.UserID, toNullTime(decision.GrantExpiresAt), int16(mcpoauth.DevicePending))
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errDeviceNotFound
-	}
-	return nil
 }
 
 // RecordDevicePoll replaces the poll bookkeeping with next if the
@@ -112,25 +97,15 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 // poll never writes over the user's decision); ErrNotFound, and no change,
 // otherwise.
 func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, seen, next mcpoauth.DevicePoll) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.DeviceNotFound); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
-	}
-	tag, err := m.execRC(ctx, "record device poll",
+	return m.execOne(ctx, "record device poll", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET last_polled_at = $3, poll_interval_ns = $4
 		WHERE device_code_digest = $1 AND client_id = $2 AND status = $5
 			AND last_polled_at IS NOT DISTINCT FROM $6 AND poll_interval_ns = $7`,
 		deviceCode[:], clientID, toNullTime(next.LastPolledAt), int64(next.Interval),
 		int16(mcpoauth.DevicePending), toNullTime(seen.LastPolledAt), int64(seen.Interval))
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errDeviceNotFound
-	}
-	return nil
 }
 
 // ConsumeDeviceAuthorization atomically removes the approved authorization
@@ -141,14 +116,14 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 // token's digest is taken, and an error wrapping ErrNotFound if the grant
 // was revoked. On any error nothing changes.
 func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, now time.Time, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:       "consume device authorization",
-		clientID: clientID,
-		issued:   issued,
-		notFound: errDeviceNotFound,
-		update: `DELETE FROM mcpoauth_device_authorizations
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:       "consume device authorization",
+		ClientID: clientID,
+		Issued:   issued,
+		NotFound: errs.DeviceNotFound,
+		Update: `DELETE FROM mcpoauth_device_authorizations
 			WHERE device_code_digest = $1 AND client_id = $2 AND status = $3 AND expires_at > $4`,
-		args: []any{deviceCode[:], clientID, int16(mcpoauth.DeviceApproved), now},
+		Args: []any{deviceCode[:], clientID, int16(mcpoauth.DeviceApproved), now},
 	})
 }
 
@@ -156,19 +131,9 @@ func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoa
 // device code digest, whatever its status; ErrNotFound, and no change, if
 // there is none.
 func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.DeviceNotFound); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
-	}
-	tag, err := m.execRC(ctx, "delete device authorization",
+	return m.execOne(ctx, "delete device authorization", errs.DeviceNotFound,
 		`DELETE FROM mcpoauth_device_authorizations WHERE device_code_digest = $1 AND client_id = $2`, deviceCode[:], clientID)
-	if err != nil {
-		return err
-	}
-	if tag.RowsAffected() == 0 {
-		return errDeviceNotFound
-	}
-	return nil
 }

@@ -2,14 +2,13 @@ package postgres
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // Compile-time proofs that Model keeps grant records and the upstream
@@ -19,13 +18,15 @@ var (
 	_ mcpoauth.UpstreamTokenStore = (*Model)(nil)
 )
 
-var (
-	errGrantNotFound    = fmt.Errorf("postgres: grant: %w", mcpoauth.ErrNotFound)
-	errGrantConflict    = fmt.Errorf("postgres: grant: %w", mcpoauth.ErrConflict)
-	errUpstreamNotFound = fmt.Errorf("postgres: upstream token: %w", mcpoauth.ErrNotFound)
-	errUpstreamConflict = fmt.Errorf("postgres: upstream token: %w", mcpoauth.ErrConflict)
-	errEmptyRecordID    = errors.New("postgres: record has an empty ID")
-)
+var errEmptyRecordID = errors.New("postgres: record has an empty ID")
+
+// emptyID answers errEmptyRecordID for an empty record ID.
+func emptyID(id string) error {
+	if id == "" {
+		return errEmptyRecordID
+	}
+	return nil
+}
 
 // grantLocks returns the advisory locks a save of a record of clientID and
 // grantID takes (either may be empty: no lock for it), the locks
@@ -45,19 +46,16 @@ func grantLocks(clientID, grantID string) advisoryLocks {
 
 // insertLocked runs, in a READ COMMITTED transaction, the INSERT ... SELECT
 // ... WHERE NOT EXISTS (a revoked grant) of a new record once locks are
-// held (see lockThen): conflict if its key is taken, errGrantRevoked if it
+// held (see lockThen): conflict if its key is taken, errs.GrantRevoked if it
 // inserted nothing.
 func (m *Model) insertLocked(ctx context.Context, op string, locks advisoryLocks, conflict error, sql string, args ...any) error {
 	return m.inTx(ctx, op, func(tx pgx.Tx) error {
 		tag, err := lockThen(ctx, tx, locks, sql, args...)
-		if isUniqueViolation(err) {
-			return conflict
-		}
-		if err != nil {
-			return storageError(ctx, op, err)
+		if err := errs.Insert(ctx, op, conflict, err); err != nil {
+			return err
 		}
 		if tag.RowsAffected() != 1 {
-			return errGrantRevoked
+			return errs.GrantRevoked
 		}
 		return nil
 	})
@@ -71,23 +69,14 @@ const grantColumns = `id, client_id, user_id, scopes, resource, created_at, expi
 // if mcpoauth_revoked_grants lists the grant, so a save racing RevokeGrant
 // lands before it (and is deleted) or sees it.
 func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckRecord(ctx, errs, g, func(g *mcpoauth.Grant) error { return emptyID(g.ID) }); err != nil {
 		return err
 	}
-	if g == nil {
-		return errNilRecord
+	identity, err := errs.IdentityColumn(ctx, "save grant", g.Identity)
+	if err != nil {
+		return err
 	}
-	if g.ID == "" {
-		return errEmptyRecordID
-	}
-	var identity []byte
-	if g.Identity != nil {
-		var err error
-		if identity, err = json.Marshal(g.Identity); err != nil {
-			return fmt.Errorf("postgres: save grant: identity: %w", err)
-		}
-	}
-	return m.insertLocked(ctx, "save grant", grantLocks(g.ClientID, g.ID), errGrantConflict,
+	return m.insertLocked(ctx, "save grant", grantLocks(g.ClientID, g.ID), errs.GrantConflict,
 		`INSERT INTO mcpoauth_grants (`+grantColumns+`)
 		SELECT $1::text, $2::text, $3::text, $4::text[], $5::text, $6::timestamptz, $7::timestamptz, $8::jsonb, $9::timestamptz
 		WHERE NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $1::text)`,
@@ -96,11 +85,8 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 
 // GetGrant returns the grant record, or ErrNotFound.
 func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return nil, err
-	}
-	if !isStorableText(grantID) {
-		return nil, errGrantNotFound
 	}
 	// The bearer path reads a grant's identity through here (once per
 	// grant per replica): a read safe to repeat, retried on a broken
@@ -111,10 +97,10 @@ func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, 
 		return err
 	})
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errGrantNotFound
+		return nil, errs.GrantNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get grant", err)
+		return nil, errs.Storage(ctx, "get grant", err)
 	}
 	return g, nil
 }
@@ -138,16 +124,16 @@ func (m *Model) listGrants(ctx context.Context, op, sql, key string) ([]*mcpoaut
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
-	if !isStorableText(key) {
+	if !sqlmodel.IsStorableText(key) {
 		return nil, nil
 	}
 	rows, err := m.pool.Query(ctx, sql, key)
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	grants, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (*mcpoauth.Grant, error) { return scanGrant(row) })
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	return grants, nil
 }
@@ -156,18 +142,15 @@ func (m *Model) listGrants(ctx context.Context, op, sql, key string) ([]*mcpoaut
 // already (GREATEST ignores a NULL); ErrNotFound for an unknown or revoked
 // grant (RevokeGrant deleted its row).
 func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return err
-	}
-	if !isStorableText(grantID) {
-		return errGrantNotFound
 	}
 	tag, err := m.pool.Exec(ctx, `UPDATE mcpoauth_grants SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, grantID, at)
 	if err != nil {
-		return storageError(ctx, "record grant use", err)
+		return errs.Storage(ctx, "record grant use", err)
 	}
 	if tag.RowsAffected() == 0 {
-		return errGrantNotFound
+		return errs.GrantNotFound
 	}
 	return nil
 }
@@ -181,11 +164,9 @@ func scanGrant(row pgx.Row) (*mcpoauth.Grant, error) {
 		return nil, err
 	}
 	g.CreatedAt, g.ExpiresAt, g.LastUsedAt = g.CreatedAt.UTC(), g.ExpiresAt.UTC(), fromNullTime(lastUsed)
-	if identity != nil {
-		g.Identity = &mcpoauth.Identity{}
-		if err := json.Unmarshal(identity, g.Identity); err != nil {
-			return nil, fmt.Errorf("identity: %w", err)
-		}
+	var err error
+	if g.Identity, err = sqlmodel.ParseIdentity(identity); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -197,16 +178,10 @@ const upstreamColumns = `id, grant_id, client_id, sealed, version, lease_until, 
 // SaveGrant, it inserts under the advisory locks of the entry's grant and
 // client, if it has them, and only if the grant is not revoked.
 func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckRecord(ctx, errs, t, func(t *mcpoauth.UpstreamToken) error { return emptyID(t.ID) }); err != nil {
 		return err
 	}
-	if t == nil {
-		return errNilRecord
-	}
-	if t.ID == "" {
-		return errEmptyRecordID
-	}
-	return m.insertLocked(ctx, "save upstream token", grantLocks(t.ClientID, t.GrantID), errUpstreamConflict,
+	return m.insertLocked(ctx, "save upstream token", grantLocks(t.ClientID, t.GrantID), errs.UpstreamConflict,
 		`INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`)
 		SELECT $1::text, $2::text, $3::text, $4::bytea, $5::int8, $6::timestamptz, $7::timestamptz
 		WHERE $2::text IS NULL OR NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $2::text)`,
@@ -233,11 +208,8 @@ func nullText(s string) *string {
 
 // GetUpstreamToken returns the vault entry, or ErrNotFound.
 func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, id, errs.UpstreamNotFound); err != nil {
 		return nil, err
-	}
-	if !isStorableText(id) {
-		return nil, errUpstreamNotFound
 	}
 	return scanUpstreamToken(ctx, "get upstream token",
 		m.pool.QueryRow(ctx, `SELECT `+upstreamColumns+` FROM mcpoauth_upstream_tokens WHERE id = $1`, id))
@@ -263,16 +235,16 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 		return err
 	}
 	if t == nil {
-		return errNilRecord
+		return errs.NilRecord
 	}
-	if !isStorableText(t.ID) {
-		return errUpstreamNotFound
+	if !sqlmodel.IsStorableText(t.ID) {
+		return errs.UpstreamNotFound
 	}
 	const op = "replace upstream token"
 	var replaced, exists bool
 	err := m.inTx(ctx, op, func(tx pgx.Tx) error {
 		if err := tx.QueryRow(ctx, replaceUpstreamSQL, append(upstreamArgs(t), version)...).Scan(&replaced, &exists); err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		return nil
 	})
@@ -282,19 +254,16 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 	case replaced:
 		return nil
 	case exists:
-		return errUpstreamConflict
+		return errs.UpstreamConflict
 	}
-	return errUpstreamNotFound
+	return errs.UpstreamNotFound
 }
 
 // ConsumeUpstreamToken removes and returns the vault entry, or ErrNotFound:
 // one DELETE ... RETURNING, so of concurrent calls exactly one gets it.
 func (m *Model) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, id, errs.UpstreamNotFound); err != nil {
 		return nil, err
-	}
-	if !isStorableText(id) {
-		return nil, errUpstreamNotFound
 	}
 	const op = "consume upstream token"
 	var t *mcpoauth.UpstreamToken
@@ -317,10 +286,10 @@ func scanUpstreamToken(ctx context.Context, op string, row pgx.Row) (*mcpoauth.U
 	var lease *time.Time
 	err := row.Scan(&t.ID, &grantID, &clientID, &t.Sealed, &t.Version, &lease, &t.ExpiresAt)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errUpstreamNotFound
+		return nil, errs.UpstreamNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	if grantID != nil {
 		t.GrantID = *grantID

@@ -12,6 +12,7 @@ import (
 	"github.com/jackc/pgx/v5/pgconn"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // The first keys of the transaction-level advisory locks; the second key is
@@ -124,17 +125,11 @@ type tokenBatch struct {
 // newTokenBatch validates tokens for insertion.
 func newTokenBatch(tokens []*mcpoauth.Token) (tokenBatch, error) {
 	b := tokenBatch{tokens: tokens}
+	if err := errs.CheckTokens(tokens); err != nil {
+		return b, err
+	}
 	var clients []string
 	for _, t := range tokens {
-		if t == nil {
-			return b, errNilRecord
-		}
-		if t.Digest.IsZero() {
-			return b, errZeroDigest
-		}
-		if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-			return b, errBadTokenKind
-		}
 		if !slices.Contains(b.grants, t.GrantID) {
 			b.grants = append(b.grants, t.GrantID)
 		}
@@ -195,14 +190,11 @@ func insertTokens(ctx context.Context, tx pgx.Tx, b tokenBatch, locked bool) err
 			keys, locked = b.locks, true
 		}
 		tag, err := lockThen(ctx, tx, keys, sql, args...)
-		if isUniqueViolation(err) {
-			return errTokenConflict
-		}
-		if err != nil {
-			return storageError(ctx, "save tokens", err)
+		if err := errs.Insert(ctx, "save tokens", errs.TokenConflict, err); err != nil {
+			return err
 		}
 		if tag.RowsAffected() != int64(len(chunk)) {
-			return errGrantRevoked
+			return errs.GrantRevoked
 		}
 	}
 	return nil
@@ -233,17 +225,17 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if grantID == "" || !isStorableText(grantID) {
+	if grantID == "" || !sqlmodel.IsStorableText(grantID) {
 		// No token or code can have such a grant ID: nothing to revoke,
 		// and nothing of it can be saved later.
 		return nil
 	}
-	now := m.cfg.clock()
+	now := m.cfg.Clock()
 	payload := idPayload(notifyGrant, grantID)
 	err := m.inTx(ctx, "revoke grant", func(tx pgx.Tx) error {
 		_, err := lockThen(ctx, tx, lockKeys(lockClassGrant, grantID), revokeGrantSQL, grantID, now, now.Add(RevokedGrantRetention))
 		if err != nil {
-			return storageError(ctx, "revoke grant", err)
+			return errs.Storage(ctx, "revoke grant", err)
 		}
 		return notify(ctx, tx, "revoke grant", payload)
 	})

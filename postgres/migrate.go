@@ -3,14 +3,10 @@ package postgres
 import (
 	"context"
 	"embed"
-	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
 
 	"github.com/jackc/pgx/v5"
+
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // migrationFiles holds the schema, one file per version, named
@@ -20,40 +16,9 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one version of the schema.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations returns the embedded migrations in version order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, p := range names {
-		base := path.Base(p)
-		num, _, ok := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || version <= 0 {
-			return nil, fmt.Errorf("postgres: migration %s: name must be NNNN_description.sql", base)
-		}
-		body, err := migrationFiles.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: version, name: strings.TrimSuffix(base, ".sql"), sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("postgres: migrations %s and %s have the same version", out[i-1].name, out[i].name)
-		}
-	}
-	return out, nil
+func migrations() ([]sqlmodel.Migration, error) {
+	return sqlmodel.LoadMigrations(migrationFiles, "postgres")
 }
 
 // SchemaVersion is the schema version that Migrate brings a database to:
@@ -65,11 +30,16 @@ const SchemaVersion = 10
 // migrations in a database; lockClassGrant (grants.go) is another.
 const lockClassMigrate = 0x6d636f6d // "mcom"
 
-const createMigrationsTable = `CREATE TABLE IF NOT EXISTS mcpoauth_schema_migrations (
+// migrationSQL is the migration runner's SQL on PostgreSQL.
+var migrationSQL = sqlmodel.MigrationSQL{
+	CreateTable: `CREATE TABLE IF NOT EXISTS mcpoauth_schema_migrations (
 	version    integer PRIMARY KEY,
 	name       text NOT NULL,
 	applied_at timestamptz NOT NULL DEFAULT now()
-)`
+)`,
+	Applied: `SELECT EXISTS (SELECT 1 FROM mcpoauth_schema_migrations WHERE version = $1)`,
+	Record:  `INSERT INTO mcpoauth_schema_migrations (version, name) VALUES ($1, $2)`,
+}
 
 // Migrate brings the schema in the current schema of the pool's connections
 // up to SchemaVersion, applying each embedded migration that the table
@@ -87,38 +57,14 @@ func (m *Model) Migrate(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	for _, mig := range ms {
-		err := m.inTx(ctx, "migrate", func(tx pgx.Tx) error {
+	return sqlmodel.Migrate(ctx, errs, migrationSQL, ms, func(_ sqlmodel.Migration, apply func(sqlmodel.Tx) error) error {
+		return m.inTx(ctx, "migrate", func(tx pgx.Tx) error {
 			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock($1::int4, 0)`, lockClassMigrate); err != nil {
-				return storageError(ctx, "migrate: lock", err)
+				return errs.Storage(ctx, "migrate: lock", err)
 			}
-			if _, err := tx.Exec(ctx, createMigrationsTable); err != nil {
-				return storageError(ctx, "migrate: create mcpoauth_schema_migrations", err)
-			}
-			var applied bool
-			err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM mcpoauth_schema_migrations WHERE version = $1)`, mig.version).Scan(&applied)
-			if err != nil {
-				return storageError(ctx, "migrate: read mcpoauth_schema_migrations", err)
-			}
-			if applied {
-				return nil
-			}
-			// Without arguments pgx sends the file as one simple query,
-			// which may hold several statements.
-			if _, err := tx.Exec(ctx, mig.sql); err != nil {
-				return storageError(ctx, "migrate: apply "+mig.name, err)
-			}
-			_, err = tx.Exec(ctx, `INSERT INTO mcpoauth_schema_migrations (version, name) VALUES ($1, $2)`, mig.version, mig.name)
-			if err != nil {
-				return storageError(ctx, "migrate: record "+mig.name, err)
-			}
-			return nil
+			return apply(txOf(tx))
 		})
-		if err != nil {
-			return err
-		}
-	}
-	return nil
+	})
 }
 
 // Version returns the newest schema version applied to the database, or 0
@@ -127,7 +73,7 @@ func (m *Model) Version(ctx context.Context) (int, error) {
 	var exists bool
 	err := m.pool.QueryRow(ctx, `SELECT to_regclass('mcpoauth_schema_migrations') IS NOT NULL`).Scan(&exists)
 	if err != nil {
-		return 0, storageError(ctx, "schema version", err)
+		return 0, errs.Storage(ctx, "schema version", err)
 	}
 	if !exists {
 		return 0, nil
@@ -135,7 +81,21 @@ func (m *Model) Version(ctx context.Context) (int, error) {
 	var v int
 	err = m.pool.QueryRow(ctx, `SELECT coalesce(max(version), 0) FROM mcpoauth_schema_migrations`).Scan(&v)
 	if err != nil {
-		return 0, storageError(ctx, "schema version", err)
+		return 0, errs.Storage(ctx, "schema version", err)
 	}
 	return v, nil
+}
+
+// pgxTx is a pgx transaction as the shared code runs statements in it.
+type pgxTx struct{ tx pgx.Tx }
+
+func txOf(tx pgx.Tx) sqlmodel.Tx { return pgxTx{tx} }
+
+func (t pgxTx) Exec(ctx context.Context, sql string, args ...any) error {
+	_, err := t.tx.Exec(ctx, sql, args...)
+	return err
+}
+
+func (t pgxTx) QueryRow(ctx context.Context, sql string, args ...any) sqlmodel.Row {
+	return t.tx.QueryRow(ctx, sql, args...)
 }

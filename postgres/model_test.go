@@ -14,6 +14,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 	"github.com/mcpoauth/mcpoauth/internal/testclock"
 )
 
@@ -146,11 +147,11 @@ func TestMigrationsAreWellFormed(t *testing.T) {
 	ms, err := migrations()
 	require.NoError(t, err)
 	require.NotEmpty(t, ms)
-	require.Equal(t, SchemaVersion, ms[len(ms)-1].version, "SchemaVersion must name the newest migration")
+	require.Equal(t, SchemaVersion, ms[len(ms)-1].Version, "SchemaVersion must name the newest migration")
 	for i, mig := range ms {
-		require.Equal(t, i+1, mig.version, "migration versions must be 1, 2, 3, ... without gaps")
-		require.NotContains(t, strings.ToUpper(mig.sql), "BEGIN;", "a migration runs in Migrate's transaction")
-		require.NotContains(t, strings.ToUpper(mig.sql), "COMMIT;", "a migration runs in Migrate's transaction")
+		require.Equal(t, i+1, mig.Version, "migration versions must be 1, 2, 3, ... without gaps")
+		require.NotContains(t, strings.ToUpper(mig.SQL), "BEGIN;", "a migration runs in Migrate's transaction")
+		require.NotContains(t, strings.ToUpper(mig.SQL), "COMMIT;", "a migration runs in Migrate's transaction")
 	}
 }
 
@@ -178,11 +179,11 @@ func TestLookupsUseIndexes(t *testing.T) {
 		{"RevokeGrant upstream tokens", `SELECT * FROM mcpoauth_upstream_tokens WHERE grant_id = $1`, []any{"g"}},
 		{"DeleteClient upstream tokens", `SELECT * FROM mcpoauth_upstream_tokens WHERE client_id = ANY($1::text[])`, []any{[]string{"c"}}},
 	}
-	for _, target := range sweepTargets {
+	for _, target := range sqlmodel.SweepTargets {
 		lookups = append(lookups, struct {
 			name, sql string
 			args      []any
-		}{"sweep " + target.table, `SELECT * FROM ` + target.table + ` WHERE ` + target.until + ` < $1 LIMIT 10`, []any{t0}})
+		}{"sweep " + target.Table, `SELECT * FROM ` + target.Table + ` WHERE ` + target.Until + ` < $1 LIMIT 10`, []any{t0}})
 	}
 	for _, l := range lookups {
 		t.Run(l.name, func(t *testing.T) {
@@ -254,10 +255,10 @@ func (s *sweepTracer) TraceQueryStart(ctx context.Context, _ *pgx.Conn, data pgx
 
 func (s *sweepTracer) TraceQueryEnd(ctx context.Context, _ *pgx.Conn, data pgx.TraceQueryEndData) {
 	sql, _ := ctx.Value(sweepQueryKey{}).(string)
-	for _, target := range sweepTargets {
-		if data.Err == nil && sql == sweepSQL(target.table, target.key, target.until) {
+	for _, target := range sqlmodel.SweepTargets {
+		if data.Err == nil && sql == sweepSQL(target) {
 			s.mu.Lock()
-			s.deleted[target.table] = append(s.deleted[target.table], data.CommandTag.RowsAffected())
+			s.deleted[target.Table] = append(s.deleted[target.Table], data.CommandTag.RowsAffected())
 			s.mu.Unlock()
 		}
 	}

@@ -65,22 +65,19 @@
 package postgres
 
 import (
-	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
-	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // Compile-time proofs that Model satisfies the storage contracts
@@ -113,7 +110,7 @@ const (
 type Model struct {
 	pool     *pgxpool.Pool
 	ownsPool bool
-	cfg      config
+	cfg      sqlmodel.Sweeper
 
 	stopSweeper context.CancelFunc
 	done        chan struct{} // closed when the sweeper has exited
@@ -183,14 +180,6 @@ type Options struct {
 	CacheStaleness time.Duration
 }
 
-// config is Options with the defaults applied.
-type config struct {
-	sweepInterval time.Duration
-	sweepBatch    int
-	clock         func() time.Time
-	sweepError    func(error)
-}
-
 // New returns a Model on pool, after checking that the database answers,
 // and starts its background sweeper. It does not create or change the
 // schema: call Migrate for that. The pool stays the caller's: Close does not
@@ -223,25 +212,8 @@ func Open(ctx context.Context, url string, opts Options) (*Model, error) {
 }
 
 func newModel(pool *pgxpool.Pool, owns bool, opts Options) *Model {
-	cfg := config{
-		sweepInterval: cmp.Or(opts.SweepInterval, DefaultSweepInterval),
-		sweepBatch:    DefaultSweepBatch,
-		clock:         opts.Now,
-		sweepError:    opts.SweepErrorHandler,
-	}
-	if cfg.clock == nil {
-		cfg.clock = time.Now
-	}
-	if opts.SweepBatch > 0 {
-		cfg.sweepBatch = opts.SweepBatch
-	}
-	if cfg.sweepError == nil {
-		cfg.sweepError = func(err error) {
-			slog.Default().Warn("mcpoauth postgres: sweep failed", "err", err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m := &Model{pool: pool, ownsPool: owns, cfg: cfg, stopSweeper: cancel, done: make(chan struct{}), listenDone: make(chan struct{})}
+	cfg := sqlmodel.NewSweeper("postgres", opts.SweepInterval, DefaultSweepInterval, opts.SweepBatch, DefaultSweepBatch, opts.Now, opts.SweepErrorHandler)
+	m := &Model{pool: pool, ownsPool: owns, cfg: cfg, listenDone: make(chan struct{})}
 	if opts.VerificationCache {
 		size, staleness := DefaultCacheSize, DefaultCacheStaleness
 		if opts.CacheSize > 0 {
@@ -250,18 +222,14 @@ func newModel(pool *pgxpool.Pool, owns bool, opts Options) *Model {
 		if opts.CacheStaleness > 0 {
 			staleness = opts.CacheStaleness
 		}
-		m.cache = newVerificationCache(size, staleness, cfg.clock)
+		m.cache = newVerificationCache(size, staleness, cfg.Clock)
 		lctx, stop := context.WithCancel(context.Background())
 		m.stopListener = stop
 		go m.listener(lctx)
 	} else {
 		close(m.listenDone)
 	}
-	if cfg.sweepInterval <= 0 {
-		close(m.done)
-		return m
-	}
-	go m.sweeper(ctx)
+	m.stopSweeper, m.done = cfg.Start(m.Sweep)
 	return m
 }
 
@@ -289,25 +257,8 @@ func (m *Model) Close() {
 	<-m.done
 }
 
-// The errors Model returns for the sentinels, built once.
-var (
-	errClientNotFound   = fmt.Errorf("postgres: client: %w", mcpoauth.ErrNotFound)
-	errClientConflict   = fmt.Errorf("postgres: client: %w", mcpoauth.ErrConflict)
-	errRequestNotFound  = fmt.Errorf("postgres: authorization request: %w", mcpoauth.ErrNotFound)
-	errRequestConflict  = fmt.Errorf("postgres: authorization request: %w", mcpoauth.ErrConflict)
-	errCodeNotFound     = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrNotFound)
-	errCodeUsed         = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrAlreadyUsed)
-	errCodeConflict     = fmt.Errorf("postgres: authorization code: %w", mcpoauth.ErrConflict)
-	errTokenNotFound    = fmt.Errorf("postgres: token: %w", mcpoauth.ErrNotFound)
-	errTokenUsed        = fmt.Errorf("postgres: refresh token: %w", mcpoauth.ErrAlreadyUsed)
-	errTokenConflict    = fmt.Errorf("postgres: token: %w", mcpoauth.ErrConflict)
-	errGrantRevoked     = fmt.Errorf("postgres: grant was revoked: %w", mcpoauth.ErrNotFound)
-	errNilRecord        = errors.New("postgres: nil record")
-	errZeroDigest       = errors.New("postgres: record has a zero digest")
-	errEmptyClientID    = errors.New("postgres: client has an empty ID")
-	errBadTokenKind     = errors.New("postgres: token has an unknown kind")
-	errUnexpectedResult = errors.New("postgres: unexpected result")
-)
+// errs are the errors Model returns, built once.
+var errs = sqlmodel.NewErrors("postgres", sqlmodel.Driver{NoRows: pgx.ErrNoRows, IsUniqueViolation: isUniqueViolation})
 
 // isUniqueViolation reports whether err is PostgreSQL's unique_violation.
 func isUniqueViolation(err error) bool {
@@ -322,30 +273,6 @@ func isDeadlock(err error) bool {
 	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
 }
 
-// storageError wraps an error of the database with what was being done.
-// A done context is reported as itself, so that errors.Is finds it whatever
-// pgx wrapped it in.
-func storageError(ctx context.Context, op string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		return fmt.Errorf("postgres: %s: %w (%w)", op, ctxErr, err)
-	}
-	return fmt.Errorf("postgres: %s: %w", op, err)
-}
-
-// isStorableText reports whether PostgreSQL's text type can hold s: valid
-// UTF-8 without NUL. A client ID that is not cannot match a stored client,
-// so lookups answer ErrNotFound for it without asking the database, which
-// would answer an encoding error.
-func isStorableText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-// validClientID reports whether clientID can name a stored record: it is
-// not empty (no record belongs to no client) and is storable text.
-func validClientID(clientID string) bool {
-	return clientID != "" && isStorableText(clientID)
-}
-
 // readCommitted is the isolation every transaction of the Model runs at,
 // whatever the database's default: each statement must see what committed
 // before it started, in particular after a lock statement returns.
@@ -356,7 +283,7 @@ var readCommitted = pgx.TxOptions{IsoLevel: pgx.ReadCommitted}
 func (m *Model) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) error {
 	tx, err := m.pool.BeginTx(ctx, readCommitted)
 	if err != nil {
-		return storageError(ctx, op, err)
+		return errs.Storage(ctx, op, err)
 	}
 	if err := fn(tx); err != nil {
 		// The transaction is discarded even if ROLLBACK fails (a done
@@ -366,7 +293,7 @@ func (m *Model) inTx(ctx context.Context, op string, fn func(tx pgx.Tx) error) e
 		return err
 	}
 	if err := tx.Commit(ctx); err != nil {
-		return storageError(ctx, op, err)
+		return errs.Storage(ctx, op, err)
 	}
 	return nil
 }
@@ -383,11 +310,21 @@ func (m *Model) execRC(ctx context.Context, op, sql string, args ...any) (pgconn
 		var err error
 		tag, err = tx.Exec(ctx, sql, args...)
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		return nil
 	})
 	return tag, err
+}
+
+// execOne runs one statement as execRC does, and answers none if it
+// changed no row.
+func (m *Model) execOne(ctx context.Context, op string, none error, sql string, args ...any) error {
+	tag, err := m.execRC(ctx, op, sql, args...)
+	if err == nil && tag.RowsAffected() == 0 {
+		return none
+	}
+	return err
 }
 
 // nonNil returns s, or an empty slice for nil: the scopes columns are NOT
@@ -399,105 +336,32 @@ func nonNil(s []string) []string {
 	return s
 }
 
-// checkSave answers what a save answers before it reaches the database:
-// the context's error, errNilRecord for a nil record, and errZeroDigest
-// when zeroKey reports a key of the record zero.
-func checkSave[T any](ctx context.Context, rec *T, zeroKey func(*T) bool) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if rec == nil {
-		return errNilRecord
-	}
-	if zeroKey(rec) {
-		return errZeroDigest
-	}
-	return nil
-}
-
 // insert runs the INSERT of a new record, and answers conflict if a key of
 // the record is taken.
 func (m *Model) insert(ctx context.Context, op string, conflict error, sql string, args ...any) error {
 	_, err := m.pool.Exec(ctx, sql, args...)
-	if isUniqueViolation(err) {
-		return conflict
-	}
-	if err != nil {
-		return storageError(ctx, op, err)
-	}
-	return nil
-}
-
-// redemption is the redemption of a credential (an authorization code, a
-// refresh token, a device code) by a client, with the tokens it issues.
-type redemption struct {
-	op       string
-	clientID string
-	issued   []*mcpoauth.Token
-	// update is the conditional UPDATE or DELETE that redeems the
-	// credential, matching it only while it can be redeemed, so that of
-	// concurrent calls exactly one matches it. args are its arguments and
-	// usedQuery's.
-	update string
-	args   []any
-	// usedQuery, when update matched nothing, reads whether the credential
-	// was used: used is the answer if so, and notFound if it is absent or
-	// unused (saved since update ran). Without usedQuery the answer is
-	// notFound.
-	usedQuery string
-	// usedArgs are usedQuery's arguments, when not args.
-	usedArgs       []any
-	notFound, used error
+	return errs.Insert(ctx, op, conflict, err)
 }
 
 // redeem runs r in one transaction that holds the locks of the issued
 // tokens' clients and grants from its first statement, and saves the issued
 // tokens in it: all or nothing.
-func (m *Model) redeem(ctx context.Context, r redemption) error {
-	if err := ctx.Err(); err != nil {
+func (m *Model) redeem(ctx context.Context, r sqlmodel.Redemption) error {
+	if err := r.Refused(ctx); err != nil {
 		return err
 	}
-	if !validClientID(r.clientID) {
-		return r.notFound
-	}
-	batch, err := newTokenBatch(r.issued)
+	batch, err := newTokenBatch(r.Issued)
 	if err != nil {
 		return err
 	}
-	return m.inTx(ctx, r.op, func(tx pgx.Tx) error {
-		tag, err := lockThen(ctx, tx, batch.locks, r.update, r.args...)
+	return m.inTx(ctx, r.Op, func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, batch.locks, r.Update, r.Args...)
 		if err != nil {
-			return storageError(ctx, r.op, err)
+			return errs.Storage(ctx, r.Op, err)
 		}
 		if tag.RowsAffected() == 0 {
-			return r.whyNotRedeemed(ctx, tx)
+			return r.WhyNotRedeemed(ctx, errs, txOf(tx))
 		}
 		return insertTokens(ctx, tx, batch, true)
 	})
-}
-
-// whyNotRedeemed answers why r's update matched nothing. Only now is the
-// reason read; the client is part of the key, so another client's used
-// credential is not found.
-func (r *redemption) whyNotRedeemed(ctx context.Context, tx pgx.Tx) error {
-	if r.usedQuery == "" {
-		return r.notFound
-	}
-	args := r.args
-	if r.usedArgs != nil {
-		args = r.usedArgs
-	}
-	var used bool
-	err := tx.QueryRow(ctx, r.usedQuery, args...).Scan(&used)
-	switch {
-	case errors.Is(err, pgx.ErrNoRows):
-		return r.notFound
-	case err != nil:
-		return storageError(ctx, r.op, err)
-	case used:
-		return r.used
-	}
-	// Unused now, so it did not exist when the update ran: it was saved
-	// since.
-	return r.notFound
 }

@@ -7,6 +7,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_provided, scopes, resource, state, code_challenge, expires_at, prompt_consent`
@@ -14,10 +15,10 @@ const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_pr
 // SaveAuthorizationRequest stores a validated authorization request under
 // req.ID until the user decides; ErrConflict if the ID is taken.
 func (m *Model) SaveAuthorizationRequest(ctx context.Context, req *mcpoauth.AuthorizationRequest) error {
-	if err := checkSave(ctx, req, func(r *mcpoauth.AuthorizationRequest) bool { return r.ID.IsZero() }); err != nil {
+	if err := sqlmodel.CheckSave(ctx, errs, req, func(r *mcpoauth.AuthorizationRequest) bool { return r.ID.IsZero() }); err != nil {
 		return err
 	}
-	return m.insert(ctx, "save authorization request", errRequestConflict,
+	return m.insert(ctx, "save authorization request", errs.RequestConflict,
 		`INSERT INTO mcpoauth_authorization_requests (id, `+requestColumns+`) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11)`,
 		req.ID[:], req.BrowserDigest[:], req.ClientID, req.RedirectURI, req.RedirectURIProvided,
 		nonNil(req.Scopes), req.Resource, []byte(req.State), req.CodeChallenge, req.ExpiresAt, req.PromptConsent)
@@ -58,15 +59,14 @@ func scanRequest(ctx context.Context, op string, id mcpoauth.Digest, row pgx.Row
 	var browser, state []byte
 	err := row.Scan(&browser, &r.ClientID, &r.RedirectURI, &r.RedirectURIProvided, &r.Scopes, &r.Resource, &state, &r.CodeChallenge, &r.ExpiresAt, &r.PromptConsent)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errRequestNotFound
+		return nil, errs.RequestNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
-	if len(browser) != len(r.BrowserDigest) {
-		return nil, errUnexpectedResult
+	if err := errs.Digest(browser, &r.BrowserDigest); err != nil {
+		return nil, err
 	}
-	copy(r.BrowserDigest[:], browser)
 	r.State = string(state)
 	r.ExpiresAt = r.ExpiresAt.UTC()
 	return r, nil

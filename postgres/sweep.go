@@ -6,29 +6,16 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
-)
 
-// sweepTargets are the tables the sweeper deletes from, with the primary
-// key and the column that says when a row may go. Clients are not swept
-// here: the server deletes idle ones (DeleteIdleClients) with the idle
-// period of its Config.
-var sweepTargets = []struct{ table, key, until string }{
-	{"mcpoauth_authorization_requests", "id", "expires_at"},
-	{"mcpoauth_authorization_codes", "digest", "expires_at"},
-	{"mcpoauth_tokens", "digest", "expires_at"},
-	{"mcpoauth_device_authorizations", "device_code_digest", "expires_at"},
-	{"mcpoauth_revoked_grants", "grant_id", "forget_after"},
-	{"mcpoauth_assertion_ids", "digest", "expires_at"},
-	{"mcpoauth_grants", "id", "expires_at"},
-	{"mcpoauth_upstream_tokens", "id", "expires_at"},
-}
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
+)
 
 // sweepSQL returns the statement that deletes at most $2 rows of a target
 // whose time is before $1. Rows another transaction has locked (a row being
 // consumed or revoked right now) are skipped, so the sweeper never waits
 // for one, and never takes part in a deadlock.
-func sweepSQL(table, key, until string) string {
-	return fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, table, key, until)
+func sweepSQL(t sqlmodel.SweepTarget) string {
+	return fmt.Sprintf(`DELETE FROM %[1]s WHERE %[2]s IN (SELECT %[2]s FROM %[1]s WHERE %[3]s < $1 LIMIT $2 FOR UPDATE SKIP LOCKED)`, t.Table, t.Key, t.Until)
 }
 
 // Sweep deletes every pending request, authorization code (used or not),
@@ -42,42 +29,10 @@ func sweepSQL(table, key, until string) string {
 // for the next sweep. The background sweeper calls it with the clock's time;
 // call it yourself if you disabled that (Options.SweepInterval).
 func (m *Model) Sweep(ctx context.Context, now time.Time) (int64, error) {
-	var total int64
-	for _, target := range sweepTargets {
-		sql := sweepSQL(target.table, target.key, target.until)
-		for {
-			if err := ctx.Err(); err != nil {
-				return total, err
-			}
-			tag, err := m.execRC(ctx, "sweep "+target.table, sql, now, m.cfg.sweepBatch)
-			if err != nil {
-				return total, err
-			}
-			total += tag.RowsAffected()
-			if tag.RowsAffected() < int64(m.cfg.sweepBatch) {
-				break
-			}
-		}
-	}
-	return total, nil
-}
-
-// sweeper runs Sweep every sweep interval until Close, and reports its
-// failures to the sweep error handler.
-func (m *Model) sweeper(ctx context.Context) {
-	defer close(m.done)
-	ticker := time.NewTicker(m.cfg.sweepInterval)
-	defer ticker.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-ticker.C:
-			if _, err := m.Sweep(ctx, m.cfg.clock()); err != nil && ctx.Err() == nil {
-				m.cfg.sweepError(err)
-			}
-		}
-	}
+	return m.cfg.Sweep(ctx, func(target sqlmodel.SweepTarget) (int64, error) {
+		tag, err := m.execRC(ctx, "sweep "+target.Table, sweepSQL(target), now, m.cfg.Batch)
+		return tag.RowsAffected(), err
+	})
 }
 
 // idleClientBatch is the most clients one transaction of DeleteIdleClients
@@ -137,11 +92,11 @@ func (m *Model) deleteIdleClientBatch(ctx context.Context, idleSince time.Time) 
 	err = m.inTx(ctx, op, func(tx pgx.Tx) error {
 		rows, err := tx.Query(ctx, idleClientsSQL, idleSince, idleClientBatch)
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		candidates = len(ids)
 		if candidates == 0 {
@@ -149,20 +104,20 @@ func (m *Model) deleteIdleClientBatch(ctx context.Context, idleSince time.Time) 
 		}
 		classes, keys := lockKeys(lockClassClient, ids...).columns()
 		if _, err := tx.Exec(ctx, advisoryLockSQL, classes, keys); err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		if rows, err = tx.Query(ctx, lockIdleClientsSQL, ids, idleSince); err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		if ids, err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		if len(ids) == 0 {
 			return nil
 		}
 		tag, err := tx.Exec(ctx, deleteClientSQL, ids)
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		deleted = int(tag.RowsAffected())
 		payloads = make([]string, len(ids))

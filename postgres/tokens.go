@@ -8,6 +8,7 @@ import (
 	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at, jkt`
@@ -73,14 +74,14 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 	var rotated *time.Time
 	err := row.Scan(&kind, &t.ClientID, &t.UserID, &t.GrantID, &t.Scopes, &t.Resource, &t.IssuedAt, &t.ExpiresAt, &t.GrantExpiresAt, &rotated, &t.JKT)
 	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errTokenNotFound
+		return nil, errs.TokenNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	t.Kind = mcpoauth.TokenKind(kind)
-	if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-		return nil, errBadTokenKind
+	if !sqlmodel.ValidTokenKind(t.Kind) {
+		return nil, errs.BadTokenKind
 	}
 	t.IssuedAt, t.ExpiresAt, t.GrantExpiresAt, t.RotatedAt = t.IssuedAt.UTC(), t.ExpiresAt.UTC(), t.GrantExpiresAt.UTC(), fromNullTime(rotated)
 	return t, nil
@@ -97,17 +98,17 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 // token's digest is taken, and an error wrapping ErrNotFound if an issued
 // token's grant was revoked. On any error nothing changes.
 func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, clientID string, at, reuseSince time.Time, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:       "rotate refresh token",
-		clientID: clientID,
-		issued:   issued,
-		notFound: errTokenNotFound,
-		used:     errTokenUsed,
-		update: `UPDATE mcpoauth_tokens SET used = true, rotated_at = COALESCE(rotated_at, $4)
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:       "rotate refresh token",
+		ClientID: clientID,
+		Issued:   issued,
+		NotFound: errs.TokenNotFound,
+		Used:     errs.TokenUsed,
+		Update: `UPDATE mcpoauth_tokens SET used = true, rotated_at = COALESCE(rotated_at, $4)
 			WHERE digest = $1 AND client_id = $2 AND kind = $3 AND (rotated_at IS NULL OR rotated_at >= $5::timestamptz)`,
-		args:      []any{token[:], clientID, int16(mcpoauth.RefreshToken), at, toNullTime(reuseSince)},
-		usedQuery: `SELECT rotated_at IS NOT NULL FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
-		usedArgs:  []any{token[:], clientID, int16(mcpoauth.RefreshToken)},
+		Args:      []any{token[:], clientID, int16(mcpoauth.RefreshToken), at, toNullTime(reuseSince)},
+		UsedQuery: `SELECT rotated_at IS NOT NULL FROM mcpoauth_tokens WHERE digest = $1 AND client_id = $2 AND kind = $3`,
+		UsedArgs:  []any{token[:], clientID, int16(mcpoauth.RefreshToken)},
 	})
 }
 
@@ -115,11 +116,8 @@ func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, c
 // returns it, in one DELETE ... RETURNING (in a READ COMMITTED transaction,
 // see execRC); ErrNotFound (and no change) otherwise.
 func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID string) (*mcpoauth.Token, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.TokenNotFound); err != nil {
 		return nil, err
-	}
-	if !validClientID(clientID) {
-		return nil, errTokenNotFound
 	}
 	var t *mcpoauth.Token
 	err := m.inTx(ctx, "revoke token", func(tx pgx.Tx) error {

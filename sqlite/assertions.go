@@ -2,7 +2,6 @@ package sqlite
 
 import (
 	"context"
-	"fmt"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -18,16 +17,7 @@ func (m *Model) UseAssertionID(ctx context.Context, clientID, jti string, expire
 		return err
 	}
 	d := mcpoauth.AssertionIDDigest(clientID, jti)
-	n, err := m.exec(ctx, "use assertion id",
+	return m.execOne(ctx, "use assertion id", errs.AssertionUsed,
 		`INSERT INTO mcpoauth_assertion_ids (digest, expires_at) VALUES (?, ?) ON CONFLICT (digest) DO NOTHING`,
 		d[:], toNanos(expiresAt))
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errAssertionUsed
-	}
-	return nil
 }
-
-var errAssertionUsed = fmt.Errorf("sqlite: client assertion: %w", mcpoauth.ErrAlreadyUsed)

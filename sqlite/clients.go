@@ -3,11 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const getClientSQL = `SELECT secret_digest, secret_expires_at, issued_at, last_used_at, metadata, pre_registered, auth_method_defaulted
@@ -15,11 +15,8 @@ const getClientSQL = `SELECT secret_digest, secret_expires_at, issued_at, last_u
 
 // GetClient returns the client with this client_id, or ErrNotFound.
 func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Client, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, clientID, errs.ClientNotFound); err != nil {
 		return nil, err
-	}
-	if !isStorableText(clientID) {
-		return nil, errClientNotFound
 	}
 	var (
 		secret                   []byte
@@ -30,40 +27,26 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 	)
 	err := m.getClientStmt.QueryRowContext(ctx, clientID).Scan(&secret, &secretExp, &issued, &used, &meta, &preRegistered, &defaulted)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errClientNotFound
+		return nil, errs.ClientNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get client", err)
+		return nil, errs.Storage(ctx, "get client", err)
 	}
 	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNanos(secretExp), fromNanos(issued), fromNanos(used)
 	c.PreRegistered, c.AuthMethodDefaulted = preRegistered, defaulted
-	if secret != nil {
-		if err := toDigest(secret, &c.SecretDigest); err != nil {
-			return nil, err
-		}
-	}
-	if err := json.Unmarshal(meta, &c.Metadata); err != nil {
-		return nil, storageError(ctx, "get client: metadata", err)
+	if err := errs.SetClientColumns(ctx, "get client", c, meta, secret); err != nil {
+		return nil, err
 	}
 	return c, nil
 }
 
 // RegisterClient stores a new client; ErrConflict if its ID exists.
 func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if client == nil {
-		return errNilRecord
-	}
-	if client.ID == "" {
-		return errEmptyClientID
-	}
-	args, err := clientArgs(ctx, "register client", client)
+	args, err := clientArgs(ctx, "register client", client, false)
 	if err != nil {
 		return err
 	}
-	return m.insert(ctx, "register client", errClientConflict,
+	return m.insert(ctx, "register client", errs.ClientConflict,
 		`INSERT INTO mcpoauth_clients (id, secret_digest, secret_expires_at, issued_at, last_used_at, metadata, pre_registered, auth_method_defaulted)
 		VALUES (?, ?, ?, ?, ?, ?, ?, ?)`, args...)
 }
@@ -71,40 +54,25 @@ func (m *Model) RegisterClient(ctx context.Context, client *mcpoauth.Client) err
 // UpdateClient replaces the stored client whose ID is client.ID with
 // client, in one UPDATE; ErrNotFound, and no change, if there is none.
 func (m *Model) UpdateClient(ctx context.Context, client *mcpoauth.Client) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if client == nil {
-		return errNilRecord
-	}
-	if !validClientID(client.ID) {
-		return errClientNotFound
-	}
-	args, err := clientArgs(ctx, "update client", client)
+	args, err := clientArgs(ctx, "update client", client, true)
 	if err != nil {
 		return err
 	}
-	n, err := m.exec(ctx, "update client",
+	return m.execOne(ctx, "update client", errs.ClientNotFound,
 		`UPDATE mcpoauth_clients SET secret_digest = ?2, secret_expires_at = ?3, issued_at = ?4, last_used_at = ?5,
 			metadata = ?6, pre_registered = ?7, auth_method_defaulted = ?8 WHERE id = ?1`, args...)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errClientNotFound
-	}
-	return nil
 }
 
-// clientArgs returns the columns of a client, in the order of the INSERT.
-func clientArgs(ctx context.Context, op string, c *mcpoauth.Client) ([]any, error) {
-	meta, err := json.Marshal(c.Metadata)
+// clientArgs returns the columns of a client, in the order of the INSERT,
+// after the checks of sqlmodel's ClientColumns.
+func clientArgs(ctx context.Context, op string, c *mcpoauth.Client, update bool) ([]any, error) {
+	meta, secretDigest, err := errs.ClientColumns(ctx, op, c, update)
 	if err != nil {
-		return nil, storageError(ctx, op+": metadata", err)
+		return nil, err
 	}
-	var secret any
-	if !c.SecretDigest.IsZero() {
-		secret = c.SecretDigest[:]
+	var secret any // NULL for a public client, not an empty blob
+	if secretDigest != nil {
+		secret = secretDigest
 	}
 	return []any{c.ID, secret, toNanos(c.SecretExpiresAt), toNanos(c.IssuedAt), toNanos(c.LastUsedAt),
 		string(meta), boolInt(c.PreRegistered), boolInt(c.AuthMethodDefaulted)}, nil
@@ -150,11 +118,8 @@ func deleteClients(ctx context.Context, tx *sql.Tx, op string, ids []string) (in
 // client's tokens commits before it (and is deleted) or after it (and the
 // server, checking the client again, hands nothing out).
 func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.ClientNotFound); err != nil {
 		return err
-	}
-	if !validClientID(clientID) {
-		return errClientNotFound
 	}
 	return m.inTx(ctx, "delete client", func(tx *sql.Tx) error {
 		n, err := deleteClients(ctx, tx, "delete client", []string{clientID})
@@ -162,7 +127,7 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 			return err
 		}
 		if n == 0 {
-			return errClientNotFound
+			return errs.ClientNotFound
 		}
 		return nil
 	})
@@ -171,22 +136,12 @@ func (m *Model) DeleteClient(ctx context.Context, clientID string) error {
 // RecordClientUse sets the client's last_used_at to at, unless it is
 // later already, in one UPDATE; ErrNotFound if there is no such client.
 func (m *Model) RecordClientUse(ctx context.Context, clientID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.ClientNotFound); err != nil {
 		return err
-	}
-	if !validClientID(clientID) {
-		return errClientNotFound
 	}
 	// SQLite's max() of a NULL is NULL: an unknown last use becomes at.
-	n, err := m.exec(ctx, "record client use",
+	return m.execOne(ctx, "record client use", errs.ClientNotFound,
 		`UPDATE mcpoauth_clients SET last_used_at = max(coalesce(last_used_at, ?2), ?2) WHERE id = ?1`, clientID, toNanos(at))
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errClientNotFound
-	}
-	return nil
 }
 
 // idleClientBatch is the most clients one transaction of DeleteIdleClients
@@ -210,19 +165,19 @@ func (m *Model) DeleteIdleClients(ctx context.Context, idleSince time.Time) (int
 				`SELECT id FROM mcpoauth_clients WHERE pre_registered = 0 AND last_used_at < ? ORDER BY last_used_at LIMIT `+itoa(idleClientBatch),
 				nanosOrZero(idleSince))
 			if err != nil {
-				return storageError(ctx, op, err)
+				return errs.Storage(ctx, op, err)
 			}
 			var ids []string
 			for rows.Next() {
 				var id string
 				if err := rows.Scan(&id); err != nil {
 					_ = rows.Close()
-					return storageError(ctx, op, err)
+					return errs.Storage(ctx, op, err)
 				}
 				ids = append(ids, id)
 			}
 			if err := rows.Err(); err != nil {
-				return storageError(ctx, op, err)
+				return errs.Storage(ctx, op, err)
 			}
 			found = len(ids)
 			if found == 0 {

@@ -7,8 +7,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-
-	"github.com/mcpoauth/mcpoauth"
 )
 
 // The column codecs: how a record's fields are stored, in one place.
@@ -121,15 +119,6 @@ func plainJSONString(s string) bool {
 	return true
 }
 
-// toDigest copies a 32-byte column into a digest.
-func toDigest(b []byte, d *mcpoauth.Digest) error {
-	if len(b) != len(d) {
-		return errUnexpectedResult
-	}
-	copy(d[:], b)
-	return nil
-}
-
 // boolInt stores a bool as SQLite does: 0 or 1.
 func boolInt(b bool) int {
 	if b {
@@ -168,7 +157,7 @@ func (p *packedReader) int() sql.NullInt64 {
 	}
 	field, rest, ok := strings.Cut(p.s, ",")
 	if !ok {
-		p.err = errUnexpectedResult
+		p.err = errs.UnexpectedResult
 		return sql.NullInt64{}
 	}
 	p.s = rest
@@ -177,7 +166,7 @@ func (p *packedReader) int() sql.NullInt64 {
 	}
 	n, err := strconv.ParseInt(field, 10, 64)
 	if err != nil {
-		p.err = errUnexpectedResult
+		p.err = errs.UnexpectedResult
 		return sql.NullInt64{}
 	}
 	return sql.NullInt64{Int64: n, Valid: true}
@@ -194,7 +183,7 @@ func (p *packedReader) text() string {
 	field, rest, ok := strings.Cut(p.s, ":")
 	n, err := strconv.Atoi(field)
 	if !ok || err != nil || n < 0 || n > len(rest) {
-		p.err = errUnexpectedResult
+		p.err = errs.UnexpectedResult
 		return ""
 	}
 	p.s = rest[n:]

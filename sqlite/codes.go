@@ -6,13 +6,14 @@ import (
 	"errors"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // SaveAuthorizationCode stores an issued authorization code; ErrConflict if
 // the digest is taken, and an error wrapping ErrNotFound if its grant was
 // revoked.
 func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.AuthorizationCode) error {
-	if err := checkSave(ctx, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
+	if err := sqlmodel.CheckSave(ctx, errs, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
 		return err
 	}
 	const op = "save authorization code"
@@ -25,13 +26,7 @@ func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.Author
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, boolInt(code.RedirectURIProvided),
 			encodeStrings(code.Scopes), code.Resource, code.CodeChallenge, toNanos(code.ExpiresAt), toNanos(code.GrantExpiresAt))
-		if isUniqueViolation(err) {
-			return errCodeConflict
-		}
-		if err != nil {
-			return storageError(ctx, op, err)
-		}
-		return nil
+		return errs.Insert(ctx, op, errs.CodeConflict, err)
 	})
 }
 
@@ -51,13 +46,13 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 		FROM mcpoauth_authorization_codes WHERE digest = ?`, code[:]).
 		Scan(&c.ClientID, &c.UserID, &c.GrantID, &c.RedirectURI, &c.RedirectURIProvided, &scopes, &c.Resource, &c.CodeChallenge, &exp, &grantExp, &c.Used)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errCodeNotFound
+		return nil, errs.CodeNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, "get authorization code", err)
+		return nil, errs.Storage(ctx, "get authorization code", err)
 	}
 	if c.Scopes, err = decodeStrings(scopes); err != nil {
-		return nil, storageError(ctx, "get authorization code: scopes", err)
+		return nil, errs.Storage(ctx, "get authorization code: scopes", err)
 	}
 	c.ExpiresAt, c.GrantExpiresAt = fromNanos(exp), fromNanos(grantExp)
 	return c, nil
@@ -72,14 +67,14 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 // ErrNotFound if an issued token's grant was revoked. On any error nothing
 // changes.
 func (m *Model) ConsumeAuthorizationCode(ctx context.Context, code mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:        "consume authorization code",
-		clientID:  clientID,
-		issued:    issued,
-		notFound:  errCodeNotFound,
-		used:      errCodeUsed,
-		update:    `UPDATE mcpoauth_authorization_codes SET used = 1 WHERE digest = ? AND client_id = ? AND used = 0`,
-		usedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = ? AND client_id = ?`,
-		args:      []any{code[:], clientID},
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:        "consume authorization code",
+		ClientID:  clientID,
+		Issued:    issued,
+		NotFound:  errs.CodeNotFound,
+		Used:      errs.CodeUsed,
+		Update:    `UPDATE mcpoauth_authorization_codes SET used = 1 WHERE digest = ? AND client_id = ? AND used = 0`,
+		UsedQuery: `SELECT used FROM mcpoauth_authorization_codes WHERE digest = ? AND client_id = ?`,
+		Args:      []any{code[:], clientID},
 	})
 }

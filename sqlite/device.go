@@ -4,16 +4,10 @@ import (
 	"context"
 	"database/sql"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
-)
-
-var (
-	errDeviceNotFound  = fmt.Errorf("sqlite: device authorization: %w", mcpoauth.ErrNotFound)
-	errDeviceConflict  = fmt.Errorf("sqlite: device authorization: %w", mcpoauth.ErrConflict)
-	errDeviceBadStatus = errors.New("sqlite: a device decision must approve or deny")
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const deviceColumns = `device_code_digest, user_code_digest, client_id, scopes, resource, grant_id, status, user_id, last_polled_at, poll_interval_ns, expires_at, grant_expires_at`
@@ -21,12 +15,12 @@ const deviceColumns = `device_code_digest, user_code_digest, client_id, scopes, 
 // SaveDeviceAuthorization stores a new device authorization; ErrConflict if
 // its device code or user code digest is taken by a stored authorization.
 func (m *Model) SaveDeviceAuthorization(ctx context.Context, d *mcpoauth.DeviceAuthorization) error {
-	if err := checkSave(ctx, d, func(d *mcpoauth.DeviceAuthorization) bool {
+	if err := sqlmodel.CheckSave(ctx, errs, d, func(d *mcpoauth.DeviceAuthorization) bool {
 		return d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero()
 	}); err != nil {
 		return err
 	}
-	return m.insert(ctx, "save device authorization", errDeviceConflict,
+	return m.insert(ctx, "save device authorization", errs.DeviceConflict,
 		`INSERT INTO mcpoauth_device_authorizations (`+deviceColumns+`) VALUES (`+placeholders(12)+`)`,
 		d.DeviceCodeDigest[:], d.UserCodeDigest[:], d.ClientID, encodeStrings(d.Scopes), d.Resource, d.GrantID,
 		int64(d.Status), d.UserID, toNanos(d.LastPolledAt), int64(d.Interval), toNanos(d.ExpiresAt), toNanos(d.GrantExpiresAt))
@@ -62,16 +56,16 @@ func scanDevice(ctx context.Context, op string, row rowScanner) (*mcpoauth.Devic
 	)
 	err := row.Scan(&deviceCode, &userCode, &d.ClientID, &scopes, &d.Resource, &d.GrantID, &status, &d.UserID, &polled, &interval, &exp, &grantExp)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errDeviceNotFound
+		return nil, errs.DeviceNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
-	if err := errors.Join(toDigest(deviceCode, &d.DeviceCodeDigest), toDigest(userCode, &d.UserCodeDigest)); err != nil {
-		return nil, errUnexpectedResult
+	if err := errors.Join(errs.Digest(deviceCode, &d.DeviceCodeDigest), errs.Digest(userCode, &d.UserCodeDigest)); err != nil {
+		return nil, errs.UnexpectedResult
 	}
 	if d.Scopes, err = decodeStrings(scopes); err != nil {
-		return nil, storageError(ctx, op+": scopes", err)
+		return nil, errs.Storage(ctx, op+": scopes", err)
 	}
 	d.Status = mcpoauth.DeviceStatus(status)
 	d.LastPolledAt, d.Interval = fromNanos(polled), time.Duration(interval)
@@ -88,19 +82,12 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 		return err
 	}
 	if decision.Status != mcpoauth.DeviceApproved && decision.Status != mcpoauth.DeviceDenied {
-		return errDeviceBadStatus
+		return errs.DeviceBadStatus
 	}
-	n, err := m.exec(ctx, "resolve device authorization",
+	return m.execOne(ctx, "resolve device authorization", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET status = ?2, user_id = ?3, grant_expires_at = ?4
 		WHERE user_code_digest = ?1 AND status = ?5`,
 		userCode[:], int64(decision.Status), decision.UserID, toNanos(decision.GrantExpiresAt), int64(mcpoauth.DevicePending))
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errDeviceNotFound
-	}
-	return nil
 }
 
 // RecordDevicePoll replaces the poll bookkeeping with next if the
@@ -109,25 +96,15 @@ func (m *Model) ResolveDeviceAuthorization(ctx context.Context, userCode mcpoaut
 // poll never writes over the user's decision); ErrNotFound, and no change,
 // otherwise.
 func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, seen, next mcpoauth.DevicePoll) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.DeviceNotFound); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
-	}
 	// IS compares NULL with NULL as equal: SQL's IS NOT DISTINCT FROM.
-	n, err := m.exec(ctx, "record device poll",
+	return m.execOne(ctx, "record device poll", errs.DeviceNotFound,
 		`UPDATE mcpoauth_device_authorizations SET last_polled_at = ?3, poll_interval_ns = ?4
 		WHERE device_code_digest = ?1 AND client_id = ?2 AND status = ?5 AND last_polled_at IS ?6 AND poll_interval_ns = ?7`,
 		deviceCode[:], clientID, toNanos(next.LastPolledAt), int64(next.Interval),
 		int64(mcpoauth.DevicePending), toNanos(seen.LastPolledAt), int64(seen.Interval))
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errDeviceNotFound
-	}
-	return nil
 }
 
 // ConsumeDeviceAuthorization atomically removes the approved authorization
@@ -138,14 +115,14 @@ func (m *Model) RecordDevicePoll(ctx context.Context, deviceCode mcpoauth.Digest
 // token's digest is taken, and an error wrapping ErrNotFound if the grant
 // was revoked. On any error nothing changes.
 func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string, now time.Time, issued ...*mcpoauth.Token) error {
-	return m.redeem(ctx, redemption{
-		op:       "consume device authorization",
-		clientID: clientID,
-		issued:   issued,
-		notFound: errDeviceNotFound,
-		update: `DELETE FROM mcpoauth_device_authorizations
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:       "consume device authorization",
+		ClientID: clientID,
+		Issued:   issued,
+		NotFound: errs.DeviceNotFound,
+		Update: `DELETE FROM mcpoauth_device_authorizations
 			WHERE device_code_digest = ? AND client_id = ? AND status = ? AND expires_at > ?`,
-		args: []any{deviceCode[:], clientID, int64(mcpoauth.DeviceApproved), nanosOrZero(now)},
+		Args: []any{deviceCode[:], clientID, int64(mcpoauth.DeviceApproved), nanosOrZero(now)},
 	})
 }
 
@@ -153,19 +130,9 @@ func (m *Model) ConsumeDeviceAuthorization(ctx context.Context, deviceCode mcpoa
 // device code digest, whatever its status; ErrNotFound, and no change, if
 // there is none.
 func (m *Model) DeleteDeviceAuthorization(ctx context.Context, deviceCode mcpoauth.Digest, clientID string) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.DeviceNotFound); err != nil {
 		return err
 	}
-	if !validClientID(clientID) {
-		return errDeviceNotFound
-	}
-	n, err := m.exec(ctx, "delete device authorization",
+	return m.execOne(ctx, "delete device authorization", errs.DeviceNotFound,
 		`DELETE FROM mcpoauth_device_authorizations WHERE device_code_digest = ? AND client_id = ?`, deviceCode[:], clientID)
-	if err != nil {
-		return err
-	}
-	if n == 0 {
-		return errDeviceNotFound
-	}
-	return nil
 }

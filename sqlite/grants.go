@@ -3,19 +3,11 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"encoding/json"
 	"errors"
-	"fmt"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
-)
-
-var (
-	errGrantNotFound    = fmt.Errorf("sqlite: grant: %w", mcpoauth.ErrNotFound)
-	errGrantConflict    = fmt.Errorf("sqlite: grant: %w", mcpoauth.ErrConflict)
-	errUpstreamNotFound = fmt.Errorf("sqlite: upstream token: %w", mcpoauth.ErrNotFound)
-	errUpstreamConflict = fmt.Errorf("sqlite: upstream token: %w", mcpoauth.ErrConflict)
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // RevokeGrant deletes every token, authorization code, grant record and
@@ -31,13 +23,13 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
-	if grantID == "" || !isStorableText(grantID) {
+	if grantID == "" || !sqlmodel.IsStorableText(grantID) {
 		// No record can have such a grant ID: nothing to revoke, and
 		// nothing of it can be saved later.
 		return nil
 	}
 	const op = "revoke grant"
-	now := m.cfg.clock()
+	now := m.cfg.Clock()
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
 		// The latest time a deleted token or code would have lived to.
 		var until sql.NullInt64
@@ -46,7 +38,7 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 				(SELECT max(max(coalesce(expires_at, 0), coalesce(grant_expires_at, 0))) FROM mcpoauth_authorization_codes WHERE grant_id = ?1))`,
 			grantID).Scan(&until)
 		if err != nil {
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
 		forget := nanosOrZero(now.Add(RevokedGrantRetention))
 		if until.Valid && until.Int64 > forget {
@@ -72,16 +64,16 @@ const grantColumns = `id, client_id, user_id, scopes, resource, created_at, expi
 // SaveGrant stores a new grant record; ErrConflict if its ID exists, and an
 // error wrapping ErrNotFound if the grant was revoked.
 func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
-	if err := checkSave(ctx, g, func(*mcpoauth.Grant) bool { return false }); err != nil {
+	if err := sqlmodel.CheckSave(ctx, errs, g, func(*mcpoauth.Grant) bool { return false }); err != nil {
 		return err
 	}
 	const op = "save grant"
-	var identity any
-	if g.Identity != nil {
-		b, err := json.Marshal(g.Identity)
-		if err != nil {
-			return storageError(ctx, op+": identity", err)
-		}
+	b, err := errs.IdentityColumn(ctx, op, g.Identity)
+	if err != nil {
+		return err
+	}
+	var identity any // NULL for none
+	if b != nil {
 		identity = string(b)
 	}
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
@@ -90,23 +82,14 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_grants (`+grantColumns+`) VALUES (`+placeholders(9)+`)`,
 			g.ID, g.ClientID, g.UserID, encodeStrings(g.Scopes), g.Resource, toNanos(g.CreatedAt), toNanos(g.ExpiresAt), identity, toNanos(g.LastUsedAt))
-		if isUniqueViolation(err) {
-			return errGrantConflict
-		}
-		if err != nil {
-			return storageError(ctx, op, err)
-		}
-		return nil
+		return errs.Insert(ctx, op, errs.GrantConflict, err)
 	})
 }
 
 // GetGrant returns the grant record, or ErrNotFound.
 func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return nil, err
-	}
-	if !isStorableText(grantID) {
-		return nil, errGrantNotFound
 	}
 	return scanGrant(ctx, "get grant", m.r.QueryRowContext(ctx,
 		`SELECT `+grantColumns+` FROM mcpoauth_grants WHERE id = ?`, grantID))
@@ -115,24 +98,12 @@ func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, 
 // ListUserGrants returns every stored grant record of the user, in no
 // particular order (by creation, as it happens); none for an unknown user.
 func (m *Model) ListUserGrants(ctx context.Context, userID string) ([]*mcpoauth.Grant, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if !isStorableText(userID) {
-		return nil, nil
-	}
 	return m.listGrants(ctx, "list user grants", `user_id = ?`, userID)
 }
 
 // ListClientGrants returns every stored grant record of the client, in no
 // particular order; none for an unknown client.
 func (m *Model) ListClientGrants(ctx context.Context, clientID string) ([]*mcpoauth.Grant, error) {
-	if err := ctx.Err(); err != nil {
-		return nil, err
-	}
-	if !isStorableText(clientID) {
-		return nil, nil
-	}
 	return m.listGrants(ctx, "list client grants", `client_id = ?`, clientID)
 }
 
@@ -140,33 +111,26 @@ func (m *Model) ListClientGrants(ctx context.Context, clientID string) ([]*mcpoa
 // already; ErrNotFound for an unknown or revoked grant (RevokeGrant deleted
 // its row).
 func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return err
 	}
-	if !isStorableText(grantID) {
-		return errGrantNotFound
-	}
-	const op = "record grant use"
-	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		res, err := tx.ExecContext(ctx, `UPDATE mcpoauth_grants SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2`, toNanos(at), grantID)
-		if err != nil {
-			return storageError(ctx, op, err)
-		}
-		if n, err := res.RowsAffected(); err != nil {
-			return storageError(ctx, op, err)
-		} else if n == 0 {
-			return errGrantNotFound
-		}
-		return nil
-	})
+	return m.execOne(ctx, "record grant use", errs.GrantNotFound,
+		`UPDATE mcpoauth_grants SET last_used_at = max(coalesce(last_used_at, ?1), ?1) WHERE id = ?2`, toNanos(at), grantID)
 }
 
 // listGrants returns the grant records that match where, a condition on
-// the columns of mcpoauth_grants whose parameters are args.
-func (m *Model) listGrants(ctx context.Context, op, where string, args ...any) ([]*mcpoauth.Grant, error) {
-	rows, err := m.r.QueryContext(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE `+where+` ORDER BY created_at, id`, args...)
+// the columns of mcpoauth_grants whose one parameter is key; none for a
+// key that no record can have.
+func (m *Model) listGrants(ctx context.Context, op, where, key string) ([]*mcpoauth.Grant, error) {
+	if err := ctx.Err(); err != nil {
+		return nil, err
+	}
+	if !sqlmodel.IsStorableText(key) {
+		return nil, nil
+	}
+	rows, err := m.r.QueryContext(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE `+where+` ORDER BY created_at, id`, key)
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	defer rows.Close()
 	var out []*mcpoauth.Grant
@@ -178,7 +142,7 @@ func (m *Model) listGrants(ctx context.Context, op, where string, args ...any) (
 		out = append(out, g)
 	}
 	if err := rows.Err(); err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	return out, nil
 }
@@ -193,19 +157,18 @@ func scanGrant(ctx context.Context, op string, row rowScanner) (*mcpoauth.Grant,
 	)
 	err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &g.Resource, &created, &exp, &identity, &lastUsed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errGrantNotFound
+		return nil, errs.GrantNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	if g.Scopes, err = decodeStrings(scopes); err != nil {
-		return nil, storageError(ctx, op+": scopes", err)
+		return nil, errs.Storage(ctx, op+": scopes", err)
 	}
 	g.CreatedAt, g.ExpiresAt, g.LastUsedAt = fromNanos(created), fromNanos(exp), fromNanos(lastUsed)
 	if identity.Valid {
-		g.Identity = new(mcpoauth.Identity)
-		if err := json.Unmarshal([]byte(identity.String), g.Identity); err != nil {
-			return nil, storageError(ctx, op+": identity", err)
+		if g.Identity, err = sqlmodel.ParseIdentity([]byte(identity.String)); err != nil {
+			return nil, errs.Storage(ctx, op, err)
 		}
 	}
 	return g, nil
@@ -230,7 +193,7 @@ func upstreamArgs(t *mcpoauth.UpstreamToken) []any {
 // SaveUpstreamToken stores a new vault entry; ErrConflict if its ID exists,
 // and an error wrapping ErrNotFound if its grant was revoked.
 func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken) error {
-	if err := checkSave(ctx, t, func(*mcpoauth.UpstreamToken) bool { return false }); err != nil {
+	if err := sqlmodel.CheckSave(ctx, errs, t, func(*mcpoauth.UpstreamToken) bool { return false }); err != nil {
 		return err
 	}
 	const op = "save upstream token"
@@ -239,17 +202,11 @@ func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken
 			return err
 		}
 		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`) VALUES (`+placeholders(7)+`)`, upstreamArgs(t)...)
-		if isUniqueViolation(err) {
-			return errUpstreamConflict
-		}
-		if err != nil {
-			return storageError(ctx, op, err)
-		}
-		return nil
+		return errs.Insert(ctx, op, errs.UpstreamConflict, err)
 	})
 }
 
-// checkNotRevoked answers errGrantRevoked if grantID, when not empty, was
+// checkNotRevoked answers errs.GrantRevoked if grantID, when not empty, was
 // revoked.
 func checkNotRevoked(ctx context.Context, tx *sql.Tx, op, grantID string) error {
 	if grantID == "" {
@@ -260,18 +217,15 @@ func checkNotRevoked(ctx context.Context, tx *sql.Tx, op, grantID string) error 
 		return err
 	}
 	if revoked {
-		return errGrantRevoked
+		return errs.GrantRevoked
 	}
 	return nil
 }
 
 // GetUpstreamToken returns the vault entry, or ErrNotFound.
 func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, id, errs.UpstreamNotFound); err != nil {
 		return nil, err
-	}
-	if !isStorableText(id) {
-		return nil, errUpstreamNotFound
 	}
 	return scanUpstream(ctx, "get upstream token", m.r.QueryRowContext(ctx,
 		`SELECT `+upstreamSelect+` FROM mcpoauth_upstream_tokens WHERE id = ?`, id))
@@ -283,7 +237,7 @@ func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.Upst
 // is no entry, and an error wrapping ErrNotFound if t binds the entry to a
 // revoked grant.
 func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken, version int64) error {
-	if err := checkSave(ctx, t, func(*mcpoauth.UpstreamToken) bool { return false }); err != nil {
+	if err := sqlmodel.CheckSave(ctx, errs, t, func(*mcpoauth.UpstreamToken) bool { return false }); err != nil {
 		return err
 	}
 	const op = "replace upstream token"
@@ -301,22 +255,19 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 		err = tx.QueryRowContext(ctx, `SELECT 1 FROM mcpoauth_upstream_tokens WHERE id = ?`, t.ID).Scan(&one)
 		switch {
 		case errors.Is(err, sql.ErrNoRows):
-			return errUpstreamNotFound
+			return errs.UpstreamNotFound
 		case err != nil:
-			return storageError(ctx, op, err)
+			return errs.Storage(ctx, op, err)
 		}
-		return errUpstreamConflict
+		return errs.UpstreamConflict
 	})
 }
 
 // ConsumeUpstreamToken atomically removes and returns the vault entry, with
 // one DELETE ... RETURNING; ErrNotFound if there is none.
 func (m *Model) ConsumeUpstreamToken(ctx context.Context, id string) (*mcpoauth.UpstreamToken, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckKey(ctx, id, errs.UpstreamNotFound); err != nil {
 		return nil, err
-	}
-	if !isStorableText(id) {
-		return nil, errUpstreamNotFound
 	}
 	var t *mcpoauth.UpstreamToken
 	err := m.inTx(ctx, "consume upstream token", func(tx *sql.Tx) error {
@@ -340,10 +291,10 @@ func scanUpstream(ctx context.Context, op string, row rowScanner) (*mcpoauth.Ups
 	)
 	err := row.Scan(&t.ID, &t.GrantID, &t.ClientID, &sealed, &t.Version, &lease, &exp, &hasSealed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errUpstreamNotFound
+		return nil, errs.UpstreamNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	if hasSealed && sealed == nil {
 		sealed = []byte{}

@@ -4,13 +4,8 @@ import (
 	"context"
 	"database/sql"
 	"embed"
-	"errors"
-	"fmt"
-	"io/fs"
-	"path"
-	"sort"
-	"strconv"
-	"strings"
+
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // migrationFiles holds the schema, one file per version, named
@@ -21,51 +16,26 @@ import (
 //go:embed migrations/*.sql
 var migrationFiles embed.FS
 
-// migration is one version of the schema.
-type migration struct {
-	version int
-	name    string
-	sql     string
-}
-
 // migrations returns the embedded migrations in version order.
-func migrations() ([]migration, error) {
-	names, err := fs.Glob(migrationFiles, "migrations/*.sql")
-	if err != nil {
-		return nil, err
-	}
-	var out []migration
-	for _, p := range names {
-		base := path.Base(p)
-		num, _, ok := strings.Cut(base, "_")
-		version, err := strconv.Atoi(num)
-		if !ok || err != nil || version <= 0 {
-			return nil, fmt.Errorf("sqlite: migration %s: name must be NNNN_description.sql", base)
-		}
-		body, err := migrationFiles.ReadFile(p)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, migration{version: version, name: strings.TrimSuffix(base, ".sql"), sql: string(body)})
-	}
-	sort.Slice(out, func(i, j int) bool { return out[i].version < out[j].version })
-	for i := 1; i < len(out); i++ {
-		if out[i].version == out[i-1].version {
-			return nil, fmt.Errorf("sqlite: migrations %s and %s have the same version", out[i-1].name, out[i].name)
-		}
-	}
-	return out, nil
+func migrations() ([]sqlmodel.Migration, error) {
+	return sqlmodel.LoadMigrations(migrationFiles, "sqlite")
 }
 
 // SchemaVersion is the schema version Open brings a file to: the version
 // of the newest embedded migration (a test keeps them equal).
 const SchemaVersion = 1
 
-const createMigrationsTable = `CREATE TABLE IF NOT EXISTS mcpoauth_schema_migrations (
+// migrationSQL is the migration runner's SQL on SQLite.
+var migrationSQL = sqlmodel.MigrationSQL{
+	CreateTable: `CREATE TABLE IF NOT EXISTS mcpoauth_schema_migrations (
 	version    INTEGER PRIMARY KEY,
 	name       TEXT NOT NULL,
 	applied_at INTEGER NOT NULL
-)`
+)`,
+	Applied: `SELECT EXISTS (SELECT 1 FROM mcpoauth_schema_migrations WHERE version = ?)`,
+	Record: `INSERT INTO mcpoauth_schema_migrations (version, name, applied_at)
+		VALUES (?, ?, CAST(unixepoch('subsec') * 1000000000 AS INTEGER))`,
+}
 
 // migrate brings the schema of db, the writer pool, up to SchemaVersion,
 // applying each embedded migration that mcpoauth_schema_migrations does not
@@ -80,42 +50,20 @@ func migrate(ctx context.Context, db *sql.DB) error {
 	if err != nil {
 		return err
 	}
-	for _, mig := range ms {
-		if err := applyMigration(ctx, db, mig); err != nil {
+	return sqlmodel.Migrate(ctx, errs, migrationSQL, ms, func(mig sqlmodel.Migration, apply func(sqlmodel.Tx) error) error {
+		tx, err := db.BeginTx(ctx, nil)
+		if err != nil {
+			return errs.Storage(ctx, "migrate: begin", err)
+		}
+		defer func() { _ = tx.Rollback() }()
+		if err := apply(txOf(tx)); err != nil {
 			return err
 		}
-	}
-	return nil
-}
-
-func applyMigration(ctx context.Context, db *sql.DB, mig migration) error {
-	tx, err := db.BeginTx(ctx, nil)
-	if err != nil {
-		return storageError(ctx, "migrate: begin", err)
-	}
-	defer func() { _ = tx.Rollback() }()
-	if _, err := tx.ExecContext(ctx, createMigrationsTable); err != nil {
-		return storageError(ctx, "migrate: create mcpoauth_schema_migrations", err)
-	}
-	var one int
-	err = tx.QueryRowContext(ctx, `SELECT 1 FROM mcpoauth_schema_migrations WHERE version = ?`, mig.version).Scan(&one)
-	if err == nil {
-		return nil // applied already
-	}
-	if !errors.Is(err, sql.ErrNoRows) {
-		return storageError(ctx, "migrate: read mcpoauth_schema_migrations", err)
-	}
-	if _, err := tx.ExecContext(ctx, mig.sql); err != nil {
-		return storageError(ctx, "migrate: apply "+mig.name, err)
-	}
-	if _, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_schema_migrations (version, name, applied_at) VALUES (?, ?, CAST(unixepoch('subsec') * 1000000000 AS INTEGER))`,
-		mig.version, mig.name); err != nil {
-		return storageError(ctx, "migrate: record "+mig.name, err)
-	}
-	if err := tx.Commit(); err != nil {
-		return storageError(ctx, "migrate: commit "+mig.name, err)
-	}
-	return nil
+		if err := tx.Commit(); err != nil {
+			return errs.Storage(ctx, "migrate: commit "+mig.Name, err)
+		}
+		return nil
+	})
 }
 
 // Version returns the newest schema version applied to the file.
@@ -123,7 +71,22 @@ func (m *Model) Version(ctx context.Context) (int, error) {
 	var v int
 	err := m.r.QueryRowContext(ctx, `SELECT coalesce(max(version), 0) FROM mcpoauth_schema_migrations`).Scan(&v)
 	if err != nil {
-		return 0, storageError(ctx, "schema version", err)
+		return 0, errs.Storage(ctx, "schema version", err)
 	}
 	return v, nil
+}
+
+// sqlTx is a database/sql transaction as the shared code runs statements
+// in it.
+type sqlTx struct{ tx *sql.Tx }
+
+func txOf(tx *sql.Tx) sqlmodel.Tx { return sqlTx{tx} }
+
+func (t sqlTx) Exec(ctx context.Context, query string, args ...any) error {
+	_, err := t.tx.ExecContext(ctx, query, args...)
+	return err
+}
+
+func (t sqlTx) QueryRow(ctx context.Context, query string, args ...any) sqlmodel.Row {
+	return t.tx.QueryRowContext(ctx, query, args...)
 }

@@ -97,9 +97,9 @@ func TestOpenRefusesWhatIsNotAFile(t *testing.T) {
 func TestMigrationsAreWellFormed(t *testing.T) {
 	ms, err := migrations()
 	require.NoError(t, err)
-	require.Equal(t, SchemaVersion, ms[len(ms)-1].version, "SchemaVersion must be the newest migration")
+	require.Equal(t, SchemaVersion, ms[len(ms)-1].Version, "SchemaVersion must be the newest migration")
 	for i, m := range ms {
-		require.Equal(t, i+1, m.version, "versions are consecutive from 1")
+		require.Equal(t, i+1, m.Version, "versions are consecutive from 1")
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"errors"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_provided, scopes, resource, state, code_challenge, expires_at, prompt_consent`
@@ -13,10 +14,10 @@ const requestColumns = `browser_digest, client_id, redirect_uri, redirect_uri_pr
 // SaveAuthorizationRequest stores a validated authorization request under
 // req.ID until the user decides; ErrConflict if the ID is taken.
 func (m *Model) SaveAuthorizationRequest(ctx context.Context, req *mcpoauth.AuthorizationRequest) error {
-	if err := checkSave(ctx, req, func(r *mcpoauth.AuthorizationRequest) bool { return r.ID.IsZero() }); err != nil {
+	if err := sqlmodel.CheckSave(ctx, errs, req, func(r *mcpoauth.AuthorizationRequest) bool { return r.ID.IsZero() }); err != nil {
 		return err
 	}
-	return m.insert(ctx, "save authorization request", errRequestConflict,
+	return m.insert(ctx, "save authorization request", errs.RequestConflict,
 		`INSERT INTO mcpoauth_authorization_requests (id, `+requestColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
 		req.ID[:], req.BrowserDigest[:], req.ClientID, req.RedirectURI, boolInt(req.RedirectURIProvided),
 		encodeStrings(req.Scopes), req.Resource, []byte(req.State), req.CodeChallenge, toNanos(req.ExpiresAt), boolInt(req.PromptConsent))
@@ -58,16 +59,16 @@ func scanRequest(ctx context.Context, op string, id mcpoauth.Digest, row rowScan
 	)
 	err := row.Scan(&browser, &r.ClientID, &r.RedirectURI, &r.RedirectURIProvided, &scopes, &r.Resource, &state, &r.CodeChallenge, &exp, &r.PromptConsent)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errRequestNotFound
+		return nil, errs.RequestNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
-	if err := toDigest(browser, &r.BrowserDigest); err != nil {
+	if err := errs.Digest(browser, &r.BrowserDigest); err != nil {
 		return nil, err
 	}
 	if r.Scopes, err = decodeStrings(scopes); err != nil {
-		return nil, storageError(ctx, op+": scopes", err)
+		return nil, errs.Storage(ctx, op+": scopes", err)
 	}
 	r.State, r.ExpiresAt = string(state), fromNanos(exp)
 	return r, nil

@@ -71,18 +71,17 @@ import (
 	"database/sql"
 	"errors"
 	"fmt"
-	"log/slog"
 	"net/url"
 	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode/utf8"
 
 	sqlite "modernc.org/sqlite"
 	sqlite3 "modernc.org/sqlite/lib"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 // Compile-time proofs that Model satisfies the storage contracts.
@@ -194,20 +193,12 @@ type Model struct {
 	getTokenStmt  *sql.Stmt
 	getClientStmt *sql.Stmt
 
-	cfg config
+	cfg sqlmodel.Sweeper
 
 	stopSweeper context.CancelFunc
 	done        chan struct{} // closed when the sweeper has exited
 	closeOnce   sync.Once
 	closeErr    error
-}
-
-// config is Options with the defaults applied.
-type config struct {
-	sweepInterval time.Duration
-	sweepBatch    int
-	clock         func() time.Time
-	sweepError    func(error)
 }
 
 // Open opens (creating it if need be) the SQLite database at path, a file
@@ -317,40 +308,18 @@ func isBusy(err error) bool {
 func (m *Model) prepare(ctx context.Context) error {
 	var err error
 	if m.getTokenStmt, err = m.r.PrepareContext(ctx, getTokenSQL); err != nil {
-		return storageError(ctx, "prepare get token", err)
+		return errs.Storage(ctx, "prepare get token", err)
 	}
 	if m.getClientStmt, err = m.r.PrepareContext(ctx, getClientSQL); err != nil {
-		return storageError(ctx, "prepare get client", err)
+		return errs.Storage(ctx, "prepare get client", err)
 	}
 	return nil
 }
 
 // start applies the defaults of opts and starts the sweeper.
 func (m *Model) start(opts Options) {
-	m.cfg = config{
-		sweepInterval: cmp.Or(opts.SweepInterval, DefaultSweepInterval),
-		sweepBatch:    DefaultSweepBatch,
-		clock:         opts.Now,
-		sweepError:    opts.SweepErrorHandler,
-	}
-	if m.cfg.clock == nil {
-		m.cfg.clock = time.Now
-	}
-	if opts.SweepBatch > 0 {
-		m.cfg.sweepBatch = opts.SweepBatch
-	}
-	if m.cfg.sweepError == nil {
-		m.cfg.sweepError = func(err error) {
-			slog.Default().Warn("mcpoauth sqlite: sweep failed", "err", err)
-		}
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	m.stopSweeper, m.done = cancel, make(chan struct{})
-	if m.cfg.sweepInterval <= 0 {
-		close(m.done)
-		return
-	}
-	go m.sweeper(ctx)
+	m.cfg = sqlmodel.NewSweeper("sqlite", opts.SweepInterval, DefaultSweepInterval, opts.SweepBatch, DefaultSweepBatch, opts.Now, opts.SweepErrorHandler)
+	m.stopSweeper, m.done = m.cfg.Start(m.Sweep)
 }
 
 // Close stops the background sweeper, interrupting a sweep in progress,
@@ -366,25 +335,8 @@ func (m *Model) Close() error {
 	return m.closeErr
 }
 
-// The errors Model returns for the sentinels, built once.
-var (
-	errClientNotFound   = fmt.Errorf("sqlite: client: %w", mcpoauth.ErrNotFound)
-	errClientConflict   = fmt.Errorf("sqlite: client: %w", mcpoauth.ErrConflict)
-	errRequestNotFound  = fmt.Errorf("sqlite: authorization request: %w", mcpoauth.ErrNotFound)
-	errRequestConflict  = fmt.Errorf("sqlite: authorization request: %w", mcpoauth.ErrConflict)
-	errCodeNotFound     = fmt.Errorf("sqlite: authorization code: %w", mcpoauth.ErrNotFound)
-	errCodeUsed         = fmt.Errorf("sqlite: authorization code: %w", mcpoauth.ErrAlreadyUsed)
-	errCodeConflict     = fmt.Errorf("sqlite: authorization code: %w", mcpoauth.ErrConflict)
-	errTokenNotFound    = fmt.Errorf("sqlite: token: %w", mcpoauth.ErrNotFound)
-	errTokenUsed        = fmt.Errorf("sqlite: refresh token: %w", mcpoauth.ErrAlreadyUsed)
-	errTokenConflict    = fmt.Errorf("sqlite: token: %w", mcpoauth.ErrConflict)
-	errGrantRevoked     = fmt.Errorf("sqlite: grant was revoked: %w", mcpoauth.ErrNotFound)
-	errNilRecord        = errors.New("sqlite: nil record")
-	errZeroDigest       = errors.New("sqlite: record has a zero digest")
-	errEmptyClientID    = errors.New("sqlite: client has an empty ID")
-	errBadTokenKind     = errors.New("sqlite: token has an unknown kind")
-	errUnexpectedResult = errors.New("sqlite: unexpected result")
-)
+// errs are the errors Model returns, built once.
+var errs = sqlmodel.NewErrors("sqlite", sqlmodel.Driver{NoRows: sql.ErrNoRows, IsUniqueViolation: isUniqueViolation})
 
 // isUniqueViolation reports whether err is SQLite's primary key or unique
 // constraint violation (extended result codes; a CHECK or NOT NULL
@@ -397,29 +349,6 @@ func isUniqueViolation(err error) bool {
 	return e.Code() == sqlite3.SQLITE_CONSTRAINT_PRIMARYKEY || e.Code() == sqlite3.SQLITE_CONSTRAINT_UNIQUE
 }
 
-// storageError wraps an error of the database with what was being done.
-// A done context is reported as itself, so that errors.Is finds it whatever
-// the driver wrapped it in.
-func storageError(ctx context.Context, op string, err error) error {
-	if ctxErr := ctx.Err(); ctxErr != nil && !errors.Is(err, ctxErr) {
-		return fmt.Errorf("sqlite: %s: %w (%w)", op, ctxErr, err)
-	}
-	return fmt.Errorf("sqlite: %s: %w", op, err)
-}
-
-// isStorableText reports whether s is valid UTF-8 without NUL: what a TEXT
-// key of this Model holds. A client ID that is not cannot match a stored
-// client, so lookups answer ErrNotFound for it without asking the database.
-func isStorableText(s string) bool {
-	return utf8.ValidString(s) && !strings.ContainsRune(s, 0)
-}
-
-// validClientID reports whether clientID can name a stored record: it is
-// not empty (no record belongs to no client) and is storable text.
-func validClientID(clientID string) bool {
-	return clientID != "" && isStorableText(clientID)
-}
-
 // inTx runs fn in a write transaction (BEGIN IMMEDIATE, on the writer
 // connection) and commits it if fn returns nil; otherwise it rolls back and
 // returns fn's error.
@@ -429,14 +358,14 @@ func (m *Model) inTx(ctx context.Context, op string, fn func(tx *sql.Tx) error) 
 	}
 	tx, err := m.w.BeginTx(ctx, nil)
 	if err != nil {
-		return storageError(ctx, op, err)
+		return errs.Storage(ctx, op, err)
 	}
 	if err := fn(tx); err != nil {
 		_ = tx.Rollback()
 		return err
 	}
 	if err := tx.Commit(); err != nil {
-		return storageError(ctx, op, err)
+		return errs.Storage(ctx, op, err)
 	}
 	return nil
 }
@@ -453,15 +382,25 @@ func (m *Model) exec(ctx context.Context, op, query string, args ...any) (int64,
 	return n, err
 }
 
+// execOne runs one statement as exec does, and answers none if it
+// changed no row.
+func (m *Model) execOne(ctx context.Context, op string, none error, query string, args ...any) error {
+	n, err := m.exec(ctx, op, query, args...)
+	if err == nil && n == 0 {
+		return none
+	}
+	return err
+}
+
 // execCount runs one statement in tx and returns how many rows it changed.
 func execCount(ctx context.Context, tx *sql.Tx, op, query string, args ...any) (int64, error) {
 	res, err := tx.ExecContext(ctx, query, args...)
 	if err != nil {
-		return 0, storageError(ctx, op, err)
+		return 0, errs.Storage(ctx, op, err)
 	}
 	n, err := res.RowsAffected()
 	if err != nil {
-		return 0, storageError(ctx, op, err)
+		return 0, errs.Storage(ctx, op, err)
 	}
 	return n, nil
 }
@@ -471,30 +410,8 @@ func execCount(ctx context.Context, tx *sql.Tx, op, query string, args ...any) (
 func (m *Model) insert(ctx context.Context, op string, conflict error, query string, args ...any) error {
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
 		_, err := tx.ExecContext(ctx, query, args...)
-		if isUniqueViolation(err) {
-			return conflict
-		}
-		if err != nil {
-			return storageError(ctx, op, err)
-		}
-		return nil
+		return errs.Insert(ctx, op, conflict, err)
 	})
-}
-
-// checkSave answers what a save answers before it reaches the database:
-// the context's error, errNilRecord for a nil record, and errZeroDigest
-// when zeroKey reports a key of the record zero.
-func checkSave[T any](ctx context.Context, rec *T, zeroKey func(*T) bool) error {
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if rec == nil {
-		return errNilRecord
-	}
-	if zeroKey(rec) {
-		return errZeroDigest
-	}
-	return nil
 }
 
 // rowScanner is what *sql.Row and *sql.Rows have in common.
@@ -510,7 +427,7 @@ func isRevoked(ctx context.Context, tx *sql.Tx, op, grantID string) (bool, error
 	case errors.Is(err, sql.ErrNoRows):
 		return false, nil
 	case err != nil:
-		return false, storageError(ctx, op, err)
+		return false, errs.Storage(ctx, op, err)
 	}
 	return true, nil
 }

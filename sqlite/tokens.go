@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
 )
 
 const tokenColumns = `kind, client_id, user_id, grant_id, scopes, resource, issued_at, expires_at, grant_expires_at, rotated_at, jkt`
@@ -36,7 +37,7 @@ func (m *Model) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error
 	if len(tokens) == 0 {
 		return nil
 	}
-	if err := checkTokens(tokens); err != nil {
+	if err := errs.CheckTokens(tokens); err != nil {
 		return err
 	}
 	return m.inTx(ctx, "save tokens", func(tx *sql.Tx) error {
@@ -59,14 +60,14 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row rowSc
 	var packed string
 	err := row.Scan(&packed)
 	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errTokenNotFound
+		return nil, errs.TokenNotFound
 	}
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	t, err := parseToken(packed)
 	if err != nil {
-		return nil, storageError(ctx, op, err)
+		return nil, errs.Storage(ctx, op, err)
 	}
 	t.Digest = digest
 	return t, nil
@@ -83,11 +84,11 @@ func parseToken(s string) (*mcpoauth.Token, error) {
 	t.Resource = p.text()
 	t.JKT = p.text()
 	if p.err != nil || p.s != "" {
-		return nil, errUnexpectedResult
+		return nil, errs.UnexpectedResult
 	}
 	t.Kind = mcpoauth.TokenKind(kind.Int64)
-	if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-		return nil, errBadTokenKind
+	if !sqlmodel.ValidTokenKind(t.Kind) {
+		return nil, errs.BadTokenKind
 	}
 	var err error
 	if t.Scopes, err = decodeStrings(scopes); err != nil {
@@ -108,17 +109,17 @@ func parseToken(s string) (*mcpoauth.Token, error) {
 // was revoked. On any error nothing changes.
 func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, clientID string, at, reuseSince time.Time, issued ...*mcpoauth.Token) error {
 	// A zero reuseSince allows no reuse: NULL matches no rotated_at.
-	return m.redeem(ctx, redemption{
-		op:       "rotate refresh token",
-		clientID: clientID,
-		issued:   issued,
-		notFound: errTokenNotFound,
-		used:     errTokenUsed,
-		update: `UPDATE mcpoauth_tokens SET rotated_at = coalesce(rotated_at, ?4)
+	return m.redeem(ctx, sqlmodel.Redemption{
+		Op:       "rotate refresh token",
+		ClientID: clientID,
+		Issued:   issued,
+		NotFound: errs.TokenNotFound,
+		Used:     errs.TokenUsed,
+		Update: `UPDATE mcpoauth_tokens SET rotated_at = coalesce(rotated_at, ?4)
 			WHERE digest = ?1 AND client_id = ?2 AND kind = ?3 AND (rotated_at IS NULL OR rotated_at >= ?5)`,
-		args:      []any{token[:], clientID, int64(mcpoauth.RefreshToken), nanosOrZero(at), toNanos(reuseSince)},
-		usedQuery: `SELECT rotated_at IS NOT NULL FROM mcpoauth_tokens WHERE digest = ?1 AND client_id = ?2 AND kind = ?3`,
-		usedArgs:  []any{token[:], clientID, int64(mcpoauth.RefreshToken)},
+		Args:      []any{token[:], clientID, int64(mcpoauth.RefreshToken), nanosOrZero(at), toNanos(reuseSince)},
+		UsedQuery: `SELECT rotated_at IS NOT NULL FROM mcpoauth_tokens WHERE digest = ?1 AND client_id = ?2 AND kind = ?3`,
+		UsedArgs:  []any{token[:], clientID, int64(mcpoauth.RefreshToken)},
 	})
 }
 
@@ -126,11 +127,8 @@ func (m *Model) RotateRefreshToken(ctx context.Context, token mcpoauth.Digest, c
 // returns it, in one DELETE ... RETURNING; ErrNotFound (and no change)
 // otherwise.
 func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID string) (*mcpoauth.Token, error) {
-	if err := ctx.Err(); err != nil {
+	if err := sqlmodel.CheckClientID(ctx, clientID, errs.TokenNotFound); err != nil {
 		return nil, err
-	}
-	if !validClientID(clientID) {
-		return nil, errTokenNotFound
 	}
 	var t *mcpoauth.Token
 	err := m.inTx(ctx, "revoke token", func(tx *sql.Tx) error {
@@ -143,22 +141,6 @@ func (m *Model) RevokeToken(ctx context.Context, token mcpoauth.Digest, clientID
 		return nil, err
 	}
 	return t, nil
-}
-
-// checkTokens validates tokens for insertion.
-func checkTokens(tokens []*mcpoauth.Token) error {
-	for _, t := range tokens {
-		if t == nil {
-			return errNilRecord
-		}
-		if t.Digest.IsZero() {
-			return errZeroDigest
-		}
-		if t.Kind != mcpoauth.AccessToken && t.Kind != mcpoauth.RefreshToken {
-			return errBadTokenKind
-		}
-	}
-	return nil
 }
 
 // insertTokens inserts tokens in tx, after checking that none of their
@@ -181,80 +163,31 @@ func insertTokens(ctx context.Context, tx *sql.Tx, tokens []*mcpoauth.Token) err
 		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_tokens (digest, `+tokenColumns+`) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, NULL, ?)`,
 			t.Digest[:], int64(t.Kind), t.ClientID, t.UserID, t.GrantID, encodeStrings(t.Scopes), t.Resource,
 			toNanos(t.IssuedAt), toNanos(t.ExpiresAt), toNanos(t.GrantExpiresAt), t.JKT)
-		if isUniqueViolation(err) {
-			return errTokenConflict
-		}
-		if err != nil {
-			return storageError(ctx, op, err)
+		if err := errs.Insert(ctx, op, errs.TokenConflict, err); err != nil {
+			return err
 		}
 	}
 	return nil
 }
 
-// redemption is the redemption of a credential (an authorization code, a
-// refresh token, a device code) by a client, with the tokens it issues.
-type redemption struct {
-	op       string
-	clientID string
-	issued   []*mcpoauth.Token
-	// update is the conditional UPDATE or DELETE that redeems the
-	// credential, matching it only while it can be redeemed; args are its
-	// arguments.
-	update string
-	args   []any
-	// usedQuery, when update matched nothing, reads whether the credential
-	// was used: used is the answer if so, notFound if it is absent or
-	// unused. Without usedQuery the answer is notFound. usedArgs are its
-	// arguments, when not args.
-	usedQuery      string
-	usedArgs       []any
-	notFound, used error
-}
-
 // redeem runs r's update and saves the issued tokens in one write
 // transaction: all or nothing. Writes are serialised, so of concurrent
 // redemptions of one credential exactly one sees it redeemable.
-func (m *Model) redeem(ctx context.Context, r redemption) error {
-	if err := ctx.Err(); err != nil {
+func (m *Model) redeem(ctx context.Context, r sqlmodel.Redemption) error {
+	if err := r.Refused(ctx); err != nil {
 		return err
 	}
-	if !validClientID(r.clientID) {
-		return r.notFound
-	}
-	if err := checkTokens(r.issued); err != nil {
+	if err := errs.CheckTokens(r.Issued); err != nil {
 		return err
 	}
-	return m.inTx(ctx, r.op, func(tx *sql.Tx) error {
-		n, err := execCount(ctx, tx, r.op, r.update, r.args...)
+	return m.inTx(ctx, r.Op, func(tx *sql.Tx) error {
+		n, err := execCount(ctx, tx, r.Op, r.Update, r.Args...)
 		if err != nil {
 			return err
 		}
 		if n == 0 {
-			return r.whyNotRedeemed(ctx, tx)
+			return r.WhyNotRedeemed(ctx, errs, txOf(tx))
 		}
-		return insertTokens(ctx, tx, r.issued)
+		return insertTokens(ctx, tx, r.Issued)
 	})
-}
-
-// whyNotRedeemed answers why r's update matched nothing. The client is part
-// of the key, so another client's used credential is not found.
-func (r *redemption) whyNotRedeemed(ctx context.Context, tx *sql.Tx) error {
-	if r.usedQuery == "" {
-		return r.notFound
-	}
-	args := r.args
-	if r.usedArgs != nil {
-		args = r.usedArgs
-	}
-	var used bool
-	err := tx.QueryRowContext(ctx, r.usedQuery, args...).Scan(&used)
-	switch {
-	case errors.Is(err, sql.ErrNoRows):
-		return r.notFound
-	case err != nil:
-		return storageError(ctx, r.op, err)
-	case used:
-		return r.used
-	}
-	return r.notFound
 }
