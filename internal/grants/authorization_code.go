@@ -337,17 +337,10 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 	if code.Used {
 		return nil, s.replayed(ctx, AuthorizationCode, code.ClientID, code.UserID, code.GrantID, "authorization code already used")
 	}
-	access, oerr := s.mintBoundAccessToken(code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, x.JKT, now, code.GrantExpiresAt)
+	// x.Client is the code's client (checked above).
+	resp, toSave, oerr := s.mintTokens(x.Client, code.UserID, code.GrantID, code.Scopes, code.Resource, x.JKT, now, code.GrantExpiresAt, s.issuesRefresh(x.Client, code.Scopes))
 	if oerr != nil {
 		return nil, oerr
-	}
-	toSave := []*record.Token{access.record}
-	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), Scopes: code.Scopes, DPoP: x.JKT != ""}
-	if s.issuesRefresh(x.Client, code.Scopes) {
-		refresh := s.mintToken(record.RefreshToken, code.ClientID, code.UserID, code.GrantID, code.Scopes, code.Resource, now, code.GrantExpiresAt)
-		refresh.record.JKT = refreshBinding(x.Client, x.JKT)
-		toSave = append(toSave, refresh.record)
-		resp.RefreshToken = refresh.value
 	}
 	if err := s.Store.ConsumeAuthorizationCode(ctx, digest, x.Client.ID, toSave...); err != nil {
 		switch {

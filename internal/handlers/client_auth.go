@@ -20,8 +20,8 @@ import (
 var clientAuthFailed = oautherr.InvalidClient("client authentication failed")
 
 // clientRequest begins a request at an endpoint where the client
-// authenticates (the device authorization, introspection and revocation
-// endpoints): Cache-Control: no-store, since the answer may carry
+// authenticates (the token, device authorization, introspection and
+// revocation endpoints): Cache-Control: no-store, since the answer may carry
 // credentials, then the form parsed and the client authenticated. On a
 // failure it has answered, under step, and ok is false.
 func (e *Env) clientRequest(w http.ResponseWriter, r *http.Request, step string) (form url.Values, client *record.Client, ok bool) {

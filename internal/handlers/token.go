@@ -23,15 +23,8 @@ type grantHandler func(e *Env, r *http.Request, client *record.Client, form map[
 // members and Cache-Control: no-store.
 func Token(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		httpx.NoStore(w)
-		form, oerr := httpx.ParseForm(w, r)
-		if oerr != nil {
-			env.fail(w, r, "token", oerr)
-			return
-		}
-		client, oerr := env.authenticateClient(r, form)
-		if oerr != nil {
-			env.writeClientError(w, r, "token", oerr)
+		form, client, ok := env.clientRequest(w, r, "token")
+		if !ok {
 			return
 		}
 		grantType, oerr := httpx.Param(form, "grant_type")
