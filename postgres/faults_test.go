@@ -685,6 +685,10 @@ func TestTerminateBackendsUnderLoad(t *testing.T) {
 	}
 	tokens := map[string]row{} // by hex digest
 	grantsInDB := map[string]bool{}
+	// The terminator's last round may have killed idle connections of the
+	// pool: this read is the test's, not the Model's retried one, so it
+	// starts on fresh connections.
+	pools[0].Reset()
 	rows, err := pools[0].Query(ctx, `SELECT digest, grant_id, kind, used FROM mcpoauth_tokens`)
 	require.NoError(t, err)
 	for rows.Next() {
