@@ -614,3 +614,26 @@ func TestIDJAGKeyBound(t *testing.T) {
 	mtls["cnf"] = map[string]any{"x5t#S256": "bwcK0esc3ACC3DB2Y5_lESsXE8o9ltc05O89jdN-dg2"}
 	requireIDJAGRefused(t, holder.token(url.Values{"grant_type": {jwtBearerGrant}, "assertion": {p.sign(t, mtls)}, "client_id": {id}, "client_secret": {sec}}), "invalid_grant")
 }
+
+// saveTokensFailingModel fails every SaveTokens, as a store that is down.
+type saveTokensFailingModel struct{ *mcpoauth.MemoryModel }
+
+func (m *saveTokensFailingModel) SaveTokens(context.Context, ...*mcpoauth.Token) error {
+	return errors.New("storage down")
+}
+
+// TestIDJAGUnsavedTokensLeaveNoGrant: the grant record an ID-JAG
+// redemption saves before its tokens is revoked when the tokens cannot be
+// saved, so the user's connected apps do not list a grant that issued
+// nothing.
+func TestIDJAGUnsavedTokensLeaveNoGrant(t *testing.T) {
+	p := newIdP(t, testIdP)
+	model := &saveTokensFailingModel{}
+	h := newHarness(t, withIdP(p), withModel(model, &model.MemoryModel))
+	id, sec := h.enterpriseClient()
+	w := h.redeemIDJAG(id, sec, p.sign(t, p.claims(h, id)))
+	require.Equal(t, http.StatusInternalServerError, w.Code, w.Body.String())
+	list, err := h.srv.UserGrants(context.Background(), testIdP+"#"+enterpriseUser)
+	require.NoError(t, err)
+	require.Empty(t, list)
+}

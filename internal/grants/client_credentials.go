@@ -72,6 +72,12 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 // expire.
 func (s *Service) saveUnconsumed(ctx context.Context, client *record.Client, grantID string, grantRecorded bool, now time.Time, tokens []*record.Token) *oautherr.Error {
 	if err := s.Store.SaveTokens(ctx, tokens...); err != nil {
+		if grantRecorded {
+			// The grant's record was saved for these tokens: with none
+			// issued it is revoked rather than listed as a connected app
+			// until it expires.
+			_ = s.Store.RevokeGrant(ctx, grantID)
+		}
 		return storeError(err)
 	}
 	if _, err := s.Store.GetClient(ctx, client.ID); err != nil {
