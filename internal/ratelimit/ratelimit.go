@@ -67,8 +67,10 @@ type Options struct {
 	FailClosed bool
 	// OnStoreError receives each failure of Store; nil ignores them.
 	OnStoreError func(ctx context.Context, err error)
-	// OnRefused, if set, is called with each request the limiter refuses
-	// (Middleware's 429, Allow's false), for metrics and audit events.
+	// OnRefused, if set, is called with each request the limit refuses
+	// (Middleware's 429, Allow's false), for metrics and audit events; not
+	// for a request refused because the Store failed (FailClosed), which
+	// OnStoreError reports.
 	OnRefused func(r *http.Request)
 }
 
@@ -244,7 +246,9 @@ func (l *Limiter) Allow(r *http.Request) (allowed bool, retryAfter time.Duration
 		return true, 0
 	}
 	d := l.take(r.Context(), ClientIP(r, l.trusted))
-	if !d.allowed && l.refused != nil {
+	if !d.allowed && !d.unavailable && l.refused != nil {
+		// A store outage (FailClosed) is not a refusal by the limit:
+		// OnStoreError reports it, as for Middleware's 503.
 		l.refused(r)
 	}
 	return d.allowed, d.retryAfter

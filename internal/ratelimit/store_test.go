@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"net/http"
+	"net/http/httptest"
 	"sync"
 	"testing"
 	"time"
@@ -48,10 +49,11 @@ func TestSharedStore(t *testing.T) {
 		{"the store fails: fail closed", &fakeStore{err: errDown}, true, []int{503, 503, 503}, "1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			var failures int
+			var failures, refused int
 			l := New(Limit{Requests: 2, Window: time.Hour}, Options{
 				Store: tc.store, Name: "token", FailClosed: tc.failClosed,
 				OnStoreError: func(context.Context, error) { failures++ },
+				OnRefused:    func(*http.Request) { refused++ },
 			})
 			h := l.Middleware(&okHandler{})
 			var got []int
@@ -68,6 +70,36 @@ func TestSharedStore(t *testing.T) {
 			if tc.store.err != nil {
 				assert.Equal(t, 3, failures, "every failure is reported")
 			}
+			// A refusal is reported as one (a rate_limited event) when
+			// the limit refused, never for the store's outage, which
+			// OnStoreError reports.
+			assert.Equal(t, countOf(got, http.StatusTooManyRequests), refused)
+
+			// Allow decides as Middleware does, and reports alike.
+			refused = 0
+			var allowed []bool
+			for range 3 {
+				r := httptest.NewRequest(http.MethodPost, "/token", nil)
+				r.RemoteAddr = "198.51.100.9:1234"
+				ok, _ := l.Allow(r)
+				allowed = append(allowed, ok)
+			}
+			var want []bool
+			for _, code := range tc.want {
+				want = append(want, code == http.StatusOK)
+			}
+			assert.Equal(t, want, allowed)
+			assert.Equal(t, countOf(got, http.StatusTooManyRequests), refused)
 		})
 	}
+}
+
+// countOf counts v in list.
+func countOf(list []int, v int) (n int) {
+	for _, x := range list {
+		if x == v {
+			n++
+		}
+	}
+	return n
 }
