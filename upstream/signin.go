@@ -473,11 +473,16 @@ func (s *SignIn) keptClaims(id Identity) map[string]any {
 	return kept
 }
 
+// ErrNoSession is Identity's error when nobody is signed in: no session
+// cookie, or one expired or tampered with, or, with a token vault, one
+// whose upstream tokens went to a grant (OnApproval). Identity's other
+// errors are a refused user (mcpoauth.ErrAccessDenied) or a failure to
+// read the session's vault entry, which a page answers with a 500.
+var ErrNoSession = errNoCookie
+
 // Identity returns the signed-in user's identity (with only the Claims
-// named in Options.Claims), or an error if nobody is signed in; an error
-// wrapping mcpoauth.ErrAccessDenied says Allow refused the user. With a
-// token vault, a session whose upstream tokens went to a grant
-// (OnApproval) has nobody signed in.
+// named in Options.Claims), or ErrNoSession if nobody is signed in; an
+// error wrapping mcpoauth.ErrAccessDenied says Allow refused the user.
 func (s *SignIn) Identity(r *http.Request) (Identity, error) {
 	sess, err := s.session(r)
 	if err != nil {
@@ -530,7 +535,7 @@ func (s *SignIn) dropVaultEntry(r *http.Request) {
 // error wrapping mcpoauth.ErrAccessDenied when Allow refused the user.
 func (s *SignIn) GetUser(r *http.Request) (string, error) {
 	id, err := s.Identity(r)
-	if errors.Is(err, errNoCookie) {
+	if errors.Is(err, ErrNoSession) {
 		return "", nil
 	}
 	if err != nil {

@@ -198,6 +198,11 @@ func TestSessionCookieRules(t *testing.T) {
 	rec := flow(t, s, p, "/", nil)
 	good := cookies(rec)[sessionCookie]
 
+	t.Run("no cookie: Identity says ErrNoSession", func(t *testing.T) {
+		if _, err := s.Identity(httptest.NewRequest("GET", "/", nil)); !errors.Is(err, ErrNoSession) {
+			t.Fatalf("Identity error = %v; want ErrNoSession", err)
+		}
+	})
 	t.Run("tampered session cookie refused", func(t *testing.T) {
 		raw, _ := base64.RawURLEncoding.DecodeString(good.Value)
 		raw[len(raw)-1] ^= 1
@@ -205,6 +210,9 @@ func TestSessionCookieRules(t *testing.T) {
 		req.AddCookie(&http.Cookie{Name: good.Name, Value: base64.RawURLEncoding.EncodeToString(raw)})
 		if user, err := s.GetUser(req); user != "" || err != nil {
 			t.Fatalf("GetUser = %q, %v; want nobody", user, err)
+		}
+		if _, err := s.Identity(req); !errors.Is(err, ErrNoSession) {
+			t.Fatalf("Identity error = %v; want ErrNoSession", err)
 		}
 	})
 	t.Run("login cookie not accepted as session", func(t *testing.T) {

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/upstream"
 )
 
 // The "connected apps" page (/account): the signed-in user's grants, each
@@ -219,12 +220,11 @@ func (h *accountHandler) user(r *http.Request, s accountSession) (user string, v
 		return id.UserID(), view, false, nil
 	case errors.Is(err, mcpoauth.ErrAccessDenied):
 		return "", view, true, nil
+	case errors.Is(err, upstream.ErrNoSession):
+		return "", view, false, nil
 	}
-	// Nobody is signed in, or the session could not be read (its vault
-	// entry): Identity's error does not say which, GetUser does. Without a
-	// session cookie it reads no storage.
-	user, err = h.signIn.GetUser(r)
-	return user, view, false, err
+	// The session could not be read (its vault entry).
+	return "", view, false, err
 }
 
 func (h *accountHandler) show(w http.ResponseWriter, r *http.Request) {

@@ -307,3 +307,23 @@ func TestAccountPageUpstreamSession(t *testing.T) {
 	assert.Equal(t, http.StatusInternalServerError, resp.StatusCode, page)
 	assert.NotContains(t, page, "10.0.0.5", "the cause goes to the log only")
 }
+
+// TestConsentPageUpstreamSession: with -upstream-issuer, a load of the
+// consent page reads the upstream session once, for the remembered consent
+// and for the page's sign-in line alike (it read it twice).
+func TestConsentPageUpstreamSession(t *testing.T) {
+	p := upstreamtest.NewProvider(t)
+	m := &vaultModel{MemoryModel: mcpoauth.NewMemoryModel(mcpoauth.MemoryModelOptions{})}
+	t.Cleanup(func() { _ = m.Close() })
+	e := newTestEnvWith(t, options{upstreamIssuer: p.URL(), upstreamClientID: p.ClientID, upstreamClientSecret: p.ClientSecret, model: m})
+	b, consentURL := e.startConsent("Read Count Client", "st-reads")
+	_, page := e.get(b, consentURL)
+	link, _ := signInLink(t, page)
+	e.signIn(b, link)
+
+	before := m.reads.Load()
+	resp, page := e.get(b, consentURL)
+	require.Equal(t, http.StatusOK, resp.StatusCode, page)
+	assert.Contains(t, page, "Signed in as")
+	assert.Equal(t, int64(1), m.reads.Load()-before, "one read of the session's vault entry")
+}

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"github.com/mcpoauth/mcpoauth"
+	"github.com/mcpoauth/mcpoauth/upstream"
 )
 
 //go:embed templates/*.html
@@ -71,10 +72,27 @@ func showConsent(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServ
 	// client for these scopes before goes straight back to it. (The demo
 	// username field signs nobody in before the form is posted, so without
 	// an upstream the page is always shown.)
-	if signIn != nil && r.Method == http.MethodGet {
-		setPageHeaders(w.Header(), cspFormActionSelf)
-		if srv.ApproveRemembered(w, r, signIn.GetUser) {
-			return
+	// The upstream session is read once per page: for the remembered
+	// consent and for the page's view of the sign-in.
+	var view *signInView
+	if signIn != nil {
+		id, err := signIn.Identity(r)
+		view = signIn.viewOf(r, id, err)
+		if r.Method == http.MethodGet {
+			setPageHeaders(w.Header(), cspFormActionSelf)
+			// As signIn.GetUser answers, from this read.
+			user := func(*http.Request) (string, error) {
+				switch {
+				case err == nil:
+					return id.UserID(), nil
+				case errors.Is(err, upstream.ErrNoSession):
+					return "", nil
+				}
+				return "", err
+			}
+			if srv.ApproveRemembered(w, r, user) {
+				return
+			}
 		}
 	}
 	p, err := srv.PendingAuthorization(r)
@@ -108,7 +126,7 @@ func showConsent(w http.ResponseWriter, r *http.Request, srv *mcpoauth.OAuthServ
 		Approve:        mcpoauth.DecisionApprove,
 		Deny:           mcpoauth.DecisionDeny,
 		Pending:        p,
-		SignIn:         signIn.view(r),
+		SignIn:         view,
 	}, logger, r)
 }
 
