@@ -5,6 +5,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/stretchr/testify/require"
 )
 
@@ -203,7 +205,7 @@ func TestMemoryModelSweepsDeviceAuthorizations(t *testing.T) {
 func TestMemoryModelConcurrentDeviceDecisions(t *testing.T) {
 	ctx := t.Context()
 	m, d := newModelWithDevice(t, memT0.Add(time.Hour))
-	errs := runConcurrently(memConcurrency, func(i int) error {
+	errs := together.Run(memConcurrency, func(i int) error {
 		status := DeviceApproved
 		if i%2 == 1 {
 			status = DeviceDenied
@@ -219,7 +221,7 @@ func TestMemoryModelConcurrentDeviceDecisions(t *testing.T) {
 	for i := range issued {
 		issued[i] = memToken(AccessToken, "client", d.GrantID, memT0.Add(time.Hour))
 	}
-	errs = runConcurrently(memConcurrency, func(i int) error {
+	errs = together.Run(memConcurrency, func(i int) error {
 		return m.ConsumeDeviceAuthorization(ctx, d.DeviceCodeDigest, "client", memT0, issued[i])
 	})
 	winner = requireExactlyOneWinner(t, errs, ErrNotFound)

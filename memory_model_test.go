@@ -12,6 +12,8 @@ import (
 	"time"
 	"unsafe"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth/internal/secret"
 	"github.com/mcpoauth/mcpoauth/internal/testclock"
 	"github.com/stretchr/testify/require"
@@ -778,23 +780,6 @@ func TestMemoryModelHonoursDoneContext(t *testing.T) {
 	require.False(t, got2.Rotated())
 }
 
-// runConcurrently runs f(i) on n goroutines released at once and returns
-// their errors.
-func runConcurrently(n int, f func(i int) error) []error {
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
-}
-
 // requireExactlyOneWinner asserts one nil error and loser for every other.
 func requireExactlyOneWinner(t *testing.T, errs []error, loser error) int {
 	t.Helper()
@@ -822,7 +807,7 @@ func requireOneRedemption(t *testing.T, m *MemoryModel, kind TokenKind, wantToke
 	for i := range issued {
 		issued[i] = memToken(kind, "client", "g", memT0.Add(time.Hour))
 	}
-	errs := runConcurrently(memConcurrency, func(i int) error { return redeem(issued[i]) })
+	errs := together.Run(memConcurrency, func(i int) error { return redeem(issued[i]) })
 	winner := requireExactlyOneWinner(t, errs, ErrAlreadyUsed)
 	for i, tok := range issued {
 		if i == winner {
@@ -861,7 +846,7 @@ func TestMemoryModelConcurrentConsumeAuthorizationRequest(t *testing.T) {
 	req := memRequest(memT0.Add(time.Minute))
 	require.NoError(t, m.SaveAuthorizationRequest(ctx, req))
 	got := make([]*AuthorizationRequest, memConcurrency)
-	errs := runConcurrently(memConcurrency, func(i int) error {
+	errs := together.Run(memConcurrency, func(i int) error {
 		var err error
 		got[i], err = m.ConsumeAuthorizationRequest(ctx, req.ID)
 		return err
@@ -906,7 +891,7 @@ func TestMemoryModelRevokeGrantRaces(t *testing.T) {
 			for round := range 200 {
 				grant := fmt.Sprintf("grant-%d", round)
 				var issued []*Token
-				errs := runConcurrently(2, func(i int) error {
+				errs := together.Run(2, func(i int) error {
 					if i == 0 {
 						var err error
 						issued, err = op(ctx, m, grant)
@@ -971,7 +956,7 @@ func TestMemoryModelReadersDuringWrites(t *testing.T) {
 			}
 		})
 	}
-	errs := runConcurrently(n, func(i int) error {
+	errs := together.Run(n, func(i int) error {
 		grant := fmt.Sprintf("g%d", i)
 		if err := m.RotateRefreshToken(ctx, refresh[i].Digest, "client", memT0, time.Time{}, memToken(RefreshToken, "client", grant, exp)); err != nil {
 			return err
@@ -1098,7 +1083,7 @@ func TestMemoryModelSweeperRuns(t *testing.T) {
 func TestMemoryModelClose(t *testing.T) {
 	t.Run("with sweeper", func(t *testing.T) {
 		m := NewMemoryModel(MemoryModelOptions{SweepInterval: time.Millisecond})
-		errs := runConcurrently(10, func(int) error { return m.Close() })
+		errs := together.Run(10, func(int) error { return m.Close() })
 		for _, err := range errs {
 			require.NoError(t, err)
 		}

@@ -10,9 +10,10 @@ import (
 	"net/http"
 	"net/http/httptest"
 	"strings"
-	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/internal/together"
 
 	"github.com/stretchr/testify/require"
 
@@ -131,19 +132,11 @@ func TestRegisterClientConcurrentlyAllSucceed(t *testing.T) {
 		servers[i] = h.replica()
 	}
 	ids := []string{"static-a", "static-b"}
-	errs := make([]error, replicas*len(ids))
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, srv := range servers {
-		for j, id := range ids {
-			wg.Go(func() {
-				<-start
-				_, errs[i*len(ids)+j] = srv.RegisterClient(context.Background(), staticInfo(id, staticSecret1, id))
-			})
-		}
-	}
-	close(start)
-	wg.Wait()
+	errs := together.Run(replicas*len(ids), func(k int) error {
+		id := ids[k%len(ids)]
+		_, err := servers[k/len(ids)].RegisterClient(context.Background(), staticInfo(id, staticSecret1, id))
+		return err
+	})
 	for _, err := range errs {
 		require.NoError(t, err)
 	}

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -36,7 +38,7 @@ var useAssertionIDClauses = []clause{
 		s := replayStore(t, k)
 		for round := range ConcurrencyRounds {
 			jti := fmt.Sprintf("race-%d", round)
-			errs := runConcurrently(Concurrency, func(int) error {
+			errs := together.Run(Concurrency, func(int) error {
 				return s.UseAssertionID(k.ctx, clientA, jti, k.now.Add(time.Hour))
 			})
 			requireOneWinner(t, errs, mcpoauth.ErrAlreadyUsed)

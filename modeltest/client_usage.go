@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -132,7 +134,7 @@ var deleteIdleClientsClauses = []clause{
 		for range RaceRounds {
 			noError(t, r.RegisterClient(k.ctx, dynamicClient(clientA, idleSince.Add(-time.Hour))))
 			var n int
-			errs := runConcurrently(2, func(i int) error {
+			errs := together.Run(2, func(i int) error {
 				if i == 1 {
 					var err error
 					n, err = u.DeleteIdleClients(k.ctx, idleSince)

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
@@ -122,7 +124,7 @@ var updateClientClauses = []clause{
 			func(i int) bool { return i%2 == 1 },
 		} {
 			outs := make([]*metadata.ClientInformation, Concurrency)
-			errs := runConcurrently(Concurrency, func(i int) error {
+			errs := together.Run(Concurrency, func(i int) error {
 				var err error
 				if update(i) {
 					outs[i], err = srv.UpdateClient(k.ctx, info(i))
@@ -231,7 +233,7 @@ var deleteClientClauses = []clause{
 			noError(t, r.RegisterClient(k.ctx, confidentialClient(k, clientA)))
 			issued := k.token(mcpoauth.AccessToken, clientA, newGrantID())
 			var seen error
-			errs := runConcurrently(2, func(i int) error {
+			errs := together.Run(2, func(i int) error {
 				if i == 1 {
 					return r.DeleteClient(k.ctx, clientA)
 				}

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -166,7 +168,7 @@ func (k *kit) requireOneRedeems(t *testing.T, g string, loser error, redeem func
 		issued[i] = k.tokens(clientA, g)
 		want[i] = copyTokens(issued[i])
 	}
-	errs := runConcurrently(Concurrency, func(i int) error { return redeem(issued[i]...) })
+	errs := together.Run(Concurrency, func(i int) error { return redeem(issued[i]...) })
 	winner := requireOneWinner(t, errs, loser)
 	for i := range issued {
 		if i == winner {

@@ -6,6 +6,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -212,7 +214,7 @@ var resolveDeviceClauses = []clause{
 					decisions[i].Status, decisions[i].GrantExpiresAt = mcpoauth.DeviceApproved, k.now.Add(time.Duration(i+1)*time.Hour)
 				}
 			}
-			errs := runConcurrently(Concurrency, func(i int) error {
+			errs := together.Run(Concurrency, func(i int) error {
 				return ds.ResolveDeviceAuthorization(k.ctx, want.UserCodeDigest, decisions[i])
 			})
 			winner := requireOneWinner(t, errs, mcpoauth.ErrNotFound)
@@ -293,7 +295,7 @@ var recordPollClauses = []clause{
 			for i := range nexts {
 				nexts[i] = mcpoauth.DevicePoll{LastPolledAt: k.now.Add(time.Duration(i) * time.Second), Interval: time.Duration(i+1) * time.Second}
 			}
-			errs := runConcurrently(Concurrency, func(i int) error {
+			errs := together.Run(Concurrency, func(i int) error {
 				return ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, nexts[i])
 			})
 			winner := requireOneWinner(t, errs, mcpoauth.ErrNotFound)
@@ -314,7 +316,7 @@ var recordPollClauses = []clause{
 				dec = mcpoauth.DeviceDecision{Status: mcpoauth.DeviceApproved, UserID: "user-1", GrantExpiresAt: k.now.Add(time.Hour)}
 			}
 			next := mcpoauth.DevicePoll{LastPolledAt: k.now.Add(time.Second), Interval: 5 * time.Second}
-			errs := runConcurrently(2, func(i int) error {
+			errs := together.Run(2, func(i int) error {
 				if i == 0 {
 					return ds.RecordDevicePoll(k.ctx, want.DeviceCodeDigest, clientA, seen, next)
 				}

@@ -10,6 +10,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -406,7 +408,7 @@ func (k *kit) revokeUnderRefreshes(t *testing.T, s mcpoauth.GrantStore) {
 	var errMu sync.Mutex
 	var unexpected []error
 
-	errs := runConcurrently(refreshers+1, func(i int) error {
+	errs := together.Run(refreshers+1, func(i int) error {
 		if i == refreshers {
 			<-rotated
 			return k.m.RevokeGrant(k.ctx, g.ID)
@@ -585,7 +587,7 @@ var upstreamTokenStoreClauses = []clause{
 				next[i].ID, next[i].Version = old.ID, old.Version+1
 				want[i] = copyUpstreamToken(next[i])
 			}
-			errs := runConcurrently(replaceConcurrency, func(i int) error {
+			errs := together.Run(replaceConcurrency, func(i int) error {
 				return s.ReplaceUpstreamToken(k.ctx, next[i], old.Version)
 			})
 			winner := requireOneWinner(t, errs, mcpoauth.ErrConflict)
@@ -610,7 +612,7 @@ var upstreamTokenStoreClauses = []clause{
 		for range ConcurrencyRounds {
 			want := k.saveUpstreamToken(t, s, k.upstreamToken(newGrantID(), clientA))
 			got := make([]*mcpoauth.UpstreamToken, Concurrency)
-			errs := runConcurrently(Concurrency, func(i int) error {
+			errs := together.Run(Concurrency, func(i int) error {
 				var err error
 				got[i], err = s.ConsumeUpstreamToken(k.ctx, want.ID)
 				return err

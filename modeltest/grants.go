@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -163,7 +165,7 @@ func (k *kit) raceRevokeGrant(t *testing.T, setup func(grantID string) (op func(
 	for range RaceRounds {
 		g := newGrantID()
 		op, requireGone := setup(g)
-		errs := runConcurrently(2, func(i int) error {
+		errs := together.Run(2, func(i int) error {
 			if i == 0 {
 				return op()
 			}

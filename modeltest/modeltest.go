@@ -8,7 +8,6 @@ import (
 	"errors"
 	"reflect"
 	"slices"
-	"sync"
 	"testing"
 	"time"
 
@@ -441,23 +440,6 @@ func metadataJSON(t *testing.T, m any) map[string]any {
 		}
 	}
 	return obj
-}
-
-// runConcurrently runs f(i) for i in [0, n) on n goroutines released at
-// once, and returns their errors.
-func runConcurrently(n int, f func(i int) error) []error {
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			errs[i] = f(i)
-		})
-	}
-	close(start)
-	wg.Wait()
-	return errs
 }
 
 // requireOneWinner asserts that exactly one error is nil and every other

@@ -4,6 +4,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/mcpoauth/mcpoauth"
 )
 
@@ -85,7 +87,7 @@ var consumeRequestClauses = []clause{
 		for range ConcurrencyRounds {
 			want := k.saveRequest(t, k.request(clientA))
 			got := make([]*mcpoauth.AuthorizationRequest, Concurrency)
-			errs := runConcurrently(Concurrency, func(i int) error {
+			errs := together.Run(Concurrency, func(i int) error {
 				var err error
 				got[i], err = k.m.ConsumeAuthorizationRequest(k.ctx, want.ID)
 				return err

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/stretchr/testify/require"
@@ -121,17 +123,7 @@ func TestMigrateConcurrently(t *testing.T) {
 		t.Cleanup(m.Close)
 		models[i] = m
 	}
-	errs := make([]error, replicas)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, m := range models {
-		wg.Go(func() {
-			<-start
-			errs[i] = m.Migrate(ctx)
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := together.Run(replicas, func(i int) error { return models[i].Migrate(ctx) })
 	for _, err := range errs {
 		require.NoError(t, err)
 	}

@@ -11,10 +11,10 @@ import (
 	"net/url"
 	"os"
 	"strings"
-	"sync"
-	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/internal/together"
 
 	"github.com/redis/go-redis/v9"
 	"github.com/stretchr/testify/assert"
@@ -97,21 +97,16 @@ func TestBucketIsAtomic(t *testing.T) {
 	prefix := testPrefix(t)
 	replicas := []*redislimit.Store{redislimit.New(rdb, redislimit.Options{Prefix: prefix}), redislimit.New(rdb, redislimit.Options{Prefix: prefix})}
 	limit := mcpoauth.RateLimit{Requests: 10, Window: time.Hour}
-	var allowed atomic.Int32
-	var wg sync.WaitGroup
-	start := make(chan struct{})
-	for i := range 50 {
-		wg.Go(func() {
-			<-start
-			d, err := replicas[i%2].TakeRateLimit(context.Background(), "k", limit, time.Time{})
-			if assert.NoError(t, err) && d.Allowed {
-				allowed.Add(1)
-			}
-		})
+	allowed := 0
+	for _, ok := range together.Run(50, func(i int) bool {
+		d, err := replicas[i%2].TakeRateLimit(context.Background(), "k", limit, time.Time{})
+		return assert.NoError(t, err) && d.Allowed
+	}) {
+		if ok {
+			allowed++
+		}
 	}
-	close(start)
-	wg.Wait()
-	assert.EqualValues(t, 10, allowed.Load())
+	assert.Equal(t, 10, allowed)
 }
 
 // newReplica is an authorization server whose token endpoint allows five

@@ -9,6 +9,8 @@ import (
 	"testing"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/together"
+
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -110,17 +112,10 @@ func TestOpenConcurrently(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "oauth.db")
 	const n = 6
 	models := make([]*Model, n)
-	errs := make([]error, n)
-	start := make(chan struct{})
-	var wg sync.WaitGroup
-	for i := range n {
-		wg.Go(func() {
-			<-start
-			models[i], errs[i] = Open(t.Context(), path, Options{SweepInterval: NoSweep})
-		})
-	}
-	close(start)
-	wg.Wait()
+	errs := together.Run(n, func(i int) (err error) {
+		models[i], err = Open(t.Context(), path, Options{SweepInterval: NoSweep})
+		return err
+	})
 	for i, err := range errs {
 		require.NoError(t, err)
 		t.Cleanup(func() { require.NoError(t, models[i].Close()) })
