@@ -109,7 +109,12 @@ func (s *OAuthServer) PendingDeviceAuthorization(r *http.Request, userCode strin
 	if userCode == "" {
 		return nil, fmt.Errorf("%w: %w", ErrNoPendingDeviceAuthorization, publicError(grants.ErrUnknownUserCode))
 	}
-	if ok, _ := s.deviceVerification.Allow(r); !ok {
+	if ok, _, err := s.deviceVerification.Allow(r); !ok {
+		if err != nil {
+			// The shared rate-limit store is down (FailClosed): a
+			// storage failure, not the user's attempts.
+			return nil, publicError(oautherr.ServerError(err))
+		}
 		return nil, ErrTooManyUserCodeAttempts
 	}
 	d, client, oerr := s.grants.PendingDevice(r.Context(), userCode)

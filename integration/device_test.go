@@ -873,3 +873,37 @@ func TestDeviceGrantLifetimeStartsAtApproval(t *testing.T) {
 	require.Equal(t, http.StatusOK, w.Code, w.Body.String())
 	require.EqualValues(t, 1800, decodeTokens(t, w).ExpiresIn)
 }
+
+// verificationStoreDown is a shared rate-limit store that cannot be
+// reached for the user code budget (its keys start with the limit's name),
+// and allows every other request.
+type verificationStoreDown struct{}
+
+func (verificationStoreDown) TakeRateLimit(_ context.Context, key string, l mcpoauth.RateLimit, _ time.Time) (mcpoauth.RateLimitDecision, error) {
+	if strings.HasPrefix(key, "device_verification") {
+		return mcpoauth.RateLimitDecision{}, errors.New("dial tcp 127.0.0.1:6379: connect: connection refused")
+	}
+	return mcpoauth.RateLimitDecision{Allowed: true, Remaining: l.Requests - 1}, nil
+}
+
+// TestDeviceVerificationStoreDown: with the shared rate-limit store down
+// and FailClosed, the user code budget cannot be read: the verification
+// page's lookup is a server_error (a storage failure), not "too many
+// attempts", which would blame the user, and the decision handlers answer
+// 503 with Retry-After like every other limited endpoint.
+func TestDeviceVerificationStoreDown(t *testing.T) {
+	h := newDeviceHarness(t, func(c *mcpoauth.Config) {
+		c.RateLimits = mcpoauth.RateLimits{
+			DeviceVerification: mcpoauth.RateLimit{Requests: 3, Window: 15 * time.Minute},
+			Store:              verificationStoreDown{}, FailClosed: true,
+		}
+	})
+	id := h.deviceClient()
+	da := h.startDevice(id)
+	b := &browser{}
+	p := h.openDevicePage(b, da.UserCode)
+	require.Equal(t, "server_error", p.Error)
+	w := h.postDecision(b, "approve", url.Values{"user_code": {da.UserCode}, "csrf_token": {p.CSRFToken}, "username": {"alice"}})
+	require.Equal(t, http.StatusServiceUnavailable, w.Code, w.Body.String())
+	require.NotEmpty(t, w.Header().Get("Retry-After"))
+}

@@ -2,10 +2,12 @@ package integration_test
 
 import (
 	"context"
+	"crypto"
 	"crypto/rand"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -622,18 +624,35 @@ func (m *saveTokensFailingModel) SaveTokens(context.Context, ...*mcpoauth.Token)
 	return errors.New("storage down")
 }
 
+// failingSigner is a key in an HSM that is unreachable: its public key is
+// known, every signature fails.
+type failingSigner struct{ crypto.Signer }
+
+func (failingSigner) Sign(io.Reader, []byte, crypto.SignerOpts) ([]byte, error) {
+	return nil, errors.New("hsm: connection reset")
+}
+
 // TestIDJAGUnsavedTokensLeaveNoGrant: the grant record an ID-JAG
 // redemption saves before its tokens is revoked when the tokens cannot be
-// saved, so the user's connected apps do not list a grant that issued
-// nothing.
+// saved or signed, so the user's connected apps do not list a grant that
+// issued nothing.
 func TestIDJAGUnsavedTokensLeaveNoGrant(t *testing.T) {
-	p := newIdP(t, testIdP)
-	model := &saveTokensFailingModel{}
-	h := newHarness(t, withIdP(p), withModel(model, &model.MemoryModel))
-	id, sec := h.enterpriseClient()
-	w := h.redeemIDJAG(id, sec, p.sign(t, p.claims(h, id)))
-	require.Equal(t, http.StatusInternalServerError, w.Code, w.Body.String())
-	list, err := h.srv.UserGrants(context.Background(), testIdP+"#"+enterpriseUser)
-	require.NoError(t, err)
-	require.Empty(t, list)
+	for name, mutate := range map[string]func(*mcpoauth.Config){
+		"tokens not saved": func(c *mcpoauth.Config) {
+			model := &saveTokensFailingModel{}
+			withModel(model, &model.MemoryModel)(c)
+		},
+		"access token not signed": withJWTAccessTokens(mcpoauth.SigningKey{Key: failingSigner{newSigningKey(t)}}),
+	} {
+		t.Run(name, func(t *testing.T) {
+			p := newIdP(t, testIdP)
+			h := newHarness(t, withIdP(p), mutate)
+			id, sec := h.enterpriseClient()
+			w := h.redeemIDJAG(id, sec, p.sign(t, p.claims(h, id)))
+			require.Equal(t, http.StatusInternalServerError, w.Code, w.Body.String())
+			list, err := h.srv.UserGrants(context.Background(), testIdP+"#"+enterpriseUser)
+			require.NoError(t, err)
+			require.Empty(t, list)
+		})
+	}
 }

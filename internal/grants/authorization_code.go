@@ -276,7 +276,7 @@ func (s *Service) Decide(ctx context.Context, d Decision) (*Outcome, *oautherr.E
 		// No code of the grant exists: its record, and what OnApproval
 		// stored for it (the user's upstream tokens), go, so that it
 		// neither lists nor counts as remembered consent.
-		_ = s.Store.RevokeGrant(ctx, grant.ID)
+		s.discardGrant(ctx, grant.ID)
 		out.Err = storeError(err)
 		return out, nil
 	}

@@ -76,12 +76,12 @@ func (s *Service) saveUnconsumed(ctx context.Context, client *record.Client, gra
 			// The grant's record was saved for these tokens: with none
 			// issued it is revoked rather than listed as a connected app
 			// until it expires.
-			_ = s.Store.RevokeGrant(ctx, grantID)
+			s.discardGrant(ctx, grantID)
 		}
 		return storeError(err)
 	}
 	if _, err := s.Store.GetClient(ctx, client.ID); err != nil {
-		_ = s.Store.RevokeGrant(ctx, grantID)
+		s.discardGrant(ctx, grantID)
 		if isNotFound(err) {
 			return errClientGone
 		}
@@ -92,7 +92,7 @@ func (s *Service) saveUnconsumed(ctx context.Context, client *record.Client, gra
 	}
 	if oerr := s.recordUse(ctx, client, now); oerr != nil {
 		// Deleted since the look above: the tokens go with their grant.
-		_ = s.Store.RevokeGrant(ctx, grantID)
+		s.discardGrant(ctx, grantID)
 		return oerr
 	}
 	return nil

@@ -440,7 +440,7 @@ func (s *Service) DecideDevice(ctx context.Context, userCode, userID string, app
 			// A denial won the race: no token of this grant will ever be
 			// issued, so its record (and what OnApproval stored for it)
 			// goes.
-			_ = s.Store.RevokeGrant(ctx, grant.ID)
+			s.discardGrant(ctx, grant.ID)
 		}
 		if isNotFound(err) {
 			return ErrDeviceDecided

@@ -425,6 +425,21 @@ func (s *Service) mintTokens(client *record.Client, userID, grantID string, scop
 	return resp, toSave, nil
 }
 
+// discardTimeout bounds discardGrant, which outlives the request.
+const discardTimeout = 5 * time.Second
+
+// discardGrant revokes a grant none of whose tokens or codes was handed
+// out, so that it neither lists as a connected app nor counts as
+// remembered consent. It runs even when the request's context has ended (a
+// client that hung up is a likely cause of the failure it cleans up
+// after), within discardTimeout; its error is dropped, since the failure it
+// follows is the one reported.
+func (s *Service) discardGrant(ctx context.Context, grantID string) {
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), discardTimeout)
+	defer cancel()
+	_ = s.Store.RevokeGrant(ctx, grantID)
+}
+
 // storeError turns a store failure into server_error, keeping the cause for
 // ErrorHandler.
 func storeError(err error) *oautherr.Error { return oautherr.ServerError(err) }

@@ -266,7 +266,7 @@ func (s *Service) JWTBearer(ctx context.Context, x JWTBearerRequest) (*TokenResp
 	}
 	resp, toSave, oerr := s.mintTokens(x.Client, grant.UserID, grant.ID, scopes, res, x.JKT, now, grant.ExpiresAt, refresh)
 	if oerr != nil {
-		_ = s.Store.RevokeGrant(ctx, grant.ID) // no token: no grant to list
+		s.discardGrant(ctx, grant.ID) // no token: no grant to list
 		return nil, oerr
 	}
 	// As for client credentials: the client may have been deleted since it

@@ -12,6 +12,7 @@ package ratelimit
 import (
 	"container/list"
 	"context"
+	"errors"
 	"fmt"
 	"math"
 	"net/http"
@@ -237,21 +238,30 @@ func (l *Limiter) Middleware(next http.Handler) http.Handler {
 	})
 }
 
+// ErrUnavailable is Allow's error when the shared Store failed and the
+// limiter fails closed: the request is refused, but not by the limit, so
+// the caller answers as for a storage failure, not with a 429.
+var ErrUnavailable = errors.New("ratelimit: the shared rate-limit store is unavailable")
+
 // Allow takes a token for the client of r and reports whether the request
-// may proceed and, if not, how long the client should wait. It serves
-// handlers that count only some events (for example failed user code
-// entries) instead of every request. A nil Limiter allows everything.
-func (l *Limiter) Allow(r *http.Request) (allowed bool, retryAfter time.Duration) {
+// may proceed and, if not, how long the client should wait; err is
+// ErrUnavailable when the refusal is a store outage (FailClosed). It
+// serves handlers that count only some events (for example failed user
+// code entries) instead of every request. A nil Limiter allows everything.
+func (l *Limiter) Allow(r *http.Request) (allowed bool, retryAfter time.Duration, err error) {
 	if l == nil {
-		return true, 0
+		return true, 0, nil
 	}
 	d := l.take(r.Context(), ClientIP(r, l.trusted))
-	if !d.allowed && !d.unavailable && l.refused != nil {
-		// A store outage (FailClosed) is not a refusal by the limit:
-		// OnStoreError reports it, as for Middleware's 503.
+	if d.unavailable {
+		// Not a refusal by the limit: OnStoreError reported the outage,
+		// as for Middleware's 503.
+		return false, d.retryAfter, ErrUnavailable
+	}
+	if !d.allowed && l.refused != nil {
 		l.refused(r)
 	}
-	return d.allowed, d.retryAfter
+	return d.allowed, d.retryAfter, nil
 }
 
 // keyOf maps a client address to its bucket key: the address itself for

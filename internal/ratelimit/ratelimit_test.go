@@ -158,9 +158,10 @@ func TestNilLimiter(t *testing.T) {
 	var l *Limiter
 	next := &okHandler{}
 	require.Same(t, next, l.Middleware(next))
-	ok, retry := l.Allow(httptest.NewRequest(http.MethodGet, "/", nil))
+	ok, retry, err := l.Allow(httptest.NewRequest(http.MethodGet, "/", nil))
 	require.True(t, ok)
 	require.Zero(t, retry)
+	require.NoError(t, err)
 }
 
 func TestAllow(t *testing.T) {
@@ -169,12 +170,14 @@ func TestAllow(t *testing.T) {
 	r := httptest.NewRequest(http.MethodPost, "/device", nil)
 	r.RemoteAddr = "192.0.2.1:1"
 	for i := 0; i < 2; i++ {
-		ok, _ := l.Allow(r)
+		ok, _, err := l.Allow(r)
 		require.True(t, ok)
+		require.NoError(t, err)
 	}
-	ok, retry := l.Allow(r)
+	ok, retry, err := l.Allow(r)
 	require.False(t, ok)
 	require.Equal(t, 5*time.Second, retry)
+	require.NoError(t, err, "a refusal by the limit is not an outage")
 }
 
 func TestNewAcceptsSmallestEnforceableLimit(t *testing.T) {

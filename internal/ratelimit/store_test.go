@@ -81,8 +81,10 @@ func TestSharedStore(t *testing.T) {
 			for range 3 {
 				r := httptest.NewRequest(http.MethodPost, "/token", nil)
 				r.RemoteAddr = "198.51.100.9:1234"
-				ok, _ := l.Allow(r)
+				ok, _, err := l.Allow(r)
 				allowed = append(allowed, ok)
+				// A refusal for the store's outage says so.
+				assert.Equal(t, tc.failClosed, errors.Is(err, ErrUnavailable))
 			}
 			var want []bool
 			for _, code := range tc.want {
