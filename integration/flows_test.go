@@ -116,6 +116,27 @@ func registerLive(t *testing.T, endpoint string, meta map[string]any) (id, secre
 	return reg.ClientID, reg.ClientSecret
 }
 
+// liveClientCase is how a client of the x/oauth2 flows authenticates: the
+// token_endpoint_auth_method it registers (none registered when empty) and
+// where x/oauth2 puts its secret.
+type liveClientCase struct {
+	name       string
+	authMethod string
+	style      oauth2.AuthStyle
+}
+
+// register registers a client with meta and tc's auth method over loopback,
+// and returns its x/oauth2 configuration for endpoint, asking for testScope.
+func (tc liveClientCase) register(t *testing.T, registrationEndpoint string, meta map[string]any, endpoint oauth2.Endpoint) *oauth2.Config {
+	t.Helper()
+	if tc.authMethod != "" {
+		meta["token_endpoint_auth_method"] = tc.authMethod
+	}
+	id, secret := registerLive(t, registrationEndpoint, meta)
+	endpoint.AuthStyle = tc.style
+	return &oauth2.Config{ClientID: id, ClientSecret: secret, Endpoint: endpoint, Scopes: []string{testScope}}
+}
+
 // signIn plays the user: open the authorization URL, read the consent page,
 // approve. It returns the redirect the client receives.
 func signIn(t *testing.T, authURL string) *url.URL {
@@ -145,11 +166,7 @@ func approveConsent(t *testing.T, ua *http.Client, consent string, p mcpoauth.Pe
 // call, refresh, revoke; for a public client and for a confidential one
 // authenticating with HTTP Basic.
 func TestIntegrationOAuth2Client(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		authMethod string
-		style      oauth2.AuthStyle
-	}{
+	for _, tc := range []liveClientCase{
 		{"public client", "none", oauth2.AuthStyleInParams},
 		{"client_secret_basic", "client_secret_basic", oauth2.AuthStyleInHeader},
 		{"client_secret_post", "client_secret_post", oauth2.AuthStyleInParams},
@@ -185,19 +202,11 @@ func TestIntegrationOAuth2Client(t *testing.T) {
 
 			// DCR.
 			redirectURI := "http://127.0.0.1/callback"
-			var reg struct{ ClientID, ClientSecret string }
-			reg.ClientID, reg.ClientSecret = registerLive(t, meta.RegistrationEndpoint, map[string]any{
+			cfg := tc.register(t, meta.RegistrationEndpoint, map[string]any{
 				"redirect_uris": []string{redirectURI}, "grant_types": []string{"authorization_code", "refresh_token"},
-				"token_endpoint_auth_method": tc.authMethod, "client_name": "x/oauth2 test", "application_type": "native",
-			})
-
-			cfg := &oauth2.Config{
-				ClientID:     reg.ClientID,
-				ClientSecret: reg.ClientSecret,
-				Endpoint:     oauth2.Endpoint{AuthURL: meta.AuthorizationEndpoint, TokenURL: meta.TokenEndpoint, AuthStyle: tc.style},
-				RedirectURL:  "http://127.0.0.1:43210/callback", // any loopback port (RFC 8252 §7.3)
-				Scopes:       []string{testScope},
-			}
+				"client_name": "x/oauth2 test", "application_type": "native",
+			}, oauth2.Endpoint{AuthURL: meta.AuthorizationEndpoint, TokenURL: meta.TokenEndpoint})
+			cfg.RedirectURL = "http://127.0.0.1:43210/callback" // any loopback port (RFC 8252 §7.3)
 			verifier := oauth2.GenerateVerifier()
 			resourceOpt := oauth2.SetAuthURLParam("resource", ls.resource)
 			loc := signIn(t, cfg.AuthCodeURL("st4te", oauth2.S256ChallengeOption(verifier), resourceOpt))
@@ -212,7 +221,7 @@ func TestIntegrationOAuth2Client(t *testing.T) {
 			whoami := func(tok *oauth2.Token) int {
 				code, who := ls.whoami(t, cfg.Client(ctx, tok))
 				if code == http.StatusOK {
-					require.Equal(t, map[string]string{"user": "alice", "client": reg.ClientID}, who)
+					require.Equal(t, map[string]string{"user": "alice", "client": cfg.ClientID}, who)
 				}
 				return code
 			}
@@ -228,15 +237,15 @@ func TestIntegrationOAuth2Client(t *testing.T) {
 			// Revoke the refresh token: the whole grant goes.
 			form := url.Values{"token": {refreshed.RefreshToken}, "token_type_hint": {"refresh_token"}}
 			if tc.authMethod != "client_secret_basic" {
-				form.Set("client_id", reg.ClientID)
-				if reg.ClientSecret != "" {
-					form.Set("client_secret", reg.ClientSecret)
+				form.Set("client_id", cfg.ClientID)
+				if cfg.ClientSecret != "" {
+					form.Set("client_secret", cfg.ClientSecret)
 				}
 			}
 			req, _ := http.NewRequest(http.MethodPost, meta.RevocationEndpoint, strings.NewReader(form.Encode()))
 			req.Header.Set("Content-Type", "application/x-www-form-urlencoded")
 			if tc.authMethod == "client_secret_basic" {
-				req.SetBasicAuth(url.QueryEscape(reg.ClientID), url.QueryEscape(reg.ClientSecret))
+				req.SetBasicAuth(url.QueryEscape(cfg.ClientID), url.QueryEscape(cfg.ClientSecret))
 			}
 			resp, err = http.DefaultClient.Do(req)
 			require.NoError(t, err)
@@ -320,11 +329,7 @@ func callWhoami(t *testing.T, c *http.Client, req *http.Request) (int, map[strin
 // no token_endpoint_auth_method, which lets it use both (RFC 7591 §2 binds
 // a client that names one to it).
 func TestIntegrationDeviceFlow(t *testing.T) {
-	for _, tc := range []struct {
-		name       string
-		authMethod string
-		style      oauth2.AuthStyle
-	}{
+	for _, tc := range []liveClientCase{
 		{"public client", "none", oauth2.AuthStyleInParams},
 		{"confidential, HTTP Basic at the token endpoint", "", oauth2.AuthStyleInHeader},
 	} {
@@ -336,24 +341,14 @@ func TestIntegrationDeviceFlow(t *testing.T) {
 			require.Equal(t, ls.issuer+"/device", meta.DeviceAuthorizationEndpoint)
 			require.Contains(t, meta.GrantTypesSupported, mcpoauth.GrantDeviceCode)
 
-			clientMeta := map[string]any{"grant_types": []string{mcpoauth.GrantDeviceCode, "refresh_token"}, "client_name": "Living room TV"}
-			if tc.authMethod != "" {
-				clientMeta["token_endpoint_auth_method"] = tc.authMethod
-			}
-			var reg struct{ ClientID, ClientSecret string }
-			reg.ClientID, reg.ClientSecret = registerLive(t, meta.RegistrationEndpoint, clientMeta)
-
-			cfg := &oauth2.Config{
-				ClientID:     reg.ClientID,
-				ClientSecret: reg.ClientSecret,
-				Endpoint:     oauth2.Endpoint{DeviceAuthURL: meta.DeviceAuthorizationEndpoint, TokenURL: meta.TokenEndpoint, AuthStyle: tc.style},
-				Scopes:       []string{testScope},
-			}
+			cfg := tc.register(t, meta.RegistrationEndpoint,
+				map[string]any{"grant_types": []string{mcpoauth.GrantDeviceCode, "refresh_token"}, "client_name": "Living room TV"},
+				oauth2.Endpoint{DeviceAuthURL: meta.DeviceAuthorizationEndpoint, TokenURL: meta.TokenEndpoint})
 			opts := []oauth2.AuthCodeOption{oauth2.SetAuthURLParam("resource", ls.resource)}
-			if reg.ClientSecret != "" {
+			if cfg.ClientSecret != "" {
 				// DeviceAuth sends only client_id; a confidential client
 				// adds its secret in the body (client_secret_post).
-				opts = append(opts, oauth2.SetAuthURLParam("client_secret", reg.ClientSecret))
+				opts = append(opts, oauth2.SetAuthURLParam("client_secret", cfg.ClientSecret))
 			}
 			da, err := cfg.DeviceAuth(ctx, opts...)
 			require.NoError(t, err)
@@ -387,7 +382,7 @@ func TestIntegrationDeviceFlow(t *testing.T) {
 			require.NotEmpty(t, tok.RefreshToken)
 			status, who := ls.whoami(t, cfg.Client(ctx, tok))
 			require.Equal(t, http.StatusOK, status)
-			require.Equal(t, map[string]string{"user": "alice", "client": reg.ClientID}, who)
+			require.Equal(t, map[string]string{"user": "alice", "client": cfg.ClientID}, who)
 
 			// Refresh as x/oauth2 does it: no resource parameter.
 			refreshed, err := cfg.TokenSource(ctx, &oauth2.Token{RefreshToken: tok.RefreshToken}).Token()

@@ -17,7 +17,6 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 	"github.com/modelcontextprotocol/go-sdk/auth/extauth"
 	"github.com/modelcontextprotocol/go-sdk/mcp"
-	"github.com/modelcontextprotocol/go-sdk/oauthex"
 	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 	"golang.org/x/oauth2"
@@ -212,16 +211,12 @@ func TestGoSDKEnterpriseManagedAuthorization(t *testing.T) {
 	rec := newRecorder(t)
 	hc := &http.Client{Timeout: requestTimeout, Transport: rec}
 	handler, err := extauth.NewEnterpriseHandler(&extauth.EnterpriseHandlerConfig{
-		IdPIssuerURL: idp.issuer(),
-		IdPCredentials: &oauthex.ClientCredentials{
-			ClientID: idpClientID, ClientSecretAuth: &oauthex.ClientSecretAuth{ClientSecret: idpClientSecret},
-		},
+		IdPIssuerURL:     idp.issuer(),
+		IdPCredentials:   secretCredentials(idpClientID, idpClientSecret),
 		MCPAuthServerURL: s.issuer,
 		MCPResourceURI:   s.mcpURL,
-		MCPCredentials: &oauthex.ClientCredentials{
-			ClientID: enterpriseMCP, ClientSecretAuth: &oauthex.ClientSecretAuth{ClientSecret: confidentialSecret},
-		},
-		MCPScopes: []string{scopeTools},
+		MCPCredentials:   secretCredentials(enterpriseMCP, confidentialSecret),
+		MCPScopes:        []string{scopeTools},
 		IDTokenFetcher: func(context.Context) (*oauth2.Token, error) {
 			tok := &oauth2.Token{AccessToken: "idp-access-token", TokenType: "Bearer"}
 			return tok.WithExtra(map[string]any{"id_token": idp.idToken()}), nil

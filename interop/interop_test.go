@@ -131,6 +131,12 @@ func newBrowser(t *testing.T) *browser.Browser {
 	return b
 }
 
+// secretCredentials is a client ID and its client secret, as the Go SDK's
+// handlers take them.
+func secretCredentials(clientID, secret string) *oauthex.ClientCredentials {
+	return &oauthex.ClientCredentials{ClientID: clientID, ClientSecretAuth: &oauthex.ClientSecretAuth{ClientSecret: secret}}
+}
+
 // whoamiResult is whoami's answer: user, client and scopes of the token.
 type whoamiResult struct {
 	UserID   string   `json:"user_id"`
@@ -208,53 +214,8 @@ func testTypeScriptSDK(t *testing.T, node, issuerPath string) {
 	ctx := testContext(t, 2*flowTimeout)
 	stdout, _ := runScript(t, ctx, node, nil, "client.mjs", s.mcpURL)
 
-	var sum struct {
-		OK                      bool              `json:"ok"`
-		Error                   string            `json:"error"`
-		UnauthorizedFirst       bool              `json:"unauthorized_first"`
-		Issuer                  string            `json:"issuer"`
-		Resource                string            `json:"resource"`
-		ClientID                string            `json:"client_id"`
-		ClientSecretIssued      bool              `json:"client_secret_issued"`
-		TokenEndpointAuthMethod string            `json:"token_endpoint_auth_method"`
-		AuthorizationRequest    map[string]string `json:"authorization_request"`
-		AuthorizationResponse   struct {
-			RedirectURI string `json:"redirect_uri"`
-			Iss         string `json:"iss"`
-			StateOK     bool   `json:"state_ok"`
-		} `json:"authorization_response"`
-		TokenType           string   `json:"token_type"`
-		Scope               string   `json:"scope"`
-		ExpiresIn           int      `json:"expires_in"`
-		HasRefreshToken     bool     `json:"has_refresh_token"`
-		Refreshed           bool     `json:"refreshed"`
-		RefreshTokenRotated bool     `json:"refresh_token_rotated"`
-		Invalidations       []string `json:"invalidations"`
-		Tools               []string `json:"tools"`
-		Whoami              struct {
-			Text       string          `json:"text"`
-			Structured json.RawMessage `json:"structured"`
-		} `json:"whoami"`
-		WhoamiAfterRefresh struct {
-			Text       string          `json:"text"`
-			Structured json.RawMessage `json:"structured"`
-		} `json:"whoami_after_refresh"`
-		TokenRequests []struct {
-			GrantType string   `json:"grant_type"`
-			Params    []string `json:"params"`
-			Resource  *string  `json:"resource"`
-			Status    int      `json:"status"`
-		} `json:"token_requests"`
-		Errors []struct {
-			Method          string `json:"method"`
-			Path            string `json:"path"`
-			Status          int    `json:"status"`
-			Body            string `json:"body"`
-			WWWAuthenticate string `json:"www_authenticate"`
-		} `json:"errors"`
-	}
-	decodeLastLine(t, stdout, &sum, "client.mjs")
-	require.True(t, sum.OK, sum.Error)
+	var sum tsClientSummary
+	decodeSummary(t, stdout, &sum, "client.mjs")
 
 	assert.True(t, sum.UnauthorizedFirst)
 	assert.Equal(t, s.issuer, sum.Issuer)
@@ -277,9 +238,7 @@ func testTypeScriptSDK(t *testing.T, node, issuerPath string) {
 	assert.Empty(t, sum.Invalidations, "the SDK never had to throw credentials away")
 	assert.Contains(t, sum.Tools, "whoami")
 
-	var w, w2 whoamiResult
-	require.NoError(t, json.Unmarshal([]byte(sum.Whoami.Text), &w), sum.Whoami.Text)
-	require.NoError(t, json.Unmarshal([]byte(sum.WhoamiAfterRefresh.Text), &w2), sum.WhoamiAfterRefresh.Text)
+	w, w2 := sum.whoamis(t)
 	assert.Equal(t, whoamiResult{UserID: "ts-user", ClientID: sum.ClientID, Scopes: []string{scopeTools}}, w)
 	assert.Equal(t, w, w2)
 
@@ -412,10 +371,7 @@ func TestGoSDKPreregisteredClient(t *testing.T) {
 	ctx := testContext(t, flowTimeout)
 	rec := newRecorder(t)
 	handler, err := auth.NewAuthorizationCodeHandler(&auth.AuthorizationCodeHandlerConfig{
-		PreregisteredClient: &oauthex.ClientCredentials{
-			ClientID:         "interop-web",
-			ClientSecretAuth: &oauthex.ClientSecretAuth{ClientSecret: confidentialSecret},
-		},
+		PreregisteredClient:      secretCredentials("interop-web", confidentialSecret),
 		RedirectURL:              "http://127.0.0.1:33420/callback",
 		Client:                   &http.Client{Timeout: requestTimeout, Transport: rec},
 		AuthorizationCodeFetcher: approveAs(t, "web-user"),
@@ -442,11 +398,8 @@ func TestGoSDKClientCredentials(t *testing.T) {
 	ctx := testContext(t, flowTimeout)
 	rec := newRecorder(t)
 	handler, err := extauth.NewClientCredentialsHandler(&extauth.ClientCredentialsHandlerConfig{
-		Credentials: &oauthex.ClientCredentials{
-			ClientID:         "interop-svc",
-			ClientSecretAuth: &oauthex.ClientSecretAuth{ClientSecret: confidentialSecret},
-		},
-		HTTPClient: &http.Client{Timeout: requestTimeout, Transport: rec},
+		Credentials: secretCredentials("interop-svc", confidentialSecret),
+		HTTPClient:  &http.Client{Timeout: requestTimeout, Transport: rec},
 	})
 	require.NoError(t, err)
 	_, w := callWhoami(t, ctx, &mcp.StreamableClientTransport{Endpoint: s.mcpURL, OAuthHandler: handler,
@@ -663,13 +616,84 @@ func runScript(t *testing.T, ctx context.Context, node string, stdin []byte, scr
 	return out.Bytes(), errOut.Bytes()
 }
 
-// decodeLastLine decodes the JSON summary a Node script prints as its last
-// line of output.
-func decodeLastLine(t *testing.T, stdout []byte, v any, script string) {
+// scriptStatus is what every Node script's summary starts with: ok, or
+// the error that stopped it.
+type scriptStatus struct {
+	OK    bool   `json:"ok"`
+	Error string `json:"error"`
+}
+
+func (s scriptStatus) status() scriptStatus { return s }
+
+// decodeSummary decodes the JSON summary a Node script prints as its last
+// line of output into sum (a struct that embeds scriptStatus), and requires
+// that the script says ok.
+func decodeSummary(t *testing.T, stdout []byte, sum interface{ status() scriptStatus }, script string) {
 	t.Helper()
 	out := bytes.TrimSpace(stdout)
 	if i := bytes.LastIndexByte(out, '\n'); i >= 0 {
 		out = out[i+1:]
 	}
-	require.NoError(t, json.Unmarshal(out, v), "%s printed %q", script, stdout)
+	require.NoError(t, json.Unmarshal(out, sum), "%s printed %q", script, stdout)
+	st := sum.status()
+	require.True(t, st.OK, st.Error)
+}
+
+// toolText is a tool call's answer as a Node script reports it.
+type toolText struct {
+	Text       string          `json:"text"`
+	Structured json.RawMessage `json:"structured"`
+}
+
+// tsClientSummary is the summary ts/client.mjs prints (the TypeScript SDK
+// test and the upstream tests run it).
+type tsClientSummary struct {
+	scriptStatus
+	UnauthorizedFirst       bool              `json:"unauthorized_first"`
+	Issuer                  string            `json:"issuer"`
+	Resource                string            `json:"resource"`
+	ClientID                string            `json:"client_id"`
+	ClientSecretIssued      bool              `json:"client_secret_issued"`
+	TokenEndpointAuthMethod string            `json:"token_endpoint_auth_method"`
+	AuthorizationRequest    map[string]string `json:"authorization_request"`
+	AuthorizationResponse   struct {
+		RedirectURI string `json:"redirect_uri"`
+		Iss         string `json:"iss"`
+		StateOK     bool   `json:"state_ok"`
+	} `json:"authorization_response"`
+	TokenType           string   `json:"token_type"`
+	Scope               string   `json:"scope"`
+	ExpiresIn           int      `json:"expires_in"`
+	HasRefreshToken     bool     `json:"has_refresh_token"`
+	Refreshed           bool     `json:"refreshed"`
+	RefreshTokenRotated bool     `json:"refresh_token_rotated"`
+	Invalidations       []string `json:"invalidations"`
+	Tools               []string `json:"tools"`
+	Whoami              toolText `json:"whoami"`
+	WhoamiAfterRefresh  toolText `json:"whoami_after_refresh"`
+	CalledTools         map[string]struct {
+		IsError bool `json:"is_error"`
+		toolText
+	} `json:"called_tools"`
+	TokenRequests []struct {
+		GrantType string   `json:"grant_type"`
+		Params    []string `json:"params"`
+		Resource  *string  `json:"resource"`
+		Status    int      `json:"status"`
+	} `json:"token_requests"`
+	Errors []struct {
+		Method          string `json:"method"`
+		Path            string `json:"path"`
+		Status          int    `json:"status"`
+		Body            string `json:"body"`
+		WWWAuthenticate string `json:"www_authenticate"`
+	} `json:"errors"`
+}
+
+// whoamis parses whoami's text answers before and after the refresh.
+func (s *tsClientSummary) whoamis(t *testing.T) (before, after whoamiResult) {
+	t.Helper()
+	require.NoError(t, json.Unmarshal([]byte(s.Whoami.Text), &before), s.Whoami.Text)
+	require.NoError(t, json.Unmarshal([]byte(s.WhoamiAfterRefresh.Text), &after), s.WhoamiAfterRefresh.Text)
+	return before, after
 }

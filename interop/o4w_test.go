@@ -53,8 +53,7 @@ func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 	stdout, stderr := runScript(t, ctx, node, stdin, "o4w.mjs", s.issuer, s.mcpURL, tokenFile)
 
 	var sum struct {
-		OK              bool     `json:"ok"`
-		Error           string   `json:"error"`
+		scriptStatus
 		Issuer          string   `json:"issuer"`
 		JWKSURI         string   `json:"jwks_uri"`
 		AuthMethods     []string `json:"token_endpoint_auth_methods_supported"`
@@ -89,8 +88,7 @@ func TestOAuth4WebAPIPrivateKeyJWT(t *testing.T) {
 			HasJTI   bool   `json:"has_jti"`
 		} `json:"claims"`
 	}
-	decodeLastLine(t, stdout, &sum, "o4w.mjs")
-	require.True(t, sum.OK, sum.Error)
+	decodeSummary(t, stdout, &sum, "o4w.mjs")
 
 	// Discovery.
 	assert.Equal(t, s.issuer, sum.Issuer)
@@ -145,8 +143,7 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 	ctx := testContext(t, flowTimeout)
 	stdout, _ := runScript(t, ctx, node, nil, "o4w_dpop.mjs", s.issuer, s.mcpURL)
 	var sum struct {
-		OK              bool     `json:"ok"`
-		Error           string   `json:"error"`
+		scriptStatus
 		Algs            []string `json:"dpop_signing_alg_values_supported"`
 		NonceChallenges struct {
 			Token int `json:"token"`
@@ -160,8 +157,7 @@ func TestOAuth4WebAPIDPoP(t *testing.T) {
 		RefreshedTokenType    string `json:"refreshed_token_type"`
 		MCPStatusAfterRefresh int    `json:"mcp_status_after_refresh"`
 	}
-	decodeLastLine(t, stdout, &sum, "o4w_dpop.mjs")
-	require.True(t, sum.OK, sum.Error)
+	decodeSummary(t, stdout, &sum, "o4w_dpop.mjs")
 	assert.Contains(t, sum.Algs, "ES256")
 	assert.Equal(t, 1, sum.NonceChallenges.Token, "the first token request is asked for a nonce")
 	assert.Equal(t, 1, sum.NonceChallenges.MCP, "a handle without a nonce is asked for one by /mcp")

@@ -297,31 +297,12 @@ func TestUpstreamTypeScriptSDK(t *testing.T) {
 	require.NoError(t, stdin.Close())
 
 	c.exited(t, ctx)
-	var sum struct {
-		OK                    bool     `json:"ok"`
-		Error                 string   `json:"error"`
-		Tools                 []string `json:"tools"`
-		Refreshed             bool     `json:"refreshed"`
-		AuthorizationResponse struct {
-			Iss     string `json:"iss"`
-			StateOK bool   `json:"state_ok"`
-		} `json:"authorization_response"`
-		Whoami             struct{ Text string } `json:"whoami"`
-		WhoamiAfterRefresh struct{ Text string } `json:"whoami_after_refresh"`
-		CalledTools        map[string]struct {
-			IsError bool            `json:"is_error"`
-			Text    string          `json:"text"`
-			Struct  json.RawMessage `json:"structured"`
-		} `json:"called_tools"`
-	}
-	decodeLastLine(t, []byte(c.stdout.String()), &sum, "client.mjs")
-	require.True(t, sum.OK, sum.Error)
+	var sum tsClientSummary
+	decodeSummary(t, []byte(c.stdout.String()), &sum, "client.mjs")
 	assert.Equal(t, s.issuer, sum.AuthorizationResponse.Iss)
 	assert.True(t, sum.AuthorizationResponse.StateOK)
 	assert.True(t, sum.Refreshed, "the SDK refreshed the token after the 401")
-	var w, w2 whoamiResult
-	require.NoError(t, json.Unmarshal([]byte(sum.Whoami.Text), &w), sum.Whoami.Text)
-	require.NoError(t, json.Unmarshal([]byte(sum.WhoamiAfterRefresh.Text), &w2), sum.WhoamiAfterRefresh.Text)
+	w, w2 := sum.whoamis(t)
 	assert.Equal(t, p.userID(), w.UserID)
 	assert.Equal(t, []string{scopeTools}, w.Scopes)
 	assert.Equal(t, w, w2, "the refreshed grant keeps the upstream user")
@@ -330,8 +311,8 @@ func TestUpstreamTypeScriptSDK(t *testing.T) {
 		called, ok := sum.CalledTools[upstreamUserinfoTool]
 		require.True(t, ok, "client.mjs listed %s but did not call it", upstreamUserinfoTool)
 		text := called.Text
-		if text == "" && len(called.Struct) > 0 && string(called.Struct) != "null" {
-			text = string(called.Struct)
+		if text == "" && len(called.Structured) > 0 && string(called.Structured) != "null" {
+			text = string(called.Structured)
 		}
 		return toolAnswer{Text: text, IsError: called.IsError}
 	})

@@ -242,15 +242,9 @@ func (c *client) discover(ctx context.Context) (*discovery, error) {
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, mcpURL.String(), strings.NewReader(initializeProbe))
+	resp, err := c.send(ctx, http.MethodPost, mcpURL.String(), strings.NewReader(initializeProbe), "application/json, text/event-stream", "connect to the MCP server")
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json, text/event-stream")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("connect to the MCP server: %w", err)
 	}
 	_, _ = io.Copy(io.Discard, io.LimitReader(resp.Body, maxJSON))
 	_ = resp.Body.Close()
@@ -398,20 +392,33 @@ func (c *client) checkEndpoints(m *asMetadata) error {
 	return nil
 }
 
+// send makes one request: with a JSON body when body is not nil, accepting
+// accept. A transport error is prefixed with what.
+func (c *client) send(ctx context.Context, method, u string, body io.Reader, accept, what string) (*http.Response, error) {
+	req, err := http.NewRequestWithContext(ctx, method, u, body)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/json")
+	}
+	req.Header.Set("Accept", accept)
+	resp, err := c.http.Do(req)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", what, err)
+	}
+	return resp, nil
+}
+
 // getJSON GETs a metadata document into v. A 404 (or 405, 410) is not an
 // error but found=false, so the caller can try the next URL.
 func (c *client) getJSON(ctx context.Context, what, u string, v any) (found bool, err error) {
 	if _, err := checkURL(what, u); err != nil {
 		return false, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodGet, u, nil)
+	resp, err := c.send(ctx, http.MethodGet, u, nil, "application/json", what)
 	if err != nil {
 		return false, err
-	}
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return false, fmt.Errorf("%s: %w", what, err)
 	}
 	defer resp.Body.Close()
 	switch resp.StatusCode {

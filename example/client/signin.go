@@ -138,15 +138,9 @@ func (c *client) clientFor(ctx context.Context, d *discovery, redirectURI string
 	if err != nil {
 		return nil, err
 	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, d.as.RegistrationEndpoint, bytes.NewReader(body))
+	resp, err := c.send(ctx, http.MethodPost, d.as.RegistrationEndpoint, bytes.NewReader(body), "application/json", "client registration")
 	if err != nil {
 		return nil, err
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Accept", "application/json")
-	resp, err := c.http.Do(req)
-	if err != nil {
-		return nil, fmt.Errorf("client registration: %w", err)
 	}
 	defer resp.Body.Close()
 	if resp.StatusCode != http.StatusCreated && resp.StatusCode != http.StatusOK {
