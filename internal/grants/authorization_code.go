@@ -129,15 +129,26 @@ func (s *Service) PendingRequest(ctx context.Context, requestID, browserSecret s
 	if oerr != nil {
 		return nil, nil, oerr
 	}
-	client, oerr := s.GetClient(ctx, req.ClientID)
+	client, oerr := s.pendingClient(ctx, req.ClientID, ErrUnknownRequest)
 	if oerr != nil {
-		if oerr.Code == oautherr.CodeServerError {
-			return nil, nil, oerr
-		}
-		// Deleted since, or its metadata document is gone or invalid now.
-		return nil, nil, ErrUnknownRequest.WithCause(oerr)
+		return nil, nil, oerr
 	}
 	return req, client, nil
+}
+
+// pendingClient returns the client of a pending request or device
+// authorization for its page. A client deleted since, or whose metadata
+// document is gone or invalid now, makes the pending one unknown: the error
+// is unknown, with the cause; a server error stays one.
+func (s *Service) pendingClient(ctx context.Context, clientID string, unknown *oautherr.Error) (*record.Client, *oautherr.Error) {
+	client, oerr := s.GetClient(ctx, clientID)
+	if oerr != nil {
+		if oerr.Code != oautherr.CodeServerError {
+			oerr = unknown.WithCause(oerr)
+		}
+		return nil, oerr
+	}
+	return client, nil
 }
 
 func (s *Service) pending(ctx context.Context, requestID, browserSecret string) (*record.AuthorizationRequest, *oautherr.Error) {

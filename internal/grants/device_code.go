@@ -364,12 +364,9 @@ func (s *Service) PendingDevice(ctx context.Context, userCode string) (*record.D
 	if oerr != nil {
 		return nil, nil, oerr
 	}
-	client, oerr := s.GetClient(ctx, d.ClientID)
+	client, oerr := s.pendingClient(ctx, d.ClientID, ErrUnknownUserCode)
 	if oerr != nil {
-		if oerr.Code == oautherr.CodeServerError {
-			return nil, nil, oerr
-		}
-		return nil, nil, ErrUnknownUserCode.WithCause(oerr)
+		return nil, nil, oerr
 	}
 	return d, client, nil
 }
