@@ -135,6 +135,13 @@ func refDecodeMembers(body []byte) (ClientMetadata, error) {
 				return ClientMetadata{}, err
 			}
 			*stringsField(&md, key) = ss
+		case kindBool:
+			// RFC 9449 §5.2: a JSON boolean.
+			var b bool
+			if err := json.Unmarshal(raw, &b); err != nil {
+				return ClientMetadata{}, invalid(key + " must be a boolean")
+			}
+			md.DPoPBoundAccessTokens = b
 		case kindObject:
 			if len(raw) == 0 || raw[0] != '{' {
 				return ClientMetadata{}, invalid(key + " must be a JSON object")
@@ -214,6 +221,7 @@ func FuzzDecodeMatchesReference(f *testing.F) {
 		`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"a":18}`,
 		`{"a":1,"b":2,"c":3,"d":4,"e":5,"f":6,"g":7,"h":8,"i":9,"j":10,"k":11,"l":12,"m":13,"n":14,"o":15,"p":16,"q":17,"r":18}`,
 		`{"scope":-1.5e3,"x":true,"y":false,"z":null}`, deep, "{" + deep[1:] + "}", deep + "x",
+		`{"dpop_bound_access_tokens":true}`, `{"dpop_bound_access_tokens":false}`, `{"dpop_bound_access_tokens":"true"}`, `{"dpop_bound_access_tokens":1}`,
 	} {
 		f.Add(s)
 	}

@@ -129,15 +129,26 @@ func (s *Service) PendingRequest(ctx context.Context, requestID, browserSecret s
 	if oerr != nil {
 		return nil, nil, oerr
 	}
-	client, oerr := s.GetClient(ctx, req.ClientID)
+	client, oerr := s.pendingClient(ctx, req.ClientID, ErrUnknownRequest)
 	if oerr != nil {
-		if oerr.Code == oautherr.CodeServerError {
-			return nil, nil, oerr
-		}
-		// Deleted since, or its metadata document is gone or invalid now.
-		return nil, nil, ErrUnknownRequest.WithCause(oerr)
+		return nil, nil, oerr
 	}
 	return req, client, nil
+}
+
+// pendingClient returns the client of a pending request or device
+// authorization for its page. A client deleted since, or whose metadata
+// document is gone or invalid now, makes the pending one unknown: the error
+// is unknown, with the cause; a server error stays one.
+func (s *Service) pendingClient(ctx context.Context, clientID string, unknown *oautherr.Error) (*record.Client, *oautherr.Error) {
+	client, oerr := s.GetClient(ctx, clientID)
+	if oerr != nil {
+		if oerr.Code != oautherr.CodeServerError {
+			oerr = unknown.WithCause(oerr)
+		}
+		return nil, oerr
+	}
+	return client, nil
 }
 
 func (s *Service) pending(ctx context.Context, requestID, browserSecret string) (*record.AuthorizationRequest, *oautherr.Error) {
@@ -343,17 +354,10 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 		return nil, oerr
 	}
 	if err := s.Store.ConsumeAuthorizationCode(ctx, digest, x.Client.ID, toSave...); err != nil {
-		switch {
-		case errors.Is(err, record.ErrAlreadyUsed):
-			// Lost a race with another valid redemption: a replay.
-			return nil, s.replayed(ctx, AuthorizationCode, code.ClientID, code.UserID, code.GrantID, "authorization code already used")
-		case isNotFound(err):
-			return nil, oautherr.InvalidGrant("invalid authorization code")
-		}
-		return nil, storeError(err)
+		// ErrAlreadyUsed: lost a race with another valid redemption.
+		return nil, s.redemptionFailed(ctx, err, AuthorizationCode, code.ClientID, code.UserID, code.GrantID, "authorization code already used", "invalid authorization code")
 	}
-	s.recordGrantUse(ctx, code.GrantID, now)
-	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
+	if oerr := s.redeemed(ctx, code.GrantID, x.Client, now); oerr != nil {
 		return nil, oerr
 	}
 	s.issued(ctx, audit.TokenIssued, AuthorizationCode, code.ClientID, code.UserID, code.GrantID, resp)
@@ -368,6 +372,27 @@ func (s *Service) ExchangeCode(ctx context.Context, x CodeExchange) (*TokenRespo
 // offline_access.
 func (s *Service) issuesRefresh(c *record.Client, scopes []string) bool {
 	return s.Enabled(RefreshToken) && (c.HasGrantType(RefreshToken) || slices.Contains(scopes, OfflineAccess))
+}
+
+// redemptionFailed answers err, a store's refusal to redeem a one-time
+// credential (a code's consumption, a refresh token's rotation) of grantID:
+// ErrAlreadyUsed is a replay (see replayed), answered with used; not found
+// is invalid_grant, answered with invalid; anything else is a server error.
+func (s *Service) redemptionFailed(ctx context.Context, err error, grantType, clientID, userID, grantID, used, invalid string) *oautherr.Error {
+	switch {
+	case errors.Is(err, record.ErrAlreadyUsed):
+		return s.replayed(ctx, grantType, clientID, userID, grantID, used)
+	case isNotFound(err):
+		return oautherr.InvalidGrant(invalid)
+	}
+	return storeError(err)
+}
+
+// redeemed records, once a credential of grantID was redeemed for tokens,
+// the use of the grant and of client (see recordGrantUse and recordUse).
+func (s *Service) redeemed(ctx context.Context, grantID string, client *record.Client, now time.Time) *oautherr.Error {
+	s.recordGrantUse(ctx, grantID, now)
+	return s.recordUse(ctx, client, now)
 }
 
 // replayed revokes the grant of a credential presented a second time by its

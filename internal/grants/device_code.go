@@ -312,8 +312,7 @@ func (s *Service) PollDeviceCode(ctx context.Context, x DeviceTokenRequest) (*To
 			}
 			err := s.Devices.ConsumeDeviceAuthorization(ctx, digest, x.Client.ID, now, issued...)
 			if err == nil {
-				s.recordGrantUse(ctx, d.GrantID, now)
-				if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
+				if oerr := s.redeemed(ctx, d.GrantID, x.Client, now); oerr != nil {
 					return nil, oerr
 				}
 				s.issued(ctx, audit.TokenIssued, DeviceCode, d.ClientID, d.UserID, d.GrantID, resp)
@@ -365,12 +364,9 @@ func (s *Service) PendingDevice(ctx context.Context, userCode string) (*record.D
 	if oerr != nil {
 		return nil, nil, oerr
 	}
-	client, oerr := s.GetClient(ctx, d.ClientID)
+	client, oerr := s.pendingClient(ctx, d.ClientID, ErrUnknownUserCode)
 	if oerr != nil {
-		if oerr.Code == oautherr.CodeServerError {
-			return nil, nil, oerr
-		}
-		return nil, nil, ErrUnknownUserCode.WithCause(oerr)
+		return nil, nil, oerr
 	}
 	return d, client, nil
 }

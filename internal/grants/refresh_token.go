@@ -2,7 +2,6 @@ package grants
 
 import (
 	"context"
-	"errors"
 	"slices"
 	"time"
 
@@ -106,16 +105,9 @@ func (s *Service) Refresh(ctx context.Context, x RefreshRequest) (*TokenResponse
 	// token gains nothing by binding it to a key of his.
 	refresh.record.JKT = old.JKT
 	if err := s.Store.RotateRefreshToken(ctx, digest, x.Client.ID, now, reuseSince, access.record, refresh.record); err != nil {
-		switch {
-		case errors.Is(err, record.ErrAlreadyUsed):
-			return nil, s.replayed(ctx, RefreshToken, old.ClientID, old.UserID, old.GrantID, "refresh token already used")
-		case isNotFound(err):
-			return nil, oautherr.InvalidGrant("invalid refresh token")
-		}
-		return nil, storeError(err)
+		return nil, s.redemptionFailed(ctx, err, RefreshToken, old.ClientID, old.UserID, old.GrantID, "refresh token already used", "invalid refresh token")
 	}
-	s.recordGrantUse(ctx, old.GrantID, now)
-	if oerr := s.recordUse(ctx, x.Client, now); oerr != nil {
+	if oerr := s.redeemed(ctx, old.GrantID, x.Client, now); oerr != nil {
 		return nil, oerr
 	}
 	resp := &TokenResponse{AccessToken: access.value, ExpiresIn: expiresIn(access.record.ExpiresAt, now), RefreshToken: refresh.value, Scopes: scopes, DPoP: x.JKT != ""}

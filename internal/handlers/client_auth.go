@@ -58,22 +58,11 @@ func (e *Env) authenticateClient(r *http.Request, form url.Values) (client *reco
 			}
 		}()
 	}
-	bodyID, oerr := httpx.Param(form, "client_id")
+	p, oerr := params(form, "client_id", "client_secret", "client_assertion_type", "client_assertion")
 	if oerr != nil {
 		return nil, oerr
 	}
-	bodySecret, oerr := httpx.Param(form, "client_secret")
-	if oerr != nil {
-		return nil, oerr
-	}
-	assertionType, oerr := httpx.Param(form, "client_assertion_type")
-	if oerr != nil {
-		return nil, oerr
-	}
-	assertion, oerr := httpx.Param(form, "client_assertion")
-	if oerr != nil {
-		return nil, oerr
-	}
+	bodyID, bodySecret, assertionType, assertion := p[0], p[1], p[2], p[3]
 	if assertionType != "" || assertion != "" {
 		if bodySecret != "" || len(r.Header.Values("Authorization")) > 0 {
 			return nil, oautherr.InvalidRequest("more than one client authentication method")

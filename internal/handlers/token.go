@@ -87,17 +87,20 @@ func grantHandlerOf(grantType string) grantHandler {
 	return nil
 }
 
+// maxParams is the most names one call of params reads: the authorization
+// request's seven.
+const maxParams = 7
+
 // params reads single-valued parameters, failing on the first repeated one.
-func params(form map[string][]string, names ...string) ([]string, *oautherr.Error) {
-	out := make([]string, len(names))
+// The values come back in an array, in the order of names, so that reading
+// them allocates nothing; more than maxParams names panic.
+func params(form map[string][]string, names ...string) (p [maxParams]string, oerr *oautherr.Error) {
 	for i, n := range names {
-		v, oerr := httpx.Param(form, n)
-		if oerr != nil {
-			return nil, oerr
+		if p[i], oerr = httpx.Param(form, n); oerr != nil {
+			return p, oerr
 		}
-		out[i] = v
 	}
-	return out, nil
+	return p, nil
 }
 
 func (e *Env) exchangeCode(r *http.Request, client *record.Client, form map[string][]string, jkt string) (*grants.TokenResponse, *oautherr.Error) {
