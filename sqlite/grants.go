@@ -76,14 +76,9 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 	if b != nil {
 		identity = string(b)
 	}
-	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		if err := checkNotRevoked(ctx, tx, op, g.ID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_grants (`+grantColumns+`) VALUES (`+placeholders(9)+`)`,
-			g.ID, g.ClientID, g.UserID, encodeStrings(g.Scopes), g.Resource, toNanos(g.CreatedAt), toNanos(g.ExpiresAt), identity, toNanos(g.LastUsedAt))
-		return errs.Insert(ctx, op, errs.GrantConflict, err)
-	})
+	return m.insertUnlessRevoked(ctx, op, g.ID, errs.GrantConflict,
+		`INSERT INTO mcpoauth_grants (`+grantColumns+`) VALUES (`+placeholders(9)+`)`,
+		g.ID, g.ClientID, g.UserID, encodeStrings(g.Scopes), g.Resource, toNanos(g.CreatedAt), toNanos(g.ExpiresAt), identity, toNanos(g.LastUsedAt))
 }
 
 // GetGrant returns the grant record, or ErrNotFound.
@@ -196,13 +191,20 @@ func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken
 	if err := sqlmodel.CheckSave(ctx, errs, t, func(*mcpoauth.UpstreamToken) bool { return false }); err != nil {
 		return err
 	}
-	const op = "save upstream token"
+	return m.insertUnlessRevoked(ctx, "save upstream token", t.GrantID, errs.UpstreamConflict,
+		`INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`) VALUES (`+placeholders(7)+`)`, upstreamArgs(t)...)
+}
+
+// insertUnlessRevoked runs the INSERT query of a new record in a write
+// transaction unless grantID, when not empty, was revoked: errs.GrantRevoked
+// then, conflict if the record's key is taken.
+func (m *Model) insertUnlessRevoked(ctx context.Context, op, grantID string, conflict error, query string, args ...any) error {
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		if err := checkNotRevoked(ctx, tx, op, t.GrantID); err != nil {
+		if err := checkNotRevoked(ctx, tx, op, grantID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`) VALUES (`+placeholders(7)+`)`, upstreamArgs(t)...)
-		return errs.Insert(ctx, op, errs.UpstreamConflict, err)
+		_, err := tx.ExecContext(ctx, query, args...)
+		return errs.Insert(ctx, op, conflict, err)
 	})
 }
 
