@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
@@ -39,11 +38,8 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 		`SELECT client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at, used
 		FROM mcpoauth_authorization_codes WHERE digest = ?`, code[:]).
 		Scan(&c.ClientID, &c.UserID, &c.GrantID, &c.RedirectURI, &c.RedirectURIProvided, &scopes, &c.Resource, &c.CodeChallenge, &exp, &grantExp, &c.Used)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.CodeNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, "get authorization code", err)
+	if err = errs.Scan(ctx, "get authorization code", errs.CodeNotFound, err); err != nil {
+		return nil, err
 	}
 	if c.Scopes, err = decodeStrings(scopes); err != nil {
 		return nil, errs.Storage(ctx, "get authorization code: scopes", err)

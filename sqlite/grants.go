@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -151,11 +150,8 @@ func scanGrant(ctx context.Context, op string, row rowScanner) (*mcpoauth.Grant,
 		lastUsed     sql.NullInt64
 	)
 	err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &g.Resource, &created, &exp, &identity, &lastUsed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.GrantNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.GrantNotFound, err); err != nil {
+		return nil, err
 	}
 	if g.Scopes, err = decodeStrings(scopes); err != nil {
 		return nil, errs.Storage(ctx, op+": scopes", err)
@@ -255,11 +251,8 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 		}
 		var one int
 		err = tx.QueryRowContext(ctx, `SELECT 1 FROM mcpoauth_upstream_tokens WHERE id = ?`, t.ID).Scan(&one)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return errs.UpstreamNotFound
-		case err != nil:
-			return errs.Storage(ctx, op, err)
+		if err = errs.Scan(ctx, op, errs.UpstreamNotFound, err); err != nil {
+			return err
 		}
 		return errs.UpstreamConflict
 	})
@@ -292,11 +285,8 @@ func scanUpstream(ctx context.Context, op string, row rowScanner) (*mcpoauth.Ups
 		hasSealed  bool
 	)
 	err := row.Scan(&t.ID, &t.GrantID, &t.ClientID, &sealed, &t.Version, &lease, &exp, &hasSealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.UpstreamNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.UpstreamNotFound, err); err != nil {
+		return nil, err
 	}
 	if hasSealed && sealed == nil {
 		sealed = []byte{}
