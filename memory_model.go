@@ -55,6 +55,22 @@ var (
 	errMemEmptyClientID   = errors.New("mcpoauth: memory model: client has an empty ID")
 )
 
+// checkSave answers why rec cannot be saved, before any lock is taken: the
+// context's error, errMemNilRecord for a nil record, errBadKey if
+// badKey(rec); nil if it can.
+func checkSave[T any](ctx context.Context, rec *T, badKey func(*T) bool, errBadKey error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if rec == nil {
+		return errMemNilRecord
+	}
+	if badKey(rec) {
+		return errBadKey
+	}
+	return nil
+}
+
 // MemoryModel is the embedded default Model: every record lives in this
 // process's memory, so it suits a single-instance server, tests and
 // development; everything is lost on restart and nothing is shared between
@@ -324,14 +340,8 @@ func (m *MemoryModel) GetClient(ctx context.Context, clientID string) (*Client, 
 
 // RegisterClient stores a new client; ErrConflict if its ID exists.
 func (m *MemoryModel) RegisterClient(ctx context.Context, client *Client) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, client, func(c *Client) bool { return c.ID == "" }, errMemEmptyClientID); err != nil {
 		return err
-	}
-	if client == nil {
-		return errMemNilRecord
-	}
-	if client.ID == "" {
-		return errMemEmptyClientID
 	}
 	m.clientsMu.Lock()
 	defer m.clientsMu.Unlock()
@@ -345,11 +355,8 @@ func (m *MemoryModel) RegisterClient(ctx context.Context, client *Client) error 
 // UpdateClient replaces the stored client whose ID is client.ID with
 // client; ErrNotFound, and no change, if there is none.
 func (m *MemoryModel) UpdateClient(ctx context.Context, client *Client) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, client, func(*Client) bool { return false }, nil); err != nil {
 		return err
-	}
-	if client == nil {
-		return errMemNilRecord
 	}
 	m.clientsMu.Lock()
 	defer m.clientsMu.Unlock()
@@ -475,14 +482,8 @@ func (m *MemoryModel) deleteClientsLocked(ids map[string]struct{}) {
 // SaveAuthorizationRequest stores a validated authorization request under
 // req.ID until the user decides; ErrConflict if the ID is taken.
 func (m *MemoryModel) SaveAuthorizationRequest(ctx context.Context, req *AuthorizationRequest) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, req, func(r *AuthorizationRequest) bool { return r.ID.IsZero() }, errMemZeroDigest); err != nil {
 		return err
-	}
-	if req == nil {
-		return errMemNilRecord
-	}
-	if req.ID.IsZero() {
-		return errMemZeroDigest
 	}
 	m.requestsMu.Lock()
 	defer m.requestsMu.Unlock()
@@ -528,14 +529,8 @@ func (m *MemoryModel) ConsumeAuthorizationRequest(ctx context.Context, id Digest
 // the digest is taken, and an error wrapping ErrNotFound if its grant was
 // revoked.
 func (m *MemoryModel) SaveAuthorizationCode(ctx context.Context, code *AuthorizationCode) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, code, func(c *AuthorizationCode) bool { return c.Digest.IsZero() }, errMemZeroDigest); err != nil {
 		return err
-	}
-	if code == nil {
-		return errMemNilRecord
-	}
-	if code.Digest.IsZero() {
-		return errMemZeroDigest
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

@@ -30,14 +30,10 @@ type memoryDevices struct {
 // ErrConflict if its device code or user code digest is taken by a stored
 // authorization.
 func (m *MemoryModel) SaveDeviceAuthorization(ctx context.Context, d *DeviceAuthorization) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, d, func(d *DeviceAuthorization) bool {
+		return d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero()
+	}, errMemZeroDigest); err != nil {
 		return err
-	}
-	if d == nil {
-		return errMemNilRecord
-	}
-	if d.DeviceCodeDigest.IsZero() || d.UserCodeDigest.IsZero() {
-		return errMemZeroDigest
 	}
 	m.mu.Lock()
 	defer m.mu.Unlock()

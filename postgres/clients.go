@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -28,11 +27,8 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 			`SELECT secret_digest, secret_expires_at, issued_at, metadata, pre_registered, auth_method_defaulted, last_used_at FROM mcpoauth_clients WHERE id = $1`,
 			clientID).Scan(&secret, &secretExp, &issue, &meta, &c.PreRegistered, &c.AuthMethodDefaulted, &used)
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errs.ClientNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, "get client", err)
+	if err = errs.Scan(ctx, "get client", errs.ClientNotFound, err); err != nil {
+		return nil, err
 	}
 	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNullTime(secretExp), fromNullTime(issue), fromNullTime(used)
 	if err := errs.SetClientColumns(ctx, "get client", c, meta, secret); err != nil {

@@ -2,9 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
-
-	"github.com/jackc/pgx/v5"
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
@@ -37,11 +34,8 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 		`SELECT client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at, used
 		FROM mcpoauth_authorization_codes WHERE digest = $1`, code[:]).
 		Scan(&c.ClientID, &c.UserID, &c.GrantID, &c.RedirectURI, &c.RedirectURIProvided, &c.Scopes, &c.Resource, &c.CodeChallenge, &c.ExpiresAt, &c.GrantExpiresAt, &c.Used)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errs.CodeNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, "get authorization code", err)
+	if err = errs.Scan(ctx, "get authorization code", errs.CodeNotFound, err); err != nil {
+		return nil, err
 	}
 	c.ExpiresAt, c.GrantExpiresAt = c.ExpiresAt.UTC(), c.GrantExpiresAt.UTC()
 	return c, nil

@@ -59,11 +59,8 @@ func scanDevice(ctx context.Context, op string, row pgx.Row) (*mcpoauth.DeviceAu
 		interval             int64
 	)
 	err := row.Scan(&deviceCode, &userCode, &d.ClientID, &d.Scopes, &d.Resource, &d.GrantID, &status, &d.UserID, &polled, &interval, &d.ExpiresAt, &grantExp)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errs.DeviceNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.DeviceNotFound, err); err != nil {
+		return nil, err
 	}
 	if err := errors.Join(errs.Digest(deviceCode, &d.DeviceCodeDigest), errs.Digest(userCode, &d.UserCodeDigest)); err != nil {
 		return nil, errs.UnexpectedResult

@@ -259,16 +259,10 @@ func TestDatabaseUnreachable(t *testing.T) {
 		"grant_types": []string{"urn:ietf:params:oauth:grant-type:device_code"}, "token_endpoint_auth_method": "none", "client_name": "TV",
 	})
 	require.NoError(t, err)
-	code, r, err := ua.codeVia(pubID, rep, rep, rep)
-	require.NoError(t, err)
-	require.NotEmpty(t, code, r.String())
-	r, err = ua.postForm(rep.base+"/token", exchangeForm(pubID, code))
-	tok := mustTokens(t, r, err)
-	spare, r, err := ua.codeVia(pubID, rep, rep, rep) // redeemed only after the outage
-	require.NoError(t, err)
-	require.NotEmpty(t, spare, r.String())
+	tok := ua.mustLogin(t, pubID, rep, rep, rep, rep)
+	spare := ua.mustCode(t, pubID, rep, rep, rep) // redeemed only after the outage
 	// A pending authorization request, decided during the outage.
-	r, err = ua.get(authorizeURL(rep.base, pubID))
+	r, err := ua.get(authorizeURL(rep.base, pubID))
 	requireStatus(t, r, err, http.StatusFound, "")
 	page, err := onReplica(rep.base, r.Header.Get("Location"))
 	require.NoError(t, err)
@@ -374,11 +368,7 @@ func TestLostCommitAcknowledgement(t *testing.T) {
 	clientID, _, err := ua.register(rep.base, publicCodeClient())
 	require.NoError(t, err)
 	tokensNow := func(t *testing.T) tokenPair {
-		code, r, err := ua.codeVia(clientID, rep, rep, rep)
-		require.NoError(t, err)
-		require.NotEmpty(t, code, r.String())
-		r, err = ua.postForm(rep.base+"/token", exchangeForm(clientID, code))
-		return mustTokens(t, r, err)
+		return ua.mustLogin(t, clientID, rep, rep, rep, rep)
 	}
 	grantRows := func(t *testing.T, grantID string) int {
 		var n int
@@ -401,9 +391,7 @@ func TestLostCommitAcknowledgement(t *testing.T) {
 		lostRows    int // the grant's token rows once the commit is lost
 	}{
 		{"code redemption", func(t *testing.T) (url.Values, string, string, string) {
-			code, r, err := ua.codeVia(clientID, rep, rep, rep)
-			require.NoError(t, err)
-			require.NotEmpty(t, code, r.String())
+			code := ua.mustCode(t, clientID, rep, rep, rep)
 			var g string
 			require.NoError(t, pool.QueryRow(context.Background(), `SELECT grant_id FROM mcpoauth_authorization_codes WHERE digest = $1`, digest(code)).Scan(&g))
 			return exchangeForm(clientID, code), "/token", g, ""

@@ -96,11 +96,8 @@ func (m *Model) GetGrant(ctx context.Context, grantID string) (*mcpoauth.Grant, 
 		g, err = scanGrant(q.QueryRow(ctx, `SELECT `+grantColumns+` FROM mcpoauth_grants WHERE id = $1`, grantID))
 		return err
 	})
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errs.GrantNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, "get grant", err)
+	if err = errs.Scan(ctx, "get grant", errs.GrantNotFound, err); err != nil {
+		return nil, err
 	}
 	return g, nil
 }
@@ -285,11 +282,8 @@ func scanUpstreamToken(ctx context.Context, op string, row pgx.Row) (*mcpoauth.U
 	var grantID, clientID *string
 	var lease *time.Time
 	err := row.Scan(&t.ID, &grantID, &clientID, &t.Sealed, &t.Version, &lease, &t.ExpiresAt)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errs.UpstreamNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.UpstreamNotFound, err); err != nil {
+		return nil, err
 	}
 	if grantID != nil {
 		t.GrantID = *grantID

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 
 	"github.com/jackc/pgx/v5"
 
@@ -58,11 +57,8 @@ func scanRequest(ctx context.Context, op string, id mcpoauth.Digest, row pgx.Row
 	r := &mcpoauth.AuthorizationRequest{ID: id}
 	var browser, state []byte
 	err := row.Scan(&browser, &r.ClientID, &r.RedirectURI, &r.RedirectURIProvided, &r.Scopes, &r.Resource, &state, &r.CodeChallenge, &r.ExpiresAt, &r.PromptConsent)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errs.RequestNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.RequestNotFound, err); err != nil {
+		return nil, err
 	}
 	if err := errs.Digest(browser, &r.BrowserDigest); err != nil {
 		return nil, err

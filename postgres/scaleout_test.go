@@ -23,6 +23,24 @@ func mustTokens(t *testing.T, r reply, err error) tokenPair {
 	return p
 }
 
+// mustCode runs codeVia and requires an authorization code.
+func (a *agent) mustCode(t *testing.T, clientID string, authorize, consent, decide *replica) string {
+	t.Helper()
+	code, r, err := a.codeVia(clientID, authorize, consent, decide)
+	require.NoError(t, err)
+	require.NotEmpty(t, code, r.String())
+	return code
+}
+
+// mustLogin runs codeVia, redeems the code on redeem and returns the
+// tokens it issued.
+func (a *agent) mustLogin(t *testing.T, clientID string, authorize, consent, decide, redeem *replica) tokenPair {
+	t.Helper()
+	code := a.mustCode(t, clientID, authorize, consent, decide)
+	r, err := a.postForm(redeem.base+"/token", exchangeForm(clientID, code))
+	return mustTokens(t, r, err)
+}
+
 // requireStatus checks a reply's status and, for an error, its OAuth code.
 func requireStatus(t *testing.T, r reply, err error, status int, code string) {
 	t.Helper()
@@ -53,11 +71,7 @@ func TestScaleOut(t *testing.T) {
 	// one replica, the consent page and the redemption on the other.
 	tokensVia := func(t *testing.T, first, second *replica) tokenPair {
 		t.Helper()
-		code, r, err := ua.codeVia(clientID, first, second, first)
-		require.NoError(t, err)
-		require.NotEmpty(t, code, r.String())
-		r, err = ua.postForm(second.base+"/token", exchangeForm(clientID, code))
-		return mustTokens(t, r, err)
+		return ua.mustLogin(t, clientID, first, second, first, second)
 	}
 
 	// The client registered on A exists for B; the pending request saved by
@@ -143,10 +157,7 @@ func TestScaleOut(t *testing.T) {
 			prepare func(t *testing.T) (form url.Values, issued []string)
 		}{
 			{"authorization code", func(t *testing.T) (url.Values, []string) {
-				code, r, err := ua.codeVia(clientID, a, b, a)
-				require.NoError(t, err)
-				require.NotEmpty(t, code, r.String())
-				return exchangeForm(clientID, code), nil
+				return exchangeForm(clientID, ua.mustCode(t, clientID, a, b, a)), nil
 			}},
 			{"refresh token", func(t *testing.T) (url.Values, []string) {
 				tok := tokensVia(t, a, b)

@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -73,11 +72,8 @@ func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row pgx.R
 	var kind int16
 	var rotated *time.Time
 	err := row.Scan(&kind, &t.ClientID, &t.UserID, &t.GrantID, &t.Scopes, &t.Resource, &t.IssuedAt, &t.ExpiresAt, &t.GrantExpiresAt, &rotated, &t.JKT)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return nil, errs.TokenNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.TokenNotFound, err); err != nil {
+		return nil, err
 	}
 	t.Kind = mcpoauth.TokenKind(kind)
 	if !sqlmodel.ValidTokenKind(t.Kind) {

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -26,11 +25,8 @@ func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Clien
 		c                        = &mcpoauth.Client{ID: clientID}
 	)
 	err := m.getClientStmt.QueryRowContext(ctx, clientID).Scan(&secret, &secretExp, &issued, &used, &meta, &preRegistered, &defaulted)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.ClientNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, "get client", err)
+	if err = errs.Scan(ctx, "get client", errs.ClientNotFound, err); err != nil {
+		return nil, err
 	}
 	c.SecretExpiresAt, c.IssuedAt, c.LastUsedAt = fromNanos(secretExp), fromNanos(issued), fromNanos(used)
 	c.PreRegistered, c.AuthMethodDefaulted = preRegistered, defaulted

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
@@ -16,18 +15,12 @@ func (m *Model) SaveAuthorizationCode(ctx context.Context, code *mcpoauth.Author
 	if err := sqlmodel.CheckSave(ctx, errs, code, func(c *mcpoauth.AuthorizationCode) bool { return c.Digest.IsZero() }); err != nil {
 		return err
 	}
-	const op = "save authorization code"
-	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		if err := checkNotRevoked(ctx, tx, op, code.GrantID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_authorization_codes
+	return m.insertUnlessRevoked(ctx, "save authorization code", code.GrantID, errs.CodeConflict,
+		`INSERT INTO mcpoauth_authorization_codes
 			(digest, client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at)
 			VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
-			code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, boolInt(code.RedirectURIProvided),
-			encodeStrings(code.Scopes), code.Resource, code.CodeChallenge, toNanos(code.ExpiresAt), toNanos(code.GrantExpiresAt))
-		return errs.Insert(ctx, op, errs.CodeConflict, err)
-	})
+		code.Digest[:], code.ClientID, code.UserID, code.GrantID, code.RedirectURI, boolInt(code.RedirectURIProvided),
+		encodeStrings(code.Scopes), code.Resource, code.CodeChallenge, toNanos(code.ExpiresAt), toNanos(code.GrantExpiresAt))
 }
 
 // GetAuthorizationCode returns a code, consumed or not (Used tells), or
@@ -45,11 +38,8 @@ func (m *Model) GetAuthorizationCode(ctx context.Context, code mcpoauth.Digest) 
 		`SELECT client_id, user_id, grant_id, redirect_uri, redirect_uri_provided, scopes, resource, code_challenge, expires_at, grant_expires_at, used
 		FROM mcpoauth_authorization_codes WHERE digest = ?`, code[:]).
 		Scan(&c.ClientID, &c.UserID, &c.GrantID, &c.RedirectURI, &c.RedirectURIProvided, &scopes, &c.Resource, &c.CodeChallenge, &exp, &grantExp, &c.Used)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.CodeNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, "get authorization code", err)
+	if err = errs.Scan(ctx, "get authorization code", errs.CodeNotFound, err); err != nil {
+		return nil, err
 	}
 	if c.Scopes, err = decodeStrings(scopes); err != nil {
 		return nil, errs.Storage(ctx, "get authorization code: scopes", err)

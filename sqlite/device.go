@@ -55,11 +55,8 @@ func scanDevice(ctx context.Context, op string, row rowScanner) (*mcpoauth.Devic
 		polled, exp, grantExp sql.NullInt64
 	)
 	err := row.Scan(&deviceCode, &userCode, &d.ClientID, &scopes, &d.Resource, &d.GrantID, &status, &d.UserID, &polled, &interval, &exp, &grantExp)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.DeviceNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.DeviceNotFound, err); err != nil {
+		return nil, err
 	}
 	if err := errors.Join(errs.Digest(deviceCode, &d.DeviceCodeDigest), errs.Digest(userCode, &d.UserCodeDigest)); err != nil {
 		return nil, errs.UnexpectedResult

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -76,14 +75,9 @@ func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
 	if b != nil {
 		identity = string(b)
 	}
-	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		if err := checkNotRevoked(ctx, tx, op, g.ID); err != nil {
-			return err
-		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_grants (`+grantColumns+`) VALUES (`+placeholders(9)+`)`,
-			g.ID, g.ClientID, g.UserID, encodeStrings(g.Scopes), g.Resource, toNanos(g.CreatedAt), toNanos(g.ExpiresAt), identity, toNanos(g.LastUsedAt))
-		return errs.Insert(ctx, op, errs.GrantConflict, err)
-	})
+	return m.insertUnlessRevoked(ctx, op, g.ID, errs.GrantConflict,
+		`INSERT INTO mcpoauth_grants (`+grantColumns+`) VALUES (`+placeholders(9)+`)`,
+		g.ID, g.ClientID, g.UserID, encodeStrings(g.Scopes), g.Resource, toNanos(g.CreatedAt), toNanos(g.ExpiresAt), identity, toNanos(g.LastUsedAt))
 }
 
 // GetGrant returns the grant record, or ErrNotFound.
@@ -156,11 +150,8 @@ func scanGrant(ctx context.Context, op string, row rowScanner) (*mcpoauth.Grant,
 		lastUsed     sql.NullInt64
 	)
 	err := row.Scan(&g.ID, &g.ClientID, &g.UserID, &scopes, &g.Resource, &created, &exp, &identity, &lastUsed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.GrantNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.GrantNotFound, err); err != nil {
+		return nil, err
 	}
 	if g.Scopes, err = decodeStrings(scopes); err != nil {
 		return nil, errs.Storage(ctx, op+": scopes", err)
@@ -196,13 +187,20 @@ func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken
 	if err := sqlmodel.CheckSave(ctx, errs, t, func(*mcpoauth.UpstreamToken) bool { return false }); err != nil {
 		return err
 	}
-	const op = "save upstream token"
+	return m.insertUnlessRevoked(ctx, "save upstream token", t.GrantID, errs.UpstreamConflict,
+		`INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`) VALUES (`+placeholders(7)+`)`, upstreamArgs(t)...)
+}
+
+// insertUnlessRevoked runs the INSERT query of a new record in a write
+// transaction unless grantID, when not empty, was revoked: errs.GrantRevoked
+// then, conflict if the record's key is taken.
+func (m *Model) insertUnlessRevoked(ctx context.Context, op, grantID string, conflict error, query string, args ...any) error {
 	return m.inTx(ctx, op, func(tx *sql.Tx) error {
-		if err := checkNotRevoked(ctx, tx, op, t.GrantID); err != nil {
+		if err := checkNotRevoked(ctx, tx, op, grantID); err != nil {
 			return err
 		}
-		_, err := tx.ExecContext(ctx, `INSERT INTO mcpoauth_upstream_tokens (`+upstreamColumns+`) VALUES (`+placeholders(7)+`)`, upstreamArgs(t)...)
-		return errs.Insert(ctx, op, errs.UpstreamConflict, err)
+		_, err := tx.ExecContext(ctx, query, args...)
+		return errs.Insert(ctx, op, conflict, err)
 	})
 }
 
@@ -253,11 +251,8 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 		}
 		var one int
 		err = tx.QueryRowContext(ctx, `SELECT 1 FROM mcpoauth_upstream_tokens WHERE id = ?`, t.ID).Scan(&one)
-		switch {
-		case errors.Is(err, sql.ErrNoRows):
-			return errs.UpstreamNotFound
-		case err != nil:
-			return errs.Storage(ctx, op, err)
+		if err = errs.Scan(ctx, op, errs.UpstreamNotFound, err); err != nil {
+			return err
 		}
 		return errs.UpstreamConflict
 	})
@@ -290,11 +285,8 @@ func scanUpstream(ctx context.Context, op string, row rowScanner) (*mcpoauth.Ups
 		hasSealed  bool
 	)
 	err := row.Scan(&t.ID, &t.GrantID, &t.ClientID, &sealed, &t.Version, &lease, &exp, &hasSealed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.UpstreamNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.UpstreamNotFound, err); err != nil {
+		return nil, err
 	}
 	if hasSealed && sealed == nil {
 		sealed = []byte{}

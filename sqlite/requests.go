@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/internal/sqlmodel"
@@ -58,11 +57,8 @@ func scanRequest(ctx context.Context, op string, id mcpoauth.Digest, row rowScan
 		exp            sql.NullInt64
 	)
 	err := row.Scan(&browser, &r.ClientID, &r.RedirectURI, &r.RedirectURIProvided, &scopes, &r.Resource, &state, &r.CodeChallenge, &exp, &r.PromptConsent)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.RequestNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.RequestNotFound, err); err != nil {
+		return nil, err
 	}
 	if err := errs.Digest(browser, &r.BrowserDigest); err != nil {
 		return nil, err

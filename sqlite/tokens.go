@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"slices"
 	"time"
 
@@ -59,11 +58,8 @@ func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.
 func scanToken(ctx context.Context, op string, digest mcpoauth.Digest, row rowScanner) (*mcpoauth.Token, error) {
 	var packed string
 	err := row.Scan(&packed)
-	if errors.Is(err, sql.ErrNoRows) {
-		return nil, errs.TokenNotFound
-	}
-	if err != nil {
-		return nil, errs.Storage(ctx, op, err)
+	if err = errs.Scan(ctx, op, errs.TokenNotFound, err); err != nil {
+		return nil, err
 	}
 	t, err := parseToken(packed)
 	if err != nil {

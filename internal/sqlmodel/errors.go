@@ -102,6 +102,18 @@ func (e *Errors) Storage(ctx context.Context, op string, err error) error {
 // IsNoRows reports whether err says that a query found no row.
 func (e *Errors) IsNoRows(err error) bool { return errors.Is(err, e.driver.NoRows) }
 
+// Scan answers for the Scan of a row that returned err: nil for none,
+// notFound if the query found no row, else a storage error.
+func (e *Errors) Scan(ctx context.Context, op string, notFound, err error) error {
+	switch {
+	case err == nil:
+		return nil
+	case e.IsNoRows(err):
+		return notFound
+	}
+	return e.Storage(ctx, op, err)
+}
+
 // Insert answers for the INSERT of a new record that returned err: nil for
 // none, conflict if a key of the record is taken, else a storage error.
 func (e *Errors) Insert(ctx context.Context, op string, conflict, err error) error {

@@ -3,6 +3,7 @@ package sqlmodel
 import (
 	"context"
 	"errors"
+	"fmt"
 	"testing"
 	"testing/fstest"
 	"time"
@@ -35,6 +36,11 @@ func TestErrorMessages(t *testing.T) {
 	require.NoError(t, testErrs.Insert(context.Background(), "save", testErrs.CodeConflict, nil))
 	require.Equal(t, testErrs.CodeConflict, testErrs.Insert(context.Background(), "save", testErrs.CodeConflict, errors.New("unique")))
 	require.EqualError(t, testErrs.Insert(context.Background(), "save", testErrs.CodeConflict, cause), "db: save: broken")
+
+	require.NoError(t, testErrs.Scan(context.Background(), "get", testErrs.CodeNotFound, nil))
+	require.Equal(t, testErrs.CodeNotFound, testErrs.Scan(context.Background(), "get", testErrs.CodeNotFound, errNoRows))
+	require.Equal(t, testErrs.CodeNotFound, testErrs.Scan(context.Background(), "get", testErrs.CodeNotFound, fmt.Errorf("wrapped: %w", errNoRows)))
+	require.EqualError(t, testErrs.Scan(context.Background(), "get", testErrs.CodeNotFound, cause), "db: get: broken")
 }
 
 func TestChecks(t *testing.T) {
