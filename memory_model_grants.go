@@ -47,6 +47,9 @@ func (m *MemoryModel) SaveGrant(ctx context.Context, g *Grant) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if g == nil {
+		return errMemNilRecord
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.isRevokedLocked(g.ID) {
@@ -150,6 +153,9 @@ func (m *MemoryModel) SaveUpstreamToken(ctx context.Context, t *UpstreamToken) e
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if t == nil {
+		return errMemNilRecord
+	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
 	if m.isRevokedLocked(t.GrantID) {
@@ -183,6 +189,9 @@ func (m *MemoryModel) GetUpstreamToken(ctx context.Context, id string) (*Upstrea
 func (m *MemoryModel) ReplaceUpstreamToken(ctx context.Context, t *UpstreamToken, version int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
+	}
+	if t == nil {
+		return errMemNilRecord
 	}
 	m.grantsMu.Lock()
 	defer m.grantsMu.Unlock()

@@ -37,3 +37,14 @@ func TestMemoryModelRevokedGrantOutlivesItsRecords(t *testing.T) {
 		})
 	}
 }
+
+// TestMemoryModelGrantSavesRefuseNil: a nil grant record or vault entry is
+// an error, as in the SQL Models, not a nil-pointer panic.
+func TestMemoryModelGrantSavesRefuseNil(t *testing.T) {
+	m := NewMemoryModel(MemoryModelOptions{SweepInterval: NoSweep})
+	t.Cleanup(func() { _ = m.Close() })
+	ctx := t.Context()
+	require.ErrorIs(t, m.SaveGrant(ctx, nil), errMemNilRecord)
+	require.ErrorIs(t, m.SaveUpstreamToken(ctx, nil), errMemNilRecord)
+	require.ErrorIs(t, m.ReplaceUpstreamToken(ctx, nil, 1), errMemNilRecord)
+}
