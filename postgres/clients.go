@@ -11,7 +11,7 @@ import (
 )
 
 // GetClient returns the client with this client_id, or ErrNotFound. If
-// the connection breaks, the SELECT runs once more on another.
+// the connection breaks, the SELECT runs again on another (safeRead).
 func (m *Model) GetClient(ctx context.Context, clientID string) (*mcpoauth.Client, error) {
 	if err := sqlmodel.CheckKey(ctx, clientID, errs.ClientNotFound); err != nil {
 		return nil, err

@@ -22,24 +22,34 @@ var (
 	_ querier = (*pgxpool.Conn)(nil)
 )
 
+// safeReadRetries is how many times safeRead runs a read again after its
+// connection broke. One is enough for a replica whose idle connections all
+// died together (a restart); the second covers a connection that answered
+// its ping and was cut right after, as when every backend is terminated
+// one by one.
+const safeReadRetries = 2
+
 // safeRead runs read, a lookup that changes nothing and so is safe to
 // repeat, on the pool; if the connection it ran on broke (the server
 // restarted or terminated the backend, the network cut it), it runs read
-// once more, on a connection that has just answered a ping, so that a
-// replica whose idle connections all died answers the request rather than
-// fail it. Without a live connection (the database is really down) it
-// returns the first error.
+// again, at most safeReadRetries times, each on a connection that has just
+// answered a ping, so that a replica whose connections died answers the
+// request rather than fail it. Without a live connection (the database is
+// really down) it returns the error at once.
 func (m *Model) safeRead(ctx context.Context, read func(q querier) error) error {
 	err := read(m.pool)
-	if err == nil || !isBrokenConn(ctx, err) {
-		return err
+	for range safeReadRetries {
+		if err == nil || !isBrokenConn(ctx, err) {
+			return err
+		}
+		conn := m.liveConn(ctx)
+		if conn == nil {
+			return err
+		}
+		err = read(conn)
+		conn.Release()
 	}
-	conn := m.liveConn(ctx)
-	if conn == nil {
-		return err
-	}
-	defer conn.Release()
-	return read(conn)
+	return err
 }
 
 // liveConn returns a connection of the pool that answers a ping, or nil.

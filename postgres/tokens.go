@@ -35,7 +35,8 @@ func (m *Model) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error
 // rotated refresh token (RotatedAt set), or ErrNotFound: one SELECT by primary
 // key, a statement pgx prepares once per connection. With
 // Options.VerificationCache an access token found before is answered from
-// memory. If the connection breaks, the SELECT runs once more on another.
+// memory. If the connection breaks, the SELECT runs again on another
+// (safeRead).
 func (m *Model) GetToken(ctx context.Context, token mcpoauth.Digest) (*mcpoauth.Token, error) {
 	if err := ctx.Err(); err != nil {
 		return nil, err
