@@ -195,6 +195,22 @@ func register(c *conn, body string) (id, secret string, err error) {
 	return out.ClientID, out.ClientSecret, err
 }
 
+// registerAt registers a client with body on a connection of its own.
+func registerAt(base, body string) (id, secret string, err error) {
+	c, err := newConn(base)
+	if err != nil {
+		return "", "", err
+	}
+	defer c.close()
+	return register(c, body)
+}
+
+// basicCredentials is the client_secret_basic value of id and secret,
+// form-encoded before base64 (RFC 6749 §2.3.1).
+func basicCredentials(id, secret string) string {
+	return base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+}
+
 func prep(args []string) error {
 	fs := flag.NewFlagSet("prep", flag.ExitOnError)
 	base := fs.String("base", "http://127.0.0.1:8080", "base `URL` of bench/server")
@@ -208,7 +224,7 @@ func prep(args []string) error {
 	if err != nil {
 		return err
 	}
-	basic := base64.StdEncoding.EncodeToString([]byte(url.QueryEscape(id) + ":" + url.QueryEscape(secret)))
+	basic := basicCredentials(id, secret)
 	r, err := c.do(http.MethodPost, "/token", []string{formType, "Authorization: Basic " + basic}, benchapp.ClientCredentialsForm)
 	if err != nil {
 		return err
@@ -302,12 +318,7 @@ func run(args []string) error {
 			return err
 		}
 	case "login", "login-floor":
-		c, err := newConn(*base)
-		if err != nil {
-			return err
-		}
-		client, _, err := register(c, benchapp.PublicClientJSON)
-		c.close()
+		client, _, err := registerAt(*base, benchapp.PublicClientJSON)
 		if err != nil {
 			return err
 		}
