@@ -26,7 +26,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bench/benchapp"
+	"github.com/mcpoauth/mcpoauth/internal/benchapp"
 	"github.com/mcpoauth/mcpoauth/internal/grants"
 )
 

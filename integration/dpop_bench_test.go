@@ -14,8 +14,8 @@ import (
 	jose "github.com/go-jose/go-jose/v4"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bench/benchapp"
 	"github.com/mcpoauth/mcpoauth/dpop"
+	"github.com/mcpoauth/mcpoauth/internal/benchapp"
 	"github.com/mcpoauth/mcpoauth/internal/secret"
 )
 

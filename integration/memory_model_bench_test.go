@@ -11,7 +11,7 @@ import (
 	"unsafe"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bench/benchapp"
+	"github.com/mcpoauth/mcpoauth/internal/benchapp"
 )
 
 // liveTokens is a MemoryModel filled with n live access tokens issued by the

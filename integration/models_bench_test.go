@@ -4,7 +4,7 @@ import (
 	"testing"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bench/modelbench"
+	"github.com/mcpoauth/mcpoauth/internal/modelbench"
 )
 
 // BenchmarkServerOnModel is the per-call table of docs/performance.md on

@@ -6,7 +6,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bench/modelbench"
+	"github.com/mcpoauth/mcpoauth/internal/modelbench"
 	"github.com/mcpoauth/mcpoauth/modeltest"
 )
 

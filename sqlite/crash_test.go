@@ -22,7 +22,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bench/benchapp"
+	"github.com/mcpoauth/mcpoauth/internal/benchapp"
 )
 
 // The crash test re-runs this test binary as a child process: with

@@ -50,7 +50,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"github.com/mcpoauth/mcpoauth/bench/benchapp"
+	"github.com/mcpoauth/mcpoauth/internal/benchapp"
 )
 
 func main() {

@@ -1,4 +1,4 @@
-// Command server is the load-test target: mcpoauth wired as bench/benchapp
+// Command server is the load-test target: mcpoauth wired as internal/benchapp
 // describes (rate limits off, consent auto-approved for one user), on a
 // loopback address.
 //
@@ -14,7 +14,7 @@
 // stops on SIGINT or SIGTERM. bench/load.sh drives it.
 //
 // It is a module of its own, so that the root module, whose in-process
-// benchmarks share bench/benchapp, never requires pgx.
+// benchmarks share internal/benchapp, never requires pgx.
 package main
 
 import (
@@ -33,7 +33,7 @@ import (
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bench/benchapp"
+	"github.com/mcpoauth/mcpoauth/internal/benchapp"
 	"github.com/mcpoauth/mcpoauth/postgres"
 )
 

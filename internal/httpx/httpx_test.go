@@ -266,7 +266,7 @@ func TestWriteJSON(t *testing.T) {
 }
 
 // BenchmarkParseForm parses the requests of the hot endpoints as the
-// benchmark deployment (bench/benchapp) sends them: a token request of each
+// benchmark deployment (internal/benchapp) sends them: a token request of each
 // grant that bench/load.sh drives, an authorization request, and the
 // consent decision. Compare it with BenchmarkToken and BenchmarkLogin in
 // the root package, which include it.

@@ -18,7 +18,7 @@ import (
 	"testing"
 
 	"github.com/mcpoauth/mcpoauth"
-	"github.com/mcpoauth/mcpoauth/bench/benchapp"
+	"github.com/mcpoauth/mcpoauth/internal/benchapp"
 )
 
 // verifyTokens is how many access tokens the verification benchmark
