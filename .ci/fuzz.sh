@@ -34,7 +34,7 @@ while read -r dir pkg; do
       targets+=("$pkg $name")
     done < <(sed -n 's/^func \(Fuzz[A-Za-z0-9_]*\)(.*/\1/p' "$f")
   done
-done < <(go list -f '{{.Dir}} {{.ImportPath}}' ./... ./postgres/... ./sqlite/... ./mcpsdk/gosdk/... ./mcpsdk/mcpgo/... ./example/... ./interop/... ./upstream/... ./redislimit/... ./bench/server/...)
+done < <(go list -f '{{.Dir}} {{.ImportPath}}' ./... ./integration/... ./postgres/... ./sqlite/... ./mcpsdk/gosdk/... ./mcpsdk/mcpgo/... ./example/... ./interop/... ./upstream/... ./redislimit/... ./bench/server/...)
 
 if [ ${#targets[@]} -eq 0 ]; then
   echo "fuzz.sh: no fuzz targets found" >&2
