@@ -2,9 +2,7 @@ package integration_test
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -18,6 +16,7 @@ import (
 
 	"github.com/mcpoauth/mcpoauth"
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
+	"github.com/mcpoauth/mcpoauth/internal/cimd/cimdtest"
 )
 
 // The client ID metadata document of the tests, served by a loopback TLS
@@ -100,16 +99,7 @@ func (f *cimdFixture) hitCount(path string) int {
 }
 
 // transport reaches the fixture for every URL.
-func (f *cimdFixture) transport() http.RoundTripper {
-	tr := f.Client().Transport.(*http.Transport).Clone()
-	addr := f.Listener.Addr().String()
-	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
-	tr.TLSClientConfig.ServerName = "example.com"
-	return tr
-}
+func (f *cimdFixture) transport() http.RoundTripper { return cimdtest.Transport(f.Server) }
 
 // fetchFrom makes every server built until the test ends fetch client ID
 // metadata documents from f instead of through the guarded transport. The
@@ -135,22 +125,12 @@ func withCIMD(t *testing.T, f *cimdFixture, mutate ...func(*mcpoauth.CIMDConfig)
 // with the members of extra changed (nil deletes one).
 func cimdDoc(t *testing.T, clientID string, extra map[string]any) string {
 	t.Helper()
-	m := map[string]any{
+	return string(cimdtest.Document(t, map[string]any{
 		"client_id":     clientID,
 		"client_name":   "Example App",
 		"client_uri":    "https://app.example.com",
 		"redirect_uris": []string{testRedirect},
-	}
-	for k, v := range extra {
-		if v == nil {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	require.NoError(t, err)
-	return string(b)
+	}, extra))
 }
 
 // newCIMDHarness is a harness with documents enabled and one valid document

@@ -7,6 +7,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 
+	"github.com/mcpoauth/mcpoauth/internal/cimd/cimdtest"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -16,21 +17,11 @@ const testClientID = "https://app.example.com/client.json"
 // set (a nil value deletes the member).
 func docJSON(t testing.TB, extra map[string]any) []byte {
 	t.Helper()
-	m := map[string]any{
+	return cimdtest.Document(t, map[string]any{
 		"client_id":     testClientID,
 		"client_name":   "Example App",
 		"redirect_uris": []string{"https://app.example.com/cb"},
-	}
-	for k, v := range extra {
-		if v == nil {
-			delete(m, k)
-			continue
-		}
-		m[k] = v
-	}
-	b, err := json.Marshal(m)
-	require.NoError(t, err)
-	return b
+	}, extra)
 }
 
 // TestDecodeDocument: a valid document decodes to a public client's

@@ -11,6 +11,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/internal/cimd/cimdtest"
 )
 
 // fixture is a loopback TLS server that serves documents by path, counting
@@ -78,16 +80,7 @@ func (f *fixture) lastHeader() http.Header {
 
 // transport reaches the fixture for any URL, as SetTestTransport's
 // callers (integration/, example/server) install it.
-func (f *fixture) transport() http.RoundTripper {
-	tr := f.Client().Transport.(*http.Transport).Clone()
-	addr := f.Listener.Addr().String()
-	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
-	tr.TLSClientConfig.ServerName = "example.com"
-	return tr
-}
+func (f *fixture) transport() http.RoundTripper { return cimdtest.Transport(f.Server) }
 
 // port is the fixture's port, for URLs that the guarded transport resolves
 // through a stub resolver to the fixture's loopback address.
