@@ -1,9 +1,7 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
-	"net"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -13,6 +11,7 @@ import (
 	"github.com/stretchr/testify/require"
 
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
+	"github.com/mcpoauth/mcpoauth/internal/cimd/cimdtest"
 )
 
 // cimdClientID is the client ID metadata document URL of the test client;
@@ -36,14 +35,7 @@ func serveCIMDFixture(t *testing.T, doc map[string]any) {
 		_, _ = w.Write(body)
 	}))
 	t.Cleanup(fixture.Close)
-	tr := fixture.Client().Transport.(*http.Transport).Clone()
-	addr := fixture.Listener.Addr().String()
-	tr.DialContext = func(ctx context.Context, _, _ string) (net.Conn, error) {
-		var d net.Dialer
-		return d.DialContext(ctx, "tcp", addr)
-	}
-	tr.TLSClientConfig.ServerName = "example.com" // httptest's certificate
-	t.Cleanup(cimd.SetTestTransport(tr))
+	t.Cleanup(cimd.SetTestTransport(cimdtest.Transport(fixture)))
 }
 
 // TestCIMDEndToEnd: a client whose client_id is the URL of its metadata
