@@ -31,10 +31,22 @@ func (m *recordingModel) note(args ...any) {
 	}
 }
 
+// answer is what a read of the Model returned.
+type answer[T any] struct {
+	v   T
+	err error
+}
+
+func answered[T any](v T, err error) answer[T] { return answer[T]{v, err} }
+
+// noted notes args, then the answer, and returns the answer.
+func (a answer[T]) noted(m *recordingModel, args ...any) (T, error) {
+	m.note(append(args, a.v, a.err)...)
+	return a.v, a.err
+}
+
 func (m *recordingModel) GetClient(ctx context.Context, id string) (*mcpoauth.Client, error) {
-	c, err := m.MemoryModel.GetClient(ctx, id)
-	m.note(id, c, err)
-	return c, err
+	return answered(m.MemoryModel.GetClient(ctx, id)).noted(m, id)
 }
 
 func (m *recordingModel) RegisterClient(ctx context.Context, c *mcpoauth.Client) error {
@@ -48,15 +60,11 @@ func (m *recordingModel) SaveAuthorizationRequest(ctx context.Context, r *mcpoau
 }
 
 func (m *recordingModel) GetAuthorizationRequest(ctx context.Context, id mcpoauth.Digest) (*mcpoauth.AuthorizationRequest, error) {
-	r, err := m.MemoryModel.GetAuthorizationRequest(ctx, id)
-	m.note(id, r, err)
-	return r, err
+	return answered(m.MemoryModel.GetAuthorizationRequest(ctx, id)).noted(m, id)
 }
 
 func (m *recordingModel) ConsumeAuthorizationRequest(ctx context.Context, id mcpoauth.Digest) (*mcpoauth.AuthorizationRequest, error) {
-	r, err := m.MemoryModel.ConsumeAuthorizationRequest(ctx, id)
-	m.note(id, r, err)
-	return r, err
+	return answered(m.MemoryModel.ConsumeAuthorizationRequest(ctx, id)).noted(m, id)
 }
 
 func (m *recordingModel) SaveAuthorizationCode(ctx context.Context, c *mcpoauth.AuthorizationCode) error {
@@ -65,9 +73,7 @@ func (m *recordingModel) SaveAuthorizationCode(ctx context.Context, c *mcpoauth.
 }
 
 func (m *recordingModel) GetAuthorizationCode(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.AuthorizationCode, error) {
-	c, err := m.MemoryModel.GetAuthorizationCode(ctx, d)
-	m.note(d, c, err)
-	return c, err
+	return answered(m.MemoryModel.GetAuthorizationCode(ctx, d)).noted(m, d)
 }
 
 func (m *recordingModel) ConsumeAuthorizationCode(ctx context.Context, d mcpoauth.Digest, clientID string, issued ...*mcpoauth.Token) error {
@@ -86,9 +92,7 @@ func (m *recordingModel) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Tok
 }
 
 func (m *recordingModel) GetToken(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.Token, error) {
-	t, err := m.MemoryModel.GetToken(ctx, d)
-	m.note(d, t, err)
-	return t, err
+	return answered(m.MemoryModel.GetToken(ctx, d)).noted(m, d)
 }
 
 func (m *recordingModel) RotateRefreshToken(ctx context.Context, d mcpoauth.Digest, clientID string, at, reuseSince time.Time, issued ...*mcpoauth.Token) error {
@@ -100,9 +104,7 @@ func (m *recordingModel) RotateRefreshToken(ctx context.Context, d mcpoauth.Dige
 }
 
 func (m *recordingModel) RevokeToken(ctx context.Context, d mcpoauth.Digest, clientID string) (*mcpoauth.Token, error) {
-	t, err := m.MemoryModel.RevokeToken(ctx, d, clientID)
-	m.note(d, clientID, t, err)
-	return t, err
+	return answered(m.MemoryModel.RevokeToken(ctx, d, clientID)).noted(m, d, clientID)
 }
 
 func (m *recordingModel) RevokeGrant(ctx context.Context, grantID string) error {

@@ -41,16 +41,11 @@ var inactiveBody = []byte(`{"active":false}`)
 // resource) and iss. A storage failure is 500, never a false inactive.
 func Introspect(env *Env) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		form, client, ok := env.clientRequest(w, r, "introspect")
+		client, token, ok := env.tokenRequest(w, r, "introspect")
 		if !ok {
 			return
 		}
-		p, oerr := params(form, "token", "token_type_hint")
-		if oerr != nil {
-			env.fail(w, r, "introspect", oerr)
-			return
-		}
-		info, oerr := env.Grants.Introspect(r.Context(), client, p[0])
+		info, oerr := env.Grants.Introspect(r.Context(), client, token)
 		if oerr != nil {
 			if oerr.Status == http.StatusUnauthorized {
 				// A public client: the Basic challenge names the scheme
