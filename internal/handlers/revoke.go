@@ -2,8 +2,6 @@ package handlers
 
 import (
 	"net/http"
-
-	"github.com/mcpoauth/mcpoauth/record"
 )
 
 // Revoke serves the revocation endpoint (RFC 7009 §2): POST, form-encoded,
@@ -24,23 +22,4 @@ func Revoke(env *Env) http.Handler {
 		}
 		w.WriteHeader(http.StatusOK)
 	})
-}
-
-// tokenRequest begins a request about one token, at the revocation or the
-// introspection endpoint: the client authenticated (clientRequest), then
-// the token parameter (RFC 7009 §2.1, RFC 7662 §2.1) and token_type_hint,
-// read only so that a repeated hint is refused (OAuth 2.1 §3.1). Whether
-// token is present is the grant's rule. On a failure it has answered,
-// under step, and ok is false.
-func (e *Env) tokenRequest(w http.ResponseWriter, r *http.Request, step string) (client *record.Client, token string, ok bool) {
-	form, client, ok := e.clientRequest(w, r, step)
-	if !ok {
-		return nil, "", false
-	}
-	p, oerr := params(form, "token", "token_type_hint")
-	if oerr != nil {
-		e.fail(w, r, step, oerr)
-		return nil, "", false
-	}
-	return client, p[0], true
 }
