@@ -346,6 +346,10 @@ func AssertionIDDigest(clientID, jti string) Digest {
 //   - SaveGrant stores a new grant; ErrConflict if its ID exists, and an
 //     error wrapping ErrNotFound if the grant was revoked (RevokeGrant may
 //     run before the save, the approval racing a revocation).
+//   - A grant with an empty ID is refused, and nothing stored, with an
+//     error that wraps none of the sentinel errors: no call could name it
+//     (RevokeGrant of "" matches nothing), and the server never makes one,
+//     so it is a caller's mistake, not a revoked grant or a taken ID.
 //   - GetGrant returns the grant, or ErrNotFound once RevokeGrant deleted
 //     it, or after DeleteClient deleted its client.
 //   - ListUserGrants returns every stored grant of the user (any client),
@@ -377,7 +381,8 @@ type GrantStore interface {
 //
 //   - SaveUpstreamToken stores a new entry; ErrConflict if its ID exists,
 //     and an error wrapping ErrNotFound if its GrantID names a revoked
-//     grant.
+//     grant. An entry with an empty ID is refused as SaveGrant refuses a
+//     grant with one: nothing stored, an error that wraps no sentinel.
 //   - ReplaceUpstreamToken replaces the entry whose ID is t.ID only if the
 //     stored Version is version (a compare-and-set), storing t as it is;
 //     ErrConflict, and no change, if the stored version differs;

@@ -318,6 +318,18 @@ var grantStoreClauses = []clause{
 		k.requireGrant(t, s, stays)
 		k.requireUserGrants(t, s, "user-1", stays)
 	}},
+	{"SaveOfEmptyIDIsRefused", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		// An empty ID names no grant (RevokeGrant of "" matches nothing,
+		// so such a grant could never be revoked): the save is refused
+		// with an error that is no sentinel, and stores nothing.
+		g := k.grant(clientA, "user-1")
+		g.ID = ""
+		requireRefused(t, s.SaveGrant(k.ctx, g), "SaveGrant of a grant with an empty ID")
+		k.requireNoGrant(t, s, "")
+		k.requireUserGrants(t, s, "user-1")
+		k.requireClientGrants(t, s, clientA)
+	}},
 	{"SaveOfRevokedGrantIsNotFound", func(t *testing.T, k *kit) {
 		s := grantStore(t, k)
 		// A grant revoked after it issued tokens, and one revoked before
@@ -487,6 +499,17 @@ var upstreamTokenStoreClauses = []clause{
 		dup.ID = want.ID
 		errorIs(t, s.SaveUpstreamToken(k.ctx, dup), mcpoauth.ErrConflict)
 		k.requireUpstreamToken(t, s, want)
+	}},
+	{"SaveOfEmptyIDIsRefused", func(t *testing.T, k *kit) {
+		s := upstreamStore(t, k)
+		// An empty ID names no entry: a session's entry and a grant's
+		// are refused with an error that is no sentinel, and nothing is
+		// stored.
+		for _, e := range []*mcpoauth.UpstreamToken{k.upstreamToken("", ""), k.upstreamToken(newGrantID(), clientA)} {
+			e.ID = ""
+			requireRefused(t, s.SaveUpstreamToken(k.ctx, e), "SaveUpstreamToken of an entry with an empty ID (grant %q)", e.GrantID)
+			k.requireNoUpstreamToken(t, s, "")
+		}
 	}},
 	{"SaveForRevokedGrantIsNotFound", func(t *testing.T, k *kit) {
 		s := upstreamStore(t, k)

@@ -95,6 +95,10 @@ var mutants = map[string]struct {
 		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return newGrantCache(m, true) },
 		"GrantStore/ListUserGrantsIsTheUsersOnly",
 	},
+	"grant with an empty ID accepted": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return emptyGrantIDAccepted{mutant{m}} },
+		"GrantStore/SaveOfEmptyIDIsRefused",
+	},
 	"upstream replace ignores the version": {
 		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return replaceIgnoresVersion{mutant{m}} },
 		"UpstreamTokenStore/ReplaceAtAnotherVersionIsConflict",
@@ -370,6 +374,15 @@ func (m *grantCache) ListUserGrants(ctx context.Context, userID string) ([]*mcpo
 		out = append(out, g)
 	}
 	return out, nil
+}
+
+type emptyGrantIDAccepted struct{ mutant }
+
+func (m emptyGrantIDAccepted) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
+	if g != nil && g.ID == "" {
+		return nil // a store whose key column takes ''
+	}
+	return m.MemoryModel.SaveGrant(ctx, g)
 }
 
 type replaceIgnoresVersion struct{ mutant }
