@@ -183,13 +183,22 @@ func (m *MemoryModel) GetUpstreamToken(ctx context.Context, id string) (*Upstrea
 }
 
 // ReplaceUpstreamToken replaces the vault entry t.ID if its stored Version
-// is version: ErrConflict if it is not, ErrNotFound if there is none.
+// is version: ErrConflict if it is not, ErrNotFound if there is none, and
+// an error wrapping ErrNotFound, whatever the version, if t binds the
+// entry to a revoked grant. Like SaveUpstreamToken, it checks the
+// revocation with mu read-locked, so RevokeGrant runs wholly before or
+// after it.
 func (m *MemoryModel) ReplaceUpstreamToken(ctx context.Context, t *UpstreamToken, version int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if t == nil {
 		return errMemNilRecord
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.isRevokedLocked(t.GrantID) {
+		return errMemGrantRevoked
 	}
 	m.grantsMu.Lock()
 	defer m.grantsMu.Unlock()

@@ -386,7 +386,11 @@ type GrantStore interface {
 //   - ReplaceUpstreamToken replaces the entry whose ID is t.ID only if the
 //     stored Version is version (a compare-and-set), storing t as it is;
 //     ErrConflict, and no change, if the stored version differs;
-//     ErrNotFound if there is no entry.
+//     ErrNotFound if there is no entry. A replacement whose GrantID names
+//     a revoked grant is a save of that grant's entry, refused as
+//     SaveUpstreamToken refuses one: an error wrapping ErrNotFound, and no
+//     change, whatever the stored version; one racing RevokeGrant lands
+//     before it (and the entry is deleted) or is refused.
 //   - ConsumeUpstreamToken atomically removes and returns the entry; of N
 //     concurrent calls exactly one gets it, the others ErrNotFound.
 //   - RevokeGrant deletes the entries whose GrantID is the grant's, and

@@ -83,8 +83,8 @@
 // are, entries refused with an empty ID, a compare-and-set replacement (16
 // concurrent replacements at one version: exactly one succeeds), 50
 // concurrent consumptions of one entry (exactly one gets it), and entries
-// that go with RevokeGrant and DeleteClient, and cannot be saved for a
-// revoked grant, even racing the revocation.
+// that go with RevokeGrant and DeleteClient, and cannot be saved, nor
+// bound by a replacement, for a revoked grant, even racing the revocation.
 //
 // # What a Model may normalise
 //

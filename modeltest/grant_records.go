@@ -580,6 +580,49 @@ var upstreamTokenStoreClauses = []clause{
 		noError(t, s.ReplaceUpstreamToken(k.ctx, next, old.Version))
 		k.requireUpstreamToken(t, s, want)
 	}},
+	{"ReplaceBindingARevokedGrantIsNotFound", func(t *testing.T, k *kit) {
+		s := upstreamStore(t, k)
+		// A replacement that binds an entry to a revoked grant is a save
+		// of that grant's entry, refused as SaveUpstreamToken refuses
+		// one, whatever version it expects, and changes nothing.
+		old := k.saveUpstreamToken(t, s, k.upstreamToken("", ""))
+		used, unused := newGrantID(), newGrantID()
+		k.liveGrant(t, clientA, used)
+		for _, g := range []string{used, unused} {
+			noError(t, k.m.RevokeGrant(k.ctx, g))
+			for _, version := range []int64{old.Version, old.Version + 1} {
+				next := k.upstreamToken(g, clientA)
+				next.ID, next.Version = old.ID, version+1
+				errorIs(t, s.ReplaceUpstreamToken(k.ctx, next, version), mcpoauth.ErrNotFound,
+					"ReplaceUpstreamToken binding a revoked grant, expecting version %d (stored: %d)", version, old.Version)
+				k.requireUpstreamToken(t, s, old)
+			}
+		}
+	}},
+	{"ReplaceRacesRevokeGrant", func(t *testing.T, k *kit) {
+		s := upstreamStore(t, k)
+		// A replacement that binds a session's entry to a grant as the
+		// grant is revoked lands before the revocation (and the entry
+		// goes with the grant) or is refused after it (and the entry is
+		// left as it was); it never leaves an entry of a revoked grant.
+		k.raceRevokeGrant(t, func(g string) (func() error, func(t *testing.T)) {
+			old := k.saveUpstreamToken(t, s, k.upstreamToken("", ""))
+			next := k.upstreamToken(g, clientA)
+			next.ID, next.Version = old.ID, old.Version+1
+			var replaced error
+			return func() error {
+					replaced = s.ReplaceUpstreamToken(k.ctx, next, old.Version)
+					return replaced
+				}, func(t *testing.T) {
+					t.Helper()
+					if replaced == nil {
+						k.requireNoUpstreamToken(t, s, old.ID)
+						return
+					}
+					k.requireUpstreamToken(t, s, old)
+				}
+		})
+	}},
 	{"ReplaceAtAnotherVersionIsConflict", func(t *testing.T, k *kit) {
 		s := upstreamStore(t, k)
 		e := k.upstreamToken(newGrantID(), clientA)
