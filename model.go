@@ -359,7 +359,11 @@ func AssertionIDDigest(clientID, jti string) Digest {
 //   - RecordGrantUse sets the grant's LastUsedAt to at unless it is later
 //     already (in SQL: GREATEST), changing nothing else; ErrNotFound for
 //     an unknown or revoked grant. The server calls it when it issues
-//     tokens of the grant, never on the bearer path.
+//     tokens of the grant, never on the bearer path. Concurrent uses of
+//     one grant all succeed and the latest is kept (in SQL: one UPDATE at
+//     READ COMMITTED, which re-reads a row another transaction changed,
+//     where a stricter isolation fails with a serialization error); one
+//     racing RevokeGrant lands before it or answers ErrNotFound.
 //   - A grant past its ExpiresAt may be swept.
 //
 // A user's grants are what remembered consent (ApproveRemembered) compares

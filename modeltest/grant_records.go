@@ -309,6 +309,37 @@ var grantStoreClauses = []clause{
 		errorIs(t, s.RecordGrantUse(k.ctx, g.ID, at.Add(time.Hour)), mcpoauth.ErrNotFound, "a revoked grant")
 		k.requireNoGrant(t, s, g.ID)
 	}},
+	{"ConcurrentRecordGrantUsesAllLand", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		// Uses of one grant recorded at once (refreshes on several
+		// replicas) all succeed, and the latest is the one kept: none
+		// fails for meeting another, none writes an older time back.
+		for range ConcurrencyRounds {
+			g := k.saveGrant(t, s, k.grant(clientA, "user-1"))
+			errs := together.Run(Concurrency, func(i int) error {
+				return s.RecordGrantUse(k.ctx, g.ID, k.now.Add(time.Duration(i+1)*time.Second))
+			})
+			for i, err := range errs {
+				noError(t, err, "RecordGrantUse %d of %d concurrent ones", i+1, Concurrency)
+			}
+			g.LastUsedAt = k.now.Add(Concurrency * time.Second)
+			k.requireGrant(t, s, g)
+		}
+	}},
+	{"RecordGrantUseRacesRevokeGrant", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		// A use recorded as the grant is revoked lands before the
+		// revocation (and goes with the grant) or answers ErrNotFound
+		// after it; it never brings the grant back.
+		k.raceRevokeGrant(t, func(id string) (func() error, func(t *testing.T)) {
+			g := k.grant(clientA, "user-1")
+			g.ID = id
+			k.saveGrant(t, s, g)
+			return func() error { return s.RecordGrantUse(k.ctx, id, k.now.Add(time.Minute)) },
+				func(t *testing.T) { t.Helper(); k.requireNoGrant(t, s, id) }
+		})
+		k.requireUserGrants(t, s, "user-1")
+	}},
 	{"RevokeGrantDeletesIt", func(t *testing.T, k *kit) {
 		s := grantStore(t, k)
 		gone := k.saveGrant(t, s, k.grant(clientA, "user-1"))

@@ -137,19 +137,17 @@ func (m *Model) listGrants(ctx context.Context, op, sql, key string) ([]*mcpoaut
 
 // RecordGrantUse sets the grant's last_used_at to at unless it is later
 // already (GREATEST ignores a NULL); ErrNotFound for an unknown or revoked
-// grant (RevokeGrant deleted its row).
+// grant (RevokeGrant deleted its row). The UPDATE runs at READ COMMITTED
+// whatever the database's default (execOne): a concurrent use or
+// revocation of the grant makes it wait and re-read the committed row,
+// where REPEATABLE READ would fail it with a serialization error, losing
+// the later use or answering a storage error for a revoked grant.
 func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
 	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return err
 	}
-	tag, err := m.pool.Exec(ctx, `UPDATE mcpoauth_grants SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, grantID, at)
-	if err != nil {
-		return errs.Storage(ctx, "record grant use", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.GrantNotFound
-	}
-	return nil
+	return m.execOne(ctx, "record grant use", errs.GrantNotFound,
+		`UPDATE mcpoauth_grants SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, grantID, at)
 }
 
 // scanGrant reads a row of grantColumns.
