@@ -2,6 +2,7 @@ package mcpoauth
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 )
@@ -14,6 +15,7 @@ var (
 	errMemGrantConflict    = fmt.Errorf("mcpoauth: memory model: grant: %w", ErrConflict)
 	errMemUpstreamNotFound = fmt.Errorf("mcpoauth: memory model: upstream token: %w", ErrNotFound)
 	errMemUpstreamConflict = fmt.Errorf("mcpoauth: memory model: upstream token: %w", ErrConflict)
+	errMemEmptyRecordID    = errors.New("mcpoauth: memory model: record has an empty ID")
 )
 
 // memoryGrants are MemoryModel's grant records (GrantStore) and upstream
@@ -42,13 +44,11 @@ func (g *memoryGrants) init() {
 }
 
 // SaveGrant stores a new grant record: ErrConflict if its ID exists, an
-// error wrapping ErrNotFound if the grant was revoked.
+// error wrapping ErrNotFound if the grant was revoked, errMemEmptyRecordID
+// for an empty ID.
 func (m *MemoryModel) SaveGrant(ctx context.Context, g *Grant) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, g, func(g *Grant) bool { return g.ID == "" }, errMemEmptyRecordID); err != nil {
 		return err
-	}
-	if g == nil {
-		return errMemNilRecord
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -148,13 +148,11 @@ func (m *MemoryModel) RecordGrantUse(ctx context.Context, grantID string, at tim
 }
 
 // SaveUpstreamToken stores a new vault entry: ErrConflict if its ID exists,
-// an error wrapping ErrNotFound if its grant was revoked.
+// an error wrapping ErrNotFound if its grant was revoked,
+// errMemEmptyRecordID for an empty ID.
 func (m *MemoryModel) SaveUpstreamToken(ctx context.Context, t *UpstreamToken) error {
-	if err := ctx.Err(); err != nil {
+	if err := checkSave(ctx, t, func(t *UpstreamToken) bool { return t.ID == "" }, errMemEmptyRecordID); err != nil {
 		return err
-	}
-	if t == nil {
-		return errMemNilRecord
 	}
 	m.mu.RLock()
 	defer m.mu.RUnlock()
@@ -185,13 +183,22 @@ func (m *MemoryModel) GetUpstreamToken(ctx context.Context, id string) (*Upstrea
 }
 
 // ReplaceUpstreamToken replaces the vault entry t.ID if its stored Version
-// is version: ErrConflict if it is not, ErrNotFound if there is none.
+// is version: ErrConflict if it is not, ErrNotFound if there is none, and
+// an error wrapping ErrNotFound, whatever the version, if t binds the
+// entry to a revoked grant. Like SaveUpstreamToken, it checks the
+// revocation with mu read-locked, so RevokeGrant runs wholly before or
+// after it.
 func (m *MemoryModel) ReplaceUpstreamToken(ctx context.Context, t *UpstreamToken, version int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
 	}
 	if t == nil {
 		return errMemNilRecord
+	}
+	m.mu.RLock()
+	defer m.mu.RUnlock()
+	if m.isRevokedLocked(t.GrantID) {
+		return errMemGrantRevoked
 	}
 	m.grantsMu.Lock()
 	defer m.grantsMu.Unlock()

@@ -346,6 +346,10 @@ func AssertionIDDigest(clientID, jti string) Digest {
 //   - SaveGrant stores a new grant; ErrConflict if its ID exists, and an
 //     error wrapping ErrNotFound if the grant was revoked (RevokeGrant may
 //     run before the save, the approval racing a revocation).
+//   - A grant with an empty ID is refused, and nothing stored, with an
+//     error that wraps none of the sentinel errors: no call could name it
+//     (RevokeGrant of "" matches nothing), and the server never makes one,
+//     so it is a caller's mistake, not a revoked grant or a taken ID.
 //   - GetGrant returns the grant, or ErrNotFound once RevokeGrant deleted
 //     it, or after DeleteClient deleted its client.
 //   - ListUserGrants returns every stored grant of the user (any client),
@@ -355,7 +359,11 @@ func AssertionIDDigest(clientID, jti string) Digest {
 //   - RecordGrantUse sets the grant's LastUsedAt to at unless it is later
 //     already (in SQL: GREATEST), changing nothing else; ErrNotFound for
 //     an unknown or revoked grant. The server calls it when it issues
-//     tokens of the grant, never on the bearer path.
+//     tokens of the grant, never on the bearer path. Concurrent uses of
+//     one grant all succeed and the latest is kept (in SQL: one UPDATE at
+//     READ COMMITTED, which re-reads a row another transaction changed,
+//     where a stricter isolation fails with a serialization error); one
+//     racing RevokeGrant lands before it or answers ErrNotFound.
 //   - A grant past its ExpiresAt may be swept.
 //
 // A user's grants are what remembered consent (ApproveRemembered) compares
@@ -377,11 +385,16 @@ type GrantStore interface {
 //
 //   - SaveUpstreamToken stores a new entry; ErrConflict if its ID exists,
 //     and an error wrapping ErrNotFound if its GrantID names a revoked
-//     grant.
+//     grant. An entry with an empty ID is refused as SaveGrant refuses a
+//     grant with one: nothing stored, an error that wraps no sentinel.
 //   - ReplaceUpstreamToken replaces the entry whose ID is t.ID only if the
 //     stored Version is version (a compare-and-set), storing t as it is;
 //     ErrConflict, and no change, if the stored version differs;
-//     ErrNotFound if there is no entry.
+//     ErrNotFound if there is no entry. A replacement whose GrantID names
+//     a revoked grant is a save of that grant's entry, refused as
+//     SaveUpstreamToken refuses one: an error wrapping ErrNotFound, and no
+//     change, whatever the stored version; one racing RevokeGrant lands
+//     before it (and the entry is deleted) or is refused.
 //   - ConsumeUpstreamToken atomically removes and returns the entry; of N
 //     concurrent calls exactly one gets it, the others ErrNotFound.
 //   - RevokeGrant deletes the entries whose GrantID is the grant's, and

@@ -74,16 +74,19 @@
 // redemptions of one approved device code: in each, exactly one succeeds.
 // GrantStore's clauses add grant records that round-trip with their
 // upstream identity (claims as json.Unmarshal makes them), are immutable
-// (a second save is ErrConflict), are listed per user across clients, and
-// go with RevokeGrant (a later save is ErrNotFound, and a save racing it
-// for 100 rounds leaves nothing), DeleteClient and
-// DeleteIdleClients, and a grant revoked while 4 goroutines rotate its
-// refresh token, after which nothing of it is visible. UpstreamTokenStore's
-// add sealed bytes kept as they are, a compare-and-set replacement (16
-// concurrent replacements at one version: exactly one succeeds), 50
-// concurrent consumptions of one entry (exactly one gets it), and entries
-// that go with RevokeGrant and DeleteClient, and cannot be saved for a
-// revoked grant, even racing the revocation.
+// (a second save is ErrConflict), are refused with an empty ID (an error
+// that is no sentinel), are listed per user across clients, and go with
+// RevokeGrant (a later save is ErrNotFound, and a save or a recorded use
+// racing it for 100 rounds leaves nothing), DeleteClient and
+// DeleteIdleClients; 50 concurrent uses of one grant, all of which must
+// succeed, the latest kept; and a grant revoked while 4 goroutines rotate
+// its refresh token, after which nothing of it is visible.
+// UpstreamTokenStore's add sealed bytes kept as they are, entries refused
+// with an empty ID, a compare-and-set replacement (16 concurrent
+// replacements at one version: exactly one succeeds), 50 concurrent
+// consumptions of one entry (exactly one gets it), and entries that go
+// with RevokeGrant and DeleteClient, and cannot be saved, nor bound by a
+// replacement, for a revoked grant, even racing the revocation.
 //
 // # What a Model may normalise
 //

@@ -309,6 +309,37 @@ var grantStoreClauses = []clause{
 		errorIs(t, s.RecordGrantUse(k.ctx, g.ID, at.Add(time.Hour)), mcpoauth.ErrNotFound, "a revoked grant")
 		k.requireNoGrant(t, s, g.ID)
 	}},
+	{"ConcurrentRecordGrantUsesAllLand", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		// Uses of one grant recorded at once (refreshes on several
+		// replicas) all succeed, and the latest is the one kept: none
+		// fails for meeting another, none writes an older time back.
+		for range ConcurrencyRounds {
+			g := k.saveGrant(t, s, k.grant(clientA, "user-1"))
+			errs := together.Run(Concurrency, func(i int) error {
+				return s.RecordGrantUse(k.ctx, g.ID, k.now.Add(time.Duration(i+1)*time.Second))
+			})
+			for i, err := range errs {
+				noError(t, err, "RecordGrantUse %d of %d concurrent ones", i+1, Concurrency)
+			}
+			g.LastUsedAt = k.now.Add(Concurrency * time.Second)
+			k.requireGrant(t, s, g)
+		}
+	}},
+	{"RecordGrantUseRacesRevokeGrant", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		// A use recorded as the grant is revoked lands before the
+		// revocation (and goes with the grant) or answers ErrNotFound
+		// after it; it never brings the grant back.
+		k.raceRevokeGrant(t, func(id string) (func() error, func(t *testing.T)) {
+			g := k.grant(clientA, "user-1")
+			g.ID = id
+			k.saveGrant(t, s, g)
+			return func() error { return s.RecordGrantUse(k.ctx, id, k.now.Add(time.Minute)) },
+				func(t *testing.T) { t.Helper(); k.requireNoGrant(t, s, id) }
+		})
+		k.requireUserGrants(t, s, "user-1")
+	}},
 	{"RevokeGrantDeletesIt", func(t *testing.T, k *kit) {
 		s := grantStore(t, k)
 		gone := k.saveGrant(t, s, k.grant(clientA, "user-1"))
@@ -317,6 +348,18 @@ var grantStoreClauses = []clause{
 		k.requireNoGrant(t, s, gone.ID)
 		k.requireGrant(t, s, stays)
 		k.requireUserGrants(t, s, "user-1", stays)
+	}},
+	{"SaveOfEmptyIDIsRefused", func(t *testing.T, k *kit) {
+		s := grantStore(t, k)
+		// An empty ID names no grant (RevokeGrant of "" matches nothing,
+		// so such a grant could never be revoked): the save is refused
+		// with an error that is no sentinel, and stores nothing.
+		g := k.grant(clientA, "user-1")
+		g.ID = ""
+		requireRefused(t, s.SaveGrant(k.ctx, g), "SaveGrant of a grant with an empty ID")
+		k.requireNoGrant(t, s, "")
+		k.requireUserGrants(t, s, "user-1")
+		k.requireClientGrants(t, s, clientA)
 	}},
 	{"SaveOfRevokedGrantIsNotFound", func(t *testing.T, k *kit) {
 		s := grantStore(t, k)
@@ -488,6 +531,17 @@ var upstreamTokenStoreClauses = []clause{
 		errorIs(t, s.SaveUpstreamToken(k.ctx, dup), mcpoauth.ErrConflict)
 		k.requireUpstreamToken(t, s, want)
 	}},
+	{"SaveOfEmptyIDIsRefused", func(t *testing.T, k *kit) {
+		s := upstreamStore(t, k)
+		// An empty ID names no entry: a session's entry and a grant's
+		// are refused with an error that is no sentinel, and nothing is
+		// stored.
+		for _, e := range []*mcpoauth.UpstreamToken{k.upstreamToken("", ""), k.upstreamToken(newGrantID(), clientA)} {
+			e.ID = ""
+			requireRefused(t, s.SaveUpstreamToken(k.ctx, e), "SaveUpstreamToken of an entry with an empty ID (grant %q)", e.GrantID)
+			k.requireNoUpstreamToken(t, s, "")
+		}
+	}},
 	{"SaveForRevokedGrantIsNotFound", func(t *testing.T, k *kit) {
 		s := upstreamStore(t, k)
 		used, unused := newGrantID(), newGrantID()
@@ -556,6 +610,49 @@ var upstreamTokenStoreClauses = []clause{
 		want := copyUpstreamToken(next)
 		noError(t, s.ReplaceUpstreamToken(k.ctx, next, old.Version))
 		k.requireUpstreamToken(t, s, want)
+	}},
+	{"ReplaceBindingARevokedGrantIsNotFound", func(t *testing.T, k *kit) {
+		s := upstreamStore(t, k)
+		// A replacement that binds an entry to a revoked grant is a save
+		// of that grant's entry, refused as SaveUpstreamToken refuses
+		// one, whatever version it expects, and changes nothing.
+		old := k.saveUpstreamToken(t, s, k.upstreamToken("", ""))
+		used, unused := newGrantID(), newGrantID()
+		k.liveGrant(t, clientA, used)
+		for _, g := range []string{used, unused} {
+			noError(t, k.m.RevokeGrant(k.ctx, g))
+			for _, version := range []int64{old.Version, old.Version + 1} {
+				next := k.upstreamToken(g, clientA)
+				next.ID, next.Version = old.ID, version+1
+				errorIs(t, s.ReplaceUpstreamToken(k.ctx, next, version), mcpoauth.ErrNotFound,
+					"ReplaceUpstreamToken binding a revoked grant, expecting version %d (stored: %d)", version, old.Version)
+				k.requireUpstreamToken(t, s, old)
+			}
+		}
+	}},
+	{"ReplaceRacesRevokeGrant", func(t *testing.T, k *kit) {
+		s := upstreamStore(t, k)
+		// A replacement that binds a session's entry to a grant as the
+		// grant is revoked lands before the revocation (and the entry
+		// goes with the grant) or is refused after it (and the entry is
+		// left as it was); it never leaves an entry of a revoked grant.
+		k.raceRevokeGrant(t, func(g string) (func() error, func(t *testing.T)) {
+			old := k.saveUpstreamToken(t, s, k.upstreamToken("", ""))
+			next := k.upstreamToken(g, clientA)
+			next.ID, next.Version = old.ID, old.Version+1
+			var replaced error
+			return func() error {
+					replaced = s.ReplaceUpstreamToken(k.ctx, next, old.Version)
+					return replaced
+				}, func(t *testing.T) {
+					t.Helper()
+					if replaced == nil {
+						k.requireNoUpstreamToken(t, s, old.ID)
+						return
+					}
+					k.requireUpstreamToken(t, s, old)
+				}
+		})
 	}},
 	{"ReplaceAtAnotherVersionIsConflict", func(t *testing.T, k *kit) {
 		s := upstreamStore(t, k)

@@ -476,3 +476,19 @@ func requireErrorIsOneOf(t *testing.T, err error, targets ...error) {
 	}
 	t.Fatalf("unexpected error: got %v, want nil or one of %v", err, targets)
 }
+
+// requireRefused asserts err is an error that wraps none of the sentinel
+// errors: what a Model answers for a record it must not store (an empty
+// key), a caller's mistake rather than an outcome the server acts on
+// (ErrNotFound would read as a revoked grant, ErrConflict as a taken key).
+func requireRefused(t *testing.T, err error, msgAndArgs ...any) {
+	t.Helper()
+	if err == nil {
+		t.Fatalf("%sgot no error, want one", prefix(msgAndArgs))
+	}
+	for _, sentinel := range []error{mcpoauth.ErrNotFound, mcpoauth.ErrConflict, mcpoauth.ErrAlreadyUsed} {
+		if errors.Is(err, sentinel) {
+			t.Fatalf("%sgot %v, want an error that wraps none of the sentinel errors", prefix(msgAndArgs), err)
+		}
+	}
+}

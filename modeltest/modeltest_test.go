@@ -95,6 +95,14 @@ var mutants = map[string]struct {
 		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return newGrantCache(m, true) },
 		"GrantStore/ListUserGrantsIsTheUsersOnly",
 	},
+	"grant with an empty ID accepted": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return emptyGrantIDAccepted{mutant{m}} },
+		"GrantStore/SaveOfEmptyIDIsRefused",
+	},
+	"grant use fails on a concurrent use": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return grantUseSnapshot{mutant{m}} },
+		"GrantStore/ConcurrentRecordGrantUsesAllLand",
+	},
 	"upstream replace ignores the version": {
 		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return replaceIgnoresVersion{mutant{m}} },
 		"UpstreamTokenStore/ReplaceAtAnotherVersionIsConflict",
@@ -370,6 +378,34 @@ func (m *grantCache) ListUserGrants(ctx context.Context, userID string) ([]*mcpo
 		out = append(out, g)
 	}
 	return out, nil
+}
+
+type emptyGrantIDAccepted struct{ mutant }
+
+func (m emptyGrantIDAccepted) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
+	if g != nil && g.ID == "" {
+		return nil // a store whose key column takes ''
+	}
+	return m.MemoryModel.SaveGrant(ctx, g)
+}
+
+// grantUseSnapshot records a use as an UPDATE at REPEATABLE READ does: it
+// fails if another use changed the grant after it read it (a
+// serialization failure), so that of concurrent uses only some land.
+type grantUseSnapshot struct{ mutant }
+
+func (m grantUseSnapshot) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
+	seen, err := m.GetGrant(ctx, grantID)
+	if err != nil {
+		return err
+	}
+	for range 3 {
+		runtime.Gosched() // the window between the snapshot and the write
+	}
+	if now, err := m.GetGrant(ctx, grantID); err == nil && !now.LastUsedAt.Equal(seen.LastUsedAt) {
+		return errors.New("could not serialize access due to concurrent update")
+	}
+	return m.MemoryModel.RecordGrantUse(ctx, grantID, at)
 }
 
 type replaceIgnoresVersion struct{ mutant }

@@ -137,19 +137,17 @@ func (m *Model) listGrants(ctx context.Context, op, sql, key string) ([]*mcpoaut
 
 // RecordGrantUse sets the grant's last_used_at to at unless it is later
 // already (GREATEST ignores a NULL); ErrNotFound for an unknown or revoked
-// grant (RevokeGrant deleted its row).
+// grant (RevokeGrant deleted its row). The UPDATE runs at READ COMMITTED
+// whatever the database's default (execOne): a concurrent use or
+// revocation of the grant makes it wait and re-read the committed row,
+// where REPEATABLE READ would fail it with a serialization error, losing
+// the later use or answering a storage error for a revoked grant.
 func (m *Model) RecordGrantUse(ctx context.Context, grantID string, at time.Time) error {
 	if err := sqlmodel.CheckKey(ctx, grantID, errs.GrantNotFound); err != nil {
 		return err
 	}
-	tag, err := m.pool.Exec(ctx, `UPDATE mcpoauth_grants SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, grantID, at)
-	if err != nil {
-		return errs.Storage(ctx, "record grant use", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return errs.GrantNotFound
-	}
-	return nil
+	return m.execOne(ctx, "record grant use", errs.GrantNotFound,
+		`UPDATE mcpoauth_grants SET last_used_at = GREATEST(last_used_at, $2) WHERE id = $1`, grantID, at)
 }
 
 // scanGrant reads a row of grantColumns.
@@ -212,21 +210,30 @@ func (m *Model) GetUpstreamToken(ctx context.Context, id string) (*mcpoauth.Upst
 		m.pool.QueryRow(ctx, `SELECT `+upstreamColumns+` FROM mcpoauth_upstream_tokens WHERE id = $1`, id))
 }
 
-// replaceUpstreamSQL replaces the entry $1 if its version is $8, and
-// reports whether it did and whether the entry existed when the statement
-// began: one statement, so a concurrent replacement makes the UPDATE wait
-// and re-check the version (READ COMMITTED), and exactly one of replicas
-// that expect the same version wins.
-const replaceUpstreamSQL = `WITH u AS (
-	UPDATE mcpoauth_upstream_tokens SET grant_id = $2, client_id = $3, sealed = $4, version = $5, lease_until = $6, expires_at = $7
+// replaceUpstreamSQL replaces the entry $1 with the columns $1 to $7 if
+// its version is $8, unless $2 names a revoked grant. Run once the locks
+// of the entry's new grant and client are held (see lockThen), as
+// SaveUpstreamToken's INSERT is: a RevokeGrant of that grant then either
+// committed before it (and the UPDATE sees the revocation) or waits until
+// it committed (and deletes the entry it bound). A concurrent replacement
+// makes the UPDATE wait and re-check the version (READ COMMITTED), so
+// exactly one of replicas that expect the same version wins.
+const replaceUpstreamSQL = `UPDATE mcpoauth_upstream_tokens SET grant_id = $2, client_id = $3, sealed = $4, version = $5, lease_until = $6, expires_at = $7
 	WHERE id = $1 AND version = $8
-	RETURNING 1
-)
-SELECT EXISTS (SELECT 1 FROM u), EXISTS (SELECT 1 FROM mcpoauth_upstream_tokens WHERE id = $1)`
+	AND ($2::text IS NULL OR NOT EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $2::text))`
+
+// replaceFailedSQL tells, after replaceUpstreamSQL changed nothing, why:
+// whether the grant $2 was revoked (checked first: the locks still held
+// keep the answer the UPDATE saw) and whether the entry $1 exists.
+const replaceFailedSQL = `SELECT
+	$2::text IS NOT NULL AND EXISTS (SELECT 1 FROM mcpoauth_revoked_grants WHERE grant_id = $2::text),
+	EXISTS (SELECT 1 FROM mcpoauth_upstream_tokens WHERE id = $1::text)`
 
 // ReplaceUpstreamToken replaces the vault entry t.ID with t if its stored
 // Version is version (a compare-and-set): ErrConflict, and no change, if it
-// is not; ErrNotFound if there is no entry.
+// is not; ErrNotFound if there is no entry; an error wrapping ErrNotFound,
+// and no change, whatever the version, if t binds the entry to a revoked
+// grant (a replacement is then a save of that grant's entry).
 func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken, version int64) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -238,22 +245,27 @@ func (m *Model) ReplaceUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamTo
 		return errs.UpstreamNotFound
 	}
 	const op = "replace upstream token"
-	var replaced, exists bool
-	err := m.inTx(ctx, op, func(tx pgx.Tx) error {
-		if err := tx.QueryRow(ctx, replaceUpstreamSQL, append(upstreamArgs(t), version)...).Scan(&replaced, &exists); err != nil {
+	args := upstreamArgs(t)
+	return m.inTx(ctx, op, func(tx pgx.Tx) error {
+		tag, err := lockThen(ctx, tx, grantLocks(t.ClientID, t.GrantID), replaceUpstreamSQL, append(args, version)...)
+		if err != nil {
 			return errs.Storage(ctx, op, err)
 		}
-		return nil
+		if tag.RowsAffected() == 1 {
+			return nil
+		}
+		var revoked, exists bool
+		if err := tx.QueryRow(ctx, replaceFailedSQL, args[0], args[1]).Scan(&revoked, &exists); err != nil {
+			return errs.Storage(ctx, op, err)
+		}
+		switch {
+		case revoked:
+			return errs.GrantRevoked
+		case exists:
+			return errs.UpstreamConflict
+		}
+		return errs.UpstreamNotFound
 	})
-	switch {
-	case err != nil:
-		return err
-	case replaced:
-		return nil
-	case exists:
-		return errs.UpstreamConflict
-	}
-	return errs.UpstreamNotFound
 }
 
 // ConsumeUpstreamToken removes and returns the vault entry, or ErrNotFound:
