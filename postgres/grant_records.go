@@ -2,7 +2,6 @@ package postgres
 
 import (
 	"context"
-	"errors"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -17,16 +16,6 @@ var (
 	_ mcpoauth.GrantStore         = (*Model)(nil)
 	_ mcpoauth.UpstreamTokenStore = (*Model)(nil)
 )
-
-var errEmptyRecordID = errors.New("postgres: record has an empty ID")
-
-// emptyID answers errEmptyRecordID for an empty record ID.
-func emptyID(id string) error {
-	if id == "" {
-		return errEmptyRecordID
-	}
-	return nil
-}
 
 // grantLocks returns the advisory locks a save of a record of clientID and
 // grantID takes (either may be empty: no lock for it), the locks
@@ -69,7 +58,7 @@ const grantColumns = `id, client_id, user_id, scopes, resource, created_at, expi
 // if mcpoauth_revoked_grants lists the grant, so a save racing RevokeGrant
 // lands before it (and is deleted) or sees it.
 func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
-	if err := sqlmodel.CheckRecord(ctx, errs, g, func(g *mcpoauth.Grant) error { return emptyID(g.ID) }); err != nil {
+	if err := sqlmodel.CheckRecord(ctx, errs, g, func(g *mcpoauth.Grant) error { return errs.CheckID(g.ID) }); err != nil {
 		return err
 	}
 	identity, err := errs.IdentityColumn(ctx, "save grant", g.Identity)
@@ -173,7 +162,7 @@ const upstreamColumns = `id, grant_id, client_id, sealed, version, lease_until, 
 // SaveGrant, it inserts under the advisory locks of the entry's grant and
 // client, if it has them, and only if the grant is not revoked.
 func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken) error {
-	if err := sqlmodel.CheckRecord(ctx, errs, t, func(t *mcpoauth.UpstreamToken) error { return emptyID(t.ID) }); err != nil {
+	if err := sqlmodel.CheckRecord(ctx, errs, t, func(t *mcpoauth.UpstreamToken) error { return errs.CheckID(t.ID) }); err != nil {
 		return err
 	}
 	return m.insertLocked(ctx, "save upstream token", grantLocks(t.ClientID, t.GrantID), errs.UpstreamConflict,

@@ -3,7 +3,6 @@ package sqlite
 import (
 	"context"
 	"database/sql"
-	"errors"
 	"time"
 
 	"github.com/mcpoauth/mcpoauth"
@@ -59,26 +58,13 @@ func (m *Model) RevokeGrant(ctx context.Context, grantID string) error {
 	})
 }
 
-// errEmptyRecordID refuses a grant record or vault entry with an empty ID,
-// which no lookup or revocation could name (RevokeGrant of "" matches
-// nothing).
-var errEmptyRecordID = errors.New("sqlite: record has an empty ID")
-
-// emptyID answers errEmptyRecordID for an empty record ID.
-func emptyID(id string) error {
-	if id == "" {
-		return errEmptyRecordID
-	}
-	return nil
-}
-
 const grantColumns = `id, client_id, user_id, scopes, resource, created_at, expires_at, identity, last_used_at`
 
 // SaveGrant stores a new grant record; ErrConflict if its ID exists, an
 // error wrapping ErrNotFound if the grant was revoked, and
-// errEmptyRecordID, storing nothing, for an empty ID.
+// an error, storing nothing, for an empty ID.
 func (m *Model) SaveGrant(ctx context.Context, g *mcpoauth.Grant) error {
-	if err := sqlmodel.CheckRecord(ctx, errs, g, func(g *mcpoauth.Grant) error { return emptyID(g.ID) }); err != nil {
+	if err := sqlmodel.CheckRecord(ctx, errs, g, func(g *mcpoauth.Grant) error { return errs.CheckID(g.ID) }); err != nil {
 		return err
 	}
 	const op = "save grant"
@@ -198,9 +184,9 @@ func upstreamArgs(t *mcpoauth.UpstreamToken) []any {
 
 // SaveUpstreamToken stores a new vault entry; ErrConflict if its ID exists,
 // an error wrapping ErrNotFound if its grant was revoked, and
-// errEmptyRecordID, storing nothing, for an empty ID.
+// an error, storing nothing, for an empty ID.
 func (m *Model) SaveUpstreamToken(ctx context.Context, t *mcpoauth.UpstreamToken) error {
-	if err := sqlmodel.CheckRecord(ctx, errs, t, func(t *mcpoauth.UpstreamToken) error { return emptyID(t.ID) }); err != nil {
+	if err := sqlmodel.CheckRecord(ctx, errs, t, func(t *mcpoauth.UpstreamToken) error { return errs.CheckID(t.ID) }); err != nil {
 		return err
 	}
 	return m.insertUnlessRevoked(ctx, "save upstream token", t.GrantID, errs.UpstreamConflict,

@@ -47,6 +47,7 @@ type Errors struct {
 	GrantRevoked                       error
 
 	NilRecord, ZeroDigest, EmptyClientID, BadTokenKind, UnexpectedResult error
+	EmptyRecordID                                                        error
 	DeviceBadStatus                                                      error
 }
 
@@ -83,6 +84,7 @@ func NewErrors(name string, driver Driver) *Errors {
 		BadTokenKind:     plain("token has an unknown kind"),
 		UnexpectedResult: plain("unexpected result"),
 		DeviceBadStatus:  plain("a device decision must approve or deny"),
+		EmptyRecordID:    plain("record has an empty ID"),
 	}
 }
 
@@ -162,6 +164,16 @@ func CheckRecord[T any](ctx context.Context, e *Errors, rec *T, badKey func(*T) 
 		return e.NilRecord
 	}
 	return badKey(rec)
+}
+
+// CheckID answers EmptyRecordID for the empty ID of a grant record or vault
+// entry, which no lookup or revocation could name (RevokeGrant of ""
+// matches nothing), and nil for any other.
+func (e *Errors) CheckID(id string) error {
+	if id == "" {
+		return e.EmptyRecordID
+	}
+	return nil
 }
 
 // ValidTokenKind reports whether k is a kind of token the Models store.
