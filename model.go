@@ -94,6 +94,11 @@ var (
 //     ErrNotFound, never ErrAlreadyUsed (else a stranger could get a grant
 //     revoked).
 //   - Saving a record whose key exists is ErrConflict.
+//   - A nil record, and a record whose key digest is zero (the digest of
+//     nothing: the server never makes one), are refused, and nothing
+//     stored, with an error that wraps none of the sentinel errors: a
+//     caller's mistake, not a taken key or a revoked grant. SaveTokens
+//     refuses the whole batch.
 //   - After RevokeGrant returns, no token of the grant is returned by GetToken,
 //     including tokens saved by a consume or rotation that raced with it, and
 //     a later save of a token or code of that grant fails with ErrNotFound
@@ -168,6 +173,9 @@ type Model interface {
 //
 // The contract, on top of Model's:
 //
+//   - RegisterClient refuses a client with an empty ID, which names no
+//     client (no record belongs to no client), as a save refuses a zero
+//     digest: nothing stored, an error that wraps no sentinel.
 //   - UpdateClient replaces the whole stored record (secret digest, secret
 //     expiry, issue time, metadata) in one step: a concurrent GetClient
 //     sees the old record or the new one, never a mix.
@@ -222,8 +230,9 @@ type ClientRegistrar interface {
 //     record and change nothing.
 //   - Both digests are unique among stored records: saving a record whose
 //     device code or user code digest is taken is ErrConflict, so that a
-//     user code names one authorization. Records are removed when consumed
-//     or deleted, and should be swept once expired.
+//     user code names one authorization. A record with either digest zero
+//     is refused as Model's saves refuse one. Records are removed when
+//     consumed or deleted, and should be swept once expired.
 type DeviceStore interface {
 	// SaveDeviceAuthorization stores a new pending device authorization;
 	// ErrConflict if its DeviceCodeDigest or UserCodeDigest is taken.

@@ -52,6 +52,22 @@ var registerClientClauses = []clause{
 		noError(t, r.RegisterClient(k.ctx, publicClient(clientA)))
 		k.requireNoClient(t, otherClients...)
 	}},
+	{"EmptyIDIsRefused", func(t *testing.T, k *kit) {
+		r := registrar(t, k)
+		// An empty client_id names no client (no record belongs to no
+		// client): the registration is refused with an error that is no
+		// sentinel, and nothing is stored. A Model may answer a lookup
+		// of "" without looking, so a sweep of idle clients, which
+		// would count a stored one, checks too.
+		c := dynamicClient("", k.idleSince().Add(-time.Hour))
+		requireRefused(t, r.RegisterClient(k.ctx, c), "RegisterClient of a client with an empty ID")
+		k.requireNoClient(t, "")
+		if u, ok := k.m.(mcpoauth.ClientUsageRecorder); ok {
+			n, err := u.DeleteIdleClients(k.ctx, k.idleSince())
+			noError(t, err)
+			equal(t, 0, n, "idle clients deleted after the refused registration")
+		}
+	}},
 }
 
 var updateClientClauses = []clause{

@@ -46,6 +46,15 @@ var saveCodeClauses = []clause{
 		k.requireCode(t, want)
 		errorIs(t, k.m.ConsumeAuthorizationCode(k.ctx, orig.Digest, clientA), mcpoauth.ErrAlreadyUsed)
 	}},
+	{"ZeroDigestIsRefused", func(t *testing.T, k *kit) {
+		// A zero digest is the digest of no code, and the server never
+		// makes one: the save is refused with an error that is no
+		// sentinel, and nothing is stored under it.
+		c := k.code(clientA, newGrantID())
+		c.Digest = mcpoauth.Digest{}
+		requireRefused(t, k.m.SaveAuthorizationCode(k.ctx, c), "SaveAuthorizationCode of a code with a zero digest")
+		k.requireNoCode(t, mcpoauth.Digest{})
+	}},
 }
 
 var getCodeClauses = []clause{

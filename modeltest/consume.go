@@ -35,11 +35,15 @@ type consumeCase struct {
 	// before the call; revokedGrant is a grant revoked before the call.
 	issued  func(k *kit, grantID string, existing *mcpoauth.Token, revokedGrant string) []*mcpoauth.Token
 	wantErr error
+	// refused: the call fails with an error that is no sentinel (a
+	// record no Model stores among the issued tokens).
+	refused bool
 }
 
 // The issued functions of the rows: a grant's pair of tokens, a pair whose
 // refresh token takes a stored token's digest, a pair that repeats one
-// digest, and a pair whose refresh token is of a revoked grant.
+// digest, a pair whose refresh token is of a revoked grant, and a pair
+// whose refresh token has a zero digest.
 
 func issuedPair(k *kit, g string, _ *mcpoauth.Token, _ string) []*mcpoauth.Token {
 	return k.tokens(clientA, g)
@@ -61,6 +65,12 @@ func issuedInRevokedGrant(k *kit, g string, _ *mcpoauth.Token, revoked string) [
 	return []*mcpoauth.Token{k.token(mcpoauth.AccessToken, clientA, g), k.token(mcpoauth.RefreshToken, clientA, revoked)}
 }
 
+func issuedZeroDigest(k *kit, g string, _ *mcpoauth.Token, _ string) []*mcpoauth.Token {
+	out := k.tokens(clientA, g)
+	out[1].Digest = mcpoauth.Digest{}
+	return out
+}
+
 // consumeCases are the rows shared by ConsumeAuthorizationCode and
 // RotateRefreshToken: the same contract, on a code or a refresh token.
 func consumeCases() []consumeCase {
@@ -77,6 +87,9 @@ func consumeCases() []consumeCase {
 		{name: "IssuedDigestExistsIsConflict", issued: issuedOverExisting, wantErr: mcpoauth.ErrConflict},
 		{name: "IssuedDigestRepeatedIsConflict", issued: issuedRepeated, wantErr: mcpoauth.ErrConflict},
 		{name: "IssuedTokenOfRevokedGrantIsNotFound", issued: issuedInRevokedGrant, wantErr: mcpoauth.ErrNotFound},
+		// An issued token with a zero digest is refused as SaveTokens
+		// refuses it, and the credential is not redeemed.
+		{name: "IssuedZeroDigestIsRefused", issued: issuedZeroDigest, refused: true},
 	}
 }
 
@@ -134,8 +147,12 @@ func (k *kit) runConsume(t *testing.T, tc consumeCase, clientID string, prepare 
 
 	err := r.redeem(key, clientID, issued...)
 	k.requireToken(t, r.existing)
-	if tc.wantErr != nil {
-		errorIs(t, err, tc.wantErr, "client_id %q", clientID)
+	if tc.wantErr != nil || tc.refused {
+		if tc.refused {
+			requireRefused(t, err, "client_id %q", clientID)
+		} else {
+			errorIs(t, err, tc.wantErr, "client_id %q", clientID)
+		}
 		// All or nothing: the credential is as it was, no token was saved.
 		r.requireAsBefore(t)
 		for _, tok := range issued {

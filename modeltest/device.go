@@ -131,6 +131,25 @@ var saveDeviceClauses = []clause{
 			dup.UserCodeDigest = orig.UserCodeDigest
 		})
 	}},
+	{"ZeroDigestIsRefused", func(t *testing.T, k *kit) {
+		ds := devices(t, k)
+		// A zero digest is the digest of no code, and the server never
+		// makes one: an authorization with a zero device code or user
+		// code digest is refused with an error that is no sentinel, and
+		// neither of its codes finds it.
+		for _, tc := range []struct {
+			which string
+			zero  func(d *mcpoauth.DeviceAuthorization)
+		}{
+			{"device code", func(d *mcpoauth.DeviceAuthorization) { d.DeviceCodeDigest = mcpoauth.Digest{} }},
+			{"user code", func(d *mcpoauth.DeviceAuthorization) { d.UserCodeDigest = mcpoauth.Digest{} }},
+		} {
+			d := k.device(clientA)
+			tc.zero(d)
+			requireRefused(t, ds.SaveDeviceAuthorization(k.ctx, d), "SaveDeviceAuthorization of an authorization with a zero %s digest", tc.which)
+			k.requireNoDevice(t, ds, *d)
+		}
+	}},
 }
 
 var getDeviceClauses = []clause{
@@ -354,6 +373,7 @@ func consumeDeviceClauses() []clause {
 		{name: "IssuedDigestExistsIsConflict", status: approved, issued: issuedOverExisting, wantErr: mcpoauth.ErrConflict},
 		{name: "IssuedDigestRepeatedIsConflict", status: approved, issued: issuedRepeated, wantErr: mcpoauth.ErrConflict},
 		{name: "IssuedTokenOfRevokedGrantIsNotFound", status: approved, issued: issuedInRevokedGrant, wantErr: mcpoauth.ErrNotFound},
+		{name: "IssuedZeroDigestIsRefused", status: approved, issued: issuedZeroDigest, refused: true},
 	}
 	return append(consumeClauses(cases, prepareDevice), clause{"ConcurrentCallsOneWins", func(t *testing.T, k *kit) {
 		ds := devices(t, k)

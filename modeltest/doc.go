@@ -44,7 +44,9 @@
 // client's code or token is ErrNotFound and is left unchanged, even once
 // used); used codes and rotated refresh tokens still returned, with Used set;
 // all-or-nothing saves (a consume or rotation whose issued tokens collide
-// leaves the credential unused and saves nothing); RevokeGrant (the grant's
+// leaves the credential unused and saves nothing); records a Model must not
+// store (a nil record, a zero digest, a client with an empty ID) refused
+// with an error that is no sentinel, and not stored; RevokeGrant (the grant's
 // tokens and codes go, other grants stay, an empty grant ID matches nothing,
 // later saves of the grant fail with ErrNotFound); cancelled and expired
 // contexts (an error that wraps the context's error, and no change); and

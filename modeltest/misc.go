@@ -89,10 +89,7 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 		noError(t, r.RegisterClient(k.ctx, publicClient(clientA)))
 	}
 
-	calls := []struct {
-		name string
-		call func() error
-	}{
+	calls := []call{
 		{"GetClient", func() error { _, err := k.m.GetClient(done, clientA); return err }},
 		{"SaveAuthorizationRequest", func() error { return k.m.SaveAuthorizationRequest(done, newReq) }},
 		{"GetAuthorizationRequest", func() error { _, err := k.m.GetAuthorizationRequest(done, req.ID); return err }},
@@ -111,10 +108,7 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 		{"RevokeGrant", func() error { return k.m.RevokeGrant(done, g) }},
 	}
 	if registers {
-		calls = append(calls, []struct {
-			name string
-			call func() error
-		}{
+		calls = append(calls, []call{
 			{"RegisterClient", func() error { return r.RegisterClient(done, publicClient(clientB)) }},
 			{"UpdateClient", func() error { return r.UpdateClient(done, confidentialClient(k, clientA)) }},
 			{"DeleteClient", func() error { return r.DeleteClient(done, clientA) }},
@@ -138,6 +132,24 @@ func (k *kit) requireDoneContextChangesNothing(t *testing.T, done context.Contex
 	}
 	// The grant was not revoked: it can still issue tokens.
 	k.saveTokens(t, k.token(mcpoauth.AccessToken, clientA, g))
+}
+
+// call is a call of a Model method, named for failure messages.
+type call struct {
+	name string
+	call func() error
+}
+
+// runNoPanic makes the call and returns its error; a panic fails the test
+// there, so that the clauses after it still run.
+func (c call) runNoPanic(t *testing.T) error {
+	t.Helper()
+	defer func() {
+		if p := recover(); p != nil {
+			t.Fatalf("%s panicked: %v", c.name, p)
+		}
+	}()
+	return c.call()
 }
 
 var digestClauses = []clause{
@@ -201,5 +213,36 @@ var recordClauses = []clause{
 		noError(t, k.m.RotateRefreshToken(k.ctx, old.Digest, clientA, k.now, time.Time{}))
 		requireReadBack(t, code, gotCode)
 		requireReadBack(t, old, gotToken)
+	}},
+	{"NilIsRefused", func(t *testing.T, k *kit) {
+		// A nil record is a caller's mistake: every method that stores a
+		// record refuses it with an error that is no sentinel, without
+		// panicking, and a batch with a nil token stores none of it.
+		fresh := k.token(mcpoauth.AccessToken, clientA, newGrantID())
+		saves := []call{
+			{"SaveAuthorizationRequest", func() error { return k.m.SaveAuthorizationRequest(k.ctx, nil) }},
+			{"SaveAuthorizationCode", func() error { return k.m.SaveAuthorizationCode(k.ctx, nil) }},
+			{"SaveTokens", func() error { return k.m.SaveTokens(k.ctx, fresh, nil) }},
+		}
+		if r, ok := k.m.(mcpoauth.ClientRegistrar); ok {
+			saves = append(saves,
+				call{"RegisterClient", func() error { return r.RegisterClient(k.ctx, nil) }},
+				call{"UpdateClient", func() error { return r.UpdateClient(k.ctx, nil) }})
+		}
+		if ds, ok := k.m.(mcpoauth.DeviceStore); ok {
+			saves = append(saves, call{"SaveDeviceAuthorization", func() error { return ds.SaveDeviceAuthorization(k.ctx, nil) }})
+		}
+		if s, ok := k.m.(mcpoauth.GrantStore); ok {
+			saves = append(saves, call{"SaveGrant", func() error { return s.SaveGrant(k.ctx, nil) }})
+		}
+		if s, ok := k.m.(mcpoauth.UpstreamTokenStore); ok {
+			saves = append(saves,
+				call{"SaveUpstreamToken", func() error { return s.SaveUpstreamToken(k.ctx, nil) }},
+				call{"ReplaceUpstreamToken", func() error { return s.ReplaceUpstreamToken(k.ctx, nil, 1) }})
+		}
+		for _, c := range saves {
+			requireRefused(t, c.runNoPanic(t), "%s of a nil record", c.name)
+		}
+		k.requireNoToken(t, fresh.Digest)
 	}},
 }

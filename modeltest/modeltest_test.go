@@ -99,6 +99,14 @@ var mutants = map[string]struct {
 		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return emptyGrantIDAccepted{mutant{m}} },
 		"GrantStore/SaveOfEmptyIDIsRefused",
 	},
+	"code with a zero digest stored": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return &zeroDigestCodeStored{mutant: mutant{m}} },
+		"SaveAuthorizationCode/ZeroDigestIsRefused",
+	},
+	"tokens saved one at a time": {
+		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return tokensOneAtATime{mutant{m}} },
+		"SaveTokens/ZeroDigestIsRefused",
+	},
 	"grant use fails on a concurrent use": {
 		func(m *mcpoauth.MemoryModel) mcpoauth.Model { return grantUseSnapshot{mutant{m}} },
 		"GrantStore/ConcurrentRecordGrantUsesAllLand",
@@ -387,6 +395,48 @@ func (m emptyGrantIDAccepted) SaveGrant(ctx context.Context, g *mcpoauth.Grant) 
 		return nil // a store whose key column takes ''
 	}
 	return m.MemoryModel.SaveGrant(ctx, g)
+}
+
+// zeroDigestCodeStored stores a code whose digest is zero as any other, as
+// a store whose key column takes 32 zero bytes does.
+type zeroDigestCodeStored struct {
+	mutant
+	mu   sync.Mutex
+	zero *mcpoauth.AuthorizationCode
+}
+
+func (m *zeroDigestCodeStored) SaveAuthorizationCode(ctx context.Context, c *mcpoauth.AuthorizationCode) error {
+	if c == nil || !c.Digest.IsZero() {
+		return m.MemoryModel.SaveAuthorizationCode(ctx, c)
+	}
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.zero = c
+	return nil
+}
+
+func (m *zeroDigestCodeStored) GetAuthorizationCode(ctx context.Context, d mcpoauth.Digest) (*mcpoauth.AuthorizationCode, error) {
+	m.mu.Lock()
+	zero := m.zero
+	m.mu.Unlock()
+	if d.IsZero() && zero != nil {
+		return zero, nil
+	}
+	return m.MemoryModel.GetAuthorizationCode(ctx, d)
+}
+
+// tokensOneAtATime saves a batch of tokens one by one, as a store without
+// a transaction around the batch does: it refuses a token with a zero
+// digest, but keeps the tokens saved before it.
+type tokensOneAtATime struct{ mutant }
+
+func (m tokensOneAtATime) SaveTokens(ctx context.Context, tokens ...*mcpoauth.Token) error {
+	for _, t := range tokens {
+		if err := m.MemoryModel.SaveTokens(ctx, t); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // grantUseSnapshot records a use as an UPDATE at REPEATABLE READ does: it

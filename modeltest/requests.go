@@ -41,6 +41,15 @@ var saveRequestClauses = []clause{
 		errorIs(t, k.m.SaveAuthorizationRequest(k.ctx, dup), mcpoauth.ErrConflict)
 		k.requireRequest(t, want)
 	}},
+	{"ZeroIDIsRefused", func(t *testing.T, k *kit) {
+		// A zero ID is the digest of no request id, and the server never
+		// makes one: the save is refused with an error that is no
+		// sentinel, and nothing is stored under it.
+		r := k.request(clientA)
+		r.ID = mcpoauth.Digest{}
+		requireRefused(t, k.m.SaveAuthorizationRequest(k.ctx, r), "SaveAuthorizationRequest of a request with a zero ID")
+		k.requireNoRequest(t, mcpoauth.Digest{})
+	}},
 }
 
 var getRequestClauses = []clause{

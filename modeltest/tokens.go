@@ -50,6 +50,16 @@ var saveTokensClauses = []clause{
 		errorIs(t, k.m.SaveTokens(k.ctx, pair...), mcpoauth.ErrConflict)
 		k.requireNoToken(t, pair[0].Digest)
 	}},
+	{"ZeroDigestIsRefused", func(t *testing.T, k *kit) {
+		// A zero digest is the digest of no token, and the server never
+		// makes one: the save is refused with an error that is no
+		// sentinel, and, all or nothing, the valid token saved before it
+		// in the call is not stored either.
+		pair := k.tokens(clientA, newGrantID())
+		pair[1].Digest = mcpoauth.Digest{}
+		requireRefused(t, k.m.SaveTokens(k.ctx, pair...), "SaveTokens of a token with a zero digest")
+		k.requireNoToken(t, pair[0].Digest, mcpoauth.Digest{})
+	}},
 	{"SavesMany", func(t *testing.T, k *kit) {
 		many := make([]*mcpoauth.Token, 40)
 		g := newGrantID()
