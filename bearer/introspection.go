@@ -118,15 +118,13 @@ type IntrospectionVerifier struct {
 	maxEntries             int
 	issuer                 string
 	now                    func() time.Time
-	// The cached answers (a nil *AuthInfo: inactive), which mu guards.
-	// The hot path reads entries in place; cache fetches the answers it
-	// lacks, one request for concurrent callers, and stores them there.
-	// onJoin, a test hook, is called (mu held) when a caller joins a
-	// request in flight.
-	mu      sync.Mutex
-	entries map[[sha256.Size]byte]fetchcache.Entry[*AuthInfo]
-	cache   *fetchcache.Cache[[sha256.Size]byte, *AuthInfo]
-	onJoin  func()
+	// cache holds the answers (a nil *AuthInfo: inactive) by the token's
+	// SHA-256, and fetches those it lacks, one request for concurrent
+	// callers. onJoin, a test hook that mu guards, is called when a caller
+	// joins a request in flight.
+	cache  *fetchcache.Cache[[sha256.Size]byte, *AuthInfo]
+	mu     sync.Mutex
+	onJoin func()
 }
 
 var _ Verifier = (*IntrospectionVerifier)(nil)
@@ -150,7 +148,6 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 		maxEntries:   opts.MaxEntries,
 		issuer:       opts.Issuer,
 		now:          opts.Now,
-		entries:      map[[sha256.Size]byte]fetchcache.Entry[*AuthInfo]{},
 	}
 	if v.timeout < 0 {
 		return nil, errors.New("bearer: IntrospectionOptions.Timeout must not be negative")
@@ -171,12 +168,12 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 			return fmt.Errorf("%w: %w", ErrIntrospectionFailed, err)
 		},
 		OnJoin: func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
 			if v.onJoin != nil {
 				v.onJoin()
 			}
 		},
-		Mu:      &v.mu,
-		Entries: v.entries,
 	})
 	return v, nil
 }
@@ -210,12 +207,9 @@ func (v *IntrospectionVerifier) VerifyAccessToken(ctx context.Context, token str
 		return nil, ErrInvalidToken
 	}
 	key := sha256.Sum256([]byte(token))
-	// The hot path: a fresh cached answer, read in place.
-	v.mu.Lock()
-	e, ok := v.entries[key]
-	ok = ok && v.now().Before(e.Expires)
-	v.mu.Unlock()
-	info := e.Value
+	// The hot path: a fresh cached answer, without the closure a fetch
+	// needs.
+	info, ok := v.cache.Peek(key)
 	if !ok {
 		// Ask, or join the request under way (Get looks again: an answer
 		// may have landed meanwhile). The request outlives a caller that

@@ -41,7 +41,7 @@ type Entry[V any] struct {
 //
 // Get keeps fetch for its goroutine, so a func made for each lookup (a
 // closure, a method value) is allocated even when the cache answers; an
-// owner on a hot path makes it once.
+// owner on a hot path makes it once, or Peeks before it makes one.
 type Fetch[K comparable, V any] func(ctx context.Context, key K, asked time.Time) (value V, expires time.Time, err error)
 
 // Evict is an eviction policy: it makes room in entries, a full cache, by
@@ -68,12 +68,6 @@ type Config[K comparable, V any] struct {
 	// OnJoin, a test hook, is called with the cache locked when a lookup
 	// joins a fetch under way.
 	OnJoin func()
-	// Mu and Entries, set together, are the cache's lock and its map of
-	// entries, for an owner that reads the entries itself, holding Mu: a
-	// hot path that looks in place before it calls Get, or tests. Default:
-	// a lock and a map of the cache's own.
-	Mu      *sync.Mutex
-	Entries map[K]Entry[V]
 }
 
 // Cache caches the values of keys of type K, fetching each once for all the
@@ -87,7 +81,7 @@ type Cache[K comparable, V any] struct {
 	abandoned func(error) error
 	onJoin    func()
 
-	mu      *sync.Mutex
+	mu      sync.Mutex
 	entries map[K]Entry[V]
 	flights map[K]*flight[K, V]
 }
@@ -116,8 +110,7 @@ func New[K comparable, V any](cfg Config[K, V]) *Cache[K, V] {
 		onLookup:  cfg.OnLookup,
 		abandoned: cfg.Abandoned,
 		onJoin:    cfg.OnJoin,
-		mu:        cfg.Mu,
-		entries:   cfg.Entries,
+		entries:   make(map[K]Entry[V]),
 		flights:   make(map[K]*flight[K, V]),
 	}
 	if c.now == nil {
@@ -126,13 +119,23 @@ func New[K comparable, V any](cfg Config[K, V]) *Cache[K, V] {
 	if c.evict == nil {
 		c.evict = EvictSoonest[K, V]
 	}
-	if c.mu == nil {
-		c.mu = new(sync.Mutex)
-	}
-	if c.entries == nil {
-		c.entries = make(map[K]Entry[V])
-	}
 	return c
+}
+
+// Peek returns key's cached value if it is fresh, and whether it is; it
+// fetches nothing and changes nothing. A hot path whose fetch is a closure
+// made for each lookup (see Fetch) peeks first, so that a hit allocates
+// nothing, and calls Get only on a miss.
+func (c *Cache[K, V]) Peek(key K) (value V, ok bool) {
+	c.mu.Lock()
+	e, ok := c.entries[key]
+	ok = ok && c.now().Before(e.Expires)
+	c.mu.Unlock()
+	if !ok {
+		var zero V
+		return zero, false
+	}
+	return e.Value, true
 }
 
 // Get returns key's value: the cached one while it is fresh (hit), else
@@ -207,6 +210,17 @@ func (c *Cache[K, V]) Len() int {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return len(c.entries)
+}
+
+// Keys returns the keys of the entries, fresh or not, in no order.
+func (c *Cache[K, V]) Keys() []K {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	keys := make([]K, 0, len(c.entries))
+	for k := range c.entries {
+		keys = append(keys, k)
+	}
+	return keys
 }
 
 // EvictSoonest is the policy that deletes every expired entry, then, if

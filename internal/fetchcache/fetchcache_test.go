@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -400,32 +399,24 @@ func TestEvictionPolicies(t *testing.T) {
 	}
 }
 
-// TestConfigSharedState: with Mu and Entries, the cache keeps its entries
-// in the owner's map under the owner's lock.
-func TestConfigSharedState(t *testing.T) {
-	var mu sync.Mutex
-	entries := map[string]Entry[string]{}
-	c := New(Config[string, string]{Size: 10, Now: testclock.New(t0).Now, Mu: &mu, Entries: entries})
+// TestPeek: Peek answers a fresh entry, and neither an expired one nor a
+// missing key, and fetches nothing.
+func TestPeek(t *testing.T) {
+	clock := testclock.New(t0)
+	c := New(Config[string, string]{Size: 10, Now: clock.Now})
 	f := &counter{value: "v", expires: t0.Add(time.Hour)}
+	_, ok := c.Peek("k")
+	require.False(t, ok, "a missing key")
 	_, _, err := c.Get(context.Background(), "k", nil, f.fetch)
 	require.NoError(t, err)
-	mu.Lock()
-	require.Equal(t, map[string]Entry[string]{"k": {Value: "v", Expires: t0.Add(time.Hour)}}, entries)
-	mu.Unlock()
-
-	mu.Lock()
-	got := make(chan bool)
-	go func() {
-		_, hit, _ := c.Get(context.Background(), "k", nil, f.fetch)
-		got <- hit
-	}()
-	select {
-	case <-got:
-		t.Fatal("Get did not wait for the owner's lock")
-	case <-time.After(20 * time.Millisecond):
-	}
-	mu.Unlock()
-	require.True(t, <-got)
+	v, ok := c.Peek("k")
+	require.True(t, ok, "a fresh entry")
+	require.Equal(t, "v", v)
+	clock.Advance(time.Hour)
+	_, ok = c.Peek("k")
+	require.False(t, ok, "an entry at its expiry")
+	require.Equal(t, []string{"k"}, c.Keys(), "Peek deletes nothing")
+	require.EqualValues(t, 1, f.calls.Load(), "Peek fetches nothing")
 }
 
 func TestNewRequiresSize(t *testing.T) {
