@@ -2,7 +2,7 @@ package bearer
 
 import "crypto/sha256"
 
-// SetOnJoin installs a hook the verifier calls (with its lock held) when a
+// SetOnJoin installs a hook the verifier calls (with its cache locked) when a
 // caller joins an introspection request already in flight.
 func SetOnJoin(v *IntrospectionVerifier, f func()) {
 	v.mu.Lock()
@@ -12,11 +12,5 @@ func SetOnJoin(v *IntrospectionVerifier, f func()) {
 
 // CachedDigests returns the keys of the verifier's cache.
 func CachedDigests(v *IntrospectionVerifier) [][sha256.Size]byte {
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	out := make([][sha256.Size]byte, 0, len(v.entries))
-	for k := range v.entries {
-		out = append(out, k)
-	}
-	return out
+	return v.cache.Keys()
 }

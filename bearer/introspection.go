@@ -14,6 +14,8 @@ import (
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/mcpoauth/mcpoauth/internal/fetchcache"
 )
 
 // Defaults of IntrospectionOptions.
@@ -116,24 +118,13 @@ type IntrospectionVerifier struct {
 	maxEntries             int
 	issuer                 string
 	now                    func() time.Time
-	onJoin                 func() // test hook: a caller joined a lookup in flight
-	mu                     sync.Mutex
-	entries                map[[sha256.Size]byte]cacheEntry
-	flights                map[[sha256.Size]byte]*flight
-}
-
-// cacheEntry is one cached answer; info nil means inactive.
-type cacheEntry struct {
-	info    *AuthInfo
-	expires time.Time
-}
-
-// flight is an introspection request in progress, shared by every caller
-// that asks about the same token meanwhile.
-type flight struct {
-	done chan struct{}
-	info *AuthInfo
-	err  error
+	// cache holds the answers (a nil *AuthInfo: inactive) by the token's
+	// SHA-256, and fetches those it lacks, one request for concurrent
+	// callers. onJoin, a test hook that mu guards, is called when a caller
+	// joins a request in flight.
+	cache  *fetchcache.Cache[[sha256.Size]byte, *AuthInfo]
+	mu     sync.Mutex
+	onJoin func()
 }
 
 var _ Verifier = (*IntrospectionVerifier)(nil)
@@ -157,8 +148,6 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 		maxEntries:   opts.MaxEntries,
 		issuer:       opts.Issuer,
 		now:          opts.Now,
-		entries:      map[[sha256.Size]byte]cacheEntry{},
-		flights:      map[[sha256.Size]byte]*flight{},
 	}
 	if v.timeout < 0 {
 		return nil, errors.New("bearer: IntrospectionOptions.Timeout must not be negative")
@@ -170,6 +159,22 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 		v.now = time.Now
 	}
 	v.client = noRedirects(opts.HTTPClient)
+	v.cache = fetchcache.New(fetchcache.Config[[sha256.Size]byte, *AuthInfo]{
+		Size: v.maxEntries,
+		Now:  v.now,
+		// On the hot path, with a large cache: a bounded scan.
+		Evict: fetchcache.EvictScan[[sha256.Size]byte, *AuthInfo](evictScan),
+		Abandoned: func(err error) error {
+			return fmt.Errorf("%w: %w", ErrIntrospectionFailed, err)
+		},
+		OnJoin: func() {
+			v.mu.Lock()
+			defer v.mu.Unlock()
+			if v.onJoin != nil {
+				v.onJoin()
+			}
+		},
+	})
 	return v, nil
 }
 
@@ -202,82 +207,50 @@ func (v *IntrospectionVerifier) VerifyAccessToken(ctx context.Context, token str
 		return nil, ErrInvalidToken
 	}
 	key := sha256.Sum256([]byte(token))
-	v.mu.Lock()
-	if e, ok := v.entries[key]; ok {
-		if v.now().Before(e.expires) {
-			v.mu.Unlock()
-			if e.info == nil {
-				return nil, ErrInvalidToken
-			}
-			return e.info, nil
+	// The hot path: a fresh cached answer, without the closure a fetch
+	// needs.
+	info, ok := v.cache.Peek(key)
+	if !ok {
+		// Ask, or join the request under way (Get looks again: an answer
+		// may have landed meanwhile). The request outlives a caller that
+		// gives up: the others may still wait for it, and its answer is
+		// cached. Timeout bounds it.
+		var err error
+		info, _, err = v.cache.Get(ctx, key, nil, func(ctx context.Context, _ [sha256.Size]byte, asked time.Time) (*AuthInfo, time.Time, error) {
+			return v.resolve(ctx, token, asked)
+		})
+		if err != nil {
+			return nil, err
 		}
-		delete(v.entries, key)
 	}
-	f, joined := v.flights[key]
-	if !joined {
-		f = &flight{done: make(chan struct{})}
-		v.flights[key] = f
-		// The request outlives a caller that gives up: the others may
-		// still wait for it, and its answer is cached. Timeout bounds it.
-		go v.resolve(context.WithoutCancel(ctx), key, token, f)
-	} else if v.onJoin != nil {
-		v.onJoin()
+	if info == nil { // a cached inactive answer
+		return nil, ErrInvalidToken
 	}
-	v.mu.Unlock()
-	select {
-	case <-f.done:
-		return f.info, f.err
-	case <-ctx.Done():
-		return nil, fmt.Errorf("%w: %w", ErrIntrospectionFailed, ctx.Err())
-	}
+	return info, nil
 }
 
-// resolve runs one introspection request, caches its answer and releases
-// the callers waiting for it.
-func (v *IntrospectionVerifier) resolve(ctx context.Context, key [sha256.Size]byte, token string, f *flight) {
+// resolve runs one introspection request for the callers waiting on it, and
+// says how long its answer is cached: an active one for ttl, never past the
+// token's exp; an inactive one (info nil) for negativeTTL; a failure not
+// at all. The lifetime counts from asked, when the question was asked: the
+// answer can only be older than that, never fresher. The cache releases
+// the waiters once the answer is cached, so a caller that asks again right
+// after sees it.
+func (v *IntrospectionVerifier) resolve(ctx context.Context, token string, asked time.Time) (*AuthInfo, time.Time, error) {
 	ctx, cancel := context.WithTimeout(ctx, v.timeout)
 	defer cancel()
-	// The cache lifetime counts from when the question was asked: the
-	// answer can only be older than that, never fresher.
-	now := v.now()
 	info, err := v.introspect(ctx, token)
-	v.mu.Lock()
-	defer v.mu.Unlock()
-	delete(v.flights, key)
-	f.info, f.err = info, err
-	// Waiters are released once the answer is cached, so a caller that
-	// asks again right after sees it.
-	defer close(f.done)
 	switch {
 	case err == nil && v.ttl > 0:
-		exp := now.Add(v.ttl)
+		exp := asked.Add(v.ttl)
 		if info.ExpiresAt.Before(exp) {
 			exp = info.ExpiresAt
 		}
-		v.store(key, cacheEntry{info: info, expires: exp}, now)
+		return info, exp, nil
 	case errors.Is(err, ErrInvalidToken) && v.negativeTTL > 0:
-		v.store(key, cacheEntry{expires: now.Add(v.negativeTTL)}, now)
+		return nil, asked.Add(v.negativeTTL), err
 	}
-}
-
-// store caches an entry, making room first if the cache is full: an
-// expired entry among the first few looked at, else an arbitrary one (Go's
-// map iteration order is randomised). Called with mu held.
-func (v *IntrospectionVerifier) store(key [sha256.Size]byte, e cacheEntry, now time.Time) {
-	if _, ok := v.entries[key]; !ok && len(v.entries) >= v.maxEntries {
-		var victim [sha256.Size]byte
-		n := 0
-		for k, old := range v.entries {
-			if n == 0 || !now.Before(old.expires) {
-				victim = k
-			}
-			if n++; !now.Before(old.expires) || n >= evictScan {
-				break
-			}
-		}
-		delete(v.entries, victim)
-	}
-	v.entries[key] = e
+	return info, time.Time{}, err
 }
 
 // introspectionAnswer is the part of an RFC 7662 §2.2 response the

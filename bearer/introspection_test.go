@@ -497,3 +497,54 @@ func TestIntrospectionVerifierBehindMiddleware(t *testing.T) {
 		})
 	}
 }
+
+// BenchmarkIntrospectionCacheHit: the resource server's hot path with
+// introspection: a token whose answer is cached (active, or inactive), by
+// one caller and by many at once.
+func BenchmarkIntrospectionCacheHit(b *testing.B) {
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		if r.FormValue("token") == "inactive-token" {
+			_, _ = w.Write([]byte(`{"active":false}`))
+			return
+		}
+		_, _ = w.Write([]byte(activeBody(time.Hour)))
+	}))
+	b.Cleanup(srv.Close)
+	v, err := bearer.NewIntrospectionVerifier(bearer.IntrospectionOptions{
+		Endpoint: srv.URL, ClientID: rsClientID, ClientSecret: rsClientSecret,
+		Issuer: stubIssuer, Now: testclock.New(t0).Now,
+	})
+	require.NoError(b, err)
+	ctx := context.Background()
+	// A cache of many answers, as on a busy resource server.
+	for i := range 1000 {
+		_, err := v.VerifyAccessToken(ctx, fmt.Sprintf("other-token-%d", i))
+		require.NoError(b, err)
+	}
+	for _, bc := range []struct {
+		token  string
+		active bool
+	}{{"active-token-of-a-typical-length-0123456789abcdef", true}, {"inactive-token", false}} {
+		_, err := v.VerifyAccessToken(ctx, bc.token)
+		require.Equal(b, bc.active, err == nil, err)
+		name := "active"
+		if !bc.active {
+			name = "inactive"
+		}
+		b.Run(name, func(b *testing.B) {
+			b.ReportAllocs()
+			for b.Loop() {
+				_, _ = v.VerifyAccessToken(ctx, bc.token)
+			}
+		})
+		b.Run(name+"/parallel", func(b *testing.B) {
+			b.ReportAllocs()
+			b.RunParallel(func(pb *testing.PB) {
+				for pb.Next() {
+					_, _ = v.VerifyAccessToken(ctx, bc.token)
+				}
+			})
+		})
+	}
+}

@@ -12,9 +12,9 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
-	"sync"
 	"time"
 
+	"github.com/mcpoauth/mcpoauth/internal/fetchcache"
 	"github.com/mcpoauth/mcpoauth/metadata"
 )
 
@@ -76,28 +76,15 @@ type Options struct {
 type Resolver struct {
 	opts   Options
 	client *http.Client
-
-	mu       sync.Mutex
-	cache    map[string]entry
-	inflight map[string]*call
+	// cache holds pointers, copied in and out of the cache cheaply; a
+	// lookup returns a copy of the document. loadFunc is r.load, made
+	// once: a method value made for each lookup would be allocated.
+	cache    *fetchcache.Cache[string, *metadata.ClientMetadata]
+	loadFunc fetchcache.Fetch[string, *metadata.ClientMetadata]
 
 	// onJoin, set only by this package's tests, is called when a lookup
 	// joins a fetch already in progress.
 	onJoin func()
-}
-
-// entry is a cached, validated document.
-type entry struct {
-	md      metadata.ClientMetadata
-	expires time.Time
-}
-
-// call is a fetch in progress that concurrent lookups of the same URL wait
-// for.
-type call struct {
-	done chan struct{}
-	md   metadata.ClientMetadata
-	err  error
 }
 
 // New returns a Resolver with opts, defaults applied.
@@ -128,7 +115,7 @@ func New(opts Options) *Resolver {
 	if rt == nil {
 		rt = NewTransport(nil)
 	}
-	return &Resolver{
+	r := &Resolver{
 		opts: opts,
 		client: &http.Client{
 			Transport:     rt,
@@ -136,9 +123,20 @@ func New(opts Options) *Resolver {
 			CheckRedirect: func(*http.Request, []*http.Request) error { return errRedirect },
 			// No Jar: no cookie is ever stored or sent.
 		},
-		cache:    make(map[string]entry),
-		inflight: make(map[string]*call),
 	}
+	r.loadFunc = r.load
+	r.cache = fetchcache.New(fetchcache.Config[string, *metadata.ClientMetadata]{
+		Size:     opts.CacheSize,
+		Now:      opts.Now,
+		Evict:    fetchcache.EvictSoonest[string, *metadata.ClientMetadata],
+		OnLookup: opts.OnLookup,
+		OnJoin: func() {
+			if r.onJoin != nil {
+				r.onJoin()
+			}
+		},
+	})
+	return r
 }
 
 // NewTransport returns the transport documents are fetched with: it connects
@@ -181,90 +179,36 @@ func (r *Resolver) Resolve(ctx context.Context, clientID string) (metadata.Clien
 			return metadata.ClientMetadata{}, fmt.Errorf("%w: %w", ErrNotAllowed, err)
 		}
 	}
-	r.mu.Lock()
-	if e, ok := r.cache[clientID]; ok {
-		if r.opts.Now().Before(e.expires) {
-			r.mu.Unlock()
-			if r.opts.OnLookup != nil {
-				r.opts.OnLookup(ctx, true)
-			}
-			return e.md, nil
-		}
-		delete(r.cache, clientID)
+	// The fetch belongs to every waiter, not to the first one's request:
+	// it runs detached from its cancellation, bounded by the timeout.
+	md, _, err := r.cache.Get(ctx, clientID, nil, r.loadFunc)
+	if md == nil { // the lookup gave up
+		return metadata.ClientMetadata{}, err
 	}
-	c, joined := r.inflight[clientID]
-	if !joined {
-		c = &call{done: make(chan struct{})}
-		r.inflight[clientID] = c
-		// The fetch belongs to every waiter, not to the first one's
-		// request: it runs detached from its cancellation, bounded by the
-		// timeout.
-		go r.run(context.WithoutCancel(ctx), clientID, c)
-	}
-	r.mu.Unlock()
-	if r.opts.OnLookup != nil {
-		r.opts.OnLookup(ctx, false)
-	}
-	if joined && r.onJoin != nil {
-		r.onJoin()
-	}
-	select {
-	case <-c.done:
-		return c.md, c.err
-	case <-ctx.Done():
-		return metadata.ClientMetadata{}, ctx.Err()
-	}
+	return *md, err
 }
 
-// run fetches and validates a document for the waiters of c, and caches it
-// when it is valid and cacheable.
-func (r *Resolver) run(ctx context.Context, clientID string, c *call) {
+// load fetches and validates a document for the lookups waiting on it, and
+// says until when it is cached: the zero Time, not at all (draft §5.2:
+// errors and invalid documents never are; nor is a document its response
+// says not to store).
+func (r *Resolver) load(ctx context.Context, clientID string, _ time.Time) (*metadata.ClientMetadata, time.Time, error) {
 	md, ttl, err := r.fetch(ctx, clientID)
 	if err == nil && r.opts.Validate != nil {
 		if md, err = r.opts.Validate(md); err != nil {
 			err = fmt.Errorf("%w: %w", ErrInvalidDocument, err)
 		}
 	}
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	delete(r.inflight, clientID)
-	if err == nil && ttl > 0 {
-		// Draft §5.2: errors and invalid documents are never cached.
-		r.store(clientID, entry{md: md, expires: r.opts.Now().Add(ttl)})
+	if err != nil || ttl <= 0 {
+		return &md, time.Time{}, err
 	}
-	c.md, c.err = md, err
-	close(c.done)
-}
-
-// store caches e, evicting expired entries and then the one closest to
-// expiry when the cache is full. r.mu is held.
-func (r *Resolver) store(clientID string, e entry) {
-	if _, ok := r.cache[clientID]; !ok && len(r.cache) >= r.opts.CacheSize {
-		now := r.opts.Now()
-		for k, v := range r.cache {
-			if !now.Before(v.expires) {
-				delete(r.cache, k)
-			}
-		}
-		for len(r.cache) >= r.opts.CacheSize {
-			var victim string
-			var soonest time.Time
-			for k, v := range r.cache {
-				if victim == "" || v.expires.Before(soonest) {
-					victim, soonest = k, v.expires
-				}
-			}
-			delete(r.cache, victim)
-		}
-	}
-	r.cache[clientID] = e
+	// The lifetime counts from when the document arrived.
+	return &md, r.opts.Now().Add(ttl), nil
 }
 
 // Len returns the number of cached documents, fresh or not.
 func (r *Resolver) Len() int {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return len(r.cache)
+	return r.cache.Len()
 }
 
 // fetch GETs the document and decodes it; ttl is how long it may be cached

@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/netip"
 	"net/url"
@@ -476,3 +477,40 @@ func TestGuardedTransportIgnoresProxy(t *testing.T) {
 	require.Nil(t, tr.Proxy)
 	require.True(t, tr.DisableCompression)
 }
+
+// BenchmarkResolveCached: a lookup the cache answers, by one caller and by
+// many at once.
+func BenchmarkResolveCached(b *testing.B) {
+	const id = "https://bench.example.com/client.json"
+	doc := []byte(`{"client_id":"` + id + `","client_name":"Bench","redirect_uris":["https://bench.example.com/cb"]}`)
+	r := New(Options{Transport: benchTransport(func(req *http.Request) (*http.Response, error) {
+		return &http.Response{
+			StatusCode: http.StatusOK,
+			Header:     http.Header{"Content-Type": {"application/json"}, "Cache-Control": {"max-age=3600"}},
+			Body:       io.NopCloser(bytes.NewReader(doc)),
+			Request:    req,
+		}, nil
+	})})
+	ctx := context.Background()
+	_, err := r.Resolve(ctx, id)
+	require.NoError(b, err)
+	b.Run("serial", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			_, _ = r.Resolve(ctx, id)
+		}
+	})
+	b.Run("parallel", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				_, _ = r.Resolve(ctx, id)
+			}
+		})
+	})
+}
+
+// benchTransport answers every request with what its func returns.
+type benchTransport func(*http.Request) (*http.Response, error)
+
+func (f benchTransport) RoundTrip(r *http.Request) (*http.Response, error) { return f(r) }

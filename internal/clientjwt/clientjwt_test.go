@@ -225,10 +225,7 @@ func TestKeySetsBounds(t *testing.T) {
 	}
 	get("https://b.example/jwks", false)
 	get("https://c.example/jwks", false)
-	ks.mu.Lock()
-	n := len(ks.cache)
-	ks.mu.Unlock()
-	if n != 2 {
+	if n := ks.sets().Len(); n != 2 {
 		t.Fatalf("cache holds %d sets, want Size 2", n)
 	}
 }
@@ -264,10 +261,10 @@ func TestKeySetsSharesAFetch(t *testing.T) {
 			}
 		})
 	}
-	for {
-		ks.mu.Lock()
-		n := len(ks.inflight)
-		ks.mu.Unlock()
+	for { // until the fetch is under way
+		mu.Lock()
+		n := fetches
+		mu.Unlock()
 		if n == 1 {
 			break
 		}

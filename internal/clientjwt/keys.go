@@ -15,6 +15,7 @@ import (
 	"github.com/go-jose/go-jose/v4/jwt"
 
 	"github.com/mcpoauth/mcpoauth/internal/cimd"
+	"github.com/mcpoauth/mcpoauth/internal/fetchcache"
 	"github.com/mcpoauth/mcpoauth/internal/redirect"
 )
 
@@ -58,19 +59,11 @@ type KeySets struct {
 	// cookies, size and time stay bounded.
 	OperatorURLs bool
 
-	mu       sync.Mutex
-	cache    map[string]keyEntry
-	inflight map[string]*keyCall
+	once  sync.Once
+	cache *fetchcache.Cache[string, keyEntry] // made on first use: see sets
 }
 
-// keyCall is a fetch in progress that concurrent lookups of one jwks_uri
-// share, so that a burst of assertions with an unknown kid fetches once.
-type keyCall struct {
-	done chan struct{}
-	set  jose.JSONWebKeySet
-	err  error
-}
-
+// keyEntry is a cached key set and when it was asked for.
 type keyEntry struct {
 	set       jose.JSONWebKeySet
 	fetchedAt time.Time
@@ -83,40 +76,54 @@ func (k *KeySets) now() time.Time {
 	return time.Now()
 }
 
+// sets returns the cache, made on first use, as a KeySets has no
+// constructor. Concurrent lookups of one jwks_uri (a burst of assertions
+// with an unknown kid) share one fetch; a full cache drops the expired
+// sets, else the oldest one (every set lives TTL, so the one closest to
+// expiry is the oldest).
+func (k *KeySets) sets() *fetchcache.Cache[string, keyEntry] {
+	k.once.Do(func() {
+		size := k.Size
+		if size <= 0 {
+			size = DefaultKeyCacheSize
+		}
+		k.cache = fetchcache.New(fetchcache.Config[string, keyEntry]{
+			Size:  size,
+			Now:   k.now,
+			Evict: fetchcache.EvictSoonest[string, keyEntry],
+		})
+	})
+	return k.cache
+}
+
 // Get returns the key set at uri: cached while fresh, else fetched. With
 // refresh, a cached set is fetched again unless it was fetched less than
 // MinRefetchInterval ago (key rotation: an assertion names a kid the cached
 // set lacks); fresh reports whether the returned set was just fetched.
 func (k *KeySets) Get(ctx context.Context, uri string, refresh bool) (set jose.JSONWebKeySet, fresh bool, err error) {
-	now := k.now()
+	var accept func(keyEntry, time.Time) bool
+	if refresh {
+		accept = func(e keyEntry, now time.Time) bool { return now.Sub(e.fetchedAt) < MinRefetchInterval }
+	}
+	// The fetch belongs to every waiter: detached from the first one's
+	// cancellation, bounded by fetchTimeout. A failed fetch leaves the set
+	// a refresh refused in the cache, to be used until its TTL runs out.
+	e, hit, err := k.sets().Get(ctx, uri, accept, k.load)
+	return e.set, !hit && err == nil, err
+}
+
+// load fetches the key set at uri for the lookups waiting on it: a set it
+// got is cached for TTL from when it was asked for, a failure not at all.
+func (k *KeySets) load(ctx context.Context, uri string, asked time.Time) (keyEntry, time.Time, error) {
+	set, err := k.fetch(ctx, uri)
+	if err != nil {
+		return keyEntry{set: set}, time.Time{}, err
+	}
 	ttl := k.TTL
 	if ttl <= 0 {
 		ttl = DefaultKeyTTL
 	}
-	k.mu.Lock()
-	e, ok := k.cache[uri]
-	if ok && now.Sub(e.fetchedAt) < ttl && (!refresh || now.Sub(e.fetchedAt) < MinRefetchInterval) {
-		k.mu.Unlock()
-		return e.set, false, nil
-	}
-	c, joined := k.inflight[uri]
-	if !joined {
-		c = &keyCall{done: make(chan struct{})}
-		if k.inflight == nil {
-			k.inflight = make(map[string]*keyCall)
-		}
-		k.inflight[uri] = c
-		// The fetch belongs to every waiter: detached from the first
-		// one's cancellation, bounded by fetchTimeout.
-		go k.run(context.WithoutCancel(ctx), uri, now, c)
-	}
-	k.mu.Unlock()
-	select {
-	case <-c.done:
-		return c.set, c.err == nil, c.err
-	case <-ctx.Done():
-		return jose.JSONWebKeySet{}, false, ctx.Err()
-	}
+	return keyEntry{set: set, fetchedAt: asked}, asked.Add(ttl), nil
 }
 
 // VerifyClaims decodes into claims the claims of tok, a JWS of one
@@ -156,43 +163,6 @@ func (k *KeySets) VerifyClaims(ctx context.Context, tok *jwt.JSONWebToken, set j
 		}
 	}
 	return ErrSignature
-}
-
-// run fetches uri for the waiters of c and caches a set it got.
-func (k *KeySets) run(ctx context.Context, uri string, now time.Time, c *keyCall) {
-	set, err := k.fetch(ctx, uri)
-	if err == nil {
-		k.store(uri, keyEntry{set: set, fetchedAt: now})
-	}
-	k.mu.Lock()
-	delete(k.inflight, uri)
-	k.mu.Unlock()
-	c.set, c.err = set, err
-	close(c.done)
-}
-
-// store caches e, evicting the oldest entry when the cache is full.
-func (k *KeySets) store(uri string, e keyEntry) {
-	size := k.Size
-	if size <= 0 {
-		size = DefaultKeyCacheSize
-	}
-	k.mu.Lock()
-	defer k.mu.Unlock()
-	if k.cache == nil {
-		k.cache = make(map[string]keyEntry)
-	}
-	for _, ok := k.cache[uri]; !ok && len(k.cache) >= size; _, ok = k.cache[uri] {
-		var victim string
-		var oldest time.Time
-		for u, v := range k.cache {
-			if victim == "" || v.fetchedAt.Before(oldest) {
-				victim, oldest = u, v.fetchedAt
-			}
-		}
-		delete(k.cache, victim)
-	}
-	k.cache[uri] = e
 }
 
 // fetch GETs a key set: https only, no redirect, no cookie, bounded in time
