@@ -3,6 +3,8 @@ package grants
 import (
 	"context"
 	"reflect"
+	"runtime"
+	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
@@ -23,8 +25,9 @@ import (
 //
 // The stores behind the wrappers are empty: each call starts its span, then
 // panics on the missing store, and the panic is recovered. What is checked
-// is that the call reached the store, and the span the wrapper started,
-// which is all the name depends on.
+// is that the call reached the store's method of the same name (read off
+// the panicking stack), and the span the wrapper started, which is all the
+// name depends on.
 func TestObservedMethodsRecordUnderTheirOwnName(t *testing.T) {
 	tp := &spanNames{}
 	tel, err := telemetry.New(telemetry.Options{TracerProvider: tp})
@@ -53,7 +56,7 @@ func TestObservedMethodsRecordUnderTheirOwnName(t *testing.T) {
 			t.Run(store.iface.Name()+"."+m.Name, func(t *testing.T) {
 				ctx := trace.ContextWithSpan(context.Background(), recordingSpan{})
 				before := len(tp.started)
-				require.NotNil(t, call(reflect.ValueOf(store.wrapper).MethodByName(m.Name), ctx), "the call did not reach the store")
+				require.Equal(t, m.Name, call(reflect.ValueOf(store.wrapper).MethodByName(m.Name), ctx), "the method of the store the call reached")
 				require.Equal(t, []string{"mcpoauth.model." + m.Name}, tp.started[before:])
 			})
 		}
@@ -86,10 +89,29 @@ type recordingSpan struct{ tracenoop.Span }
 func (recordingSpan) IsRecording() bool { return true }
 
 // call calls method with ctx and the zero value of each other parameter (a
-// variadic one left empty), and returns what it panicked with: the empty
-// store's panic when the call reached it.
-func call(method reflect.Value, ctx context.Context) (panicked any) {
-	defer func() { panicked = recover() }()
+// variadic one left empty), and returns the name of the method of the
+// empty store it reached: the one whose nil interface panicked, found on
+// the panicking stack ("" if none did).
+func call(method reflect.Value, ctx context.Context) (reached string) {
+	defer func() {
+		if recover() == nil {
+			return
+		}
+		pcs := make([]uintptr, 64)
+		frames := runtime.CallersFrames(pcs[:runtime.Callers(0, pcs)])
+		for {
+			f, more := frames.Next()
+			// The method M that struct{ X } promotes from its nil X,
+			// named as "go:(*struct { …X }).M".
+			if strings.Contains(f.Function, "struct {") {
+				reached = f.Function[strings.LastIndex(f.Function, ".")+1:]
+				return
+			}
+			if !more {
+				return
+			}
+		}
+	}()
 	mt := method.Type()
 	n := mt.NumIn()
 	if mt.IsVariadic() {
@@ -100,7 +122,7 @@ func call(method reflect.Value, ctx context.Context) (panicked any) {
 		args = append(args, reflect.Zero(mt.In(i)))
 	}
 	method.Call(args)
-	return nil
+	return ""
 }
 
 // tokenStore answers every GetToken with tok; it holds nothing else.
