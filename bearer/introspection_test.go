@@ -354,6 +354,46 @@ func TestIntrospectionVerifierCache(t *testing.T) {
 		require.ElementsMatch(t, [][sha256.Size]byte{sha256.Sum256([]byte("long")), sha256.Sum256([]byte("new"))}, bearer.CachedDigests(v))
 	})
 
+	// The lifetime of a cached answer counts from when the question was
+	// asked, not from when the answer came: the answer is only known to
+	// hold at some instant in between, so a slow endpoint must not stretch
+	// the revocation delay past the TTL.
+	for _, tc := range []struct {
+		name  string
+		body  string
+		ttl   time.Duration
+		valid bool
+	}{
+		{"active: the TTL counts from the question, not the answer", activeBody(time.Hour), bearer.DefaultIntrospectionCacheTTL, true},
+		{"inactive: the negative TTL counts from the question, not the answer", `{"active":false}`, bearer.DefaultIntrospectionNegativeCacheTTL, false},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			as := newStubAS(t)
+			as.arrived, as.release = make(chan struct{}, 4), make(chan struct{})
+			as.answer(200, tc.body)
+			clock := testclock.New(t0)
+			v := newVerifier(t, as, clock)
+			done := make(chan error, 1)
+			go func() {
+				_, err := v.VerifyAccessToken(ctx, "tok")
+				done <- err
+			}()
+			<-as.arrived
+			slow := tc.ttl / 2
+			clock.Advance(slow) // the endpoint answers late
+			close(as.release)
+			require.Equal(t, tc.valid, <-done == nil)
+			clock.Advance(tc.ttl - slow - time.Nanosecond)
+			_, err := v.VerifyAccessToken(ctx, "tok")
+			require.Equal(t, tc.valid, err == nil)
+			require.EqualValues(t, 1, as.calls.Load(), "cached until the TTL after the question")
+			clock.Advance(time.Nanosecond)
+			_, err = v.VerifyAccessToken(ctx, "tok")
+			require.Equal(t, tc.valid, err == nil)
+			require.EqualValues(t, 2, as.calls.Load(), "asked again at the TTL after the question")
+		})
+	}
+
 	t.Run("empty token", func(t *testing.T) {
 		as := newStubAS(t)
 		_, err := newVerifier(t, as, testclock.New(t0)).VerifyAccessToken(ctx, "")
