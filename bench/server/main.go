@@ -13,8 +13,9 @@
 // It prints "listening http://HOST:PORT" once it accepts connections and
 // stops on SIGINT or SIGTERM. bench/load.sh drives it.
 //
-// It is a module of its own, so that the root module, whose in-process
-// benchmarks share internal/benchapp, never requires pgx.
+// It is a module of its own, so that the root module (whose
+// internal/benchapp it shares with the in-process benchmarks of the
+// integration module) never requires pgx.
 package main
 
 import (

@@ -82,8 +82,8 @@ type Resolver struct {
 	cache    *fetchcache.Cache[string, *metadata.ClientMetadata]
 	loadFunc fetchcache.Fetch[string, *metadata.ClientMetadata]
 
-	// onJoin, set only by this package's tests, is called when a lookup
-	// joins a fetch already in progress.
+	// onJoin, set only by this package's tests, is called, with the cache
+	// locked, when a lookup joins a fetch already in progress.
 	onJoin func()
 }
 
