@@ -60,6 +60,42 @@ func TestResolveFetchesAndCaches(t *testing.T) {
 	require.Equal(t, 2, f.hitCount(docPath), "refetched once expired")
 }
 
+// TestResolveLifetimeCountsFromArrival: a document's max-age counts from
+// when the response arrived (RFC 9111 §4.2: freshness is the response's
+// age), so a slow server does not shorten the cache lifetime.
+func TestResolveLifetimeCountsFromArrival(t *testing.T) {
+	f := newFixture(t)
+	c := testclock.New(clockStart)
+	r := newFixtureResolver(f, c)
+	body := docJSON(t, nil)
+	arrived, release := make(chan struct{}, 4), make(chan struct{})
+	f.handle(docPath, func(w http.ResponseWriter, _ *http.Request) {
+		arrived <- struct{}{}
+		<-release
+		w.Header().Set("Content-Type", "application/json")
+		w.Header().Set("Cache-Control", "max-age=600")
+		_, _ = w.Write(body)
+	})
+	done := make(chan error, 1)
+	go func() {
+		_, err := r.Resolve(context.Background(), testClientID)
+		done <- err
+	}()
+	<-arrived
+	c.Advance(100 * time.Second) // the server answers late
+	close(release)
+	require.NoError(t, <-done)
+
+	c.Advance(599 * time.Second)
+	_, err := r.Resolve(context.Background(), testClientID)
+	require.NoError(t, err)
+	require.Equal(t, 1, f.hitCount(docPath), "fresh until max-age after the answer")
+	c.Advance(time.Second)
+	_, err = r.Resolve(context.Background(), testClientID)
+	require.NoError(t, err)
+	require.Equal(t, 2, f.hitCount(docPath), "refetched at max-age after the answer")
+}
+
 // TestResolveCacheTTL: draft §5.2 and RFC 9111: Cache-Control decides,
 // within the bounds; no-store and no-cache are not cached at all.
 func TestResolveCacheTTL(t *testing.T) {
