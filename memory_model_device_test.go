@@ -100,9 +100,10 @@ func TestMemoryModelResolveDeviceAuthorization(t *testing.T) {
 	require.Equal(t, "alice", requireDeviceStatus(t, m, d, DeviceApproved).UserID)
 }
 
-// TestMemoryModelRecordDevicePoll: the compare-and-set that fixes the seed's
-// lost update (§f.4): it applies only to a pending record of this client
-// whose bookkeeping is what the caller read.
+// TestMemoryModelRecordDevicePoll: the compare-and-set that fixes the
+// TypeScript original's lost update (a poll wrote back the record it had
+// read, undoing a decision made meanwhile): it applies only to a pending
+// record of this client whose bookkeeping is what the caller read.
 func TestMemoryModelRecordDevicePoll(t *testing.T) {
 	ctx := t.Context()
 	m, d := newModelWithDevice(t, memT0.Add(time.Hour))
@@ -142,7 +143,7 @@ func TestMemoryModelConsumeDeviceAuthorization(t *testing.T) {
 	require.ErrorIs(t, m.ConsumeDeviceAuthorization(ctx, d.DeviceCodeDigest, "client", memT0, tok), ErrNotFound, "still pending")
 	require.NoError(t, m.ResolveDeviceAuthorization(ctx, d.UserCodeDigest, approve("alice")))
 	require.ErrorIs(t, m.ConsumeDeviceAuthorization(ctx, d.DeviceCodeDigest, "other", memT0, tok), ErrNotFound, "another client's")
-	require.ErrorIs(t, m.ConsumeDeviceAuthorization(ctx, d.DeviceCodeDigest, "client", exp, tok), ErrNotFound, "expired (seed §f.21)")
+	require.ErrorIs(t, m.ConsumeDeviceAuthorization(ctx, d.DeviceCodeDigest, "client", exp, tok), ErrNotFound, "expired (the TypeScript original's consume did not re-check expiry)")
 
 	taken := memToken(AccessToken, "client", "other-grant", memT0.Add(time.Hour))
 	require.NoError(t, m.SaveTokens(ctx, taken))

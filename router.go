@@ -125,7 +125,7 @@ func (s *OAuthServer) ProtectedResourceMetadata() metadata.ProtectedResource {
 
 func (s *OAuthServer) newRouter() (http.Handler, error) {
 	// No RedirectSlashes or RealIP middleware: both were open-redirect and
-	// spoofing advisories of chi (peer lessons 24-25).
+	// spoofing advisories of chi.
 	r := chi.NewRouter()
 	notFound := func(w http.ResponseWriter, _ *http.Request) {
 		httpx.WriteError(w, &oautherr.Error{Code: "not_found", Description: "no such endpoint", Status: http.StatusNotFound})

@@ -35,7 +35,7 @@ func TestParseAuthorization(t *testing.T) {
 
 		{"scheme alone", "Bearer", "", ErrMalformedAuthorization},
 		{"scheme and space", "Bearer ", "", ErrMalformedAuthorization},
-		{"seed accepted trailing junk", "Bearer a junk", "", ErrMalformedAuthorization},
+		{"the TypeScript original accepted trailing junk", "Bearer a junk", "", ErrMalformedAuthorization},
 		{"trailing space", "Bearer abc ", "", ErrMalformedAuthorization},
 		{"tab separator", "Bearer\tabc", "", ErrMalformedAuthorization},
 		{"comma separator", "Bearer,abc", "", ErrMalformedAuthorization},

@@ -197,7 +197,8 @@ func TestRequireBearerAuth(t *testing.T) {
 		{name: "verifier failure", auth: []string{"Bearer broken"}, status: 503, errc: "temporarily_unavailable", calls: 1},
 		{name: "verifier returns nothing", auth: []string{"Bearer nilinfo"}, status: 500, errc: "server_error", calls: 1},
 
-		// Rule 5: expiry (OAuth 2.1 §5.2; peer lesson 17).
+		// Rule 5: expiry (OAuth 2.1 §5.2); a token without one is not valid
+		// forever (MCP TypeScript SDK #446 took it as valid).
 		{name: "no expiry", auth: []string{"Bearer noexpiry"}, status: 401, chall: chInvalidToken, errc: "invalid_token", calls: 1},
 		{name: "expired", auth: []string{"Bearer expired"}, status: 401, chall: chInvalidToken, errc: "invalid_token", calls: 1},
 		{name: "expires now", auth: []string{"Bearer expiresnow"}, status: 401, chall: chInvalidToken, errc: "invalid_token", calls: 1},

@@ -107,7 +107,7 @@ func TestAttackCodeInjection(t *testing.T) {
 }
 
 // TestAttackPKCEDowngrade: PKCE cannot be switched off or weakened (RFC
-// 9700 §4.8, OAuth 2.1 §4.1.1, peer lesson 11): an authorization request
+// 9700 §4.8, OAuth 2.1 §4.1.1): an authorization request
 // without a challenge, with plain, with no method (which means plain) or a
 // malformed challenge is refused and stores nothing; at the token
 // endpoint a missing or wrong verifier is refused without burning the
@@ -174,14 +174,15 @@ func TestAttackPKCEDowngrade(t *testing.T) {
 
 // redirectVariants are the redirect URIs an attacker tries against a
 // client registered with testRedirect (https://client.example.com/cb) and
-// http://127.0.0.1/cb: peer lessons 3 (loopback query), 4 (case), 9
-// (host suffix, path, scheme, userinfo, fragment) and 14 (empty fragment).
+// http://127.0.0.1/cb, grouped by the bug in another OAuth server that each
+// group repeats.
 var redirectVariants = []string{
-	// Row 4: no case folding.
+	// fosite CVE-2020-15234: no case folding.
 	"https://client.example.com/CB",
 	"https://CLIENT.EXAMPLE.COM/cb",
 	"HTTPS://client.example.com/cb",
-	// Row 9: host suffix and prefix, path, scheme, userinfo, fragment.
+	// go-oauth2 matched a host suffix: host suffix and prefix, path, scheme,
+	// userinfo, fragment.
 	"https://evilclient.example.com/cb",
 	"https://client.example.com.evil.com/cb",
 	"https://evil.com/client.example.com/cb",
@@ -205,10 +206,10 @@ var redirectVariants = []string{
 	"//client.example.com/cb",
 	"client.example.com/cb",
 	"javascript://client.example.com/cb%0aalert(1)",
-	// Row 14: an empty fragment.
+	// node-oidc-provider once accepted an empty fragment.
 	"https://client.example.com/cb#",
-	// Row 3: loopback: only the port may vary, not the query, path, host or
-	// scheme.
+	// fosite CVE-2020-15233: loopback: only the port may vary, not the
+	// query, path, host or scheme.
 	"http://127.0.0.1:5555/cb?x=1",
 	"http://127.0.0.1:5555/cb#",
 	"http://127.0.0.1:5555/cb/",
@@ -226,7 +227,7 @@ var redirectVariants = []string{
 // TestAttackRedirectURIVariants: every near-miss of a registered redirect
 // URI is refused at /authorize, shown and never followed, and nothing is
 // stored; at registration, a redirect URI with a fragment (even empty) is
-// refused (peer lessons 3, 4, 9, 14).
+// refused.
 func TestAttackRedirectURIVariants(t *testing.T) {
 	h := newHarness(t)
 	out := h.registerClient(map[string]any{
@@ -258,8 +259,8 @@ func TestAttackRedirectURIVariants(t *testing.T) {
 }
 
 // TestAttackOpenRedirect: until client_id and redirect_uri are verified,
-// no error is redirected (OAuth 2.1 §4.1.2.1, RFC 9700 §4.11, peer lesson
-// 13): an attacker cannot bounce a user through the authorization server to
+// no error is redirected (OAuth 2.1 §4.1.2.1, RFC 9700 §4.11, zitadel
+// #640): an attacker cannot bounce a user through the authorization server to
 // a URL of their choice with a broken request.
 func TestAttackOpenRedirect(t *testing.T) {
 	h := newHarness(t)
@@ -360,10 +361,11 @@ func TestAttackRefreshTokenReplay(t *testing.T) {
 }
 
 // TestAttackConsentCSRF: a consent decision forged by another site, or
-// posted from another browser, fails (spec-checklist 53, seed §f.10): the
-// decision needs the browser-binding cookie (SameSite=Lax, so a cross-site
-// POST lacks it) and the CSRF token derived from it for this request. The
-// pending request survives every attempt.
+// posted from another browser, fails (MCP Security Best Practices, consent
+// page; the TypeScript original had no CSRF token): the decision needs the
+// browser-binding cookie (SameSite=Lax, so a cross-site POST lacks it) and
+// the CSRF token derived from it for this request. The pending request
+// survives every attempt.
 func TestAttackConsentCSRF(t *testing.T) {
 	h := newHarness(t)
 	id := h.publicClient()
@@ -633,7 +635,7 @@ func TestAttackTemporaryRedirectAfterPost(t *testing.T) {
 	require.Contains(t, w.Header().Get("Location"), "error=unsupported_response_type")
 }
 
-// TestAttackDangerousSchemesInDCR: peer lesson 19 (TS SDK #877,
+// TestAttackDangerousSchemesInDCR (MCP TypeScript SDK #877,
 // CVE-2025-6514): registration refuses URIs that run code or read local
 // data in a browser or a client, in redirect_uris and in every URI member,
 // whatever their case; nothing is registered.
@@ -672,7 +674,7 @@ func TestAttackDangerousSchemesInDCR(t *testing.T) {
 	requireUnchanged(t, h, before, "nothing registered")
 }
 
-// TestAttackJSONKeySmuggling: peer lessons 20-21 (go-sdk CVE-2026-27896,
+// TestAttackJSONKeySmuggling (go-sdk CVE-2026-27896,
 // GHSA-q382-vc8q-7jhj): registration JSON is decoded strictly: a case
 // variant of a member is an unknown member and sets nothing; duplicate
 // members, NUL, unpaired surrogates, invalid UTF-8 and trailing data are
@@ -739,7 +741,7 @@ func TestAttackOversizedBodies(t *testing.T) {
 	require.Equal(t, http.StatusSeeOther, h.decide(b, consentForm(p, "approve")).Code, "the pending request survived")
 }
 
-// TestAttackOversizedHeaders: peer lesson 26 (x/oauth2 CVE-2025-22868): an
+// TestAttackOversizedHeaders (x/oauth2 CVE-2025-22868): an
 // Authorization header over 8 KB is refused before parsing by the resource
 // server; an enormous Basic header at the token endpoint is just a failed
 // authentication; and a server with net/http's defaults refuses headers
@@ -821,7 +823,7 @@ func TestAttackUserCodeGuessing(t *testing.T) {
 // digits).
 const grantsAlphabet = "BCDFGHJKLMNPQRSTVWXZ"
 
-// TestAttackRateLimitSpoofedXForwardedFor: peer lesson 25 (chi RealIP
+// TestAttackRateLimitSpoofedXForwardedFor (chi RealIP
 // advisories): a client cannot dodge the per-IP limits by inventing
 // X-Forwarded-For, X-Real-IP, True-Client-IP or Forwarded values: without
 // trusted proxies every request from one peer spends one budget, on every

@@ -62,8 +62,8 @@ func TestConsentDenyRedirectsAccessDenied(t *testing.T) {
 	require.Equal(t, http.StatusBadRequest, h.decide(b, consentForm(p, "approve")).Code)
 }
 
-// TestConsentKeepsRegisteredQuery: RFC 6749 §3.1.2 (the seed replaced the
-// redirect URI's query, §f.9).
+// TestConsentKeepsRegisteredQuery: RFC 6749 §3.1.2: the registered redirect
+// URI's query is kept (the TypeScript original replaced it).
 func TestConsentKeepsRegisteredQuery(t *testing.T) {
 	h := newHarness(t)
 	out := h.registerClient(map[string]any{"redirect_uris": []string{"https://client.example.com/cb?tenant=7"}, "token_endpoint_auth_method": "none"})
@@ -75,7 +75,8 @@ func TestConsentKeepsRegisteredQuery(t *testing.T) {
 }
 
 // TestConsentCSRF: the decision must come from the browser that started the
-// request, carrying the CSRF token derived from its cookie (seed §f.10).
+// request, carrying the CSRF token derived from its cookie (the TypeScript
+// original had no CSRF token).
 func TestConsentCSRF(t *testing.T) {
 	h := newHarness(t)
 	id := h.publicClient()
@@ -119,7 +120,7 @@ func TestConsentCSRF(t *testing.T) {
 }
 
 // TestConsentReadsBodyOnly: a decision in the query string is refused (the
-// seed accepted GET consent, a cross-site hole).
+// TypeScript original accepted GET consent, a cross-site hole).
 func TestConsentReadsBodyOnly(t *testing.T) {
 	h := newHarness(t)
 	b, p := h.startConsent(h.publicClient())
@@ -176,7 +177,8 @@ func TestBrowserCookieAttributes(t *testing.T) {
 	cookies := w.Result().Cookies()
 	require.Len(t, cookies, 1)
 	c := cookies[0]
-	// spec-checklist 53: __Host- prefix, Secure, HttpOnly, SameSite=Lax.
+	// MCP Security Best Practices (consent cookies): __Host- prefix, Secure,
+	// HttpOnly, SameSite=Lax.
 	require.Equal(t, "__Host-mcpoauth-browser", c.Name)
 	require.True(t, c.Secure)
 	require.True(t, c.HttpOnly)

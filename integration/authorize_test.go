@@ -14,7 +14,7 @@ import (
 
 // TestAuthorizeShowsErrorsUntilRedirectURIIsVerified: OAuth 2.1 §4.1.2.1 and
 // RFC 9700 §4.11: with a bad client or redirect URI the error is shown, never
-// redirected (peer lesson 13, zitadel #640).
+// redirected (zitadel #640).
 func TestAuthorizeShowsErrorsUntilRedirectURIIsVerified(t *testing.T) {
 	h := newHarness(t)
 	id := h.publicClient()
@@ -97,7 +97,9 @@ func TestAuthorizeErrorWithoutStateHasNoState(t *testing.T) {
 	require.Equal(t, testIssuer, loc.Query().Get("iss"))
 }
 
-// TestAuthorizeRefusesClientWithoutCodeGrant: seed defect §f.18.
+// TestAuthorizeRefusesClientWithoutCodeGrant: a client not registered for
+// the authorization_code grant is refused at /authorize (the TypeScript
+// original issued it a code that then failed at /token).
 func TestAuthorizeRefusesClientWithoutCodeGrant(t *testing.T) {
 	h := newHarness(t)
 	out := h.preRegisterJSON(map[string]any{"redirect_uris": []string{testRedirect}, "grant_types": []string{"refresh_token"}, "response_types": []string{}})
@@ -144,13 +146,13 @@ func pendingWith(t *testing.T, edit func(url.Values)) mcpoauth.PendingAuthorizat
 }
 
 // TestAuthorizeDefaultsScope: a request without scope gets ScopesSupported
-// (the seed promised it and issued empty scopes, §f.5).
+// (the TypeScript original promised it and issued empty scopes).
 func TestAuthorizeDefaultsScope(t *testing.T) {
 	require.Equal(t, []string{testScope, "mcp:admin"}, pendingWith(t, func(p url.Values) { p.Del("scope") }).Scopes)
 }
 
 // TestAuthorizeDefaultsScopeToRegistered: a client that registered a scope
-// is held to it (§f.5: registered scope was never enforced).
+// is held to it (the TypeScript original never enforced a registered scope).
 func TestAuthorizeDefaultsScopeToRegistered(t *testing.T) {
 	h := newHarness(t)
 	out := h.preRegisterJSON(map[string]any{"redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "none", "scope": testScope})
@@ -187,7 +189,7 @@ func TestAuthorizeLoopbackAnyPort(t *testing.T) {
 	p.Set("redirect_uri", "http://127.0.0.1:49152/callback")
 	require.Equal(t, "http://127.0.0.1:49152/callback", h.consent(p).RedirectURI)
 	p.Set("redirect_uri", "http://127.0.0.1:49152/callback?x=1")
-	require.Equal(t, http.StatusBadRequest, h.authorize(&browser{}, p).Code, "only the port may vary (peer lesson 3)")
+	require.Equal(t, http.StatusBadRequest, h.authorize(&browser{}, p).Code, "only the port may vary (fosite CVE-2020-15233)")
 	p.Set("redirect_uri", "http://localhost:49152/callback")
 	require.Equal(t, http.StatusBadRequest, h.authorize(&browser{}, p).Code)
 }

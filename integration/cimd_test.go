@@ -177,8 +177,8 @@ func TestCIMDDisabledByDefault(t *testing.T) {
 // TestCIMDAuthorizationCodeFlow: a client known only by its document runs
 // the whole flow through the router: the consent page shows the client_id
 // host (draft §8.5), the code redeems for a public client although the
-// document lists no grant_types (the seed's defect §f.19), and the token
-// names the URL as its client.
+// document lists no grant_types (the TypeScript original could not redeem
+// such a code), and the token names the URL as its client.
 func TestCIMDAuthorizationCodeFlow(t *testing.T) {
 	h, f := newCIMDHarness(t)
 	b := &browser{}

@@ -264,7 +264,7 @@ func TestClientAuthFailureBurnsNothing(t *testing.T) {
 }
 
 // TestClientAuthExpiredSecret: client_secret_expires_at is enforced (the
-// seed's check, kept), at the exact instant it names.
+// TypeScript original's check, kept), at the exact instant it names.
 func TestClientAuthExpiredSecret(t *testing.T) {
 	h := newHarness(t)
 	c := newCAClients(h)
@@ -305,9 +305,9 @@ func TestClientAuthStaticClientSecretExpiry(t *testing.T) {
 	caRequireAuthenticated(t, h.do(caTokenRequest(caProbeForm(), caBasic(info.ClientID, info.ClientSecret))))
 }
 
-// TestClientAuthFailuresLookAlike: peer lesson 18: unknown client, wrong
-// secret and missing secret produce byte-identical responses, so the
-// endpoint does not reveal which client ids exist.
+// TestClientAuthFailuresLookAlike: unknown client, wrong secret and missing
+// secret produce byte-identical responses, so the endpoint does not reveal
+// which client ids exist.
 func TestClientAuthFailuresLookAlike(t *testing.T) {
 	h := newHarness(t)
 	c := newCAClients(h)

@@ -38,7 +38,7 @@ func ccForm(extra ...string) url.Values {
 // io.modelcontextprotocol/oauth-client-credentials: a confidential client
 // authenticated by client_secret_basic or client_secret_post gets an access
 // token acting for itself: no user on the AuthInfo, no refresh token (OAuth
-// 2.1 §4.2.2, spec-checklist 118), a fresh grant per exchange, bound to the
+// 2.1 §4.2.2), a fresh grant per exchange, bound to the
 // configured resource server when the request names none (the MCP Go SDK
 // omits resource).
 func TestClientCredentials(t *testing.T) {
@@ -174,8 +174,9 @@ func TestClientCredentialsRejections(t *testing.T) {
 }
 
 // TestClientCredentialsMetadata: the extension requires
-// token_endpoint_auth_methods_supported to list client_secret_basic
-// (spec-checklist 116); client_secret_post is its prose's method.
+// token_endpoint_auth_methods_supported to list client_secret_basic (MCP
+// extension io.modelcontextprotocol/oauth-client-credentials);
+// client_secret_post is its prose's method.
 func TestClientCredentialsMetadata(t *testing.T) {
 	h := newHarness(t, func(c *mcpoauth.Config) { c.GrantTypes = []string{mcpoauth.GrantClientCredentials} })
 	var m struct {

@@ -47,7 +47,7 @@ func successes(t *testing.T, ws []*httptest.ResponseRecorder) (ok []*httptest.Re
 
 // TestConcurrentCodeRedemption: 50 concurrent redemptions of one code:
 // exactly one succeeds (atomic consume, DESIGN invariant; go-oauth2's
-// get-then-delete allowed several, peer lesson 10), and the replays revoke
+// get-then-delete allowed several), and the replays revoke
 // the winner's tokens.
 func TestConcurrentCodeRedemption(t *testing.T) {
 	h := newHarness(t)
@@ -125,13 +125,14 @@ func TestDeviceConcurrentPollsOfApprovedCode(t *testing.T) {
 	require.Equal(t, 2, h.model.Stats().Tokens, "one access and one refresh token")
 }
 
-// TestDevicePollRacesDecision: the seed's lost update (§f.4) under real
-// concurrency. Each of 1,000 rounds starts a device flow, then releases at
-// once a poll and the user's decision (approve and deny alternate). The
-// decision is never lost: afterwards the stored status is the decision
-// (unless the racing poll already answered by it and consumed the record),
-// and the next poll answers by it: tokens exactly once for an approval,
-// access_denied for a denial; never authorization_pending.
+// TestDevicePollRacesDecision: the TypeScript original's lost update (see
+// TestDevicePollLosesToDecision) under real concurrency. Each of 1,000
+// rounds starts a device flow, then releases at once a poll and the user's
+// decision (approve and deny alternate). The decision is never lost:
+// afterwards the stored status is the decision (unless the racing poll
+// already answered by it and consumed the record), and the next poll
+// answers by it: tokens exactly once for an approval, access_denied for a
+// denial; never authorization_pending.
 func TestDevicePollRacesDecision(t *testing.T) {
 	rounds := 1000
 	if testing.Short() {

@@ -147,7 +147,7 @@ func TestConfigIssuerUppercaseScheme(t *testing.T) {
 	require.Equal(t, testIssuer, srv.Issuer())
 	require.Equal(t, testIssuer, srv.Metadata().Issuer)
 	// The issuer is https, so the browser-binding cookie must be Secure
-	// with the __Host- prefix (spec-checklist 53).
+	// with the __Host- prefix (MCP Security Best Practices, consent cookies).
 	info := mcpoauthClientInfo("uppercase-scheme-client", testRedirect)
 	info.TokenEndpointAuthMethod = "none"
 	_, err = srv.RegisterClient(context.Background(), info)

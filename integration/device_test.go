@@ -564,7 +564,7 @@ func TestDeviceDecisionRules(t *testing.T) {
 		"approve":                        {"approve", nil, nil, 303, "", mcpoauth.DeviceApproved},
 		"deny":                           {"deny", nil, nil, 303, "", mcpoauth.DeviceDenied},
 		"approve needs a signed-in user": {"approve", []string{"username", ""}, nil, 403, "access_denied", mcpoauth.DevicePending},
-		"deny needs a signed-in user (the seed let anyone deny)": {"deny", []string{"username", ""}, nil, 403, "access_denied", mcpoauth.DevicePending},
+		"deny needs a signed-in user (the TypeScript original let anyone deny)": {"deny", []string{"username", ""}, nil, 403, "access_denied", mcpoauth.DevicePending},
 		"missing CSRF token": {"approve", []string{"csrf_token", ""}, nil, 403, "access_denied", mcpoauth.DevicePending},
 		"wrong CSRF token":   {"deny", []string{"csrf_token", strings.Repeat("A", 43)}, nil, 403, "access_denied", mcpoauth.DevicePending},
 		"cross-site post: token but no cookie": {"approve", nil, func(e env) *httptest.ResponseRecorder {
@@ -772,11 +772,12 @@ func (m *conflictingModel) SaveDeviceAuthorization(ctx context.Context, d *mcpoa
 	return m.MemoryModel.SaveDeviceAuthorization(ctx, d)
 }
 
-// TestDevicePollLosesToDecision: the seed's lost update (§f.4). A poll that
-// read "pending" just before the user decided must neither write
-// "pending" back nor answer authorization_pending: its conditional update
-// fails, and it answers by the decision. The model injects the decision
-// between the poll's read and its update, deterministically.
+// TestDevicePollLosesToDecision: the TypeScript original's lost update (its
+// poll re-saved the whole record it had read). A poll that read "pending"
+// just before the user decided must neither write "pending" back nor answer
+// authorization_pending: its conditional update fails, and it answers by the
+// decision. The model injects the decision between the poll's read and its
+// update, deterministically.
 func TestDevicePollLosesToDecision(t *testing.T) {
 	for _, decision := range []mcpoauth.DeviceStatus{mcpoauth.DeviceApproved, mcpoauth.DeviceDenied} {
 		t.Run(decision.String(), func(t *testing.T) {

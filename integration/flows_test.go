@@ -427,7 +427,7 @@ func TestIntegrationDeviceFlowDenied(t *testing.T) {
 // TestIntegrationClientCredentials drives the MCP client-credentials
 // extension with golang.org/x/oauth2/clientcredentials, with each auth
 // style, against pre-registered clients (the extension's credentials are
-// pre-registered, spec-checklist 114): a token with no user and no refresh
+// pre-registered): a token with no user and no refresh
 // token, accepted by the MCP endpoint; resource sent or omitted (the MCP Go
 // SDK omits it).
 func TestIntegrationClientCredentials(t *testing.T) {

@@ -40,7 +40,8 @@ func TestRefreshRotates(t *testing.T) {
 }
 
 // TestRefreshReplayRevokesGrant: a rotated refresh token presented again
-// revokes the grant, current tokens included (RFC 9700 §4.14.2; seed §f.2).
+// revokes the grant, current tokens included (RFC 9700 §4.14.2; the
+// TypeScript original only refused the replay).
 func TestRefreshReplayRevokesGrant(t *testing.T) {
 	h := newHarness(t)
 	id := h.publicClient()
@@ -55,8 +56,8 @@ func TestRefreshReplayRevokesGrant(t *testing.T) {
 }
 
 // TestRefreshMistakesBurnNothing: scope, resource and client errors leave
-// the refresh token usable (seed §f.3: a missing resource destroyed the
-// session).
+// the refresh token usable (in the TypeScript original a missing resource
+// destroyed the session).
 func TestRefreshMistakesBurnNothing(t *testing.T) {
 	h := newHarness(t)
 	id := h.publicClient()
@@ -130,7 +131,7 @@ func TestRefreshExpires(t *testing.T) {
 }
 
 // TestRefreshAbsoluteGrantLifetime: rotation never extends a grant past
-// GrantLifetime (the seed's expiry slid forever, §f.3).
+// GrantLifetime (the TypeScript original's expiry slid forever).
 func TestRefreshAbsoluteGrantLifetime(t *testing.T) {
 	h := newHarness(t, func(c *mcpoauth.Config) {
 		c.RefreshTokenLifetime = 2 * time.Hour

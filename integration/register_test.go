@@ -145,7 +145,8 @@ func TestRegisterSecretLifetime(t *testing.T) {
 	}{
 		"default 90 days": {0, func(issued int64) int64 { return issued + 90*24*3600 }},
 		"configured":      {time.Hour, func(issued int64) int64 { return issued + 3600 }},
-		// RFC 7591 §3.2.1: 0 means the secret never expires (§f.6).
+		// RFC 7591 §3.2.1: 0 means the secret never expires (in the TypeScript
+		// original 0 fell back to the default lifetime).
 		"NoExpiry": {mcpoauth.NoExpiry, func(int64) int64 { return 0 }},
 	} {
 		t.Run(name, func(t *testing.T) {
@@ -167,7 +168,7 @@ func TestRegisterSecretLifetime(t *testing.T) {
 }
 
 // TestRegisterPublicClientHasNoSecret: token_endpoint_auth_method none gets
-// neither secret member (peer lessons, "What MCP SDK clients require" 6).
+// neither secret member (MCP SDK clients expect none).
 func TestRegisterPublicClientHasNoSecret(t *testing.T) {
 	h := newHarness(t)
 	out := h.registerClient(map[string]any{"redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "none"})
@@ -244,7 +245,7 @@ func TestRegisterIgnoresClientChosenCredentials(t *testing.T) {
 	require.True(t, rec.IsPublic(), "the victim's registration is untouched")
 }
 
-// TestRegisterStrictJSON: peer lessons 20-21 (go-sdk CVE-2026-27896,
+// TestRegisterStrictJSON (go-sdk CVE-2026-27896,
 // GHSA-q382-vc8q-7jhj): no case-insensitive key matching, no duplicate keys,
 // no NUL or unpaired surrogates, no trailing data, one JSON object.
 func TestRegisterStrictJSON(t *testing.T) {
@@ -294,7 +295,7 @@ func (h *harness) errsSnapshot() []error {
 }
 
 // TestRegisterCaseVariantDoesNotOverride: a case-variant key next to the
-// real one changes nothing (peer lesson 20).
+// real one changes nothing (go-sdk CVE-2026-27896).
 func TestRegisterCaseVariantDoesNotOverride(t *testing.T) {
 	h := newHarness(t)
 	w := h.register(`{"redirect_uris":["` + testRedirect + `"],"Redirect_Uris":["https://evil.example.com/cb"],"Token_Endpoint_Auth_Method":"none"}`)
@@ -324,8 +325,8 @@ func TestRegisterBodySizeLimit(t *testing.T) {
 	require.Equal(t, http.StatusRequestEntityTooLarge, w.Code)
 }
 
-// TestRegisterRequiresJSON: peer lesson 22: /register accepts only
-// application/json, so a cross-site form post cannot register a client.
+// TestRegisterRequiresJSON: /register accepts only application/json, so a
+// cross-site form post cannot register a client (go-sdk CVE-2026-33252).
 func TestRegisterRequiresJSON(t *testing.T) {
 	valid := `{"redirect_uris":["` + testRedirect + `"]}`
 	for name, tc := range map[string]struct {
@@ -357,8 +358,8 @@ func TestRegisterRequiresJSON(t *testing.T) {
 }
 
 // TestRegisterRedirectURIRules: OAuth 2.1 §2.3.1, RFC 8252 §7, RFC 9700
-// §2.6, peer lessons 14 and 19: https, loopback http, or a private-use
-// scheme; no fragment (not even empty), no dangerous scheme.
+// §2.6: https, loopback http, or a private-use scheme; no fragment (not even
+// empty), no dangerous scheme (MCP TypeScript SDK #877).
 func TestRegisterRedirectURIRules(t *testing.T) {
 	for _, tc := range []struct {
 		uris []string
@@ -425,9 +426,10 @@ func TestRegisterAllowInsecureRedirectURIs(t *testing.T) {
 	regRequireError(t, w, http.StatusBadRequest, "invalid_redirect_uri")
 }
 
-// TestRegisterRefusesDangerousURIMetadata: peer lesson 19 and seed §f
-// fixed-list 5: URI members end up in links and images on consent pages and
-// in clients; only http(s) is allowed.
+// TestRegisterRefusesDangerousURIMetadata: URI members end up in links and
+// images on consent pages and in clients; only http(s) is allowed (MCP
+// TypeScript SDK #877; the TypeScript original once accepted a javascript:
+// policy_uri).
 func TestRegisterRefusesDangerousURIMetadata(t *testing.T) {
 	h := newHarness(t)
 	for _, field := range []string{"client_uri", "logo_uri", "tos_uri", "policy_uri", "jwks_uri"} {
@@ -533,8 +535,9 @@ func TestRegisterDisabled(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestRegisterStoresOnlyTheSecretDigest: DESIGN invariant and peer lessons
-// 5 and 18: the record holds SHA-256(secret) and never the secret.
+// TestRegisterStoresOnlyTheSecretDigest: DESIGN invariant: the record holds
+// SHA-256(secret) and never the secret (the TypeScript original stored it
+// in plaintext).
 func TestRegisterStoresOnlyTheSecretDigest(t *testing.T) {
 	h := newHarness(t)
 	out := h.registerClient(map[string]any{"redirect_uris": []string{testRedirect}, "client_name": "Digest Client", "scope": testScope})
@@ -557,7 +560,7 @@ func TestRegisterStoresOnlyTheSecretDigest(t *testing.T) {
 }
 
 // TestRegisterCORS: RFC 9700 §2.6 allows CORS on the registration endpoint;
-// browser-based MCP clients need it (seed §f.13).
+// browser-based MCP clients need it (the TypeScript original had no CORS).
 func TestRegisterCORS(t *testing.T) {
 	h := newHarness(t)
 	r := httptest.NewRequest(http.MethodPost, testIssuer+"/register", strings.NewReader(`{"redirect_uris":["`+testRedirect+`"]}`))

@@ -71,8 +71,8 @@ func TestRevokeAccessToken(t *testing.T) {
 
 // TestRevokeRefreshTokenRevokesGrant: RFC 7009 §2.1: revoking a refresh
 // token SHOULD invalidate the access tokens of the same grant. The hint is
-// ignored (seed §f fixed-list 3: it was authoritative), and an unknown hint
-// value is accepted.
+// ignored (the TypeScript original once took it as authoritative), and an
+// unknown hint value is accepted.
 func TestRevokeRefreshTokenRevokesGrant(t *testing.T) {
 	rvEachHint(t, func(t *testing.T, h *harness, id string, extra []string) {
 		first := h.tokens(id)
@@ -227,7 +227,7 @@ func (m *revokeFailingModel) RevokeGrant(ctx context.Context, grantID string) er
 	return m.MemoryModel.RevokeGrant(ctx, grantID)
 }
 
-// TestRevokeStorageFailure: peer lesson 2 (fosite CVE-2020-15223): a storage
+// TestRevokeStorageFailure (fosite CVE-2020-15223): a storage
 // error is 500 server_error, never a false 200; the body names no internals;
 // ErrorHandler gets the error (never the token); and the token really stays
 // valid, since nothing was revoked.
@@ -278,7 +278,8 @@ func TestRevokeStorageFailure(t *testing.T) {
 // TestRevokeRetryAfterPartialFailure: when revoking a refresh token fails
 // half-way (the grant could not be revoked), the 500 tells the client to
 // retry; the retry must finish the job, not answer 200 while the grant's
-// access tokens stay valid (peer lesson 2: "revoked" but still valid).
+// access tokens stay valid (fosite CVE-2020-15223: "revoked" but still
+// valid).
 func TestRevokeRetryAfterPartialFailure(t *testing.T) {
 	model := &revokeFailingModel{}
 	h := newHarness(t, withModel(model, &model.MemoryModel))

@@ -198,7 +198,8 @@ func TestIssuerWithPath(t *testing.T) {
 }
 
 // TestBaseURL: endpoints under BaseURL's path; the metadata stays at the
-// issuer's well-known URL (the seed used baseUrl's path there, §f.14).
+// issuer's well-known URL (the TypeScript original used baseUrl's path
+// there).
 func TestBaseURL(t *testing.T) {
 	h := newHarness(t, func(c *mcpoauth.Config) { c.BaseURL = testIssuer + "/oauth" })
 	doc := rtDoc(t, rtServe(h, http.MethodGet, testIssuer+"/.well-known/oauth-authorization-server", ""))
@@ -295,7 +296,7 @@ func TestEndpointMethodGuardUnknownMethod(t *testing.T) {
 	require.Equal(t, http.StatusNotFound, rtServe(h, "PROPFIND", testIssuer+"/nope", "").Code)
 }
 
-// TestRouterNoRedirectSlashes: peer lesson 24 (chi GHSA-vrw8-fxc6-2r93): no
+// TestRouterNoRedirectSlashes (chi GHSA-vrw8-fxc6-2r93): no
 // path is ever answered with a redirect, so no open redirect.
 func TestRouterNoRedirectSlashes(t *testing.T) {
 	h := newHarness(t)
@@ -358,7 +359,8 @@ func rtLimitedHarness(t *testing.T, trusted ...netip.Prefix) *harness {
 }
 
 // TestRateLimitThroughRouter: per-IP limits (RFC 7591 §5 asks for them on
-// registration; seed b.0 defaults), keyed by the TCP peer.
+// registration; the defaults are the TypeScript original's), keyed by the
+// TCP peer.
 func TestRateLimitThroughRouter(t *testing.T) {
 	h := rtLimitedHarness(t)
 	rtRequirePassed(t, rtTokenFrom(h, "192.0.2.1:1111"))
@@ -386,7 +388,7 @@ func TestRateLimitMethodGuardFirst(t *testing.T) {
 	rtRequirePassed(t, rtTokenFrom(h, "192.0.2.1:1111"))
 }
 
-// TestRateLimitIgnoresSpoofedXFF: peer lesson 25 (chi RealIP advisories): an
+// TestRateLimitIgnoresSpoofedXFF (chi RealIP advisories): an
 // untrusted peer cannot pick its key with X-Forwarded-For.
 func TestRateLimitIgnoresSpoofedXFF(t *testing.T) {
 	h := rtLimitedHarness(t)

@@ -114,7 +114,8 @@ func (m *recordingModel) RevokeGrant(ctx context.Context, grantID string) error 
 
 // TestNoCredentialReachesModelLogsOrErrorHandler: no raw token, code,
 // verifier, secret, request id or CSRF token reaches the model, a log line
-// or ErrorHandler (DESIGN invariant; seed §f.1, §f.15; peer lesson 5).
+// or ErrorHandler (DESIGN invariant; the TypeScript original stored them in
+// plaintext and handed them to its logs and error hook).
 func TestNoCredentialReachesModelLogsOrErrorHandler(t *testing.T) {
 	rec := &recordingModel{}
 	h := newHarness(t, withModel(rec, &rec.MemoryModel))

@@ -111,7 +111,7 @@ func TestTokenOmittedRedirectURIAtAuthorize(t *testing.T) {
 
 // TestTokenCodeReplayRevokesGrant: OAuth 2.1 §4.1.3 / RFC 9700 §4.5: the
 // second valid redemption fails and revokes every token of the grant
-// (the seed only refused it, §f.2).
+// (the TypeScript original only refused it).
 func TestTokenCodeReplayRevokesGrant(t *testing.T) {
 	h := newHarness(t)
 	id := h.publicClient()
@@ -148,8 +148,8 @@ func TestTokenInvalidReplayRevokesNothing(t *testing.T) {
 }
 
 // TestTokenRefreshOnlyWhenRegistered: a refresh token is issued only when
-// the server enables the grant and the client registered it (seed §f fixed
-// list 9).
+// the server enables the grant and the client registered it (the TypeScript
+// original once issued one to any client).
 func TestTokenRefreshOnlyWhenRegistered(t *testing.T) {
 	h := newHarness(t)
 	out := h.registerClient(map[string]any{"redirect_uris": []string{testRedirect}, "token_endpoint_auth_method": "none"})

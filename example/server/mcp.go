@@ -58,7 +58,7 @@ func newMCPEndpoint(srv *mcpoauth.OAuthServer, issuerOrigin string, sdkHostCheck
 	// create a session; a request that names one is served by that
 	// session's server. So those get a shared server that is never
 	// connected, and every new session a server of its own (no state
-	// shared between clients, peer lesson 28).
+	// shared between clients).
 	probe := newMCPServer(cache, signIn, sdkLogger)
 	getServer := func(r *http.Request) *mcp.Server {
 		if r.Header.Get("Mcp-Session-Id") != "" {

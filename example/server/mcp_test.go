@@ -185,7 +185,7 @@ func TestMCPClientCredentials(t *testing.T) {
 }
 
 // TestMCPSessionBinding: a session belongs to the user and client whose
-// token created it (peer lesson 28).
+// token created it.
 func TestMCPSessionBinding(t *testing.T) {
 	e := newTestEnv(t, serviceClientsFile(t))
 	appA, appB := e.register("App A"), e.register("App B")

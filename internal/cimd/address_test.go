@@ -7,7 +7,7 @@ import (
 	"github.com/stretchr/testify/require"
 )
 
-// TestIsPublicAddr: draft §8.6 and peer lesson 16: loopback, RFC 1918,
+// TestIsPublicAddr: draft §8.6: loopback, RFC 1918,
 // link-local (cloud metadata), CGNAT, multicast, unspecified, ULA and every
 // IPv4-embedding IPv6 form of them are refused; public unicast passes.
 func TestIsPublicAddr(t *testing.T) {

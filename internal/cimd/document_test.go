@@ -57,8 +57,8 @@ func TestDecodeDocument(t *testing.T) {
 }
 
 // TestDecodeDocumentRefuses: the draft's document rules (§4, §4.1), the MCP
-// required members, and the strict JSON rules of registration (peer
-// lessons 20-21: key smuggling, duplicate keys, NUL).
+// required members, and the strict JSON rules of registration (no key
+// smuggling, duplicate keys or NUL).
 func TestDecodeDocumentRefuses(t *testing.T) {
 	for name, body := range map[string]string{
 		"client_id missing":             string(docJSON(t, map[string]any{"client_id": nil})),
@@ -99,7 +99,7 @@ func TestDecodeDocumentRefuses(t *testing.T) {
 }
 
 // TestDecodeDocumentCaseVariantKeys: a case variant of a member is an
-// unknown member, never the member itself (peer lesson 20): the document
+// unknown member, never the member itself (go-sdk CVE-2026-27896): the document
 // below has no client_id, and its Redirect_Uris are not redirect URIs.
 func TestDecodeDocumentCaseVariantKeys(t *testing.T) {
 	_, err := DecodeDocument([]byte(`{"Client_Id":"`+testClientID+`","client_name":"n","redirect_uris":["https://a.example.com/cb"]}`), testClientID)

@@ -288,7 +288,7 @@ func TestResolveSendsNoCookies(t *testing.T) {
 	require.Equal(t, 2, f.hitCount(docPath))
 }
 
-// TestResolveCoalescesConcurrentLookups: peer lesson 15: concurrent lookups
+// TestResolveCoalescesConcurrentLookups: concurrent lookups
 // of one URL share one fetch; a waiter whose request is cancelled leaves
 // without cancelling the fetch for the others.
 func TestResolveCoalescesConcurrentLookups(t *testing.T) {
@@ -371,7 +371,7 @@ func TestResolveInvalidDocumentsAreNotCached(t *testing.T) {
 	require.Equal(t, 1, r.Len())
 }
 
-// TestResolveCacheIsBounded: peer lesson 15 (an unbounded cache is a DoS):
+// TestResolveCacheIsBounded (an unbounded cache is a DoS):
 // the cache never holds more than CacheSize documents; expired ones go
 // first, then those closest to expiry.
 func TestResolveCacheIsBounded(t *testing.T) {
@@ -439,12 +439,11 @@ func TestResolveAllowHook(t *testing.T) {
 	require.Len(t, asked, 3, "an invalid URL never reaches the hook")
 }
 
-// TestGuardedTransportRefusesNonPublicAddresses: peer lesson 16 and draft
-// §8.6: the production transport checks the address it connects to, after
-// resolution: a name that passes every syntactic check but resolves to a
-// loopback, private, link-local or mapped address is refused before any
-// connection, though a server is listening there (the fixture, on
-// 127.0.0.1).
+// TestGuardedTransportRefusesNonPublicAddresses: draft §8.6: the production
+// transport checks the address it connects to, after resolution: a name
+// that passes every syntactic check but resolves to a loopback, private,
+// link-local or mapped address is refused before any connection, though a
+// server is listening there (the fixture, on 127.0.0.1).
 func TestGuardedTransportRefusesNonPublicAddresses(t *testing.T) {
 	f := newFixture(t)
 	f.doc(docPath, "", docJSON(t, nil))

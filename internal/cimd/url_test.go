@@ -33,7 +33,7 @@ func TestValidateClientIDURLAccepts(t *testing.T) {
 }
 
 // TestValidateClientIDURLRefuses: every unsafe or ambiguous form is refused
-// before anything is fetched (draft §3, peer lesson 15).
+// before anything is fetched (draft §3).
 func TestValidateClientIDURLRefuses(t *testing.T) {
 	for name, raw := range map[string]string{
 		"empty":                   "",

@@ -49,7 +49,7 @@ func (s *Service) ClientCredentials(ctx context.Context, x ClientCredentialsRequ
 	}
 	now := s.Now()
 	grantID := newGrantID()
-	// OAuth 2.1 §4.2.2 / spec-checklist 118: no refresh token, and no user.
+	// OAuth 2.1 §4.2.2: no refresh token, and no user.
 	resp, toSave, oerr := s.mintTokens(x.Client, "", grantID, scopes, res, x.JKT, now, now.Add(s.AccessTokenLifetime), false)
 	if oerr != nil {
 		return nil, oerr

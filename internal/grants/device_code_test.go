@@ -24,8 +24,8 @@ func (c *cyclingReader) Read(p []byte) (int, error) {
 
 // TestNewUserCodeIsUniform: RFC 8628 §6.1 user codes are drawn uniformly.
 // Fed consecutive byte values, rejection sampling draws every one of the 20
-// letters exactly equally often; a plain byte%20 (the seed-README's bias,
-// §f.8) draws the first 16 letters more often (840 times each here instead
+// letters exactly equally often; a plain byte%20 (the TypeScript original's
+// bias) draws the first 16 letters more often (840 times each here instead
 // of 768), because 256 is not a multiple of 20.
 func TestNewUserCodeIsUniform(t *testing.T) {
 	src := &cyclingReader{}

@@ -15,7 +15,7 @@ import (
 // whole grant, access tokens included (RFC 7009 §2.1 SHOULD). An unknown
 // token, or another client's, is not an error (RFC 7009 §2.2); a storage
 // failure is, so the caller never claims a revocation that did not happen
-// (peer lesson 2, fosite CVE-2020-15223).
+// (fosite CVE-2020-15223).
 func (s *Service) Revoke(ctx context.Context, client *record.Client, token string) *oautherr.Error {
 	if token == "" {
 		return oautherr.InvalidRequest("token is required")

@@ -92,7 +92,7 @@ func (e *Env) authenticateClient(r *http.Request, form url.Values) (client *reco
 	}
 	if client == nil {
 		// Same work as a wrong secret, so timing does not tell an unknown
-		// client from a known confidential one (peer lesson 18).
+		// client from a known confidential one.
 		secret.Equal(secret.Digest(sec), record.Digest{})
 		return nil, clientAuthFailed.WithCause(oerr)
 	}

@@ -20,7 +20,8 @@ import (
 // Browser binding: /authorize sets a random cookie and stores its digest with
 // the pending request; the consent decision must present the same cookie and
 // a CSRF token derived from it. A decision forged in another browser, or
-// posted cross-site (the cookie is SameSite=Lax), fails (spec-checklist 53).
+// posted cross-site (the cookie is SameSite=Lax), fails (MCP Security Best
+// Practices, consent page).
 
 const (
 	browserCookie       = "mcpoauth-browser"

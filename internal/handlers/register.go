@@ -16,7 +16,7 @@ const MaxRegistrationBytes = 64 << 10
 
 // Register serves RFC 7591 dynamic client registration: POST with a JSON
 // body decoded strictly (case-sensitive keys, no duplicates, no NUL, no
-// trailing data: peer lessons 20-21), validated, defaults applied, and
+// trailing data), validated, defaults applied, and
 // answered 201 with every registered field, client_id_issued_at, and the
 // secret with client_secret_expires_at when one is issued (RFC 7591 §3.2.1).
 // The registration policy, if any, sees the validated metadata first; the

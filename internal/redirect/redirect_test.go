@@ -54,10 +54,10 @@ func TestMatches(t *testing.T) {
 		want     bool
 	}{
 		{"https://app.example.com/cb", "https://app.example.com/cb", true},
-		// Peer lesson 4 (fosite CVE-2020-15234): no case folding.
+		// fosite CVE-2020-15234: no case folding.
 		{"https://app.example.com/callback", "https://app.example.com/CALLBACK", false},
 		{"https://app.example.com/cb", "https://APP.example.com/cb", false},
-		// Peer lesson 9 (go-oauth2 host suffix): no suffix or prefix match.
+		// go-oauth2 matched a host suffix: no suffix or prefix match.
 		{"https://example.com/cb", "https://evilexample.com/cb", false},
 		{"https://example.com/cb", "https://example.com/cb/evil", false},
 		{"https://example.com/cb", "https://example.com/cb/", false},
@@ -71,7 +71,7 @@ func TestMatches(t *testing.T) {
 		{"http://127.0.0.1:3000/cb", "http://127.0.0.1:5555/cb", true},
 		{"http://[::1]:3000/cb", "http://[::1]:61000/cb", true},
 		{"http://localhost:8090/callback", "http://localhost:9999/callback", true},
-		// Peer lesson 3 (fosite CVE-2020-15233): loopback still compares the query.
+		// fosite CVE-2020-15233: loopback still compares the query.
 		{"http://127.0.0.1/cb", "http://127.0.0.1:5555/cb?x=1", false},
 		{"http://127.0.0.1/cb", "http://127.0.0.1:5555/cb#x", false},
 		{"http://127.0.0.1/cb", "http://127.0.0.1:5555/cb/", false},

@@ -33,7 +33,7 @@ func TestCanonicalRejects(t *testing.T) {
 func TestEqual(t *testing.T) {
 	require.True(t, Equal("https://h/mcp", "https://H/mcp/"))
 	require.False(t, Equal("https://h/mcp", "https://h/mcpx"))
-	require.False(t, Equal("https://h/mcp", "https://h/mcp/x"), "no prefix matching (seed defect f.17)")
+	require.False(t, Equal("https://h/mcp", "https://h/mcp/x"), "no prefix matching (the TypeScript original matched prefixes)")
 	require.False(t, Equal("https://h/mcp", "http://h/mcp"))
 	require.False(t, Equal("", ""))
 	require.False(t, Equal("https://h/#", "https://h/#"))
