@@ -250,8 +250,8 @@ func TestClientAuthFullFlows(t *testing.T) {
 }
 
 // TestClientAuthFailureBurnsNothing: a code exchange refused for client
-// authentication leaves the code redeemable (DESIGN: a request that fails
-// validation burns nothing and revokes nothing).
+// authentication leaves the code redeemable (docs/security.md,
+// atomic consumption: a request that fails validation burns nothing).
 func TestClientAuthFailureBurnsNothing(t *testing.T) {
 	h := newHarness(t)
 	id, sec := h.confidentialClient()

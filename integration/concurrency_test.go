@@ -46,7 +46,7 @@ func successes(t *testing.T, ws []*httptest.ResponseRecorder) (ok []*httptest.Re
 }
 
 // TestConcurrentCodeRedemption: 50 concurrent redemptions of one code:
-// exactly one succeeds (atomic consume, DESIGN invariant; go-oauth2's
+// exactly one succeeds (atomic consumption, docs/security.md; go-oauth2's
 // get-then-delete allowed several), and the replays revoke
 // the winner's tokens.
 func TestConcurrentCodeRedemption(t *testing.T) {

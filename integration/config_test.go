@@ -106,7 +106,7 @@ func TestConfigIssuerRules(t *testing.T) {
 
 // TestConfigIssuerAccepted: http only on loopback (development), and one
 // canonical issuer string without a trailing slash everywhere (RFC 8414 §3.3,
-// RFC 9207, DESIGN invariant).
+// RFC 9207).
 func TestConfigIssuerAccepted(t *testing.T) {
 	for _, tc := range []struct {
 		issuer, canonical, wellKnown string

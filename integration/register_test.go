@@ -535,7 +535,7 @@ func TestRegisterDisabled(t *testing.T) {
 	require.NoError(t, err)
 }
 
-// TestRegisterStoresOnlyTheSecretDigest: DESIGN invariant: the record holds
+// TestRegisterStoresOnlyTheSecretDigest: digests at rest (docs/security.md): the record holds
 // SHA-256(secret) and never the secret (the TypeScript original stored it
 // in plaintext).
 func TestRegisterStoresOnlyTheSecretDigest(t *testing.T) {

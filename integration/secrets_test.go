@@ -114,7 +114,7 @@ func (m *recordingModel) RevokeGrant(ctx context.Context, grantID string) error 
 
 // TestNoCredentialReachesModelLogsOrErrorHandler: no raw token, code,
 // verifier, secret, request id or CSRF token reaches the model, a log line
-// or ErrorHandler (DESIGN invariant; the TypeScript original stored them in
+// or ErrorHandler (docs/security.md; the TypeScript original stored them in
 // plaintext and handed them to its logs and error hook).
 func TestNoCredentialReachesModelLogsOrErrorHandler(t *testing.T) {
 	rec := &recordingModel{}

@@ -68,7 +68,7 @@ func (m *brokenModel) GetAuthorizationCode(ctx context.Context, d mcpoauth.Diges
 
 // TestStorageErrorsAreServerErrors: a Model failure becomes a 500
 // server_error with a fixed body (on the bearer path a 503 with
-// Retry-After), and reaches ErrorHandler with its cause (DESIGN invariant).
+// Retry-After), and reaches ErrorHandler with its cause (docs/security.md).
 func TestStorageErrorsAreServerErrors(t *testing.T) {
 	bm := &brokenModel{}
 	h := newHarness(t, withModel(bm, &bm.MemoryModel))

@@ -355,7 +355,7 @@ func TestDeviceResultPage(t *testing.T) {
 
 // TestScriptedBrowserDrivesThePages: the scripted browser that the interop
 // tests and the example client's tests use (package interop/browser)
-// drives the consent and device pages by the HTTP contract of DESIGN.md.
+// drives the consent and device pages by the example server's HTTP contract (its package doc).
 func TestScriptedBrowserDrivesThePages(t *testing.T) {
 	e := newTestEnv(t, "")
 	ctx := context.Background()

@@ -11,8 +11,9 @@
 //	go run ./example/server -upstream-issuer https://accounts.example.com \
 //		-upstream-client-id ID -upstream-client-secret SECRET  # sign in there
 //
-// The HTTP surface is a contract that outside tools drive; see DESIGN.md,
-// "HTTP surface of the example server".
+// The HTTP surface (the routes, pages and flags described here and in
+// docs/tour.md) is a contract that outside tools drive: change it only
+// with them.
 package main
 
 import (
