@@ -68,7 +68,8 @@ func (m *brokenModel) GetAuthorizationCode(ctx context.Context, d mcpoauth.Diges
 
 // TestStorageErrorsAreServerErrors: a Model failure becomes a 500
 // server_error with a fixed body (on the bearer path a 503 with
-// Retry-After), and reaches ErrorHandler with its cause (docs/production.md, "When the database fails").
+// Retry-After), and reaches ErrorHandler with its cause (docs/production.md,
+// "When the database fails").
 func TestStorageErrorsAreServerErrors(t *testing.T) {
 	bm := &brokenModel{}
 	h := newHarness(t, withModel(bm, &bm.MemoryModel))
