@@ -6,8 +6,10 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 	"weak"
 )
 
@@ -52,7 +54,7 @@ var (
 	errMemTokenConflict   = fmt.Errorf("mcpoauth: memory model: token: %w", ErrConflict)
 	errMemNilRecord       = errors.New("mcpoauth: memory model: nil record")
 	errMemZeroDigest      = errors.New("mcpoauth: memory model: record has a zero digest")
-	errMemEmptyClientID   = errors.New("mcpoauth: memory model: client has an empty ID")
+	errMemEmptyClientID   = errors.New("mcpoauth: memory model: client ID is empty, or not valid UTF-8 without NUL")
 )
 
 // checkSave answers why rec cannot be saved, before any lock is taken: the
@@ -340,7 +342,10 @@ func (m *MemoryModel) GetClient(ctx context.Context, clientID string) (*Client, 
 
 // RegisterClient stores a new client; ErrConflict if its ID exists.
 func (m *MemoryModel) RegisterClient(ctx context.Context, client *Client) error {
-	if err := checkSave(ctx, client, func(c *Client) bool { return c.ID == "" }, errMemEmptyClientID); err != nil {
+	// An ID the SQL Models could not store is refused here too, so that a
+	// program moves between Models without finding a client it cannot
+	// keep (see ClientRegistrar).
+	if err := checkSave(ctx, client, func(c *Client) bool { return c.ID == "" || !utf8.ValidString(c.ID) || strings.ContainsRune(c.ID, 0) }, errMemEmptyClientID); err != nil {
 		return err
 	}
 	m.clientsMu.Lock()

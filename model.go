@@ -174,8 +174,10 @@ type Model interface {
 // The contract, on top of Model's:
 //
 //   - RegisterClient refuses a client with an empty ID, which names no
-//     client (no record belongs to no client), as a save refuses a zero
-//     digest: nothing stored, an error that wraps no sentinel.
+//     client (no record belongs to no client), or with an ID that is not
+//     valid UTF-8 or holds a NUL byte, which no database text column
+//     stores and every lookup answers ErrNotFound for, as a save refuses a
+//     zero digest: nothing stored, an error that wraps no sentinel.
 //   - UpdateClient replaces the whole stored record (secret digest, secret
 //     expiry, issue time, metadata) in one step: a concurrent GetClient
 //     sees the old record or the new one, never a mix.

@@ -59,13 +59,15 @@ var registerClientClauses = []clause{
 		// sentinel, and nothing is stored. A Model may answer a lookup
 		// of "" without looking, so a sweep of idle clients, which
 		// would count a stored one, checks too.
-		c := dynamicClient("", k.idleSince().Add(-time.Hour))
-		requireRefused(t, r.RegisterClient(k.ctx, c), "RegisterClient of a client with an empty ID")
-		k.requireNoClient(t, "")
-		if u, ok := k.m.(mcpoauth.ClientUsageRecorder); ok {
-			n, err := u.DeleteIdleClients(k.ctx, k.idleSince())
-			noError(t, err)
-			equal(t, 0, n, "idle clients deleted after the refused registration")
+		requireClientIDRefused(t, k, r, "")
+	}},
+	{"UnstorableIDIsRefused", func(t *testing.T, k *kit) {
+		r := registrar(t, k)
+		// An ID that is not valid UTF-8, or holds a NUL byte, fits no
+		// database text column, and every lookup answers ErrNotFound for
+		// it: every Model refuses to register it, as an empty one.
+		for _, id := range []string{"client\x00a", "client\xffa"} {
+			requireClientIDRefused(t, k, r, id)
 		}
 	}},
 }
@@ -358,4 +360,18 @@ func copyClient(c *mcpoauth.Client) mcpoauth.Client {
 	m.Contacts = append([]string(nil), m.Contacts...)
 	m.JWKS = append(json.RawMessage(nil), m.JWKS...)
 	return out
+}
+
+// requireClientIDRefused asserts that RegisterClient refuses a client with
+// this ID with an error that is no sentinel, and stores nothing.
+func requireClientIDRefused(t *testing.T, k *kit, r mcpoauth.ClientRegistrar, id string) {
+	t.Helper()
+	c := dynamicClient(id, k.idleSince().Add(-time.Hour))
+	requireRefused(t, r.RegisterClient(k.ctx, c), "RegisterClient of a client with ID %q", id)
+	k.requireNoClient(t, id)
+	if u, ok := k.m.(mcpoauth.ClientUsageRecorder); ok {
+		n, err := u.DeleteIdleClients(k.ctx, k.idleSince())
+		noError(t, err)
+		equal(t, 0, n, "idle clients deleted after the refused registration of %q", id)
+	}
 }

@@ -80,7 +80,7 @@ func NewErrors(name string, driver Driver) *Errors {
 
 		NilRecord:        plain("nil record"),
 		ZeroDigest:       plain("record has a zero digest"),
-		EmptyClientID:    plain("client has an empty ID"),
+		EmptyClientID:    plain("client ID is empty, or not valid UTF-8 without NUL"),
 		BadTokenKind:     plain("token has an unknown kind"),
 		UnexpectedResult: plain("unexpected result"),
 		DeviceBadStatus:  plain("a device decision must approve or deny"),

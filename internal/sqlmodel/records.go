@@ -26,8 +26,8 @@ func (e *Errors) Digest(b []byte, d *mcpoauth.Digest) error {
 // to save: JSON, and nil (NULL) for a public client. It answers first what
 // the save answers before it reaches the database: the context's error,
 // NilRecord for a nil client, and for a client ID that can name no record
-// EmptyClientID if the save registers the client, ClientNotFound if it
-// updates a stored one (update).
+// (ValidClientID) EmptyClientID if the save registers the client,
+// ClientNotFound if it updates a stored one (update).
 func (e *Errors) ClientColumns(ctx context.Context, op string, c *mcpoauth.Client, update bool) (meta, secret []byte, err error) {
 	if err := ctx.Err(); err != nil {
 		return nil, nil, err
@@ -35,7 +35,7 @@ func (e *Errors) ClientColumns(ctx context.Context, op string, c *mcpoauth.Clien
 	switch {
 	case c == nil:
 		return nil, nil, e.NilRecord
-	case !update && c.ID == "":
+	case !update && !ValidClientID(c.ID):
 		return nil, nil, e.EmptyClientID
 	case update && !ValidClientID(c.ID):
 		return nil, nil, e.ClientNotFound

@@ -75,6 +75,10 @@ func TestRecordColumns(t *testing.T) {
 	require.Equal(t, testErrs.NilRecord, err)
 	_, _, err = testErrs.ClientColumns(ctx, "save", &mcpoauth.Client{}, false)
 	require.Equal(t, testErrs.EmptyClientID, err, "a registration needs an ID")
+	for _, id := range []string{"a\x00b", "\xff"} {
+		_, _, err = testErrs.ClientColumns(ctx, "save", &mcpoauth.Client{ID: id}, false)
+		require.Equal(t, testErrs.EmptyClientID, err, "a registration needs an ID that text columns store: %q", id)
+	}
 	_, _, err = testErrs.ClientColumns(ctx, "save", &mcpoauth.Client{ID: "\xff"}, true)
 	require.Equal(t, testErrs.ClientNotFound, err, "an update of what no record can be finds nothing")
 	meta, secret, err := testErrs.ClientColumns(ctx, "save", public, false)
