@@ -115,7 +115,6 @@ type IntrospectionVerifier struct {
 	client                 *http.Client
 	timeout                time.Duration
 	ttl, negativeTTL       time.Duration
-	maxEntries             int
 	issuer                 string
 	now                    func() time.Time
 	// cache holds the answers (a nil *AuthInfo: inactive) by the token's
@@ -145,22 +144,22 @@ func NewIntrospectionVerifier(opts IntrospectionOptions) (*IntrospectionVerifier
 		timeout:      orDefault(opts.Timeout, DefaultIntrospectionTimeout),
 		ttl:          orDefault(opts.CacheTTL, DefaultIntrospectionCacheTTL),
 		negativeTTL:  orDefault(opts.NegativeCacheTTL, DefaultIntrospectionNegativeCacheTTL),
-		maxEntries:   opts.MaxEntries,
 		issuer:       opts.Issuer,
 		now:          opts.Now,
 	}
 	if v.timeout < 0 {
 		return nil, errors.New("bearer: IntrospectionOptions.Timeout must not be negative")
 	}
-	if v.maxEntries <= 0 {
-		v.maxEntries = DefaultIntrospectionMaxEntries
+	size := opts.MaxEntries
+	if size <= 0 {
+		size = DefaultIntrospectionMaxEntries
 	}
 	if v.now == nil {
 		v.now = time.Now
 	}
 	v.client = noRedirects(opts.HTTPClient)
 	v.cache = fetchcache.New(fetchcache.Config[[sha256.Size]byte, *AuthInfo]{
-		Size: v.maxEntries,
+		Size: size,
 		Now:  v.now,
 		// On the hot path, with a large cache: a bounded scan.
 		Evict: fetchcache.EvictScan[[sha256.Size]byte, *AuthInfo](evictScan),
