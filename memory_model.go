@@ -342,10 +342,7 @@ func (m *MemoryModel) GetClient(ctx context.Context, clientID string) (*Client, 
 
 // RegisterClient stores a new client; ErrConflict if its ID exists.
 func (m *MemoryModel) RegisterClient(ctx context.Context, client *Client) error {
-	// An ID the SQL Models could not store is refused here too, so that a
-	// program moves between Models without finding a client it cannot
-	// keep (see ClientRegistrar).
-	if err := checkSave(ctx, client, func(c *Client) bool { return c.ID == "" || !utf8.ValidString(c.ID) || strings.ContainsRune(c.ID, 0) }, errMemEmptyClientID); err != nil {
+	if err := checkSave(ctx, client, func(c *Client) bool { return !storableClientID(c.ID) }, errMemEmptyClientID); err != nil {
 		return err
 	}
 	m.clientsMu.Lock()
@@ -974,4 +971,12 @@ func (m *MemoryModel) insertTokensLocked(tokens []*Token) {
 		s.mu.Unlock()
 		m.indexTokenLocked(newSlotRef(si, ref), t.GrantID)
 	}
+}
+
+// storableClientID reports whether a client may be registered under id:
+// not empty, and valid UTF-8 without NUL, as the SQL Models' text columns
+// require (sqlmodel.ValidClientID), so that a program moves between Models
+// without finding a client it cannot keep (see ClientRegistrar).
+func storableClientID(id string) bool {
+	return id != "" && utf8.ValidString(id) && !strings.ContainsRune(id, 0)
 }
